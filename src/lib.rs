@@ -1,0 +1,22 @@
+//! modelsync: a declarative promotion controller for ML model registries.
+//!
+//! # Layout
+//!
+//! - [`manifest`]: YAML manifests -> validated [`manifest::DesiredState`] (pure).
+//! - [`state`]: the live registry state as plain data.
+//! - [`plan`]: `plan(desired, live) -> Plan`, and its renderings (pure).
+//! - [`registry`]: the [`registry::Registry`] trait, MLflow and embedded
+//!   implementations (the only code that talks to a registry).
+//! - [`apply`]: executes a plan through a registry (the only code that writes).
+//! - [`source`]: reads manifest files from folders.
+//! - [`reconcile`]: load -> validate -> snapshot -> plan -> apply.
+//! - [`cli`]: command-line definitions and commands.
+
+pub mod apply;
+pub mod cli;
+pub mod manifest;
+pub mod plan;
+pub mod reconcile;
+pub mod registry;
+pub mod source;
+pub mod state;

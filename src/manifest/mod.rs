@@ -1,0 +1,174 @@
+//! Manifests: YAML files in, a validated [`DesiredState`] out.
+//!
+//! This module owns the user-facing format (DESIGN.md §2). It is pure: it
+//! takes file contents that `source/` read, never touches the file system or
+//! the network, and has no async. Every problem found is collected as a
+//! [`Diagnostic`] with file, line and column; nothing stops at the first.
+//!
+//! - `schema.rs`: the serde/schemars types of the documents (the JSON Schema
+//!   is generated from them).
+//! - `yaml.rs`: the only code that knows YAML (parsing with locations, limits,
+//!   and emitting manifests for `export`).
+//! - `validate.rs`: semantic checks and resolution into [`DesiredState`].
+
+pub mod export;
+pub mod schema;
+pub mod validate;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Stage;
+
+pub use validate::load;
+
+/// One manifest file as read by `source/`: a display path and raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path as shown in diagnostics (relative to where the user pointed).
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+/// Where something was written: file, 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A problem in the manifests, rendered as `file:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+/// What the manifests declare, validated and resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesiredState {
+    /// Registered models by name.
+    pub models: BTreeMap<String, DesiredModel>,
+    /// Experiments by name.
+    pub experiments: BTreeMap<String, DesiredExperiment>,
+    /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
+    pub digest: String,
+}
+
+/// A declared registered model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredModel {
+    pub name: String,
+    /// Where `metadata.name` was written.
+    pub origin: Origin,
+    /// `None` leaves the live description alone.
+    pub description: Option<String>,
+    /// Declared tags are set; other live tags are left alone.
+    pub tags: BTreeMap<String, String>,
+    /// Version handles, by handle name. Bare numbers used in `stages` or
+    /// `aliases` are added here under the handle `"<n>"`.
+    pub versions: BTreeMap<String, DesiredVersion>,
+    /// Stage -> handle (a key of `versions`).
+    pub stages: BTreeMap<Stage, String>,
+    /// Alias -> handle (a key of `versions`).
+    pub aliases: BTreeMap<String, String>,
+    /// Gates per stage or alias.
+    pub gates: BTreeMap<GateTarget, Vec<Gate>>,
+}
+
+/// A declared version (a handle in `spec.versions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredVersion {
+    pub handle: String,
+    pub origin: Origin,
+    pub locator: Locator,
+    /// `None` leaves the live description alone.
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// How a declared version is found in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locator {
+    /// An existing version, by number.
+    Number(u64),
+    /// The version registered from this source (registered if absent).
+    Source {
+        source: String,
+        /// The run it came from; for `runs:/<id>/...` sources this is the
+        /// `<id>` when not given explicitly.
+        run_id: Option<String>,
+    },
+}
+
+/// What a gate guards: a stage or an alias.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateTarget {
+    Stage(Stage),
+    Alias(String),
+}
+
+impl fmt::Display for GateTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GateTarget::Stage(s) => write!(f, "{s}"),
+            GateTarget::Alias(a) => write!(f, "@{a}"),
+        }
+    }
+}
+
+impl GateTarget {
+    /// The name used in tag keys (`modelsync.promoted-at.<name>`): the stage
+    /// name, or the alias itself.
+    pub fn key(&self) -> String {
+        match self {
+            GateTarget::Stage(s) => s.as_str().to_string(),
+            GateTarget::Alias(a) => a.clone(),
+        }
+    }
+}
+
+/// A check that must pass before a version moves into a stage or alias.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    /// A metric of the version's run must be within bounds.
+    Metric {
+        metric: String,
+        at_least: Option<f64>,
+        at_most: Option<f64>,
+    },
+    /// The candidate's metric must be at least the alias holder's plus `by`.
+    Beats { alias: String, metric: String, by: f64 },
+    /// The version must have held `target` for at least `duration`.
+    Soak { target: GateTarget, duration: Duration },
+    /// The version must carry this tag (with this value, when given).
+    RequireTag { key: String, value: Option<String> },
+}
+
+/// A declared experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredExperiment {
+    pub name: String,
+    pub origin: Origin,
+    /// Only used when the experiment is created (MLflow cannot change it).
+    pub artifact_location: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}

@@ -1,0 +1,2 @@
+//! The only code that knows YAML.
+//! STUB: to be implemented.

@@ -1,0 +1,2 @@
+//! Gate evaluation.
+//! STUB: to be implemented.

@@ -1,0 +1,295 @@
+//! The planner: `plan(&DesiredState, &LiveState, &PlanContext) -> Plan`.
+//!
+//! Pure, synchronous and deterministic: same inputs, same plan, same bytes.
+//! No I/O, no async, no clock (the time comes in through [`PlanContext`]).
+//!
+//! - `diff.rs`: computes the actions per model and experiment.
+//! - `gates.rs`: evaluates gates against the live state (runs, tags).
+//! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
+//! - `render/`: text, JSON and Markdown renderings.
+
+pub mod diff;
+pub mod gates;
+pub mod render;
+pub mod stale;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Stage;
+
+pub use diff::{plan, runs_needed, sources_to_resolve};
+
+/// The saved-plan format version; `apply --plan` refuses newer ones.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Tag keys modelsync writes on registry objects.
+pub mod tags {
+    /// On a version: the source as declared in the manifest (how a version
+    /// registered from `runs:/...` is recognised after MLflow resolved it).
+    pub const SOURCE: &str = "modelsync.source";
+    /// On a version: the revision (git commit) of the last move.
+    pub const REVISION: &str = "modelsync.revision";
+    /// On a version: `modelsync.promoted-at.<stage-or-alias>` (RFC 3339).
+    pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
+    /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
+    pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
+    /// On a model: JSON inventory of the stages and aliases modelsync set.
+    pub const MANAGED: &str = "modelsync.managed";
+}
+
+/// Inputs to the planner that are not registry state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanContext {
+    /// The current time, ms since the epoch (for soak gates).
+    pub now_ms: i64,
+    /// Remove owned aliases and stage holders no longer declared.
+    pub prune: bool,
+}
+
+/// A full plan: what apply would do, and what it observed to decide it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// Models with at least one action or problem, sorted by name.
+    pub models: Vec<ModelPlan>,
+    /// Experiments with at least one action, sorted by name.
+    pub experiments: Vec<ExperimentPlan>,
+}
+
+/// The actions for one registered model, in execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    pub model: String,
+    pub actions: Vec<Action>,
+    /// Problems found while planning this model (e.g. a declared version
+    /// number that does not exist). A model with errors has no actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The actions for one experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentPlan {
+    pub experiment: String,
+    pub actions: Vec<ExperimentAction>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A version an action applies to: an existing number, or a version that
+/// an earlier `register_version` in the same model plan creates.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Existing(u64),
+    New(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Existing(n) => write!(f, "version {n}"),
+            Target::New(h) => write!(f, "new version ({h})"),
+        }
+    }
+}
+
+/// One change to a registered model. Every variant records the live value
+/// it observed (`before`), so a saved plan can be checked for staleness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateModel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
+    },
+    UpdateModelDescription {
+        before: String,
+        after: String,
+    },
+    SetModelTag {
+        key: String,
+        before: Option<String>,
+        after: String,
+    },
+    RegisterVersion {
+        handle: String,
+        /// The source as declared.
+        declared_source: String,
+        /// The source sent to the registry (differs for resolved `runs:/`).
+        source: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
+    },
+    UpdateVersionDescription {
+        version: u64,
+        before: String,
+        after: String,
+    },
+    SetVersionTag {
+        version: u64,
+        key: String,
+        before: Option<String>,
+        after: String,
+    },
+    /// Move `version` into stage `to` (never archives others by itself).
+    TransitionStage {
+        version: Target,
+        /// The version's stage now (`None` for a new version).
+        from: Stage,
+        to: Stage,
+        /// Versions holding `to` now (observed).
+        holders: Vec<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<GateCheck>,
+    },
+    SetAlias {
+        alias: String,
+        version: Target,
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<GateCheck>,
+    },
+    /// Move a replaced holder to `Archived`, after its replacement is in place.
+    ArchiveVersion {
+        version: u64,
+        from: Stage,
+        /// The move this archival depends on (make-before-break); `None`
+        /// when pruning a stage no longer declared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced_by: Option<Target>,
+    },
+    DeleteAlias {
+        alias: String,
+        before: u64,
+    },
+}
+
+impl Action {
+    /// The gates attached to a move; empty for other actions.
+    pub fn gates(&self) -> &[GateCheck] {
+        match self {
+            Action::TransitionStage { gates, .. } | Action::SetAlias { gates, .. } => gates,
+            _ => &[],
+        }
+    }
+
+    /// True when a gate blocks this action.
+    pub fn is_blocked(&self) -> bool {
+        self.gates().iter().any(|g| g.status == GateStatus::Blocked)
+    }
+
+    /// A stable short name of the kind of action (for metrics and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateModel { .. } => "create_model",
+            Action::UpdateModelDescription { .. } => "update_model_description",
+            Action::SetModelTag { .. } => "set_model_tag",
+            Action::RegisterVersion { .. } => "register_version",
+            Action::UpdateVersionDescription { .. } => "update_version_description",
+            Action::SetVersionTag { .. } => "set_version_tag",
+            Action::TransitionStage { .. } => "transition_stage",
+            Action::SetAlias { .. } => "set_alias",
+            Action::ArchiveVersion { .. } => "archive_version",
+            Action::DeleteAlias { .. } => "delete_alias",
+        }
+    }
+}
+
+/// One change to an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ExperimentAction {
+    CreateExperiment {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact_location: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
+    },
+    SetExperimentTag {
+        key: String,
+        before: Option<String>,
+        after: String,
+    },
+}
+
+/// The outcome of one gate for one move.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateCheck {
+    /// The gate as written, e.g. `metric accuracy >= 0.9`.
+    pub gate: String,
+    pub status: GateStatus,
+    /// What was observed, e.g. `accuracy 0.85 < 0.90`.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    Passed,
+    Blocked,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn empty() -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            models: Vec::new(),
+            experiments: Vec::new(),
+        }
+    }
+
+    /// True when there is nothing to do (errors do not count as changes).
+    pub fn is_empty(&self) -> bool {
+        self.action_count() == 0
+    }
+
+    /// Number of actions, experiments included.
+    pub fn action_count(&self) -> usize {
+        self.models.iter().map(|m| m.actions.len()).sum::<usize>()
+            + self.experiments.iter().map(|e| e.actions.len()).sum::<usize>()
+    }
+
+    /// True when any model could not be planned.
+    pub fn has_errors(&self) -> bool {
+        self.models.iter().any(|m| !m.errors.is_empty())
+    }
+
+    /// True when any move is blocked by a gate.
+    pub fn has_blocked(&self) -> bool {
+        self.models
+            .iter()
+            .flat_map(|m| &m.actions)
+            .any(Action::is_blocked)
+    }
+}
+
+/// A plan saved by `plan --out`, applied later by `apply --plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// [`PLAN_FORMAT_VERSION`] of the writer; newer ones are refused.
+    pub format_version: u32,
+    /// The registry URI the plan was made against (no credentials).
+    pub registry: String,
+    /// The manifests' digest (`sha256:…`).
+    pub manifests_digest: String,
+    /// The git revision of the manifests, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// RFC 3339 time the plan was made.
+    pub created_at: String,
+    pub prune: bool,
+    pub plan: Plan,
+}

@@ -1,0 +1,264 @@
+//! Registries: the only code that talks to one.
+//!
+//! [`Registry`] is the one trait; [`embedded`] (a JSON file) and [`mlflow`]
+//! (MLflow's REST API) implement it, and [`AnyRegistry`] picks one by URI
+//! (DESIGN.md §3). Reads are bulk snapshots; writes are single, idempotent
+//! operations that the executor (`apply`) sequences.
+
+pub mod embedded;
+pub mod mlflow;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage};
+
+/// Which models a snapshot reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every registered model (export).
+    All,
+    /// Only these models (plan/apply read what the manifests declare).
+    Named(BTreeSet<String>),
+}
+
+impl Scope {
+    /// True when `name` is in scope.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Named(names) => names.contains(name),
+        }
+    }
+}
+
+/// What to read in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    pub models: Scope,
+    /// Experiments to read, by name (all when `models` is `All`).
+    pub experiments: BTreeSet<String>,
+}
+
+/// A new version to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    /// The source as declared; stored in the `modelsync.source` tag.
+    pub declared_source: String,
+    /// The source sent to the registry.
+    pub source: String,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Why a registry call failed. Branch on the kind, not on the text.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry could not be reached or did not answer (exit 3).
+    #[error("registry unreachable: {0}")]
+    Unreachable(String),
+    /// Credentials missing or rejected.
+    #[error("authentication failed: {0}")]
+    Unauthenticated(String),
+    /// The caller lacks a permission; `operation` names the call.
+    #[error("permission denied for {operation}: {message}")]
+    PermissionDenied { operation: String, message: String },
+    /// The object does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The object already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The request was rejected as invalid.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The outcome of a write is unknown (timeout or 5xx after sending).
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    /// Any other failure reported by the registry.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl RegistryError {
+    /// True when the error means the registry could not be reached at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Unreachable(_))
+    }
+}
+
+/// Result alias for registry calls.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// One registry. Implementations keep the semantics of MLflow's registry
+/// (numbering, stages, aliases, tags, validation rules) so that the planner
+/// and executor never need to know which one they talk to.
+///
+/// Every write is idempotent where MLflow's is, and `create_version` never
+/// registers a source twice: it looks for a version with the same declared
+/// source first, also after an ambiguous failure.
+pub trait Registry: Sync {
+    /// A display name for logs and saved plans: the URI without credentials.
+    fn uri(&self) -> String;
+
+    /// Reads the models, their versions and aliases, and experiments, in bulk.
+    fn snapshot(&self, req: &SnapshotRequest) -> impl Future<Output = Result<LiveState>> + Send;
+
+    /// Resolves declared sources to what the registry would store
+    /// (MLflow 3: `runs:/<run>/<name>` -> `models:/<model_id>`). Sources that
+    /// need no resolution may be left out of the answer.
+    fn resolve_sources(
+        &self,
+        sources: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, ResolvedSource>>> + Send;
+
+    /// Reads runs (latest metric values); unknown ids are left out.
+    fn get_runs(&self, run_ids: &[String]) -> impl Future<Output = Result<BTreeMap<String, LiveRun>>> + Send;
+
+    /// Reads one model with its versions and aliases (read-check-write).
+    fn get_model(&self, name: &str) -> impl Future<Output = Result<Option<LiveModel>>> + Send;
+
+    fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn update_model_description(&self, name: &str, description: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_model_tag(&self, name: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn delete_model_tag(&self, name: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Registers a version unless one with the same declared source exists;
+    /// returns the version (new or found). Waits until it is READY.
+    fn create_version(&self, model: &str, new: &NewVersion) -> impl Future<Output = Result<LiveVersion>> + Send;
+    fn update_version_description(
+        &self,
+        model: &str,
+        version: u64,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Moves one version into `stage`; never archives other versions.
+    fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> impl Future<Output = Result<()>> + Send;
+    fn set_alias(&self, model: &str, alias: &str, version: u64) -> impl Future<Output = Result<()>> + Send;
+    fn delete_alias(&self, model: &str, alias: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates an experiment; returns its id.
+    fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes the writes so far durable (the embedded registry writes its
+    /// file; MLflow's writes are durable already).
+    fn flush(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Either registry, chosen by URI (`http(s)://` or `file:`).
+pub enum AnyRegistry {
+    Embedded(embedded::EmbeddedRegistry),
+    Mlflow(mlflow::MlflowRegistry),
+}
+
+/// Everything a snapshot-only consumer may want about experiments.
+pub type Experiments = BTreeMap<String, LiveExperiment>;
+
+/// How to open a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// The caller will write: the embedded registry takes its exclusive lock
+    /// (held until the registry is dropped) instead of a shared one.
+    pub write: bool,
+}
+
+/// Opens the registry a URI names: `http(s)://…` is MLflow, `file:PATH` the
+/// embedded registry. Credentials and TLS settings come from the environment.
+pub async fn open(uri: &str, opts: &OpenOptions) -> Result<AnyRegistry> {
+    if let Some(path) = uri.strip_prefix("file:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        let reg = embedded::EmbeddedRegistry::open(std::path::Path::new(path), opts.write)?;
+        Ok(AnyRegistry::Embedded(reg))
+    } else if uri.starts_with("http://") || uri.starts_with("https://") {
+        let config = mlflow::MlflowConfig::from_env()?;
+        Ok(AnyRegistry::Mlflow(mlflow::MlflowRegistry::new(uri, config)?))
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "unsupported registry URI {uri:?}: use http(s)://host:port for MLflow or file:PATH for the embedded registry"
+        )))
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $r:ident => $call:expr) => {
+        match $self {
+            AnyRegistry::Embedded($r) => $call,
+            AnyRegistry::Mlflow($r) => $call,
+        }
+    };
+}
+
+impl Registry for AnyRegistry {
+    fn uri(&self) -> String {
+        delegate!(self, r => r.uri())
+    }
+    async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
+        delegate!(self, r => r.snapshot(req).await)
+    }
+    async fn resolve_sources(&self, sources: &[String]) -> Result<BTreeMap<String, ResolvedSource>> {
+        delegate!(self, r => r.resolve_sources(sources).await)
+    }
+    async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
+        delegate!(self, r => r.get_runs(run_ids).await)
+    }
+    async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
+        delegate!(self, r => r.get_model(name).await)
+    }
+    async fn create_model(&self, name: &str, description: Option<&str>, tags: &BTreeMap<String, String>) -> Result<()> {
+        delegate!(self, r => r.create_model(name, description, tags).await)
+    }
+    async fn update_model_description(&self, name: &str, description: &str) -> Result<()> {
+        delegate!(self, r => r.update_model_description(name, description).await)
+    }
+    async fn set_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        delegate!(self, r => r.set_model_tag(name, key, value).await)
+    }
+    async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        delegate!(self, r => r.delete_model_tag(name, key).await)
+    }
+    async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        delegate!(self, r => r.create_version(model, new).await)
+    }
+    async fn update_version_description(&self, model: &str, version: u64, description: &str) -> Result<()> {
+        delegate!(self, r => r.update_version_description(model, version, description).await)
+    }
+    async fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> Result<()> {
+        delegate!(self, r => r.set_version_tag(model, version, key, value).await)
+    }
+    async fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> Result<()> {
+        delegate!(self, r => r.delete_version_tag(model, version, key).await)
+    }
+    async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
+        delegate!(self, r => r.transition_stage(model, version, stage).await)
+    }
+    async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
+        delegate!(self, r => r.set_alias(model, alias, version).await)
+    }
+    async fn delete_alias(&self, model: &str, alias: &str) -> Result<()> {
+        delegate!(self, r => r.delete_alias(model, alias).await)
+    }
+    async fn create_experiment(&self, name: &str, artifact_location: Option<&str>, tags: &BTreeMap<String, String>) -> Result<String> {
+        delegate!(self, r => r.create_experiment(name, artifact_location, tags).await)
+    }
+    async fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()> {
+        delegate!(self, r => r.set_experiment_tag(experiment_id, key, value).await)
+    }
+    async fn flush(&self) -> Result<()> {
+        delegate!(self, r => r.flush().await)
+    }
+}

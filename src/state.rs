@@ -1,0 +1,244 @@
+//! The live state of a registry, as plain data: what `registry/` reads and
+//! `plan/` compares against the manifests.
+//!
+//! This module owns the vocabulary shared by both sides (stages, versions,
+//! runs). It does no I/O and has no async.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A model-version stage, as MLflow names them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+pub enum Stage {
+    #[default]
+    None,
+    Staging,
+    Production,
+    Archived,
+}
+
+impl Stage {
+    /// All stages, in MLflow's order.
+    pub const ALL: [Stage; 4] = [Stage::None, Stage::Staging, Stage::Production, Stage::Archived];
+
+    /// Parses a stage name without regard to case, as MLflow does.
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The canonical spelling (`None`, `Staging`, `Production`, `Archived`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// Stages that hold at most one declared version; the others
+    /// (`None`, `Archived`) naturally hold many.
+    pub fn is_exclusive(self) -> bool {
+        matches!(self, Stage::Staging | Stage::Production)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Registration status of a model version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VersionStatus {
+    PendingRegistration,
+    FailedRegistration,
+    #[default]
+    Ready,
+}
+
+/// Everything modelsync knows about the registry at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveState {
+    /// Registered models by name.
+    pub models: BTreeMap<String, LiveModel>,
+    /// Experiments by name.
+    pub experiments: BTreeMap<String, LiveExperiment>,
+    /// Runs by id: only those the gates need.
+    pub runs: BTreeMap<String, LiveRun>,
+    /// Declared sources resolved to what the registry would store for them
+    /// (MLflow 3 turns `runs:/<run>/<name>` into `models:/<model_id>`).
+    /// Only sources that needed resolving are present.
+    pub resolved_sources: BTreeMap<String, ResolvedSource>,
+}
+
+/// A registered model and all its versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveModel {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Alias -> version number.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, u64>,
+    /// Version number -> version.
+    #[serde(default)]
+    pub versions: BTreeMap<u64, LiveVersion>,
+    #[serde(default)]
+    pub creation_timestamp: i64,
+    #[serde(default)]
+    pub last_updated_timestamp: i64,
+}
+
+impl LiveModel {
+    /// Versions currently in `stage`, lowest number first.
+    pub fn holders(&self, stage: Stage) -> impl Iterator<Item = &LiveVersion> {
+        self.versions.values().filter(move |v| v.stage == stage)
+    }
+
+    /// Aliases pointing at `version`, sorted.
+    pub fn aliases_of(&self, version: u64) -> Vec<String> {
+        self.aliases
+            .iter()
+            .filter(|(_, v)| **v == version)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+}
+
+/// One model version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveVersion {
+    pub version: u64,
+    #[serde(default)]
+    pub stage: Stage,
+    #[serde(default)]
+    pub source: String,
+    /// Empty when the version has no run.
+    #[serde(default)]
+    pub run_id: String,
+    /// MLflow 3 logged-model id (`m-...`), empty when absent.
+    #[serde(default)]
+    pub model_id: String,
+    #[serde(default)]
+    pub status: VersionStatus,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub creation_timestamp: i64,
+    #[serde(default)]
+    pub last_updated_timestamp: i64,
+}
+
+/// An experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveExperiment {
+    pub experiment_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub artifact_location: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A run, reduced to what gates read: its latest metric values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveRun {
+    pub run_id: String,
+    #[serde(default)]
+    pub experiment_id: String,
+    /// Metric key -> latest value (NaN kept as NaN).
+    #[serde(default, with = "nan_safe")]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// What the registry stores for a declared source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedSource {
+    /// The source to send to `model-versions/create`.
+    pub source: String,
+    /// The run the version comes from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The MLflow 3 logged model, when the source resolved to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+}
+
+/// Serializes metric maps so that NaN and infinities survive JSON, spelled
+/// the way MLflow spells them (`"NaN"`, `"Infinity"`, `"-Infinity"`).
+mod nan_safe {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeMap};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        F(f64),
+        S(String),
+    }
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(m.len()))?;
+        for (k, v) in m {
+            if v.is_finite() {
+                map.serialize_entry(k, v)?;
+            } else if v.is_nan() {
+                map.serialize_entry(k, "NaN")?;
+            } else if *v > 0.0 {
+                map.serialize_entry(k, "Infinity")?;
+            } else {
+                map.serialize_entry(k, "-Infinity")?;
+            }
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let raw = BTreeMap::<String, Num>::deserialize(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| {
+                let f = match v {
+                    Num::F(f) => f,
+                    Num::S(s) => super::parse_special_float(&s),
+                };
+                (k, f)
+            })
+            .collect())
+    }
+}
+
+/// Parses MLflow's spelling of non-finite doubles; anything unknown is NaN.
+pub fn parse_special_float(s: &str) -> f64 {
+    match s {
+        "Infinity" | "inf" | "+Infinity" => f64::INFINITY,
+        "-Infinity" | "-inf" => f64::NEG_INFINITY,
+        other => other.parse().unwrap_or(f64::NAN),
+    }
+}
