@@ -1,0 +1,2 @@
+//! Test harness shared by the integration tests.
+#![allow(dead_code)]
