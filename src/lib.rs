@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod logging;
 pub mod manifest;
 pub mod plan;
 pub mod reconcile;

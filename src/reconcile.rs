@@ -1,1 +1,90 @@
-//! Reconcile. STUB
+//! One reconcile: load -> validate -> snapshot -> plan -> apply.
+//!
+//! `plan`, `apply` and the daemon all go through these functions, so there
+//! is one path from manifests to a converged registry.
+
+use std::collections::BTreeSet;
+
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::manifest::{self, DesiredState, Diagnostic, SourceFile};
+use crate::plan::{self, Plan, PlanContext};
+use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::state::LiveState;
+
+/// Why a reconcile stopped before applying anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The manifests are invalid; nothing was read or written.
+    #[error("{} problem(s) in the manifests", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    /// The registry could not be read.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Validates manifest files into a desired state.
+pub fn load(files: &[SourceFile]) -> Result<DesiredState, ReconcileError> {
+    manifest::load(files).map_err(ReconcileError::Invalid)
+}
+
+/// The snapshot request for what `desired` declares.
+pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
+    SnapshotRequest {
+        models: Scope::Named(desired.models.keys().cloned().collect()),
+        experiments: desired.experiments.keys().cloned().collect::<BTreeSet<_>>(),
+    }
+}
+
+/// Reads everything the planner needs for `desired`: the models and
+/// experiments, the resolution of `runs:/` sources, and the runs that gates
+/// read. Reads are bulk; extra requests only for what needs them.
+pub async fn observe<R: Registry>(reg: &R, desired: &DesiredState) -> Result<LiveState, RegistryError> {
+    let mut live = reg.snapshot(&request_for(desired)).await?;
+    let sources = plan::sources_to_resolve(desired, &live);
+    if !sources.is_empty() {
+        live.resolved_sources = reg.resolve_sources(&sources).await?;
+    }
+    let runs = plan::runs_needed(desired, &live);
+    if !runs.is_empty() {
+        live.runs = reg.get_runs(&runs).await?;
+    }
+    Ok(live)
+}
+
+/// Observes the registry and plans.
+pub async fn plan<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    ctx: &PlanContext,
+) -> Result<(LiveState, Plan), RegistryError> {
+    let live = observe(reg, desired).await?;
+    let plan = plan::plan(desired, &live, ctx);
+    Ok((live, plan))
+}
+
+/// The result of a full reconcile.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    pub plan: Plan,
+    pub report: ApplyReport,
+}
+
+/// Plans and applies once.
+pub async fn reconcile<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    ctx: &PlanContext,
+    opts: &ApplyOptions,
+) -> Result<Reconciled, RegistryError> {
+    let (_, plan) = plan(reg, desired, ctx).await?;
+    let report = apply::execute(reg, &plan, opts).await;
+    Ok(Reconciled { plan, report })
+}
+
+/// The current time in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,1 +1,29 @@
-//! Sources. STUB
+//! Sources of manifests: folders on disk (and, for the daemon, git).
+//!
+//! This is where manifest files are found and read; `manifest/` only ever
+//! sees their bytes. Errors name the path.
+
+pub mod folder;
+
+pub use folder::read_paths;
+
+/// Why manifests could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: no such file or directory")]
+    Missing(String),
+}
+
+/// Manifest files read from a source, and the revision they came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    pub files: Vec<crate::manifest::SourceFile>,
+    /// The git commit, when known.
+    pub revision: Option<String>,
+}

@@ -1,0 +1,61 @@
+//! The executor: runs a [`Plan`] through a [`Registry`]. The only code that
+//! writes to a registry.
+//!
+//! Models are applied concurrently (bounded); the actions of one model run
+//! strictly in the plan's order (create model -> register versions -> moves
+//! -> archive replaced holders -> prune -> ownership tag), so a replaced
+//! holder is only archived once its replacement is in place. Before a
+//! model's first write, the model is read again and the plan's observed
+//! values checked (read-check-write): a concurrent writer makes that model's
+//! actions a conflict, not a lost update. A failed action skips the rest of
+//! its model; other models go on. Every applied move leaves audit tags on the
+//! version (`modelsync.promoted-at.*`, `modelsync.previous.*`,
+//! `modelsync.revision`).
+
+mod model;
+mod report;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+
+pub use report::{ActionResult, ApplyReport, Outcome};
+
+use crate::plan::Plan;
+use crate::registry::Registry;
+
+/// How to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Models applied at once.
+    pub concurrency: usize,
+    /// The manifests' revision, written to `modelsync.revision`.
+    pub revision: Option<String>,
+    /// The time written to `modelsync.promoted-at.*`, ms since the epoch.
+    pub now_ms: i64,
+}
+
+/// Applies `plan` and reports one result per action. Never panics on
+/// registry errors: they become [`Outcome::Failed`] results.
+pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> ApplyReport {
+    let mut results = Vec::new();
+    for exp in &plan.experiments {
+        results.extend(model::apply_experiment(reg, exp).await);
+    }
+    let per_model: Vec<Vec<ActionResult>> = stream::iter(&plan.models)
+        .map(|mp| model::apply_model(reg, mp, opts))
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    results.extend(per_model.into_iter().flatten());
+    if results.iter().any(|r| r.outcome == Outcome::Applied)
+        && let Err(e) = reg.flush().await
+    {
+        results.push(ActionResult {
+            object: reg.uri(),
+            action: "flush".into(),
+            kind: "flush",
+            outcome: Outcome::Failed(e.to_string()),
+        });
+    }
+    ApplyReport { results }
+}

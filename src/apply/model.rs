@@ -1,0 +1,368 @@
+//! Applies the actions of one model (in order) or one experiment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, UNIX_EPOCH};
+
+use tracing::{info, warn};
+
+use super::{ActionResult, ApplyOptions, Outcome};
+use crate::plan::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, Target, tags};
+use crate::registry::{NewVersion, Registry, RegistryError};
+use crate::state::{LiveState, Stage};
+
+/// Applies one model's actions in order; see the module docs of `apply`.
+pub async fn apply_model<R: Registry>(
+    reg: &R,
+    mp: &ModelPlan,
+    opts: &ApplyOptions,
+) -> Vec<ActionResult> {
+    let mut run = ModelRun {
+        reg,
+        model: &mp.model,
+        opts,
+        new_versions: BTreeMap::new(),
+        not_moved: BTreeSet::new(),
+        stop: None,
+        results: Vec::new(),
+    };
+    if let Err(reason) = run.check_fresh(mp).await {
+        for action in &mp.actions {
+            run.record(action, Outcome::Conflict(reason.clone()));
+        }
+        return run.results;
+    }
+    for action in &mp.actions {
+        run.step(action).await;
+    }
+    run.results
+}
+
+/// Applies one experiment's actions in order.
+pub async fn apply_experiment<R: Registry>(reg: &R, ep: &ExperimentPlan) -> Vec<ActionResult> {
+    let mut results = Vec::new();
+    let mut id: Option<String> = None;
+    for action in &ep.actions {
+        let outcome = match action {
+            ExperimentAction::CreateExperiment {
+                artifact_location,
+                tags,
+            } => match reg
+                .create_experiment(&ep.experiment, artifact_location.as_deref(), tags)
+                .await
+            {
+                Ok(new_id) => {
+                    id = Some(new_id);
+                    Outcome::Applied
+                }
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            ExperimentAction::SetExperimentTag { key, after, .. } => {
+                match experiment_id(reg, &ep.experiment, &mut id).await {
+                    Ok(eid) => match reg.set_experiment_tag(&eid, key, after).await {
+                        Ok(()) => Outcome::Applied,
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    },
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+        };
+        let description = describe_experiment(action);
+        log_outcome(&ep.experiment, &description, &outcome);
+        results.push(ActionResult {
+            object: ep.experiment.clone(),
+            action: description,
+            kind: match action {
+                ExperimentAction::CreateExperiment { .. } => "create_experiment",
+                ExperimentAction::SetExperimentTag { .. } => "set_experiment_tag",
+            },
+            outcome,
+        });
+    }
+    results
+}
+
+async fn experiment_id<R: Registry>(
+    reg: &R,
+    name: &str,
+    cached: &mut Option<String>,
+) -> Result<String, String> {
+    if let Some(id) = cached {
+        return Ok(id.clone());
+    }
+    let req = crate::registry::SnapshotRequest {
+        models: crate::registry::Scope::Named(BTreeSet::new()),
+        experiments: BTreeSet::from([name.to_string()]),
+    };
+    let live = reg.snapshot(&req).await.map_err(|e| e.to_string())?;
+    let id = live
+        .experiments
+        .get(name)
+        .map(|e| e.experiment_id.clone())
+        .ok_or_else(|| format!("experiment {name:?} does not exist"))?;
+    *cached = Some(id.clone());
+    Ok(id)
+}
+
+struct ModelRun<'a, R> {
+    reg: &'a R,
+    model: &'a str,
+    opts: &'a ApplyOptions,
+    /// Handle -> version number, for versions registered in this run.
+    new_versions: BTreeMap<String, u64>,
+    /// Targets whose move did not happen (blocked, failed, skipped): their
+    /// replaced holders must not be archived.
+    not_moved: BTreeSet<Target>,
+    /// Set after a failure: the reason the remaining actions are skipped.
+    stop: Option<String>,
+    results: Vec<ActionResult>,
+}
+
+impl<R: Registry> ModelRun<'_, R> {
+    /// Re-reads the model and checks the plan's observed values for it.
+    async fn check_fresh(&self, mp: &ModelPlan) -> Result<(), String> {
+        let fresh = self
+            .reg
+            .get_model(self.model)
+            .await
+            .map_err(|e| format!("could not re-read the model before writing: {e}"))?;
+        let mut live = LiveState::default();
+        if let Some(m) = fresh {
+            live.models.insert(self.model.to_string(), m);
+        }
+        let one = Plan {
+            models: vec![mp.clone()],
+            ..Plan::empty()
+        };
+        let stale = crate::plan::stale::check(&one, &live);
+        if stale.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the registry changed since the plan was made: {}",
+                stale.join("; ")
+            ))
+        }
+    }
+
+    async fn step(&mut self, action: &Action) {
+        if let Some(reason) = &self.stop {
+            let reason = reason.clone();
+            self.skip_move(action);
+            self.record(action, Outcome::Skipped(reason));
+            return;
+        }
+        if action.is_blocked() {
+            self.skip_move(action);
+            let why = action
+                .gates()
+                .iter()
+                .filter(|g| g.status == crate::plan::GateStatus::Blocked)
+                .map(|g| format!("{} ({})", g.gate, g.detail))
+                .collect::<Vec<_>>()
+                .join("; ");
+            self.record(action, Outcome::Blocked(why));
+            return;
+        }
+        let outcome = match self.perform(action).await {
+            Ok(()) => Outcome::Applied,
+            Err(StepError::Skip(reason)) => {
+                self.skip_move(action);
+                Outcome::Skipped(reason)
+            }
+            Err(StepError::Registry(e)) => {
+                self.skip_move(action);
+                self.stop = Some(format!("an earlier action of {} failed", self.model));
+                Outcome::Failed(e.to_string())
+            }
+        };
+        self.record(action, outcome);
+    }
+
+    fn skip_move(&mut self, action: &Action) {
+        if let Action::TransitionStage { version, .. } | Action::SetAlias { version, .. } = action
+        {
+            self.not_moved.insert(version.clone());
+        }
+    }
+
+    fn record(&mut self, action: &Action, outcome: Outcome) {
+        let description = describe(action);
+        log_outcome(self.model, &description, &outcome);
+        self.results.push(ActionResult {
+            object: self.model.to_string(),
+            action: description,
+            kind: action.kind(),
+            outcome,
+        });
+    }
+
+    fn resolve(&self, target: &Target) -> Result<u64, StepError> {
+        match target {
+            Target::Existing(n) => Ok(*n),
+            Target::New(handle) => self.new_versions.get(handle).copied().ok_or_else(|| {
+                StepError::Skip(format!("version {handle:?} was not registered"))
+            }),
+        }
+    }
+
+    async fn perform(&mut self, action: &Action) -> Result<(), StepError> {
+        let (reg, model) = (self.reg, self.model);
+        match action {
+            Action::CreateModel { description, tags } => {
+                reg.create_model(model, description.as_deref(), tags).await?
+            }
+            Action::UpdateModelDescription { after, .. } => {
+                reg.update_model_description(model, after).await?
+            }
+            Action::SetModelTag { key, after, .. } => reg.set_model_tag(model, key, after).await?,
+            Action::RegisterVersion {
+                handle,
+                declared_source,
+                source,
+                run_id,
+                model_id,
+                description,
+                tags,
+            } => {
+                let new = NewVersion {
+                    declared_source: declared_source.clone(),
+                    source: source.clone(),
+                    run_id: run_id.clone(),
+                    model_id: model_id.clone(),
+                    description: description.clone(),
+                    tags: tags.clone(),
+                };
+                let v = reg.create_version(model, &new).await?;
+                info!(model, version = v.version, handle = %handle, "registered version");
+                self.new_versions.insert(handle.clone(), v.version);
+            }
+            Action::UpdateVersionDescription { version, after, .. } => {
+                reg.update_version_description(model, *version, after).await?
+            }
+            Action::SetVersionTag {
+                version, key, after, ..
+            } => reg.set_version_tag(model, *version, key, after).await?,
+            Action::TransitionStage {
+                version,
+                to,
+                holders,
+                ..
+            } => {
+                let n = self.resolve(version)?;
+                reg.transition_stage(model, n, *to).await?;
+                let previous = holders.iter().copied().find(|h| *h != n);
+                if !matches!(to, Stage::None | Stage::Archived) {
+                    self.audit(n, to.as_str(), previous).await?;
+                }
+            }
+            Action::SetAlias {
+                alias,
+                version,
+                before,
+                ..
+            } => {
+                let n = self.resolve(version)?;
+                reg.set_alias(model, alias, n).await?;
+                self.audit(n, alias, before.filter(|b| *b != n)).await?;
+            }
+            Action::ArchiveVersion {
+                version,
+                replaced_by,
+                ..
+            } => {
+                if let Some(t) = replaced_by
+                    && self.not_moved.contains(t)
+                {
+                    return Err(StepError::Skip(format!(
+                        "its replacement ({t}) is not in place"
+                    )));
+                }
+                reg.transition_stage(model, *version, Stage::Archived).await?
+            }
+            Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
+        }
+        Ok(())
+    }
+
+    /// Writes the audit tags of a move of `version` into `target`.
+    async fn audit(
+        &self,
+        version: u64,
+        target: &str,
+        previous: Option<u64>,
+    ) -> Result<(), RegistryError> {
+        let at = UNIX_EPOCH + Duration::from_millis(self.opts.now_ms.max(0) as u64);
+        let at = humantime::format_rfc3339_seconds(at).to_string();
+        let key = format!("{}{target}", tags::PROMOTED_AT_PREFIX);
+        self.reg
+            .set_version_tag(self.model, version, &key, &at)
+            .await?;
+        if let Some(prev) = previous {
+            let key = format!("{}{target}", tags::PREVIOUS_PREFIX);
+            self.reg
+                .set_version_tag(self.model, version, &key, &prev.to_string())
+                .await?;
+        }
+        if let Some(rev) = &self.opts.revision {
+            self.reg
+                .set_version_tag(self.model, version, tags::REVISION, rev)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+enum StepError {
+    /// Not attempted, for the reason given; the model goes on.
+    Skip(String),
+    /// The registry failed; the model stops.
+    Registry(RegistryError),
+}
+
+impl From<RegistryError> for StepError {
+    fn from(e: RegistryError) -> Self {
+        StepError::Registry(e)
+    }
+}
+
+fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
+    match outcome {
+        Outcome::Applied => info!(model = object, action = description, "applied"),
+        other => warn!(model = object, action = description, outcome = ?other, "not applied"),
+    }
+}
+
+/// One line describing an action, for results and logs.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::CreateModel { .. } => "create registered model".into(),
+        Action::UpdateModelDescription { .. } => "update description".into(),
+        Action::SetModelTag { key, after, .. } => format!("set tag {key}={after}"),
+        Action::RegisterVersion {
+            handle,
+            declared_source,
+            ..
+        } => format!("register version ({handle}) from {declared_source}"),
+        Action::UpdateVersionDescription { version, .. } => {
+            format!("update description of version {version}")
+        }
+        Action::SetVersionTag {
+            version, key, after, ..
+        } => format!("set tag {key}={after} on version {version}"),
+        Action::TransitionStage { version, to, .. } => format!("move {version} to {to}"),
+        Action::SetAlias { alias, version, .. } => format!("point alias {alias} at {version}"),
+        Action::ArchiveVersion { version, from, .. } => {
+            format!("archive version {version} (was {from})")
+        }
+        Action::DeleteAlias { alias, before } => {
+            format!("delete alias {alias} (was version {before})")
+        }
+    }
+}
+
+fn describe_experiment(action: &ExperimentAction) -> String {
+    match action {
+        ExperimentAction::CreateExperiment { .. } => "create experiment".into(),
+        ExperimentAction::SetExperimentTag { key, after, .. } => format!("set tag {key}={after}"),
+    }
+}

@@ -1,0 +1,198 @@
+//! clap definitions of every command and flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Declarative promotion controller for ML model registries";
+
+const LONG_ABOUT: &str = "\
+modelsync reads YAML manifests that say which model version belongs in each stage \
+(Staging, Production, Archived) and behind each alias (champion, challenger), diffs \
+them against a live registry (an MLflow server, or the embedded file registry), and \
+applies registrations, promotions and archivals until the registry matches.
+
+Registry: --registry, else MODELSYNC_REGISTRY, else MLFLOW_TRACKING_URI, else \
+file:.modelsync/registry.json. Credentials come from MLflow's environment variables \
+(MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD).
+
+Exit codes: 0 ok/no changes, 1 error, 2 changes present (plan --detailed-exitcode), \
+3 registry unreachable, 4 saved plan is stale, 5 a gate blocked a move.";
+
+/// The `modelsync` command line.
+#[derive(Debug, Parser)]
+#[command(name = "modelsync", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Registry URI: http(s)://host:port (MLflow) or file:PATH (embedded).
+    #[arg(long, global = true, value_name = "URI")]
+    pub registry: Option<String>,
+    /// More logs on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Colour: auto (only on a terminal, never with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests (schema and semantics) without a registry.
+    #[command(after_help = "Example:\n  modelsync validate manifests/")]
+    Validate(ValidateArgs),
+    /// Show what apply would change.
+    #[command(after_help = "Examples:\n  modelsync plan manifests/\n  \
+        modelsync plan manifests/ --format markdown --detailed-exitcode   # PR comment\n  \
+        modelsync plan manifests/ --out plan.json                        # then apply --plan")]
+    Plan(PlanArgs),
+    /// Converge the registry to the manifests, and print a result per action.
+    #[command(after_help = "Examples:\n  modelsync apply manifests/\n  \
+        modelsync apply --plan plan.json   # exactly what was reviewed; exit 4 if stale")]
+    Apply(ApplyArgs),
+    /// Write manifests for what is live (adopt a registry), or a snapshot file.
+    #[command(after_help = "Examples:\n  modelsync export --model nba-game-predictor > manifests/nba.yaml\n  \
+        modelsync export --snapshot registry-snapshot.json manifests/   # offline plans")]
+    Export(ExportArgs),
+    /// Print one version of a model, by stage, alias or number.
+    #[command(after_help = "Examples:\n  modelsync get nba-game-predictor --alias champion\n  \
+        modelsync get nba-game-predictor --stage Production --format json")]
+    Get(GetArgs),
+    /// Print the promotions recorded by modelsync's audit tags, newest first.
+    #[command(after_help = "Example:\n  modelsync history nba-game-predictor")]
+    History(HistoryArgs),
+    /// Print the JSON Schema of manifest documents.
+    #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or folders (searched recursively for *.yaml, *.yml).
+    pub paths: Vec<PathBuf>,
+    /// Output format of the diagnostics.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// Options shared by plan and apply.
+#[derive(Debug, Args)]
+pub struct PlanOptions {
+    /// Also remove aliases and stage holders that modelsync set earlier and
+    /// the manifests no longer declare (never anything it does not own).
+    #[arg(long)]
+    pub prune: bool,
+    /// The manifests' revision (git commit), recorded in audit tags.
+    /// Defaults to MODELSYNC_REVISION, GITHUB_SHA or CI_COMMIT_SHA.
+    #[arg(long)]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files or folders (default: manifests/ if present, else .).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Save the plan (with the values it observed) for `apply --plan`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 for no changes, 2 for changes, 1 for errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or folders (default: manifests/ if present, else .).
+    #[arg(conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    /// Apply a plan saved by `plan --out`; refused (exit 4) if the registry
+    /// changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Models applied at once.
+    #[arg(long, env = "MODELSYNC_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Manifests whose models (and gate runs) to snapshot; with none, every
+    /// model, or those named by --model.
+    pub paths: Vec<PathBuf>,
+    /// Only these models.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Write an embedded-registry file instead of manifests.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The registered model.
+    pub model: String,
+    /// The highest version in this stage.
+    #[arg(long, group = "select")]
+    pub stage: Option<String>,
+    /// The version behind this alias.
+    #[arg(long, group = "select")]
+    pub alias: Option<String>,
+    /// This version number.
+    #[arg(long, group = "select")]
+    pub version: Option<u64>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The registered model.
+    pub model: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}

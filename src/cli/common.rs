@@ -1,0 +1,130 @@
+//! Helpers shared by the commands: registry selection, manifest loading,
+//! output on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{ColorChoice, Exit, GlobalArgs};
+use crate::manifest::{DesiredState, Diagnostic};
+use crate::registry::{self, AnyRegistry, OpenOptions};
+
+/// The default registry when nothing else is configured.
+pub const DEFAULT_REGISTRY: &str = "file:.modelsync/registry.json";
+
+/// The registry URI: `--registry`, then `MODELSYNC_REGISTRY`, then
+/// `MLFLOW_TRACKING_URI`, then [`DEFAULT_REGISTRY`].
+pub fn registry_uri(g: &GlobalArgs) -> String {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    g.registry
+        .clone()
+        .or_else(|| env("MODELSYNC_REGISTRY"))
+        .or_else(|| env("MLFLOW_TRACKING_URI"))
+        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
+}
+
+/// Opens the configured registry.
+pub async fn open_registry(g: &GlobalArgs, write: bool) -> anyhow::Result<AnyRegistry> {
+    let uri = registry_uri(g);
+    registry::open(&uri, &OpenOptions { write })
+        .await
+        .with_context(|| format!("opening registry {}", redact(&uri)))
+}
+
+/// A URI without userinfo (`https://user:pw@host` -> `https://host`).
+pub fn redact(uri: &str) -> String {
+    if let Some((scheme, rest)) = uri.split_once("://")
+        && let Some((_, host)) = rest.split_once('@')
+    {
+        return format!("{scheme}://{host}");
+    }
+    uri.to_string()
+}
+
+/// Paths to read: the given ones, else `manifests/` if it exists, else `.`.
+pub fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if !paths.is_empty() {
+        paths.to_vec()
+    } else if Path::new("manifests").is_dir() {
+        vec![PathBuf::from("manifests")]
+    } else {
+        vec![PathBuf::from(".")]
+    }
+}
+
+/// The outcome of loading manifests.
+pub enum Loaded {
+    Valid(DesiredState),
+    /// Diagnostics were printed on stderr.
+    Invalid,
+}
+
+/// Reads and validates manifests; prints every diagnostic on stderr.
+pub fn load_manifests(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    let files = crate::source::read_paths(&default_paths(paths))?;
+    match crate::manifest::load(&files) {
+        Ok(desired) => Ok(Loaded::Valid(desired)),
+        Err(diags) => {
+            print_diagnostics(&diags);
+            Ok(Loaded::Invalid)
+        }
+    }
+}
+
+/// Prints diagnostics on stderr, one per line, then a count.
+pub fn print_diagnostics(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "{d}");
+    }
+    let _ = writeln!(
+        err,
+        "error: {} problem{} found in the manifests; nothing was read from or written to the registry",
+        diags.len(),
+        if diags.len() == 1 { "" } else { "s" }
+    );
+}
+
+/// Writes data on stdout; a closed pipe is not an error.
+pub fn print(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+/// Whether to colour stdout.
+pub fn use_color(g: &GlobalArgs) -> bool {
+    match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// The revision to record: the flag, else the usual CI variables.
+pub fn revision(flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        ["MODELSYNC_REVISION", "GITHUB_SHA", "CI_COMMIT_SHA"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    })
+}
+
+/// Exit for a manifest that failed validation.
+pub const INVALID: Exit = Exit::Error;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_userinfo() {
+        assert_eq!(redact("https://u:secret@mlflow:5000/x"), "https://mlflow:5000/x");
+        assert_eq!(redact("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(redact("file:a/b.json"), "file:a/b.json");
+    }
+}

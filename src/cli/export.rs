@@ -1,0 +1,53 @@
+//! `modelsync export`: live registry -> manifests, or -> a snapshot file.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+
+use super::args::ExportArgs;
+use super::common::{self, Loaded, print};
+use super::{Exit, GlobalArgs};
+use crate::registry::embedded::EmbeddedRegistry;
+use crate::registry::{Registry, Scope, SnapshotRequest};
+
+pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
+    let reg = common::open_registry(g, false).await?;
+    let live = if !a.paths.is_empty() {
+        let desired = match common::load_manifests(&a.paths)? {
+            Loaded::Valid(d) => d,
+            Loaded::Invalid => return Ok(common::INVALID),
+        };
+        crate::reconcile::observe(&reg, &desired).await
+    } else {
+        let models = if a.models.is_empty() {
+            Scope::All
+        } else {
+            Scope::Named(a.models.iter().cloned().collect())
+        };
+        let req = SnapshotRequest {
+            models,
+            experiments: BTreeSet::new(),
+        };
+        reg.snapshot(&req).await
+    }
+    .with_context(|| format!("reading {}", reg.uri()))?;
+    for name in &a.models {
+        if !live.models.contains_key(name) {
+            anyhow::bail!("registered model {name:?} does not exist in {}", reg.uri());
+        }
+    }
+    match &a.snapshot {
+        Some(path) => {
+            EmbeddedRegistry::write_snapshot(path, &live)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "Wrote {} model(s) to {}; plan offline with --registry file:{}",
+                live.models.len(),
+                path.display(),
+                path.display()
+            );
+        }
+        None => print(&crate::manifest::export::render(&live)),
+    }
+    Ok(Exit::Ok)
+}

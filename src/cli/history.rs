@@ -1,0 +1,84 @@
+//! `modelsync history`: the promotions recorded by the audit tags.
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+
+use super::args::{HistoryArgs, OutputFormat};
+use super::common::{self, print};
+use super::{Exit, GlobalArgs};
+use crate::plan::tags;
+use crate::registry::Registry;
+use crate::state::LiveModel;
+
+/// One promotion reconstructed from tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Promotion {
+    /// RFC 3339 time of the move.
+    pub at: String,
+    /// Stage name or alias.
+    pub target: String,
+    pub version: u64,
+    /// The version it replaced, when recorded.
+    pub previous: Option<u64>,
+    /// The revision recorded on the version (its latest move).
+    pub revision: Option<String>,
+}
+
+pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
+    let reg = common::open_registry(g, false).await?;
+    let model = reg
+        .get_model(&a.model)
+        .await
+        .with_context(|| format!("reading {}", reg.uri()))?
+        .ok_or_else(|| anyhow!("registered model {:?} does not exist", a.model))?;
+    let events = promotions(&model);
+    match a.format {
+        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&events)?)),
+        OutputFormat::Text if events.is_empty() => print(&format!(
+            "No promotions of {} recorded by modelsync.\n",
+            model.name
+        )),
+        OutputFormat::Text => {
+            for e in &events {
+                let mut line = format!("{}  {:<12} version {}", e.at, e.target, e.version);
+                if let Some(p) = e.previous {
+                    line.push_str(&format!(" (replaced version {p})"));
+                }
+                if let Some(r) = &e.revision {
+                    line.push_str(&format!("  revision {r}"));
+                }
+                print(&format!("{line}\n"));
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Every promotion the tags record, newest first.
+pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
+    let mut events = Vec::new();
+    for v in model.versions.values() {
+        for (key, at) in &v.tags {
+            let Some(target) = key.strip_prefix(tags::PROMOTED_AT_PREFIX) else {
+                continue;
+            };
+            let previous = v
+                .tags
+                .get(&format!("{}{target}", tags::PREVIOUS_PREFIX))
+                .and_then(|p| p.parse().ok());
+            events.push(Promotion {
+                at: at.clone(),
+                target: target.to_string(),
+                version: v.version,
+                previous,
+                revision: v.tags.get(tags::REVISION).cloned(),
+            });
+        }
+    }
+    events.sort_by(|a, b| {
+        b.at.cmp(&a.at)
+            .then(b.version.cmp(&a.version))
+            .then(a.target.cmp(&b.target))
+    });
+    events
+}

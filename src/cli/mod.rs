@@ -1,0 +1,67 @@
+//! The command line: clap definitions (`args.rs`), one module per command,
+//! and the exit codes (DESIGN.md §4), mapped in one place ([`Exit`]).
+
+mod args;
+mod common;
+mod export;
+mod get;
+mod history;
+mod plan;
+mod validate;
+
+pub use args::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
+
+use std::process::ExitCode;
+
+use crate::registry::RegistryError;
+
+/// Process exit codes, Terraform style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; no changes.
+    Ok = 0,
+    /// An error: bad manifest, failed action.
+    Error = 1,
+    /// Changes present (`plan --detailed-exitcode`).
+    Changes = 2,
+    /// The registry could not be reached.
+    Unreachable = 3,
+    /// The saved plan is stale.
+    Stale = 4,
+    /// A gate blocked a move.
+    Blocked = 5,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The exit code for an error that reached `main`: 3 when the registry was
+/// unreachable, 1 otherwise.
+pub fn exit_for_error(err: &anyhow::Error) -> Exit {
+    let unreachable = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<RegistryError>()
+            .is_some_and(RegistryError::is_unreachable)
+    });
+    if unreachable { Exit::Unreachable } else { Exit::Error }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate::run(g, a),
+        Command::Plan(a) => plan::plan(g, a).await,
+        Command::Apply(a) => plan::apply(g, a).await,
+        Command::Export(a) => export::run(g, a).await,
+        Command::Get(a) => get::run(g, a).await,
+        Command::History(a) => history::run(g, a).await,
+        Command::Schema => {
+            common::print(&crate::manifest::schema::json_schema());
+            Ok(Exit::Ok)
+        }
+    }
+}

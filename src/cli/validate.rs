@@ -1,0 +1,40 @@
+//! `modelsync validate`: schema and semantic checks, no registry.
+
+use serde_json::json;
+
+use super::args::{OutputFormat, ValidateArgs};
+use super::common::{default_paths, print, print_diagnostics};
+use super::{Exit, GlobalArgs};
+
+pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
+    let files = crate::source::read_paths(&default_paths(&a.paths))?;
+    let result = crate::manifest::load(&files);
+    if a.format == OutputFormat::Json {
+        let diags = result.as_ref().err().cloned().unwrap_or_default();
+        let body = json!({
+            "valid": result.is_ok(),
+            "files": files.len(),
+            "diagnostics": diags.iter().map(|d| json!({
+                "file": d.origin.file, "line": d.origin.line,
+                "column": d.origin.column, "message": d.message,
+            })).collect::<Vec<_>>(),
+        });
+        print(&format!("{}\n", serde_json::to_string_pretty(&body)?));
+        return Ok(if result.is_ok() { Exit::Ok } else { Exit::Error });
+    }
+    match result {
+        Ok(desired) => {
+            print(&format!(
+                "Valid: {} file(s), {} model(s), {} experiment(s).\n",
+                files.len(),
+                desired.models.len(),
+                desired.experiments.len()
+            ));
+            Ok(Exit::Ok)
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            Ok(Exit::Error)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Reads manifest files (`*.yaml`, `*.yml`) found recursively under paths.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::SourceError;
+use crate::manifest::SourceFile;
+
+/// Files larger than this are not read whole: `manifest/` reports them as
+/// oversized from the first `MAX_READ` bytes.
+const MAX_READ: u64 = 4 * 1024 * 1024 + 1;
+
+/// Reads every manifest under `paths` (files are taken as given, folders are
+/// searched recursively, skipping hidden entries), sorted by path.
+pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
+    let mut found = Vec::new();
+    for path in paths {
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => SourceError::Missing(path.display().to_string()),
+            _ => io_err(path, e),
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut found)?;
+        } else {
+            found.push(path.clone());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found.iter().map(|p| read_one(p)).collect()
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
+        if kind.is_dir() {
+            walk(&path, out)?;
+        } else if is_manifest(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn read_one(path: &Path) -> Result<SourceFile, SourceError> {
+    let file = fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut contents = Vec::new();
+    file.take(MAX_READ)
+        .read_to_end(&mut contents)
+        .map_err(|e| io_err(path, e))?;
+    Ok(SourceFile {
+        path: display(path),
+        contents,
+    })
+}
+
+fn display(path: &Path) -> String {
+    let s = path.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> SourceError {
+    SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_yaml_recursively_sorted_skipping_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("b/c")).expect("mkdir");
+        fs::create_dir_all(root.join(".git")).expect("mkdir");
+        fs::write(root.join("b/c/z.yml"), "a: 1").expect("write");
+        fs::write(root.join("a.yaml"), "a: 2").expect("write");
+        fs::write(root.join("notes.txt"), "x").expect("write");
+        fs::write(root.join(".git/x.yaml"), "x").expect("write");
+        let files = read_paths(&[root.to_path_buf()]).expect("read");
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.strip_prefix(&root.display().to_string()).unwrap_or(&f.path).to_string())
+            .collect();
+        assert_eq!(names, vec!["/a.yaml", "/b/c/z.yml"]);
+    }
+
+    #[test]
+    fn missing_path_is_an_error_naming_it() {
+        let err = read_paths(&[PathBuf::from("/nonexistent/manifests")]).unwrap_err();
+        assert_eq!(err.to_string(), "/nonexistent/manifests: no such file or directory");
+    }
+}
