@@ -38,7 +38,10 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
 /// Reads everything the planner needs for `desired`: the models and
 /// experiments, the resolution of `runs:/` sources, and the runs that gates
 /// read. Reads are bulk; extra requests only for what needs them.
-pub async fn observe<R: Registry>(reg: &R, desired: &DesiredState) -> Result<LiveState, RegistryError> {
+pub async fn observe<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+) -> Result<LiveState, RegistryError> {
     let mut live = reg.snapshot(&request_for(desired)).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {

@@ -35,7 +35,12 @@ pub enum Stage {
 
 impl Stage {
     /// All stages, in MLflow's order.
-    pub const ALL: [Stage; 4] = [Stage::None, Stage::Staging, Stage::Production, Stage::Archived];
+    pub const ALL: [Stage; 4] = [
+        Stage::None,
+        Stage::Staging,
+        Stage::Production,
+        Stage::Archived,
+    ];
 
     /// Parses a stage name without regard to case, as MLflow does.
     pub fn parse(s: &str) -> Option<Stage> {

@@ -179,8 +179,7 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     fn skip_move(&mut self, action: &Action) {
-        if let Action::TransitionStage { version, .. } | Action::SetAlias { version, .. } = action
-        {
+        if let Action::TransitionStage { version, .. } | Action::SetAlias { version, .. } = action {
             self.not_moved.insert(version.clone());
         }
     }
@@ -199,9 +198,11 @@ impl<R: Registry> ModelRun<'_, R> {
     fn resolve(&self, target: &Target) -> Result<u64, StepError> {
         match target {
             Target::Existing(n) => Ok(*n),
-            Target::New(handle) => self.new_versions.get(handle).copied().ok_or_else(|| {
-                StepError::Skip(format!("version {handle:?} was not registered"))
-            }),
+            Target::New(handle) => {
+                self.new_versions.get(handle).copied().ok_or_else(|| {
+                    StepError::Skip(format!("version {handle:?} was not registered"))
+                })
+            }
         }
     }
 
@@ -209,7 +210,8 @@ impl<R: Registry> ModelRun<'_, R> {
         let (reg, model) = (self.reg, self.model);
         match action {
             Action::CreateModel { description, tags } => {
-                reg.create_model(model, description.as_deref(), tags).await?
+                reg.create_model(model, description.as_deref(), tags)
+                    .await?
             }
             Action::UpdateModelDescription { after, .. } => {
                 reg.update_model_description(model, after).await?
@@ -237,10 +239,14 @@ impl<R: Registry> ModelRun<'_, R> {
                 self.new_versions.insert(handle.clone(), v.version);
             }
             Action::UpdateVersionDescription { version, after, .. } => {
-                reg.update_version_description(model, *version, after).await?
+                reg.update_version_description(model, *version, after)
+                    .await?
             }
             Action::SetVersionTag {
-                version, key, after, ..
+                version,
+                key,
+                after,
+                ..
             } => reg.set_version_tag(model, *version, key, after).await?,
             Action::TransitionStage {
                 version,
@@ -277,7 +283,8 @@ impl<R: Registry> ModelRun<'_, R> {
                         "its replacement ({t}) is not in place"
                     )));
                 }
-                reg.transition_stage(model, *version, Stage::Archived).await?
+                reg.transition_stage(model, *version, Stage::Archived)
+                    .await?
             }
             Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
         }
@@ -347,7 +354,10 @@ pub fn describe(action: &Action) -> String {
             format!("update description of version {version}")
         }
         Action::SetVersionTag {
-            version, key, after, ..
+            version,
+            key,
+            after,
+            ..
         } => format!("set tag {key}={after} on version {version}"),
         Action::TransitionStage { version, to, .. } => format!("move {version} to {to}"),
         Action::SetAlias { alias, version, .. } => format!("point alias {alias} at {version}"),

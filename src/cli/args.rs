@@ -77,12 +77,16 @@ pub enum Command {
         modelsync apply --plan plan.json   # exactly what was reviewed; exit 4 if stale")]
     Apply(ApplyArgs),
     /// Write manifests for what is live (adopt a registry), or a snapshot file.
-    #[command(after_help = "Examples:\n  modelsync export --model nba-game-predictor > manifests/nba.yaml\n  \
-        modelsync export --snapshot registry-snapshot.json manifests/   # offline plans")]
+    #[command(
+        after_help = "Examples:\n  modelsync export --model nba-game-predictor > manifests/nba.yaml\n  \
+        modelsync export --snapshot registry-snapshot.json manifests/   # offline plans"
+    )]
     Export(ExportArgs),
     /// Print one version of a model, by stage, alias or number.
-    #[command(after_help = "Examples:\n  modelsync get nba-game-predictor --alias champion\n  \
-        modelsync get nba-game-predictor --stage Production --format json")]
+    #[command(
+        after_help = "Examples:\n  modelsync get nba-game-predictor --alias champion\n  \
+        modelsync get nba-game-predictor --stage Production --format json"
+    )]
     Get(GetArgs),
     /// Print the promotions recorded by modelsync's audit tags, newest first.
     #[command(after_help = "Example:\n  modelsync history nba-game-predictor")]

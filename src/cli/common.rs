@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn redacts_userinfo() {
-        assert_eq!(redact("https://u:secret@mlflow:5000/x"), "https://mlflow:5000/x");
+        assert_eq!(
+            redact("https://u:secret@mlflow:5000/x"),
+            "https://mlflow:5000/x"
+        );
         assert_eq!(redact("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
         assert_eq!(redact("file:a/b.json"), "file:a/b.json");
     }

@@ -20,9 +20,10 @@ pub async fn run(g: &GlobalArgs, a: GetArgs) -> anyhow::Result<Exit> {
         let stage = Stage::parse(stage).ok_or_else(|| {
             anyhow!("unknown stage {stage:?}: expected one of None, Staging, Production, Archived")
         })?;
-        let v = model.holders(stage).last().ok_or_else(|| {
-            anyhow!("no version of {:?} is in stage {stage}", a.model)
-        })?;
+        let v = model
+            .holders(stage)
+            .last()
+            .ok_or_else(|| anyhow!("no version of {:?} is in stage {stage}", a.model))?;
         vec![v]
     } else if let Some(alias) = &a.alias {
         let n = model

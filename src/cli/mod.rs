@@ -46,7 +46,11 @@ pub fn exit_for_error(err: &anyhow::Error) -> Exit {
             .downcast_ref::<RegistryError>()
             .is_some_and(RegistryError::is_unreachable)
     });
-    if unreachable { Exit::Unreachable } else { Exit::Error }
+    if unreachable {
+        Exit::Unreachable
+    } else {
+        Exit::Error
+    }
 }
 
 /// Runs one command.

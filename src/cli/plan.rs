@@ -39,13 +39,16 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
             registry: reg.uri(),
             manifests_digest: desired.digest.clone(),
             revision: common::revision(a.options.revision.as_deref()),
-            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                .to_string(),
+            created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             prune: a.options.prune,
             plan: plan.clone(),
         };
         write_plan(out, &saved)?;
-        eprintln!("Saved the plan to {}; apply it with: modelsync apply --plan {}", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply it with: modelsync apply --plan {}",
+            out.display(),
+            out.display()
+        );
     }
     Ok(if plan.has_errors() {
         Exit::Error
@@ -125,7 +128,11 @@ async fn execute<R: Registry>(
 ) -> anyhow::Result<Exit> {
     print(&render::text(plan, common::use_color(g)));
     if plan.is_empty() {
-        return Ok(if plan.has_errors() { Exit::Error } else { Exit::Ok });
+        return Ok(if plan.has_errors() {
+            Exit::Error
+        } else {
+            Exit::Ok
+        });
     }
     let opts = ApplyOptions {
         concurrency: a.concurrency,
@@ -155,7 +162,8 @@ fn write_plan(path: &Path, saved: &SavedPlan) -> anyhow::Result<()> {
 }
 
 fn read_plan(path: &Path) -> anyhow::Result<SavedPlan> {
-    let body = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let body =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let raw: serde_json::Value = serde_json::from_str(&body)
         .with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
     let version = raw.get("format_version").and_then(|v| v.as_u64());
@@ -167,5 +175,6 @@ fn read_plan(path: &Path) -> anyhow::Result<SavedPlan> {
         None => bail!("{} is not a saved plan (no format_version)", path.display()),
         _ => {}
     }
-    serde_json::from_value(raw).with_context(|| format!("{} is not a valid saved plan", path.display()))
+    serde_json::from_value(raw)
+        .with_context(|| format!("{} is not a valid saved plan", path.display()))
 }

@@ -20,7 +20,11 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
             })).collect::<Vec<_>>(),
         });
         print(&format!("{}\n", serde_json::to_string_pretty(&body)?));
-        return Ok(if result.is_ok() { Exit::Ok } else { Exit::Error });
+        return Ok(if result.is_ok() {
+            Exit::Ok
+        } else {
+            Exit::Error
+        });
     }
     match result {
         Ok(desired) => {

@@ -156,9 +156,16 @@ pub enum Gate {
         at_most: Option<f64>,
     },
     /// The candidate's metric must be at least the alias holder's plus `by`.
-    Beats { alias: String, metric: String, by: f64 },
+    Beats {
+        alias: String,
+        metric: String,
+        by: f64,
+    },
     /// The version must have held `target` for at least `duration`.
-    Soak { target: GateTarget, duration: Duration },
+    Soak {
+        target: GateTarget,
+        duration: Duration,
+    },
     /// The version must carry this tag (with this value, when given).
     RequireTag { key: String, value: Option<String> },
 }

@@ -259,7 +259,11 @@ impl Plan {
     /// Number of actions, experiments included.
     pub fn action_count(&self) -> usize {
         self.models.iter().map(|m| m.actions.len()).sum::<usize>()
-            + self.experiments.iter().map(|e| e.actions.len()).sum::<usize>()
+            + self
+                .experiments
+                .iter()
+                .map(|e| e.actions.len())
+                .sum::<usize>()
     }
 
     /// True when any model could not be planned.

@@ -11,7 +11,9 @@ pub mod mlflow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage};
+use crate::state::{
+    LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage,
+};
 
 /// Which models a snapshot reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +117,10 @@ pub trait Registry: Sync {
     ) -> impl Future<Output = Result<BTreeMap<String, ResolvedSource>>> + Send;
 
     /// Reads runs (latest metric values); unknown ids are left out.
-    fn get_runs(&self, run_ids: &[String]) -> impl Future<Output = Result<BTreeMap<String, LiveRun>>> + Send;
+    fn get_runs(
+        &self,
+        run_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, LiveRun>>> + Send;
 
     /// Reads one model with its versions and aliases (read-check-write).
     fn get_model(&self, name: &str) -> impl Future<Output = Result<Option<LiveModel>>> + Send;
@@ -126,24 +131,58 @@ pub trait Registry: Sync {
         description: Option<&str>,
         tags: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn update_model_description(&self, name: &str, description: &str) -> impl Future<Output = Result<()>> + Send;
-    fn set_model_tag(&self, name: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn update_model_description(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn set_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn delete_model_tag(&self, name: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Registers a version unless one with the same declared source exists;
     /// returns the version (new or found). Waits until it is READY.
-    fn create_version(&self, model: &str, new: &NewVersion) -> impl Future<Output = Result<LiveVersion>> + Send;
+    fn create_version(
+        &self,
+        model: &str,
+        new: &NewVersion,
+    ) -> impl Future<Output = Result<LiveVersion>> + Send;
     fn update_version_description(
         &self,
         model: &str,
         version: u64,
         description: &str,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
-    fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn delete_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Moves one version into `stage`; never archives other versions.
-    fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> impl Future<Output = Result<()>> + Send;
-    fn set_alias(&self, model: &str, alias: &str, version: u64) -> impl Future<Output = Result<()>> + Send;
+    fn transition_stage(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn delete_alias(&self, model: &str, alias: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Creates an experiment; returns its id.
@@ -153,7 +192,12 @@ pub trait Registry: Sync {
         artifact_location: Option<&str>,
         tags: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<String>> + Send;
-    fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_experiment_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Makes the writes so far durable (the embedded registry writes its
     /// file; MLflow's writes are durable already).
@@ -186,7 +230,9 @@ pub async fn open(uri: &str, opts: &OpenOptions) -> Result<AnyRegistry> {
         Ok(AnyRegistry::Embedded(reg))
     } else if uri.starts_with("http://") || uri.starts_with("https://") {
         let config = mlflow::MlflowConfig::from_env()?;
-        Ok(AnyRegistry::Mlflow(mlflow::MlflowRegistry::new(uri, config)?))
+        Ok(AnyRegistry::Mlflow(mlflow::MlflowRegistry::new(
+            uri, config,
+        )?))
     } else {
         Err(RegistryError::Invalid(format!(
             "unsupported registry URI {uri:?}: use http(s)://host:port for MLflow or file:PATH for the embedded registry"
@@ -210,7 +256,10 @@ impl Registry for AnyRegistry {
     async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
         delegate!(self, r => r.snapshot(req).await)
     }
-    async fn resolve_sources(&self, sources: &[String]) -> Result<BTreeMap<String, ResolvedSource>> {
+    async fn resolve_sources(
+        &self,
+        sources: &[String],
+    ) -> Result<BTreeMap<String, ResolvedSource>> {
         delegate!(self, r => r.resolve_sources(sources).await)
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
@@ -219,7 +268,12 @@ impl Registry for AnyRegistry {
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         delegate!(self, r => r.get_model(name).await)
     }
-    async fn create_model(&self, name: &str, description: Option<&str>, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
         delegate!(self, r => r.create_model(name, description, tags).await)
     }
     async fn update_model_description(&self, name: &str, description: &str) -> Result<()> {
@@ -234,10 +288,21 @@ impl Registry for AnyRegistry {
     async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
         delegate!(self, r => r.create_version(model, new).await)
     }
-    async fn update_version_description(&self, model: &str, version: u64, description: &str) -> Result<()> {
+    async fn update_version_description(
+        &self,
+        model: &str,
+        version: u64,
+        description: &str,
+    ) -> Result<()> {
         delegate!(self, r => r.update_version_description(model, version, description).await)
     }
-    async fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> Result<()> {
+    async fn set_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
         delegate!(self, r => r.set_version_tag(model, version, key, value).await)
     }
     async fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> Result<()> {
@@ -252,7 +317,12 @@ impl Registry for AnyRegistry {
     async fn delete_alias(&self, model: &str, alias: &str) -> Result<()> {
         delegate!(self, r => r.delete_alias(model, alias).await)
     }
-    async fn create_experiment(&self, name: &str, artifact_location: Option<&str>, tags: &BTreeMap<String, String>) -> Result<String> {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
         delegate!(self, r => r.create_experiment(name, artifact_location, tags).await)
     }
     async fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()> {

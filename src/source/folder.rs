@@ -98,7 +98,12 @@ mod tests {
         let files = read_paths(&[root.to_path_buf()]).expect("read");
         let names: Vec<_> = files
             .iter()
-            .map(|f| f.path.strip_prefix(&root.display().to_string()).unwrap_or(&f.path).to_string())
+            .map(|f| {
+                f.path
+                    .strip_prefix(&root.display().to_string())
+                    .unwrap_or(&f.path)
+                    .to_string()
+            })
             .collect();
         assert_eq!(names, vec!["/a.yaml", "/b/c/z.yml"]);
     }
@@ -106,6 +111,9 @@ mod tests {
     #[test]
     fn missing_path_is_an_error_naming_it() {
         let err = read_paths(&[PathBuf::from("/nonexistent/manifests")]).unwrap_err();
-        assert_eq!(err.to_string(), "/nonexistent/manifests: no such file or directory");
+        assert_eq!(
+            err.to_string(),
+            "/nonexistent/manifests: no such file or directory"
+        );
     }
 }
