@@ -24,7 +24,7 @@ use crate::plan::Plan;
 use crate::registry::Registry;
 
 /// How to apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Models applied at once.
     pub concurrency: usize,
@@ -32,6 +32,25 @@ pub struct ApplyOptions {
     pub revision: Option<String>,
     /// The time written to `modelsync.promoted-at.*`, ms since the epoch.
     pub now_ms: i64,
+    /// When set, models not yet started are skipped (a shutdown); a model
+    /// already started always finishes its actions.
+    pub cancel: Option<CancelFlag>,
+}
+
+/// A shared flag that asks an apply to stop between models.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelFlag {
+    /// Asks the apply to stop before the next model.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once [`CancelFlag::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Applies `plan` and reports one result per action. Never panics on

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
-use super::{ActionResult, ApplyOptions, Outcome};
+use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::plan::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, Target, tags};
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage};
@@ -25,6 +25,12 @@ pub async fn apply_model<R: Registry>(
         stop: None,
         results: Vec::new(),
     };
+    if opts.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+        for action in &mp.actions {
+            run.record(action, Outcome::Skipped("shutting down".into()));
+        }
+        return run.results;
+    }
     if let Err(reason) = run.check_fresh(mp).await {
         for action in &mp.actions {
             run.record(action, Outcome::Conflict(reason.clone()));

