@@ -1,4 +1,5 @@
 //! The one integration test binary. Each module is one area; `support/`
 //! holds the harness (temporary registries, the real MLflow server).
 
+mod conformance;
 mod support;

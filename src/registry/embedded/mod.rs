@@ -103,15 +103,43 @@ impl EmbeddedRegistry {
     pub fn open(path: &Path, write: bool) -> Result<Self> {
         let dir = store::parent_dir(path);
         let lock = if dir.is_dir() {
-            let lock = store::acquire_lock(path, write).map_err(|e| {
-                RegistryError::Unreachable(format!("cannot lock {}: {e}", store::lock_path(path).display()))
-            })?;
-            Some(lock)
+            match store::acquire_lock(path, write) {
+                Ok(lock) => Some(lock),
+                // A reader of a file in a read-only place (a snapshot in a
+                // read-only checkout) cannot make the lock file. Reading
+                // unlocked is still safe: writers replace the file by rename,
+                // so one read sees one whole version.
+                Err(e)
+                    if !write
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::PermissionDenied
+                                | std::io::ErrorKind::ReadOnlyFilesystem
+                        ) =>
+                {
+                    tracing::debug!(path = %path.display(), error = %e, "reading the registry without a lock");
+                    None
+                }
+                Err(e) => {
+                    return Err(RegistryError::Unreachable(format!(
+                        "cannot lock {}: {e}",
+                        store::lock_path(path).display()
+                    )));
+                }
+            }
         } else {
             None
         };
         let data = store::load(path)?;
-        Ok(EmbeddedRegistry { path: path.to_path_buf(), write, inner: Mutex::new(Inner { data, dirty: false, lock }) })
+        Ok(EmbeddedRegistry {
+            path: path.to_path_buf(),
+            write,
+            inner: Mutex::new(Inner {
+                data,
+                dirty: false,
+                lock,
+            }),
+        })
     }
 
     /// Writes `live` as a new embedded-registry file (export --snapshot),
@@ -119,7 +147,11 @@ impl EmbeddedRegistry {
     /// version numbering continues after the highest version.
     pub fn write_snapshot(path: &Path, live: &LiveState) -> Result<()> {
         let data = Data {
-            models: live.models.iter().map(|(n, m)| (n.clone(), StoredModel::from_live(m))).collect(),
+            models: live
+                .models
+                .iter()
+                .map(|(n, m)| (n.clone(), StoredModel::from_live(m)))
+                .collect(),
             experiments: live.experiments.clone(),
             next_experiment_id: live
                 .experiments
@@ -184,7 +216,8 @@ impl EmbeddedRegistry {
         if inner.lock.is_none() {
             inner.lock = Some(self.lock_late()?);
         }
-        store::write_atomic(&self.path, &store::serialize(&inner.data)).map_err(|e| write_error(&self.path, &e))?;
+        store::write_atomic(&self.path, &store::serialize(&inner.data))
+            .map_err(|e| write_error(&self.path, &e))?;
         inner.dirty = false;
         Ok(())
     }
@@ -194,7 +227,8 @@ impl EmbeddedRegistry {
     fn lock_late(&self) -> Result<File> {
         let dir = store::parent_dir(&self.path);
         std::fs::create_dir_all(&dir).map_err(|e| write_error(&self.path, &e))?;
-        let lock = store::acquire_lock(&self.path, true).map_err(|e| write_error(&self.path, &e))?;
+        let lock =
+            store::acquire_lock(&self.path, true).map_err(|e| write_error(&self.path, &e))?;
         if self.path.exists() {
             return Err(RegistryError::Other(format!(
                 "{}: another process created the registry file while this one ran; run again",
@@ -244,23 +278,37 @@ impl Registry for EmbeddedRegistry {
         })
     }
 
-    async fn resolve_sources(&self, sources: &[String]) -> Result<BTreeMap<String, ResolvedSource>> {
+    async fn resolve_sources(
+        &self,
+        sources: &[String],
+    ) -> Result<BTreeMap<String, ResolvedSource>> {
         let inner = self.lock();
         let known = &inner.data.resolved_sources;
-        Ok(sources.iter().filter_map(|s| known.get(s).map(|r| (s.clone(), r.clone()))).collect())
+        Ok(sources
+            .iter()
+            .filter_map(|s| known.get(s).map(|r| (s.clone(), r.clone())))
+            .collect())
     }
 
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         let inner = self.lock();
         let runs = &inner.data.runs;
-        Ok(run_ids.iter().filter_map(|id| runs.get(id).map(|r| (id.clone(), r.clone()))).collect())
+        Ok(run_ids
+            .iter()
+            .filter_map(|id| runs.get(id).map(|r| (id.clone(), r.clone())))
+            .collect())
     }
 
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         Ok(self.lock().data.models.get(name).map(StoredModel::to_live))
     }
 
-    async fn create_model(&self, name: &str, description: Option<&str>, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
         self.mutate_unit(|d, now| d.create_model(name, description, tags, now))
     }
 
@@ -280,11 +328,22 @@ impl Registry for EmbeddedRegistry {
         self.mutate(|d, now| d.create_version(model, new, now))
     }
 
-    async fn update_version_description(&self, model: &str, version: u64, description: &str) -> Result<()> {
+    async fn update_version_description(
+        &self,
+        model: &str,
+        version: u64,
+        description: &str,
+    ) -> Result<()> {
         self.mutate_unit(|d, now| d.update_version_description(model, version, description, now))
     }
 
-    async fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> Result<()> {
+    async fn set_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
         self.mutate_unit(|d, now| d.set_version_tag(model, version, key, value, now))
     }
 
@@ -310,7 +369,10 @@ impl Registry for EmbeddedRegistry {
         artifact_location: Option<&str>,
         tags: &BTreeMap<String, String>,
     ) -> Result<String> {
-        self.mutate(|d, _| d.create_experiment(name, artifact_location, tags).map(|id| (id, true)))
+        self.mutate(|d, _| {
+            d.create_experiment(name, artifact_location, tags)
+                .map(|id| (id, true))
+        })
     }
 
     async fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()> {

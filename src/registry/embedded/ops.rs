@@ -27,7 +27,9 @@ impl Data {
     fn version_mut(&mut self, model: &str, version: u64) -> Result<(&mut StoredModel, u64)> {
         let m = self.model_mut(model)?;
         if !m.versions.contains_key(&version) {
-            return Err(RegistryError::NotFound(format!("version {version} of model {model:?}")));
+            return Err(RegistryError::NotFound(format!(
+                "version {version} of model {model:?}"
+            )));
         }
         Ok((m, version))
     }
@@ -45,7 +47,9 @@ impl Data {
             validate::tag(k, v)?;
         }
         if self.models.contains_key(name) {
-            return Err(RegistryError::AlreadyExists(format!("registered model {name:?}")));
+            return Err(RegistryError::AlreadyExists(format!(
+                "registered model {name:?}"
+            )));
         }
         let model = StoredModel {
             name: name.to_string(),
@@ -61,13 +65,29 @@ impl Data {
         Ok(true)
     }
 
-    pub fn update_model_description(&mut self, name: &str, description: &str, now: i64) -> Result<Changed> {
+    pub fn update_model_description(
+        &mut self,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<Changed> {
         validate::description(description)?;
         let m = self.model_mut(name)?;
-        Ok(update(&mut m.description, description, &mut m.last_updated_timestamp, now))
+        Ok(update(
+            &mut m.description,
+            description,
+            &mut m.last_updated_timestamp,
+            now,
+        ))
     }
 
-    pub fn set_model_tag(&mut self, name: &str, key: &str, value: &str, now: i64) -> Result<Changed> {
+    pub fn set_model_tag(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<Changed> {
         validate::tag(key, value)?;
         let m = self.model_mut(name)?;
         if m.tags.get(key).map(String::as_str) == Some(value) {
@@ -91,7 +111,12 @@ impl Data {
     /// Returns the version with the same declared source (tag
     /// `modelsync.source`), or the same source and run id, if one exists;
     /// otherwise registers a new one numbered `next_version`.
-    pub fn create_version(&mut self, model: &str, new: &NewVersion, now: i64) -> Result<(LiveVersion, Changed)> {
+    pub fn create_version(
+        &mut self,
+        model: &str,
+        new: &NewVersion,
+        now: i64,
+    ) -> Result<(LiveVersion, Changed)> {
         validate::model_name(model)?;
         validate::source(&new.source)?;
         validate::description(new.description.as_deref().unwrap_or(""))?;
@@ -102,12 +127,15 @@ impl Data {
         let m = self.model_mut(model)?;
         let run_id = new.run_id.as_deref().unwrap_or("");
         let existing = m.versions.values().find(|v| {
-            v.tags.get(SOURCE_TAG) == Some(&new.declared_source) || (v.source == new.source && v.run_id == run_id)
+            v.tags.get(SOURCE_TAG) == Some(&new.declared_source)
+                || (v.source == new.source && v.run_id == run_id)
         });
         if let Some(v) = existing {
             return Ok((v.clone(), false));
         }
-        let number = m.next_version.max(m.versions.keys().next_back().map_or(1, |n| n + 1));
+        let number = m
+            .next_version
+            .max(m.versions.keys().next_back().map_or(1, |n| n + 1));
         let mut tags = new.tags.clone();
         tags.insert(SOURCE_TAG.to_string(), new.declared_source.clone());
         let version = LiveVersion {
@@ -128,10 +156,19 @@ impl Data {
         Ok((version, true))
     }
 
-    pub fn update_version_description(&mut self, model: &str, version: u64, text: &str, now: i64) -> Result<Changed> {
+    pub fn update_version_description(
+        &mut self,
+        model: &str,
+        version: u64,
+        text: &str,
+        now: i64,
+    ) -> Result<Changed> {
         validate::description(text)?;
         let (m, n) = self.version_mut(model, version)?;
-        let v = m.versions.get_mut(&n).expect("version_mut checked the version exists");
+        let v = m
+            .versions
+            .get_mut(&n)
+            .expect("version_mut checked the version exists");
         let changed = update(&mut v.description, text, &mut v.last_updated_timestamp, now);
         if changed {
             m.last_updated_timestamp = now;
@@ -139,10 +176,20 @@ impl Data {
         Ok(changed)
     }
 
-    pub fn set_version_tag(&mut self, model: &str, version: u64, key: &str, value: &str, now: i64) -> Result<Changed> {
+    pub fn set_version_tag(
+        &mut self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<Changed> {
         validate::tag(key, value)?;
         let (m, n) = self.version_mut(model, version)?;
-        let v = m.versions.get_mut(&n).expect("version_mut checked the version exists");
+        let v = m
+            .versions
+            .get_mut(&n)
+            .expect("version_mut checked the version exists");
         if v.tags.get(key).map(String::as_str) == Some(value) {
             return Ok(false);
         }
@@ -152,10 +199,19 @@ impl Data {
         Ok(true)
     }
 
-    pub fn delete_version_tag(&mut self, model: &str, version: u64, key: &str, now: i64) -> Result<Changed> {
+    pub fn delete_version_tag(
+        &mut self,
+        model: &str,
+        version: u64,
+        key: &str,
+        now: i64,
+    ) -> Result<Changed> {
         validate::tag_key(key)?;
         let (m, n) = self.version_mut(model, version)?;
-        let v = m.versions.get_mut(&n).expect("version_mut checked the version exists");
+        let v = m
+            .versions
+            .get_mut(&n)
+            .expect("version_mut checked the version exists");
         let removed = v.tags.remove(key).is_some();
         if removed {
             v.last_updated_timestamp = now;
@@ -165,9 +221,18 @@ impl Data {
     }
 
     /// Moves this one version into `stage`; other versions keep theirs.
-    pub fn transition_stage(&mut self, model: &str, version: u64, stage: Stage, now: i64) -> Result<Changed> {
+    pub fn transition_stage(
+        &mut self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+        now: i64,
+    ) -> Result<Changed> {
         let (m, n) = self.version_mut(model, version)?;
-        let v = m.versions.get_mut(&n).expect("version_mut checked the version exists");
+        let v = m
+            .versions
+            .get_mut(&n)
+            .expect("version_mut checked the version exists");
         if v.stage == stage {
             return Ok(false);
         }
@@ -178,7 +243,13 @@ impl Data {
     }
 
     /// Points `alias` at `version` (an upsert).
-    pub fn set_alias(&mut self, model: &str, alias: &str, version: u64, now: i64) -> Result<Changed> {
+    pub fn set_alias(
+        &mut self,
+        model: &str,
+        alias: &str,
+        version: u64,
+        now: i64,
+    ) -> Result<Changed> {
         validate::alias_for_set(alias)?;
         let (m, n) = self.version_mut(model, version)?;
         if m.aliases.get(alias) == Some(&n) {
@@ -215,26 +286,43 @@ impl Data {
             return Err(RegistryError::AlreadyExists(format!("experiment {name:?}")));
         }
         let mut next = self.next_experiment_id;
-        while self.experiments.values().any(|e| e.experiment_id == next.to_string()) {
+        while self
+            .experiments
+            .values()
+            .any(|e| e.experiment_id == next.to_string())
+        {
             next += 1;
         }
         let id = next.to_string();
-        let location = artifact_location.map_or_else(|| format!("file:./mlruns/{id}"), str::to_string);
+        let location =
+            artifact_location.map_or_else(|| format!("file:./mlruns/{id}"), str::to_string);
         self.experiments.insert(
             name.to_string(),
-            LiveExperiment { experiment_id: id.clone(), name: name.to_string(), artifact_location: location, tags: tags.clone() },
+            LiveExperiment {
+                experiment_id: id.clone(),
+                name: name.to_string(),
+                artifact_location: location,
+                tags: tags.clone(),
+            },
         );
         self.next_experiment_id = next + 1;
         Ok(id)
     }
 
-    pub fn set_experiment_tag(&mut self, experiment_id: &str, key: &str, value: &str) -> Result<Changed> {
+    pub fn set_experiment_tag(
+        &mut self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Changed> {
         validate::experiment_tag(key, value)?;
         let exp = self
             .experiments
             .values_mut()
             .find(|e| e.experiment_id == experiment_id)
-            .ok_or_else(|| RegistryError::NotFound(format!("experiment with id {experiment_id:?}")))?;
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!("experiment with id {experiment_id:?}"))
+            })?;
         if exp.tags.get(key).map(String::as_str) == Some(value) {
             return Ok(false);
         }

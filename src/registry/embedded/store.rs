@@ -145,14 +145,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Data> {
 /// Rejects files whose keys disagree with their contents, or whose
 /// `next_version` would reuse a number.
 fn check_consistency(path: &Path, data: &Data) -> Result<()> {
-    let bad = |msg: String| RegistryError::Other(format!("{}: invalid embedded registry file: {msg}", path.display()));
+    let bad = |msg: String| {
+        RegistryError::Other(format!(
+            "{}: invalid embedded registry file: {msg}",
+            path.display()
+        ))
+    };
     for (name, model) in &data.models {
         if &model.name != name {
             return Err(bad(format!("model {name:?} has name {:?}", model.name)));
         }
         for (n, v) in &model.versions {
             if v.version != *n {
-                return Err(bad(format!("model {name:?}: version {n} has number {}", v.version)));
+                return Err(bad(format!(
+                    "model {name:?}: version {n} has number {}",
+                    v.version
+                )));
             }
             if *n >= model.next_version {
                 return Err(bad(format!(
@@ -163,7 +171,9 @@ fn check_consistency(path: &Path, data: &Data) -> Result<()> {
         }
         for (alias, n) in &model.aliases {
             if !model.versions.contains_key(n) {
-                return Err(bad(format!("model {name:?}: alias {alias:?} points at missing version {n}")));
+                return Err(bad(format!(
+                    "model {name:?}: alias {alias:?} points at missing version {n}"
+                )));
             }
         }
     }
@@ -187,7 +197,10 @@ pub fn load(path: &Path) -> Result<Data> {
     match fs::read(path) {
         Ok(bytes) => parse(path, &bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Data::default()),
-        Err(e) => Err(RegistryError::Unreachable(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(RegistryError::Unreachable(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -197,9 +210,12 @@ pub fn load(path: &Path) -> Result<Data> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "registry path has no file name"))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "registry path has no file name",
+        )
+    })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -237,13 +253,26 @@ pub fn lock_path(path: &Path) -> PathBuf {
 /// holders; exclusive when `exclusive`, else shared.
 pub fn acquire_lock(path: &Path, exclusive: bool) -> io::Result<File> {
     let lock = lock_path(path);
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock)?;
-    let tried = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)?;
+    let tried = if exclusive {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
     match tried {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             tracing::info!(lock = %lock.display(), "waiting for another modelsync process to release the registry lock");
-            if exclusive { file.lock()? } else { file.lock_shared()? }
+            if exclusive {
+                file.lock()?
+            } else {
+                file.lock_shared()?
+            }
         }
         Err(fs::TryLockError::Error(e)) => return Err(e),
     }

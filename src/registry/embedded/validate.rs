@@ -29,7 +29,9 @@ pub fn model_name(name: &str) -> Result<()> {
         return Err(invalid("registered model name must not be empty".into()));
     }
     if name.contains('/') || name.contains(':') {
-        return Err(invalid(format!("invalid model name {name:?}: it must not contain '/' or ':'")));
+        return Err(invalid(format!(
+            "invalid model name {name:?}: it must not contain '/' or ':'"
+        )));
     }
     if name == "." || name == ".." {
         return Err(invalid(format!("invalid model name {name:?}")));
@@ -46,7 +48,10 @@ pub fn alias_format(alias: &str) -> Result<()> {
             "invalid alias {alias:?}: it must be 1 to {MAX_ALIAS_LEN} characters long"
         )));
     }
-    if !alias.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+    if !alias
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(invalid(format!(
             "invalid alias {alias:?}: only letters, digits, '_' and '-' are allowed"
         )));
@@ -91,7 +96,9 @@ pub fn tag_key(key: &str) -> Result<()> {
             "invalid tag key {key:?}: only letters, digits, '_', '-', '.', '/', ':' and spaces are allowed"
         )));
     }
-    let bad_segment = key.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+    let bad_segment = key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..");
     if key.starts_with('/') || key.starts_with("..") || bad_segment {
         return Err(invalid(format!(
             "invalid tag key {key:?}: it must not be an absolute or non-normalised path"
@@ -136,7 +143,9 @@ pub fn experiment_name(name: &str) -> Result<()> {
 fn max_len(what: &str, value: &str, max: usize) -> Result<()> {
     let len = value.chars().count();
     if len > max {
-        return Err(invalid(format!("{what} is {len} characters long, more than the limit of {max}")));
+        return Err(invalid(format!(
+            "{what} is {len} characters long, more than the limit of {max}"
+        )));
     }
     Ok(())
 }
@@ -154,18 +163,44 @@ mod tests {
         assert!(ok(model_name("fraud-detector")));
         assert!(ok(model_name("a.b c")));
         for bad in ["", "a/b", "a:b", ".", ".."] {
-            assert!(matches!(model_name(bad), Err(RegistryError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(model_name(bad), Err(RegistryError::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn alias_rules() {
-        for good in ["champion", "chal-lenger_2", "v1a", "va", "latest2", "été", "V", "v"] {
+        for good in [
+            "champion",
+            "chal-lenger_2",
+            "v1a",
+            "va",
+            "latest2",
+            "été",
+            "V",
+            "v",
+        ] {
             assert!(ok(alias_for_set(good)), "{good:?}");
         }
         let long = "a".repeat(256);
-        for bad in ["", "latest", "LATEST", "Latest", "v1", "V42", "a b", "a.b", "a/b", long.as_str()] {
-            assert!(matches!(alias_for_set(bad), Err(RegistryError::Invalid(_))), "{bad:?}");
+        for bad in [
+            "",
+            "latest",
+            "LATEST",
+            "Latest",
+            "v1",
+            "V42",
+            "a b",
+            "a.b",
+            "a/b",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(alias_for_set(bad), Err(RegistryError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         assert!(ok(alias_for_set(&"a".repeat(255))));
         // Delete accepts reserved names (they can never exist) but not bad formats.
@@ -175,12 +210,36 @@ mod tests {
 
     #[test]
     fn tag_keys() {
-        for good in ["team", "modelsync.source", "a/b", "a:b", "with space", "x-y_z", "a..b"] {
+        for good in [
+            "team",
+            "modelsync.source",
+            "a/b",
+            "a:b",
+            "with space",
+            "x-y_z",
+            "a..b",
+        ] {
             assert!(ok(tag_key(good)), "{good:?}");
         }
         let long = "k".repeat(251);
-        for bad in ["", "/abs", "a//b", "a/", "a/./b", "a/../b", "..", "..x", ".", "a$b", "é\n", long.as_str()] {
-            assert!(matches!(tag_key(bad), Err(RegistryError::Invalid(_))), "{bad:?}");
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "a/",
+            "a/./b",
+            "a/../b",
+            "..",
+            "..x",
+            ".",
+            "a$b",
+            "é\n",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(tag_key(bad), Err(RegistryError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         assert!(ok(tag_key(&"k".repeat(250))));
     }
