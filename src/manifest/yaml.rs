@@ -15,7 +15,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_saphyr::Spanned;
 
@@ -215,9 +215,20 @@ pub fn parse_documents<T: DeserializeOwned>(contents: &[u8]) -> Vec<Result<T, Ya
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         with_snippet: false,
     };
+    // First pass: well-formedness and limits only, so that a syntax error is
+    // reported as such (not as a type error at an earlier node).
+    let mut reader = contents;
+    let syntax: Vec<YamlError> =
+        serde_saphyr::read_with_options::<_, IgnoredAny>(&mut reader, options.clone())
+            .filter_map(|r| r.err())
+            .map(|e| convert_error(e, true))
+            .collect();
+    if !syntax.is_empty() {
+        return syntax.into_iter().map(Err).collect();
+    }
     let mut reader = contents;
     serde_saphyr::read_with_options::<_, T>(&mut reader, options)
-        .map(|r| r.map_err(convert_error))
+        .map(|r| r.map_err(|e| convert_error(e, false)))
         .collect()
 }
 
@@ -229,7 +240,7 @@ fn position_of(prefix: &[u8]) -> (usize, usize) {
     (line, column)
 }
 
-fn convert_error(err: serde_saphyr::Error) -> YamlError {
+fn convert_error(err: serde_saphyr::Error, syntax: bool) -> YamlError {
     use serde_saphyr::Error as E;
     use serde_saphyr::budget::BudgetBreach as B;
     let err = unwrap_error(err);
@@ -266,7 +277,7 @@ fn convert_error(err: serde_saphyr::Error) -> YamlError {
             expected,
             ..
         } => format!("invalid value: expected {expected}, found {unexpected}"),
-        E::Unexpected { expected, .. } => format!("wrong type: expected {expected}"),
+        E::Unexpected { expected, .. } => format!("wrong type: expected {}", describe(expected)),
         E::NullIntoString { .. } => "wrong type: expected a string, found null".to_string(),
         E::Budget { breach, .. } => match breach {
             B::Depth { .. } => {
@@ -291,7 +302,16 @@ fn convert_error(err: serde_saphyr::Error) -> YamlError {
         E::NonFiniteFloat { value, .. } => {
             format!("wrong type: expected a finite number, found {value}")
         }
-        other => strip_location(&other.to_string()),
+        other => {
+            let text = strip_location(&other.to_string());
+            if text == "recursion limit exceeded" {
+                format!("nesting too deep: at most {MAX_DEPTH} levels of mappings and lists")
+            } else if syntax {
+                format!("YAML syntax error: {text}")
+            } else {
+                text
+            }
+        }
     };
     YamlError {
         line,
@@ -317,20 +337,17 @@ fn strip_location(message: &str) -> String {
         Some(i) => &message[..i],
         None => message,
     };
-    let base = base.trim();
-    let syntax = !base.starts_with("invalid") && !base.starts_with("missing");
-    let mut out = if syntax && !base.contains("expected") {
-        format!("YAML syntax error: {base}")
-    } else {
-        base.to_string()
-    };
-    if let Some(first) = out.get(..1) {
-        let lower = first.to_lowercase();
-        if lower != first && !out.starts_with("YAML") {
-            out.replace_range(..1, &lower);
-        }
+    base.trim().to_string()
+}
+
+/// serde-saphyr's names for node kinds, in words users know.
+fn describe(expected: &str) -> &str {
+    match expected {
+        "mapping start" => "a mapping",
+        "sequence start" => "a list",
+        "string scalar" => "a string",
+        other => other,
     }
-    out
 }
 
 /// Serializes `value` as one YAML document (block style, ending in a newline).
@@ -394,7 +411,7 @@ mod tests {
         insta::assert_debug_snapshot!(errors("b: 1\n---\na: ok\n---\na: [1]\n"), @r#"
         [
             "1:1: unknown field \"b\": expected one of a, m",
-            "5:4: wrong type: expected string scalar",
+            "5:4: wrong type: expected a string",
         ]
         "#);
     }
