@@ -81,8 +81,10 @@ fn render_model(model: &LiveModel) -> String {
     }
     for (alias, version) in &model.aliases {
         declared.insert(*version);
-        spec.aliases
-            .push(alias.clone(), Located::new(VersionRef::Handle(handle(*version))));
+        spec.aliases.push(
+            alias.clone(),
+            Located::new(VersionRef::Handle(handle(*version))),
+        );
     }
     for number in &declared {
         let live = model.versions.get(number);

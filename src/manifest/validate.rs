@@ -16,13 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sha2::{Digest, Sha256};
 
 use super::schema::{
-    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, ModelSpec, Spec,
-    VersionRef,
+    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, ModelSpec, Spec, VersionRef,
 };
 use super::yaml::{self, Located, LocatedMap};
 use super::{
-    DesiredExperiment, DesiredModel, DesiredState, DesiredVersion, Diagnostic, GateTarget,
-    Locator, Origin, SourceFile,
+    DesiredExperiment, DesiredModel, DesiredState, DesiredVersion, Diagnostic, GateTarget, Locator,
+    Origin, SourceFile,
 };
 use crate::state::Stage;
 use gates::STAGES;
@@ -153,7 +152,10 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
         }
         Spec::Experiment(spec) => {
             if name.value.trim().is_empty() {
-                ctx.error(name, "empty name: metadata.name must not be empty".to_string());
+                ctx.error(
+                    name,
+                    "empty name: metadata.name must not be empty".to_string(),
+                );
                 return;
             }
             if let Some(first) = state.experiments.get(&name.value) {
@@ -249,10 +251,7 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         let Some(stage) = Stage::parse(&key.value) else {
             ctx.error(
                 key,
-                format!(
-                    "unknown stage \"{}\": expected one of {STAGES}",
-                    key.value
-                ),
+                format!("unknown stage \"{}\": expected one of {STAGES}", key.value),
             );
             continue;
         };
@@ -311,7 +310,7 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         }
     }
     for (key, _) in spec.aliases.iter() {
-        let protected = ctx.options.protect.iter().any(|p| *p == key.value);
+        let protected = ctx.options.protect.contains(&key.value);
         let gated = gates
             .get(&GateTarget::Alias(key.value.clone()))
             .is_some_and(|g| !g.is_empty());
@@ -371,14 +370,16 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
             }
             (Some(number), None) => {
                 if let Some(run_id) = &v.run_id {
-                    ctx.error(run_id, "runId is only allowed together with source".to_string());
+                    ctx.error(
+                        run_id,
+                        "runId is only allowed together with source".to_string(),
+                    );
                 }
                 let Some(n) = version_number(ctx, number) else {
                     continue;
                 };
                 if let Some((first, at)) = numbers.get(&n) {
-                    let message =
-                        format!("version {n} is already declared as \"{first}\" at {at}");
+                    let message = format!("version {n} is already declared as \"{first}\" at {at}");
                     ctx.error(handle, message);
                     continue;
                 }
@@ -465,7 +466,14 @@ fn resolve(
 ) -> Option<(String, Identity)> {
     match &target.value {
         VersionRef::Number(raw) => {
-            let n = version_number(ctx, &Located { value: *raw, line: target.line, column: target.column })?;
+            let n = version_number(
+                ctx,
+                &Located {
+                    value: *raw,
+                    line: target.line,
+                    column: target.column,
+                },
+            )?;
             let handle = n.to_string();
             let origin = ctx.origin(target);
             mc.versions
@@ -489,11 +497,7 @@ fn resolve(
             }
             None if mc.declared.contains(h) => None,
             None => {
-                let known: Vec<&str> = mc
-                    .declared
-                    .iter()
-                    .map(String::as_str)
-                    .collect();
+                let known: Vec<&str> = mc.declared.iter().map(String::as_str).collect();
                 let hint = if known.is_empty() {
                     "no versions are defined under spec.versions".to_string()
                 } else {

@@ -355,11 +355,6 @@ pub fn to_yaml<T: Serialize>(value: &T) -> String {
     serde_saphyr::to_string(value).expect("manifest documents always serialize to YAML")
 }
 
-/// A value followed by a `# comment` on the same line when emitted.
-pub fn commented<T>(value: T, comment: String) -> serde_saphyr::Commented<T> {
-    serde_saphyr::Commented(value, comment)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,10 +141,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
                 }
             },
             _ => {
-                ctx.error(
-                    soak,
-                    "soak needs exactly one of stage or alias".to_string(),
-                );
+                ctx.error(soak, "soak needs exactly one of stage or alias".to_string());
                 None
             }
         };

@@ -12,7 +12,10 @@ pub fn alias_problem(alias: &str) -> Option<String> {
             alias.chars().take(20).collect::<String>()
         ));
     }
-    if !alias.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+    if !alias
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
         return Some(format!(
             "invalid alias \"{alias}\": only letters, digits, \"_\" and \"-\" are allowed"
         ));

@@ -41,7 +41,10 @@ fn design_example_resolves() {
     let state = load(&[file("manifests/nba-game-predictor.yaml", DESIGN_EXAMPLE)])
         .expect("the DESIGN.md example is valid");
     let m = &state.models["nba-game-predictor"];
-    assert_eq!(m.origin.to_string(), "manifests/nba-game-predictor.yaml:5:9");
+    assert_eq!(
+        m.origin.to_string(),
+        "manifests/nba-game-predictor.yaml:5:9"
+    );
     assert_eq!(
         m.description.as_deref(),
         Some("XGBoost model for game outcome prediction")
@@ -177,50 +180,195 @@ macro_rules! rule {
     };
 }
 
-rule!(yaml_syntax_error, "apiVersion: modelsync/v1\nkind: [RegisteredModel\n");
-rule!(yaml_syntax_error_mapping, "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: a: b\n");
+rule!(
+    yaml_syntax_error,
+    "apiVersion: modelsync/v1\nkind: [RegisteredModel\n"
+);
+rule!(
+    yaml_syntax_error_mapping,
+    "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: a: b\n"
+);
 rule!(tabs_as_indentation, model("\tdescription: x\n"));
-rule!(duplicate_keys, model("  description: a\n  description: b\n"));
+rule!(
+    duplicate_keys,
+    model("  description: a\n  description: b\n")
+);
 rule!(unknown_field, model("  descriptoin: x\n"));
-rule!(unknown_field_in_version, model("  versions:\n    a: {version: 1, stage: Production}\n"));
-rule!(unknown_top_level_field, format!("{}status: {{}}\n", model("  description: x\n")));
+rule!(
+    unknown_field_in_version,
+    model("  versions:\n    a: {version: 1, stage: Production}\n")
+);
+rule!(
+    unknown_top_level_field,
+    format!("{}status: {{}}\n", model("  description: x\n"))
+);
 rule!(wrong_type, model("  tags: [a, b]\n"));
-rule!(unknown_api_version, "apiVersion: modelsync/v2\nkind: RegisteredModel\nmetadata: {name: m}\n");
-rule!(unknown_kind, "apiVersion: modelsync/v1\nkind: Model\nmetadata: {name: m}\nspec: {}\n");
-rule!(missing_metadata_name, "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {}\n");
-rule!(missing_kind, "apiVersion: modelsync/v1\nmetadata: {name: m}\n");
-rule!(spec_before_kind, "apiVersion: modelsync/v1\nspec: {}\nkind: RegisteredModel\nmetadata: {name: m}\n");
-rule!(empty_name, "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: ''}\n---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: ' '}\n");
-rule!(model_name_with_slash_or_colon, "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: team/model}\n---\napiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: 'a:b'}\n");
+rule!(
+    unknown_api_version,
+    "apiVersion: modelsync/v2\nkind: RegisteredModel\nmetadata: {name: m}\n"
+);
+rule!(
+    unknown_kind,
+    "apiVersion: modelsync/v1\nkind: Model\nmetadata: {name: m}\nspec: {}\n"
+);
+rule!(
+    missing_metadata_name,
+    "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {}\n"
+);
+rule!(
+    missing_kind,
+    "apiVersion: modelsync/v1\nmetadata: {name: m}\n"
+);
+rule!(
+    spec_before_kind,
+    "apiVersion: modelsync/v1\nspec: {}\nkind: RegisteredModel\nmetadata: {name: m}\n"
+);
+rule!(
+    empty_name,
+    "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: ''}\n---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: ' '}\n"
+);
+rule!(
+    model_name_with_slash_or_colon,
+    "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: team/model}\n---\napiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: 'a:b'}\n"
+);
 rule!(unknown_stage, model("  stages:\n    Prod: 3\n"));
-rule!(stage_twice_in_other_case, model("  stages:\n    Production: 3\n    production: 4\n"));
-rule!(stage_names_any_case, model("  stages:\n    PRODUCTION: 3\n    staging: 4\n    archived: 1\n"));
-rule!(alias_invalid_characters, model("  aliases:\n    champ.ion: 3\n    'champ ion': 3\n"));
-rule!(alias_reserved, model("  aliases:\n    latest: 3\n    LATEST: 3\n    v2: 3\n    V10: 3\n"));
-rule!(alias_empty_and_too_long, model(&format!("  aliases:\n    '': 3\n    {}: 3\n", "a".repeat(256))));
-rule!(handle_not_defined, model("  versions:\n    current: {version: 3}\n  stages:\n    Production: candidate\n  aliases:\n    champion: curent\n"));
-rule!(version_and_source_both, model("  versions:\n    a: {version: 3, source: runs:/r/model}\n    b: {description: neither}\n  stages: {Production: a, Staging: b}\n"));
-rule!(version_number_below_one, model("  versions:\n    a: {version: 0}\n  stages: {Production: -1}\n  aliases: {champion: 0}\n"));
-rule!(handle_all_digits, model("  versions:\n    '3': {version: 3}\n"));
-rule!(one_version_in_two_stages, model("  versions:\n    cur: {version: 3}\n    cand: {source: s3://b/m}\n  stages:\n    Production: cur\n    Staging: 3\n    Archived: cand\n    None: cand\n"));
-rule!(same_source_twice, model("  versions:\n    a: {source: s3://b/m}\n    b: {source: s3://b/m}\n"));
-rule!(same_version_number_twice, model("  versions:\n    a: {version: 2}\n    b: {version: 2}\n"));
-rule!(run_id_contradicts_source, model("  versions:\n    a: {source: runs:/abc/model, runId: def}\n    b: {version: 1, runId: abc}\n"));
-rule!(gate_key_neither_stage_nor_alias, model("  gates:\n    'Prod ': [{requireTag: {key: ok}}]\n    v1: [{requireTag: {key: ok}}]\n"));
-rule!(metric_gate_without_bounds, model("  gates:\n    Production:\n      - metric: accuracy\n"));
-rule!(metric_gate_string_threshold, model("  gates:\n    Production:\n      - metric: accuracy\n        atLeast: \"0.9\"\n"));
-rule!(metric_gate_inverted_bounds, model("  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, atMost: 0.5}\n"));
-rule!(gate_with_two_kinds, model("  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, requireTag: {key: ok}}\n      - {}\n      - {beats: {alias: champion, metric: acc}, atMost: 1}\n"));
-rule!(beats_gate_bad_alias_and_missing_metric, model("  gates:\n    champion:\n      - beats: {alias: latest, metric: acc}\n      - beats: {alias: champion}\n"));
-rule!(soak_gate_rules, model("  gates:\n    Production:\n      - soak: {for: 24h}\n      - soak: {stage: Staging, alias: champion, for: 1h}\n      - soak: {stage: Prod, for: 1h}\n      - soak: {stage: Staging, for: 0s}\n      - soak: {stage: Staging, for: -3h}\n      - soak: {alias: v1, for: soon}\n"));
-rule!(require_tag_bad_key, model("  gates:\n    Production:\n      - requireTag: {key: '/approved'}\n      - requireTag: {value: x}\n"));
-rule!(tag_key_rules, model(&format!("  tags:\n    'a..b': x\n    '/x': y\n    'a=b': z\n    {}: long\n  versions:\n    v: {{version: 1, tags: {{'bad!': x}}}}\n", "k".repeat(251))));
+rule!(
+    stage_twice_in_other_case,
+    model("  stages:\n    Production: 3\n    production: 4\n")
+);
+rule!(
+    stage_names_any_case,
+    model("  stages:\n    PRODUCTION: 3\n    staging: 4\n    archived: 1\n")
+);
+rule!(
+    alias_invalid_characters,
+    model("  aliases:\n    champ.ion: 3\n    'champ ion': 3\n")
+);
+rule!(
+    alias_reserved,
+    model("  aliases:\n    latest: 3\n    LATEST: 3\n    v2: 3\n    V10: 3\n")
+);
+rule!(
+    alias_empty_and_too_long,
+    model(&format!(
+        "  aliases:\n    '': 3\n    {}: 3\n",
+        "a".repeat(256)
+    ))
+);
+rule!(
+    handle_not_defined,
+    model(
+        "  versions:\n    current: {version: 3}\n  stages:\n    Production: candidate\n  aliases:\n    champion: curent\n"
+    )
+);
+rule!(
+    version_and_source_both,
+    model(
+        "  versions:\n    a: {version: 3, source: runs:/r/model}\n    b: {description: neither}\n  stages: {Production: a, Staging: b}\n"
+    )
+);
+rule!(
+    version_number_below_one,
+    model(
+        "  versions:\n    a: {version: 0}\n  stages: {Production: -1}\n  aliases: {champion: 0}\n"
+    )
+);
+rule!(
+    handle_all_digits,
+    model("  versions:\n    '3': {version: 3}\n")
+);
+rule!(
+    one_version_in_two_stages,
+    model(
+        "  versions:\n    cur: {version: 3}\n    cand: {source: s3://b/m}\n  stages:\n    Production: cur\n    Staging: 3\n    Archived: cand\n    None: cand\n"
+    )
+);
+rule!(
+    same_source_twice,
+    model("  versions:\n    a: {source: s3://b/m}\n    b: {source: s3://b/m}\n")
+);
+rule!(
+    same_version_number_twice,
+    model("  versions:\n    a: {version: 2}\n    b: {version: 2}\n")
+);
+rule!(
+    run_id_contradicts_source,
+    model(
+        "  versions:\n    a: {source: runs:/abc/model, runId: def}\n    b: {version: 1, runId: abc}\n"
+    )
+);
+rule!(
+    gate_key_neither_stage_nor_alias,
+    model("  gates:\n    'Prod ': [{requireTag: {key: ok}}]\n    v1: [{requireTag: {key: ok}}]\n")
+);
+rule!(
+    metric_gate_without_bounds,
+    model("  gates:\n    Production:\n      - metric: accuracy\n")
+);
+rule!(
+    metric_gate_string_threshold,
+    model("  gates:\n    Production:\n      - metric: accuracy\n        atLeast: \"0.9\"\n")
+);
+rule!(
+    metric_gate_inverted_bounds,
+    model("  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, atMost: 0.5}\n")
+);
+rule!(
+    gate_with_two_kinds,
+    model(
+        "  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, requireTag: {key: ok}}\n      - {}\n      - {beats: {alias: champion, metric: acc}, atMost: 1}\n"
+    )
+);
+rule!(
+    beats_gate_bad_alias_and_missing_metric,
+    model(
+        "  gates:\n    champion:\n      - beats: {alias: latest, metric: acc}\n      - beats: {alias: champion}\n"
+    )
+);
+rule!(
+    soak_gate_rules,
+    model(
+        "  gates:\n    Production:\n      - soak: {for: 24h}\n      - soak: {stage: Staging, alias: champion, for: 1h}\n      - soak: {stage: Prod, for: 1h}\n      - soak: {stage: Staging, for: 0s}\n      - soak: {stage: Staging, for: -3h}\n      - soak: {alias: v1, for: soon}\n"
+    )
+);
+rule!(
+    require_tag_bad_key,
+    model(
+        "  gates:\n    Production:\n      - requireTag: {key: '/approved'}\n      - requireTag: {value: x}\n"
+    )
+);
+rule!(
+    tag_key_rules,
+    model(&format!(
+        "  tags:\n    'a..b': x\n    '/x': y\n    'a=b': z\n    {}: long\n  versions:\n    v: {{version: 1, tags: {{'bad!': x}}}}\n",
+        "k".repeat(251)
+    ))
+);
 rule!(tag_value_null, model("  tags:\n    team: ~\n"));
-rule!(two_documents_same_model, format!("{}---\n{}", model("  description: a\n"), model("  description: b\n")));
-rule!(same_experiment_twice, "apiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\n---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\nspec: {artifactLocation: ''}\n");
-rule!(experiment_rejects_model_fields, "apiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\nspec: {stages: {Production: 1}}\n");
+rule!(
+    two_documents_same_model,
+    format!(
+        "{}---\n{}",
+        model("  description: a\n"),
+        model("  description: b\n")
+    )
+);
+rule!(
+    same_experiment_twice,
+    "apiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\n---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\nspec: {artifactLocation: ''}\n"
+);
+rule!(
+    experiment_rejects_model_fields,
+    "apiVersion: modelsync/v1\nkind: Experiment\nmetadata: {name: e}\nspec: {stages: {Production: 1}}\n"
+);
 rule!(not_a_mapping, "- just\n- a list\n---\nplain text\n");
-rule!(many_problems_sorted, format!("{}---\napiVersion: x\nkind: RegisteredModel\nmetadata: {{name: n}}\nspec:\n  aliases: {{latest: 1}}\n", model("  stages: {Prod: 1, Staging: nope}\n  aliases: {v1: 2}\n")));
+rule!(
+    many_problems_sorted,
+    format!(
+        "{}---\napiVersion: x\nkind: RegisteredModel\nmetadata: {{name: n}}\nspec:\n  aliases: {{latest: 1}}\n",
+        model("  stages: {Prod: 1, Staging: nope}\n  aliases: {v1: 2}\n")
+    )
+);
 
 #[test]
 fn same_model_in_two_files_names_the_first() {
@@ -236,7 +384,11 @@ fn protected_targets_need_gates() {
     let files = [file("m.yaml", &text)];
     assert!(load(&files).is_ok(), "no protection by default");
     let options = LoadOptions {
-        protect: vec!["production".to_string(), "Staging".to_string(), "champion".to_string()],
+        protect: vec![
+            "production".to_string(),
+            "Staging".to_string(),
+            "champion".to_string(),
+        ],
     };
     let diags: Vec<String> = load_with(&files, &options)
         .expect_err("protected targets without gates")
@@ -260,10 +412,15 @@ fn fast<T>(what: &str, f: impl FnOnce() -> T) -> T {
 
 #[test]
 fn parsing_is_bounded() {
-    let mut bomb = String::from("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: m}\nspec:\n  tags:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut bomb = String::from(
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: m}\nspec:\n  tags:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n",
+    );
     let mut prev = 'a';
     for c in 'b'..='j' {
-        bomb.push_str(&format!("    {c}: &{c} [{}]\n", vec![format!("*{prev}"); 10].join(", ")));
+        bomb.push_str(&format!(
+            "    {c}: &{c} [{}]\n",
+            vec![format!("*{prev}"); 10].join(", ")
+        ));
         prev = c;
     }
     let out = fast("alias bomb", || check(&bomb));
@@ -296,7 +453,12 @@ fn broken_corpus() {
     let update = std::env::var_os("UPDATE_CORPUS").is_some_and(|v| v == "1");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("tests/corpus/broken exists")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter_map(|n| n.strip_suffix(".yaml").map(str::to_string))
         .collect();
     names.sort();
@@ -319,7 +481,9 @@ fn broken_corpus() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if actual != expected {
-            failures.push(format!("{name}:\n--- expected\n{expected}--- actual\n{actual}"));
+            failures.push(format!(
+                "{name}:\n--- expected\n{expected}--- actual\n{actual}"
+            ));
         }
     }
     assert!(
