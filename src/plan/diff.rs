@@ -180,14 +180,28 @@ fn model_actions(
 
 /// One registration per declared source that no live version matches. The
 /// version is tagged with its declared source so it is recognised later
-/// even when the registry stored a resolved source.
+/// even when the registry stored a resolved source. When several handles
+/// name the same new source, their descriptions and tags are merged (the
+/// first handle by name wins a conflict).
 fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
     resolved
         .registrations
         .iter()
         .map(|reg| {
-            let dv = dm.versions.get(&reg.handle);
-            let mut tags = dv.map(|d| d.tags.clone()).unwrap_or_default();
+            let target = Target::New(reg.handle.clone());
+            let handles = resolved
+                .slots
+                .iter()
+                .filter(|(_, slot)| slot.target == target)
+                .filter_map(|(h, _)| dm.versions.get(h));
+            let mut description = None;
+            let mut tags = BTreeMap::new();
+            for dv in handles {
+                description = description.or_else(|| dv.description.clone());
+                for (k, v) in &dv.tags {
+                    tags.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
             tags.insert(tags::SOURCE.to_string(), reg.declared_source.clone());
             Action::RegisterVersion {
                 handle: reg.handle.clone(),
@@ -195,7 +209,7 @@ fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
                 source: reg.source.clone(),
                 run_id: reg.run_id.clone(),
                 model_id: reg.model_id.clone(),
-                description: dv.and_then(|d| d.description.clone()),
+                description,
                 tags,
             }
         })

@@ -79,7 +79,7 @@ pub fn describe(gate: &Gate) -> String {
         }
         Gate::Beats { alias, metric, by } => format!("beats @{alias} on {metric} by {by}"),
         Gate::Soak { target, duration } => {
-            format!("soak {target} for {}", humantime::format_duration(*duration))
+            format!("soak {target} for {}", duration_text(*duration))
         }
         Gate::RequireTag { key, value: Some(v) } => format!("requireTag {key}={v}"),
         Gate::RequireTag { key, value: None } => format!("requireTag {key}"),
@@ -210,18 +210,12 @@ fn soak_gate(
     let since_ms = parse_time_ms(stamp)
         .ok_or_else(|| format!("{key} is not an RFC 3339 time: {stamp:?}"))?;
     let held_ms = u64::try_from(now_ms.saturating_sub(since_ms)).unwrap_or(0);
-    let held = round_duration(Duration::from_millis(held_ms));
-    let want = humantime::format_duration(duration);
+    let held = duration_text(round_duration(Duration::from_millis(held_ms)));
+    let want = duration_text(duration);
     if Duration::from_millis(held_ms) >= duration {
-        Ok(format!(
-            "held {target} for {} >= {want}",
-            humantime::format_duration(held)
-        ))
+        Ok(format!("held {target} for {held} >= {want}"))
     } else {
-        Err(format!(
-            "held {target} for {} < {want}",
-            humantime::format_duration(held)
-        ))
+        Err(format!("held {target} for {held} < {want}"))
     }
 }
 
@@ -245,6 +239,21 @@ fn parse_time_ms(s: &str) -> Option<i64> {
         .ok()?;
     let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
     i64::try_from(since.as_millis()).ok()
+}
+
+/// A duration the way people write them in manifests: `24h`, `90m`,
+/// `30h 5m`, falling back to humantime's form for odd values.
+fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        return humantime::format_duration(d).to_string();
+    }
+    match (secs / 3600, secs % 3600) {
+        (h, 0) => format!("{h}h"),
+        (0, rest) if rest % 60 == 0 => format!("{}m", rest / 60),
+        (h, rest) if rest % 60 == 0 => format!("{h}h {}m", rest / 60),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 /// Drops sub-second parts, and seconds once the duration reaches an hour,

@@ -23,7 +23,11 @@ pub fn check(plan: &Plan, live: &LiveState) -> Vec<String> {
                     Some("the model now exists, the plan saw none".to_string())
                 }
                 (Action::CreateModel { .. }, None) => None,
-                (_, Some(m)) => model_action(action, m, live),
+                (_, Some(m)) => {
+                    let found = model_action(action, m, live);
+                    lines.extend(found.into_iter().map(|l| format!("{}: {l}", mp.model)));
+                    None
+                }
                 (_, None) if plan_creates(mp) => None,
                 (_, None) if !missing_reported => {
                     missing_reported = true;
@@ -61,8 +65,27 @@ fn plan_creates(mp: &super::ModelPlan) -> bool {
         .any(|a| matches!(a, Action::CreateModel { .. }))
 }
 
-/// The difference for one action on an existing model, if any.
-fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Option<String> {
+/// The differences for one action on an existing model.
+fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Vec<String> {
+    if let Action::TransitionStage {
+        version,
+        from,
+        to,
+        holders,
+        ..
+    } = action
+    {
+        let moved = match version {
+            Target::Existing(n) => stage_changed(m, *n, *from),
+            Target::New(_) => None,
+        };
+        return moved.into_iter().chain(holders_changed(m, *to, holders)).collect();
+    }
+    single_difference(action, m, live).into_iter().collect()
+}
+
+/// The difference for an action that observed one value, if any.
+fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option<String> {
     match action {
         Action::CreateModel { .. } => None,
         Action::UpdateModelDescription { before, .. } => (m.description != *before).then(|| {
@@ -108,19 +131,7 @@ fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Option<Stri
             Some(v) => tag_changed(key, v.tags.get(key), before.as_ref())
                 .map(|l| format!("version {version} {l}")),
         },
-        Action::TransitionStage {
-            version,
-            from,
-            to,
-            holders,
-            ..
-        } => {
-            let moved = match version {
-                Target::Existing(n) => stage_changed(m, *n, *from),
-                Target::New(_) => None,
-            };
-            moved.or_else(|| holders_changed(m, *to, holders))
-        }
+        Action::TransitionStage { .. } => None,
         Action::SetAlias { alias, before, .. } => {
             let now = m.aliases.get(alias).copied();
             (now != *before).then(|| {

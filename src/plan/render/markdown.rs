@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Summary, blocked_count, experiment_action, holders_text, plural, short_target};
-use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan};
+use super::{Summary, blocked_count, experiment_action, holders_text, ownership_text, plural};
+use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan, tags};
 
 /// The most characters a comment may have (GitHub allows 65,536).
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -90,7 +90,7 @@ fn truncation_note(models: usize, experiments: usize) -> String {
         ));
     }
     format!(
-        "> [!NOTE]\n> This comment was truncated to stay under {MARKDOWN_LIMIT} characters: \
+        "> [!NOTE]\n> This comment was truncated to stay under 65,000 characters: \
          {} not shown. Run `modelsync plan` for the full plan.\n",
         what.join(" and ")
     )
@@ -153,6 +153,11 @@ fn row(action: &Action) -> (String, String, String) {
         Action::UpdateModelDescription { before, after } => {
             ("description".into(), quoted(before), quoted(after))
         }
+        Action::SetModelTag { key, before, after } if key == tags::MANAGED => (
+            "ownership record".into(),
+            before.as_deref().map_or_else(|| "—".to_string(), |b| cell(&ownership_text(b))),
+            cell(&ownership_text(after)),
+        ),
         Action::SetModelTag { key, before, after } => {
             (format!("tag {}", code(key)), opt(before), quoted(after))
         }
@@ -202,7 +207,7 @@ fn row(action: &Action) -> (String, String, String) {
         } => (
             format!("alias **@{}**", cell(alias)),
             before.map_or_else(|| "—".to_string(), |b| format!("version {b}")),
-            cell(&format!("version {}", short_target(version))),
+            cell(&version.to_string()),
         ),
         Action::ArchiveVersion {
             version,

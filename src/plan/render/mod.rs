@@ -130,3 +130,24 @@ pub(crate) fn experiment_action(action: &ExperimentAction) -> String {
         } => format!("tag {key}: {before:?} -> {after:?}"),
     }
 }
+
+/// The ownership inventory tag (`{"aliases":[..],"stages":[..]}`) for
+/// people: `aliases challenger, champion; stages Staging, Production`.
+pub(crate) fn ownership_text(raw: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return format!("{raw:?}");
+    };
+    let list = |key: &str| {
+        let names: Vec<&str> = value
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!("aliases {}; stages {}", list("aliases"), list("stages"))
+}

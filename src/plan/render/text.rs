@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Summary, experiment_action, holders_text, short_target};
+use super::{Summary, experiment_action, holders_text, ownership_text, short_target};
 use crate::plan::{Action, GateCheck, GateStatus, Plan, tags};
 use crate::state::Stage;
 
@@ -107,6 +107,11 @@ fn describe(action: &Action) -> (&'static str, &'static str, String) {
         Action::CreateModel { .. } => ("+", GREEN, "create model".to_string()),
         Action::UpdateModelDescription { before, after } => {
             ("~", YELLOW, format!("description: {before:?} -> {after:?}"))
+        }
+        Action::SetModelTag { key, before, after } if key == tags::MANAGED => {
+            let before = before.as_deref().map_or_else(|| "none".to_string(), ownership_text);
+            let after = ownership_text(after);
+            ("~", YELLOW, format!("ownership record: {before} -> {after}"))
         }
         Action::SetModelTag {
             key,
@@ -213,7 +218,9 @@ fn details(action: &Action) -> Vec<String> {
     }
     for (k, v) in tag_map {
         // The source tag is implied by `from ...`.
-        if k != tags::SOURCE {
+        if k == tags::MANAGED {
+            out.push(format!("ownership record: {}", ownership_text(v)));
+        } else if k != tags::SOURCE {
             out.push(format!("tag {k} = {v:?}"));
         }
     }
