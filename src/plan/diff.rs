@@ -58,9 +58,13 @@ pub fn runs_needed(desired: &DesiredState, live: &LiveState) -> Vec<String> {
             }
             for gate in gates {
                 if let Gate::Beats { alias, .. } = gate {
-                    let holder = model
-                        .and_then(|m| m.aliases.get(alias).and_then(|n| m.versions.get(n)));
-                    runs.extend(holder.filter(|v| !v.run_id.is_empty()).map(|v| v.run_id.clone()));
+                    let holder =
+                        model.and_then(|m| m.aliases.get(alias).and_then(|n| m.versions.get(n)));
+                    runs.extend(
+                        holder
+                            .filter(|v| !v.run_id.is_empty())
+                            .map(|v| v.run_id.clone()),
+                    );
                 }
             }
         }
@@ -127,7 +131,10 @@ fn stage_conflicts(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<String> {
     let mut by_target: BTreeMap<&Target, Vec<&str>> = BTreeMap::new();
     for (stage, handle) in &dm.stages {
         if let Some(slot) = resolved.slots.get(handle) {
-            by_target.entry(&slot.target).or_default().push(stage.as_str());
+            by_target
+                .entry(&slot.target)
+                .or_default()
+                .push(stage.as_str());
         }
     }
     by_target
@@ -264,10 +271,7 @@ fn ownership_tag(model: &LiveModel, inventory: &Inventory) -> Option<Action> {
     })
 }
 
-fn plan_experiment(
-    de: &DesiredExperiment,
-    le: Option<&LiveExperiment>,
-) -> Option<ExperimentPlan> {
+fn plan_experiment(de: &DesiredExperiment, le: Option<&LiveExperiment>) -> Option<ExperimentPlan> {
     let mut plan = ExperimentPlan {
         experiment: de.name.clone(),
         actions: Vec::new(),

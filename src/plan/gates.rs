@@ -81,7 +81,10 @@ pub fn describe(gate: &Gate) -> String {
         Gate::Soak { target, duration } => {
             format!("soak {target} for {}", duration_text(*duration))
         }
-        Gate::RequireTag { key, value: Some(v) } => format!("requireTag {key}={v}"),
+        Gate::RequireTag {
+            key,
+            value: Some(v),
+        } => format!("requireTag {key}={v}"),
         Gate::RequireTag { key, value: None } => format!("requireTag {key}"),
     }
 }
@@ -194,9 +197,7 @@ fn soak_gate(
     };
     let holds = match target {
         GateTarget::Stage(stage) => v.stage == *stage,
-        GateTarget::Alias(alias) => {
-            model.and_then(|m| m.aliases.get(alias)) == Some(&v.version)
-        }
+        GateTarget::Alias(alias) => model.and_then(|m| m.aliases.get(alias)) == Some(&v.version),
     };
     if !holds {
         return Err(format!("version {} does not hold {target}", v.version));
@@ -207,8 +208,8 @@ fn soak_gate(
             "held {target} but not moved there by modelsync (no {key} tag)"
         ));
     };
-    let since_ms = parse_time_ms(stamp)
-        .ok_or_else(|| format!("{key} is not an RFC 3339 time: {stamp:?}"))?;
+    let since_ms =
+        parse_time_ms(stamp).ok_or_else(|| format!("{key} is not an RFC 3339 time: {stamp:?}"))?;
     let held_ms = u64::try_from(now_ms.saturating_sub(since_ms)).unwrap_or(0);
     let held = duration_text(round_duration(Duration::from_millis(held_ms)));
     let want = duration_text(duration);

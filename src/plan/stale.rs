@@ -79,7 +79,10 @@ fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Vec<String>
             Target::Existing(n) => stage_changed(m, *n, *from),
             Target::New(_) => None,
         };
-        return moved.into_iter().chain(holders_changed(m, *to, holders)).collect();
+        return moved
+            .into_iter()
+            .chain(holders_changed(m, *to, holders))
+            .collect();
     }
     single_difference(action, m, live).into_iter().collect()
 }
@@ -94,7 +97,9 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
                 m.description
             )
         }),
-        Action::SetModelTag { key, before, .. } => tag_changed(key, m.tags.get(key), before.as_ref()),
+        Action::SetModelTag { key, before, .. } => {
+            tag_changed(key, m.tags.get(key), before.as_ref())
+        }
         Action::RegisterVersion {
             declared_source,
             source,
@@ -201,7 +206,10 @@ fn versions(list: &[u64]) -> String {
 }
 
 fn alias_now(now: Option<u64>) -> String {
-    now.map_or_else(|| "is not set".to_string(), |n| format!("points at version {n}"))
+    now.map_or_else(
+        || "is not set".to_string(),
+        |n| format!("points at version {n}"),
+    )
 }
 
 fn alias_seen(before: Option<u64>) -> String {

@@ -155,7 +155,9 @@ fn row(action: &Action) -> (String, String, String) {
         }
         Action::SetModelTag { key, before, after } if key == tags::MANAGED => (
             "ownership record".into(),
-            before.as_deref().map_or_else(|| "—".to_string(), |b| cell(&ownership_text(b))),
+            before
+                .as_deref()
+                .map_or_else(|| "—".to_string(), |b| cell(&ownership_text(b))),
             cell(&ownership_text(after)),
         ),
         Action::SetModelTag { key, before, after } => {

@@ -43,7 +43,11 @@ impl Summary {
                 _ => s.other += 1,
             }
         }
-        s.other += plan.experiments.iter().map(|e| e.actions.len()).sum::<usize>();
+        s.other += plan
+            .experiments
+            .iter()
+            .map(|e| e.actions.len())
+            .sum::<usize>();
         s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
         s
     }

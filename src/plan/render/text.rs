@@ -40,9 +40,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         for action in &ep.actions {
             let desc = experiment_action(action);
             let (sign, colour) = match action {
-                crate::plan::ExperimentAction::SetExperimentTag { before: Some(_), .. } => {
-                    ("~", YELLOW)
-                }
+                crate::plan::ExperimentAction::SetExperimentTag {
+                    before: Some(_), ..
+                } => ("~", YELLOW),
                 _ => ("+", GREEN),
             };
             out.line(colour, &format!("  {sign} {desc}"));
@@ -109,9 +109,15 @@ fn describe(action: &Action) -> (&'static str, &'static str, String) {
             ("~", YELLOW, format!("description: {before:?} -> {after:?}"))
         }
         Action::SetModelTag { key, before, after } if key == tags::MANAGED => {
-            let before = before.as_deref().map_or_else(|| "none".to_string(), ownership_text);
+            let before = before
+                .as_deref()
+                .map_or_else(|| "none".to_string(), ownership_text);
             let after = ownership_text(after);
-            ("~", YELLOW, format!("ownership record: {before} -> {after}"))
+            (
+                "~",
+                YELLOW,
+                format!("ownership record: {before} -> {after}"),
+            )
         }
         Action::SetModelTag {
             key,
@@ -149,7 +155,11 @@ fn describe(action: &Action) -> (&'static str, &'static str, String) {
             key,
             before: None,
             after,
-        } => ("+", GREEN, format!("version {version} tag {key} = {after:?}")),
+        } => (
+            "+",
+            GREEN,
+            format!("version {version} tag {key} = {after:?}"),
+        ),
         Action::SetVersionTag {
             version,
             key,
@@ -181,7 +191,11 @@ fn describe(action: &Action) -> (&'static str, &'static str, String) {
         } => {
             let before = before.map_or_else(|| "none".to_string(), |b| b.to_string());
             let sign = if before == "none" { "+" } else { "~" };
-            (sign, YELLOW, format!("alias {alias}: {before} -> {}", short_target(version)))
+            (
+                sign,
+                YELLOW,
+                format!("alias {alias}: {before} -> {}", short_target(version)),
+            )
         }
         Action::ArchiveVersion {
             version,

@@ -23,7 +23,12 @@ const SOURCES: [&str; 5] = [
     "models:/m-9",
 ];
 const ALIASES: [&str; 3] = ["champion", "challenger", "old"];
-const STAGES: [Stage; 4] = [Stage::None, Stage::Staging, Stage::Production, Stage::Archived];
+const STAGES: [Stage; 4] = [
+    Stage::None,
+    Stage::Staging,
+    Stage::Production,
+    Stage::Archived,
+];
 
 /// Applies `plan` to `live` as MLflow would.
 pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
@@ -46,7 +51,10 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
                 );
                 continue;
             }
-            let m = out.models.get_mut(&mp.model).expect("model exists before its changes");
+            let m = out
+                .models
+                .get_mut(&mp.model)
+                .expect("model exists before its changes");
             let number = |t: &Target| match t {
                 Target::Existing(n) => *n,
                 Target::New(h) => new_numbers[h],
@@ -85,7 +93,10 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
                     m.versions.get_mut(version).expect("version").description = after.clone();
                 }
                 Action::SetVersionTag {
-                    version, key, after, ..
+                    version,
+                    key,
+                    after,
+                    ..
                 } => {
                     let v = m.versions.get_mut(version).expect("version");
                     v.tags.insert(key.clone(), after.clone());

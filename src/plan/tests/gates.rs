@@ -102,8 +102,15 @@ fn soak_gates() {
     // Held Staging, but not moved there by modelsync.
     assert_snapshot!(eval(&[soak(24)], 4, &l), @"Blocked | soak Staging for 24h | held Staging but not moved there by modelsync (no modelsync.promoted-at.Staging tag)");
     let mut l = l;
-    let v = l.models.get_mut("nba").expect("model").versions.get_mut(&4).expect("v4");
-    v.tags.insert("modelsync.promoted-at.Staging".into(), hours_ago(30));
+    let v = l
+        .models
+        .get_mut("nba")
+        .expect("model")
+        .versions
+        .get_mut(&4)
+        .expect("v4");
+    v.tags
+        .insert("modelsync.promoted-at.Staging".into(), hours_ago(30));
     assert_snapshot!(eval(&[soak(24), soak(48)], 4, &l), @r#"
         Passed | soak Staging for 24h | held Staging for 30h >= 24h
         Blocked | soak Staging for 48h | held Staging for 30h < 48h
@@ -114,8 +121,15 @@ fn soak_gates() {
         target: GateTarget::Alias("champion".into()),
         duration: Duration::from_secs(90 * 60),
     };
-    let v = l.models.get_mut("nba").expect("model").versions.get_mut(&3).expect("v3");
-    v.tags.insert("modelsync.promoted-at.champion".into(), "not a time".into());
+    let v = l
+        .models
+        .get_mut("nba")
+        .expect("model")
+        .versions
+        .get_mut(&3)
+        .expect("v3");
+    v.tags
+        .insert("modelsync.promoted-at.champion".into(), "not a time".into());
     assert_snapshot!(eval(std::slice::from_ref(&alias_soak), 3, &l), @r#"
         Blocked | soak @champion for 1h 30m | modelsync.promoted-at.champion is not an RFC 3339 time: "not a time"
         "#);
@@ -124,7 +138,13 @@ fn soak_gates() {
 #[test]
 fn require_tag_gates() {
     let mut l = base();
-    let v = l.models.get_mut("nba").expect("model").versions.get_mut(&4).expect("v4");
+    let v = l
+        .models
+        .get_mut("nba")
+        .expect("model")
+        .versions
+        .get_mut(&4)
+        .expect("v4");
     v.tags.insert("approved".into(), "true".into());
     v.tags.insert("reviewed".into(), "no".into());
     let gates = [
@@ -210,11 +230,10 @@ fn promotion(gate: Gate) -> (DesiredState, LiveState) {
             .gate(GateTarget::Alias("champion".into()), gate),
     ]);
     let mut l = base();
-    l.models
-        .get_mut("nba")
-        .expect("model")
-        .tags
-        .insert("modelsync.managed".into(), r#"{"aliases":["champion"],"stages":["Staging","Production"]}"#.into());
+    l.models.get_mut("nba").expect("model").tags.insert(
+        "modelsync.managed".into(),
+        r#"{"aliases":["champion"],"stages":["Staging","Production"]}"#.into(),
+    );
     (d, l)
 }
 

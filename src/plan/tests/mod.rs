@@ -128,7 +128,10 @@ impl M {
 
 pub fn desired(models: Vec<M>) -> DesiredState {
     DesiredState {
-        models: models.into_iter().map(|m| (m.0.name.clone(), m.0)).collect(),
+        models: models
+            .into_iter()
+            .map(|m| (m.0.name.clone(), m.0))
+            .collect(),
         experiments: BTreeMap::new(),
         digest: "sha256:test".to_string(),
     }
@@ -206,7 +209,10 @@ impl L {
 
 pub fn live(models: Vec<L>) -> LiveState {
     LiveState {
-        models: models.into_iter().map(|m| (m.0.name.clone(), m.0)).collect(),
+        models: models
+            .into_iter()
+            .map(|m| (m.0.name.clone(), m.0))
+            .collect(),
         ..LiveState::default()
     }
 }

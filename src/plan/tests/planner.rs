@@ -49,7 +49,9 @@ fn noop_when_live_matches() {
 #[test]
 fn undeclared_live_models_are_ignored() {
     let (d, mut l) = synced();
-    let other = L::new("other").version(1, Stage::Production, "s3://x").alias("a", 1);
+    let other = L::new("other")
+        .version(1, Stage::Production, "s3://x")
+        .alias("a", 1);
     l.models.insert("other".to_string(), other.0);
     assert!(plan(&d, &l, &ctx()).is_empty());
 }
@@ -89,7 +91,8 @@ fn promotion_archives_replaced_holder_after_the_move() {
     let m = d.models.get_mut("nba").expect("model");
     m.stages.insert(Stage::Production, "candidate".to_string());
     m.stages.remove(&Stage::Staging);
-    m.aliases.insert("champion".to_string(), "candidate".to_string());
+    m.aliases
+        .insert("champion".to_string(), "candidate".to_string());
     assert_snapshot!(show(&plan(&d, &l, &ctx())), @r#"
         nba:
           {"action":"transition_stage","version":{"existing":4},"from":"Staging","to":"Production","holders":[3]}
@@ -103,7 +106,9 @@ fn new_registration_goes_to_staging_and_old_staging_is_archived() {
     let (d, l) = synced();
     let mut d = d;
     let m = d.models.get_mut("nba").expect("model");
-    let fresh = M::new("x").source("fresh", "s3://b/fresh").vdesc("fresh", "new data");
+    let fresh = M::new("x")
+        .source("fresh", "s3://b/fresh")
+        .vdesc("fresh", "new data");
     m.versions.extend(fresh.0.versions);
     m.stages.insert(Stage::Staging, "fresh".to_string());
     assert_snapshot!(show(&plan(&d, &l, &ctx())), @r#"
@@ -119,8 +124,10 @@ fn alias_move_and_new_alias() {
     let (d, l) = synced();
     let mut d = d;
     let m = d.models.get_mut("nba").expect("model");
-    m.aliases.insert("champion".to_string(), "candidate".to_string());
-    m.aliases.insert("shadow".to_string(), "current".to_string());
+    m.aliases
+        .insert("champion".to_string(), "candidate".to_string());
+    m.aliases
+        .insert("shadow".to_string(), "current".to_string());
     assert_snapshot!(show(&plan(&d, &l, &ctx())), @r#"
         nba:
           {"action":"set_alias","alias":"champion","version":{"existing":4},"before":3}
@@ -164,10 +171,15 @@ fn descriptions_and_tags_are_updated_only_where_declared() {
 
 #[test]
 fn duplicate_holders_of_a_declared_stage_are_archived() {
-    let d = desired(vec![M::new("nba").number("p", 3).stage(Stage::Production, "p")]);
+    let d = desired(vec![
+        M::new("nba").number("p", 3).stage(Stage::Production, "p"),
+    ]);
     let l = live(vec![
         L::new("nba")
-            .tag("modelsync.managed", r#"{"aliases":[],"stages":["Production"]}"#)
+            .tag(
+                "modelsync.managed",
+                r#"{"aliases":[],"stages":["Production"]}"#,
+            )
             .version(2, Stage::Production, "s3://2")
             .version(3, Stage::Production, "s3://3"),
     ]);
@@ -211,7 +223,9 @@ fn holder_declared_in_another_stage_is_moved_not_archived() {
 #[test]
 fn missing_version_number_is_an_error_for_that_model_only() {
     let d = desired(vec![
-        M::new("nba").number("gone", 7).stage(Stage::Production, "gone"),
+        M::new("nba")
+            .number("gone", 7)
+            .stage(Stage::Production, "gone"),
         M::new("nhl").number("one", 1).alias("champion", "one"),
     ]);
     let l = live(vec![
@@ -291,7 +305,10 @@ fn source_matching_by_tag_resolved_source_and_run_id() {
           {"action":"set_alias","alias":"c","version":{"new":"other_run"},"before":null}
           {"action":"set_model_tag","key":"modelsync.managed","before":null,"after":"{\"aliases\":[\"a\",\"b\",\"c\"],\"stages\":[]}"}
         "#);
-    assert_eq!(sources_to_resolve(&d, &l), vec!["runs:/r2/model", "runs:/r3/model"]);
+    assert_eq!(
+        sources_to_resolve(&d, &l),
+        vec!["runs:/r2/model", "runs:/r3/model"]
+    );
 }
 
 #[test]
@@ -325,7 +342,11 @@ fn experiments_create_tag_and_warn() {
     let mut d = desired(vec![]);
     for e in [
         experiment("new-exp", Some("s3://lake/mlflow"), &[("team", "ml")]),
-        experiment("old-exp", Some("s3://elsewhere"), &[("team", "ml"), ("tier", "1")]),
+        experiment(
+            "old-exp",
+            Some("s3://elsewhere"),
+            &[("team", "ml"), ("tier", "1")],
+        ),
         experiment("same-exp", Some("s3://lake/same/"), &[("team", "ml")]),
     ] {
         d.experiments.insert(e.name.clone(), e);
@@ -358,7 +379,10 @@ fn runs_needed_lists_gated_candidates_and_beats_holders() {
             .alias("champion", "cand")
             .alias("challenger", "fresh")
             .alias("plain", "cur")
-            .gate(GateTarget::Stage(Stage::Production), metric_at_least("acc", 0.9))
+            .gate(
+                GateTarget::Stage(Stage::Production),
+                metric_at_least("acc", 0.9),
+            )
             .gate(
                 GateTarget::Alias("champion".into()),
                 Gate::Beats {
@@ -367,7 +391,10 @@ fn runs_needed_lists_gated_candidates_and_beats_holders() {
                     by: 0.0,
                 },
             )
-            .gate(GateTarget::Alias("challenger".into()), metric_at_least("acc", 0.5))
+            .gate(
+                GateTarget::Alias("challenger".into()),
+                metric_at_least("acc", 0.5),
+            )
             // Soak reads no runs.
             .gate(
                 GateTarget::Alias("plain".into()),

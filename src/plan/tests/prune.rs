@@ -82,10 +82,15 @@ fn first_plan_records_ownership() {
 
 #[test]
 fn pruned_stage_holder_declared_elsewhere_is_moved_not_archived() {
-    let d = desired(vec![M::new("nba").number("v", 2).stage(Stage::Production, "v")]);
+    let d = desired(vec![
+        M::new("nba").number("v", 2).stage(Stage::Production, "v"),
+    ]);
     let l = live(vec![
         L::new("nba")
-            .tag("modelsync.managed", r#"{"aliases":[],"stages":["Staging"]}"#)
+            .tag(
+                "modelsync.managed",
+                r#"{"aliases":[],"stages":["Staging"]}"#,
+            )
             .version(2, Stage::Staging, "s3://2"),
     ]);
     assert_snapshot!(show(&plan(&d, &l, &prune_ctx())), @r#"

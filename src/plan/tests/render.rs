@@ -23,7 +23,10 @@ fn rich() -> Plan {
             .stage(Stage::Staging, "next")
             .alias("champion", "candidate")
             .alias("challenger", "next")
-            .gate(GateTarget::Stage(Stage::Production), metric_at_least("accuracy", 0.9))
+            .gate(
+                GateTarget::Stage(Stage::Production),
+                metric_at_least("accuracy", 0.9),
+            )
             .gate(
                 GateTarget::Stage(Stage::Production),
                 Gate::RequireTag {
@@ -31,9 +34,18 @@ fn rich() -> Plan {
                     value: Some("true".into()),
                 },
             )
-            .gate(GateTarget::Alias("champion".into()), metric_at_least("accuracy", 0.95)),
-        M::new("nhl").number("gone", 9).stage(Stage::Production, "gone"),
-        M::new("brand-new").desc("fresh").tag("team", "ml").source("v1", "s3://bucket/v1").alias("champion", "v1"),
+            .gate(
+                GateTarget::Alias("champion".into()),
+                metric_at_least("accuracy", 0.95),
+            ),
+        M::new("nhl")
+            .number("gone", 9)
+            .stage(Stage::Production, "gone"),
+        M::new("brand-new")
+            .desc("fresh")
+            .tag("team", "ml")
+            .source("v1", "s3://bucket/v1")
+            .alias("champion", "v1"),
     ]);
     let l = live(vec![
         L::new("nba-game-predictor")
@@ -54,13 +66,20 @@ fn rich() -> Plan {
     let l = with_run(l, "run-4", &[("accuracy", 0.93)]);
     let mut d = d;
     for e in [
-        experiment("nba-game-predictions", Some("s3://nba-sim-raw-data-lake/mlflow"), &[("team", "ml")]),
+        experiment(
+            "nba-game-predictions",
+            Some("s3://nba-sim-raw-data-lake/mlflow"),
+            &[("team", "ml")],
+        ),
         experiment("legacy", Some("s3://new-place"), &[]),
     ] {
         d.experiments.insert(e.name.clone(), e);
     }
     let mut l = l;
-    l.experiments.insert("legacy".into(), live_experiment("legacy", "s3://old-place", &[]));
+    l.experiments.insert(
+        "legacy".into(),
+        live_experiment("legacy", "s3://old-place", &[]),
+    );
     plan(&d, &l, &prune_ctx())
 }
 
@@ -111,8 +130,13 @@ fn text_colour_adds_only_escapes() {
     let p = rich();
     let coloured = text(&p, true);
     assert!(coloured.contains("\x1b[1;31m  ! blocked:"));
-    let stripped = coloured.replace("\x1b[0m", "").replace("\x1b[1;31m", "").replace("\x1b[1m", "")
-        .replace("\x1b[31m", "").replace("\x1b[32m", "").replace("\x1b[33m", "");
+    let stripped = coloured
+        .replace("\x1b[0m", "")
+        .replace("\x1b[1;31m", "")
+        .replace("\x1b[1m", "")
+        .replace("\x1b[31m", "")
+        .replace("\x1b[32m", "")
+        .replace("\x1b[33m", "");
     assert_eq!(stripped, text(&p, false));
     assert!(!text(&p, false).contains('\x1b'));
 }
@@ -368,7 +392,10 @@ fn many(n: usize, actions: usize) -> Plan {
         let name = format!("model-{i:04}");
         let mut m = M::new(&name);
         for t in 0..actions {
-            m = m.tag(&format!("tag-{t:02}"), "a value that is somewhat long to fill the table");
+            m = m.tag(
+                &format!("tag-{t:02}"),
+                "a value that is somewhat long to fill the table",
+            );
         }
         models.push(m);
         lives.push(L::new(&name));
@@ -429,6 +456,9 @@ fn markdown_truncates_a_huge_summary_table_too() {
     let out = markdown(&many(3000, 1));
     assert!(out.len() <= MARKDOWN_LIMIT, "{} characters", out.len());
     let rows = out.matches("\n| `model-").count();
-    assert!(out.contains(&format!("| … and {} more | | |", 3000 - rows)), "{rows} rows");
+    assert!(
+        out.contains(&format!("| … and {} more | | |", 3000 - rows)),
+        "{rows} rows"
+    );
     assert!(out.contains("models not shown. Run `modelsync plan` for the full plan."));
 }

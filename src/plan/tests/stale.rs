@@ -24,16 +24,22 @@ fn setup() -> (DesiredState, LiveState) {
     let mut l = live(vec![
         L::new("nba")
             .desc("old")
-            .tag("modelsync.managed", r#"{"aliases":["champion","fallback","gone"],"stages":["Staging","Production"]}"#)
+            .tag(
+                "modelsync.managed",
+                r#"{"aliases":["champion","fallback","gone"],"stages":["Staging","Production"]}"#,
+            )
             .version(3, Stage::Production, "s3://3")
             .version(4, Stage::Staging, "s3://4")
             .alias("champion", 3)
             .alias("gone", 3),
     ]);
-    l.experiments.insert("exp".into(), live_experiment("exp", "s3://e", &[]));
+    l.experiments
+        .insert("exp".into(), live_experiment("exp", "s3://e", &[]));
     let mut d = d;
-    d.experiments.insert("exp".into(), experiment("exp", None, &[("team", "ml")]));
-    d.experiments.insert("new-exp".into(), experiment("new-exp", None, &[]));
+    d.experiments
+        .insert("exp".into(), experiment("exp", None, &[("team", "ml")]));
+    d.experiments
+        .insert("new-exp".into(), experiment("new-exp", None, &[]));
     (d, l)
 }
 
@@ -70,7 +76,8 @@ fn every_changed_observation_is_reported() {
         },
     );
     now.models.insert("created".into(), L::new("created").0);
-    now.experiments.insert("new-exp".into(), live_experiment("new-exp", "", &[]));
+    now.experiments
+        .insert("new-exp".into(), live_experiment("new-exp", "", &[]));
     now.experiments
         .get_mut("exp")
         .expect("exp")
