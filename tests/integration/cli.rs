@@ -91,8 +91,14 @@ fn promotion_archives_the_old_holder_after_the_new_one_is_in_place() {
     assert_eq!(v2["tags"]["modelsync.previous.Production"], "1");
     assert!(v2["tags"]["modelsync.promoted-at.Production"].is_string());
     // The archival comes after the move in the printed results.
-    let moved = run.stdout.find("to Production").expect("move line");
-    let archived = run.stdout.find("archive version 1").expect("archive line");
+    let moved = run
+        .stdout
+        .find("churn: move new version (second) to Production ... ok")
+        .expect("move line");
+    let archived = run
+        .stdout
+        .find("churn: archive version 1 (was Production) ... ok")
+        .expect("archive line");
     assert!(moved < archived, "{run:?}");
     // History shows both promotions, newest first.
     let run = w.run(&["history", "churn"]);
