@@ -15,7 +15,7 @@ use crate::registry::{Registry, Scope, SnapshotRequest};
 
 /// `modelsync plan`.
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
-    let desired = match common::load_manifests(&a.paths)? {
+    let desired = match common::load_manifests(&a.paths, &a.options.protect)? {
         Loaded::Valid(d) => d,
         Loaded::Invalid => return Ok(common::INVALID),
     };
@@ -64,7 +64,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     if let Some(file) = &a.plan {
         return apply_saved(g, &a, file).await;
     }
-    let desired = match common::load_manifests(&a.paths)? {
+    let desired = match common::load_manifests(&a.paths, &a.options.protect)? {
         Loaded::Valid(d) => d,
         Loaded::Invalid => return Ok(common::INVALID),
     };

@@ -3,6 +3,7 @@
 //! This is where manifest files are found and read; `manifest/` only ever
 //! sees their bytes. Errors name the path.
 
+pub mod config;
 pub mod folder;
 
 pub use folder::read_paths;
@@ -18,6 +19,9 @@ pub enum SourceError {
     },
     #[error("{0}: no such file or directory")]
     Missing(String),
+    /// `modelsync.toml` is invalid (the message names file, line, column).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Manifest files read from a source, and the revision they came from.

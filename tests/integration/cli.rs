@@ -277,3 +277,27 @@ fn help_texts() {
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
 }
+
+#[test]
+fn protected_targets_without_gates_fail_validation() {
+    let w = Workdir::new();
+    w.write("m/churn.yaml", V1);
+    let run = w.run(&["validate", "m", "--protect", "Production,champion"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("m/churn.yaml:"), "{run:?}");
+    assert!(run.stderr.contains("Production"), "{run:?}");
+    // The same from modelsync.toml beside the manifests; apply writes nothing.
+    w.write("m/modelsync.toml", "protect = [\"champion\"]\n");
+    let run = w.run(&["apply", "m"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("champion"), "{run:?}");
+    assert!(!w.registry_file().exists());
+    // With gates declared for both, it validates.
+    let gated = V1.replace(
+        "  aliases:\n    champion: first\n",
+        "  aliases:\n    champion: first\n  gates:\n    Production:\n      - requireTag: {key: approved}\n    champion:\n      - requireTag: {key: approved}\n",
+    );
+    w.write("m/churn.yaml", &gated);
+    let run = w.run(&["validate", "m", "--protect", "Production"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
