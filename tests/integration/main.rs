@@ -2,3 +2,5 @@
 //! holds the harness (temporary registries, the real MLflow server).
 
 mod support;
+mod faults;
+mod mlflow;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::MlflowRegistry;
 use super::client::{CallError, Payload};
 use super::endpoints as ep;
-use super::read::{experiment_by_name, search_versions, versions_of};
+use super::read::{experiment_by_name, parse_runs_uri, search_versions, versions_of};
 use super::wire::{
     CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse, filter_literal,
     tags_json,
@@ -81,7 +81,10 @@ pub async fn create_version(reg: &MlflowRegistry, model: &str, new: &NewVersion)
     let mut version_tags = new.tags.clone();
     version_tags.insert(tags::SOURCE.to_owned(), new.declared_source.clone());
     let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
-    if let Some(run_id) = &new.run_id {
+    // MLflow (3.17 at least) rejects a `runs:/` source whose run is not also
+    // given as `run_id`; MLflow 2's client filled it in the same way.
+    let run_id = new.run_id.as_deref().or_else(|| parse_runs_uri(&new.source).map(|(run, _)| run));
+    if let Some(run_id) = run_id {
         body["run_id"] = json!(run_id);
     }
     if let Some(model_id) = &new.model_id {
