@@ -11,8 +11,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::Url;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use super::config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
@@ -38,9 +38,17 @@ pub struct RequestStats {
 pub enum CallError {
     /// MLflow answered with an error code (or a plain-text body mapped to
     /// one, as MLflow's Python client does).
-    Api { ep: &'static Endpoint, status: u16, code: String, message: String },
+    Api {
+        ep: &'static Endpoint,
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// A write that is not idempotent may or may not have been applied.
-    Ambiguous { ep: &'static Endpoint, message: String },
+    Ambiguous {
+        ep: &'static Endpoint,
+        message: String,
+    },
     /// Already classified (transport, authentication, Host-header check).
     Registry(RegistryError),
 }
@@ -85,7 +93,10 @@ impl Client {
         let mut url = Url::parse(base_url.trim())
             .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(RegistryError::Invalid(format!("MLflow URL must be http(s), not {}:", url.scheme())));
+            return Err(RegistryError::Invalid(format!(
+                "MLflow URL must be http(s), not {}:",
+                url.scheme()
+            )));
         }
         let mut auth = config.auth.clone();
         if !url.username().is_empty() {
@@ -143,7 +154,11 @@ impl Client {
     }
 
     /// Calls `ep`, retrying what may be retried, and decodes the answer.
-    pub async fn call<T: DeserializeOwned>(&self, ep: &'static Endpoint, payload: Payload<'_>) -> Result<T, CallError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        payload: Payload<'_>,
+    ) -> Result<T, CallError> {
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
@@ -156,7 +171,10 @@ impl Client {
                 Retry::Safe(after) => after,
                 Retry::Unknown(after) if ep.idempotent => after,
                 Retry::Unknown(_) => {
-                    return Err(CallError::Ambiguous { ep, message: err.into_registry().to_string() });
+                    return Err(CallError::Ambiguous {
+                        ep,
+                        message: err.into_registry().to_string(),
+                    });
                 }
             };
             retry += 1;
@@ -165,7 +183,12 @@ impl Client {
                 return Err(exhausted(err, retry, start.elapsed()));
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(endpoint = ep.path, retry, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::debug!(
+                endpoint = ep.path,
+                retry,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -175,14 +198,19 @@ impl Client {
         ep: &'static Endpoint,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
-        let url = self.api.join(ep.path).expect("endpoint paths are relative and valid");
+        let url = self
+            .api
+            .join(ep.path)
+            .expect("endpoint paths are relative and valid");
         let mut req = self.http.request(ep.method(), url);
         req = match payload {
             Payload::Query(q) => req.query(q),
             Payload::Json(body) => req.json(body),
         };
         req = match &self.auth {
-            Some(Auth::Basic { username, password }) => req.basic_auth(username, Some(password.expose())),
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
             Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
             None => req,
         };
@@ -207,7 +235,13 @@ impl Client {
         let method = ep.verb.as_str();
         match result {
             Ok((status, retry_after, body)) => {
-                tracing::debug!(method, endpoint = ep.path, status, elapsed_ms, "mlflow request");
+                tracing::debug!(
+                    method,
+                    endpoint = ep.path,
+                    status,
+                    elapsed_ms,
+                    "mlflow request"
+                );
                 if (200..300).contains(&status) {
                     return decode(ep, &body).map_err(|e| (e, Retry::No));
                 }
@@ -222,7 +256,13 @@ impl Client {
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(method, endpoint = ep.path, status = "transport error", elapsed_ms, "mlflow request");
+                tracing::debug!(
+                    method,
+                    endpoint = ep.path,
+                    status = "transport error",
+                    elapsed_ms,
+                    "mlflow request"
+                );
                 Err(self.transport_error(&e))
             }
         }
@@ -231,28 +271,46 @@ impl Client {
     fn transport_error(&self, e: &reqwest::Error) -> (CallError, Retry) {
         let detail = error_chain(e);
         let lower = detail.to_ascii_lowercase();
-        if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalidcert") {
+        if lower.contains("certificate")
+            || lower.contains("unknownissuer")
+            || lower.contains("invalidcert")
+        {
             let msg = format!(
                 "TLS handshake with {} failed: the server's certificate is not trusted ({detail}); \
                  set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed it",
                 self.display
             );
-            return (CallError::Registry(RegistryError::Unreachable(msg)), Retry::No);
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::No,
+            );
         }
         if lower.contains("dns error") || lower.contains("failed to lookup address") {
             let msg = format!("cannot resolve the host of {}: {detail}", self.display);
-            return (CallError::Registry(RegistryError::Unreachable(msg)), Retry::No);
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::No,
+            );
         }
         if e.is_connect() {
             let msg = format!("cannot connect to {}: {detail}", self.display);
-            return (CallError::Registry(RegistryError::Unreachable(msg)), Retry::Safe(None));
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::Safe(None),
+            );
         }
         let msg = if e.is_timeout() {
-            format!("{} did not answer within {:?}: {detail}", self.display, self.policy.request_timeout)
+            format!(
+                "{} did not answer within {:?}: {detail}",
+                self.display, self.policy.request_timeout
+            )
         } else {
             format!("the connection to {} failed: {detail}", self.display)
         };
-        (CallError::Registry(RegistryError::Unreachable(msg)), Retry::Unknown(None))
+        (
+            CallError::Registry(RegistryError::Unreachable(msg)),
+            Retry::Unknown(None),
+        )
     }
 }
 
@@ -279,8 +337,15 @@ impl CallError {
     pub fn into_registry(self) -> RegistryError {
         match self {
             CallError::Registry(e) => e,
-            CallError::Ambiguous { ep, message } => RegistryError::Ambiguous(format!("{}: {message}", ep.op)),
-            CallError::Api { ep, status, code, message } => api_error(ep, status, &code, &message),
+            CallError::Ambiguous { ep, message } => {
+                RegistryError::Ambiguous(format!("{}: {message}", ep.op))
+            }
+            CallError::Api {
+                ep,
+                status,
+                code,
+                message,
+            } => api_error(ep, status, &code, &message),
         }
     }
 }
@@ -300,8 +365,12 @@ impl From<CallError> for RegistryError {
 fn api_error(ep: &Endpoint, status: u16, code: &str, message: &str) -> RegistryError {
     let op = ep.op;
     match code {
-        "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS" => RegistryError::AlreadyExists(format!("{op}: {message}")),
-        "RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" => RegistryError::NotFound(format!("{op}: {message}")),
+        "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS" => {
+            RegistryError::AlreadyExists(format!("{op}: {message}"))
+        }
+        "RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" => {
+            RegistryError::NotFound(format!("{op}: {message}"))
+        }
         "INVALID_PARAMETER_VALUE" | "BAD_REQUEST" | "INVALID_STATE" => {
             RegistryError::Invalid(format!("{op}: {message}"))
         }
@@ -313,7 +382,9 @@ fn api_error(ep: &Endpoint, status: u16, code: &str, message: &str) -> RegistryE
             "{op}: the server has no {} endpoint (HTTP {status}); is this an MLflow tracking server, and recent enough?",
             ep.path
         )),
-        "TEMPORARILY_UNAVAILABLE" => RegistryError::Unreachable(format!("{op}: server unavailable: {message}")),
+        "TEMPORARILY_UNAVAILABLE" => {
+            RegistryError::Unreachable(format!("{op}: server unavailable: {message}"))
+        }
         _ if matches!(status, 502..=504) => {
             RegistryError::Unreachable(format!("{op}: server unhealthy (HTTP {status}): {message}"))
         }
@@ -341,7 +412,12 @@ pub fn classify_error(ep: &'static Endpoint, status: u16, body: &str, server: &s
     if let Ok(parsed) = serde_json::from_str::<ErrorBody>(body)
         && !parsed.error_code.is_empty()
     {
-        return CallError::Api { ep, status, code: parsed.error_code, message: parsed.message };
+        return CallError::Api {
+            ep,
+            status,
+            code: parsed.error_code,
+            message: parsed.message,
+        };
     }
     let text = snippet(body);
     match status {
@@ -349,10 +425,12 @@ pub fn classify_error(ep: &'static Endpoint, status: u16, body: &str, server: &s
             "{server} answered 401 {text:?} to {}; check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN",
             ep.op
         ))),
-        403 if body.contains("Invalid Host header") => CallError::Registry(RegistryError::Unreachable(format!(
-            "{server} rejected the request's Host header ({text:?}); start the server with \
+        403 if body.contains("Invalid Host header") => {
+            CallError::Registry(RegistryError::Unreachable(format!(
+                "{server} rejected the request's Host header ({text:?}); start the server with \
              --allowed-hosts <host> (or MLFLOW_SERVER_ALLOWED_HOSTS) naming the host in the URL"
-        ))),
+            )))
+        }
         403 if body.contains("Cross-origin") => CallError::Registry(RegistryError::Other(format!(
             "{server} blocked the request as cross-origin ({text:?})"
         ))),
@@ -365,7 +443,12 @@ pub fn classify_error(ep: &'static Endpoint, status: u16, body: &str, server: &s
                 503 => "TEMPORARILY_UNAVAILABLE",
                 _ => "INTERNAL_ERROR",
             };
-            CallError::Api { ep, status, code: code.to_owned(), message: text }
+            CallError::Api {
+                ep,
+                status,
+                code: code.to_owned(),
+                message: text,
+            }
         }
     }
 }
@@ -384,12 +467,25 @@ fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: &str) -> Result<T, C
 }
 
 fn exhausted(err: CallError, attempts: u32, elapsed: Duration) -> CallError {
-    let note = format!(" (gave up after {attempts} attempts in {:.1}s)", elapsed.as_secs_f64());
+    let note = format!(
+        " (gave up after {attempts} attempts in {:.1}s)",
+        elapsed.as_secs_f64()
+    );
     match err {
         CallError::Registry(RegistryError::Unreachable(m)) => {
             CallError::Registry(RegistryError::Unreachable(m + &note))
         }
-        CallError::Api { ep, status, code, message } => CallError::Api { ep, status, code, message: message + &note },
+        CallError::Api {
+            ep,
+            status,
+            code,
+            message,
+        } => CallError::Api {
+            ep,
+            status,
+            code,
+            message: message + &note,
+        },
         other => other,
     }
 }
@@ -401,15 +497,19 @@ fn build_http(config: &MlflowConfig) -> Result<reqwest::Client> {
         .timeout(config.retry.request_timeout)
         .connect_timeout(config.retry.connect_timeout);
     let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path)
-            .map_err(|e| RegistryError::Invalid(format!("cannot read {what} {}: {e}", path.display())))
+        std::fs::read(path).map_err(|e| {
+            RegistryError::Invalid(format!("cannot read {what} {}: {e}", path.display()))
+        })
     };
     match &config.tls {
         Some(TlsVerify::Insecure) => b = b.danger_accept_invalid_certs(true),
         Some(TlsVerify::ExtraCa(path)) => {
             let pem = read(path, "MLFLOW_TRACKING_SERVER_CERT_PATH")?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                RegistryError::Invalid(format!("MLFLOW_TRACKING_SERVER_CERT_PATH {}: {e}", path.display()))
+                RegistryError::Invalid(format!(
+                    "MLFLOW_TRACKING_SERVER_CERT_PATH {}: {e}",
+                    path.display()
+                ))
             })?;
             for cert in certs {
                 b = b.add_root_certificate(cert);
@@ -427,7 +527,12 @@ fn build_http(config: &MlflowConfig) -> Result<reqwest::Client> {
         })?;
         b = b.identity(id);
     }
-    b.build().map_err(|e| RegistryError::Invalid(format!("cannot set up the HTTP client: {}", error_chain(&e))))
+    b.build().map_err(|e| {
+        RegistryError::Invalid(format!(
+            "cannot set up the HTTP client: {}",
+            error_chain(&e)
+        ))
+    })
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

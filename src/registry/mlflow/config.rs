@@ -187,7 +187,10 @@ impl MlflowConfig {
                 })
                 .transpose()
         };
-        if let Some(n) = num(&["MODELSYNC_HTTP_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"])? {
+        if let Some(n) = num(&[
+            "MODELSYNC_HTTP_MAX_RETRIES",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        ])? {
             retry.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
         }
         if let Some(d) = dur("MODELSYNC_HTTP_RETRY_BUDGET")? {
@@ -224,7 +227,11 @@ mod tests {
     use super::*;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<MlflowConfig> {
-        MlflowConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+        MlflowConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
@@ -237,7 +244,10 @@ mod tests {
         .expect("valid");
         assert!(matches!(c.auth, Some(Auth::Basic { ref username, .. }) if username == "alice"));
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("hunter2") && !dbg.contains("tok-123"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("tok-123"),
+            "{dbg}"
+        );
         assert!(dbg.contains("***"));
     }
 
@@ -256,7 +266,12 @@ mod tests {
         ])
         .expect_err("conflict");
         assert!(err.to_string().contains("cannot both be set"), "{err}");
-        assert_eq!(cfg(&[("MLFLOW_TRACKING_INSECURE_TLS", "TRUE")]).expect("ok").tls, Some(TlsVerify::Insecure));
+        assert_eq!(
+            cfg(&[("MLFLOW_TRACKING_INSECURE_TLS", "TRUE")])
+                .expect("ok")
+                .tls,
+            Some(TlsVerify::Insecure)
+        );
         assert!(cfg(&[("MLFLOW_TRACKING_INSECURE_TLS", "yes please")]).is_err());
     }
 
@@ -279,8 +294,14 @@ mod tests {
         let p = RetryPolicy::default();
         for retry in 1..20 {
             let b = p.backoff(retry);
-            let full = p.initial_backoff.saturating_mul(1 << (retry - 1).min(20)).min(p.max_backoff);
-            assert!(b >= full / 2 && b <= full, "retry {retry}: {b:?} vs {full:?}");
+            let full = p
+                .initial_backoff
+                .saturating_mul(1 << (retry - 1).min(20))
+                .min(p.max_backoff);
+            assert!(
+                b >= full / 2 && b <= full,
+                "retry {retry}: {b:?} vs {full:?}"
+            );
         }
     }
 }

@@ -63,50 +63,133 @@ impl Endpoint {
 }
 
 const fn read(path: &'static str, verb: Verb, op: &'static str) -> Endpoint {
-    Endpoint { path, verb, op, read: true, idempotent: true, needs: Permission::Read }
+    Endpoint {
+        path,
+        verb,
+        op,
+        read: true,
+        idempotent: true,
+        needs: Permission::Read,
+    }
 }
 
-const fn write(path: &'static str, verb: Verb, op: &'static str, idempotent: bool, needs: Permission) -> Endpoint {
-    Endpoint { path, verb, op, read: false, idempotent, needs }
+const fn write(
+    path: &'static str,
+    verb: Verb,
+    op: &'static str,
+    idempotent: bool,
+    needs: Permission,
+) -> Endpoint {
+    Endpoint {
+        path,
+        verb,
+        op,
+        read: false,
+        idempotent,
+        needs,
+    }
 }
 
 use Permission::{Create, Edit, Manage};
 use Verb::{Delete, Get, Patch, Post};
 
-pub static SEARCH_MODELS: Endpoint = read("registered-models/search", Get, "search registered models");
+pub static SEARCH_MODELS: Endpoint =
+    read("registered-models/search", Get, "search registered models");
 pub static GET_MODEL: Endpoint = read("registered-models/get", Get, "read a registered model");
 pub static SEARCH_VERSIONS: Endpoint = read("model-versions/search", Get, "search model versions");
 pub static GET_VERSION: Endpoint = read("model-versions/get", Get, "read a model version");
 pub static GET_ALIAS: Endpoint = read("registered-models/alias", Get, "read an alias");
-pub static GET_EXPERIMENT_BY_NAME: Endpoint = read("experiments/get-by-name", Get, "read an experiment");
+pub static GET_EXPERIMENT_BY_NAME: Endpoint =
+    read("experiments/get-by-name", Get, "read an experiment");
 pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "search experiments");
 pub static GET_RUN: Endpoint = read("runs/get", Get, "read a run");
-pub static SEARCH_LOGGED_MODELS: Endpoint = read("logged-models/search", Post, "search logged models");
+pub static SEARCH_LOGGED_MODELS: Endpoint =
+    read("logged-models/search", Post, "search logged models");
 
-pub static CREATE_MODEL: Endpoint =
-    write("registered-models/create", Post, "create a registered model (registered-models/create)", false, Create);
-pub static UPDATE_MODEL: Endpoint =
-    write("registered-models/update", Patch, "update a model description (registered-models/update)", true, Edit);
-pub static SET_MODEL_TAG: Endpoint =
-    write("registered-models/set-tag", Post, "set a model tag (registered-models/set-tag)", true, Edit);
-pub static DELETE_MODEL_TAG: Endpoint =
-    write("registered-models/delete-tag", Delete, "delete a model tag (registered-models/delete-tag)", true, Edit);
-pub static CREATE_VERSION: Endpoint =
-    write("model-versions/create", Post, "register a model version (model-versions/create)", false, Edit);
-pub static UPDATE_VERSION: Endpoint =
-    write("model-versions/update", Patch, "update a version description (model-versions/update)", true, Edit);
-pub static SET_VERSION_TAG: Endpoint =
-    write("model-versions/set-tag", Post, "set a version tag (model-versions/set-tag)", true, Edit);
-pub static DELETE_VERSION_TAG: Endpoint =
-    write("model-versions/delete-tag", Delete, "delete a version tag (model-versions/delete-tag)", true, Manage);
-pub static TRANSITION_STAGE: Endpoint =
-    write("model-versions/transition-stage", Post, "move a version to a stage (model-versions/transition-stage)", true, Edit);
-pub static SET_ALIAS: Endpoint =
-    write("registered-models/alias", Post, "set an alias (registered-models/alias)", true, Edit);
-pub static DELETE_ALIAS: Endpoint =
-    write("registered-models/alias", Delete, "delete an alias (registered-models/alias)", true, Manage);
-pub static CREATE_EXPERIMENT: Endpoint =
-    write("experiments/create", Post, "create an experiment (experiments/create)", false, Create);
+pub static CREATE_MODEL: Endpoint = write(
+    "registered-models/create",
+    Post,
+    "create a registered model (registered-models/create)",
+    false,
+    Create,
+);
+pub static UPDATE_MODEL: Endpoint = write(
+    "registered-models/update",
+    Patch,
+    "update a model description (registered-models/update)",
+    true,
+    Edit,
+);
+pub static SET_MODEL_TAG: Endpoint = write(
+    "registered-models/set-tag",
+    Post,
+    "set a model tag (registered-models/set-tag)",
+    true,
+    Edit,
+);
+pub static DELETE_MODEL_TAG: Endpoint = write(
+    "registered-models/delete-tag",
+    Delete,
+    "delete a model tag (registered-models/delete-tag)",
+    true,
+    Edit,
+);
+pub static CREATE_VERSION: Endpoint = write(
+    "model-versions/create",
+    Post,
+    "register a model version (model-versions/create)",
+    false,
+    Edit,
+);
+pub static UPDATE_VERSION: Endpoint = write(
+    "model-versions/update",
+    Patch,
+    "update a version description (model-versions/update)",
+    true,
+    Edit,
+);
+pub static SET_VERSION_TAG: Endpoint = write(
+    "model-versions/set-tag",
+    Post,
+    "set a version tag (model-versions/set-tag)",
+    true,
+    Edit,
+);
+pub static DELETE_VERSION_TAG: Endpoint = write(
+    "model-versions/delete-tag",
+    Delete,
+    "delete a version tag (model-versions/delete-tag)",
+    true,
+    Manage,
+);
+pub static TRANSITION_STAGE: Endpoint = write(
+    "model-versions/transition-stage",
+    Post,
+    "move a version to a stage (model-versions/transition-stage)",
+    true,
+    Edit,
+);
+pub static SET_ALIAS: Endpoint = write(
+    "registered-models/alias",
+    Post,
+    "set an alias (registered-models/alias)",
+    true,
+    Edit,
+);
+pub static DELETE_ALIAS: Endpoint = write(
+    "registered-models/alias",
+    Delete,
+    "delete an alias (registered-models/alias)",
+    true,
+    Manage,
+);
+pub static CREATE_EXPERIMENT: Endpoint = write(
+    "experiments/create",
+    Post,
+    "create an experiment (experiments/create)",
+    false,
+    Create,
+);
 pub static SET_EXPERIMENT_TAG: Endpoint = write(
     "experiments/set-experiment-tag",
     Post,

@@ -32,7 +32,8 @@ use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, S
 
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
-    client: client::Client,
+    // Boxed: keeps `AnyRegistry` small.
+    client: Box<client::Client>,
     /// Whether the server has MLflow 3's logged-models API (detected once).
     logged_models: AtomicU8,
     /// The `max_results` the server accepts for model-version search.
@@ -44,7 +45,7 @@ impl MlflowRegistry {
     /// sent until the first call.
     pub fn new(base_url: &str, config: MlflowConfig) -> Result<Self> {
         Ok(MlflowRegistry {
-            client: client::Client::new(base_url, config)?,
+            client: Box::new(client::Client::new(base_url, config)?),
             logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
         })
@@ -63,7 +64,10 @@ impl Registry for MlflowRegistry {
     async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
         read::snapshot(self, req).await
     }
-    async fn resolve_sources(&self, sources: &[String]) -> Result<BTreeMap<String, ResolvedSource>> {
+    async fn resolve_sources(
+        &self,
+        sources: &[String],
+    ) -> Result<BTreeMap<String, ResolvedSource>> {
         read::resolve_sources(self, sources).await
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
@@ -72,7 +76,12 @@ impl Registry for MlflowRegistry {
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         read::get_model(self, name).await
     }
-    async fn create_model(&self, name: &str, description: Option<&str>, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
         write::create_model(self, name, description, tags).await
     }
     async fn update_model_description(&self, name: &str, description: &str) -> Result<()> {
@@ -87,10 +96,21 @@ impl Registry for MlflowRegistry {
     async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
         write::create_version(self, model, new).await
     }
-    async fn update_version_description(&self, model: &str, version: u64, description: &str) -> Result<()> {
+    async fn update_version_description(
+        &self,
+        model: &str,
+        version: u64,
+        description: &str,
+    ) -> Result<()> {
         write::update_version_description(self, model, version, description).await
     }
-    async fn set_version_tag(&self, model: &str, version: u64, key: &str, value: &str) -> Result<()> {
+    async fn set_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
         write::set_version_tag(self, model, version, key, value).await
     }
     async fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> Result<()> {

@@ -16,8 +16,8 @@ use super::MlflowRegistry;
 use super::client::{CallError, Payload};
 use super::endpoints as ep;
 use super::wire::{
-    ExperimentPage, ExperimentResponse, LoggedModelPage, ModelVersion, ModelVersionPage, RegisteredModelPage,
-    RegisteredModelResponse, RunResponse, filter_literal,
+    ExperimentPage, ExperimentResponse, LoggedModelPage, ModelVersion, ModelVersionPage,
+    RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
 };
 use crate::registry::{RegistryError, Result, Scope, SnapshotRequest};
 use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, ResolvedSource};
@@ -40,7 +40,8 @@ const CAP_NO: u8 = 2;
 /// A full snapshot of the models and experiments in scope.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
     let mut models = search_models(reg, &req.models).await?;
-    let per_model = matches!(&req.models, Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT);
+    let per_model =
+        matches!(&req.models, Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT);
     if per_model {
         let reads: Vec<_> = models.keys().map(|name| versions_of(reg, name)).collect();
         let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
@@ -58,13 +59,21 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
         Scope::All => search_experiments(reg).await?,
         Scope::Named(_) => experiments_by_name(reg, &req.experiments).await?,
     };
-    Ok(LiveState { models, experiments, ..LiveState::default() })
+    Ok(LiveState {
+        models,
+        experiments,
+        ..LiveState::default()
+    })
 }
 
 /// One model with its versions and aliases, or `None`.
 pub async fn get_model(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveModel>> {
     let q = [("name", name.to_owned())];
-    let model = match reg.client.call::<RegisteredModelResponse>(&ep::GET_MODEL, Payload::Query(&q)).await {
+    let model = match reg
+        .client
+        .call::<RegisteredModelResponse>(&ep::GET_MODEL, Payload::Query(&q))
+        .await
+    {
         Ok(r) => r.registered_model.into_live(),
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -75,23 +84,36 @@ pub async fn get_model(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveMo
 }
 
 /// Runs by id with their latest metrics; unknown ids are left out.
-pub async fn get_runs(reg: &MlflowRegistry, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
+pub async fn get_runs(
+    reg: &MlflowRegistry,
+    run_ids: &[String],
+) -> Result<BTreeMap<String, LiveRun>> {
     let unique: BTreeSet<&String> = run_ids.iter().collect();
     let reads: Vec<_> = unique.into_iter().map(|id| get_run(reg, id)).collect();
     let runs: Vec<Option<super::wire::Run>> = stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(runs.into_iter().flatten().map(|r| r.into_live()).map(|r| (r.run_id.clone(), r)).collect())
+    Ok(runs
+        .into_iter()
+        .flatten()
+        .map(|r| r.into_live())
+        .map(|r| (r.run_id.clone(), r))
+        .collect())
 }
 
 /// Resolves `runs:/<run>/<path>` sources to the run's logged model
 /// (`models:/<model_id>`), as MLflow 3's `register_model` does. Sources
 /// without a logged model, and every source on a server without the
 /// logged-models API (MLflow 2.x), are left out: they register verbatim.
-pub async fn resolve_sources(reg: &MlflowRegistry, sources: &[String]) -> Result<BTreeMap<String, ResolvedSource>> {
-    let wanted: BTreeSet<(&String, (&str, &str))> =
-        sources.iter().filter_map(|s| parse_runs_uri(s).map(|p| (s, p))).collect();
+pub async fn resolve_sources(
+    reg: &MlflowRegistry,
+    sources: &[String],
+) -> Result<BTreeMap<String, ResolvedSource>> {
+    let wanted: BTreeSet<(&String, (&str, &str))> = sources
+        .iter()
+        .filter_map(|s| parse_runs_uri(s).map(|p| (s, p)))
+        .collect();
     let mut out = BTreeMap::new();
     for (source, (run_id, path)) in wanted {
         if reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
@@ -101,7 +123,9 @@ pub async fn resolve_sources(reg: &MlflowRegistry, sources: &[String]) -> Result
             tracing::warn!(source = %source, "run not found; the source will be registered verbatim");
             continue;
         };
-        if let Some(model_id) = find_logged_model(reg, &run.info.experiment_id, run_id, path).await? {
+        if let Some(model_id) =
+            find_logged_model(reg, &run.info.experiment_id, run_id, path).await?
+        {
             let resolved = ResolvedSource {
                 source: format!("models:/{model_id}"),
                 run_id: Some(run_id.to_owned()),
@@ -132,7 +156,10 @@ pub async fn versions_of(reg: &MlflowRegistry, name: &str) -> Result<Vec<ModelVe
 }
 
 /// `model-versions/search` with `filter`, following every page.
-pub async fn search_versions(reg: &MlflowRegistry, filter: Option<&str>) -> Result<Vec<ModelVersion>> {
+pub async fn search_versions(
+    reg: &MlflowRegistry,
+    filter: Option<&str>,
+) -> Result<Vec<ModelVersion>> {
     let mut out = Vec::new();
     let mut token = String::new();
     let mut seen = HashSet::new();
@@ -149,11 +176,18 @@ pub async fn search_versions(reg: &MlflowRegistry, filter: Option<&str>) -> Resu
         if !token.is_empty() {
             q.push(("page_token", token.clone()));
         }
-        let page = match reg.client.call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q)).await {
+        let page = match reg
+            .client
+            .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
+            .await
+        {
             Ok(p) => p,
             Err(e) if page_size > VERSION_PAGE_FALLBACK && refuses_max_results(&e) => {
-                tracing::debug!("server refused max_results={page_size}; using {VERSION_PAGE_FALLBACK}");
-                reg.version_page.store(VERSION_PAGE_FALLBACK, Ordering::Relaxed);
+                tracing::debug!(
+                    "server refused max_results={page_size}; using {VERSION_PAGE_FALLBACK}"
+                );
+                reg.version_page
+                    .store(VERSION_PAGE_FALLBACK, Ordering::Relaxed);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -180,14 +214,22 @@ async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<S
     let mut token = String::new();
     let mut seen = HashSet::new();
     loop {
-        let mut q = vec![("max_results", MODEL_PAGE.to_string()), ("order_by", "name ASC".to_owned())];
+        let mut q = vec![
+            ("max_results", MODEL_PAGE.to_string()),
+            ("order_by", "name ASC".to_owned()),
+        ];
         if !token.is_empty() {
             q.push(("page_token", token.clone()));
         }
-        let page: RegisteredModelPage = reg.client.call(&ep::SEARCH_MODELS, Payload::Query(&q)).await?;
+        let page: RegisteredModelPage = reg
+            .client
+            .call(&ep::SEARCH_MODELS, Payload::Query(&q))
+            .await?;
         for m in page.registered_models {
             if scope.contains(&m.name) {
-                models.entry(m.name.clone()).or_insert_with(|| m.into_live());
+                models
+                    .entry(m.name.clone())
+                    .or_insert_with(|| m.into_live());
             }
         }
         if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
@@ -201,8 +243,12 @@ async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<S
 /// dropped (out of scope).
 fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>) -> Result<()> {
     for v in versions {
-        let Some(model) = models.get_mut(&v.name) else { continue };
-        let live = v.into_live().map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))?;
+        let Some(model) = models.get_mut(&v.name) else {
+            continue;
+        };
+        let live = v
+            .into_live()
+            .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))?;
         model.versions.entry(live.version).or_insert(live);
     }
     Ok(())
@@ -212,18 +258,32 @@ async fn experiments_by_name(
     reg: &MlflowRegistry,
     names: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, LiveExperiment>> {
-    let reads: Vec<_> = names.iter().map(|name| experiment_by_name(reg, name)).collect();
+    let reads: Vec<_> = names
+        .iter()
+        .map(|name| experiment_by_name(reg, name))
+        .collect();
     let found: Vec<Option<LiveExperiment>> = stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(found.into_iter().flatten().map(|e| (e.name.clone(), e)).collect())
+    Ok(found
+        .into_iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e))
+        .collect())
 }
 
 /// An active experiment by name; `None` when absent or deleted.
-pub async fn experiment_by_name(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveExperiment>> {
+pub async fn experiment_by_name(
+    reg: &MlflowRegistry,
+    name: &str,
+) -> Result<Option<LiveExperiment>> {
     let q = [("experiment_name", name.to_owned())];
-    match reg.client.call::<ExperimentResponse>(&ep::GET_EXPERIMENT_BY_NAME, Payload::Query(&q)).await {
+    match reg
+        .client
+        .call::<ExperimentResponse>(&ep::GET_EXPERIMENT_BY_NAME, Payload::Query(&q))
+        .await
+    {
         Ok(r) if r.experiment.is_deleted() => Ok(None),
         Ok(r) => Ok(Some(r.experiment.into_live())),
         Err(e) if e.is_not_found() => Ok(None),
@@ -236,11 +296,17 @@ async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, Liv
     let mut token = String::new();
     let mut seen = HashSet::new();
     loop {
-        let mut q = vec![("max_results", "1000".to_owned()), ("view_type", "ACTIVE_ONLY".to_owned())];
+        let mut q = vec![
+            ("max_results", "1000".to_owned()),
+            ("view_type", "ACTIVE_ONLY".to_owned()),
+        ];
         if !token.is_empty() {
             q.push(("page_token", token.clone()));
         }
-        let page: ExperimentPage = reg.client.call(&ep::SEARCH_EXPERIMENTS, Payload::Query(&q)).await?;
+        let page: ExperimentPage = reg
+            .client
+            .call(&ep::SEARCH_EXPERIMENTS, Payload::Query(&q))
+            .await?;
         for e in page.experiments {
             if !e.is_deleted() {
                 out.entry(e.name.clone()).or_insert_with(|| e.into_live());
@@ -255,7 +321,11 @@ async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, Liv
 
 async fn get_run(reg: &MlflowRegistry, run_id: &str) -> Result<Option<super::wire::Run>> {
     let q = [("run_id", run_id.to_owned())];
-    match reg.client.call::<RunResponse>(&ep::GET_RUN, Payload::Query(&q)).await {
+    match reg
+        .client
+        .call::<RunResponse>(&ep::GET_RUN, Payload::Query(&q))
+        .await
+    {
         Ok(r) => Ok(Some(r.run)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
@@ -264,7 +334,12 @@ async fn get_run(reg: &MlflowRegistry, run_id: &str) -> Result<Option<super::wir
 
 /// The newest logged model named `name` from `run_id`; records whether the
 /// server has the logged-models API at all.
-async fn find_logged_model(reg: &MlflowRegistry, experiment_id: &str, run_id: &str, name: &str) -> Result<Option<String>> {
+async fn find_logged_model(
+    reg: &MlflowRegistry,
+    experiment_id: &str,
+    run_id: &str,
+    name: &str,
+) -> Result<Option<String>> {
     let (Some(run_lit), Some(name_lit)) = (filter_literal(run_id), filter_literal(name)) else {
         return Ok(None);
     };
@@ -274,7 +349,11 @@ async fn find_logged_model(reg: &MlflowRegistry, experiment_id: &str, run_id: &s
         "order_by": [{"field_name": "creation_timestamp", "ascending": false}],
         "max_results": 10,
     });
-    match reg.client.call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body)).await {
+    match reg
+        .client
+        .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
+        .await
+    {
         Ok(page) => {
             reg.logged_models.store(CAP_YES, Ordering::Relaxed);
             Ok(page
@@ -285,7 +364,9 @@ async fn find_logged_model(reg: &MlflowRegistry, experiment_id: &str, run_id: &s
                 .filter(|id| !id.is_empty()))
         }
         Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
-            tracing::debug!("the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim");
+            tracing::debug!(
+                "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"
+            );
             reg.logged_models.store(CAP_NO, Ordering::Relaxed);
             Ok(None)
         }
@@ -300,7 +381,10 @@ mod tests {
     #[test]
     fn runs_uris() {
         assert_eq!(parse_runs_uri("runs:/abc/model"), Some(("abc", "model")));
-        assert_eq!(parse_runs_uri("runs:/abc/sub/model/"), Some(("abc", "sub/model")));
+        assert_eq!(
+            parse_runs_uri("runs:/abc/sub/model/"),
+            Some(("abc", "sub/model"))
+        );
         assert_eq!(parse_runs_uri("runs:/abc"), None);
         assert_eq!(parse_runs_uri("runs:/abc/"), None);
         assert_eq!(parse_runs_uri("s3://b/k"), None);

@@ -211,9 +211,17 @@ pub struct Empty {}
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MapError {
     #[error("model {model:?} version {version}: unknown stage {stage:?}")]
-    Stage { model: String, version: u64, stage: String },
+    Stage {
+        model: String,
+        version: u64,
+        stage: String,
+    },
     #[error("model {model:?} version {version}: unknown status {status:?}")]
-    Status { model: String, version: u64, status: String },
+    Status {
+        model: String,
+        version: u64,
+        status: String,
+    },
     #[error("a model version without a version number (model {model:?})")]
     NoVersion { model: String },
 }
@@ -225,7 +233,11 @@ impl RegisteredModel {
             name: self.name,
             description: self.description,
             tags: tags_map(self.tags),
-            aliases: self.aliases.into_iter().map(|a| (a.alias, a.version)).collect(),
+            aliases: self
+                .aliases
+                .into_iter()
+                .map(|a| (a.alias, a.version))
+                .collect(),
             versions: BTreeMap::new(),
             creation_timestamp: self.creation_timestamp,
             last_updated_timestamp: self.last_updated_timestamp,
@@ -263,7 +275,9 @@ impl ModelVersion {
             }
         };
         let model_id = if self.model_id.is_empty() {
-            model_id_of_source(&self.source).unwrap_or_default().to_owned()
+            model_id_of_source(&self.source)
+                .unwrap_or_default()
+                .to_owned()
         } else {
             self.model_id
         };
@@ -302,7 +316,11 @@ impl Experiment {
 impl Run {
     /// The run id (`run_id`, or the older `run_uuid`).
     pub fn id(&self) -> &str {
-        if self.info.run_id.is_empty() { &self.info.run_uuid } else { &self.info.run_id }
+        if self.info.run_id.is_empty() {
+            &self.info.run_uuid
+        } else {
+            &self.info.run_id
+        }
     }
 
     /// Maps onto [`LiveRun`]: the latest value per metric key.
@@ -310,7 +328,12 @@ impl Run {
         LiveRun {
             run_id: self.id().to_owned(),
             experiment_id: self.info.experiment_id,
-            metrics: self.data.metrics.into_iter().map(|m| (m.key, m.value)).collect(),
+            metrics: self
+                .data
+                .metrics
+                .into_iter()
+                .map(|m| (m.key, m.value))
+                .collect(),
         }
     }
 }
@@ -366,7 +389,9 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         NumOrStr::S(s) if s.is_empty() => Ok(0),
         NumOrStr::S(s) => s.trim().parse().map_err(serde::de::Error::custom),
         NumOrStr::Null(()) => Ok(0),
-        NumOrStr::F(f) => Err(serde::de::Error::custom(format!("not a version number: {f}"))),
+        NumOrStr::F(f) => Err(serde::de::Error::custom(format!(
+            "not a version number: {f}"
+        ))),
     }
 }
 

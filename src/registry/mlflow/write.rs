@@ -17,8 +17,8 @@ use super::client::{CallError, Payload};
 use super::endpoints as ep;
 use super::read::{experiment_by_name, parse_runs_uri, search_versions, versions_of};
 use super::wire::{
-    CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse, filter_literal,
-    tags_json,
+    CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
+    filter_literal, tags_json,
 };
 use crate::plan::tags;
 use crate::registry::{NewVersion, RegistryError, Result};
@@ -37,7 +37,11 @@ pub async fn create_model(
     }
     let mut converge = Converge::new(reg);
     let created = loop {
-        match reg.client.call::<RegisteredModelResponse>(&ep::CREATE_MODEL, Payload::Json(&body)).await {
+        match reg
+            .client
+            .call::<RegisteredModelResponse>(&ep::CREATE_MODEL, Payload::Json(&body))
+            .await
+        {
             Ok(r) => break r.registered_model.name,
             Err(e) => {
                 let e = converge.failed(e)?;
@@ -48,12 +52,18 @@ pub async fn create_model(
             }
         }
     };
-    check(created == name, || format!("registered-models/create answered for {created:?}, not {name:?}"))
+    check(created == name, || {
+        format!("registered-models/create answered for {created:?}, not {name:?}")
+    })
 }
 
 /// `registered-models/update`, always sending the description (an omitted
 /// one would be cleared).
-pub async fn update_model_description(reg: &MlflowRegistry, name: &str, description: &str) -> Result<()> {
+pub async fn update_model_description(
+    reg: &MlflowRegistry,
+    name: &str,
+    description: &str,
+) -> Result<()> {
     let body = json!({ "name": name, "description": description });
     let r: RegisteredModelResponse = call(reg, &ep::UPDATE_MODEL, &body).await?;
     check(r.registered_model.description == description, || {
@@ -63,19 +73,31 @@ pub async fn update_model_description(reg: &MlflowRegistry, name: &str, descript
 
 pub async fn set_model_tag(reg: &MlflowRegistry, name: &str, key: &str, value: &str) -> Result<()> {
     let body = json!({ "name": name, "key": key, "value": value });
-    call::<Empty>(reg, &ep::SET_MODEL_TAG, &body).await.map(drop)
+    call::<Empty>(reg, &ep::SET_MODEL_TAG, &body)
+        .await
+        .map(drop)
 }
 
 pub async fn delete_model_tag(reg: &MlflowRegistry, name: &str, key: &str) -> Result<()> {
     let body = json!({ "name": name, "key": key });
-    call::<Empty>(reg, &ep::DELETE_MODEL_TAG, &body).await.map(drop)
+    call::<Empty>(reg, &ep::DELETE_MODEL_TAG, &body)
+        .await
+        .map(drop)
 }
 
 /// Registers `new` unless a version with its declared source exists, then
 /// waits until it is READY.
-pub async fn create_version(reg: &MlflowRegistry, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+pub async fn create_version(
+    reg: &MlflowRegistry,
+    model: &str,
+    new: &NewVersion,
+) -> Result<LiveVersion> {
     if let Some(found) = find_by_declared(reg, model, &new.declared_source).await? {
-        tracing::debug!(model, version = found.version, "version with this source exists; not registering again");
+        tracing::debug!(
+            model,
+            version = found.version,
+            "version with this source exists; not registering again"
+        );
         return wait_ready(reg, model, found).await;
     }
     let mut version_tags = new.tags.clone();
@@ -83,7 +105,10 @@ pub async fn create_version(reg: &MlflowRegistry, model: &str, new: &NewVersion)
     let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
     // MLflow (3.17 at least) rejects a `runs:/` source whose run is not also
     // given as `run_id`; MLflow 2's client filled it in the same way.
-    let run_id = new.run_id.as_deref().or_else(|| parse_runs_uri(&new.source).map(|(run, _)| run));
+    let run_id = new
+        .run_id
+        .as_deref()
+        .or_else(|| parse_runs_uri(&new.source).map(|(run, _)| run));
     if let Some(run_id) = run_id {
         body["run_id"] = json!(run_id);
     }
@@ -95,7 +120,11 @@ pub async fn create_version(reg: &MlflowRegistry, model: &str, new: &NewVersion)
     }
     let mut converge = Converge::new(reg);
     let created = loop {
-        match reg.client.call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body)).await {
+        match reg
+            .client
+            .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
+            .await
+        {
             Ok(r) => break live(r.model_version)?,
             Err(e) => {
                 let e = converge.failed(e)?;
@@ -106,14 +135,25 @@ pub async fn create_version(reg: &MlflowRegistry, model: &str, new: &NewVersion)
             }
         }
     };
-    check(created.tags.get(tags::SOURCE) == Some(&new.declared_source), || {
-        format!("model-versions/create for {model:?} answered with a version without the {} tag", tags::SOURCE)
-    })?;
+    check(
+        created.tags.get(tags::SOURCE) == Some(&new.declared_source),
+        || {
+            format!(
+                "model-versions/create for {model:?} answered with a version without the {} tag",
+                tags::SOURCE
+            )
+        },
+    )?;
     wait_ready(reg, model, created).await
 }
 
 /// `model-versions/update`, always sending the description.
-pub async fn update_version_description(reg: &MlflowRegistry, model: &str, version: u64, description: &str) -> Result<()> {
+pub async fn update_version_description(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    description: &str,
+) -> Result<()> {
     let body = json!({ "name": model, "version": version.to_string(), "description": description });
     let r: ModelVersionResponse = call(reg, &ep::UPDATE_VERSION, &body).await?;
     check(r.model_version.description == description, || {
@@ -121,18 +161,38 @@ pub async fn update_version_description(reg: &MlflowRegistry, model: &str, versi
     })
 }
 
-pub async fn set_version_tag(reg: &MlflowRegistry, model: &str, version: u64, key: &str, value: &str) -> Result<()> {
+pub async fn set_version_tag(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    key: &str,
+    value: &str,
+) -> Result<()> {
     let body = json!({ "name": model, "version": version.to_string(), "key": key, "value": value });
-    call::<Empty>(reg, &ep::SET_VERSION_TAG, &body).await.map(drop)
+    call::<Empty>(reg, &ep::SET_VERSION_TAG, &body)
+        .await
+        .map(drop)
 }
 
-pub async fn delete_version_tag(reg: &MlflowRegistry, model: &str, version: u64, key: &str) -> Result<()> {
+pub async fn delete_version_tag(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    key: &str,
+) -> Result<()> {
     let body = json!({ "name": model, "version": version.to_string(), "key": key });
-    call::<Empty>(reg, &ep::DELETE_VERSION_TAG, &body).await.map(drop)
+    call::<Empty>(reg, &ep::DELETE_VERSION_TAG, &body)
+        .await
+        .map(drop)
 }
 
 /// `model-versions/transition-stage` with `archive_existing_versions=false`.
-pub async fn transition_stage(reg: &MlflowRegistry, model: &str, version: u64, stage: Stage) -> Result<()> {
+pub async fn transition_stage(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    stage: Stage,
+) -> Result<()> {
     let body = json!({
         "name": model,
         "version": version.to_string(),
@@ -151,7 +211,9 @@ pub async fn set_alias(reg: &MlflowRegistry, model: &str, alias: &str, version: 
     let body = json!({ "name": model, "alias": alias, "version": version.to_string() });
     call::<Empty>(reg, &ep::SET_ALIAS, &body).await?;
     let now = alias_target(reg, model, alias).await?;
-    check(now == Some(version), || format!("alias {alias:?} of {model:?} points at {now:?}, not {version}"))
+    check(now == Some(version), || {
+        format!("alias {alias:?} of {model:?} points at {now:?}, not {version}")
+    })
 }
 
 /// Deletes `alias` (a JSON body on DELETE), then reads it back.
@@ -159,7 +221,9 @@ pub async fn delete_alias(reg: &MlflowRegistry, model: &str, alias: &str) -> Res
     let body = json!({ "name": model, "alias": alias });
     call::<Empty>(reg, &ep::DELETE_ALIAS, &body).await?;
     let now = alias_target(reg, model, alias).await?;
-    check(now.is_none(), || format!("alias {alias:?} of {model:?} still points at {now:?}"))
+    check(now.is_none(), || {
+        format!("alias {alias:?} of {model:?} still points at {now:?}")
+    })
 }
 
 /// `experiments/create`; returns the id.
@@ -175,7 +239,11 @@ pub async fn create_experiment(
     }
     let mut converge = Converge::new(reg);
     let created = loop {
-        match reg.client.call::<CreateExperimentResponse>(&ep::CREATE_EXPERIMENT, Payload::Json(&body)).await {
+        match reg
+            .client
+            .call::<CreateExperimentResponse>(&ep::CREATE_EXPERIMENT, Payload::Json(&body))
+            .await
+        {
             Ok(r) => break Ok(r.experiment_id),
             Err(e) => {
                 let e = match converge.failed(e) {
@@ -193,7 +261,9 @@ pub async fn create_experiment(
     };
     match created {
         Ok(id) if !id.is_empty() => Ok(id),
-        Ok(_) => Err(RegistryError::Other(format!("experiments/create for {name:?} answered without an id"))),
+        Ok(_) => Err(RegistryError::Other(format!(
+            "experiments/create for {name:?} answered without an id"
+        ))),
         Err(RegistryError::AlreadyExists(m)) if experiment_by_name(reg, name).await?.is_none() => {
             Err(RegistryError::AlreadyExists(format!(
                 "{m}; experiment {name:?} is deleted: restore it (mlflow experiments restore) or purge it (mlflow gc)"
@@ -203,9 +273,16 @@ pub async fn create_experiment(
     }
 }
 
-pub async fn set_experiment_tag(reg: &MlflowRegistry, experiment_id: &str, key: &str, value: &str) -> Result<()> {
+pub async fn set_experiment_tag(
+    reg: &MlflowRegistry,
+    experiment_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<()> {
     let body = json!({ "experiment_id": experiment_id, "key": key, "value": value });
-    call::<Empty>(reg, &ep::SET_EXPERIMENT_TAG, &body).await.map(drop)
+    call::<Empty>(reg, &ep::SET_EXPERIMENT_TAG, &body)
+        .await
+        .map(drop)
 }
 
 /// The retry state of a non-idempotent create. After an ambiguous failure
@@ -222,18 +299,26 @@ struct Converge<'a> {
 
 impl<'a> Converge<'a> {
     fn new(reg: &'a MlflowRegistry) -> Self {
-        Converge { reg, start: Instant::now(), retries: 0, ambiguous: false }
+        Converge {
+            reg,
+            start: Instant::now(),
+            retries: 0,
+            ambiguous: false,
+        }
     }
 
     /// Returns the error when a re-read should decide, or fails.
     fn failed(&mut self, e: CallError) -> Result<CallError> {
-        let recoverable =
-            matches!(e, CallError::Ambiguous { .. }) || (self.ambiguous && e.is("RESOURCE_ALREADY_EXISTS"));
+        let recoverable = matches!(e, CallError::Ambiguous { .. })
+            || (self.ambiguous && e.is("RESOURCE_ALREADY_EXISTS"));
         if !recoverable {
             return Err(e.into());
         }
         self.ambiguous = true;
-        tracing::debug!(code = e.code().unwrap_or("none"), "create outcome unknown; re-reading before any retry");
+        tracing::debug!(
+            code = e.code().unwrap_or("none"),
+            "create outcome unknown; re-reading before any retry"
+        );
         Ok(e)
     }
 
@@ -256,7 +341,11 @@ impl<'a> Converge<'a> {
 
 /// The version of `model` registered from `declared` (by the
 /// `modelsync.source` tag), lowest number first.
-async fn find_by_declared(reg: &MlflowRegistry, model: &str, declared: &str) -> Result<Option<LiveVersion>> {
+async fn find_by_declared(
+    reg: &MlflowRegistry,
+    model: &str,
+    declared: &str,
+) -> Result<Option<LiveVersion>> {
     let found = match (filter_literal(model), filter_literal(declared)) {
         (Some(m), Some(d)) => {
             let filter = format!("name={m} AND tags.`{}`={d}", tags::SOURCE);
@@ -290,7 +379,9 @@ async fn wait_ready(reg: &MlflowRegistry, model: &str, mut v: LiveVersion) -> Re
                     v.version
                 )));
             }
-            VersionStatus::PendingRegistration if start.elapsed() >= policy.registration_timeout => {
+            VersionStatus::PendingRegistration
+                if start.elapsed() >= policy.registration_timeout =>
+            {
                 return Err(RegistryError::Other(format!(
                     "{model:?} version {} still PENDING_REGISTRATION after {:?}",
                     v.version, policy.registration_timeout
@@ -299,8 +390,14 @@ async fn wait_ready(reg: &MlflowRegistry, model: &str, mut v: LiveVersion) -> Re
             VersionStatus::PendingRegistration => {}
         }
         tokio::time::sleep(policy.registration_poll).await;
-        let q = [("name", model.to_owned()), ("version", v.version.to_string())];
-        let r: ModelVersionResponse = reg.client.call(&ep::GET_VERSION, Payload::Query(&q)).await?;
+        let q = [
+            ("name", model.to_owned()),
+            ("version", v.version.to_string()),
+        ];
+        let r: ModelVersionResponse = reg
+            .client
+            .call(&ep::GET_VERSION, Payload::Query(&q))
+            .await?;
         v = live(r.model_version)?;
     }
 }
@@ -309,21 +406,37 @@ async fn wait_ready(reg: &MlflowRegistry, model: &str, mut v: LiveVersion) -> Re
 /// with INVALID_PARAMETER_VALUE).
 async fn alias_target(reg: &MlflowRegistry, model: &str, alias: &str) -> Result<Option<u64>> {
     let q = [("name", model.to_owned()), ("alias", alias.to_owned())];
-    match reg.client.call::<ModelVersionResponse>(&ep::GET_ALIAS, Payload::Query(&q)).await {
+    match reg
+        .client
+        .call::<ModelVersionResponse>(&ep::GET_ALIAS, Payload::Query(&q))
+        .await
+    {
         Ok(r) => Ok(Some(r.model_version.version)),
         Err(e) if e.is("INVALID_PARAMETER_VALUE") || e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn call<T: serde::de::DeserializeOwned>(reg: &MlflowRegistry, endpoint: &'static ep::Endpoint, body: &Value) -> Result<T> {
+async fn call<T: serde::de::DeserializeOwned>(
+    reg: &MlflowRegistry,
+    endpoint: &'static ep::Endpoint,
+    body: &Value,
+) -> Result<T> {
     Ok(reg.client.call(endpoint, Payload::Json(body)).await?)
 }
 
 fn live(v: ModelVersion) -> Result<LiveVersion> {
-    v.into_live().map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
+    v.into_live()
+        .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {
-    if ok { Ok(()) } else { Err(RegistryError::Other(format!("write not applied: {}", msg()))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Other(format!(
+            "write not applied: {}",
+            msg()
+        )))
+    }
 }

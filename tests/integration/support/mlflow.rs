@@ -98,7 +98,10 @@ impl MlflowServer {
 
     /// How many logged requests contain `needle` (e.g. `"GET /api/2.0/mlflow/registered-models/search"`).
     pub fn count_requests(&self, needle: &str) -> usize {
-        self.requests().iter().filter(|l| l.contains(needle)).count()
+        self.requests()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 }
 
@@ -135,9 +138,21 @@ kill -KILL -$$
         .arg(std::process::id().to_string())
         .arg(&dir)
         .arg(&mlflow)
-        .args(["server", "--backend-store-uri", &db, "--default-artifact-root"])
+        .args([
+            "server",
+            "--backend-store-uri",
+            &db,
+            "--default-artifact-root",
+        ])
         .arg(&artifacts)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            "2",
+        ])
         .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -145,7 +160,13 @@ kill -KILL -$$
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", mlflow.display()))?;
-    let server = MlflowServer { url, bin_dir, dir, access_log, server_log };
+    let server = MlflowServer {
+        url,
+        bin_dir,
+        dir,
+        access_log,
+        server_log,
+    };
     wait_healthy(&server, port, Duration::from_secs(120))?;
     Ok(server)
 }
@@ -169,13 +190,17 @@ fn ensure_venv() -> Result<PathBuf, String> {
     }
     let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if !bin.join("mlflow").exists() {
-        return Err(format!("{} printed {bin:?}, which has no mlflow", script.display()));
+        return Err(format!(
+            "{} printed {bin:?}, which has no mlflow",
+            script.display()
+        ));
     }
     Ok(bin)
 }
 
 fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind a loopback port: {e}"))?;
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
@@ -188,7 +213,14 @@ fn wait_healthy(server: &MlflowServer, port: u16, timeout: Duration) -> Result<(
         std::thread::sleep(Duration::from_millis(250));
     }
     let log = std::fs::read_to_string(&server.server_log).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: Vec<&str> = log
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     Err(format!(
         "mlflow server on port {port} did not answer GET /health within {timeout:?}; its log ({}):\n{}",
         server.server_log.display(),
@@ -197,9 +229,13 @@ fn wait_healthy(server: &MlflowServer, port: u16, timeout: Duration) -> Result<(
 }
 
 fn health(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = String::new();

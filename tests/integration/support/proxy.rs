@@ -20,6 +20,12 @@ pub enum Fault {
     Status(u16),
     /// Answer this status with `Retry-After: secs`, without forwarding.
     StatusRetryAfter(u16, u64),
+    /// Answer this status and body (JSON if it starts with `{`), without
+    /// forwarding.
+    Answer(u16, String),
+    /// Forward with the first occurrence of `.0` in the request line
+    /// replaced by `.1` (e.g. a smaller `max_results`, to force paging).
+    Rewrite(String, String),
     /// Reset the connection without forwarding.
     Reset,
     /// Wait, then forward.
@@ -62,8 +68,13 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Proxy {
-        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
@@ -93,12 +104,17 @@ impl Proxy {
 
     /// How many requests with this method and path substring were seen.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
-        self.seen().iter().filter(|s| s.method == method && s.path.contains(path_contains)).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.method == method && s.path.contains(path_contains))
+            .count()
     }
 }
 
 async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>) {
-    let Some((head, body)) = read_request(&mut client).await else { return };
+    let Some((head, body)) = read_request(&mut client).await else {
+        return;
+    };
     let first = head.lines().next().unwrap_or_default().to_owned();
     let mut parts = first.split_whitespace();
     let method = parts.next().unwrap_or_default().to_owned();
@@ -113,7 +129,11 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
                 r.remaining -= 1;
                 r.fault.clone()
             });
-        st.seen.push(Seen { method: method.clone(), path: path.clone(), fault: fault.as_ref().map(|f| format!("{f:?}")) });
+        st.seen.push(Seen {
+            method: method.clone(),
+            path: path.clone(),
+            fault: fault.as_ref().map(|f| format!("{f:?}")),
+        });
         fault
     };
     match fault {
@@ -122,8 +142,20 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
                 let _ = client.write_all(&resp).await;
             }
         }
-        Some(Fault::Status(code)) => respond(&mut client, code, None).await,
-        Some(Fault::StatusRetryAfter(code, secs)) => respond(&mut client, code, Some(secs)).await,
+        Some(Fault::Status(code)) => {
+            respond(&mut client, code, None, &format!("proxy says {code}")).await
+        }
+        Some(Fault::StatusRetryAfter(code, secs)) => {
+            respond(&mut client, code, Some(secs), &format!("proxy says {code}")).await
+        }
+        Some(Fault::Answer(code, body)) => respond(&mut client, code, None, &body).await,
+        Some(Fault::Rewrite(from, to)) => {
+            let (line, rest) = head.split_once("\r\n").unwrap_or((&head, ""));
+            let head = format!("{}\r\n{rest}", line.replacen(&from, &to, 1));
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&resp).await;
+            }
+        }
         Some(Fault::Reset) => reset(client),
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
@@ -133,7 +165,7 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
         }
         Some(Fault::ForwardThenStatus(code)) => {
             let _ = forward(&upstream, &head, &body).await;
-            respond(&mut client, code, None).await;
+            respond(&mut client, code, None, &format!("proxy says {code}")).await;
         }
         Some(Fault::ForwardThenReset) => {
             let _ = forward(&upstream, &head, &body).await;
@@ -162,7 +194,9 @@ async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
@@ -195,11 +229,17 @@ async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
     Some(resp)
 }
 
-async fn respond(conn: &mut TcpStream, code: u16, retry_after: Option<u64>) {
-    let body = format!("proxy says {code}");
-    let extra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
+async fn respond(conn: &mut TcpStream, code: u16, retry_after: Option<u64>, body: &str) {
+    let kind = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let extra = retry_after
+        .map(|s| format!("Retry-After: {s}\r\n"))
+        .unwrap_or_default();
     let resp = format!(
-        "HTTP/1.1 {code} Fault\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        "HTTP/1.1 {code} Fault\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = conn.write_all(resp.as_bytes()).await;

@@ -8,7 +8,9 @@ fn version(json: &str) -> ModelVersion {
 
 #[test]
 fn minimal_version_uses_defaults() {
-    let v = version(r#"{"name": "m", "version": "3"}"#).into_live().expect("maps");
+    let v = version(r#"{"name": "m", "version": "3"}"#)
+        .into_live()
+        .expect("maps");
     assert_eq!(v.version, 3);
     assert_eq!(v.stage, Stage::None);
     assert_eq!(v.status, VersionStatus::Ready);
@@ -30,13 +32,18 @@ fn full_version_maps_every_field() {
     assert_eq!(v.stage, Stage::Production);
     assert_eq!(v.status, VersionStatus::PendingRegistration);
     assert_eq!(v.last_updated_timestamp, 1733400500000);
-    assert_eq!(v.model_id, "m-0f3c", "model_id read from a models:/ source when absent");
+    assert_eq!(
+        v.model_id, "m-0f3c",
+        "model_id read from a models:/ source when absent"
+    );
     assert_eq!(v.tags.get("b").map(String::as_str), Some(""));
 }
 
 #[test]
 fn version_as_number_and_stage_in_any_case() {
-    let v = version(r#"{"name": "m", "version": 4, "current_stage": "staging"}"#).into_live().expect("maps");
+    let v = version(r#"{"name": "m", "version": 4, "current_stage": "staging"}"#)
+        .into_live()
+        .expect("maps");
     assert_eq!((v.version, v.stage), (4, Stage::Staging));
 }
 
@@ -45,9 +52,16 @@ fn bad_versions_are_errors() {
     let err = version(r#"{"name": "m", "version": "2", "current_stage": "Deleted_Internal"}"#)
         .into_live()
         .expect_err("unknown stage");
-    assert_eq!(err.to_string(), r#"model "m" version 2: unknown stage "Deleted_Internal""#);
+    assert_eq!(
+        err.to_string(),
+        r#"model "m" version 2: unknown stage "Deleted_Internal""#
+    );
     assert!(version(r#"{"name": "m"}"#).into_live().is_err());
-    assert!(version(r#"{"name": "m", "version": "1", "status": "WEIRD"}"#).into_live().is_err());
+    assert!(
+        version(r#"{"name": "m", "version": "1", "status": "WEIRD"}"#)
+            .into_live()
+            .is_err()
+    );
     assert!(serde_json::from_str::<ModelVersion>(r#"{"version": "x1"}"#).is_err());
 }
 
@@ -112,7 +126,10 @@ fn experiments_and_logged_models() {
     .expect("valid experiment");
     assert!(e.experiment.is_deleted());
     let live = e.experiment.into_live();
-    assert_eq!((live.experiment_id.as_str(), live.artifact_location.as_str()), ("3", "s3://b/e"));
+    assert_eq!(
+        (live.experiment_id.as_str(), live.artifact_location.as_str()),
+        ("3", "s3://b/e")
+    );
     let p: LoggedModelPage = serde_json::from_str(
         r#"{"models": [{"info": {"model_id": "m-1", "name": "model", "source_run_id": "r", "experiment_id": "1",
             "creation_timestamp_ms": 1}, "data": {"metrics": [{"key": "acc", "value": 0.0}]}}]}"#,
