@@ -1,6 +1,6 @@
 //! The one integration test binary. Each module is one area; `support/`
 //! holds the harness (temporary registries, the real MLflow server).
 
-mod support;
 mod faults;
 mod mlflow;
+mod support;

@@ -272,8 +272,13 @@ async fn experiments_with_artifact_location_and_tags() {
 
     // Export reads everything: all models and all active experiments.
     let model_name = unique("export");
-    reg.create_model(&model_name, None, &BTreeMap::new()).await.expect("create model");
-    let all = SnapshotRequest { models: Scope::All, experiments: BTreeSet::new() };
+    reg.create_model(&model_name, None, &BTreeMap::new())
+        .await
+        .expect("create model");
+    let all = SnapshotRequest {
+        models: Scope::All,
+        experiments: BTreeSet::new(),
+    };
     let live = reg.snapshot(&all).await.expect("snapshot all");
     assert!(live.models.contains_key(&model_name));
     assert_eq!(live.experiments[&name].experiment_id, id);

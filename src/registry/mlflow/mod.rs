@@ -5,8 +5,8 @@
 //!   retry knobs); secrets never printed.
 //! - `endpoints`: the table of endpoints (verb, read/write, idempotency,
 //!   permission needed).
-//! - `client`: one call with retries, backoff, error classification and
-//!   request counters.
+//! - `client`: one call with auth, TLS, retries and backoff, and
+//!   request counters; `errors`: error bodies -> [`super::RegistryError`].
 //! - `wire`: MLflow's JSON and its mapping onto [`crate::state`] (the only
 //!   file that knows MLflow's field names).
 //! - `read`: paged bulk snapshots, runs, MLflow 3 source resolution.
@@ -17,6 +17,7 @@ pub mod config;
 
 mod client;
 mod endpoints;
+mod errors;
 mod read;
 mod wire;
 mod write;

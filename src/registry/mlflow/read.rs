@@ -13,8 +13,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
 
 use super::MlflowRegistry;
-use super::client::{CallError, Payload};
+use super::client::Payload;
 use super::endpoints as ep;
+use super::errors::CallError;
 use super::wire::{
     ExperimentPage, ExperimentResponse, LoggedModelPage, ModelVersion, ModelVersionPage,
     RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,

@@ -13,8 +13,9 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::MlflowRegistry;
-use super::client::{CallError, Payload};
+use super::client::Payload;
 use super::endpoints as ep;
+use super::errors::CallError;
 use super::read::{experiment_by_name, parse_runs_uri, search_versions, versions_of};
 use super::wire::{
     CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
