@@ -216,9 +216,13 @@ pub type Experiments = BTreeMap<String, LiveExperiment>;
 /// Request counters of one registry instance (zero for the embedded one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
+    /// Read requests sent (GETs and read-only POST searches), retries included.
     pub reads: u64,
+    /// Write requests sent, retries included.
     pub writes: u64,
+    /// Requests that failed (transport error or non-2xx answer).
     pub errors: u64,
+    /// Re-sends after a failure (including creates re-sent after a re-read).
     pub retries: u64,
 }
 
@@ -227,8 +231,7 @@ impl AnyRegistry {
     pub fn stats(&self) -> RequestStats {
         match self {
             AnyRegistry::Embedded(_) => RequestStats::default(),
-            // Wired to the MLflow client's counters.
-            AnyRegistry::Mlflow(_) => RequestStats::default(),
+            AnyRegistry::Mlflow(r) => r.stats(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The one integration test binary. Each module is one area; `support/`
-//! holds the harness (temporary registries, the real MLflow server).
+//! holds the harness (temporary registries, the real MLflow server, a
+//! fault-injecting proxy).
 
 mod support;
 
@@ -7,3 +8,5 @@ mod cli;
 mod conformance;
 mod converge;
 mod corpus;
+mod faults;
+mod mlflow;

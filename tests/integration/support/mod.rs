@@ -3,3 +3,5 @@
 
 pub mod cli;
 pub mod embedded;
+pub mod mlflow;
+pub mod proxy;
