@@ -36,6 +36,8 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
         reg.snapshot(&req).await
     }
     .with_context(|| format!("reading {}", reg.uri()))?;
+    let mut live = live;
+    live.models.remove(&crate::registry::lease_model_name());
     for name in &a.models {
         if !live.models.contains_key(name) {
             anyhow::bail!("registered model {name:?} does not exist in {}", reg.uri());

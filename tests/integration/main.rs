@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod cli_mlflow;
 mod conformance;
 mod converge;
 mod corpus;

@@ -197,3 +197,17 @@ pub static SET_EXPERIMENT_TAG: Endpoint = write(
     true,
     Edit,
 );
+pub static DELETE_MODEL: Endpoint = write(
+    "registered-models/delete",
+    Delete,
+    "delete a registered model (registered-models/delete; only the lease model)",
+    true,
+    Manage,
+);
+pub static DELETE_VERSION: Endpoint = write(
+    "model-versions/delete",
+    Delete,
+    "delete a duplicate model version this run created (model-versions/delete)",
+    true,
+    Manage,
+);

@@ -18,6 +18,7 @@ pub mod config;
 mod client;
 mod endpoints;
 mod errors;
+pub mod lease;
 mod read;
 mod wire;
 mod write;

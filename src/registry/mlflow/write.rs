@@ -145,7 +145,37 @@ pub async fn create_version(
             )
         },
     )?;
+    let created = remove_duplicate(reg, model, &new.declared_source, created).await?;
     wait_ready(reg, model, created).await
+}
+
+/// The backstop against two appliers racing past the lease: right after a
+/// create, if a lower version with the same declared source exists, the one
+/// this run created is a duplicate: delete it (needs MANAGE; otherwise say
+/// so) and use the lower one.
+async fn remove_duplicate(
+    reg: &MlflowRegistry,
+    model: &str,
+    declared: &str,
+    created: LiveVersion,
+) -> Result<LiveVersion> {
+    let Some(first) = find_by_declared(reg, model, declared).await? else {
+        return Ok(created);
+    };
+    if first.version >= created.version {
+        return Ok(created);
+    }
+    tracing::warn!(
+        model,
+        duplicate = created.version,
+        kept = first.version,
+        "another applier registered this source concurrently; removing the duplicate this run created"
+    );
+    let body = json!({ "name": model, "version": created.version.to_string() });
+    if let Err(e) = call::<Empty>(reg, &ep::DELETE_VERSION, &body).await {
+        tracing::warn!(model, version = created.version, error = %e, "could not remove the duplicate version");
+    }
+    Ok(first)
 }
 
 /// `model-versions/update`, always sending the description.
