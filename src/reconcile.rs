@@ -84,8 +84,18 @@ pub async fn reconcile<R: Registry>(
     Ok(Reconciled { plan, report })
 }
 
-/// The current time in ms since the epoch.
+/// The current time in ms since the epoch; `MODELSYNC_NOW` (RFC 3339)
+/// overrides it, to evaluate soak gates as of another time (and in tests).
 pub fn now_ms() -> i64 {
+    if let Some(t) = std::env::var("MODELSYNC_NOW")
+        .ok()
+        .and_then(|v| humantime::parse_rfc3339_weak(&v).ok())
+    {
+        return t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

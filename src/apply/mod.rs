@@ -35,6 +35,9 @@ pub struct ApplyOptions {
     /// When set, models not yet started are skipped (a shutdown); a model
     /// already started always finishes its actions.
     pub cancel: Option<CancelFlag>,
+    /// Gates to re-check just before each move (from the manifests or the
+    /// saved plan); a move whose gate no longer passes is blocked.
+    pub gates: crate::manifest::GateSpecs,
 }
 
 /// A shared flag that asks an apply to stop between models.

@@ -6,7 +6,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
-use crate::plan::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, Target, tags};
+use crate::manifest::{Gate, GateTarget};
+use crate::plan::{
+    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, gates, tags,
+};
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage};
 
@@ -162,7 +165,7 @@ impl<R: Registry> ModelRun<'_, R> {
             let why = action
                 .gates()
                 .iter()
-                .filter(|g| g.status == crate::plan::GateStatus::Blocked)
+                .filter(|g| g.status == GateStatus::Blocked)
                 .map(|g| format!("{} ({})", g.gate, g.detail))
                 .collect::<Vec<_>>()
                 .join("; ");
@@ -174,6 +177,10 @@ impl<R: Registry> ModelRun<'_, R> {
             Err(StepError::Skip(reason)) => {
                 self.skip_move(action);
                 Outcome::Skipped(reason)
+            }
+            Err(StepError::Blocked(reason)) => {
+                self.skip_move(action);
+                Outcome::Blocked(reason)
             }
             Err(StepError::Registry(e)) => {
                 self.skip_move(action);
@@ -261,6 +268,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 ..
             } => {
                 let n = self.resolve(version)?;
+                self.recheck_gates(&GateTarget::Stage(*to), n).await?;
                 reg.transition_stage(model, n, *to).await?;
                 let previous = holders.iter().copied().find(|h| *h != n);
                 if !matches!(to, Stage::None | Stage::Archived) {
@@ -274,6 +282,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 ..
             } => {
                 let n = self.resolve(version)?;
+                self.recheck_gates(&GateTarget::Alias(alias.clone()), n).await?;
                 reg.set_alias(model, alias, n).await?;
                 self.audit(n, alias, before.filter(|b| *b != n)).await?;
             }
@@ -295,6 +304,59 @@ impl<R: Registry> ModelRun<'_, R> {
             Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
         }
         Ok(())
+    }
+
+    /// Evaluates the target's gates again against a fresh read of the
+    /// model and its runs, just before the move.
+    async fn recheck_gates(&self, target: &GateTarget, version: u64) -> Result<(), StepError> {
+        let Some(gates) = self.opts.gates.get(self.model).and_then(|g| g.get(target)) else {
+            return Ok(());
+        };
+        let model = self.reg.get_model(self.model).await?.ok_or_else(|| {
+            StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
+        })?;
+        let candidate = model.versions.get(&version);
+        let mut run_ids: Vec<String> = candidate
+            .map(|v| v.run_id.clone())
+            .into_iter()
+            .collect();
+        for gate in gates {
+            if let Gate::Beats { alias, .. } = gate
+                && let Some(holder) = model.aliases.get(alias).and_then(|n| model.versions.get(n))
+            {
+                run_ids.push(holder.run_id.clone());
+            }
+        }
+        run_ids.retain(|r| !r.is_empty());
+        run_ids.sort();
+        run_ids.dedup();
+        let mut live = LiveState::default();
+        if !run_ids.is_empty() {
+            live.runs = self.reg.get_runs(&run_ids).await?;
+        }
+        let checks = gates::evaluate(
+            gates,
+            &gates::Candidate {
+                live: candidate,
+                run_id: candidate.map(|v| v.run_id.as_str()).filter(|r| !r.is_empty()),
+            },
+            Some(&model),
+            &live,
+            self.opts.now_ms,
+        );
+        let blocked: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == GateStatus::Blocked)
+            .map(|c| format!("{} ({})", c.gate, c.detail))
+            .collect();
+        if blocked.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Blocked(format!(
+                "gate no longer passes just before the move: {}",
+                blocked.join("; ")
+            )))
+        }
     }
 
     /// Writes the audit tags of a move of `version` into `target`.
@@ -328,6 +390,8 @@ impl<R: Registry> ModelRun<'_, R> {
 enum StepError {
     /// Not attempted, for the reason given; the model goes on.
     Skip(String),
+    /// A gate blocked the move when re-checked; the model goes on.
+    Blocked(String),
     /// The registry failed; the model stops.
     Registry(RegistryError),
 }

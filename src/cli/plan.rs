@@ -42,6 +42,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             prune: a.options.prune,
             plan: plan.clone(),
+            gates: desired.gate_specs(),
         };
         write_plan(out, &saved)?;
         eprintln!(
@@ -82,7 +83,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
             .await
             .with_context(|| format!("reading {}", reg.uri()))?;
         let revision = common::revision(a.options.revision.as_deref());
-        execute(g, &reg, &plan, &a, revision).await
+        execute(g, &reg, &plan, &a, revision, desired.gate_specs()).await
     }
     .await;
     release(&reg, lease).await;
@@ -150,7 +151,7 @@ async fn apply_saved_locked(
         );
         return Ok(Exit::Stale);
     }
-    execute(g, reg, &saved.plan, a, saved.revision.clone()).await
+    execute(g, reg, &saved.plan, a, saved.revision.clone(), saved.gates.clone()).await
 }
 
 async fn execute<R: Registry>(
@@ -159,6 +160,7 @@ async fn execute<R: Registry>(
     plan: &Plan,
     a: &ApplyArgs,
     revision: Option<String>,
+    gates: crate::manifest::GateSpecs,
 ) -> anyhow::Result<Exit> {
     print(&render::text(plan, common::use_color(g)));
     if plan.is_empty() {
@@ -173,6 +175,7 @@ async fn execute<R: Registry>(
         revision,
         now_ms: reconcile::now_ms(),
         cancel: None,
+        gates,
     };
     let report = apply::execute(reg, plan, &opts).await;
     print("\n");

@@ -61,6 +61,20 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Gates per model, per stage or alias (what the executor re-checks).
+pub type GateSpecs = BTreeMap<String, BTreeMap<GateTarget, Vec<Gate>>>;
+
+impl DesiredState {
+    /// The gates of every model that declares some.
+    pub fn gate_specs(&self) -> GateSpecs {
+        self.models
+            .iter()
+            .filter(|(_, m)| !m.gates.is_empty())
+            .map(|(name, m)| (name.clone(), m.gates.clone()))
+            .collect()
+    }
+}
+
 /// What the manifests declare, validated and resolved.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredState {
@@ -147,7 +161,10 @@ impl GateTarget {
 }
 
 /// A check that must pass before a version moves into a stage or alias.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable so that a saved plan can carry its gates and re-check them
+/// just before each move.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Gate {
     /// A metric of the version's run must be within bounds.
     Metric {

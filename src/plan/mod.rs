@@ -299,4 +299,7 @@ pub struct SavedPlan {
     pub created_at: String,
     pub prune: bool,
     pub plan: Plan,
+    /// The gates of the planned models, re-checked just before each move.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub gates: crate::manifest::GateSpecs,
 }

@@ -98,6 +98,7 @@ fn opts() -> ApplyOptions {
         revision: Some("abc123".into()),
         now_ms: reconcile::now_ms(),
         cancel: None,
+        gates: Default::default(),
     }
 }
 

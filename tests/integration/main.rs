@@ -10,4 +10,5 @@ mod conformance;
 mod converge;
 mod corpus;
 mod faults;
+mod gates;
 mod mlflow;
