@@ -1,9 +1,10 @@
-//! Sources of manifests: folders on disk (and, for the daemon, git).
+//! Sources of manifests: folders on disk and, for the daemon, git branches.
 //!
 //! This is where manifest files are found and read; `manifest/` only ever
 //! sees their bytes. Errors name the path.
 
 pub mod folder;
+pub mod git;
 
 pub use folder::read_paths;
 
@@ -18,6 +19,8 @@ pub enum SourceError {
     },
     #[error("{0}: no such file or directory")]
     Missing(String),
+    #[error(transparent)]
+    Git(#[from] git::GitError),
 }
 
 /// Manifest files read from a source, and the revision they came from.
