@@ -1,12 +1,134 @@
 //! Live state -> manifests (`modelsync export`), pure.
-//! STUB: to be implemented.
+//!
+//! The manifests declare the registry as it is: loading them with
+//! [`crate::manifest::load`] and planning against the same live state gives
+//! no changes (except where the registry holds two versions in one stage,
+//! which a manifest cannot express: the highest is declared and a comment
+//! names the others).
 
-use crate::state::LiveState;
+use crate::state::{LiveExperiment, LiveModel, LiveState, Stage};
+
+use super::schema::{
+    ApiVersion, ExperimentDocument, ExperimentKind, ExperimentSpec, Metadata, ModelDocument,
+    ModelKind, ModelSpec, TagValue, VersionRef, VersionSpec,
+};
+use super::yaml::{self, Located, LocatedMap};
+
+/// The schema reference written on the first line.
+pub const SCHEMA_REF: &str = "../schemas/modelsync.schema.json";
 
 /// Renders manifests (multi-document YAML, one `RegisteredModel` per model,
 /// then one `Experiment` per experiment) that declare `live` as it is, so
 /// that planning them against `live` gives an empty plan.
 pub fn render(live: &LiveState) -> String {
-    let _ = live;
-    todo!()
+    let mut docs: Vec<String> = Vec::new();
+    for model in live.models.values() {
+        docs.push(render_model(model));
+    }
+    for experiment in live.experiments.values() {
+        docs.push(render_experiment(experiment));
+    }
+    let mut out = format!("# yaml-language-server: $schema={SCHEMA_REF}\n");
+    out.push_str(&docs.join("---\n"));
+    out
 }
+
+/// Tags modelsync or MLflow set themselves are not declared.
+fn user_tags(tags: &std::collections::BTreeMap<String, String>) -> LocatedMap<TagValue> {
+    let mut out = LocatedMap::default();
+    for (k, v) in tags {
+        if !k.starts_with("modelsync.") && !k.starts_with("mlflow.") {
+            out.push(k.clone(), TagValue(v.clone()));
+        }
+    }
+    out
+}
+
+fn handle(version: u64) -> String {
+    format!("v{version}")
+}
+
+fn render_model(model: &LiveModel) -> String {
+    let mut spec = ModelSpec {
+        description: (!model.description.is_empty())
+            .then(|| Located::new(model.description.clone())),
+        tags: user_tags(&model.tags),
+        ..ModelSpec::default()
+    };
+    let mut comments = Vec::new();
+    let mut declared = std::collections::BTreeSet::new();
+    for stage in [Stage::Production, Stage::Staging] {
+        let holders: Vec<u64> = model.holders(stage).map(|v| v.version).collect();
+        let Some(&highest) = holders.last() else {
+            continue;
+        };
+        if holders.len() > 1 {
+            let others: Vec<String> = holders[..holders.len() - 1]
+                .iter()
+                .map(u64::to_string)
+                .collect();
+            comments.push(format!(
+                "# {stage} is held by several versions; declared the highest ({highest}), \
+                 also held by: {}\n",
+                others.join(", ")
+            ));
+        }
+        declared.insert(highest);
+        spec.stages.push(
+            stage.as_str(),
+            Located::new(VersionRef::Handle(handle(highest))),
+        );
+    }
+    for (alias, version) in &model.aliases {
+        declared.insert(*version);
+        spec.aliases.push(
+            alias.clone(),
+            Located::new(VersionRef::Handle(handle(*version))),
+        );
+    }
+    for number in &declared {
+        let live = model.versions.get(number);
+        let version = i64::try_from(*number).expect("version numbers fit in i64");
+        spec.versions.push(
+            handle(*number),
+            VersionSpec {
+                version: Some(Located::new(version)),
+                description: live
+                    .filter(|v| !v.description.is_empty())
+                    .map(|v| Located::new(v.description.clone())),
+                tags: live.map(|v| user_tags(&v.tags)).unwrap_or_default(),
+                ..VersionSpec::default()
+            },
+        );
+    }
+    let doc = ModelDocument {
+        api_version: ApiVersion::V1,
+        kind: ModelKind::RegisteredModel,
+        metadata: Metadata {
+            name: Located::new(model.name.clone()),
+        },
+        spec,
+    };
+    let mut out = comments.concat();
+    out.push_str(&yaml::to_yaml(&doc));
+    out
+}
+
+fn render_experiment(experiment: &LiveExperiment) -> String {
+    let doc = ExperimentDocument {
+        api_version: ApiVersion::V1,
+        kind: ExperimentKind::Experiment,
+        metadata: Metadata {
+            name: Located::new(experiment.name.clone()),
+        },
+        spec: ExperimentSpec {
+            artifact_location: (!experiment.artifact_location.is_empty())
+                .then(|| Located::new(experiment.artifact_location.clone())),
+            tags: user_tags(&experiment.tags),
+        },
+    };
+    yaml::to_yaml(&doc)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,517 @@
 //! Semantic checks and resolution of parsed documents into a DesiredState.
-//! STUB: to be implemented.
+//!
+//! Every file is parsed (`yaml`), every document checked, and every problem
+//! collected; the result is a [`DesiredState`] only when there is none.
+//! Files are processed sorted by path, so "declared twice" diagnostics point
+//! at the later place and name the earlier one.
+//!
+//! - `rules.rs`: MLflow's naming rules (aliases, tag keys, model names).
+//! - `gates.rs`: the checks of `spec.gates`.
 
-use super::{DesiredState, Diagnostic, SourceFile};
+mod gates;
+pub(crate) mod rules;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::schema::{
+    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, ModelSpec, Spec, VersionRef,
+};
+use super::yaml::{self, Located, LocatedMap};
+use super::{
+    DesiredExperiment, DesiredModel, DesiredState, DesiredVersion, Diagnostic, GateTarget, Locator,
+    Origin, SourceFile,
+};
+use crate::state::Stage;
+use gates::STAGES;
+use rules::{alias_problem, handle_problem, model_name_problem, run_id_of_source, tag_key_problem};
+
+/// Options for [`load_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Protected targets: stage names (any case) and aliases. A model that
+    /// declares one of them must also declare gates for it.
+    pub protect: Vec<String>,
+}
 
 /// Parses and validates every file; returns the desired state, or every
 /// diagnostic found (sorted by file, line, column).
 pub fn load(files: &[SourceFile]) -> Result<DesiredState, Vec<Diagnostic>> {
-    let _ = files;
-    todo!()
+    load_with(files, &LoadOptions::default())
 }
+
+/// [`load`] with options (protected targets).
+pub fn load_with(
+    files: &[SourceFile],
+    options: &LoadOptions,
+) -> Result<DesiredState, Vec<Diagnostic>> {
+    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let mut diagnostics = Vec::new();
+    let mut state = DesiredState {
+        digest: digest(&sorted),
+        ..DesiredState::default()
+    };
+    for file in sorted {
+        let mut ctx = Ctx {
+            file: &file.path,
+            diagnostics: &mut diagnostics,
+            options,
+        };
+        for doc in yaml::parse_documents::<Document>(&file.contents) {
+            match doc {
+                Ok(doc) => check_document(&mut ctx, &mut state, doc),
+                Err(e) => ctx.diagnostics.push(Diagnostic {
+                    origin: Origin {
+                        file: file.path.clone(),
+                        line: e.line,
+                        column: e.column,
+                    },
+                    message: e.message,
+                }),
+            }
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(state)
+    } else {
+        diagnostics.sort();
+        diagnostics.dedup();
+        Err(diagnostics)
+    }
+}
+
+/// `sha256:<hex>` over the files sorted by path: path, NUL, contents, NUL.
+fn digest(sorted: &[&SourceFile]) -> String {
+    let mut hasher = Sha256::new();
+    for file in sorted {
+        hasher.update(file.path.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(&file.contents);
+        hasher.update([0u8]);
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// The file being checked and where problems go.
+pub(crate) struct Ctx<'a> {
+    file: &'a str,
+    diagnostics: &'a mut Vec<Diagnostic>,
+    options: &'a LoadOptions,
+}
+
+impl Ctx<'_> {
+    fn origin<T>(&self, at: &Located<T>) -> Origin {
+        Origin {
+            file: self.file.to_string(),
+            line: at.line.max(1),
+            column: at.column.max(1),
+        }
+    }
+
+    fn error<T>(&mut self, at: &Located<T>, message: String) {
+        let origin = self.origin(at);
+        self.diagnostics.push(Diagnostic { origin, message });
+    }
+}
+
+fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
+    if doc.api_version.value != API_VERSION {
+        ctx.error(
+            &doc.api_version,
+            format!(
+                "unsupported apiVersion \"{}\": expected {API_VERSION}",
+                doc.api_version.value
+            ),
+        );
+    }
+    let name = &doc.metadata.value.name;
+    match doc.spec {
+        Spec::Model(spec) => {
+            if let Some(problem) = model_name_problem(&name.value) {
+                ctx.error(name, problem);
+                return;
+            }
+            if let Some(first) = state.models.get(&name.value) {
+                let message = format!(
+                    "model \"{}\" is already declared at {}",
+                    name.value, first.origin
+                );
+                ctx.error(name, message);
+                return;
+            }
+            let model = check_model(ctx, name, &spec);
+            state.models.insert(name.value.clone(), model);
+        }
+        Spec::Experiment(spec) => {
+            if name.value.trim().is_empty() {
+                ctx.error(
+                    name,
+                    "empty name: metadata.name must not be empty".to_string(),
+                );
+                return;
+            }
+            if let Some(first) = state.experiments.get(&name.value) {
+                let message = format!(
+                    "experiment \"{}\" is already declared at {}",
+                    name.value, first.origin
+                );
+                ctx.error(name, message);
+                return;
+            }
+            let experiment = check_experiment(ctx, name, &spec);
+            state.experiments.insert(name.value.clone(), experiment);
+        }
+        Spec::Unsupported => ctx.error(
+            &doc.kind,
+            format!(
+                "unsupported kind \"{}\": expected {KIND_MODEL} or {KIND_EXPERIMENT}",
+                doc.kind.value
+            ),
+        ),
+    }
+}
+
+fn check_experiment(
+    ctx: &mut Ctx<'_>,
+    name: &Located<String>,
+    spec: &ExperimentSpec,
+) -> DesiredExperiment {
+    if let Some(loc) = &spec.artifact_location
+        && loc.value.trim().is_empty()
+    {
+        ctx.error(loc, "artifactLocation must not be empty".to_string());
+    }
+    DesiredExperiment {
+        name: name.value.clone(),
+        origin: ctx.origin(name),
+        artifact_location: spec.artifact_location.as_ref().map(|l| l.value.clone()),
+        tags: check_tags(ctx, &spec.tags),
+    }
+}
+
+fn check_tags(
+    ctx: &mut Ctx<'_>,
+    tags: &LocatedMap<super::schema::TagValue>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in tags.iter() {
+        if let Some(problem) = tag_key_problem(&key.value) {
+            ctx.error(key, problem);
+        }
+        out.insert(key.value.clone(), value.0.clone());
+    }
+    out
+}
+
+/// What a stage or alias points at, for "one version in two stages".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Identity {
+    Number(u64),
+    Handle(String),
+}
+
+impl Identity {
+    fn describe(&self) -> String {
+        match self {
+            Identity::Number(n) => format!("version {n}"),
+            Identity::Handle(h) => format!("version \"{h}\""),
+        }
+    }
+}
+
+/// Per-model resolution state.
+struct ModelCheck {
+    versions: BTreeMap<String, DesiredVersion>,
+    /// Every handle written under `versions`, also invalid ones (so that a
+    /// broken entry is not reported again as "not defined").
+    declared: BTreeSet<String>,
+}
+
+fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> DesiredModel {
+    let tags = check_tags(ctx, &spec.tags);
+    let mut mc = ModelCheck {
+        versions: BTreeMap::new(),
+        declared: BTreeSet::new(),
+    };
+    check_versions(ctx, spec, &mut mc);
+
+    // Stages.
+    let mut stages = BTreeMap::new();
+    let mut stage_keys: BTreeMap<Stage, Origin> = BTreeMap::new();
+    let mut in_stage: HashMap<Identity, (Stage, Origin)> = HashMap::new();
+    for (key, target) in spec.stages.iter() {
+        let Some(stage) = Stage::parse(&key.value) else {
+            ctx.error(
+                key,
+                format!("unknown stage \"{}\": expected one of {STAGES}", key.value),
+            );
+            continue;
+        };
+        if let Some(first) = stage_keys.get(&stage) {
+            let message = format!("stage {stage} is already declared at {first}");
+            ctx.error(key, message);
+            continue;
+        }
+        stage_keys.insert(stage, ctx.origin(key));
+        let Some((handle, identity)) = resolve(ctx, &mut mc, target) else {
+            continue;
+        };
+        if let Some((other, at)) = in_stage.get(&identity) {
+            let message = format!(
+                "{} is already declared in stage {other} at {at}: a version holds one stage",
+                identity.describe()
+            );
+            ctx.error(target, message);
+            continue;
+        }
+        in_stage.insert(identity, (stage, ctx.origin(target)));
+        stages.insert(stage, handle);
+    }
+
+    // Aliases.
+    let mut aliases = BTreeMap::new();
+    for (key, target) in spec.aliases.iter() {
+        if let Some(problem) = alias_problem(&key.value) {
+            ctx.error(key, problem);
+            continue;
+        }
+        if let Some((handle, _)) = resolve(ctx, &mut mc, target) {
+            aliases.insert(key.value.clone(), handle);
+        }
+    }
+
+    let gates = gates::check_gates(ctx, &spec.gates);
+
+    // Protected targets need gates.
+    for (stage, origin) in &stage_keys {
+        let protected = ctx
+            .options
+            .protect
+            .iter()
+            .any(|p| Stage::parse(p) == Some(*stage));
+        let gated = gates
+            .get(&GateTarget::Stage(*stage))
+            .is_some_and(|g| !g.is_empty());
+        if protected && !gated {
+            ctx.diagnostics.push(Diagnostic {
+                origin: origin.clone(),
+                message: format!(
+                    "stage {stage} is protected: declare gates for it under spec.gates.{stage}"
+                ),
+            });
+        }
+    }
+    for (key, _) in spec.aliases.iter() {
+        let protected = ctx.options.protect.contains(&key.value);
+        let gated = gates
+            .get(&GateTarget::Alias(key.value.clone()))
+            .is_some_and(|g| !g.is_empty());
+        if protected && !gated && alias_problem(&key.value).is_none() {
+            ctx.error(
+                key,
+                format!(
+                    "alias \"{0}\" is protected: declare gates for it under spec.gates.{0}",
+                    key.value
+                ),
+            );
+        }
+    }
+
+    DesiredModel {
+        name: name.value.clone(),
+        origin: ctx.origin(name),
+        description: spec.description.as_ref().map(|d| d.value.clone()),
+        tags,
+        versions: mc.versions,
+        stages,
+        aliases,
+        gates,
+    }
+}
+
+fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
+    let mut sources: HashMap<String, (String, Origin)> = HashMap::new();
+    let mut numbers: HashMap<u64, (String, Origin)> = HashMap::new();
+    for (handle, v) in spec.versions.iter() {
+        mc.declared.insert(handle.value.clone());
+        if let Some(problem) = handle_problem(&handle.value) {
+            ctx.error(handle, problem);
+            continue;
+        }
+        let tags = check_tags(ctx, &v.tags);
+        let locator = match (&v.version, &v.source) {
+            (Some(_), Some(_)) => {
+                ctx.error(
+                    handle,
+                    format!(
+                        "version \"{}\" has both version and source: give exactly one",
+                        handle.value
+                    ),
+                );
+                continue;
+            }
+            (None, None) => {
+                ctx.error(
+                    handle,
+                    format!(
+                        "version \"{}\" has neither version nor source: give exactly one",
+                        handle.value
+                    ),
+                );
+                continue;
+            }
+            (Some(number), None) => {
+                if let Some(run_id) = &v.run_id {
+                    ctx.error(
+                        run_id,
+                        "runId is only allowed together with source".to_string(),
+                    );
+                }
+                let Some(n) = version_number(ctx, number) else {
+                    continue;
+                };
+                if let Some((first, at)) = numbers.get(&n) {
+                    let message = format!("version {n} is already declared as \"{first}\" at {at}");
+                    ctx.error(handle, message);
+                    continue;
+                }
+                numbers.insert(n, (handle.value.clone(), ctx.origin(handle)));
+                Locator::Number(n)
+            }
+            (None, Some(source)) => {
+                if source.value.trim().is_empty() {
+                    ctx.error(source, "source must not be empty".to_string());
+                    continue;
+                }
+                if let Some((first, at)) = sources.get(&source.value) {
+                    let message = format!(
+                        "source \"{}\" is already declared by \"{first}\" at {at}",
+                        source.value
+                    );
+                    ctx.error(source, message);
+                    continue;
+                }
+                sources.insert(
+                    source.value.clone(),
+                    (handle.value.clone(), ctx.origin(handle)),
+                );
+                let from_source = run_id_of_source(&source.value);
+                let run_id = match (&v.run_id, from_source) {
+                    (Some(given), Some(id)) if given.value != id => {
+                        ctx.error(
+                            given,
+                            format!(
+                                "runId \"{}\" contradicts source \"{}\": expected \"{id}\"",
+                                given.value, source.value
+                            ),
+                        );
+                        continue;
+                    }
+                    (Some(given), _) if given.value.trim().is_empty() => {
+                        ctx.error(given, "runId must not be empty".to_string());
+                        continue;
+                    }
+                    (Some(given), _) => Some(given.value.clone()),
+                    (None, id) => id.map(str::to_string),
+                };
+                Locator::Source {
+                    source: source.value.clone(),
+                    run_id,
+                }
+            }
+        };
+        mc.versions.insert(
+            handle.value.clone(),
+            DesiredVersion {
+                handle: handle.value.clone(),
+                origin: ctx.origin(handle),
+                locator,
+                description: v.description.as_ref().map(|d| d.value.clone()),
+                tags,
+            },
+        );
+    }
+}
+
+fn version_number(ctx: &mut Ctx<'_>, number: &Located<i64>) -> Option<u64> {
+    match u64::try_from(number.value) {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            ctx.error(
+                number,
+                format!(
+                    "invalid version number {}: version numbers start at 1",
+                    number.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Resolves a stage or alias target to a handle (adding bare numbers to
+/// the versions), or reports why it cannot.
+fn resolve(
+    ctx: &mut Ctx<'_>,
+    mc: &mut ModelCheck,
+    target: &Located<VersionRef>,
+) -> Option<(String, Identity)> {
+    match &target.value {
+        VersionRef::Number(raw) => {
+            let n = version_number(
+                ctx,
+                &Located {
+                    value: *raw,
+                    line: target.line,
+                    column: target.column,
+                },
+            )?;
+            let handle = n.to_string();
+            let origin = ctx.origin(target);
+            mc.versions
+                .entry(handle.clone())
+                .or_insert_with(|| DesiredVersion {
+                    handle: handle.clone(),
+                    origin,
+                    locator: Locator::Number(n),
+                    description: None,
+                    tags: BTreeMap::new(),
+                });
+            Some((handle, Identity::Number(n)))
+        }
+        VersionRef::Handle(h) => match mc.versions.get(h) {
+            Some(v) => {
+                let identity = match v.locator {
+                    Locator::Number(n) => Identity::Number(n),
+                    Locator::Source { .. } => Identity::Handle(h.clone()),
+                };
+                Some((h.clone(), identity))
+            }
+            None if mc.declared.contains(h) => None,
+            None => {
+                let known: Vec<&str> = mc.declared.iter().map(String::as_str).collect();
+                let hint = if known.is_empty() {
+                    "no versions are defined under spec.versions".to_string()
+                } else {
+                    format!("defined handles: {}", known.join(", "))
+                };
+                ctx.error(
+                    target,
+                    format!("handle \"{h}\" is not defined under spec.versions ({hint})"),
+                );
+                None
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! The one integration test binary. Each module is one area; `support/`
 //! holds the harness (temporary registries, the real MLflow server).
 
-mod cli;
 mod support;
+
+mod cli;
+mod conformance;

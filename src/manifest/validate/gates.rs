@@ -1,0 +1,185 @@
+//! Checks of `spec.gates`: targets and the four gate kinds.
+
+use crate::manifest::schema::GateSpec;
+use crate::manifest::yaml::{Located, LocatedMap};
+use crate::manifest::{Gate, GateTarget};
+use crate::state::Stage;
+
+use super::Ctx;
+use super::rules::{alias_problem, tag_key_problem};
+
+/// Stage names for messages.
+pub const STAGES: &str = "None, Staging, Production, Archived";
+
+/// Checks and converts `spec.gates`.
+pub fn check_gates(
+    ctx: &mut Ctx<'_>,
+    gates: &LocatedMap<Vec<Located<GateSpec>>>,
+) -> std::collections::BTreeMap<GateTarget, Vec<Gate>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, list) in gates.iter() {
+        let target = if let Some(stage) = Stage::parse(&key.value) {
+            GateTarget::Stage(stage)
+        } else if alias_problem(&key.value).is_none() {
+            GateTarget::Alias(key.value.clone())
+        } else {
+            ctx.error(
+                key,
+                format!(
+                    "invalid gate target \"{}\": expected a stage ({STAGES}) or a valid alias",
+                    key.value
+                ),
+            );
+            continue;
+        };
+        if out.contains_key(&target) {
+            ctx.error(key, format!("gates for {target} are declared twice"));
+            continue;
+        }
+        let converted: Vec<Gate> = list.iter().filter_map(|g| check_gate(ctx, g)).collect();
+        out.insert(target, converted);
+    }
+    out
+}
+
+fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
+    let g = &gate.value;
+    let kinds = [
+        g.metric.is_some(),
+        g.beats.is_some(),
+        g.soak.is_some(),
+        g.require_tag.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if kinds != 1 {
+        ctx.error(
+            gate,
+            "a gate needs exactly one of metric, beats, soak, requireTag".to_string(),
+        );
+        return None;
+    }
+    if g.metric.is_none() {
+        for bound in [&g.at_least, &g.at_most].into_iter().flatten() {
+            ctx.error(
+                bound,
+                "atLeast and atMost belong to a metric gate: add metric".to_string(),
+            );
+        }
+    }
+    if let Some(metric) = &g.metric {
+        if metric.value.is_empty() {
+            ctx.error(metric, "metric name must not be empty".to_string());
+        }
+        let at_least = g.at_least.as_ref().map(|n| n.value.0);
+        let at_most = g.at_most.as_ref().map(|n| n.value.0);
+        if at_least.is_none() && at_most.is_none() {
+            ctx.error(
+                metric,
+                format!(
+                    "metric gate \"{}\" needs atLeast and/or atMost",
+                    metric.value
+                ),
+            );
+            return None;
+        }
+        if let (Some(lo), Some(hi)) = (at_least, at_most)
+            && lo > hi
+        {
+            let at = g.at_least.as_ref().expect("checked above");
+            ctx.error(
+                at,
+                format!("atLeast {lo} is greater than atMost {hi}: no value can pass"),
+            );
+            return None;
+        }
+        return Some(Gate::Metric {
+            metric: metric.value.clone(),
+            at_least,
+            at_most,
+        });
+    }
+    if let Some(beats) = &g.beats {
+        let b = &beats.value;
+        let mut ok = true;
+        if let Some(problem) = alias_problem(&b.alias.value) {
+            ctx.error(&b.alias, problem);
+            ok = false;
+        }
+        if b.metric.value.is_empty() {
+            ctx.error(&b.metric, "metric name must not be empty".to_string());
+            ok = false;
+        }
+        return ok.then(|| Gate::Beats {
+            alias: b.alias.value.clone(),
+            metric: b.metric.value.clone(),
+            by: b.by.as_ref().map_or(0.0, |n| n.value.0),
+        });
+    }
+    if let Some(soak) = &g.soak {
+        let s = &soak.value;
+        let target = match (&s.stage, &s.alias) {
+            (Some(stage), None) => match Stage::parse(&stage.value) {
+                Some(st) => Some(GateTarget::Stage(st)),
+                None => {
+                    ctx.error(
+                        stage,
+                        format!(
+                            "unknown stage \"{}\": expected one of {STAGES}",
+                            stage.value
+                        ),
+                    );
+                    None
+                }
+            },
+            (None, Some(alias)) => match alias_problem(&alias.value) {
+                None => Some(GateTarget::Alias(alias.value.clone())),
+                Some(problem) => {
+                    ctx.error(alias, problem);
+                    None
+                }
+            },
+            _ => {
+                ctx.error(soak, "soak needs exactly one of stage or alias".to_string());
+                None
+            }
+        };
+        let duration = match humantime::parse_duration(s.duration.value.trim()) {
+            Ok(d) if d.is_zero() => {
+                ctx.error(
+                    &s.duration,
+                    "soak duration must be greater than zero".to_string(),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                ctx.error(
+                    &s.duration,
+                    format!(
+                        "invalid duration \"{}\": expected e.g. 30m, 24h, 7days",
+                        s.duration.value
+                    ),
+                );
+                None
+            }
+        };
+        return Some(Gate::Soak {
+            target: target?,
+            duration: duration?,
+        });
+    }
+    if let Some(rt) = &g.require_tag {
+        let r = &rt.value;
+        if let Some(problem) = tag_key_problem(&r.key.value) {
+            ctx.error(&r.key, problem);
+            return None;
+        }
+        return Some(Gate::RequireTag {
+            key: r.key.value.clone(),
+            value: r.value.as_ref().map(|v| v.value.0.clone()),
+        });
+    }
+    None
+}
