@@ -132,9 +132,9 @@ impl Reconciler {
                     warn!(revision = %id, "{line}");
                 }
                 let msg = format!(
-                    "{} problem(s) in the manifests at {id}; nothing applied, keeping {}",
+                    "{} problem(s) in the manifests; nothing applied (still applied: {})",
                     lines.len(),
-                    self.applied.as_deref().unwrap_or("the registry as it is")
+                    self.applied.as_deref().unwrap_or("nothing yet")
                 );
                 self.fail("invalid", &msg, lines);
                 self.invalid = Some(id.clone());
@@ -174,7 +174,13 @@ impl Reconciler {
         if self.config.print {
             print_stdout(&crate::plan::render::text(plan, false));
         }
-        if same && !plan.is_empty() && self.config.drift == DriftMode::Warn {
+        let decision = decide(
+            self.config.drift,
+            self.applied.as_deref(),
+            id,
+            plan.is_empty(),
+        );
+        if decision == Decision::ReportDrift {
             let actions = describe(plan);
             warn!(revision = %id, drift = actions.len(), "drift detected; not repairing (--drift warn)");
             for a in &actions {
@@ -304,6 +310,25 @@ impl Step for Reconciler {
     }
 }
 
+/// What a run does with its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Apply,
+    /// `--drift warn` and the revision already applied: report, write nothing.
+    ReportDrift,
+}
+
+/// Drift is a non-empty plan for the revision that was applied last; warn
+/// mode reports it; a new revision (or heal mode) is applied.
+fn decide(mode: DriftMode, applied: Option<&str>, id: &str, plan_empty: bool) -> Decision {
+    let drift = !plan_empty && applied == Some(id);
+    if drift && mode == DriftMode::Warn {
+        Decision::ReportDrift
+    } else {
+        Decision::Apply
+    }
+}
+
 fn ended(outcome: &'static str, next: Next, exit: Exit) -> Ended {
     Ended {
         outcome,
@@ -381,4 +406,45 @@ fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SourceFile;
+
+    #[test]
+    fn warn_reports_drift_only_for_the_applied_revision() {
+        use Decision::*;
+        use DriftMode::*;
+        assert_eq!(decide(Warn, Some("a"), "a", false), ReportDrift);
+        assert_eq!(decide(Warn, Some("a"), "b", false), Apply, "new revision");
+        assert_eq!(decide(Warn, None, "a", false), Apply, "first run");
+        assert_eq!(decide(Warn, Some("a"), "a", true), Apply, "nothing to do");
+        assert_eq!(decide(Heal, Some("a"), "a", false), Apply);
+    }
+
+    #[test]
+    fn identity_is_the_revision_or_a_digest_of_the_files() {
+        let file = |c: &str| SourceFile {
+            path: "m/a.yaml".into(),
+            contents: c.as_bytes().to_vec(),
+        };
+        let a = Fetched {
+            files: vec![file("x: 1")],
+            revision: None,
+        };
+        let b = Fetched {
+            files: vec![file("x: 2")],
+            revision: None,
+        };
+        assert!(identity(&a).starts_with("sha256:"));
+        assert_eq!(identity(&a), identity(&a.clone()));
+        assert_ne!(identity(&a), identity(&b));
+        let git = Fetched {
+            files: vec![],
+            revision: Some("abc".into()),
+        };
+        assert_eq!(identity(&git), "abc");
+    }
 }
