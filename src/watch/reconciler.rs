@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use super::DriftMode;
 use super::engine::{Next, Reasons, Step, Trigger};
@@ -207,7 +207,9 @@ impl Reconciler {
             now_ms: reconcile::now_ms(),
             cancel: Some(self.cancel.clone()),
         };
-        let report = apply::execute(reg, plan, &opts).await;
+        // Per-action log lines carry the revision through this span.
+        let span = tracing::info_span!("reconcile", revision = %id);
+        let report = apply::execute(reg, plan, &opts).instrument(span).await;
         if self.config.print && !plan.is_empty() {
             print_stdout(&format!("\n{}", report.render_text()));
         }
