@@ -1,25 +1,322 @@
-//! Computes the plan.
-//! STUB: to be implemented.
+//! Computes the plan: per declared model, the actions that make the live
+//! registry match the manifest, in execution order (DESIGN.md §2, §5).
+//!
+//! Order within a model: create model, model description and tags, version
+//! registrations, version descriptions and tags, stage and alias moves,
+//! archival of replaced holders (make-before-break), prune, and last the
+//! ownership inventory tag. Live models and experiments the manifests do not
+//! declare are ignored. Pure and deterministic: no I/O, no clock.
 
-use super::{Plan, PlanContext};
-use crate::manifest::DesiredState;
-use crate::state::LiveState;
+mod moves;
+mod ownership;
+mod resolve;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use self::ownership::Inventory;
+use self::resolve::{Resolved, find_source, resolve};
+use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target, tags};
+use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
+use crate::state::{LiveExperiment, LiveModel, LiveState};
 
 /// The plan that makes `live` match `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan {
-    let _ = (desired, live, ctx);
-    todo!()
+    let models = desired
+        .models
+        .iter()
+        .filter_map(|(name, dm)| plan_model(dm, live.models.get(name), live, ctx))
+        .collect();
+    let experiments = desired
+        .experiments
+        .iter()
+        .filter_map(|(name, de)| plan_experiment(de, live.experiments.get(name)))
+        .collect();
+    Plan {
+        models,
+        experiments,
+        ..Plan::empty()
+    }
 }
 
-/// Run ids whose metrics the gates need (sorted, deduplicated).
+/// Run ids whose metrics the gates need (sorted, deduplicated): the
+/// candidate of every move guarded by a `metric` or `beats` gate, and the
+/// current holder of every alias a `beats` gate compares against.
 pub fn runs_needed(desired: &DesiredState, live: &LiveState) -> Vec<String> {
-    let _ = (desired, live);
-    todo!()
+    let mut runs = BTreeSet::new();
+    for (name, dm) in &desired.models {
+        let model = live.models.get(name);
+        let resolved = resolve(dm, model, live);
+        for p in moves::pending(dm, model, &resolved) {
+            let Some(gates) = dm.gates.get(&p.target) else {
+                continue;
+            };
+            let reads_runs = gates
+                .iter()
+                .any(|g| matches!(g, Gate::Metric { .. } | Gate::Beats { .. }));
+            if reads_runs {
+                runs.extend(p.slot.run_id.clone());
+            }
+            for gate in gates {
+                if let Gate::Beats { alias, .. } = gate {
+                    let holder =
+                        model.and_then(|m| m.aliases.get(alias).and_then(|n| m.versions.get(n)));
+                    runs.extend(
+                        holder
+                            .filter(|v| !v.run_id.is_empty())
+                            .map(|v| v.run_id.clone()),
+                    );
+                }
+            }
+        }
+    }
+    runs.into_iter().collect()
 }
 
-/// Declared sources that match no live version verbatim or by the
-/// `modelsync.source` tag, and so need resolving by the registry.
+/// Declared `runs:/` sources that match no live version verbatim or by the
+/// `modelsync.source` tag, and so need resolving by the registry (sorted,
+/// deduplicated).
 pub fn sources_to_resolve(desired: &DesiredState, live: &LiveState) -> Vec<String> {
-    let _ = (desired, live);
-    todo!()
+    let mut out = BTreeSet::new();
+    for (name, dm) in &desired.models {
+        let model = live.models.get(name);
+        for dv in dm.versions.values() {
+            let Locator::Source { source, run_id } = &dv.locator else {
+                continue;
+            };
+            if !source.starts_with("runs:/") {
+                continue;
+            }
+            let found = model.and_then(|m| find_source(m, source, run_id.as_deref(), None));
+            if found.is_none() {
+                out.insert(source.clone());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn plan_model(
+    dm: &DesiredModel,
+    model: Option<&LiveModel>,
+    live: &LiveState,
+    ctx: &PlanContext,
+) -> Option<ModelPlan> {
+    let resolved = resolve(dm, model, live);
+    let mut errors = resolved.errors.clone();
+    errors.extend(stage_conflicts(dm, &resolved));
+    if !errors.is_empty() {
+        return Some(ModelPlan {
+            model: dm.name.clone(),
+            actions: Vec::new(),
+            errors,
+        });
+    }
+    let inventory = Inventory::next(dm, &Inventory::read(model), ctx.prune);
+    let mut actions = model_actions(dm, model, &inventory);
+    actions.extend(registrations(dm, &resolved));
+    actions.extend(version_updates(dm, &resolved));
+    actions.extend(moves::actions(dm, model, &resolved, live, ctx));
+    if let Some(model) = model {
+        actions.extend(ownership_tag(model, &inventory));
+    }
+    (!actions.is_empty()).then(|| ModelPlan {
+        model: dm.name.clone(),
+        actions,
+        errors: Vec::new(),
+    })
+}
+
+/// One version declared (through different handles) in several stages.
+fn stage_conflicts(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<String> {
+    let mut by_target: BTreeMap<&Target, Vec<&str>> = BTreeMap::new();
+    for (stage, handle) in &dm.stages {
+        if let Some(slot) = resolved.slots.get(handle) {
+            by_target
+                .entry(&slot.target)
+                .or_default()
+                .push(stage.as_str());
+        }
+    }
+    by_target
+        .into_iter()
+        .filter(|(_, stages)| stages.len() > 1)
+        .map(|(target, stages)| {
+            format!(
+                "{target} of {:?} is declared in more than one stage ({})",
+                dm.name,
+                stages.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Create the model, or update its description and declared tags.
+fn model_actions(
+    dm: &DesiredModel,
+    model: Option<&LiveModel>,
+    inventory: &Inventory,
+) -> Vec<Action> {
+    let Some(model) = model else {
+        let mut tags = dm.tags.clone();
+        if !inventory.is_empty() {
+            tags.insert(tags::MANAGED.to_string(), inventory.encode());
+        }
+        return vec![Action::CreateModel {
+            description: dm.description.clone(),
+            tags,
+        }];
+    };
+    let mut out = Vec::new();
+    if let Some(after) = dm.description.as_ref().filter(|d| **d != model.description) {
+        out.push(Action::UpdateModelDescription {
+            before: model.description.clone(),
+            after: after.clone(),
+        });
+    }
+    for (key, value) in &dm.tags {
+        if model.tags.get(key) != Some(value) {
+            out.push(Action::SetModelTag {
+                key: key.clone(),
+                before: model.tags.get(key).cloned(),
+                after: value.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// One registration per declared source that no live version matches. The
+/// version is tagged with its declared source so it is recognised later
+/// even when the registry stored a resolved source. When several handles
+/// name the same new source, their descriptions and tags are merged (the
+/// first handle by name wins a conflict).
+fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
+    resolved
+        .registrations
+        .iter()
+        .map(|reg| {
+            let target = Target::New(reg.handle.clone());
+            let handles = resolved
+                .slots
+                .iter()
+                .filter(|(_, slot)| slot.target == target)
+                .filter_map(|(h, _)| dm.versions.get(h));
+            let mut description = None;
+            let mut tags = BTreeMap::new();
+            for dv in handles {
+                description = description.or_else(|| dv.description.clone());
+                for (k, v) in &dv.tags {
+                    tags.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            tags.insert(tags::SOURCE.to_string(), reg.declared_source.clone());
+            Action::RegisterVersion {
+                handle: reg.handle.clone(),
+                declared_source: reg.declared_source.clone(),
+                source: reg.source.clone(),
+                run_id: reg.run_id.clone(),
+                model_id: reg.model_id.clone(),
+                description,
+                tags,
+            }
+        })
+        .collect()
+}
+
+/// Descriptions and tags declared on handles of existing versions. When
+/// two handles name one version, the first handle (by name) wins.
+fn version_updates(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
+    let mut out = Vec::new();
+    let mut described = BTreeSet::new();
+    let mut tagged = BTreeSet::new();
+    for (handle, slot) in &resolved.slots {
+        let (Some(v), Some(dv)) = (slot.live, dm.versions.get(handle)) else {
+            continue;
+        };
+        if let Some(after) = &dv.description
+            && described.insert(v.version)
+            && *after != v.description
+        {
+            out.push(Action::UpdateVersionDescription {
+                version: v.version,
+                before: v.description.clone(),
+                after: after.clone(),
+            });
+        }
+        for (key, value) in &dv.tags {
+            if tagged.insert((v.version, key.clone())) && v.tags.get(key) != Some(value) {
+                out.push(Action::SetVersionTag {
+                    version: v.version,
+                    key: key.clone(),
+                    before: v.tags.get(key).cloned(),
+                    after: value.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The ownership inventory tag, when it changes.
+fn ownership_tag(model: &LiveModel, inventory: &Inventory) -> Option<Action> {
+    let before = model.tags.get(tags::MANAGED);
+    if before.is_none() && inventory.is_empty() {
+        return None;
+    }
+    let after = inventory.encode();
+    (before != Some(&after)).then(|| Action::SetModelTag {
+        key: tags::MANAGED.to_string(),
+        before: before.cloned(),
+        after,
+    })
+}
+
+fn plan_experiment(de: &DesiredExperiment, le: Option<&LiveExperiment>) -> Option<ExperimentPlan> {
+    let mut plan = ExperimentPlan {
+        experiment: de.name.clone(),
+        actions: Vec::new(),
+        warnings: Vec::new(),
+    };
+    match le {
+        None => plan.actions.push(ExperimentAction::CreateExperiment {
+            artifact_location: de.artifact_location.clone(),
+            tags: de.tags.clone(),
+        }),
+        Some(le) => {
+            for (key, value) in &de.tags {
+                if le.tags.get(key) != Some(value) {
+                    plan.actions.push(ExperimentAction::SetExperimentTag {
+                        key: key.clone(),
+                        before: le.tags.get(key).cloned(),
+                        after: value.clone(),
+                    });
+                }
+            }
+            if let Some(wanted) = &de.artifact_location
+                && wanted.trim_end_matches('/') != le.artifact_location.trim_end_matches('/')
+            {
+                plan.warnings.push(format!(
+                    "artifact location is {:?} in the registry, the manifest says {wanted:?}; \
+                     MLflow cannot change it, so it is left alone",
+                    le.artifact_location
+                ));
+            }
+        }
+    }
+    (!plan.actions.is_empty() || !plan.warnings.is_empty()).then_some(plan)
+}
+
+/// True when live version `v` is the one a `RegisterVersion` of
+/// `declared` (sending `source`) would create: used to tell a saved plan
+/// that its registration already happened.
+pub(crate) fn matches_declared_source(
+    v: &crate::state::LiveVersion,
+    declared: &str,
+    source: &str,
+    run_id: Option<&str>,
+    live: &LiveState,
+) -> bool {
+    let resolved = live.resolved_sources.get(declared);
+    resolve::matches_source(v, declared, run_id, resolved)
+        || resolve::matches_source(v, source, run_id, None)
 }

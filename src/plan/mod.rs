@@ -13,6 +13,9 @@ pub mod gates;
 pub mod render;
 pub mod stale;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -1,13 +1,217 @@
-//! Saved-plan staleness.
-//! STUB: to be implemented.
+//! Saved-plan staleness: before `apply --plan` runs a saved plan, every live
+//! value the plan observed (descriptions, tags, stage holders, alias
+//! targets, the absence of what it creates) is compared with a fresh
+//! snapshot. Any difference means the plan is stale and nothing is applied.
 
-use super::Plan;
-use crate::state::LiveState;
+use std::collections::BTreeSet;
+
+use super::diff::matches_declared_source;
+use super::{Action, ExperimentAction, Plan, Target};
+use crate::state::{LiveModel, LiveState, Stage};
 
 /// Every observed value in `plan` that `live` no longer shows, described
-/// for the user (e.g. `nba: alias champion now points at 4, plan saw 3`).
-/// Empty when the plan is still fresh.
+/// for the user (e.g. `nba: alias champion points at version 4, the plan
+/// saw version 3`). Empty when the plan is still fresh.
 pub fn check(plan: &Plan, live: &LiveState) -> Vec<String> {
-    let _ = (plan, live);
-    todo!()
+    let mut lines = Vec::new();
+    for mp in &plan.models {
+        let model = live.models.get(&mp.model);
+        let mut missing_reported = false;
+        for action in &mp.actions {
+            let found = match (action, model) {
+                (Action::CreateModel { .. }, Some(_)) => {
+                    Some("the model now exists, the plan saw none".to_string())
+                }
+                (Action::CreateModel { .. }, None) => None,
+                (_, Some(m)) => {
+                    let found = model_action(action, m, live);
+                    lines.extend(found.into_iter().map(|l| format!("{}: {l}", mp.model)));
+                    None
+                }
+                (_, None) if plan_creates(mp) => None,
+                (_, None) if !missing_reported => {
+                    missing_reported = true;
+                    Some("the model no longer exists".to_string())
+                }
+                (_, None) => None,
+            };
+            lines.extend(found.map(|l| format!("{}: {l}", mp.model)));
+        }
+    }
+    for ep in &plan.experiments {
+        let exp = live.experiments.get(&ep.experiment);
+        for action in &ep.actions {
+            let found = match (action, exp) {
+                (ExperimentAction::CreateExperiment { .. }, Some(_)) => {
+                    Some("the experiment now exists, the plan saw none".to_string())
+                }
+                (ExperimentAction::CreateExperiment { .. }, None) => None,
+                (ExperimentAction::SetExperimentTag { key, before, .. }, e) => {
+                    let now = e.and_then(|e| e.tags.get(key));
+                    tag_changed(key, now, before.as_ref())
+                }
+            };
+            lines.extend(found.map(|l| format!("experiment {}: {l}", ep.experiment)));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    lines.retain(|l| seen.insert(l.clone()));
+    lines
+}
+
+fn plan_creates(mp: &super::ModelPlan) -> bool {
+    mp.actions
+        .iter()
+        .any(|a| matches!(a, Action::CreateModel { .. }))
+}
+
+/// The differences for one action on an existing model.
+fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Vec<String> {
+    if let Action::TransitionStage {
+        version,
+        from,
+        to,
+        holders,
+        ..
+    } = action
+    {
+        let moved = match version {
+            Target::Existing(n) => stage_changed(m, *n, *from),
+            Target::New(_) => None,
+        };
+        return moved
+            .into_iter()
+            .chain(holders_changed(m, *to, holders))
+            .collect();
+    }
+    single_difference(action, m, live).into_iter().collect()
+}
+
+/// The difference for an action that observed one value, if any.
+fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option<String> {
+    match action {
+        Action::CreateModel { .. } => None,
+        Action::UpdateModelDescription { before, .. } => (m.description != *before).then(|| {
+            format!(
+                "the description is {:?}, the plan saw {before:?}",
+                m.description
+            )
+        }),
+        Action::SetModelTag { key, before, .. } => {
+            tag_changed(key, m.tags.get(key), before.as_ref())
+        }
+        Action::RegisterVersion {
+            declared_source,
+            source,
+            run_id,
+            ..
+        } => m
+            .versions
+            .values()
+            .find(|v| matches_declared_source(v, declared_source, source, run_id.as_deref(), live))
+            .map(|v| {
+                format!(
+                    "{declared_source} is now registered as version {}, the plan saw none",
+                    v.version
+                )
+            }),
+        Action::UpdateVersionDescription {
+            version, before, ..
+        } => match m.versions.get(version) {
+            None => Some(format!("version {version} no longer exists")),
+            Some(v) => (v.description != *before).then(|| {
+                format!(
+                    "version {version} description is {:?}, the plan saw {before:?}",
+                    v.description
+                )
+            }),
+        },
+        Action::SetVersionTag {
+            version,
+            key,
+            before,
+            ..
+        } => match m.versions.get(version) {
+            None => Some(format!("version {version} no longer exists")),
+            Some(v) => tag_changed(key, v.tags.get(key), before.as_ref())
+                .map(|l| format!("version {version} {l}")),
+        },
+        Action::TransitionStage { .. } => None,
+        Action::SetAlias { alias, before, .. } => {
+            let now = m.aliases.get(alias).copied();
+            (now != *before).then(|| {
+                format!(
+                    "alias {alias} {}, the plan saw {}",
+                    alias_now(now),
+                    alias_seen(*before)
+                )
+            })
+        }
+        Action::ArchiveVersion { version, from, .. } => stage_changed(m, *version, *from),
+        Action::DeleteAlias { alias, before } => {
+            let now = m.aliases.get(alias).copied();
+            (now != Some(*before)).then(|| {
+                format!(
+                    "alias {alias} {}, the plan saw version {before}",
+                    alias_now(now)
+                )
+            })
+        }
+    }
+}
+
+fn tag_changed(key: &str, now: Option<&String>, before: Option<&String>) -> Option<String> {
+    if now == before {
+        return None;
+    }
+    let show = |v: Option<&String>| v.map_or_else(|| "unset".to_string(), |v| format!("{v:?}"));
+    Some(format!(
+        "tag {key} is {}, the plan saw {}",
+        show(now),
+        show(before)
+    ))
+}
+
+fn stage_changed(m: &LiveModel, version: u64, from: Stage) -> Option<String> {
+    match m.versions.get(&version) {
+        None => Some(format!("version {version} no longer exists")),
+        Some(v) if v.stage != from => Some(format!(
+            "version {version} is in {}, the plan saw {from}",
+            v.stage
+        )),
+        Some(_) => None,
+    }
+}
+
+fn holders_changed(m: &LiveModel, stage: Stage, seen: &[u64]) -> Option<String> {
+    let now: Vec<u64> = m.holders(stage).map(|v| v.version).collect();
+    (now != seen).then(|| {
+        format!(
+            "{stage} is held by {}, the plan saw {}",
+            versions(&now),
+            versions(seen)
+        )
+    })
+}
+
+fn versions(list: &[u64]) -> String {
+    match list {
+        [] => "no version".to_string(),
+        [one] => format!("version {one}"),
+        many => {
+            let nums: Vec<String> = many.iter().map(u64::to_string).collect();
+            format!("versions {}", nums.join(", "))
+        }
+    }
+}
+
+fn alias_now(now: Option<u64>) -> String {
+    now.map_or_else(
+        || "is not set".to_string(),
+        |n| format!("points at version {n}"),
+    )
+}
+
+fn alias_seen(before: Option<u64>) -> String {
+    before.map_or_else(|| "it unset".to_string(), |n| format!("version {n}"))
 }

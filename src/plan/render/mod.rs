@@ -1,23 +1,157 @@
 //! Plan renderings: text (terminal), JSON (machines), Markdown (PR comments).
-//! STUB: to be implemented.
+//!
+//! - `text.rs`: Terraform-like lines grouped per model, optional ANSI colour.
+//! - `json.rs`: the serde form of [`Plan`], the saved-plan payload.
+//! - `markdown.rs`: a pull-request comment, kept under GitHub's size limit.
+//!
+//! All renderings are pure functions of the plan: same plan, same bytes.
 
-use super::Plan;
+mod json;
+mod markdown;
+mod text;
 
-/// Terraform-like text, grouped per model, with a one-line summary.
-/// `color` adds ANSI colours (only on a terminal, never with NO_COLOR).
-pub fn text(plan: &Plan, color: bool) -> String {
-    let _ = (plan, color);
-    todo!()
+pub use json::json;
+pub use markdown::{MARKDOWN_LIMIT, markdown};
+pub use text::text;
+
+use super::{Action, ExperimentAction, Plan, Target};
+
+/// Counts for the one-line summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub register: usize,
+    /// Moves that will happen (blocked ones are counted in `blocked`).
+    pub moves: usize,
+    pub archive: usize,
+    pub delete: usize,
+    pub other: usize,
+    pub blocked: usize,
+    /// Models that could not be planned.
+    pub errors: usize,
 }
 
-/// Pretty JSON of the plan, ending in a newline.
-pub fn json(plan: &Plan) -> String {
-    let _ = plan;
-    todo!()
+impl Summary {
+    pub fn of(plan: &Plan) -> Summary {
+        let mut s = Summary::default();
+        for action in plan.models.iter().flat_map(|m| &m.actions) {
+            match action {
+                _ if action.is_blocked() => s.blocked += 1,
+                Action::RegisterVersion { .. } => s.register += 1,
+                Action::TransitionStage { .. } | Action::SetAlias { .. } => s.moves += 1,
+                Action::ArchiveVersion { .. } => s.archive += 1,
+                Action::DeleteAlias { .. } => s.delete += 1,
+                _ => s.other += 1,
+            }
+        }
+        s.other += plan
+            .experiments
+            .iter()
+            .map(|e| e.actions.len())
+            .sum::<usize>();
+        s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
+        s
+    }
+
+    /// `Plan: 2 to register, 3 to move, 1 to archive, 0 to delete, 4 other
+    /// changes; 1 blocked by gates.`, or the no-change sentence.
+    pub fn line(&self) -> String {
+        if *self == Summary::default() {
+            return "No changes. The registry matches the manifests.".to_string();
+        }
+        let mut line = format!(
+            "Plan: {} to register, {} to move, {} to archive, {} to delete, {} other {}",
+            self.register,
+            self.moves,
+            self.archive,
+            self.delete,
+            self.other,
+            plural(self.other, "change", "changes"),
+        );
+        let mut extra = Vec::new();
+        if self.blocked > 0 {
+            extra.push(format!("{} blocked by gates", self.blocked));
+        }
+        if self.errors > 0 {
+            let models = plural(self.errors, "model", "models");
+            extra.push(format!("{} {models} with errors", self.errors));
+        }
+        if !extra.is_empty() {
+            line.push_str("; ");
+            line.push_str(&extra.join(", "));
+        }
+        line.push('.');
+        line
+    }
 }
 
-/// Markdown for a pull-request comment.
-pub fn markdown(plan: &Plan) -> String {
-    let _ = plan;
-    todo!()
+pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// `3` for an existing version, `new (candidate)` for one the plan registers.
+pub(crate) fn short_target(t: &Target) -> String {
+    match t {
+        Target::Existing(n) => n.to_string(),
+        Target::New(h) => format!("new ({h})"),
+    }
+}
+
+/// `none`, `version 3`, or `versions 3, 4`.
+pub(crate) fn holders_text(holders: &[u64]) -> String {
+    match holders {
+        [] => "none".to_string(),
+        [one] => format!("version {one}"),
+        many => {
+            let nums: Vec<String> = many.iter().map(u64::to_string).collect();
+            format!("versions {}", nums.join(", "))
+        }
+    }
+}
+
+/// Number of blocked moves in a list of actions.
+pub(crate) fn blocked_count(actions: &[Action]) -> usize {
+    actions.iter().filter(|a| a.is_blocked()).count()
+}
+
+/// A short human description of an experiment action (shared by text and
+/// Markdown).
+pub(crate) fn experiment_action(action: &ExperimentAction) -> String {
+    match action {
+        ExperimentAction::CreateExperiment {
+            artifact_location: Some(loc),
+            ..
+        } => format!("create experiment at {loc}"),
+        ExperimentAction::CreateExperiment { .. } => "create experiment".to_string(),
+        ExperimentAction::SetExperimentTag {
+            key,
+            before: None,
+            after,
+        } => format!("tag {key} = {after:?}"),
+        ExperimentAction::SetExperimentTag {
+            key,
+            before: Some(before),
+            after,
+        } => format!("tag {key}: {before:?} -> {after:?}"),
+    }
+}
+
+/// The ownership inventory tag (`{"aliases":[..],"stages":[..]}`) for
+/// people: `aliases challenger, champion; stages Staging, Production`.
+pub(crate) fn ownership_text(raw: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return format!("{raw:?}");
+    };
+    let list = |key: &str| {
+        let names: Vec<&str> = value
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!("aliases {}; stages {}", list("aliases"), list("stages"))
 }

@@ -1,0 +1,173 @@
+//! Stage and alias moves, the archivals they cause, and pruning.
+//!
+//! Order (make-before-break): every move first, then the archival of the
+//! holders they replace, then prune (archive holders of owned stages no
+//! longer declared, delete owned aliases no longer declared). An archival
+//! that depends on a move blocked by a gate is left out.
+
+use std::collections::BTreeSet;
+
+use super::ownership::Inventory;
+use super::resolve::{Resolved, Slot};
+use crate::manifest::{DesiredModel, GateTarget};
+use crate::plan::gates::{self, Candidate};
+use crate::plan::{Action, PlanContext, Target};
+use crate::state::{LiveModel, LiveState, Stage};
+
+/// A move the manifest requires: the target and the version to put there.
+pub(crate) struct Pending<'r, 'a> {
+    pub target: GateTarget,
+    pub slot: &'r Slot<'a>,
+}
+
+/// The moves `dm` requires, stages (in MLflow's order) before aliases.
+pub(crate) fn pending<'r, 'a>(
+    dm: &DesiredModel,
+    model: Option<&LiveModel>,
+    resolved: &'r Resolved<'a>,
+) -> Vec<Pending<'r, 'a>> {
+    let mut out = Vec::new();
+    for (stage, handle) in &dm.stages {
+        let Some(slot) = resolved.slots.get(handle) else {
+            continue;
+        };
+        let current = slot.live.map_or(Stage::None, |v| v.stage);
+        if current != *stage {
+            out.push(Pending {
+                target: GateTarget::Stage(*stage),
+                slot,
+            });
+        }
+    }
+    for (alias, handle) in &dm.aliases {
+        let Some(slot) = resolved.slots.get(handle) else {
+            continue;
+        };
+        let current = model.and_then(|m| m.aliases.get(alias)).copied();
+        if current.map(Target::Existing) != Some(slot.target.clone()) {
+            out.push(Pending {
+                target: GateTarget::Alias(alias.clone()),
+                slot,
+            });
+        }
+    }
+    out
+}
+
+/// Moves, archivals and prune actions for one model, in execution order.
+pub(crate) fn actions(
+    dm: &DesiredModel,
+    model: Option<&LiveModel>,
+    resolved: &Resolved<'_>,
+    live: &LiveState,
+    ctx: &PlanContext,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    let mut blocked_stages = BTreeSet::new();
+    for p in pending(dm, model, resolved) {
+        let checks = dm
+            .gates
+            .get(&p.target)
+            .map(|g| {
+                let candidate = Candidate {
+                    live: p.slot.live,
+                    run_id: p.slot.run_id.as_deref(),
+                };
+                gates::evaluate(g, &candidate, model, live, ctx.now_ms)
+            })
+            .unwrap_or_default();
+        let action = match p.target {
+            GateTarget::Stage(to) => Action::TransitionStage {
+                version: p.slot.target.clone(),
+                from: p.slot.live.map_or(Stage::None, |v| v.stage),
+                to,
+                holders: holders(model, to),
+                gates: checks,
+            },
+            GateTarget::Alias(alias) => Action::SetAlias {
+                before: model.and_then(|m| m.aliases.get(&alias)).copied(),
+                alias,
+                version: p.slot.target.clone(),
+                gates: checks,
+            },
+        };
+        if let Action::TransitionStage { to, .. } = &action
+            && action.is_blocked()
+        {
+            blocked_stages.insert(*to);
+        }
+        out.push(action);
+    }
+    let Some(model) = model else {
+        return out;
+    };
+    // Versions a declared stage will hold: never archived, their own
+    // transition moves them.
+    let declared: BTreeSet<Target> = dm
+        .stages
+        .values()
+        .filter_map(|h| resolved.slots.get(h))
+        .map(|s| s.target.clone())
+        .collect();
+    for (stage, handle) in &dm.stages {
+        let Some(slot) = resolved.slots.get(handle) else {
+            continue;
+        };
+        if !stage.is_exclusive() || blocked_stages.contains(stage) {
+            continue;
+        }
+        for h in holders(Some(model), *stage) {
+            if !declared.contains(&Target::Existing(h)) {
+                out.push(Action::ArchiveVersion {
+                    version: h,
+                    from: *stage,
+                    replaced_by: Some(slot.target.clone()),
+                });
+            }
+        }
+    }
+    if ctx.prune {
+        out.extend(prune(dm, model, &declared));
+    }
+    out
+}
+
+/// Archives holders of owned stages and deletes owned aliases that the
+/// manifest no longer declares.
+fn prune(dm: &DesiredModel, model: &LiveModel, declared: &BTreeSet<Target>) -> Vec<Action> {
+    let owned = Inventory::read(Some(model));
+    let mut out = Vec::new();
+    for stage in &owned.stages {
+        if !stage.is_exclusive() || dm.stages.contains_key(stage) {
+            continue;
+        }
+        for h in holders(Some(model), *stage) {
+            if !declared.contains(&Target::Existing(h)) {
+                out.push(Action::ArchiveVersion {
+                    version: h,
+                    from: *stage,
+                    replaced_by: None,
+                });
+            }
+        }
+    }
+    for alias in &owned.aliases {
+        if dm.aliases.contains_key(alias) {
+            continue;
+        }
+        if let Some(before) = model.aliases.get(alias) {
+            out.push(Action::DeleteAlias {
+                alias: alias.clone(),
+                before: *before,
+            });
+        }
+    }
+    out
+}
+
+/// Numbers of the versions in `stage` now, lowest first.
+fn holders(model: Option<&LiveModel>, stage: Stage) -> Vec<u64> {
+    model
+        .map(|m| m.holders(stage).map(|v| v.version).collect())
+        .unwrap_or_default()
+}

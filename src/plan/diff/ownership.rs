@@ -1,0 +1,75 @@
+//! The ownership inventory: which aliases and stages modelsync manages on a
+//! model, recorded in the model tag `modelsync.managed` as compact JSON
+//! `{"aliases":[...],"stages":[...]}` (like Flux's inventory).
+//!
+//! Prune only ever removes what this inventory lists. Without prune, entries
+//! the manifests no longer declare stay listed, so that a later `--prune`
+//! still knows modelsync set them.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::DesiredModel;
+use crate::plan::tags;
+use crate::state::{LiveModel, Stage};
+
+/// Aliases and stages modelsync manages on one model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Inventory {
+    pub aliases: BTreeSet<String>,
+    pub stages: BTreeSet<Stage>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    stages: Vec<String>,
+}
+
+impl Inventory {
+    /// The inventory recorded on `model`; empty when absent or unreadable
+    /// (then modelsync owns nothing there and prunes nothing).
+    pub fn read(model: Option<&LiveModel>) -> Inventory {
+        let Some(raw) = model.and_then(|m| m.tags.get(tags::MANAGED)) else {
+            return Inventory::default();
+        };
+        let Ok(wire) = serde_json::from_str::<Wire>(raw) else {
+            return Inventory::default();
+        };
+        Inventory {
+            aliases: wire.aliases.into_iter().collect(),
+            stages: wire.stages.iter().filter_map(|s| Stage::parse(s)).collect(),
+        }
+    }
+
+    /// What the model's inventory should be after this plan: what the
+    /// manifest declares, plus (without prune) what was owned before.
+    pub fn next(dm: &DesiredModel, old: &Inventory, prune: bool) -> Inventory {
+        let mut inv = Inventory {
+            aliases: dm.aliases.keys().cloned().collect(),
+            stages: dm.stages.keys().copied().collect(),
+        };
+        if !prune {
+            inv.aliases.extend(old.aliases.iter().cloned());
+            inv.stages.extend(old.stages.iter().copied());
+        }
+        inv
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.aliases.is_empty() && self.stages.is_empty()
+    }
+
+    /// The tag value: compact JSON, aliases sorted by name, stages in
+    /// MLflow's order.
+    pub fn encode(&self) -> String {
+        let wire = Wire {
+            aliases: self.aliases.iter().cloned().collect(),
+            stages: self.stages.iter().map(|s| s.as_str().to_string()).collect(),
+        };
+        serde_json::to_string(&wire).expect("an inventory of strings serializes")
+    }
+}

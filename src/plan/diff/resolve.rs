@@ -1,0 +1,157 @@
+//! Resolving declared version handles to live versions or to versions the
+//! plan registers.
+//!
+//! A handle declared by number must exist; a handle declared by source is
+//! the lowest live version registered from that source (verbatim, by the
+//! `modelsync.source` tag, or by the source the registry resolved it to),
+//! and otherwise a new registration. Pure: reads the snapshot only.
+
+use std::collections::BTreeMap;
+
+use crate::manifest::{DesiredModel, Locator};
+use crate::plan::{Target, tags};
+use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource};
+
+/// A declared handle, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot<'a> {
+    pub target: Target,
+    /// The live version, `None` for a version this plan registers.
+    pub live: Option<&'a LiveVersion>,
+    /// The run the version has, or will have once registered.
+    pub run_id: Option<String>,
+}
+
+/// A version the plan registers.
+#[derive(Debug, Clone)]
+pub(crate) struct Registration {
+    pub handle: String,
+    pub declared_source: String,
+    pub source: String,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+}
+
+/// All handles of one model, resolved.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved<'a> {
+    pub slots: BTreeMap<String, Slot<'a>>,
+    /// In handle order; one per distinct declared source.
+    pub registrations: Vec<Registration>,
+    pub errors: Vec<String>,
+}
+
+/// Resolves every handle of `dm` against `model` (absent when the model
+/// does not exist yet).
+pub(crate) fn resolve<'a>(
+    dm: &DesiredModel,
+    model: Option<&'a LiveModel>,
+    live: &LiveState,
+) -> Resolved<'a> {
+    let mut out = Resolved::default();
+    // Declared source -> handle of its registration (never register twice).
+    let mut registered: BTreeMap<&str, String> = BTreeMap::new();
+    let mut missing = std::collections::BTreeSet::new();
+    for (handle, dv) in &dm.versions {
+        match &dv.locator {
+            Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
+                Some(v) => {
+                    out.slots.insert(handle.clone(), existing(v));
+                }
+                None => {
+                    missing.insert(*n);
+                }
+            },
+            Locator::Source { source, run_id } => {
+                let resolved = live.resolved_sources.get(source);
+                let found = model.and_then(|m| find_source(m, source, run_id.as_deref(), resolved));
+                if let Some(v) = found {
+                    out.slots.insert(handle.clone(), existing(v));
+                    continue;
+                }
+                let first = registered
+                    .entry(source.as_str())
+                    .or_insert_with(|| handle.clone())
+                    .clone();
+                let reg = registration(&first, source, run_id.as_deref(), resolved);
+                let slot = Slot {
+                    target: Target::New(first.clone()),
+                    live: None,
+                    run_id: reg.run_id.clone(),
+                };
+                if first == *handle {
+                    out.registrations.push(reg);
+                }
+                out.slots.insert(handle.clone(), slot);
+            }
+        }
+    }
+    out.errors = missing
+        .into_iter()
+        .map(|n| format!("version {n} of {:?} does not exist", dm.name))
+        .collect();
+    out
+}
+
+/// The lowest live version of `model` registered from `source`.
+pub(crate) fn find_source<'a>(
+    model: &'a LiveModel,
+    source: &str,
+    run_id: Option<&str>,
+    resolved: Option<&ResolvedSource>,
+) -> Option<&'a LiveVersion> {
+    // `versions` is a BTreeMap, so the first match is the lowest number.
+    model
+        .versions
+        .values()
+        .find(|v| matches_source(v, source, run_id, resolved))
+}
+
+/// True when `v` is the version registered from the declared `source`.
+pub(crate) fn matches_source(
+    v: &LiveVersion,
+    source: &str,
+    run_id: Option<&str>,
+    resolved: Option<&ResolvedSource>,
+) -> bool {
+    let same_source = v.source == source
+        || v.tags.get(tags::SOURCE).is_some_and(|s| s == source)
+        || resolved.is_some_and(|r| v.source == r.source);
+    let same_run = match run_id {
+        Some(r) => v.run_id.is_empty() || v.run_id == r,
+        None => true,
+    };
+    same_source && same_run
+}
+
+fn existing(v: &LiveVersion) -> Slot<'_> {
+    Slot {
+        target: Target::Existing(v.version),
+        live: Some(v),
+        run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
+    }
+}
+
+fn registration(
+    handle: &str,
+    declared: &str,
+    run_id: Option<&str>,
+    resolved: Option<&ResolvedSource>,
+) -> Registration {
+    match resolved {
+        Some(r) => Registration {
+            handle: handle.to_string(),
+            declared_source: declared.to_string(),
+            source: r.source.clone(),
+            run_id: r.run_id.clone().or_else(|| run_id.map(str::to_string)),
+            model_id: r.model_id.clone(),
+        },
+        None => Registration {
+            handle: handle.to_string(),
+            declared_source: declared.to_string(),
+            source: declared.to_string(),
+            run_id: run_id.map(str::to_string),
+            model_id: None,
+        },
+    }
+}
