@@ -10,8 +10,10 @@ N=${1:-1000}
 M=${2:-200}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/modelsync
 WORK=$(mktemp -d)
+# A private copy: a shared target dir may be rebuilt by someone else meanwhile.
+cp "${CARGO_TARGET_DIR:-target}/release/modelsync" "$WORK/modelsync"
+BIN=$WORK/modelsync
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/m"
 for i in $(seq -w 1 "$M"); do
@@ -63,7 +65,7 @@ kill -TERM $PID; wait $PID || true
 # 2. Git: push -> applied with --interval 1s, and via the webhook.
 git init -q --bare -b main "$WORK/remote.git"
 git init -q -b main "$WORK/clone"
-cd "$WORK/clone"
+cd "$WORK/clone" || exit 1
 git remote add origin "$WORK/remote.git"
 cp "$WORK/m/model001.yaml" .
 git add -A && git -c user.name=b -c user.email=b@b commit -qm one && git push -q origin main

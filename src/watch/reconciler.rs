@@ -237,6 +237,10 @@ impl Reconciler {
             self.fail("apply_error", &msg, Vec::new());
             return ended("apply_error", Next::Retry, exit);
         }
+        if self.cancel.is_cancelled() && report.skipped() > 0 {
+            // Shutdown: models not started were skipped; not a success.
+            return ended("cancelled", Next::Done, exit);
+        }
         state.metrics.set_drift(0);
         state.status.pending_drift = Drift::default();
         state.status.last_error = None;
@@ -245,9 +249,7 @@ impl Reconciler {
         state.status.ready = true;
         state.metrics.succeeded(unix_now(), id);
         drop(state);
-        if !self.cancel.is_cancelled() {
-            self.applied = Some(id.to_string());
-        }
+        self.applied = Some(id.to_string());
         ended("success", Next::Done, exit)
     }
 
@@ -294,7 +296,7 @@ impl Step for Reconciler {
         }
         let trigger: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
         let line = format!("reconcile {}", end.outcome);
-        if matches!(end.outcome, "success" | "drift") {
+        if matches!(end.outcome, "success" | "drift" | "cancelled") {
             info!(revision = %id, outcome = end.outcome, duration_ms = (secs * 1000.0) as u64, trigger = trigger.join(","), "{line}");
         } else {
             let error = self

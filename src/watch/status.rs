@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::apply::ActionResult;
 
 /// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "success",
+    "cancelled",
     "drift",
     "invalid",
     "source_error",

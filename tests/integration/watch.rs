@@ -426,6 +426,8 @@ pub fn sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent(t: &Targe
     assert_eq!(code, 0, "{}", d.logs().join("\n"));
     let logs = d.logs().join("\n");
     assert!(logs.contains("shutting down"), "{logs}");
+    // The reconcile that was running finished (and was logged), not dropped.
+    assert!(logs.contains("\"message\":\"reconcile "), "{logs}");
     // Consistent: readable, and an apply converges from whatever was done.
     let run = w.run(&["plan", "m", "--registry", &t.uri]);
     assert_eq!(run.code, 0, "{run:?}");
