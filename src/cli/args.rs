@@ -118,10 +118,21 @@ pub enum PlanFormat {
     Markdown,
 }
 
+/// Protected targets.
+#[derive(Debug, Clone, Args)]
+pub struct ProtectArgs {
+    /// Stages and aliases whose moves must declare gates (comma-separated;
+    /// added to `protect` in a modelsync.toml beside the manifests).
+    #[arg(long, value_delimiter = ',', value_name = "TARGETS")]
+    pub protect: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifest files or folders (searched recursively for *.yaml, *.yml).
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
     /// Output format of the diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -138,6 +149,8 @@ pub struct PlanOptions {
     /// Defaults to MODELSYNC_REVISION, GITHUB_SHA or CI_COMMIT_SHA.
     #[arg(long)]
     pub revision: Option<String>,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
 }
 
 #[derive(Debug, Args)]

@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::args::ProtectArgs;
 use super::{ColorChoice, Exit, GlobalArgs};
+use crate::manifest::validate::LoadOptions;
 use crate::manifest::{DesiredState, Diagnostic};
 use crate::registry::{self, AnyRegistry, OpenOptions};
+use crate::source::config::Config;
 
 /// The default registry when nothing else is configured.
 pub const DEFAULT_REGISTRY: &str = "file:.modelsync/registry.json";
@@ -60,16 +63,29 @@ pub enum Loaded {
     Invalid,
 }
 
-/// Reads and validates manifests; prints every diagnostic on stderr.
-pub fn load_manifests(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
-    let files = crate::source::read_paths(&default_paths(paths))?;
-    match crate::manifest::load(&files) {
+/// Reads and validates manifests (with the protected targets of the flag
+/// and of `modelsync.toml`); prints every diagnostic on stderr.
+pub fn load_manifests(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<Loaded> {
+    let paths = default_paths(paths);
+    let files = crate::source::read_paths(&paths)?;
+    match crate::manifest::validate::load_with(&files, &load_options(&paths, protect)?) {
         Ok(desired) => Ok(Loaded::Valid(desired)),
         Err(diags) => {
             print_diagnostics(&diags);
             Ok(Loaded::Invalid)
         }
     }
+}
+
+/// Validation options: `--protect` plus `protect` from `modelsync.toml`.
+pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<LoadOptions> {
+    let mut targets = Config::for_paths(paths)?.protect;
+    for t in &protect.protect {
+        if !targets.contains(t) {
+            targets.push(t.clone());
+        }
+    }
+    Ok(LoadOptions { protect: targets })
 }
 
 /// Prints diagnostics on stderr, one per line, then a count.

@@ -13,7 +13,12 @@ use crate::registry::{Registry, Scope, SnapshotRequest};
 pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, false).await?;
     let live = if !a.paths.is_empty() {
-        let desired = match common::load_manifests(&a.paths)? {
+        let desired = match common::load_manifests(
+            &a.paths,
+            &super::args::ProtectArgs {
+                protect: Vec::new(),
+            },
+        )? {
             Loaded::Valid(d) => d,
             Loaded::Invalid => return Ok(common::INVALID),
         };
@@ -31,6 +36,8 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
         reg.snapshot(&req).await
     }
     .with_context(|| format!("reading {}", reg.uri()))?;
+    let mut live = live;
+    live.models.remove(&crate::registry::lease_model_name());
     for name in &a.models {
         if !live.models.contains_key(name) {
             anyhow::bail!("registered model {name:?} does not exist in {}", reg.uri());

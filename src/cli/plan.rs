@@ -15,7 +15,7 @@ use crate::registry::{Registry, Scope, SnapshotRequest};
 
 /// `modelsync plan`.
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
-    let desired = match common::load_manifests(&a.paths)? {
+    let desired = match common::load_manifests(&a.paths, &a.options.protect)? {
         Loaded::Valid(d) => d,
         Loaded::Invalid => return Ok(common::INVALID),
     };
@@ -64,25 +64,59 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     if let Some(file) = &a.plan {
         return apply_saved(g, &a, file).await;
     }
-    let desired = match common::load_manifests(&a.paths)? {
+    let desired = match common::load_manifests(&a.paths, &a.options.protect)? {
         Loaded::Valid(d) => d,
         Loaded::Invalid => return Ok(common::INVALID),
     };
     let reg = common::open_registry(g, true).await?;
-    let ctx = PlanContext {
-        now_ms: reconcile::now_ms(),
-        prune: a.options.prune,
-    };
-    let (_, plan) = reconcile::plan(&reg, &desired, &ctx)
+    let lease = reg
+        .acquire_lease()
         .await
-        .with_context(|| format!("reading {}", reg.uri()))?;
-    let revision = common::revision(a.options.revision.as_deref());
-    execute(g, &reg, &plan, &a, revision).await
+        .with_context(|| format!("taking the applier lease on {}", reg.uri()))?;
+    let result = async {
+        let ctx = PlanContext {
+            now_ms: reconcile::now_ms(),
+            prune: a.options.prune,
+        };
+        let (_, plan) = reconcile::plan(&reg, &desired, &ctx)
+            .await
+            .with_context(|| format!("reading {}", reg.uri()))?;
+        let revision = common::revision(a.options.revision.as_deref());
+        execute(g, &reg, &plan, &a, revision).await
+    }
+    .await;
+    release(&reg, lease).await;
+    result
+}
+
+async fn release(
+    reg: &crate::registry::AnyRegistry,
+    lease: Option<crate::registry::mlflow::lease::Lease>,
+) {
+    if let Err(e) = reg.release_lease(lease).await {
+        tracing::warn!(error = %e, "could not release the applier lease");
+    }
 }
 
 async fn apply_saved(g: &GlobalArgs, a: &ApplyArgs, file: &Path) -> anyhow::Result<Exit> {
     let saved = read_plan(file)?;
     let reg = common::open_registry(g, true).await?;
+    let lease = reg
+        .acquire_lease()
+        .await
+        .with_context(|| format!("taking the applier lease on {}", reg.uri()))?;
+    let result = apply_saved_locked(g, a, file, &saved, &reg).await;
+    release(&reg, lease).await;
+    result
+}
+
+async fn apply_saved_locked(
+    g: &GlobalArgs,
+    a: &ApplyArgs,
+    file: &Path,
+    saved: &SavedPlan,
+    reg: &crate::registry::AnyRegistry,
+) -> anyhow::Result<Exit> {
     if saved.registry != reg.uri() {
         bail!(
             "{} was made against {}, not {}; make a new plan against this registry",
@@ -116,7 +150,7 @@ async fn apply_saved(g: &GlobalArgs, a: &ApplyArgs, file: &Path) -> anyhow::Resu
         );
         return Ok(Exit::Stale);
     }
-    execute(g, &reg, &saved.plan, a, saved.revision.clone()).await
+    execute(g, reg, &saved.plan, a, saved.revision.clone()).await
 }
 
 async fn execute<R: Registry>(

@@ -3,12 +3,13 @@
 use serde_json::json;
 
 use super::args::{OutputFormat, ValidateArgs};
-use super::common::{default_paths, print, print_diagnostics};
+use super::common::{default_paths, load_options, print, print_diagnostics};
 use super::{Exit, GlobalArgs};
 
 pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
-    let files = crate::source::read_paths(&default_paths(&a.paths))?;
-    let result = crate::manifest::load(&files);
+    let paths = default_paths(&a.paths);
+    let files = crate::source::read_paths(&paths)?;
+    let result = crate::manifest::validate::load_with(&files, &load_options(&paths, &a.protect)?);
     if a.format == OutputFormat::Json {
         let diags = result.as_ref().err().cloned().unwrap_or_default();
         let body = json!({

@@ -216,9 +216,13 @@ pub type Experiments = BTreeMap<String, LiveExperiment>;
 /// Request counters of one registry instance (zero for the embedded one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
+    /// Read requests sent (GETs and read-only POST searches), retries included.
     pub reads: u64,
+    /// Write requests sent, retries included.
     pub writes: u64,
+    /// Requests that failed (transport error or non-2xx answer).
     pub errors: u64,
+    /// Re-sends after a failure (including creates re-sent after a re-read).
     pub retries: u64,
 }
 
@@ -227,8 +231,45 @@ impl AnyRegistry {
     pub fn stats(&self) -> RequestStats {
         match self {
             AnyRegistry::Embedded(_) => RequestStats::default(),
-            // Wired to the MLflow client's counters.
-            AnyRegistry::Mlflow(_) => RequestStats::default(),
+            AnyRegistry::Mlflow(r) => r.stats(),
+        }
+    }
+}
+
+/// The lease model's name: `MODELSYNC_LEASE_MODEL`, else `modelsync-lease`.
+pub fn lease_model_name() -> String {
+    std::env::var("MODELSYNC_LEASE_MODEL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| mlflow::lease::DEFAULT_NAME.to_string())
+}
+
+impl AnyRegistry {
+    /// Takes the applier lease before a plan that will be applied: MLflow
+    /// gets a lease model (see `mlflow::lease`); the embedded registry is
+    /// already locked exclusively by `open(write: true)`. Waits up to
+    /// `MODELSYNC_LEASE_WAIT` (default 10m) for another holder.
+    pub async fn acquire_lease(&self) -> Result<Option<mlflow::lease::Lease>> {
+        match self {
+            AnyRegistry::Embedded(_) => Ok(None),
+            AnyRegistry::Mlflow(r) => {
+                let mut times = mlflow::lease::LeaseTimes::default();
+                if let Some(wait) = std::env::var("MODELSYNC_LEASE_WAIT")
+                    .ok()
+                    .and_then(|w| humantime::parse_duration(&w).ok())
+                {
+                    times.wait = wait;
+                }
+                r.acquire_lease(&lease_model_name(), times).await.map(Some)
+            }
+        }
+    }
+
+    /// Releases a lease taken by [`AnyRegistry::acquire_lease`].
+    pub async fn release_lease(&self, lease: Option<mlflow::lease::Lease>) -> Result<()> {
+        match (self, lease) {
+            (AnyRegistry::Mlflow(r), Some(lease)) => r.release_lease(&lease).await,
+            _ => Ok(()),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! This is where manifest files are found and read; `manifest/` only ever
 //! sees their bytes. Errors name the path.
 
+pub mod config;
 pub mod folder;
 pub mod git;
 
@@ -21,6 +22,9 @@ pub enum SourceError {
     Missing(String),
     #[error(transparent)]
     Git(#[from] git::GitError),
+    /// `modelsync.toml` is invalid (the message names file, line, column).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Manifest files read from a source, and the revision they came from.

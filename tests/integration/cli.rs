@@ -91,8 +91,14 @@ fn promotion_archives_the_old_holder_after_the_new_one_is_in_place() {
     assert_eq!(v2["tags"]["modelsync.previous.Production"], "1");
     assert!(v2["tags"]["modelsync.promoted-at.Production"].is_string());
     // The archival comes after the move in the printed results.
-    let moved = run.stdout.find("to Production").expect("move line");
-    let archived = run.stdout.find("archive version 1").expect("archive line");
+    let moved = run
+        .stdout
+        .find("churn: move new version (second) to Production ... ok")
+        .expect("move line");
+    let archived = run
+        .stdout
+        .find("churn: archive version 1 (was Production) ... ok")
+        .expect("archive line");
     assert!(moved < archived, "{run:?}");
     // History shows both promotions, newest first.
     let run = w.run(&["history", "churn"]);
@@ -270,4 +276,28 @@ fn help_texts() {
         };
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
+}
+
+#[test]
+fn protected_targets_without_gates_fail_validation() {
+    let w = Workdir::new();
+    w.write("m/churn.yaml", V1);
+    let run = w.run(&["validate", "m", "--protect", "Production,champion"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("m/churn.yaml:"), "{run:?}");
+    assert!(run.stderr.contains("Production"), "{run:?}");
+    // The same from modelsync.toml beside the manifests; apply writes nothing.
+    w.write("m/modelsync.toml", "protect = [\"champion\"]\n");
+    let run = w.run(&["apply", "m"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("champion"), "{run:?}");
+    assert!(!w.registry_file().exists());
+    // With gates declared for both, it validates.
+    let gated = V1.replace(
+        "  aliases:\n    champion: first\n",
+        "  aliases:\n    champion: first\n  gates:\n    Production:\n      - requireTag: {key: approved}\n    champion:\n      - requireTag: {key: approved}\n",
+    );
+    w.write("m/churn.yaml", &gated);
+    let run = w.run(&["validate", "m", "--protect", "Production"]);
+    assert_eq!(run.code, 0, "{run:?}");
 }

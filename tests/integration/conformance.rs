@@ -60,6 +60,10 @@ conformance_tests!(
     |fx| &fx.registry
 );
 
+conformance_tests!(mlflow, crate::support::mlflow::server().registry(), |fx| {
+    &fx
+});
+
 /// A name prefix unique to this test and process.
 fn unique_prefix(target: &str, scenario: &str) -> String {
     format!(

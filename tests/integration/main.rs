@@ -1,9 +1,14 @@
 //! The one integration test binary. Each module is one area; `support/`
-//! holds the harness (temporary registries, the real MLflow server).
+//! holds the harness (temporary registries, the real MLflow server, a
+//! fault-injecting proxy).
 
 mod support;
 
 mod cli;
+mod cli_mlflow;
 mod conformance;
+mod converge;
 mod corpus;
+mod faults;
+mod mlflow;
 mod watch;

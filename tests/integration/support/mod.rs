@@ -4,3 +4,5 @@
 pub mod cli;
 pub mod daemon;
 pub mod embedded;
+pub mod mlflow;
+pub mod proxy;

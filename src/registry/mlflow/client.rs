@@ -1,0 +1,392 @@
+//! The HTTP client: one request to one MLflow endpoint, with auth, TLS,
+//! retries (backoff + jitter, `Retry-After`), error classification and
+//! request counters.
+//!
+//! A request that is not idempotent (creates) is never re-sent here after a
+//! failure that may have reached the server: it comes back as
+//! [`CallError::Ambiguous`] and the caller re-reads before deciding. This
+//! module never logs secrets: headers are not logged, and the base URL has
+//! its userinfo removed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+
+use super::config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+use super::endpoints::Endpoint;
+use super::errors::{CallError, classify_error, error_chain, snippet};
+use crate::registry::{RegistryError, RequestStats, Result};
+
+/// What to send.
+pub enum Payload<'a> {
+    /// GET query parameters; repeated keys are repeated.
+    Query(&'a [(&'a str, String)]),
+    /// A JSON body (POST, PATCH, DELETE).
+    Json(&'a serde_json::Value),
+}
+
+/// The HTTP side of [`super::MlflowRegistry`].
+pub struct Client {
+    http: reqwest::Client,
+    /// `…/api/2.0/mlflow/`, without userinfo.
+    api: Url,
+    /// The server URL as given, without userinfo.
+    display: String,
+    auth: Option<Auth>,
+    policy: RetryPolicy,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    errors: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// How a failed attempt may be retried.
+enum Retry {
+    /// Never (a definite answer, or a failure retrying cannot fix).
+    No,
+    /// The request did not reach the server: always safe to re-send.
+    Safe(Option<Duration>),
+    /// The request may have been applied: re-send only if idempotent.
+    Unknown(Option<Duration>),
+}
+
+impl Client {
+    /// Builds the client for `base_url` (credentials in the URL are used as
+    /// Basic auth when the environment sets none, then removed).
+    pub fn new(base_url: &str, config: MlflowConfig) -> Result<Self> {
+        let mut url = Url::parse(base_url.trim())
+            .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RegistryError::Invalid(format!(
+                "MLflow URL must be http(s), not {}:",
+                url.scheme()
+            )));
+        }
+        let mut auth = config.auth.clone();
+        if !url.username().is_empty() {
+            if auth.is_none() {
+                let username = percent_decode(url.username());
+                let password = Secret::new(percent_decode(url.password().unwrap_or("")));
+                auth = Some(Auth::Basic { username, password });
+            }
+            // Both calls only fail for URLs that cannot have credentials.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        let display = url.as_str().trim_end_matches('/').to_owned();
+        let api = Url::parse(&format!("{display}/api/2.0/mlflow/"))
+            .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
+        let http = build_http(&config)?;
+        Ok(Client {
+            http,
+            api,
+            display,
+            auth,
+            policy: config.retry,
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    /// The server URL without credentials.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// The retry policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Counts a re-send decided by a caller (a create after a re-read).
+    pub fn note_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Calls `ep`, retrying what may be retried, and decodes the answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        payload: Payload<'_>,
+    ) -> Result<T, CallError> {
+        let start = Instant::now();
+        let mut retry = 0u32;
+        loop {
+            let (err, how) = match self.attempt::<T>(ep, &payload).await {
+                Ok(t) => return Ok(t),
+                Err(failure) => failure,
+            };
+            let after = match how {
+                Retry::No => return Err(err),
+                Retry::Safe(after) => after,
+                Retry::Unknown(after) if ep.idempotent => after,
+                Retry::Unknown(_) => {
+                    return Err(CallError::Ambiguous {
+                        ep,
+                        message: err.into_registry().to_string(),
+                    });
+                }
+            };
+            retry += 1;
+            let wait = after.unwrap_or_else(|| self.policy.backoff(retry));
+            if retry > self.policy.max_retries || start.elapsed() + wait > self.policy.budget {
+                return Err(exhausted(err, retry, start.elapsed()));
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                endpoint = ep.path,
+                retry,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        payload: &Payload<'_>,
+    ) -> std::result::Result<T, (CallError, Retry)> {
+        let url = self
+            .api
+            .join(ep.path)
+            .expect("endpoint paths are relative and valid");
+        let mut req = self.http.request(ep.method(), url);
+        req = match payload {
+            Payload::Query(q) => req.query(q),
+            Payload::Json(body) => req.json(body),
+        };
+        req = match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
+            None => req,
+        };
+        if ep.read {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let started = Instant::now();
+        let result = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = retry_after(resp.headers());
+                match resp.text().await {
+                    Ok(body) => Ok((status, retry_after, body)),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let method = ep.verb.as_str();
+        match result {
+            Ok((status, retry_after, body)) => {
+                tracing::debug!(
+                    method,
+                    endpoint = ep.path,
+                    status,
+                    elapsed_ms,
+                    "mlflow request"
+                );
+                if (200..300).contains(&status) {
+                    return decode(ep, &body).map_err(|e| (e, Retry::No));
+                }
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                let err = classify_error(ep, status, &body, &self.display);
+                let how = match status {
+                    408 | 429 => Retry::Safe(retry_after),
+                    500 | 502 | 503 | 504 => Retry::Unknown(retry_after),
+                    _ => Retry::No,
+                };
+                Err((err, how))
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    method,
+                    endpoint = ep.path,
+                    status = "transport error",
+                    elapsed_ms,
+                    "mlflow request"
+                );
+                Err(self.transport_error(&e))
+            }
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> (CallError, Retry) {
+        let detail = error_chain(e);
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("certificate")
+            || lower.contains("unknownissuer")
+            || lower.contains("invalidcert")
+        {
+            let msg = format!(
+                "TLS handshake with {} failed: the server's certificate is not trusted ({detail}); \
+                 set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed it",
+                self.display
+            );
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::No,
+            );
+        }
+        if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            let msg = format!("cannot resolve the host of {}: {detail}", self.display);
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::No,
+            );
+        }
+        if e.is_connect() {
+            let msg = format!("cannot connect to {}: {detail}", self.display);
+            return (
+                CallError::Registry(RegistryError::Unreachable(msg)),
+                Retry::Safe(None),
+            );
+        }
+        let msg = if e.is_timeout() {
+            format!(
+                "{} did not answer within {:?}: {detail}",
+                self.display, self.policy.request_timeout
+            )
+        } else {
+            format!("the connection to {} failed: {detail}", self.display)
+        };
+        (
+            CallError::Registry(RegistryError::Unreachable(msg)),
+            Retry::Unknown(None),
+        )
+    }
+}
+
+fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: &str) -> Result<T, CallError> {
+    // Some answers are empty rather than `{}`.
+    let body = if body.trim().is_empty() { "{}" } else { body };
+    serde_json::from_str(body).map_err(|e| {
+        CallError::Registry(RegistryError::Other(format!(
+            "{}: unexpected answer from {}: {e}; body starts {:?}",
+            ep.op,
+            ep.path,
+            snippet(body)
+        )))
+    })
+}
+
+fn exhausted(err: CallError, attempts: u32, elapsed: Duration) -> CallError {
+    let note = format!(
+        " (gave up after {attempts} attempts in {:.1}s)",
+        elapsed.as_secs_f64()
+    );
+    match err {
+        CallError::Registry(RegistryError::Unreachable(m)) => {
+            CallError::Registry(RegistryError::Unreachable(m + &note))
+        }
+        CallError::Api {
+            ep,
+            status,
+            code,
+            message,
+        } => CallError::Api {
+            ep,
+            status,
+            code,
+            message: message + &note,
+        },
+        other => other,
+    }
+}
+
+fn build_http(config: &MlflowConfig) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .user_agent(concat!("modelsync/", env!("CARGO_PKG_VERSION")))
+        .timeout(config.retry.request_timeout)
+        .connect_timeout(config.retry.connect_timeout);
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            RegistryError::Invalid(format!("cannot read {what} {}: {e}", path.display()))
+        })
+    };
+    match &config.tls {
+        Some(TlsVerify::Insecure) => b = b.danger_accept_invalid_certs(true),
+        Some(TlsVerify::ExtraCa(path)) => {
+            let pem = read(path, "MLFLOW_TRACKING_SERVER_CERT_PATH")?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::Invalid(format!(
+                    "MLFLOW_TRACKING_SERVER_CERT_PATH {}: {e}",
+                    path.display()
+                ))
+            })?;
+            for cert in certs {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        None => {}
+    }
+    if let Some(path) = &config.client_cert {
+        let pem = read(path, "MLFLOW_TRACKING_CLIENT_CERT_PATH")?;
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            RegistryError::Invalid(format!(
+                "MLFLOW_TRACKING_CLIENT_CERT_PATH {} must hold a PEM certificate and key: {e}",
+                path.display()
+            ))
+        })?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| {
+        RegistryError::Invalid(format!(
+            "cannot set up the HTTP client: {}",
+            error_chain(&e)
+        ))
+    })
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests;

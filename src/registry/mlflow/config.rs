@@ -1,0 +1,307 @@
+//! Connection settings for an MLflow server, read from MLflow's own
+//! environment variables (plus a few `MODELSYNC_HTTP_*` knobs).
+//!
+//! Secrets live in [`Secret`], whose `Debug` prints `***`; nothing here
+//! logs. No I/O except reading the environment and certificate files.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::registry::{RegistryError, Result};
+
+/// A password or token. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself: only for building the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Basic …` (MLFLOW_TRACKING_USERNAME/PASSWORD).
+    Basic { username: String, password: Secret },
+    /// `Authorization: Bearer …` (MLFLOW_TRACKING_TOKEN).
+    Bearer(Secret),
+}
+
+/// Certificate verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsVerify {
+    /// The platform's roots plus the CA bundle at this path
+    /// (MLFLOW_TRACKING_SERVER_CERT_PATH).
+    ExtraCa(PathBuf),
+    /// No verification at all (MLFLOW_TRACKING_INSECURE_TLS=true).
+    Insecure,
+}
+
+/// Retry and timeout knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Re-sends after the first attempt (MODELSYNC_HTTP_MAX_RETRIES, else
+    /// MLFLOW_HTTP_REQUEST_MAX_RETRIES; default 5).
+    pub max_retries: u32,
+    /// Give up retrying once this much time has passed since the first
+    /// attempt (MODELSYNC_HTTP_RETRY_BUDGET; default 60 s).
+    pub budget: Duration,
+    /// First backoff; doubles per retry, with jitter
+    /// (MODELSYNC_HTTP_BACKOFF; default 250 ms).
+    pub initial_backoff: Duration,
+    /// Longest single backoff (default 10 s).
+    pub max_backoff: Duration,
+    /// Per-request timeout (MODELSYNC_HTTP_TIMEOUT, else
+    /// MLFLOW_HTTP_REQUEST_TIMEOUT; default 60 s).
+    pub request_timeout: Duration,
+    /// TCP/TLS connect timeout (default 10 s).
+    pub connect_timeout: Duration,
+    /// How long to wait for a PENDING_REGISTRATION version to turn READY
+    /// (default 300 s, like MLflow's client).
+    pub registration_timeout: Duration,
+    /// Poll interval while waiting for READY (default 1 s).
+    pub registration_poll: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            budget: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            registration_timeout: Duration::from_secs(300),
+            registration_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff before retry number `retry` (1-based): exponential,
+    /// capped, with "equal jitter" (half fixed, half random).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let capped = exp.min(self.max_backoff);
+        let half = capped / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Connection settings, from MLflow's environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct MlflowConfig {
+    pub auth: Option<Auth>,
+    pub tls: Option<TlsVerify>,
+    /// Client certificate + key, PEM (MLFLOW_TRACKING_CLIENT_CERT_PATH).
+    pub client_cert: Option<PathBuf>,
+    pub retry: RetryPolicy,
+}
+
+impl MlflowConfig {
+    /// Reads `MLFLOW_TRACKING_TOKEN`, `MLFLOW_TRACKING_USERNAME`/`PASSWORD`,
+    /// `MLFLOW_TRACKING_INSECURE_TLS`, `MLFLOW_TRACKING_SERVER_CERT_PATH`,
+    /// `MLFLOW_TRACKING_CLIENT_CERT_PATH` and the `MODELSYNC_HTTP_*` knobs.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`MlflowConfig::from_env`], reading variables through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        let user = get("MLFLOW_TRACKING_USERNAME");
+        let password = get("MLFLOW_TRACKING_PASSWORD");
+        let token = get("MLFLOW_TRACKING_TOKEN");
+        // MLflow's client prefers Basic when both username and password are set.
+        let auth = match (user, password, token) {
+            (Some(username), Some(password), _) => Some(Auth::Basic {
+                username,
+                password: Secret::new(password),
+            }),
+            (_, _, Some(token)) => Some(Auth::Bearer(Secret::new(token))),
+            (Some(_), None, None) | (None, Some(_), None) => {
+                return Err(RegistryError::Invalid(
+                    "set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+                        .into(),
+                ));
+            }
+            (None, None, None) => None,
+        };
+        let insecure = match get("MLFLOW_TRACKING_INSECURE_TLS").as_deref() {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Some(v) => {
+                return Err(RegistryError::Invalid(format!(
+                    "MLFLOW_TRACKING_INSECURE_TLS must be true or false, not {v:?}"
+                )));
+            }
+        };
+        let ca = get("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
+        let tls = match (insecure, ca) {
+            (true, Some(_)) => {
+                return Err(RegistryError::Invalid(
+                    "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set".into(),
+                ));
+            }
+            (true, None) => Some(TlsVerify::Insecure),
+            (false, Some(path)) => Some(TlsVerify::ExtraCa(path)),
+            (false, None) => None,
+        };
+        let mut retry = RetryPolicy::default();
+        let num = |keys: &[&str]| -> Result<Option<u64>> {
+            for k in keys {
+                if let Some(v) = get(k) {
+                    return v.trim().parse().map(Some).map_err(|_| {
+                        RegistryError::Invalid(format!("{k} must be a whole number, not {v:?}"))
+                    });
+                }
+            }
+            Ok(None)
+        };
+        let dur = |key: &str| -> Result<Option<Duration>> {
+            get(key)
+                .map(|v| {
+                    parse_duration(&v).ok_or_else(|| {
+                        RegistryError::Invalid(format!(
+                            "{key} must be a duration such as 30s or 500ms, not {v:?}"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(n) = num(&[
+            "MODELSYNC_HTTP_MAX_RETRIES",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        ])? {
+            retry.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(d) = dur("MODELSYNC_HTTP_RETRY_BUDGET")? {
+            retry.budget = d;
+        }
+        if let Some(d) = dur("MODELSYNC_HTTP_BACKOFF")? {
+            retry.initial_backoff = d;
+        }
+        if let Some(d) = dur("MODELSYNC_HTTP_TIMEOUT")? {
+            retry.request_timeout = d;
+        } else if let Some(secs) = num(&["MLFLOW_HTTP_REQUEST_TIMEOUT"])? {
+            retry.request_timeout = Duration::from_secs(secs);
+        }
+        Ok(MlflowConfig {
+            auth,
+            tls,
+            client_cert: get("MLFLOW_TRACKING_CLIENT_CERT_PATH").map(PathBuf::from),
+            retry,
+        })
+    }
+}
+
+/// `30s`, `500ms`, `2m` or a bare number of seconds.
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<MlflowConfig> {
+        MlflowConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn basic_preferred_over_token_and_secrets_hidden() {
+        let c = cfg(&[
+            ("MLFLOW_TRACKING_USERNAME", "alice"),
+            ("MLFLOW_TRACKING_PASSWORD", "hunter2"),
+            ("MLFLOW_TRACKING_TOKEN", "tok-123"),
+        ])
+        .expect("valid");
+        assert!(matches!(c.auth, Some(Auth::Basic { ref username, .. }) if username == "alice"));
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("tok-123"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("***"));
+    }
+
+    #[test]
+    fn token_alone_is_bearer() {
+        let c = cfg(&[("MLFLOW_TRACKING_TOKEN", "tok-123")]).expect("valid");
+        assert_eq!(c.auth, Some(Auth::Bearer(Secret::new("tok-123"))));
+        assert_eq!(format!("{:?}", c.auth), "Some(Bearer(***))");
+    }
+
+    #[test]
+    fn insecure_with_ca_is_an_error() {
+        let err = cfg(&[
+            ("MLFLOW_TRACKING_INSECURE_TLS", "true"),
+            ("MLFLOW_TRACKING_SERVER_CERT_PATH", "/ca.pem"),
+        ])
+        .expect_err("conflict");
+        assert!(err.to_string().contains("cannot both be set"), "{err}");
+        assert_eq!(
+            cfg(&[("MLFLOW_TRACKING_INSECURE_TLS", "TRUE")])
+                .expect("ok")
+                .tls,
+            Some(TlsVerify::Insecure)
+        );
+        assert!(cfg(&[("MLFLOW_TRACKING_INSECURE_TLS", "yes please")]).is_err());
+    }
+
+    #[test]
+    fn knobs_parse() {
+        let c = cfg(&[
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+            ("MODELSYNC_HTTP_TIMEOUT", "1500ms"),
+            ("MODELSYNC_HTTP_RETRY_BUDGET", "5"),
+        ])
+        .expect("valid");
+        assert_eq!(c.retry.max_retries, 2);
+        assert_eq!(c.retry.request_timeout, Duration::from_millis(1500));
+        assert_eq!(c.retry.budget, Duration::from_secs(5));
+        assert!(cfg(&[("MODELSYNC_HTTP_MAX_RETRIES", "many")]).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for retry in 1..20 {
+            let b = p.backoff(retry);
+            let full = p
+                .initial_backoff
+                .saturating_mul(1 << (retry - 1).min(20))
+                .min(p.max_backoff);
+            assert!(
+                b >= full / 2 && b <= full,
+                "retry {retry}: {b:?} vs {full:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The MLflow REST endpoints modelsync calls, as one table: path, verb,
+//! whether the call only reads, whether re-sending it is harmless, and the
+//! permission MLflow's basic-auth app wants for it (MLFLOW.md §6).
+
+use reqwest::Method;
+
+/// An HTTP verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// The verb's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+}
+
+/// The permission an operation needs on MLflow's basic-auth app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Edit,
+    Manage,
+    /// Creating a new registered model or experiment.
+    Create,
+}
+
+/// One endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Relative to `/api/2.0/mlflow/`.
+    pub path: &'static str,
+    pub verb: Verb,
+    /// What the call does, for error messages.
+    pub op: &'static str,
+    /// Counts as a read in [`super::RequestStats`].
+    pub read: bool,
+    /// Re-sending after an ambiguous failure cannot do harm.
+    pub idempotent: bool,
+    pub needs: Permission,
+}
+
+impl Endpoint {
+    /// The HTTP method.
+    pub fn method(&self) -> Method {
+        match self.verb {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+}
+
+const fn read(path: &'static str, verb: Verb, op: &'static str) -> Endpoint {
+    Endpoint {
+        path,
+        verb,
+        op,
+        read: true,
+        idempotent: true,
+        needs: Permission::Read,
+    }
+}
+
+const fn write(
+    path: &'static str,
+    verb: Verb,
+    op: &'static str,
+    idempotent: bool,
+    needs: Permission,
+) -> Endpoint {
+    Endpoint {
+        path,
+        verb,
+        op,
+        read: false,
+        idempotent,
+        needs,
+    }
+}
+
+use Permission::{Create, Edit, Manage};
+use Verb::{Delete, Get, Patch, Post};
+
+pub static SEARCH_MODELS: Endpoint =
+    read("registered-models/search", Get, "search registered models");
+pub static GET_MODEL: Endpoint = read("registered-models/get", Get, "read a registered model");
+pub static SEARCH_VERSIONS: Endpoint = read("model-versions/search", Get, "search model versions");
+pub static GET_VERSION: Endpoint = read("model-versions/get", Get, "read a model version");
+pub static GET_ALIAS: Endpoint = read("registered-models/alias", Get, "read an alias");
+pub static GET_EXPERIMENT_BY_NAME: Endpoint =
+    read("experiments/get-by-name", Get, "read an experiment");
+pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "search experiments");
+pub static GET_RUN: Endpoint = read("runs/get", Get, "read a run");
+pub static SEARCH_LOGGED_MODELS: Endpoint =
+    read("logged-models/search", Post, "search logged models");
+
+pub static CREATE_MODEL: Endpoint = write(
+    "registered-models/create",
+    Post,
+    "create a registered model (registered-models/create)",
+    false,
+    Create,
+);
+pub static UPDATE_MODEL: Endpoint = write(
+    "registered-models/update",
+    Patch,
+    "update a model description (registered-models/update)",
+    true,
+    Edit,
+);
+pub static SET_MODEL_TAG: Endpoint = write(
+    "registered-models/set-tag",
+    Post,
+    "set a model tag (registered-models/set-tag)",
+    true,
+    Edit,
+);
+pub static DELETE_MODEL_TAG: Endpoint = write(
+    "registered-models/delete-tag",
+    Delete,
+    "delete a model tag (registered-models/delete-tag)",
+    true,
+    Edit,
+);
+pub static CREATE_VERSION: Endpoint = write(
+    "model-versions/create",
+    Post,
+    "register a model version (model-versions/create)",
+    false,
+    Edit,
+);
+pub static UPDATE_VERSION: Endpoint = write(
+    "model-versions/update",
+    Patch,
+    "update a version description (model-versions/update)",
+    true,
+    Edit,
+);
+pub static SET_VERSION_TAG: Endpoint = write(
+    "model-versions/set-tag",
+    Post,
+    "set a version tag (model-versions/set-tag)",
+    true,
+    Edit,
+);
+pub static DELETE_VERSION_TAG: Endpoint = write(
+    "model-versions/delete-tag",
+    Delete,
+    "delete a version tag (model-versions/delete-tag)",
+    true,
+    Manage,
+);
+pub static TRANSITION_STAGE: Endpoint = write(
+    "model-versions/transition-stage",
+    Post,
+    "move a version to a stage (model-versions/transition-stage)",
+    true,
+    Edit,
+);
+pub static SET_ALIAS: Endpoint = write(
+    "registered-models/alias",
+    Post,
+    "set an alias (registered-models/alias)",
+    true,
+    Edit,
+);
+pub static DELETE_ALIAS: Endpoint = write(
+    "registered-models/alias",
+    Delete,
+    "delete an alias (registered-models/alias)",
+    true,
+    Manage,
+);
+pub static CREATE_EXPERIMENT: Endpoint = write(
+    "experiments/create",
+    Post,
+    "create an experiment (experiments/create)",
+    false,
+    Create,
+);
+pub static SET_EXPERIMENT_TAG: Endpoint = write(
+    "experiments/set-experiment-tag",
+    Post,
+    "set an experiment tag (experiments/set-experiment-tag)",
+    true,
+    Edit,
+);
+pub static DELETE_MODEL: Endpoint = write(
+    "registered-models/delete",
+    Delete,
+    "delete a registered model (registered-models/delete; only the lease model)",
+    true,
+    Manage,
+);
+pub static DELETE_VERSION: Endpoint = write(
+    "model-versions/delete",
+    Delete,
+    "delete a duplicate model version this run created (model-versions/delete)",
+    true,
+    Manage,
+);

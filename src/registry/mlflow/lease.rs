@@ -1,0 +1,171 @@
+//! A lease against concurrent appliers (a CI job and the daemon, or two CI
+//! jobs), built on the one atomic test-and-set MLflow has: registered model
+//! names are unique, so `registered-models/create` of the lease model
+//! succeeds for exactly one caller.
+//!
+//! The lease model (`modelsync-lease` by default) carries its holder and
+//! expiry in tags. Released by deleting the model (needs MANAGE) or, failing
+//! that, by expiring it. An expired lease is taken over by rewriting its
+//! tags and reading them back after a pause; the per-create duplicate check
+//! in `write.rs` is the backstop if two breakers race.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::MlflowRegistry;
+use super::client::Payload;
+use super::endpoints as ep;
+use super::wire::Empty;
+use crate::registry::{Registry, RegistryError, Result};
+
+/// Tag: who holds the lease (`host:pid:nonce`).
+pub const HOLDER_TAG: &str = "modelsync.lease.holder";
+/// Tag: when the lease expires, ms since the epoch (`0`: released).
+pub const EXPIRES_TAG: &str = "modelsync.lease.expires";
+/// The default lease model.
+pub const DEFAULT_NAME: &str = "modelsync-lease";
+
+/// A held lease; release it with [`MlflowRegistry::release_lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+}
+
+/// How long to hold and wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTimes {
+    /// The lease expires this long after it was taken.
+    pub ttl: Duration,
+    /// Give up waiting for another holder after this long.
+    pub wait: Duration,
+    /// Pause between attempts.
+    pub poll: Duration,
+}
+
+impl Default for LeaseTimes {
+    fn default() -> Self {
+        LeaseTimes {
+            ttl: Duration::from_secs(600),
+            wait: Duration::from_secs(600),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+impl MlflowRegistry {
+    /// Takes the lease `name`, waiting while someone else holds it.
+    pub async fn acquire_lease(&self, name: &str, times: LeaseTimes) -> Result<Lease> {
+        let holder = holder_id();
+        let start = Instant::now();
+        let mut announced = false;
+        loop {
+            let expires = now_ms() + times.ttl.as_millis() as i64;
+            let tags = BTreeMap::from([
+                (HOLDER_TAG.to_string(), holder.clone()),
+                (EXPIRES_TAG.to_string(), expires.to_string()),
+            ]);
+            let description =
+                "modelsync's lease against concurrent appliers; safe to delete when no apply runs";
+            match self.create_model(name, Some(description), &tags).await {
+                Ok(()) | Err(RegistryError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let current = self.get_model(name).await?;
+            let (who, until) = current
+                .as_ref()
+                .map(|m| {
+                    let who = m.tags.get(HOLDER_TAG).cloned().unwrap_or_default();
+                    let until = m
+                        .tags
+                        .get(EXPIRES_TAG)
+                        .and_then(|e| e.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    (who, until)
+                })
+                .unwrap_or_default();
+            if who == holder {
+                info!(lease = name, holder = %holder, "lease taken");
+                return Ok(Lease {
+                    name: name.to_string(),
+                    holder,
+                });
+            }
+            if current.is_some() && until <= now_ms() {
+                // Expired or released: take it over, then confirm after a
+                // pause that no other breaker overwrote us.
+                warn!(lease = name, previous = %who, "taking over an expired lease");
+                self.set_model_tag(name, HOLDER_TAG, &holder).await?;
+                self.set_model_tag(name, EXPIRES_TAG, &expires.to_string())
+                    .await?;
+                tokio::time::sleep(times.poll).await;
+                let again = self.get_model(name).await?;
+                if again
+                    .and_then(|m| m.tags.get(HOLDER_TAG).cloned())
+                    .as_deref()
+                    == Some(&holder)
+                {
+                    info!(lease = name, holder = %holder, "lease taken over");
+                    return Ok(Lease {
+                        name: name.to_string(),
+                        holder,
+                    });
+                }
+                continue;
+            }
+            if start.elapsed() >= times.wait {
+                return Err(RegistryError::Other(format!(
+                    "another modelsync holds the lease {name:?} ({who}, expires in {} s); gave up after {} s. \
+                     If no other apply is running, delete the registered model {name:?}.",
+                    (until - now_ms()).max(0) / 1000,
+                    times.wait.as_secs()
+                )));
+            }
+            if !announced {
+                eprintln!(
+                    "waiting for the lease {name:?}: held by {who} (expires in {} s)",
+                    (until - now_ms()).max(0) / 1000
+                );
+                announced = true;
+            }
+            tokio::time::sleep(times.poll).await;
+        }
+    }
+
+    /// Releases a lease: deletes the lease model, or expires it when this
+    /// user may not delete models (MANAGE).
+    pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let current = self.get_model(&lease.name).await?;
+        let ours = current
+            .as_ref()
+            .and_then(|m| m.tags.get(HOLDER_TAG))
+            .is_some_and(|h| *h == lease.holder);
+        if !ours {
+            warn!(lease = %lease.name, "the lease was taken over by someone else before release");
+            return Ok(());
+        }
+        let body = json!({ "name": lease.name });
+        match self
+            .client
+            .call::<Empty>(&ep::DELETE_MODEL, Payload::Json(&body))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(_) => self.set_model_tag(&lease.name, EXPIRES_TAG, "0").await,
+        }
+    }
+}
+
+fn holder_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+fn now_ms() -> i64 {
+    crate::reconcile::now_ms()
+}

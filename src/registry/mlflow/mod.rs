@@ -1,0 +1,144 @@
+//! MLflow over REST: [`MlflowRegistry`] implements [`Registry`] against an
+//! MLflow tracking server's `/api/2.0/mlflow` API.
+//!
+//! - [`config`]: settings from MLflow's environment variables (auth, TLS,
+//!   retry knobs); secrets never printed.
+//! - `endpoints`: the table of endpoints (verb, read/write, idempotency,
+//!   permission needed).
+//! - `client`: one call with auth, TLS, retries and backoff, and
+//!   request counters; `errors`: error bodies -> [`super::RegistryError`].
+//! - `wire`: MLflow's JSON and its mapping onto [`crate::state`] (the only
+//!   file that knows MLflow's field names).
+//! - `read`: paged bulk snapshots, runs, MLflow 3 source resolution.
+//! - `write`: writes, each verified; creates converge after ambiguous
+//!   failures instead of being re-sent blindly.
+
+pub mod config;
+
+mod client;
+mod endpoints;
+mod errors;
+pub mod lease;
+mod read;
+mod wire;
+mod write;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, AtomicU64};
+
+pub use crate::registry::RequestStats;
+pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+
+use super::{NewVersion, Registry, Result, SnapshotRequest};
+use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage};
+
+/// An MLflow tracking server.
+pub struct MlflowRegistry {
+    // Boxed: keeps `AnyRegistry` small.
+    client: Box<client::Client>,
+    /// Whether the server has MLflow 3's logged-models API (detected once).
+    logged_models: AtomicU8,
+    /// The `max_results` the server accepts for model-version search.
+    version_page: AtomicU64,
+}
+
+impl MlflowRegistry {
+    /// A registry at `base_url` (`http(s)://host:port[/prefix]`). Nothing is
+    /// sent until the first call.
+    pub fn new(base_url: &str, config: MlflowConfig) -> Result<Self> {
+        Ok(MlflowRegistry {
+            client: Box::new(client::Client::new(base_url, config)?),
+            logged_models: AtomicU8::new(read::CAP_UNKNOWN),
+            version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
+        })
+    }
+
+    /// Requests sent so far by this instance (retries included).
+    pub fn stats(&self) -> RequestStats {
+        self.client.stats()
+    }
+}
+
+impl Registry for MlflowRegistry {
+    fn uri(&self) -> String {
+        self.client.display().to_owned()
+    }
+    async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
+        read::snapshot(self, req).await
+    }
+    async fn resolve_sources(
+        &self,
+        sources: &[String],
+    ) -> Result<BTreeMap<String, ResolvedSource>> {
+        read::resolve_sources(self, sources).await
+    }
+    async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
+        read::get_runs(self, run_ids).await
+    }
+    async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
+        read::get_model(self, name).await
+    }
+    async fn create_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        write::create_model(self, name, description, tags).await
+    }
+    async fn update_model_description(&self, name: &str, description: &str) -> Result<()> {
+        write::update_model_description(self, name, description).await
+    }
+    async fn set_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        write::set_model_tag(self, name, key, value).await
+    }
+    async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        write::delete_model_tag(self, name, key).await
+    }
+    async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        write::create_version(self, model, new).await
+    }
+    async fn update_version_description(
+        &self,
+        model: &str,
+        version: u64,
+        description: &str,
+    ) -> Result<()> {
+        write::update_version_description(self, model, version, description).await
+    }
+    async fn set_version_tag(
+        &self,
+        model: &str,
+        version: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        write::set_version_tag(self, model, version, key, value).await
+    }
+    async fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> Result<()> {
+        write::delete_version_tag(self, model, version, key).await
+    }
+    async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
+        write::transition_stage(self, model, version, stage).await
+    }
+    async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
+        write::set_alias(self, model, alias, version).await
+    }
+    async fn delete_alias(&self, model: &str, alias: &str) -> Result<()> {
+        write::delete_alias(self, model, alias).await
+    }
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        write::create_experiment(self, name, artifact_location, tags).await
+    }
+    async fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()> {
+        write::set_experiment_tag(self, experiment_id, key, value).await
+    }
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,394 @@
+//! Reads: bulk, paged snapshots, single models, runs, and MLflow 3 source
+//! resolution.
+//!
+//! The number of requests grows with pages, never with models × versions:
+//! one `registered-models/search` page holds 1000 models (with aliases,
+//! tags, descriptions) and one `model-versions/search` page up to 200,000
+//! versions. Tokens are offsets, so results are sorted and de-duplicated.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde_json::json;
+
+use super::MlflowRegistry;
+use super::client::Payload;
+use super::endpoints as ep;
+use super::errors::CallError;
+use super::wire::{
+    ExperimentPage, ExperimentResponse, LoggedModelPage, ModelVersion, ModelVersionPage,
+    RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
+};
+use crate::registry::{RegistryError, Result, Scope, SnapshotRequest};
+use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, ResolvedSource};
+
+/// Up to this many named models, versions are searched per model.
+const PER_MODEL_SEARCH_LIMIT: usize = 20;
+/// Requests in flight for per-object reads (runs, per-model searches).
+const READ_CONCURRENCY: usize = 8;
+/// The largest page the OSS server accepts for model versions.
+pub(super) const VERSION_PAGE_MAX: u64 = 200_000;
+/// The page size Databricks (and MLflow's Python client) use.
+const VERSION_PAGE_FALLBACK: u64 = 10_000;
+/// The largest page `registered-models/search` accepts.
+const MODEL_PAGE: u64 = 1000;
+/// Logged-models capability: not yet known / present / absent.
+pub(super) const CAP_UNKNOWN: u8 = 0;
+const CAP_YES: u8 = 1;
+const CAP_NO: u8 = 2;
+
+/// A full snapshot of the models and experiments in scope.
+pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
+    let mut models = search_models(reg, &req.models).await?;
+    let per_model =
+        matches!(&req.models, Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT);
+    if per_model {
+        let reads: Vec<_> = models.keys().map(|name| versions_of(reg, name)).collect();
+        let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for versions in found {
+            attach(&mut models, versions)?;
+        }
+    } else {
+        let all = search_versions(reg, None).await?;
+        attach(&mut models, all)?;
+    }
+    let experiments = match &req.models {
+        Scope::All => search_experiments(reg).await?,
+        Scope::Named(_) => experiments_by_name(reg, &req.experiments).await?,
+    };
+    Ok(LiveState {
+        models,
+        experiments,
+        ..LiveState::default()
+    })
+}
+
+/// One model with its versions and aliases, or `None`.
+pub async fn get_model(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveModel>> {
+    let q = [("name", name.to_owned())];
+    let model = match reg
+        .client
+        .call::<RegisteredModelResponse>(&ep::GET_MODEL, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => r.registered_model.into_live(),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut models = BTreeMap::from([(model.name.clone(), model)]);
+    attach(&mut models, versions_of(reg, name).await?)?;
+    Ok(models.into_values().next())
+}
+
+/// Runs by id with their latest metrics; unknown ids are left out.
+pub async fn get_runs(
+    reg: &MlflowRegistry,
+    run_ids: &[String],
+) -> Result<BTreeMap<String, LiveRun>> {
+    let unique: BTreeSet<&String> = run_ids.iter().collect();
+    let reads: Vec<_> = unique.into_iter().map(|id| get_run(reg, id)).collect();
+    let runs: Vec<Option<super::wire::Run>> = stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(runs
+        .into_iter()
+        .flatten()
+        .map(|r| r.into_live())
+        .map(|r| (r.run_id.clone(), r))
+        .collect())
+}
+
+/// Resolves `runs:/<run>/<path>` sources to the run's logged model
+/// (`models:/<model_id>`), as MLflow 3's `register_model` does. Sources
+/// without a logged model, and every source on a server without the
+/// logged-models API (MLflow 2.x), are left out: they register verbatim.
+pub async fn resolve_sources(
+    reg: &MlflowRegistry,
+    sources: &[String],
+) -> Result<BTreeMap<String, ResolvedSource>> {
+    let wanted: BTreeSet<(&String, (&str, &str))> = sources
+        .iter()
+        .filter_map(|s| parse_runs_uri(s).map(|p| (s, p)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (source, (run_id, path)) in wanted {
+        if reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
+            break;
+        }
+        let Some(run) = get_run(reg, run_id).await? else {
+            tracing::warn!(source = %source, "run not found; the source will be registered verbatim");
+            continue;
+        };
+        if let Some(model_id) =
+            find_logged_model(reg, &run.info.experiment_id, run_id, path).await?
+        {
+            let resolved = ResolvedSource {
+                source: format!("models:/{model_id}"),
+                run_id: Some(run_id.to_owned()),
+                model_id: Some(model_id),
+            };
+            out.insert(source.clone(), resolved);
+        }
+    }
+    Ok(out)
+}
+
+/// `runs:/<run>/<path>` -> (run, path). `None` for anything else.
+pub fn parse_runs_uri(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix("runs:/")?.trim_start_matches('/');
+    let (run, path) = rest.split_once('/')?;
+    let path = path.trim_matches('/');
+    (!run.is_empty() && !path.is_empty()).then_some((run, path))
+}
+
+/// Versions of one model, all pages.
+pub async fn versions_of(reg: &MlflowRegistry, name: &str) -> Result<Vec<ModelVersion>> {
+    let lit = filter_literal(name).ok_or_else(|| {
+        RegistryError::Invalid(format!(
+            "model name {name:?} holds both ' and \", which MLflow's search filters cannot express"
+        ))
+    })?;
+    search_versions(reg, Some(&format!("name={lit}"))).await
+}
+
+/// `model-versions/search` with `filter`, following every page.
+pub async fn search_versions(
+    reg: &MlflowRegistry,
+    filter: Option<&str>,
+) -> Result<Vec<ModelVersion>> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    let mut seen = HashSet::new();
+    loop {
+        let page_size = reg.version_page.load(Ordering::Relaxed);
+        let mut q = vec![
+            ("max_results", page_size.to_string()),
+            ("order_by", "name ASC".to_owned()),
+            ("order_by", "version_number ASC".to_owned()),
+        ];
+        if let Some(f) = filter {
+            q.push(("filter", f.to_owned()));
+        }
+        if !token.is_empty() {
+            q.push(("page_token", token.clone()));
+        }
+        let page = match reg
+            .client
+            .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if page_size > VERSION_PAGE_FALLBACK && refuses_max_results(&e) => {
+                tracing::debug!(
+                    "server refused max_results={page_size}; using {VERSION_PAGE_FALLBACK}"
+                );
+                reg.version_page
+                    .store(VERSION_PAGE_FALLBACK, Ordering::Relaxed);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        out.extend(page.model_versions);
+        if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
+            return Ok(out);
+        }
+        token = page.next_page_token;
+    }
+}
+
+fn refuses_max_results(e: &CallError) -> bool {
+    matches!(e, CallError::Api { code, message, .. }
+        if (code == "INVALID_PARAMETER_VALUE" || code == "BAD_REQUEST") && message.contains("max_results"))
+}
+
+/// Registered models in scope, all pages, de-duplicated by name.
+async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+    let mut models = BTreeMap::new();
+    if matches!(scope, Scope::Named(names) if names.is_empty()) {
+        return Ok(models);
+    }
+    let mut token = String::new();
+    let mut seen = HashSet::new();
+    loop {
+        let mut q = vec![
+            ("max_results", MODEL_PAGE.to_string()),
+            ("order_by", "name ASC".to_owned()),
+        ];
+        if !token.is_empty() {
+            q.push(("page_token", token.clone()));
+        }
+        let page: RegisteredModelPage = reg
+            .client
+            .call(&ep::SEARCH_MODELS, Payload::Query(&q))
+            .await?;
+        for m in page.registered_models {
+            if scope.contains(&m.name) {
+                models
+                    .entry(m.name.clone())
+                    .or_insert_with(|| m.into_live());
+            }
+        }
+        if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
+            return Ok(models);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// Puts versions under their models; versions of models not in the map are
+/// dropped (out of scope).
+fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>) -> Result<()> {
+    for v in versions {
+        let Some(model) = models.get_mut(&v.name) else {
+            continue;
+        };
+        let live = v
+            .into_live()
+            .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))?;
+        model.versions.entry(live.version).or_insert(live);
+    }
+    Ok(())
+}
+
+async fn experiments_by_name(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+) -> Result<BTreeMap<String, LiveExperiment>> {
+    let reads: Vec<_> = names
+        .iter()
+        .map(|name| experiment_by_name(reg, name))
+        .collect();
+    let found: Vec<Option<LiveExperiment>> = stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e))
+        .collect())
+}
+
+/// An active experiment by name; `None` when absent or deleted.
+pub async fn experiment_by_name(
+    reg: &MlflowRegistry,
+    name: &str,
+) -> Result<Option<LiveExperiment>> {
+    let q = [("experiment_name", name.to_owned())];
+    match reg
+        .client
+        .call::<ExperimentResponse>(&ep::GET_EXPERIMENT_BY_NAME, Payload::Query(&q))
+        .await
+    {
+        Ok(r) if r.experiment.is_deleted() => Ok(None),
+        Ok(r) => Ok(Some(r.experiment.into_live())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, LiveExperiment>> {
+    let mut out = BTreeMap::new();
+    let mut token = String::new();
+    let mut seen = HashSet::new();
+    loop {
+        let mut q = vec![
+            ("max_results", "1000".to_owned()),
+            ("view_type", "ACTIVE_ONLY".to_owned()),
+        ];
+        if !token.is_empty() {
+            q.push(("page_token", token.clone()));
+        }
+        let page: ExperimentPage = reg
+            .client
+            .call(&ep::SEARCH_EXPERIMENTS, Payload::Query(&q))
+            .await?;
+        for e in page.experiments {
+            if !e.is_deleted() {
+                out.entry(e.name.clone()).or_insert_with(|| e.into_live());
+            }
+        }
+        if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
+            return Ok(out);
+        }
+        token = page.next_page_token;
+    }
+}
+
+async fn get_run(reg: &MlflowRegistry, run_id: &str) -> Result<Option<super::wire::Run>> {
+    let q = [("run_id", run_id.to_owned())];
+    match reg
+        .client
+        .call::<RunResponse>(&ep::GET_RUN, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => Ok(Some(r.run)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The newest logged model named `name` from `run_id`; records whether the
+/// server has the logged-models API at all.
+async fn find_logged_model(
+    reg: &MlflowRegistry,
+    experiment_id: &str,
+    run_id: &str,
+    name: &str,
+) -> Result<Option<String>> {
+    let (Some(run_lit), Some(name_lit)) = (filter_literal(run_id), filter_literal(name)) else {
+        return Ok(None);
+    };
+    let body = json!({
+        "experiment_ids": [experiment_id],
+        "filter": format!("source_run_id = {run_lit} AND name = {name_lit}"),
+        "order_by": [{"field_name": "creation_timestamp", "ascending": false}],
+        "max_results": 10,
+    });
+    match reg
+        .client
+        .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
+        .await
+    {
+        Ok(page) => {
+            reg.logged_models.store(CAP_YES, Ordering::Relaxed);
+            Ok(page
+                .models
+                .into_iter()
+                .find(|m| m.info.source_run_id == run_id && m.info.name == name)
+                .map(|m| m.info.model_id)
+                .filter(|id| !id.is_empty()))
+        }
+        Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
+            tracing::debug!(
+                "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"
+            );
+            reg.logged_models.store(CAP_NO, Ordering::Relaxed);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_uris() {
+        assert_eq!(parse_runs_uri("runs:/abc/model"), Some(("abc", "model")));
+        assert_eq!(
+            parse_runs_uri("runs:/abc/sub/model/"),
+            Some(("abc", "sub/model"))
+        );
+        assert_eq!(parse_runs_uri("runs:/abc"), None);
+        assert_eq!(parse_runs_uri("runs:/abc/"), None);
+        assert_eq!(parse_runs_uri("s3://b/k"), None);
+        assert_eq!(parse_runs_uri("models:/m-1"), None);
+    }
+}

@@ -1,0 +1,473 @@
+//! Writes, each checked against the answer (or a read-back) so that a
+//! silent no-op is an error.
+//!
+//! Creates (`registered-models/create`, `model-versions/create`,
+//! `experiments/create`) are not idempotent: after an ambiguous failure
+//! they re-read first and only re-send when the object is really absent
+//! ([`create_converging`]). Everything else is idempotent and retried by the
+//! client.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::MlflowRegistry;
+use super::client::Payload;
+use super::endpoints as ep;
+use super::errors::CallError;
+use super::read::{experiment_by_name, parse_runs_uri, search_versions, versions_of};
+use super::wire::{
+    CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
+    filter_literal, tags_json,
+};
+use crate::plan::tags;
+use crate::registry::{NewVersion, RegistryError, Result};
+use crate::state::{LiveVersion, Stage, VersionStatus};
+
+/// `registered-models/create`.
+pub async fn create_model(
+    reg: &MlflowRegistry,
+    name: &str,
+    description: Option<&str>,
+    model_tags: &BTreeMap<String, String>,
+) -> Result<()> {
+    let mut body = json!({ "name": name, "tags": tags_json(model_tags) });
+    if let Some(d) = description {
+        body["description"] = json!(d);
+    }
+    let mut converge = Converge::new(reg);
+    let created = loop {
+        match reg
+            .client
+            .call::<RegisteredModelResponse>(&ep::CREATE_MODEL, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => break r.registered_model.name,
+            Err(e) => {
+                let e = converge.failed(e)?;
+                if let Some(m) = super::read::get_model(reg, name).await? {
+                    break m.name;
+                }
+                converge.retry(e).await?;
+            }
+        }
+    };
+    check(created == name, || {
+        format!("registered-models/create answered for {created:?}, not {name:?}")
+    })
+}
+
+/// `registered-models/update`, always sending the description (an omitted
+/// one would be cleared).
+pub async fn update_model_description(
+    reg: &MlflowRegistry,
+    name: &str,
+    description: &str,
+) -> Result<()> {
+    let body = json!({ "name": name, "description": description });
+    let r: RegisteredModelResponse = call(reg, &ep::UPDATE_MODEL, &body).await?;
+    check(r.registered_model.description == description, || {
+        format!("the description of model {name:?} did not change")
+    })
+}
+
+pub async fn set_model_tag(reg: &MlflowRegistry, name: &str, key: &str, value: &str) -> Result<()> {
+    let body = json!({ "name": name, "key": key, "value": value });
+    call::<Empty>(reg, &ep::SET_MODEL_TAG, &body)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_model_tag(reg: &MlflowRegistry, name: &str, key: &str) -> Result<()> {
+    let body = json!({ "name": name, "key": key });
+    call::<Empty>(reg, &ep::DELETE_MODEL_TAG, &body)
+        .await
+        .map(drop)
+}
+
+/// Registers `new` unless a version with its declared source exists, then
+/// waits until it is READY.
+pub async fn create_version(
+    reg: &MlflowRegistry,
+    model: &str,
+    new: &NewVersion,
+) -> Result<LiveVersion> {
+    if let Some(found) = find_by_declared(reg, model, &new.declared_source).await? {
+        tracing::debug!(
+            model,
+            version = found.version,
+            "version with this source exists; not registering again"
+        );
+        return wait_ready(reg, model, found).await;
+    }
+    let mut version_tags = new.tags.clone();
+    version_tags.insert(tags::SOURCE.to_owned(), new.declared_source.clone());
+    let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
+    // MLflow (3.17 at least) rejects a `runs:/` source whose run is not also
+    // given as `run_id`; MLflow 2's client filled it in the same way.
+    let run_id = new
+        .run_id
+        .as_deref()
+        .or_else(|| parse_runs_uri(&new.source).map(|(run, _)| run));
+    if let Some(run_id) = run_id {
+        body["run_id"] = json!(run_id);
+    }
+    if let Some(model_id) = &new.model_id {
+        body["model_id"] = json!(model_id);
+    }
+    if let Some(d) = &new.description {
+        body["description"] = json!(d);
+    }
+    let mut converge = Converge::new(reg);
+    let created = loop {
+        match reg
+            .client
+            .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => break live(r.model_version)?,
+            Err(e) => {
+                let e = converge.failed(e)?;
+                if let Some(v) = find_by_declared(reg, model, &new.declared_source).await? {
+                    break v;
+                }
+                converge.retry(e).await?;
+            }
+        }
+    };
+    check(
+        created.tags.get(tags::SOURCE) == Some(&new.declared_source),
+        || {
+            format!(
+                "model-versions/create for {model:?} answered with a version without the {} tag",
+                tags::SOURCE
+            )
+        },
+    )?;
+    let created = remove_duplicate(reg, model, &new.declared_source, created).await?;
+    wait_ready(reg, model, created).await
+}
+
+/// The backstop against two appliers racing past the lease: right after a
+/// create, if a lower version with the same declared source exists, the one
+/// this run created is a duplicate: delete it (needs MANAGE; otherwise say
+/// so) and use the lower one.
+async fn remove_duplicate(
+    reg: &MlflowRegistry,
+    model: &str,
+    declared: &str,
+    created: LiveVersion,
+) -> Result<LiveVersion> {
+    let Some(first) = find_by_declared(reg, model, declared).await? else {
+        return Ok(created);
+    };
+    if first.version >= created.version {
+        return Ok(created);
+    }
+    tracing::warn!(
+        model,
+        duplicate = created.version,
+        kept = first.version,
+        "another applier registered this source concurrently; removing the duplicate this run created"
+    );
+    let body = json!({ "name": model, "version": created.version.to_string() });
+    if let Err(e) = call::<Empty>(reg, &ep::DELETE_VERSION, &body).await {
+        tracing::warn!(model, version = created.version, error = %e, "could not remove the duplicate version");
+    }
+    Ok(first)
+}
+
+/// `model-versions/update`, always sending the description.
+pub async fn update_version_description(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    description: &str,
+) -> Result<()> {
+    let body = json!({ "name": model, "version": version.to_string(), "description": description });
+    let r: ModelVersionResponse = call(reg, &ep::UPDATE_VERSION, &body).await?;
+    check(r.model_version.description == description, || {
+        format!("the description of {model:?} version {version} did not change")
+    })
+}
+
+pub async fn set_version_tag(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    let body = json!({ "name": model, "version": version.to_string(), "key": key, "value": value });
+    call::<Empty>(reg, &ep::SET_VERSION_TAG, &body)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_version_tag(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    key: &str,
+) -> Result<()> {
+    let body = json!({ "name": model, "version": version.to_string(), "key": key });
+    call::<Empty>(reg, &ep::DELETE_VERSION_TAG, &body)
+        .await
+        .map(drop)
+}
+
+/// `model-versions/transition-stage` with `archive_existing_versions=false`.
+pub async fn transition_stage(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    stage: Stage,
+) -> Result<()> {
+    let body = json!({
+        "name": model,
+        "version": version.to_string(),
+        "stage": stage.as_str(),
+        "archive_existing_versions": false,
+    });
+    let r: ModelVersionResponse = call(reg, &ep::TRANSITION_STAGE, &body).await?;
+    let got = r.model_version.current_stage;
+    check(Stage::parse(&got) == Some(stage), || {
+        format!("{model:?} version {version} is in stage {got:?} after moving it to {stage}")
+    })
+}
+
+/// Points `alias` at `version` (an upsert), then reads it back.
+pub async fn set_alias(reg: &MlflowRegistry, model: &str, alias: &str, version: u64) -> Result<()> {
+    let body = json!({ "name": model, "alias": alias, "version": version.to_string() });
+    call::<Empty>(reg, &ep::SET_ALIAS, &body).await?;
+    let now = alias_target(reg, model, alias).await?;
+    check(now == Some(version), || {
+        format!("alias {alias:?} of {model:?} points at {now:?}, not {version}")
+    })
+}
+
+/// Deletes `alias` (a JSON body on DELETE), then reads it back.
+pub async fn delete_alias(reg: &MlflowRegistry, model: &str, alias: &str) -> Result<()> {
+    let body = json!({ "name": model, "alias": alias });
+    call::<Empty>(reg, &ep::DELETE_ALIAS, &body).await?;
+    let now = alias_target(reg, model, alias).await?;
+    check(now.is_none(), || {
+        format!("alias {alias:?} of {model:?} still points at {now:?}")
+    })
+}
+
+/// `experiments/create`; returns the id.
+pub async fn create_experiment(
+    reg: &MlflowRegistry,
+    name: &str,
+    artifact_location: Option<&str>,
+    exp_tags: &BTreeMap<String, String>,
+) -> Result<String> {
+    let mut body = json!({ "name": name, "tags": tags_json(exp_tags) });
+    if let Some(loc) = artifact_location {
+        body["artifact_location"] = json!(loc);
+    }
+    let mut converge = Converge::new(reg);
+    let created = loop {
+        match reg
+            .client
+            .call::<CreateExperimentResponse>(&ep::CREATE_EXPERIMENT, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => break Ok(r.experiment_id),
+            Err(e) => {
+                let e = match converge.failed(e) {
+                    Ok(e) => e,
+                    Err(e) => break Err(e),
+                };
+                if let Some(found) = experiment_by_name(reg, name).await? {
+                    break Ok(found.experiment_id);
+                }
+                if let Err(e) = converge.retry(e).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    match created {
+        Ok(id) if !id.is_empty() => Ok(id),
+        Ok(_) => Err(RegistryError::Other(format!(
+            "experiments/create for {name:?} answered without an id"
+        ))),
+        Err(RegistryError::AlreadyExists(m)) if experiment_by_name(reg, name).await?.is_none() => {
+            Err(RegistryError::AlreadyExists(format!(
+                "{m}; experiment {name:?} is deleted: restore it (mlflow experiments restore) or purge it (mlflow gc)"
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn set_experiment_tag(
+    reg: &MlflowRegistry,
+    experiment_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    let body = json!({ "experiment_id": experiment_id, "key": key, "value": value });
+    call::<Empty>(reg, &ep::SET_EXPERIMENT_TAG, &body)
+        .await
+        .map(drop)
+}
+
+/// The retry state of a non-idempotent create. After an ambiguous failure
+/// the caller re-reads: if the object is there, that is the answer; only if
+/// it is absent is the create sent again (bounded by the retry policy). An
+/// "already exists" answer after an ambiguous attempt means the earlier
+/// attempt succeeded, and is re-read as well.
+struct Converge<'a> {
+    reg: &'a MlflowRegistry,
+    start: Instant,
+    retries: u32,
+    ambiguous: bool,
+}
+
+impl<'a> Converge<'a> {
+    fn new(reg: &'a MlflowRegistry) -> Self {
+        Converge {
+            reg,
+            start: Instant::now(),
+            retries: 0,
+            ambiguous: false,
+        }
+    }
+
+    /// Returns the error when a re-read should decide, or fails.
+    fn failed(&mut self, e: CallError) -> Result<CallError> {
+        let recoverable = matches!(e, CallError::Ambiguous { .. })
+            || (self.ambiguous && e.is("RESOURCE_ALREADY_EXISTS"));
+        if !recoverable {
+            return Err(e.into());
+        }
+        self.ambiguous = true;
+        tracing::debug!(
+            code = e.code().unwrap_or("none"),
+            "create outcome unknown; re-reading before any retry"
+        );
+        Ok(e)
+    }
+
+    /// The re-read found nothing: waits before sending again, or gives up.
+    async fn retry(&mut self, e: CallError) -> Result<()> {
+        if e.is("RESOURCE_ALREADY_EXISTS") {
+            return Err(e.into());
+        }
+        let policy = self.reg.client.policy();
+        self.retries += 1;
+        let wait = policy.backoff(self.retries);
+        if self.retries > policy.max_retries || self.start.elapsed() + wait > policy.budget {
+            return Err(e.into());
+        }
+        self.reg.client.note_retry();
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+}
+
+/// The version of `model` registered from `declared` (by the
+/// `modelsync.source` tag), lowest number first.
+async fn find_by_declared(
+    reg: &MlflowRegistry,
+    model: &str,
+    declared: &str,
+) -> Result<Option<LiveVersion>> {
+    let found = match (filter_literal(model), filter_literal(declared)) {
+        (Some(m), Some(d)) => {
+            let filter = format!("name={m} AND tags.`{}`={d}", tags::SOURCE);
+            search_versions(reg, Some(&filter)).await?
+        }
+        // Not expressible as a filter: read the model's versions instead.
+        _ => versions_of(reg, model).await?,
+    };
+    let mut matching: Vec<LiveVersion> = found
+        .into_iter()
+        .filter(|v| v.name == model)
+        .map(live)
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|v| v.tags.get(tags::SOURCE).map(String::as_str) == Some(declared))
+        .collect();
+    matching.sort_by_key(|v| v.version);
+    Ok(matching.into_iter().next())
+}
+
+/// Polls `model-versions/get` while the version is PENDING_REGISTRATION.
+async fn wait_ready(reg: &MlflowRegistry, model: &str, mut v: LiveVersion) -> Result<LiveVersion> {
+    let policy = reg.client.policy();
+    let start = Instant::now();
+    loop {
+        match v.status {
+            VersionStatus::Ready => return Ok(v),
+            VersionStatus::FailedRegistration => {
+                return Err(RegistryError::Other(format!(
+                    "{model:?} version {} failed to register (FAILED_REGISTRATION)",
+                    v.version
+                )));
+            }
+            VersionStatus::PendingRegistration
+                if start.elapsed() >= policy.registration_timeout =>
+            {
+                return Err(RegistryError::Other(format!(
+                    "{model:?} version {} still PENDING_REGISTRATION after {:?}",
+                    v.version, policy.registration_timeout
+                )));
+            }
+            VersionStatus::PendingRegistration => {}
+        }
+        tokio::time::sleep(policy.registration_poll).await;
+        let q = [
+            ("name", model.to_owned()),
+            ("version", v.version.to_string()),
+        ];
+        let r: ModelVersionResponse = reg
+            .client
+            .call(&ep::GET_VERSION, Payload::Query(&q))
+            .await?;
+        v = live(r.model_version)?;
+    }
+}
+
+/// The version `alias` points at, or `None` (MLflow answers an unknown alias
+/// with INVALID_PARAMETER_VALUE).
+async fn alias_target(reg: &MlflowRegistry, model: &str, alias: &str) -> Result<Option<u64>> {
+    let q = [("name", model.to_owned()), ("alias", alias.to_owned())];
+    match reg
+        .client
+        .call::<ModelVersionResponse>(&ep::GET_ALIAS, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => Ok(Some(r.model_version.version)),
+        Err(e) if e.is("INVALID_PARAMETER_VALUE") || e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn call<T: serde::de::DeserializeOwned>(
+    reg: &MlflowRegistry,
+    endpoint: &'static ep::Endpoint,
+    body: &Value,
+) -> Result<T> {
+    Ok(reg.client.call(endpoint, Payload::Json(body)).await?)
+}
+
+fn live(v: ModelVersion) -> Result<LiveVersion> {
+    v.into_live()
+        .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Other(format!(
+            "write not applied: {}",
+            msg()
+        )))
+    }
+}

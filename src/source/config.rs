@@ -1,0 +1,95 @@
+//! `modelsync.toml`: optional settings kept beside the manifests.
+//!
+//! ```toml
+//! # Moves into these stages/aliases must declare gates.
+//! protect = ["Production", "champion"]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::SourceError;
+
+/// The config file's name, looked up in each manifest folder.
+pub const FILE_NAME: &str = "modelsync.toml";
+
+/// Settings from `modelsync.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Protected stages and aliases.
+    #[serde(default)]
+    pub protect: Vec<String>,
+}
+
+impl Config {
+    /// Parses a config file's text; errors name the file, line and column.
+    pub fn parse(path: &str, text: &str) -> Result<Config, SourceError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| format!(":{l}:{c}"))
+                .unwrap_or_default();
+            SourceError::Config(format!("{path}{at}: {}", e.message()))
+        })
+    }
+
+    /// Merges the config files beside `paths` (a folder's own file, or the
+    /// file beside a manifest file given directly).
+    pub fn for_paths(paths: &[PathBuf]) -> Result<Config, SourceError> {
+        let mut merged = Config::default();
+        let mut seen = Vec::new();
+        for p in paths {
+            let dir = if p.is_dir() {
+                p.as_path()
+            } else {
+                p.parent().unwrap_or(Path::new("."))
+            };
+            let file = dir.join(FILE_NAME);
+            if seen.contains(&file) || !file.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).map_err(|source| SourceError::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
+            let cfg = Config::parse(&file.display().to_string(), &text)?;
+            for t in cfg.protect {
+                if !merged.protect.contains(&t) {
+                    merged.protect.push(t);
+                }
+            }
+            seen.push(file);
+        }
+        Ok(merged)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_protect_and_rejects_unknown_keys_with_location() {
+        let cfg = Config::parse(
+            "m/modelsync.toml",
+            "protect = [\"Production\", \"champion\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.protect, vec!["Production", "champion"]);
+        let err = Config::parse("m/modelsync.toml", "protect = []\nprotekt = 1\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("m/modelsync.toml:2:1: "),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1, in front of the MLflow server.
+//!
+//! Each request is matched against a scripted list of rules (method + path
+//! substring, N times); a matching rule can answer a status itself, reset
+//! the connection, delay, or — the important one — forward the request
+//! upstream and then answer the client 502 (or reset), so that a create
+//! happened but the client cannot know. One request per connection
+//! (`Connection: close`), which keeps the parsing trivial.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to do with a matching request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status (plain text), without forwarding.
+    Status(u16),
+    /// Answer this status with `Retry-After: secs`, without forwarding.
+    StatusRetryAfter(u16, u64),
+    /// Answer this status and body (JSON if it starts with `{`), without
+    /// forwarding.
+    Answer(u16, String),
+    /// Forward with the first occurrence of `.0` in the request line
+    /// replaced by `.1` (e.g. a smaller `max_results`, to force paging).
+    Rewrite(String, String),
+    /// Reset the connection without forwarding.
+    Reset,
+    /// Wait, then forward.
+    Delay(Duration),
+    /// Forward upstream, drop the answer, and answer this status.
+    ForwardThenStatus(u16),
+    /// Forward upstream, drop the answer, and reset the connection.
+    ForwardThenReset,
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// The fault applied, if any.
+    pub fault: Option<String>,
+}
+
+struct Rule {
+    method: String,
+    path_contains: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    seen: Vec<Seen>,
+}
+
+/// A running proxy; it stops with the test's runtime.
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(handle(conn, upstream.clone(), st.clone()));
+            }
+        });
+        Proxy { url, state }
+    }
+
+    /// Applies `fault` to the next `times` requests with this method whose
+    /// path contains `path_contains`. Rules apply in the order added.
+    pub fn fail(&self, method: &str, path_contains: &str, fault: Fault, times: usize) {
+        self.state.lock().expect("proxy state").rules.push(Rule {
+            method: method.to_owned(),
+            path_contains: path_contains.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().expect("proxy state").seen.clone()
+    }
+
+    /// How many requests with this method and path substring were seen.
+    pub fn count(&self, method: &str, path_contains: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == method && s.path.contains(path_contains))
+            .count()
+    }
+}
+
+async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>) {
+    let Some((head, body)) = read_request(&mut client).await else {
+        return;
+    };
+    let first = head.lines().next().unwrap_or_default().to_owned();
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let fault = {
+        let mut st = state.lock().expect("proxy state");
+        let fault = st
+            .rules
+            .iter_mut()
+            .find(|r| r.remaining > 0 && r.method == method && path.contains(&r.path_contains))
+            .map(|r| {
+                r.remaining -= 1;
+                r.fault.clone()
+            });
+        st.seen.push(Seen {
+            method: method.clone(),
+            path: path.clone(),
+            fault: fault.as_ref().map(|f| format!("{f:?}")),
+        });
+        fault
+    };
+    match fault {
+        None => {
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&resp).await;
+            }
+        }
+        Some(Fault::Status(code)) => {
+            respond(&mut client, code, None, &format!("proxy says {code}")).await
+        }
+        Some(Fault::StatusRetryAfter(code, secs)) => {
+            respond(&mut client, code, Some(secs), &format!("proxy says {code}")).await
+        }
+        Some(Fault::Answer(code, body)) => respond(&mut client, code, None, &body).await,
+        Some(Fault::Rewrite(from, to)) => {
+            let (line, rest) = head.split_once("\r\n").unwrap_or((&head, ""));
+            let head = format!("{}\r\n{rest}", line.replacen(&from, &to, 1));
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&resp).await;
+            }
+        }
+        Some(Fault::Reset) => reset(client),
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&resp).await;
+            }
+        }
+        Some(Fault::ForwardThenStatus(code)) => {
+            let _ = forward(&upstream, &head, &body).await;
+            respond(&mut client, code, None, &format!("proxy says {code}")).await;
+        }
+        Some(Fault::ForwardThenReset) => {
+            let _ = forward(&upstream, &head, &body).await;
+            reset(client);
+        }
+    }
+}
+
+/// Reads one request: the head (up to the blank line) and a
+/// `Content-Length` body.
+async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((head, body))
+}
+
+/// Sends the request upstream with `Connection: close` and returns the whole
+/// answer.
+async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream).await.ok()?;
+    let mut out = String::new();
+    for line in head.trim_end().lines() {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes()).await.ok()?;
+    up.write_all(body).await.ok()?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).await.ok()?;
+    Some(resp)
+}
+
+async fn respond(conn: &mut TcpStream, code: u16, retry_after: Option<u64>, body: &str) {
+    let kind = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let extra = retry_after
+        .map(|s| format!("Retry-After: {s}\r\n"))
+        .unwrap_or_default();
+    let resp = format!(
+        "HTTP/1.1 {code} Fault\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = conn.write_all(resp.as_bytes()).await;
+    let _ = conn.shutdown().await;
+}
+
+fn reset(conn: TcpStream) {
+    let _ = conn.set_zero_linger();
+    drop(conn);
+}
