@@ -15,6 +15,8 @@ use crate::support::daemon::Daemon;
 pub struct Target {
     pub uri: String,
     pub prefix: String,
+    /// Models in the SIGTERM scenario (enough for a run to be under way).
+    pub many: usize,
 }
 
 /// A model with versions 1 and 2 declared by source; `champion` and
@@ -415,7 +417,7 @@ fn check_prometheus(text: &str) {
 
 pub fn sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent(t: &Target) {
     let w = Workdir::new();
-    for i in 0..300 {
+    for i in 0..t.many {
         w.write(
             &format!("m/model{i:03}.yaml"),
             &manifest(&format!("{}many{i:03}", t.prefix), 2),
@@ -540,6 +542,7 @@ mod embedded {
             Target {
                 uri,
                 prefix: String::new(),
+                many: 300,
             },
         )
     }
@@ -557,6 +560,40 @@ mod embedded {
     scenarios!(
         folder_watch_applies_an_edit,
         a_burst_of_writes_is_a_bounded_number_of_reconciles,
+        git_watch_applies_pushes_rejects_invalid_and_recovers,
+        drift_is_healed_at_resync,
+        drift_is_reported_not_repaired_in_warn_mode,
+        webhook_needs_a_valid_signature,
+        metrics_are_prometheus_text,
+        sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent,
+        once_exits_with_apply_codes,
+    );
+}
+
+// ---- the real MLflow server of the harness ---------------------------------
+
+mod mlflow {
+    use crate::support::mlflow::{server, unique};
+
+    fn target(scenario: &str) -> super::Target {
+        super::Target {
+            uri: server().url.clone(),
+            prefix: format!("{}-", unique(&format!("watch-{scenario}"))),
+            many: 40,
+        }
+    }
+
+    macro_rules! scenarios {
+        ($($name:ident),* $(,)?) => {$(
+            #[test]
+            fn $name() {
+                super::$name(&target(stringify!($name)));
+            }
+        )*};
+    }
+
+    scenarios!(
+        folder_watch_applies_an_edit,
         git_watch_applies_pushes_rejects_invalid_and_recovers,
         drift_is_healed_at_resync,
         drift_is_reported_not_repaired_in_warn_mode,
