@@ -8,8 +8,9 @@
 //! - [`registry`]: the [`registry::Registry`] trait, MLflow and embedded
 //!   implementations (the only code that talks to a registry).
 //! - [`apply`]: executes a plan through a registry (the only code that writes).
-//! - [`source`]: reads manifest files from folders.
+//! - [`source`]: reads manifest files from folders and git branches.
 //! - [`reconcile`]: load -> validate -> snapshot -> plan -> apply.
+//! - [`watch`]: the daemon loop, its sources' triggers and HTTP endpoints.
 //! - [`cli`]: command-line definitions and commands.
 
 pub mod apply;
@@ -21,3 +22,4 @@ pub mod reconcile;
 pub mod registry;
 pub mod source;
 pub mod state;
+pub mod watch;

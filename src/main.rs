@@ -7,7 +7,12 @@ use modelsync::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    modelsync::logging::init(&cli.global, "warn");
+    // The daemon reports each reconcile at info; one-shot commands stay quiet.
+    let level = match cli.command {
+        cli::Command::Watch(_) => "info",
+        _ => "warn",
+    };
+    modelsync::logging::init(&cli.global, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

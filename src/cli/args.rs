@@ -91,6 +91,15 @@ pub enum Command {
     /// Print the promotions recorded by modelsync's audit tags, newest first.
     #[command(after_help = "Example:\n  modelsync history nba-game-predictor")]
     History(HistoryArgs),
+    /// Keep the registry equal to a folder or a git branch (a daemon).
+    #[command(after_help = "Examples:\n  modelsync watch manifests/\n  \
+        modelsync watch --git https://github.com/org/models.git --branch main --path manifests\n  \
+        modelsync watch manifests/ --drift warn --resync 10m --listen 127.0.0.1:9464\n  \
+        modelsync watch --git https://github.com/org/models.git --once   # one reconcile, apply's exit codes\n\n\
+        Endpoints: GET /healthz, /readyz, /metrics (Prometheus), /status (JSON); POST /hooks/git.\n\
+        Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
+        MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
+    Watch(WatchArgs),
     /// Print the JSON Schema of manifest documents.
     #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
     Schema,
@@ -212,4 +221,49 @@ pub struct HistoryArgs {
     pub model: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Manifest folders or files to watch (default: manifests/ if present, else .).
+    #[arg(conflicts_with = "git")]
+    pub paths: Vec<PathBuf>,
+    /// Watch a git repository instead (https://, ssh://, file://).
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// The branch to follow.
+    #[arg(long, default_value = "main", value_name = "BRANCH")]
+    pub branch: String,
+    /// The folder of manifests inside the repository.
+    #[arg(long, default_value = ".", value_name = "PATH")]
+    pub path: String,
+    /// How often to fetch the branch.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Where the bare clone is kept (default: $XDG_CACHE_HOME or ~/.cache,
+    /// then modelsync/git/<name>-<hash of URL>).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Full reconcile period, to find drift made by hand (0 disables).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub resync: std::time::Duration,
+    /// heal repairs drift; warn only reports it (log, metric, /status).
+    #[arg(long, value_enum, default_value_t = crate::watch::DriftMode::Heal)]
+    pub drift: crate::watch::DriftMode,
+    /// Address of the HTTP endpoints.
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Require webhooks to be signed (X-Hub-Signature-256) with the secret
+    /// in this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub webhook_secret_env: Option<String>,
+    /// Reconcile once and exit with apply's exit codes.
+    #[arg(long)]
+    pub once: bool,
+    /// Models applied at once.
+    #[arg(long, env = "MODELSYNC_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Quiet time after a file change before reconciling.
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    pub debounce: std::time::Duration,
 }

@@ -8,6 +8,7 @@ mod get;
 mod history;
 mod plan;
 mod validate;
+mod watch;
 
 pub use args::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Export(a) => export::run(g, a).await,
         Command::Get(a) => get::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
+        Command::Watch(a) => watch::run(g, a).await,
         Command::Schema => {
             common::print(&crate::manifest::schema::json_schema());
             Ok(Exit::Ok)

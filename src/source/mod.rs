@@ -1,10 +1,11 @@
-//! Sources of manifests: folders on disk (and, for the daemon, git).
+//! Sources of manifests: folders on disk and, for the daemon, git branches.
 //!
 //! This is where manifest files are found and read; `manifest/` only ever
 //! sees their bytes. Errors name the path.
 
 pub mod config;
 pub mod folder;
+pub mod git;
 
 pub use folder::read_paths;
 
@@ -19,6 +20,8 @@ pub enum SourceError {
     },
     #[error("{0}: no such file or directory")]
     Missing(String),
+    #[error(transparent)]
+    Git(#[from] git::GitError),
     /// `modelsync.toml` is invalid (the message names file, line, column).
     #[error("{0}")]
     Config(String),

@@ -12,3 +12,4 @@ mod corpus;
 mod faults;
 mod gates;
 mod mlflow;
+mod watch;

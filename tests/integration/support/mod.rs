@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod daemon;
 pub mod embedded;
 pub mod mlflow;
 pub mod proxy;

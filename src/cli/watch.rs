@@ -1,0 +1,64 @@
+//! `modelsync watch`: turns the flags into a [`WatchConfig`] and runs the
+//! daemon (or one reconcile with `--once`).
+
+use anyhow::{Context, bail};
+
+use super::args::WatchArgs;
+use super::{Exit, GlobalArgs, common};
+use crate::source::git::{GitOptions, GitSource};
+use crate::watch::{self, SourceConfig, WatchConfig, http::Secret};
+
+/// `modelsync watch`.
+pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
+    let source = match &a.git {
+        Some(url) => SourceConfig::Git {
+            opts: GitOptions {
+                url: url.clone(),
+                branch: a.branch.clone(),
+                path: a.path.clone(),
+                cache_dir: a
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| GitSource::default_cache_dir(url)),
+            },
+            interval: a.interval,
+        },
+        None => {
+            let paths = common::default_paths(&a.paths);
+            for p in &paths {
+                if !p.exists() {
+                    bail!("{}: no such file or directory", p.display());
+                }
+            }
+            SourceConfig::Folder(paths)
+        }
+    };
+    let webhook_secret = match &a.webhook_secret_env {
+        Some(name) => {
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .with_context(|| {
+                    format!(
+                        "--webhook-secret-env {name}: the environment variable {name} is not set"
+                    )
+                })?;
+            Some(Secret(value.into_bytes()))
+        }
+        None => None,
+    };
+    watch::run(WatchConfig {
+        source,
+        registry_uri: common::registry_uri(g),
+        resync: a.resync,
+        drift: a.drift,
+        listen: a.listen,
+        webhook_secret,
+        once: a.once,
+        concurrency: a.concurrency,
+        debounce: a.debounce,
+        fallback_revision: common::revision(None),
+        exit_for: super::plan::exit_for,
+    })
+    .await
+}

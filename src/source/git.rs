@@ -1,0 +1,355 @@
+//! Manifests from a git branch (git2), for the daemon.
+//!
+//! The repository is cloned once, bare, into a cache folder; each
+//! [`GitSource::fetch`] fetches the one branch (depth 1 on the first fetch
+//! where the transport allows it, incremental afterwards) and reads the
+//! manifests straight from the tree of the fetched commit under `path`; no
+//! working copy is written. A force-push is just a new head (logged); a
+//! deleted branch is an error, never a panic.
+//!
+//! Credentials come from the environment: `MODELSYNC_GIT_TOKEN` for https
+//! (user `MODELSYNC_GIT_USERNAME`, default `x-access-token`), and for ssh the
+//! agent or the key file `MODELSYNC_GIT_SSH_KEY`.
+
+use std::path::{Path, PathBuf};
+
+use git2::{
+    AutotagOption, Cred, CredentialType, FetchOptions, FetchPrune, ObjectType, Oid,
+    RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
+};
+use sha2::{Digest, Sha256};
+
+use super::Fetched;
+use crate::manifest::SourceFile;
+
+/// Same limit as folders: `manifest/` reports oversized files.
+const MAX_READ: usize = 4 * 1024 * 1024 + 1;
+
+/// Why a git fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git {url}: {message}")]
+    Git { url: String, message: String },
+    #[error("git {url}: branch {branch:?} does not exist (deleted?)")]
+    BranchMissing { url: String, branch: String },
+    #[error("git {url}: path {path:?} does not exist in {branch}@{revision}")]
+    PathMissing {
+        url: String,
+        branch: String,
+        path: String,
+        revision: String,
+    },
+    #[error("git cache {path}: {message}")]
+    Cache { path: String, message: String },
+}
+
+/// Where and what to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitOptions {
+    pub url: String,
+    pub branch: String,
+    /// Folder inside the repository (`""` or `"."` for the root).
+    pub path: String,
+    pub cache_dir: PathBuf,
+}
+
+/// A git branch as a source of manifests.
+pub struct GitSource {
+    opts: GitOptions,
+    repo: Option<Repository>,
+    head: Option<Oid>,
+}
+
+impl GitSource {
+    pub fn new(opts: GitOptions) -> GitSource {
+        GitSource {
+            opts,
+            repo: None,
+            head: None,
+        }
+    }
+
+    /// `URL@branch:path`, for status and logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}@{}:{}",
+            redact(&self.opts.url),
+            self.opts.branch,
+            self.path()
+        )
+    }
+
+    /// The default cache folder of `url`: `$XDG_CACHE_HOME` (else
+    /// `~/.cache`) `/modelsync/git/<name>-<hash of the URL>`.
+    pub fn default_cache_dir(url: &str) -> PathBuf {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("modelsync/git").join(cache_name(url))
+    }
+
+    /// Fetches the branch and reads the manifests of its head commit.
+    pub fn fetch(&mut self) -> Result<Fetched, GitError> {
+        let first = self.head.is_none();
+        let previous = self.head;
+        let url = self.opts.url.clone();
+        let branch = self.opts.branch.clone();
+        let path = self.opts.path.clone();
+        let git = |e: git2::Error| GitError::Git {
+            url: redact(&url),
+            message: e.message().to_string(),
+        };
+        let repo = self.repo()?;
+        let tracking = format!("refs/remotes/origin/{branch}");
+        let shallow = first && repo.find_reference(&tracking).is_err();
+        let advertised = fetch_branch(repo, &branch, shallow).map_err(git)?;
+        if !advertised {
+            return Err(GitError::BranchMissing {
+                url: redact(&url),
+                branch,
+            });
+        }
+        let commit = repo
+            .find_reference(&tracking)
+            .and_then(|r| r.peel_to_commit())
+            .map_err(|_| GitError::BranchMissing {
+                url: redact(&url),
+                branch: branch.clone(),
+            })?;
+        let id = commit.id();
+        if let Some(old) = previous.filter(|old| *old != id) {
+            if repo.graph_descendant_of(id, old).unwrap_or(false) {
+                tracing::info!(from = %old, to = %id, branch, "new commit on the branch");
+            } else {
+                tracing::warn!(from = %old, to = %id, branch, "branch head moved to a commit that does not descend from the previous one (force-push?)");
+            }
+        }
+        let files = read_tree(repo, &commit, &path).map_err(|e| match e {
+            TreeError::Missing => GitError::PathMissing {
+                url: redact(&url),
+                branch: branch.clone(),
+                path: path.clone(),
+                revision: id.to_string(),
+            },
+            TreeError::Git(e) => git(e),
+        })?;
+        drop(commit);
+        self.head = Some(id);
+        Ok(Fetched {
+            files,
+            revision: Some(id.to_string()),
+        })
+    }
+
+    fn path(&self) -> &str {
+        let p = self.opts.path.trim_matches('/');
+        if p.is_empty() { "." } else { p }
+    }
+
+    /// Opens the cached bare repository, creating it on first use.
+    fn repo(&mut self) -> Result<&Repository, GitError> {
+        if self.repo.is_none() {
+            let dir = &self.opts.cache_dir;
+            let cache = |e: &dyn std::fmt::Display| GitError::Cache {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            };
+            let repo = match Repository::open_bare(dir) {
+                Ok(r) => r,
+                Err(_) => {
+                    std::fs::create_dir_all(dir).map_err(|e| cache(&e))?;
+                    Repository::init_bare(dir).map_err(|e| cache(&e))?
+                }
+            };
+            match repo.find_remote("origin") {
+                Ok(r) if r.url().ok() == Some(self.opts.url.as_str()) => {}
+                Ok(_) => repo
+                    .remote_set_url("origin", &self.opts.url)
+                    .map_err(|e| cache(&e))?,
+                Err(_) => {
+                    repo.remote_with_fetch(
+                        "origin",
+                        &self.opts.url,
+                        "+refs/heads/*:refs/remotes/origin/*",
+                    )
+                    .map_err(|e| cache(&e))?;
+                }
+            }
+            self.repo = Some(repo);
+        }
+        Ok(self.repo.as_ref().expect("repository opened above"))
+    }
+}
+
+/// Fetches `branch` into `refs/remotes/origin/<branch>`; returns whether the
+/// remote advertised the branch. Retries without depth when the transport
+/// refuses a shallow fetch.
+fn fetch_branch(repo: &Repository, branch: &str, shallow: bool) -> Result<bool, git2::Error> {
+    let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+    let mut remote = repo.find_remote("origin")?;
+    let attempt = |remote: &mut git2::Remote<'_>, depth: Option<i32>| {
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(callbacks())
+            .prune(FetchPrune::On)
+            .download_tags(AutotagOption::None);
+        if let Some(d) = depth {
+            opts.depth(d);
+        }
+        remote.fetch(&[refspec.as_str()], Some(&mut opts), None)
+    };
+    if shallow {
+        if let Err(e) = attempt(&mut remote, Some(1)) {
+            tracing::debug!(error = %e.message(), "shallow fetch refused; fetching full history");
+            attempt(&mut remote, None)?;
+        }
+    } else {
+        attempt(&mut remote, None)?;
+    }
+    let wanted = format!("refs/heads/{branch}");
+    let heads = remote.list()?;
+    Ok(heads.iter().any(|h| h.name() == wanted))
+}
+
+/// Credentials from the environment; gives up after a few attempts so a
+/// wrong token does not loop.
+fn callbacks() -> RemoteCallbacks<'static> {
+    let mut cb = RemoteCallbacks::new();
+    let mut tries = 0;
+    cb.credentials(move |_url, user_from_url, allowed| {
+        tries += 1;
+        if tries > 3 {
+            return Err(git2::Error::from_str(
+                "authentication failed (check MODELSYNC_GIT_TOKEN, MODELSYNC_GIT_SSH_KEY or the ssh agent)",
+            ));
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && let Some(token) = env("MODELSYNC_GIT_TOKEN")
+        {
+            let user = env("MODELSYNC_GIT_USERNAME").unwrap_or_else(|| "x-access-token".into());
+            return Cred::userpass_plaintext(&user, &token);
+        }
+        let user = user_from_url.unwrap_or("git");
+        if allowed.contains(CredentialType::SSH_KEY) {
+            return match env("MODELSYNC_GIT_SSH_KEY") {
+                Some(key) => Cred::ssh_key(user, None, Path::new(&key), None),
+                None => Cred::ssh_key_from_agent(user),
+            };
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(user);
+        }
+        Err(git2::Error::from_str(
+            "the remote asks for credentials: set MODELSYNC_GIT_TOKEN (https) or MODELSYNC_GIT_SSH_KEY / an ssh agent (ssh)",
+        ))
+    });
+    cb
+}
+
+enum TreeError {
+    Missing,
+    Git(git2::Error),
+}
+
+impl From<git2::Error> for TreeError {
+    fn from(e: git2::Error) -> Self {
+        TreeError::Git(e)
+    }
+}
+
+/// Reads every `*.yaml`/`*.yml` blob under `path` in the commit's tree
+/// (skipping hidden entries), sorted by path; paths are repository-relative.
+fn read_tree(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    path: &str,
+) -> Result<Vec<SourceFile>, TreeError> {
+    let root = commit.tree()?;
+    let prefix = path.trim_matches('/');
+    let prefix = if prefix == "." { "" } else { prefix };
+    let tree = if prefix.is_empty() {
+        root
+    } else {
+        let entry = root
+            .get_path(Path::new(prefix))
+            .map_err(|e| match e.code() {
+                git2::ErrorCode::NotFound => TreeError::Missing,
+                _ => TreeError::Git(e),
+            })?;
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Err(TreeError::Missing);
+        }
+        entry.to_object(repo)?.peel_to_tree()?
+    };
+    let mut blobs = Vec::new();
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let Ok(name) = entry.name() else {
+            return TreeWalkResult::Skip;
+        };
+        if name.starts_with('.') {
+            return TreeWalkResult::Skip;
+        }
+        let is_manifest = name.ends_with(".yaml") || name.ends_with(".yml");
+        if entry.kind() == Some(ObjectType::Blob) && is_manifest {
+            let full = if prefix.is_empty() {
+                format!("{dir}{name}")
+            } else {
+                format!("{prefix}/{dir}{name}")
+            };
+            blobs.push((full, entry.id()));
+        }
+        TreeWalkResult::Ok
+    })?;
+    blobs.sort();
+    let mut files = Vec::with_capacity(blobs.len());
+    for (path, id) in blobs {
+        let blob = repo.find_blob(id)?;
+        let content = blob.content();
+        files.push(SourceFile {
+            path,
+            contents: content[..content.len().min(MAX_READ)].to_vec(),
+        });
+    }
+    Ok(files)
+}
+
+/// A URL without userinfo (`https://user:token@host/x` -> `https://host/x`).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && !userinfo.contains('/')
+    {
+        return format!("{scheme}://{host}");
+    }
+    url.to_string()
+}
+
+/// `<last path segment>-<16 hex of sha256(url)>`, safe as a folder name.
+fn cache_name(url: &str) -> String {
+    let hash = Sha256::digest(url.as_bytes());
+    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let last = url
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("repo");
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("{}-{hex}", if name.is_empty() { "repo" } else { &name })
+}
+
+#[cfg(test)]
+#[path = "git_tests.rs"]
+mod tests;

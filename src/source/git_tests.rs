@@ -1,0 +1,207 @@
+//! Git source tests against local repositories over `file://`.
+
+use std::path::Path;
+
+use git2::{Repository, Signature};
+
+use super::*;
+
+struct Upstream {
+    _dir: tempfile::TempDir,
+    repo: Repository,
+    url: String,
+}
+
+impl Upstream {
+    fn new() -> Upstream {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init(dir.path()).expect("init");
+        let url = format!("file://{}", dir.path().display());
+        Upstream {
+            _dir: dir,
+            repo,
+            url,
+        }
+    }
+
+    /// Commits `files` (path, contents) as the whole tree of `branch`, on top
+    /// of `parent` (or as a root commit).
+    fn commit(&self, branch: &str, files: &[(&str, &str)], parent: Option<Oid>) -> Oid {
+        let mut index = git2::Index::new().expect("index");
+        for (path, contents) in files {
+            let blob = self.repo.blob(contents.as_bytes()).expect("blob");
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: contents.len() as u32,
+                id: blob,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).expect("add");
+        }
+        let tree_id = index.write_tree_to(&self.repo).expect("tree");
+        let tree = self.repo.find_tree(tree_id).expect("find tree");
+        let sig = Signature::now("t", "t@example.com").expect("sig");
+        let parents: Vec<git2::Commit<'_>> = parent
+            .map(|p| self.repo.find_commit(p).expect("parent"))
+            .into_iter()
+            .collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let id = self
+            .repo
+            .commit(None, &sig, &sig, "msg", &tree, &refs)
+            .expect("commit");
+        self.repo
+            .reference(&format!("refs/heads/{branch}"), id, true, "test")
+            .expect("ref");
+        id
+    }
+}
+
+fn source(up: &Upstream, cache: &Path, path: &str) -> GitSource {
+    GitSource::new(GitOptions {
+        url: up.url.clone(),
+        branch: "main".into(),
+        path: path.into(),
+        cache_dir: cache.join("c"),
+    })
+}
+
+fn names(f: &Fetched) -> Vec<&str> {
+    f.files.iter().map(|f| f.path.as_str()).collect()
+}
+
+#[test]
+fn reads_manifests_under_path_from_the_fetched_commit() {
+    let up = Upstream::new();
+    let c1 = up.commit(
+        "main",
+        &[
+            ("manifests/a.yaml", "a: 1"),
+            ("manifests/sub/b.yml", "b: 1"),
+            ("manifests/.hidden/x.yaml", "x"),
+            ("manifests/readme.md", "no"),
+            ("other/c.yaml", "c"),
+        ],
+        None,
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut src = source(&up, cache.path(), "manifests/");
+    let got = src.fetch().expect("fetch");
+    assert_eq!(got.revision, Some(c1.to_string()));
+    assert_eq!(names(&got), ["manifests/a.yaml", "manifests/sub/b.yml"]);
+    assert_eq!(got.files[0].contents, b"a: 1");
+    assert!(
+        cache.path().join("c/HEAD").exists(),
+        "bare repository in the cache"
+    );
+    assert!(
+        !cache.path().join("c/manifests").exists(),
+        "no working copy"
+    );
+
+    let c2 = up.commit("main", &[("manifests/a.yaml", "a: 2")], Some(c1));
+    let got = src.fetch().expect("fetch");
+    assert_eq!(got.revision, Some(c2.to_string()));
+    assert_eq!(names(&got), ["manifests/a.yaml"]);
+    assert_eq!(got.files[0].contents, b"a: 2");
+}
+
+#[test]
+fn root_path_and_a_reopened_cache() {
+    let up = Upstream::new();
+    let c1 = up.commit("main", &[("a.yaml", "a"), ("d/b.yaml", "b")], None);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let got = source(&up, cache.path(), ".").fetch().expect("fetch");
+    assert_eq!(names(&got), ["a.yaml", "d/b.yaml"]);
+    // A second daemon on the same cache reuses it.
+    let got = source(&up, cache.path(), "").fetch().expect("fetch again");
+    assert_eq!(got.revision, Some(c1.to_string()));
+}
+
+#[test]
+fn a_force_push_is_just_a_new_head() {
+    let up = Upstream::new();
+    let c1 = up.commit("main", &[("a.yaml", "a: 1")], None);
+    let _c2 = up.commit("main", &[("a.yaml", "a: 2")], Some(c1));
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut src = source(&up, cache.path(), ".");
+    src.fetch().expect("fetch");
+    let rewritten = up.commit("main", &[("a.yaml", "a: 3")], None);
+    let got = src.fetch().expect("fetch after force-push");
+    assert_eq!(got.revision, Some(rewritten.to_string()));
+    assert_eq!(got.files[0].contents, b"a: 3");
+}
+
+#[test]
+fn a_deleted_branch_is_an_error_and_recovers_when_it_returns() {
+    let up = Upstream::new();
+    let c1 = up.commit("main", &[("a.yaml", "a")], None);
+    up.commit("other", &[("a.yaml", "a")], None);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut src = source(&up, cache.path(), ".");
+    src.fetch().expect("fetch");
+    up.repo
+        .find_reference("refs/heads/main")
+        .expect("ref")
+        .delete()
+        .expect("delete");
+    let err = src.fetch().unwrap_err();
+    assert!(matches!(err, GitError::BranchMissing { .. }), "{err}");
+    assert!(
+        err.to_string().contains("branch \"main\" does not exist"),
+        "{err}"
+    );
+    up.repo
+        .reference("refs/heads/main", c1, true, "restore")
+        .expect("restore");
+    assert_eq!(src.fetch().expect("fetch").revision, Some(c1.to_string()));
+}
+
+#[test]
+fn a_missing_branch_path_or_repository_is_an_error() {
+    let up = Upstream::new();
+    up.commit("main", &[("a.yaml", "a")], None);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let err = source(&up, cache.path(), "manifests").fetch().unwrap_err();
+    assert!(matches!(err, GitError::PathMissing { .. }), "{err}");
+    let mut other = GitSource::new(GitOptions {
+        url: up.url.clone(),
+        branch: "nope".into(),
+        path: ".".into(),
+        cache_dir: cache.path().join("d"),
+    });
+    assert!(matches!(
+        other.fetch().unwrap_err(),
+        GitError::BranchMissing { .. }
+    ));
+    let mut gone = GitSource::new(GitOptions {
+        url: "file:///nonexistent/repo".into(),
+        branch: "main".into(),
+        path: ".".into(),
+        cache_dir: cache.path().join("e"),
+    });
+    assert!(matches!(gone.fetch().unwrap_err(), GitError::Git { .. }));
+}
+
+#[test]
+fn cache_names_and_redaction() {
+    let a = cache_name("https://github.com/org/models.git");
+    assert!(a.starts_with("models-"), "{a}");
+    assert_eq!(a.len(), "models-".len() + 16);
+    assert_ne!(a, cache_name("https://github.com/other/models.git"));
+    assert!(cache_name("file:///tmp/x y").starts_with("x_y-"));
+    assert_eq!(
+        redact("https://user:tok@github.com/org/r.git"),
+        "https://github.com/org/r.git"
+    );
+    assert_eq!(redact("ssh://git@host/r.git"), "ssh://host/r.git");
+    assert_eq!(redact("file:///tmp/r"), "file:///tmp/r");
+}

@@ -1,0 +1,215 @@
+//! `modelsync watch`: the daemon that keeps a registry equal to a folder or
+//! a git branch (DESIGN.md §5).
+//!
+//! - `engine.rs`: the level-triggered, single-flight loop (triggers,
+//!   coalescing, retry with backoff, shutdown); knows nothing of registries.
+//! - `backoff.rs`: exponential backoff with jitter.
+//! - `reconciler.rs`: the step the loop runs: source -> `reconcile::load` ->
+//!   registry -> plan -> `apply::execute` (the same path as `apply`).
+//! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
+//! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//!
+//! Invariants: never two reconciles at once; an invalid manifest never
+//! reaches the registry and is not retried until the source changes; the
+//! registry being down applies nothing; on SIGTERM/SIGINT the running model
+//! finishes, models not started are skipped, and the process exits 0.
+
+pub mod backoff;
+pub mod engine;
+pub mod folder;
+pub mod http;
+pub mod reconciler;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::apply::{ApplyReport, CancelFlag};
+use crate::cli::Exit;
+use crate::plan::Plan;
+use crate::source::git::{GitOptions, GitSource, redact};
+use engine::{Reasons, Step, Trigger, Triggers};
+use reconciler::{Reconciler, Source};
+use status::{Shared, Status};
+
+/// What to do about drift found at a resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriftMode {
+    /// Repair it.
+    Heal,
+    /// Only report it (log, metric, status); write nothing. A new revision
+    /// is still applied.
+    Warn,
+}
+
+/// Where the manifests come from.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Folder(Vec<PathBuf>),
+    Git {
+        opts: GitOptions,
+        interval: Duration,
+    },
+}
+
+/// Everything the daemon needs.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub source: SourceConfig,
+    pub registry_uri: String,
+    /// Full reconcile period (drift check); zero disables it.
+    pub resync: Duration,
+    pub drift: DriftMode,
+    pub listen: SocketAddr,
+    pub webhook_secret: Option<http::Secret>,
+    /// One reconcile, then exit with the apply exit code.
+    pub once: bool,
+    pub concurrency: usize,
+    /// Quiet time before a burst of file changes fires a reconcile.
+    pub debounce: Duration,
+    /// Revision recorded for folder sources (from `MODELSYNC_REVISION` etc.).
+    pub fallback_revision: Option<String>,
+    /// The CLI's exit code of an apply.
+    pub exit_for: fn(&Plan, &ApplyReport) -> Exit,
+}
+
+/// Runs the daemon (or one reconcile with `once`).
+pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
+    let (source, description) = match &cfg.source {
+        SourceConfig::Folder(paths) => {
+            let d = paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (Source::Folder(paths.clone()), d)
+        }
+        SourceConfig::Git { opts, .. } => {
+            let git = GitSource::new(opts.clone());
+            let d = git.describe();
+            (Source::Git(Some(git)), d)
+        }
+    };
+    let shared = Shared::new(Status {
+        source: description.clone(),
+        registry: redact(&cfg.registry_uri),
+        drift_mode: match cfg.drift {
+            DriftMode::Heal => "heal".into(),
+            DriftMode::Warn => "warn".into(),
+        },
+        ..Status::default()
+    });
+    let cancel = CancelFlag::default();
+    let mut step = Reconciler::new(
+        source,
+        reconciler::Config {
+            registry_uri: cfg.registry_uri.clone(),
+            drift: cfg.drift,
+            concurrency: cfg.concurrency,
+            fallback_revision: cfg.fallback_revision.clone(),
+            print: cfg.once,
+            exit_for: cfg.exit_for,
+        },
+        shared.clone(),
+        cancel.clone(),
+    );
+    if cfg.once {
+        step.run(&Reasons::from([Trigger::Startup])).await;
+        return Ok(step.last_exit);
+    }
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr().context("listener address")?;
+    let triggers = Triggers::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = http::App {
+        shared: shared.clone(),
+        triggers: triggers.clone(),
+        secret: cfg.webhook_secret.clone(),
+    };
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        };
+        axum::serve(listener, http::router(app))
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    let _watcher = match &cfg.source {
+        SourceConfig::Folder(paths) => Some(folder::watch(paths, triggers.clone(), cfg.debounce)?),
+        SourceConfig::Git { .. } => None,
+    };
+    let mut tickers = Vec::new();
+    if let SourceConfig::Git { interval, .. } = &cfg.source {
+        tickers.extend(engine::spawn_ticker(
+            triggers.clone(),
+            *interval,
+            Trigger::Poll,
+        ));
+    }
+    tickers.extend(engine::spawn_ticker(
+        triggers.clone(),
+        cfg.resync,
+        Trigger::Resync,
+    ));
+    tokio::spawn(on_signal(cancel, triggers.clone(), stop_tx));
+    info!(
+        listen = %addr,
+        source = %description,
+        registry = %redact(&cfg.registry_uri),
+        "modelsync watch started"
+    );
+    triggers.fire(Trigger::Startup);
+    engine::run_loop(&mut step, &triggers, backoff::Backoff::standard(), stop_rx).await;
+    for t in tickers {
+        t.abort();
+    }
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        tracing::debug!("HTTP connections still open at shutdown; closing them");
+    }
+    info!("modelsync watch stopped");
+    Ok(Exit::Ok)
+}
+
+/// On SIGTERM or SIGINT: stop taking triggers, ask a running apply to skip
+/// models not started, stop the loop. A second signal exits at once.
+async fn on_signal(cancel: CancelFlag, triggers: Triggers, stop: watch::Sender<bool>) {
+    let which = wait_for_signal().await;
+    info!(
+        signal = which,
+        "shutting down: finishing the model being applied"
+    );
+    triggers.close();
+    cancel.cancel();
+    let _ = stop.send(true);
+    let again = wait_for_signal().await;
+    tracing::warn!(signal = again, "second signal: exiting now");
+    std::process::exit(1);
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

@@ -1,0 +1,300 @@
+//! What the daemon knows about itself: the `/status` document, readiness,
+//! and the counters behind `/metrics` (Prometheus text, written by hand).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::apply::ActionResult;
+
+/// Outcome labels of `modelsync_reconciles_total`.
+pub const OUTCOMES: [&str; 7] = [
+    "success",
+    "cancelled",
+    "drift",
+    "invalid",
+    "source_error",
+    "registry_error",
+    "apply_error",
+];
+
+/// Upper bounds (seconds) of the reconcile duration histogram.
+const BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The daemon state shared by the loop and the HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct Shared(Arc<Mutex<State>>);
+
+impl Shared {
+    pub fn new(status: Status) -> Shared {
+        Shared(Arc::new(Mutex::new(State {
+            status,
+            metrics: Metrics::default(),
+        })))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().expect("daemon state lock poisoned")
+    }
+}
+
+/// Status and metrics together, under one lock.
+#[derive(Debug, Default)]
+pub struct State {
+    pub status: Status,
+    pub metrics: Metrics,
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The folder(s) or `git URL@branch:path` being watched.
+    pub source: String,
+    /// The registry URI (no credentials).
+    pub registry: String,
+    /// `heal` or `warn`.
+    pub drift_mode: String,
+    /// The revision (git commit, or `sha256:` of the folder's manifests) of
+    /// the last successful reconcile.
+    pub last_applied_revision: Option<String>,
+    /// The revision the last reconcile tried (differs while one fails).
+    pub last_attempted_revision: Option<String>,
+    pub last_error: Option<LastError>,
+    /// RFC 3339 time of the last successful reconcile.
+    pub last_success_at: Option<String>,
+    pub pending_drift: Drift,
+    /// Per-action results of the last reconcile that applied something.
+    pub last_actions: Vec<ActionResult>,
+    /// Reconciles run so far (every outcome).
+    pub reconciles: u64,
+    /// Whether the last reconcile that needed the registry reached it.
+    pub registry_reachable: Option<bool>,
+    /// `/readyz`: a reconcile succeeded and the registry is reachable.
+    pub ready: bool,
+}
+
+/// The error of the last reconcile.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    /// One of [`OUTCOMES`] (never `success`/`drift`).
+    pub kind: String,
+    pub message: String,
+    /// `file:line:column: message` lines for invalid manifests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// Drift found by a resync and not repaired (`--drift warn`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Drift {
+    pub count: usize,
+    /// `model: action` lines.
+    pub actions: Vec<String>,
+}
+
+/// Counters and gauges for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    reconciles: BTreeMap<String, u64>,
+    buckets: [u64; BUCKETS.len()],
+    duration_sum: f64,
+    duration_count: u64,
+    last_success: Option<f64>,
+    drift: u64,
+    actions: BTreeMap<String, u64>,
+    registry_requests: u64,
+    registry_errors: u64,
+    revision: Option<String>,
+}
+
+impl Metrics {
+    /// Counts one reconcile with its outcome and duration.
+    pub fn reconciled(&mut self, outcome: &str, seconds: f64) {
+        *self.reconciles.entry(outcome.to_string()).or_default() += 1;
+        for (bound, count) in BUCKETS.iter().zip(self.buckets.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.duration_sum += seconds;
+        self.duration_count += 1;
+    }
+
+    pub fn succeeded(&mut self, unix_seconds: f64, revision: &str) {
+        self.last_success = Some(unix_seconds);
+        self.revision = Some(revision.to_string());
+    }
+
+    pub fn action_applied(&mut self, kind: &str) {
+        *self.actions.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn set_drift(&mut self, count: usize) {
+        self.drift = count as u64;
+    }
+
+    pub fn registry_requests(&mut self, requests: u64, errors: u64) {
+        self.registry_requests += requests;
+        self.registry_errors += errors;
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "reconciles_total",
+            "counter",
+            "Reconciles run, by outcome.",
+        );
+        for outcome in OUTCOMES {
+            let n = self.reconciles.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "modelsync_reconciles_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
+            "reconcile_duration_seconds",
+            "histogram",
+            "Duration of reconciles.",
+        );
+        for (bound, count) in BUCKETS.iter().zip(self.buckets.iter()) {
+            let _ = writeln!(
+                out,
+                "modelsync_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
+        }
+        let n = self.duration_count;
+        let _ = writeln!(
+            out,
+            "modelsync_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {n}"
+        );
+        let _ = writeln!(
+            out,
+            "modelsync_reconcile_duration_seconds_sum {}",
+            self.duration_sum
+        );
+        let _ = writeln!(out, "modelsync_reconcile_duration_seconds_count {n}");
+        header(
+            &mut out,
+            "last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful reconcile (0: none yet).",
+        );
+        let ts = self.last_success.unwrap_or(0.0);
+        let _ = writeln!(out, "modelsync_last_success_timestamp_seconds {ts}");
+        header(
+            &mut out,
+            "drift_detected",
+            "gauge",
+            "Drifted actions found and not repaired (--drift warn).",
+        );
+        let _ = writeln!(out, "modelsync_drift_detected {}", self.drift);
+        header(
+            &mut out,
+            "actions_applied_total",
+            "counter",
+            "Actions applied to the registry, by kind.",
+        );
+        for (kind, n) in &self.actions {
+            let _ = writeln!(
+                out,
+                "modelsync_actions_applied_total{{kind=\"{}\"}} {n}",
+                escape(kind)
+            );
+        }
+        header(
+            &mut out,
+            "registry_requests_total",
+            "counter",
+            "Requests sent to the registry.",
+        );
+        let _ = writeln!(
+            out,
+            "modelsync_registry_requests_total {}",
+            self.registry_requests
+        );
+        header(
+            &mut out,
+            "registry_errors_total",
+            "counter",
+            "Registry requests that failed.",
+        );
+        let _ = writeln!(
+            out,
+            "modelsync_registry_errors_total {}",
+            self.registry_errors
+        );
+        header(
+            &mut out,
+            "applied_revision_info",
+            "gauge",
+            "The revision of the last successful reconcile.",
+        );
+        if let Some(rev) = &self.revision {
+            let _ = writeln!(
+                out,
+                "modelsync_applied_revision_info{{revision=\"{}\"}} 1",
+                escape(rev)
+            );
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP modelsync_{name} {help}");
+    let _ = writeln!(out, "# TYPE modelsync_{name} {kind}");
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// RFC 3339 (seconds) of now.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let mut m = Metrics::default();
+        m.reconciled("success", 0.2);
+        m.reconciled("invalid", 3.0);
+        m.succeeded(1_700_000_000.0, "abc\"1");
+        m.action_applied("set_alias");
+        m.action_applied("set_alias");
+        m.registry_requests(5, 1);
+        m.set_drift(2);
+        let text = m.render();
+        assert!(text.contains("modelsync_reconciles_total{outcome=\"success\"} 1\n"));
+        assert!(text.contains("modelsync_reconciles_total{outcome=\"apply_error\"} 0\n"));
+        assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"0.25\"} 1\n"));
+        assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"5\"} 2\n"));
+        assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("modelsync_reconcile_duration_seconds_count 2\n"));
+        assert!(text.contains("modelsync_actions_applied_total{kind=\"set_alias\"} 2\n"));
+        assert!(text.contains("modelsync_applied_revision_info{revision=\"abc\\\"1\"} 1\n"));
+        assert!(text.contains("modelsync_drift_detected 2\n"));
+        assert!(text.contains("modelsync_registry_errors_total 1\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').expect("name value");
+            value.parse::<f64>().expect("numeric sample");
+        }
+    }
+}
