@@ -6,9 +6,11 @@
 use std::collections::BTreeSet;
 
 use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, Diagnostic, SourceFile};
 use crate::plan::{self, Plan, PlanContext};
-use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::registry::mlflow::lease::Lease;
+use crate::registry::{AnyRegistry, Registry, RegistryError, Scope, SnapshotRequest};
 use crate::state::LiveState;
 
 /// Why a reconcile stopped before applying anything.
@@ -22,9 +24,9 @@ pub enum ReconcileError {
     Registry(#[from] RegistryError),
 }
 
-/// Validates manifest files into a desired state.
-pub fn load(files: &[SourceFile]) -> Result<DesiredState, ReconcileError> {
-    manifest::load(files).map_err(ReconcileError::Invalid)
+/// Validates manifest files into a desired state (with protected targets).
+pub fn load(files: &[SourceFile], options: &LoadOptions) -> Result<DesiredState, ReconcileError> {
+    manifest::validate::load_with(files, options).map_err(ReconcileError::Invalid)
 }
 
 /// The snapshot request for what `desired` declares.
@@ -63,6 +65,30 @@ pub async fn plan<R: Registry>(
     let live = observe(reg, desired).await?;
     let plan = plan::plan(desired, &live, ctx);
     Ok((live, plan))
+}
+
+/// Plans for an apply. A plan with nothing to do is returned as is, with no
+/// lease and no write at all. Otherwise the applier lease is taken (MLflow;
+/// the embedded registry is locked already) and the plan made again from a
+/// fresh snapshot under it, so two appliers never act on the same reading.
+/// The caller releases the lease with [`AnyRegistry::release_lease`].
+pub async fn plan_for_apply(
+    reg: &AnyRegistry,
+    desired: &DesiredState,
+    ctx: &PlanContext,
+) -> Result<(Plan, Option<Lease>), RegistryError> {
+    let (_, first) = plan(reg, desired, ctx).await?;
+    if first.is_empty() {
+        return Ok((first, None));
+    }
+    let lease = reg.acquire_lease().await?;
+    match plan(reg, desired, ctx).await {
+        Ok((_, again)) => Ok((again, lease)),
+        Err(e) => {
+            let _ = reg.release_lease(lease).await;
+            Err(e)
+        }
+    }
 }
 
 /// The result of a full reconcile.

@@ -282,7 +282,8 @@ impl<R: Registry> ModelRun<'_, R> {
                 ..
             } => {
                 let n = self.resolve(version)?;
-                self.recheck_gates(&GateTarget::Alias(alias.clone()), n).await?;
+                self.recheck_gates(&GateTarget::Alias(alias.clone()), n)
+                    .await?;
                 reg.set_alias(model, alias, n).await?;
                 self.audit(n, alias, before.filter(|b| *b != n)).await?;
             }
@@ -316,10 +317,7 @@ impl<R: Registry> ModelRun<'_, R> {
             StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
         })?;
         let candidate = model.versions.get(&version);
-        let mut run_ids: Vec<String> = candidate
-            .map(|v| v.run_id.clone())
-            .into_iter()
-            .collect();
+        let mut run_ids: Vec<String> = candidate.map(|v| v.run_id.clone()).into_iter().collect();
         for gate in gates {
             if let Gate::Beats { alias, .. } = gate
                 && let Some(holder) = model.aliases.get(alias).and_then(|n| model.versions.get(n))
@@ -338,7 +336,9 @@ impl<R: Registry> ModelRun<'_, R> {
             gates,
             &gates::Candidate {
                 live: candidate,
-                run_id: candidate.map(|v| v.run_id.as_str()).filter(|r| !r.is_empty()),
+                run_id: candidate
+                    .map(|v| v.run_id.as_str())
+                    .filter(|r| !r.is_empty()),
             },
             Some(&model),
             &live,

@@ -228,6 +228,8 @@ pub struct WatchArgs {
     /// Manifest folders or files to watch (default: manifests/ if present, else .).
     #[arg(conflicts_with = "git")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub protect: ProtectArgs,
     /// Watch a git repository instead (https://, ssh://, file://).
     #[arg(long, value_name = "URL")]
     pub git: Option<String>,

@@ -70,22 +70,15 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         Loaded::Invalid => return Ok(common::INVALID),
     };
     let reg = common::open_registry(g, true).await?;
-    let lease = reg
-        .acquire_lease()
+    let ctx = PlanContext {
+        now_ms: reconcile::now_ms(),
+        prune: a.options.prune,
+    };
+    let (plan, lease) = reconcile::plan_for_apply(&reg, &desired, &ctx)
         .await
-        .with_context(|| format!("taking the applier lease on {}", reg.uri()))?;
-    let result = async {
-        let ctx = PlanContext {
-            now_ms: reconcile::now_ms(),
-            prune: a.options.prune,
-        };
-        let (_, plan) = reconcile::plan(&reg, &desired, &ctx)
-            .await
-            .with_context(|| format!("reading {}", reg.uri()))?;
-        let revision = common::revision(a.options.revision.as_deref());
-        execute(g, &reg, &plan, &a, revision, desired.gate_specs()).await
-    }
-    .await;
+        .with_context(|| format!("planning against {}", reg.uri()))?;
+    let revision = common::revision(a.options.revision.as_deref());
+    let result = execute(g, &reg, &plan, &a, revision, desired.gate_specs()).await;
     release(&reg, lease).await;
     result
 }
@@ -151,7 +144,15 @@ async fn apply_saved_locked(
         );
         return Ok(Exit::Stale);
     }
-    execute(g, reg, &saved.plan, a, saved.revision.clone(), saved.gates.clone()).await
+    execute(
+        g,
+        reg,
+        &saved.plan,
+        a,
+        saved.revision.clone(),
+        saved.gates.clone(),
+    )
+    .await
 }
 
 async fn execute<R: Registry>(

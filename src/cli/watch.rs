@@ -47,6 +47,11 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
+    let config_paths = match &source {
+        SourceConfig::Folder(paths) => paths.clone(),
+        SourceConfig::Git { .. } => Vec::new(),
+    };
+    let load_options = common::load_options(&config_paths, &a.protect)?;
     watch::run(WatchConfig {
         source,
         registry_uri: common::registry_uri(g),
@@ -59,6 +64,7 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         debounce: a.debounce,
         fallback_revision: common::revision(None),
         exit_for: super::plan::exit_for,
+        load_options,
     })
     .await
 }

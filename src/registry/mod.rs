@@ -248,17 +248,23 @@ impl AnyRegistry {
     /// Takes the applier lease before a plan that will be applied: MLflow
     /// gets a lease model (see `mlflow::lease`); the embedded registry is
     /// already locked exclusively by `open(write: true)`. Waits up to
-    /// `MODELSYNC_LEASE_WAIT` (default 10m) for another holder.
+    /// `MODELSYNC_LEASE_WAIT` (default 10m) for another holder; the lease
+    /// expires after `MODELSYNC_LEASE_TTL` (default 10m) if never released.
     pub async fn acquire_lease(&self) -> Result<Option<mlflow::lease::Lease>> {
         match self {
             AnyRegistry::Embedded(_) => Ok(None),
             AnyRegistry::Mlflow(r) => {
                 let mut times = mlflow::lease::LeaseTimes::default();
-                if let Some(wait) = std::env::var("MODELSYNC_LEASE_WAIT")
-                    .ok()
-                    .and_then(|w| humantime::parse_duration(&w).ok())
-                {
+                let env = |k: &str| {
+                    std::env::var(k)
+                        .ok()
+                        .and_then(|w| humantime::parse_duration(&w).ok())
+                };
+                if let Some(wait) = env("MODELSYNC_LEASE_WAIT") {
                     times.wait = wait;
+                }
+                if let Some(ttl) = env("MODELSYNC_LEASE_TTL") {
+                    times.ttl = ttl;
                 }
                 r.acquire_lease(&lease_model_name(), times).await.map(Some)
             }

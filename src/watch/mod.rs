@@ -76,6 +76,8 @@ pub struct WatchConfig {
     pub fallback_revision: Option<String>,
     /// The CLI's exit code of an apply.
     pub exit_for: fn(&Plan, &ApplyReport) -> Exit,
+    /// Protected targets (`--protect`, `modelsync.toml`).
+    pub load_options: crate::manifest::validate::LoadOptions,
 }
 
 /// Runs the daemon (or one reconcile with `once`).
@@ -114,6 +116,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
             fallback_revision: cfg.fallback_revision.clone(),
             print: cfg.once,
             exit_for: cfg.exit_for,
+            load_options: cfg.load_options.clone(),
         },
         shared.clone(),
         cancel.clone(),

@@ -69,6 +69,8 @@ pub struct Config {
     pub print: bool,
     /// The exit code of an apply (the CLI's mapping: 0, 1 or 5).
     pub exit_for: fn(&Plan, &crate::apply::ApplyReport) -> Exit,
+    /// Protected targets (`--protect`, `modelsync.toml`).
+    pub load_options: crate::manifest::validate::LoadOptions,
 }
 
 /// The real reconcile step.
@@ -124,7 +126,7 @@ impl Reconciler {
             tracing::debug!(revision = %id, "no new commit");
             return None;
         }
-        let desired = match reconcile::load(&fetched.files) {
+        let desired = match reconcile::load(&fetched.files, &self.config.load_options) {
             Ok(d) => d,
             Err(ReconcileError::Invalid(diags)) => {
                 let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
@@ -152,9 +154,17 @@ impl Reconciler {
             now_ms: reconcile::now_ms(),
             prune: false,
         };
-        let planned = reconcile::plan(&reg, &desired, &ctx).await;
+        let planned = reconcile::plan_for_apply(&reg, &desired, &ctx).await;
         let result = match planned {
-            Ok((_, plan)) => self.act(&reg, &plan, &fetched, &id).await,
+            Ok((plan, lease)) => {
+                let ended = self
+                    .act(&reg, &plan, &fetched, &id, desired.gate_specs())
+                    .await;
+                if let Err(e) = reg.release_lease(lease).await {
+                    warn!(error = %e, "could not release the applier lease");
+                }
+                ended
+            }
             Err(e) => self.registry_failed(&e),
         };
         let stats = reg.stats();
@@ -168,7 +178,14 @@ impl Reconciler {
     }
 
     /// Applies the plan, or reports drift without writing.
-    async fn act(&mut self, reg: &AnyRegistry, plan: &Plan, fetched: &Fetched, id: &str) -> Ended {
+    async fn act(
+        &mut self,
+        reg: &AnyRegistry,
+        plan: &Plan,
+        fetched: &Fetched,
+        id: &str,
+        gates: crate::manifest::GateSpecs,
+    ) -> Ended {
         self.shared.lock().status.registry_reachable = Some(true);
         let same = self.applied.as_deref() == Some(id);
         if self.config.print {
@@ -206,6 +223,7 @@ impl Reconciler {
                 .or_else(|| self.config.fallback_revision.clone()),
             now_ms: reconcile::now_ms(),
             cancel: Some(self.cancel.clone()),
+            gates,
         };
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);

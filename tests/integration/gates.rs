@@ -26,7 +26,11 @@ struct Ctx {
 
 impl Ctx {
     fn new(backend: Backend, prefix: &str) -> Ctx {
-        Ctx { backend, w: Workdir::new(), name: unique(prefix) }
+        Ctx {
+            backend,
+            w: Workdir::new(),
+            name: unique(prefix),
+        }
     }
 
     fn uri(&self) -> String {
@@ -81,7 +85,11 @@ impl Ctx {
                 let reg = EmbeddedRegistry::open(&self.w.registry_file(), true).expect("open");
                 let metrics: BTreeMap<String, f64> =
                     metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-                reg.insert_run(LiveRun { run_id: id.clone(), experiment_id: "0".into(), metrics });
+                reg.insert_run(LiveRun {
+                    run_id: id.clone(),
+                    experiment_id: "0".into(),
+                    metrics,
+                });
                 futures_block(reg.flush()).expect("flush");
                 id
             }
@@ -91,10 +99,12 @@ impl Ctx {
     async fn model(&self) -> modelsync::state::LiveModel {
         match self.backend {
             Backend::Mlflow => server().registry().get_model(&self.name).await,
-            Backend::Embedded => EmbeddedRegistry::open(&self.w.registry_file(), false)
-                .expect("open")
-                .get_model(&self.name)
-                .await,
+            Backend::Embedded => {
+                EmbeddedRegistry::open(&self.w.registry_file(), false)
+                    .expect("open")
+                    .get_model(&self.name)
+                    .await
+            }
         }
         .expect("read")
         .expect("model exists")
@@ -106,7 +116,9 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn manifest(name: &str, body: &str) -> String {
-    format!("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n{body}")
+    format!(
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n{body}"
+    )
 }
 
 async fn metric_gate_blocks_then_passes(b: Backend) {
@@ -128,7 +140,11 @@ async fn metric_gate_blocks_then_passes(b: Backend) {
     assert_eq!(r.code, 5, "{r:?}");
     let m = c.model().await;
     assert_eq!(m.versions[&1].stage, Stage::None, "blocked move applied");
-    assert_eq!(m.versions[&2].stage, Stage::Staging, "the unblocked move must still apply");
+    assert_eq!(
+        m.versions[&2].stage,
+        Stage::Staging,
+        "the unblocked move must still apply"
+    );
     c.log(Some(&run), &[("accuracy", 0.95)]);
     let r = c.run(&["apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -147,7 +163,11 @@ async fn beats_the_current_champion(b: Backend) {
         )
     };
     c.w.write("m/model.yaml", &manifest(&c.name, &body(0.05, "old")));
-    assert_eq!(c.run(&["apply", "m"]).code, 0, "no current champion: passes");
+    assert_eq!(
+        c.run(&["apply", "m"]).code,
+        0,
+        "no current champion: passes"
+    );
     let m = c.model().await;
     let by_source = |h: &str| {
         m.versions
@@ -172,10 +192,16 @@ async fn soak_and_require_tag(b: Backend) {
     let c = Ctx::new(b, "gate-soak");
     let staged = manifest(
         &c.name,
-        &format!("  versions:\n    v: {{source: \"s3://bucket/{}/v\"}}\n  stages:\n    Staging: v\n", c.name),
+        &format!(
+            "  versions:\n    v: {{source: \"s3://bucket/{}/v\"}}\n  stages:\n    Staging: v\n",
+            c.name
+        ),
     );
     c.w.write("m/model.yaml", &staged);
-    assert_eq!(c.run_at(Some("2026-11-01T00:00:00Z"), &["apply", "m"]).code, 0);
+    assert_eq!(
+        c.run_at(Some("2026-11-01T00:00:00Z"), &["apply", "m"]).code,
+        0
+    );
     let promoted = manifest(
         &c.name,
         &format!(
@@ -190,10 +216,17 @@ async fn soak_and_require_tag(b: Backend) {
     assert_eq!(r.code, 5, "soaked but not approved: {r:?}");
     assert!(r.stdout.contains("approved"), "{r:?}");
     match c.backend {
-        Backend::Mlflow => server().registry().set_version_tag(&c.name, 1, "approved", "true").await,
+        Backend::Mlflow => {
+            server()
+                .registry()
+                .set_version_tag(&c.name, 1, "approved", "true")
+                .await
+        }
         Backend::Embedded => {
             let reg = EmbeddedRegistry::open(&c.w.registry_file(), true).expect("open");
-            reg.set_version_tag(&c.name, 1, "approved", "true").await.expect("tag");
+            reg.set_version_tag(&c.name, 1, "approved", "true")
+                .await
+                .expect("tag");
             reg.flush().await
         }
     }
@@ -205,7 +238,10 @@ async fn soak_and_require_tag(b: Backend) {
     let m = c.model().await;
     assert_eq!(m.versions[&1].stage, Stage::Production);
     assert_eq!(
-        m.versions[&1].tags.get("modelsync.promoted-at.Production").map(String::as_str),
+        m.versions[&1]
+            .tags
+            .get("modelsync.promoted-at.Production")
+            .map(String::as_str),
         Some("2026-11-02T01:00:00Z")
     );
 }
@@ -214,14 +250,27 @@ async fn hand_moved_version_fails_soak(b: Backend) {
     let c = Ctx::new(b, "gate-hand");
     c.w.write(
         "m/model.yaml",
-        &manifest(&c.name, &format!("  versions:\n    v: {{source: \"s3://bucket/{}/v\"}}\n", c.name)),
+        &manifest(
+            &c.name,
+            &format!(
+                "  versions:\n    v: {{source: \"s3://bucket/{}/v\"}}\n",
+                c.name
+            ),
+        ),
     );
     assert_eq!(c.run(&["apply", "m"]).code, 0);
     match c.backend {
-        Backend::Mlflow => server().registry().transition_stage(&c.name, 1, Stage::Staging).await,
+        Backend::Mlflow => {
+            server()
+                .registry()
+                .transition_stage(&c.name, 1, Stage::Staging)
+                .await
+        }
         Backend::Embedded => {
             let reg = EmbeddedRegistry::open(&c.w.registry_file(), true).expect("open");
-            reg.transition_stage(&c.name, 1, Stage::Staging).await.expect("move");
+            reg.transition_stage(&c.name, 1, Stage::Staging)
+                .await
+                .expect("move");
             reg.flush().await
         }
     }

@@ -94,7 +94,8 @@ fn wait_champion(w: &Workdir, t: &Target, model: &str, version: &str) -> serde_j
 }
 
 fn applied(s: &serde_json::Value) -> bool {
-    s["last_applied_revision"].is_string()
+    // `reconciles` is counted together with the metrics, after the revision.
+    s["last_applied_revision"].is_string() && s["reconciles"].as_u64().unwrap_or(0) >= 1
 }
 
 // ---- scenarios -------------------------------------------------------------

@@ -74,8 +74,19 @@ impl Workdir {
             .env_remove("MLFLOW_TRACKING_URI")
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            // Tests share one MLflow server: one applier lease per workdir.
+            .env("MODELSYNC_LEASE_MODEL", self.lease_name())
             .args(args);
         cmd
+    }
+
+    /// The lease model of this workdir's appliers.
+    pub fn lease_name(&self) -> String {
+        let dir = self
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        format!("lease-{}", dir.unwrap_or_default().trim_start_matches('.'))
     }
 
     /// Runs the binary and waits.
