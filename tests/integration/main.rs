@@ -13,4 +13,5 @@ mod faults;
 mod gates;
 mod mlflow;
 mod prune;
+mod tidy;
 mod watch;
