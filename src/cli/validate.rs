@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::args::{OutputFormat, ValidateArgs};
-use super::common::{default_paths, load_options, print, print_diagnostics};
+use super::common::{default_paths, load_options, print};
 use super::{Exit, GlobalArgs};
 
 pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
@@ -38,7 +38,14 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Err(diags) => {
-            print_diagnostics(&diags);
+            // For `validate` the diagnostics are the data: stdout, greppable.
+            let lines: String = diags.iter().map(|d| format!("{d}\n")).collect();
+            print(&lines);
+            eprintln!(
+                "error: {} problem{} found in the manifests",
+                diags.len(),
+                if diags.len() == 1 { "" } else { "s" }
+            );
             Ok(Exit::Error)
         }
     }

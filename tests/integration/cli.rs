@@ -284,8 +284,8 @@ fn protected_targets_without_gates_fail_validation() {
     w.write("m/churn.yaml", V1);
     let run = w.run(&["validate", "m", "--protect", "Production,champion"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("m/churn.yaml:"), "{run:?}");
-    assert!(run.stderr.contains("Production"), "{run:?}");
+    assert!(run.stdout.contains("m/churn.yaml:"), "{run:?}");
+    assert!(run.stdout.contains("Production"), "{run:?}");
     // The same from modelsync.toml beside the manifests; apply writes nothing.
     w.write("m/modelsync.toml", "protect = [\"champion\"]\n");
     let run = w.run(&["apply", "m"]);
@@ -300,4 +300,25 @@ fn protected_targets_without_gates_fail_validation() {
     w.write("m/churn.yaml", &gated);
     let run = w.run(&["validate", "m", "--protect", "Production"]);
     assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn validate_prints_every_problem_with_file_line_column_on_stdout() {
+    let w = Workdir::new();
+    w.write(
+        "m/a.yaml",
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: a\nspec:\n  versions:\n    x: {version: 1}\n  stages:\n    Prod: x\n  aliases:\n    latest: x\n",
+    );
+    w.write(
+        "m/b.yaml",
+        "apiVersion: modelsync/v2\nkind: RegisteredModel\nmetadata:\n  name: b\n",
+    );
+    let run = w.run(&["validate", "m"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(lines[0].starts_with("m/a.yaml:9:5: "), "{run:?}");
+    assert!(lines[1].starts_with("m/a.yaml:11:5: "), "{run:?}");
+    assert!(lines[2].starts_with("m/b.yaml:1:"), "{run:?}");
+    assert!(run.stderr.contains("3 problems"), "{run:?}");
 }
