@@ -35,6 +35,17 @@ pub async fn open_registry(g: &GlobalArgs, write: bool) -> anyhow::Result<AnyReg
         .with_context(|| format!("opening registry {}", redact(&uri)))
 }
 
+/// Reads one registered model from the configured registry; an error when
+/// it does not exist.
+pub async fn read_model(g: &GlobalArgs, name: &str) -> anyhow::Result<crate::state::LiveModel> {
+    use crate::registry::Registry;
+    let reg = open_registry(g, false).await?;
+    reg.get_model(name)
+        .await
+        .with_context(|| format!("reading {}", reg.uri()))?
+        .ok_or_else(|| anyhow::anyhow!("registered model {name:?} does not exist in {}", reg.uri()))
+}
+
 /// A URI without userinfo (`https://user:pw@host` -> `https://host`).
 pub fn redact(uri: &str) -> String {
     if let Some((scheme, rest)) = uri.split_once("://")

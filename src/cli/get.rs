@@ -1,21 +1,15 @@
 //! `modelsync get`: one version of a model, by stage, alias or number.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use serde_json::{Value, json};
 
 use super::args::{GetArgs, OutputFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
-use crate::registry::Registry;
 use crate::state::{LiveModel, LiveVersion, Stage};
 
 pub async fn run(g: &GlobalArgs, a: GetArgs) -> anyhow::Result<Exit> {
-    let reg = common::open_registry(g, false).await?;
-    let model = reg
-        .get_model(&a.model)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| anyhow!("registered model {:?} does not exist", a.model))?;
+    let model = common::read_model(g, &a.model).await?;
     let selected: Vec<&LiveVersion> = if let Some(stage) = &a.stage {
         let stage = Stage::parse(stage).ok_or_else(|| {
             anyhow!("unknown stage {stage:?}: expected one of None, Staging, Production, Archived")

@@ -1,13 +1,11 @@
 //! `modelsync history`: the promotions recorded by the audit tags.
 
-use anyhow::{Context, anyhow};
 use serde::Serialize;
 
 use super::args::{HistoryArgs, OutputFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
 use crate::plan::tags;
-use crate::registry::Registry;
 use crate::state::LiveModel;
 
 /// One promotion reconstructed from tags.
@@ -25,12 +23,7 @@ pub struct Promotion {
 }
 
 pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
-    let reg = common::open_registry(g, false).await?;
-    let model = reg
-        .get_model(&a.model)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| anyhow!("registered model {:?} does not exist", a.model))?;
+    let model = common::read_model(g, &a.model).await?;
     let events = promotions(&model);
     match a.format {
         OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&events)?)),
