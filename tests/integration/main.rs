@@ -12,4 +12,5 @@ mod corpus;
 mod faults;
 mod gates;
 mod mlflow;
+mod servers;
 mod watch;
