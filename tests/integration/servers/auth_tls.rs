@@ -56,7 +56,13 @@ async fn edit_user_promotes_and_prune_needs_manage() {
         "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  description: server setups\n  tags: {{team: ml2}}\n  versions:\n    a: {{source: \"s3://bucket/{name}/a\"}}\n    b: {{source: \"s3://bucket/{name}/b\"}}\n    c: {{source: \"s3://bucket/{name}/c\", tags: {{trained-by: ci}}}}\n  stages:\n    Production: b\n  aliases:\n    champion: c\n    challenger: b\n"
     );
     w.write("m/model.yaml", &v2);
-    let r = cli(&w, &srv.mlflow, &srv.mlflow.url, &as_editor, &["apply", "m"]);
+    let r = cli(
+        &w,
+        &srv.mlflow,
+        &srv.mlflow.url,
+        &as_editor,
+        &["apply", "m"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let model = admin.get_model(&name).await.expect("read").expect("model");
     assert_eq!(model.versions[&1].stage, Stage::Archived, "{model:#?}");
@@ -64,7 +70,10 @@ async fn edit_user_promotes_and_prune_needs_manage() {
     assert_eq!(model.aliases.get("champion"), Some(&3));
     assert_eq!(model.tags.get("team").map(String::as_str), Some("ml2"));
     assert_eq!(
-        model.versions[&3].tags.get("trained-by").map(String::as_str),
+        model.versions[&3]
+            .tags
+            .get("trained-by")
+            .map(String::as_str),
         Some("ci")
     );
     assert!(
@@ -155,7 +164,13 @@ async fn wrong_password_and_untrusted_certificate_fail_clearly() {
     // With the CA, by DNS name.
     let port = srv.mlflow.url.rsplit(':').next().expect("port");
     let by_name = format!("https://localhost:{port}");
-    let r = cli(&w, &srv.mlflow, &by_name, &[], &["plan", "m", "--detailed-exitcode"]);
+    let r = cli(
+        &w,
+        &srv.mlflow,
+        &by_name,
+        &[],
+        &["plan", "m", "--detailed-exitcode"],
+    );
     assert_eq!(r.code, 2, "{r:?}");
 }
 
@@ -189,7 +204,10 @@ async fn no_secret_in_any_output() {
     assert_eq!(r.code, 0, "{r:?}");
     let r = run(&as_editor, &["-vvv", "--log-format", "json", "plan", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("\"level\":\"TRACE\""), "not at trace level: {r:?}");
+    assert!(
+        r.stderr.contains("\"level\":\"TRACE\""),
+        "not at trace level: {r:?}"
+    );
     // Failures: a wrong password, a token alone (the basic-auth app wants
     // Basic), both in both log formats.
     let wrong = [
@@ -230,7 +248,8 @@ fn modelsync_b64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for chunk in b.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
+        let n =
+            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -240,4 +259,73 @@ fn modelsync_b64(s: &str) -> String {
         }
     }
     out
+}
+
+/// A lease model left behind by another user (who has MANAGE on it): an
+/// EDIT user cannot take it over without EDIT on it, and is told so; with
+/// EDIT it takes it over, and on release, unable to delete it (MANAGE),
+/// expires it instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_left_by_another_user() {
+    use std::collections::BTreeMap;
+    let srv = auth_tls();
+    let admin = srv.admin();
+    let name = unique("tls-lease");
+    let lease = format!("{name}-lease");
+    // An expired lease, made by the admin (a crashed apply).
+    let tags = BTreeMap::from([
+        (
+            "modelsync.lease.holder".to_string(),
+            "crashed:1:0".to_string(),
+        ),
+        ("modelsync.lease.expires".to_string(), "1".to_string()),
+    ]);
+    admin
+        .create_model(&lease, None, &tags)
+        .await
+        .expect("create the lease model");
+    let (editor, password) = user(srv, "leaser").await;
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&name, "a", false));
+    let as_editor = [
+        ("MODELSYNC_LEASE_MODEL", lease.as_str()),
+        ("MLFLOW_TRACKING_USERNAME", editor.as_str()),
+        ("MLFLOW_TRACKING_PASSWORD", password.as_str()),
+    ];
+    let r = cli(
+        &w,
+        &srv.mlflow,
+        &srv.mlflow.url,
+        &as_editor,
+        &["apply", "m"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("applier lease \"{lease}\""))
+            && r.stderr.contains("grant this user EDIT"),
+        "{r:?}"
+    );
+    assert!(
+        admin.get_model(&name).await.expect("read").is_none(),
+        "wrote without the lease"
+    );
+    srv.grant_model(&editor, &lease, "EDIT").await;
+    let r = cli(
+        &w,
+        &srv.mlflow,
+        &srv.mlflow.url,
+        &as_editor,
+        &["apply", "m"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let left = admin
+        .get_model(&lease)
+        .await
+        .expect("read")
+        .expect("the lease model stays: EDIT cannot delete it");
+    assert_eq!(
+        left.tags.get("modelsync.lease.expires").map(String::as_str),
+        Some("0"),
+        "released by expiring it: {left:#?}"
+    );
 }

@@ -61,34 +61,60 @@ for slope in (2.0, 3.0):
         "the logged-models API was probed {probes} times in one run: {:#?}",
         proxy.seen()
     );
-    let model = srv.registry().get_model(&name).await.expect("read").expect("model");
-    let sources: Vec<(String, Stage)> = model
-        .versions
-        .values()
-        .map(|v| (v.source.clone(), v.stage))
-        .collect();
+    let model = srv
+        .registry()
+        .get_model(&name)
+        .await
+        .expect("read")
+        .expect("model");
+    let by_source = |run: &str| {
+        model
+            .versions
+            .values()
+            .find(|v| v.source == format!("runs:/{run}/model"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no version with source runs:/{run}/model (registered verbatim?): {model:#?}"
+                )
+            })
+    };
+    assert_eq!(model.versions.len(), 2, "{model:#?}");
+    assert_eq!(by_source(runs[0]).stage, Stage::Production);
+    assert_eq!(by_source(runs[0]).run_id, runs[0]);
+    assert_eq!(by_source(runs[1]).stage, Stage::Staging);
     assert_eq!(
-        sources,
-        vec![
-            (format!("runs:/{}/model", runs[0]), Stage::Production),
-            (format!("runs:/{}/model", runs[1]), Stage::Staging),
-        ],
-        "runs:/ sources must register verbatim on MLflow 2"
+        model.aliases.get("champion"),
+        Some(&by_source(runs[1]).version)
     );
-    assert_eq!(model.versions[&1].run_id, runs[0]);
     // Converged, with at most one probe again.
     let proxy = Proxy::start(&srv.url).await;
-    let r = cli(&w, srv, &proxy.url, &env, &["plan", "m", "--detailed-exitcode"]);
+    let r = cli(
+        &w,
+        srv,
+        &proxy.url,
+        &env,
+        &["plan", "m", "--detailed-exitcode"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(proxy.count("POST", "logged-models/search") <= 1, "{:#?}", proxy.seen());
+    assert!(
+        proxy.count("POST", "logged-models/search") <= 1,
+        "{:#?}",
+        proxy.seen()
+    );
     // MLflow 2's own client loads what modelsync registered.
     let out = srv.run_python(&format!(
         r#"
 import mlflow, numpy as np
 for uri in ["models:/{name}@champion", "models:/{name}/Production"]:
-    print("predict", uri, mlflow.pyfunc.load_model(uri).predict(np.array([[1.0]]))[0])
+    print("predict", uri, round(float(mlflow.pyfunc.load_model(uri).predict(np.array([[1.0]]))[0]), 6))
 "#
     ));
-    assert!(out.contains(&format!("predict models:/{name}@champion 3.0")), "{out}");
-    assert!(out.contains(&format!("predict models:/{name}/Production 2.0")), "{out}");
+    assert!(
+        out.contains(&format!("predict models:/{name}@champion 3.0")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("predict models:/{name}/Production 2.0")),
+        "{out}"
+    );
 }

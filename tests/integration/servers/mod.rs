@@ -58,7 +58,8 @@ pub fn writes_besides_lease(proxy: &Proxy) -> Vec<String> {
         .iter()
         .filter(|s| s.method != "GET" && !s.path.contains("search"))
         .filter(|s| {
-            !(s.path.contains("registered-models/create") || s.path.contains("registered-models/delete"))
+            !(s.path.contains("registered-models/create")
+                || s.path.contains("registered-models/delete"))
         })
         .map(|s| format!("{} {}", s.method, s.path))
         .collect()
@@ -99,7 +100,9 @@ pub async fn core_scenario(
     );
 
     // Drift made by hand is planned and repaired.
-    reg.set_alias(name, "champion", 1).await.expect("hand-made alias move");
+    reg.set_alias(name, "champion", 1)
+        .await
+        .expect("hand-made alias move");
     reg.transition_stage(name, 1, Stage::Production)
         .await
         .expect("hand-made promotion");
@@ -123,6 +126,10 @@ pub async fn core_scenario(
         let writes = writes_besides_lease(proxy);
         assert!(writes.is_empty(), "writes on a no-op apply: {writes:#?}");
         let reads = proxy.seen().iter().filter(|s| s.method == "GET").count();
-        assert!(reads <= 10, "{reads} reads for a no-op apply: {:#?}", proxy.seen());
+        assert!(
+            reads <= 10,
+            "{reads} reads for a no-op apply: {:#?}",
+            proxy.seen()
+        );
     }
 }

@@ -71,7 +71,13 @@ print("ARTIFACTS", mlflow.get_logged_model(info.model_id).artifact_location)
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = cli(&w, srv, &srv.url, &env, &["apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let r = cli(&w, srv, &srv.url, &env, &["plan", "m", "--detailed-exitcode"]);
+    let r = cli(
+        &w,
+        srv,
+        &srv.url,
+        &env,
+        &["plan", "m", "--detailed-exitcode"],
+    );
     assert_eq!(r.code, 0, "not converged: {r:?}");
     let out = srv.run_python(&format!(
         r#"
@@ -82,7 +88,7 @@ v = c.get_model_version_by_alias({name:?}, "champion")
 print("source", v.source, v.current_stage)
 print("download", c.get_model_version_download_uri({name:?}, v.version))
 for uri in ["models:/{name}@champion", "models:/{name}/Production"]:
-    print("predict", uri, mlflow.pyfunc.load_model(uri).predict(np.array([[3.0]]))[0])
+    print("predict", uri, round(float(mlflow.pyfunc.load_model(uri).predict(np.array([[3.0]]))[0]), 6))
 e = c.get_experiment_by_name({declared_exp:?})
 print("experiment", e.artifact_location, e.tags.get("team"))
 "#

@@ -190,7 +190,11 @@ pub fn temp_dir(label: &str) -> Result<PathBuf, String> {
 pub fn launch(spec: ServerSpec) -> Result<MlflowServer, String> {
     let started = Instant::now();
     let port = free_port()?;
-    let scheme = if spec.tls_ca.is_some() { "https" } else { "http" };
+    let scheme = if spec.tls_ca.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let url = format!("{scheme}://127.0.0.1:{port}");
     let mlflow = spec.bin_dir.join("mlflow");
     let mut args: Vec<String> = vec![

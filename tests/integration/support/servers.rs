@@ -127,7 +127,12 @@ fn start_postgres_s3() -> Result<PostgresS3, String> {
         "moto-",
         false,
         &bin_dir.join("moto_server").display().to_string(),
-        &["-H".into(), "127.0.0.1".into(), "-p".into(), s3_port.to_string()],
+        &[
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            s3_port.to_string(),
+        ],
         &aws,
     )?;
     wait_port(
@@ -208,19 +213,16 @@ fn start_postgres(dir: &Path) -> Result<u16, String> {
     };
     let data = pg.join("data");
     run_checked(
-        as_pg(&bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "mlflow",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ]),
+        as_pg(&bin.join("initdb")).arg("-D").arg(&data).args([
+            "-U",
+            "mlflow",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]),
         "initdb",
     )?;
     let port = free_port()?;
@@ -409,16 +411,38 @@ fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> 
     };
     openssl(
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.pem", "-days", "2", "-subj", "/CN=modelsync test CA", "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=modelsync test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ],
         "make the CA",
     )?;
     openssl(
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=localhost",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
         ],
         "make the server key",
     )?;
@@ -430,8 +454,21 @@ fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> 
     .map_err(|e| e.to_string())?;
     openssl(
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
         ],
         "sign the server certificate",
     )?;
