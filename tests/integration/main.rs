@@ -13,5 +13,6 @@ mod faults;
 mod gates;
 mod mlflow;
 mod prune;
+mod servers;
 mod tidy;
 mod watch;

@@ -242,15 +242,14 @@ impl Client {
             || lower.contains("unknownissuer")
             || lower.contains("invalidcert")
         {
+            // Not "unreachable" (exit 3, which callers may retry): the server
+            // answered, and only a configuration change fixes this (exit 1).
             let msg = format!(
                 "TLS handshake with {} failed: the server's certificate is not trusted ({detail}); \
                  set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed it",
                 self.display
             );
-            return (
-                CallError::Registry(RegistryError::Unreachable(msg)),
-                Retry::No,
-            );
+            return (CallError::Registry(RegistryError::Other(msg)), Retry::No);
         }
         if lower.contains("dns error") || lower.contains("failed to lookup address") {
             let msg = format!("cannot resolve the host of {}: {detail}", self.display);

@@ -98,9 +98,12 @@ impl MlflowRegistry {
                 // Expired or released: take it over, then confirm after a
                 // pause that no other breaker overwrote us.
                 warn!(lease = name, previous = %who, "taking over an expired lease");
-                self.set_model_tag(name, HOLDER_TAG, &holder).await?;
-                self.set_model_tag(name, EXPIRES_TAG, &expires.to_string())
-                    .await?;
+                let take_over = async {
+                    self.set_model_tag(name, HOLDER_TAG, &holder).await?;
+                    self.set_model_tag(name, EXPIRES_TAG, &expires.to_string())
+                        .await
+                };
+                take_over.await.map_err(|e| not_permitted(name, e))?;
                 tokio::time::sleep(times.poll).await;
                 let again = self.get_model(name).await?;
                 if again
@@ -156,6 +159,23 @@ impl MlflowRegistry {
             Ok(_) => Ok(()),
             Err(_) => self.set_model_tag(&lease.name, EXPIRES_TAG, "0").await,
         }
+    }
+}
+
+/// A permission error on the lease model, said in terms of the lease: the
+/// model was created by another user (who got MANAGE on it), and this user
+/// needs EDIT on it to take it over.
+fn not_permitted(name: &str, e: RegistryError) -> RegistryError {
+    match e {
+        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
+            operation: format!("taking over the applier lease {name:?} ({operation})"),
+            message: format!(
+                "{message}; the lease model was created by another user: grant this user EDIT on \
+                 the registered model {name:?} (every applier sharing the lease needs it), or have \
+                 its creator or an admin delete it"
+            ),
+        },
+        other => other,
     }
 }
 

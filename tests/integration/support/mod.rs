@@ -6,3 +6,4 @@ pub mod daemon;
 pub mod embedded;
 pub mod mlflow;
 pub mod proxy;
+pub mod servers;

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Plan figures on MLflow 3.17.2 with a PostgreSQL backend store: N models x 5
+# versions (default N = 1000 and 10000), `modelsync plan` against MLflow's
+# Python client (MlflowClient: get_registered_model + search_model_versions
+# per model), reads and wall time. Prints a Markdown table.
+#
+# Usage: scripts/bench-postgres.sh [N...]
+# The registry is seeded with SQL (registered_models, model_versions,
+# aliases, tags), not through the API: only reads are measured. Requests are
+# counted in the server's access log, the same way for both clients.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+
+scripts/ensure-system-deps.sh
+bin="$(scripts/ensure-mlflow.sh 3.17.2 servers)"
+cargo build --release --locked --bin modelsync >&2
+modelsync="${CARGO_TARGET_DIR:-$root/target}/release/modelsync"
+pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+
+work="$(mktemp -d /tmp/modelsync-bench-pg.XXXXXX)"
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { "$bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
+mkdir -p "$work/pg"
+[ "$(id -u)" -ne 0 ] || chown postgres "$work/pg"
+"${as_pg[@]}" "$pgbin/initdb" -D "$work/pg/data" -U mlflow --auth=trust -E UTF8 --locale=C --no-sync --no-instructions >/dev/null
+pg_port="$(free_port)"
+"${as_pg[@]}" "$pgbin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" \
+  -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off >"$work/pg.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
+"$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U mlflow mlflow
+psql=("$pgbin/psql" -q -h 127.0.0.1 -p "$pg_port" -U mlflow -d mlflow -v ON_ERROR_STOP=1)
+
+port="$(free_port)"
+url="http://127.0.0.1:$port"
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$bin/mlflow" server \
+  --backend-store-uri "postgresql+psycopg://mlflow@127.0.0.1:$pg_port/mlflow" \
+  --default-artifact-root "$work/artifacts" --host 127.0.0.1 --port "$port" --workers 2 \
+  >"$work/access.log" 2>"$work/server.log" &
+pids+=($!)
+start=$(date +%s)
+until curl -sf "$url/health" >/dev/null; do
+  sleep 0.5
+  [ $(( $(date +%s) - start )) -lt 300 ] || { tail -20 "$work/server.log" >&2; exit 1; }
+done
+echo "bench-postgres: MLflow on PostgreSQL up after $(( $(date +%s) - start )) s" >&2
+
+requests() { grep -c ' HTTP/1.1" ' "$work/access.log" || true; }
+now() { date +%s.%N; }
+
+echo "| models x versions | tool | reads | wall time (s) |"
+echo "|---|---|---:|---:|"
+seeded=0
+for n in "${sizes[@]}"; do
+  # Seed models seeded+1..n: versions 1-3 Archived, 4 Staging, 5 Production,
+  # alias champion -> 5, and the ownership tag modelsync writes.
+  "${psql[@]}" <<SQL
+INSERT INTO registered_models (name, creation_time, last_updated_time, description)
+  SELECT format('bench-%s', lpad(i::text, 5, '0')), 0, 0, ''
+  FROM generate_series($((seeded + 1)), $n) i;
+INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id,
+                            current_stage, source, run_id, status, status_message, run_link, storage_location)
+  SELECT format('bench-%s', lpad(i::text, 5, '0')), v, 0, 0, '', '',
+         CASE v WHEN 5 THEN 'Production' WHEN 4 THEN 'Staging' ELSE 'Archived' END,
+         format('s3://bench/%s/%s', i, v), '', 'READY', '', '', format('s3://bench/%s/%s', i, v)
+  FROM generate_series($((seeded + 1)), $n) i, generate_series(1, 5) v;
+INSERT INTO registered_model_aliases (alias, version, name)
+  SELECT 'champion', 5, format('bench-%s', lpad(i::text, 5, '0'))
+  FROM generate_series($((seeded + 1)), $n) i;
+INSERT INTO registered_model_tags (key, value, name)
+  SELECT 'modelsync.managed', '{"aliases":["champion"],"stages":["Staging","Production"]}',
+         format('bench-%s', lpad(i::text, 5, '0'))
+  FROM generate_series($((seeded + 1)), $n) i;
+-- Bulk-loaded tables have no planner statistics until autovacuum gets to
+-- them; without this the first search takes minutes (seen: 115 s).
+ANALYZE;
+SQL
+  seeded=$n
+  # Manifests for all n models, one file.
+  mdir="$work/manifests-$n"
+  mkdir -p "$mdir"
+  "$bin/python" - "$n" "$mdir/models.yaml" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    for i in range(1, n + 1):
+        f.write(f"""---
+apiVersion: modelsync/v1
+kind: RegisteredModel
+metadata:
+  name: bench-{i:05d}
+spec:
+  versions:
+    v1: {{version: 1}}
+    v2: {{version: 2}}
+    v3: {{version: 3}}
+    v4: {{version: 4}}
+    v5: {{version: 5}}
+  stages:
+    Staging: v4
+    Production: v5
+  aliases:
+    champion: v5
+""")
+PY
+  # Warm both server workers up, then a modelsync warm-up run, then the
+  # measured one.
+  for _ in 1 2 3 4; do
+    /usr/bin/time -f "bench-postgres: warm-up search took %e s" \
+      curl -sf -o /dev/null "$url/api/2.0/mlflow/registered-models/search?max_results=1000" >&2
+  done
+  MODELSYNC_HTTP_TIMEOUT=300s "$modelsync" --registry "$url" -q plan "$mdir" >/dev/null
+  before=$(requests); t0=$(now)
+  "$modelsync" --registry "$url" plan --detailed-exitcode "$mdir" >"$work/plan.txt" || {
+    echo "bench-postgres: plan reported changes or failed:" >&2; head -20 "$work/plan.txt" >&2; exit 1; }
+  t1=$(now); after=$(requests)
+  printf '| %s x 5 | modelsync plan | %s | %.2f |\n' "$n" "$((after - before))" "$(echo "$t1 - $t0" | bc)"
+  # MLflow's Python client, per model (interpreter start-up not counted).
+  before=$(requests)
+  secs=$(MLFLOW_TRACKING_URI="$url" "$bin/python" -W ignore - "$n" <<'PY'
+import sys, time
+from mlflow import MlflowClient
+n = int(sys.argv[1])
+c = MlflowClient()
+t = time.perf_counter()
+for i in range(1, n + 1):
+    name = f"bench-{i:05d}"
+    c.get_registered_model(name)
+    c.search_model_versions(f"name='{name}'")
+print(f"{time.perf_counter() - t:.2f}")
+PY
+)
+  after=$(requests)
+  printf '| %s x 5 | MlflowClient per model | %s | %s |\n' "$n" "$((after - before))" "$secs"
+done
