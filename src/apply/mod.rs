@@ -18,6 +18,7 @@ mod report;
 use futures_util::StreamExt;
 use futures_util::stream;
 
+pub use model::describe;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;

@@ -78,9 +78,44 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         .await
         .with_context(|| format!("planning against {}", reg.uri()))?;
     let revision = common::revision(a.options.revision.as_deref());
-    let result = execute(g, &reg, &plan, &a, revision, desired.gate_specs()).await;
+    let mut result = execute(g, &reg, &plan, &a, revision, desired.gate_specs()).await;
+    if matches!(result, Ok(Exit::Ok | Exit::Blocked)) && !plan.is_empty() {
+        // Read back and verify: one bulk read; anything still pending that
+        // no gate blocks means a write did not take.
+        let (_, after) = reconcile::plan(&reg, &desired, &ctx)
+            .await
+            .with_context(|| format!("verifying {}", reg.uri()))?;
+        let pending = pending_after(&after);
+        if !pending.is_empty() {
+            for line in &pending {
+                eprintln!("not converged: {line}");
+            }
+            eprintln!(
+                "error: the registry does not match the manifests after apply ({} action(s) still pending)",
+                pending.len()
+            );
+            result = Ok(Exit::Error);
+        }
+    }
     release(&reg, lease).await;
     result
+}
+
+/// The actions a re-plan still finds after an apply, gate-blocked moves
+/// excepted.
+fn pending_after(after: &Plan) -> Vec<String> {
+    let models = after.models.iter().flat_map(|m| {
+        m.actions
+            .iter()
+            .filter(|a| !a.is_blocked())
+            .map(move |a| format!("{}: {}", m.model, crate::apply::describe(a)))
+    });
+    let experiments = after
+        .experiments
+        .iter()
+        .filter(|e| !e.actions.is_empty())
+        .map(|e| format!("experiment {}: {} action(s)", e.experiment, e.actions.len()));
+    models.chain(experiments).collect()
 }
 
 async fn release(

@@ -289,3 +289,34 @@ fn similar_asserts(a: &str, b: &str) {
         panic!("plans differ:\n{}", diff.join("\n"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_silently_does_nothing_fails_the_apply() {
+    use crate::support::proxy::Fault;
+    let srv = server();
+    let name = unique("cli-verify");
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&name, "a", false));
+    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    // A new tag; the proxy answers its set-tag with 200 {} and drops it.
+    w.write(
+        "m/model.yaml",
+        &manifest(&name, "a", false).replace("team: ml", "team: ml, tier: gold"),
+    );
+    let proxy = Proxy::start(&srv.url).await;
+    proxy.fail(
+        "POST",
+        "registered-models/set-tag",
+        Fault::Answer(200, "{}".into()),
+        1,
+    );
+    let r = run(&w, &proxy.url, &["apply", "m"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("not converged") && r.stderr.contains("tier"),
+        "{r:?}"
+    );
+    // Without the fault it converges.
+    let r = run(&w, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
