@@ -40,26 +40,31 @@ const CAP_NO: u8 = 2;
 
 /// A full snapshot of the models and experiments in scope.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
-    let mut models = search_models(reg, &req.models).await?;
-    let per_model =
-        matches!(&req.models, Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT);
-    if per_model {
-        let reads: Vec<_> = models.keys().map(|name| versions_of(reg, name)).collect();
-        let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for versions in found {
-            attach(&mut models, versions)?;
+    // The model search, the version search(es) and the experiment reads do
+    // not depend on each other: they run concurrently.
+    let versions = async {
+        match &req.models {
+            Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
+                let reads: Vec<_> = names.iter().map(|name| versions_of(reg, name)).collect();
+                let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
+                    .buffer_unordered(READ_CONCURRENCY)
+                    .try_collect()
+                    .await?;
+                Ok(found.into_iter().flatten().collect())
+            }
+            _ => search_versions(reg, None).await,
         }
-    } else {
-        let all = search_versions(reg, None).await?;
-        attach(&mut models, all)?;
-    }
-    let experiments = match &req.models {
-        Scope::All => search_experiments(reg).await?,
-        Scope::Named(_) => experiments_by_name(reg, &req.experiments).await?,
     };
+    let experiments = async {
+        match &req.models {
+            Scope::All => search_experiments(reg).await,
+            Scope::Named(_) => experiments_by_name(reg, &req.experiments).await,
+        }
+    };
+    let (mut models, versions, experiments) =
+        futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
+            .await?;
+    attach(&mut models, versions)?;
     Ok(LiveState {
         models,
         experiments,
