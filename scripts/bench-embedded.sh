@@ -65,7 +65,7 @@ for n in "${sizes[@]}"; do
   done
   [ "$(sha256sum <"$reg")" = "$before" ] || { echo "bench: no-op apply changed the registry file" >&2; exit 1; }
   size=$(du -k "$reg" | cut -f1)
-  row "$n | \`apply\` from empty" "${applies[@]}" | sed "s/^| /| /"
+  row "$n | \`apply\` from empty" "${applies[@]}"
   row "$n | \`plan\` (converged, no changes)" "${plans[@]}"
   row "$n | \`apply\` no-op (file byte-identical: yes)" "${noops[@]}"
   echo "N=$n: registry file ${size} KiB, $(ls "$dir" | wc -l) manifest files" >&2

@@ -112,9 +112,14 @@ for n in "${sizes[@]}"; do
   cp "$db" "$work/plan-$n.db"
   log="$work/server-plan-$n.log"
   start_server "$work/plan-$n.db" "$log"
-  # warm the server (first-request imports) with reads neither side is charged for
-  curl -sf "$uri/api/2.0/mlflow/registered-models/search?max_results=1" >/dev/null
-  curl -sf "$uri/api/2.0/mlflow/model-versions/search?max_results=1" >/dev/null
+  # warm both server workers (lazy imports, sqlite page cache) with the reads
+  # both sides make; these requests are before any measured run
+  first=$(cd "$dir" && set -- *.yaml && echo "$1")
+  for _ in 1 2 3 4; do
+    curl -sf "$uri/api/2.0/mlflow/registered-models/search?max_results=1000" >/dev/null
+    curl -sf "$uri/api/2.0/mlflow/model-versions/search?max_results=200000" >/dev/null
+    curl -sf "$uri/api/2.0/mlflow/registered-models/get?name=${first%.yaml}" >/dev/null
+  done
   : >"$work/plan-ms-$n.txt"
   : >"$work/plan-py-$n.txt"
   : >"$work/noop-$n.txt"
