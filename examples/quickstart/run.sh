@@ -12,7 +12,11 @@ registry="$root/target/quickstart/registry.json"
 rm -f "$registry" "$registry.lock"
 export MODELSYNC_REGISTRY="file:$registry"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+else
+  step() { printf '\n$ %s\n' "$*" >&2; }
+fi
 
 step modelsync validate examples/quickstart/manifests
 "$bin" validate examples/quickstart/manifests
