@@ -136,11 +136,16 @@ impl MlflowServer {
 }
 
 fn start() -> Result<MlflowServer, String> {
-    let bin_dir = ensure_venv(MLFLOW_VERSION, &[])?;
-    let dir = temp_dir("sqlite")?;
+    start_sqlite(MLFLOW_VERSION, "sqlite")
+}
+
+/// A plain server of `version` on a fresh sqlite database.
+pub fn start_sqlite(version: &'static str, dir_label: &str) -> Result<MlflowServer, String> {
+    let bin_dir = ensure_venv(version, &[])?;
+    let dir = temp_dir(dir_label)?;
     launch(ServerSpec {
         label: "sqlite".into(),
-        version: MLFLOW_VERSION,
+        version,
         bin_dir,
         backend: format!("sqlite:///{}", dir.join("mlflow.db").display()),
         artifact_root: dir.join("artifacts").display().to_string(),

@@ -93,20 +93,7 @@ fn timed<T>(label: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, Str
 }
 
 fn start_mlflow2() -> Result<MlflowServer, String> {
-    let bin_dir = ensure_venv(MLFLOW2_VERSION, &[])?;
-    let dir = temp_dir("v2")?;
-    launch(ServerSpec {
-        label: "sqlite".into(),
-        version: MLFLOW2_VERSION,
-        bin_dir,
-        backend: format!("sqlite:///{}", dir.join("mlflow.db").display()),
-        artifact_root: dir.join("artifacts").display().to_string(),
-        dir,
-        args: Vec::new(),
-        env: Vec::new(),
-        client_env: Vec::new(),
-        tls_ca: None,
-    })
+    super::mlflow::start_sqlite(MLFLOW2_VERSION, "v2")
 }
 
 fn start_postgres_s3() -> Result<PostgresS3, String> {
