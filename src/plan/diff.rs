@@ -111,11 +111,17 @@ fn plan_model(
             errors,
         });
     }
-    let inventory = Inventory::next(dm, &Inventory::read(model), ctx.prune);
+    let moves = moves::actions(dm, model, &resolved, live, ctx);
+    let inventory = Inventory::next(
+        dm,
+        &Inventory::read(model),
+        Inventory::moved_by(&moves),
+        ctx.prune,
+    );
     let mut actions = model_actions(dm, model, &inventory);
     actions.extend(registrations(dm, &resolved));
     actions.extend(version_updates(dm, &resolved));
-    actions.extend(moves::actions(dm, model, &resolved, live, ctx));
+    actions.extend(moves);
     if let Some(model) = model {
         actions.extend(ownership_tag(model, &inventory));
     }

@@ -320,3 +320,28 @@ async fn a_write_that_silently_does_nothing_fails_the_apply() {
     let r = run(&w, &srv.url, &["apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_adopts_a_registry_made_with_mlflows_client() {
+    let srv = server();
+    let name = unique("cli-adopt");
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\n\
+         c = MlflowClient()\n\
+         c.create_registered_model({name:?}, description='made by hand', tags={{'team': 'ml'}})\n\
+         for i in range(3):\n    c.create_model_version({name:?}, f's3://bucket/{name}/{{i}}')\n\
+         c.transition_model_version_stage({name:?}, '2', 'Production')\n\
+         c.transition_model_version_stage({name:?}, '3', 'Staging')\n\
+         c.set_registered_model_alias({name:?}, 'champion', '2')\n"
+    ));
+    let w = Workdir::new();
+    let r = run(&w, &srv.url, &["export", "--model", &name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    w.write("adopted/model.yaml", &r.stdout);
+    let r = run(&w, &srv.url, &["plan", "adopted", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "adopting must plan no change: {r:?}");
+    let proxy = Proxy::start(&srv.url).await;
+    let r = run(&w, &proxy.url, &["apply", "adopted"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(writes(&proxy), 0, "{:#?}", proxy.seen());
+}

@@ -2,16 +2,19 @@
 //! model, recorded in the model tag `modelsync.managed` as compact JSON
 //! `{"aliases":[...],"stages":[...]}` (like Flux's inventory).
 //!
-//! Prune only ever removes what this inventory lists. Without prune, entries
-//! the manifests no longer declare stay listed, so that a later `--prune`
-//! still knows modelsync set them.
+//! The inventory lists what modelsync itself *set*: a target enters it when
+//! a plan moves a version into it, not merely because a manifest declares it
+//! (so adopting a registry with `export` plans no change). Prune only ever
+//! removes what this inventory lists. Without prune, entries the manifests no
+//! longer declare stay listed, so that a later `--prune` still knows
+//! modelsync set them.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredModel;
-use crate::plan::tags;
+use crate::plan::{Action, tags};
 use crate::state::{LiveModel, Stage};
 
 /// Aliases and stages modelsync manages on one model.
@@ -45,16 +48,39 @@ impl Inventory {
         }
     }
 
-    /// What the model's inventory should be after this plan: what the
-    /// manifest declares, plus (without prune) what was owned before.
-    pub fn next(dm: &DesiredModel, old: &Inventory, prune: bool) -> Inventory {
-        let mut inv = Inventory {
-            aliases: dm.aliases.keys().cloned().collect(),
-            stages: dm.stages.keys().copied().collect(),
-        };
-        if !prune {
-            inv.aliases.extend(old.aliases.iter().cloned());
-            inv.stages.extend(old.stages.iter().copied());
+    /// What the model's inventory should be after this plan: what it owned
+    /// before (with prune: only what is still declared, the rest is being
+    /// pruned), plus what this plan sets (`moved`).
+    pub fn next(dm: &DesiredModel, old: &Inventory, moved: Inventory, prune: bool) -> Inventory {
+        let mut inv = moved;
+        inv.aliases.extend(
+            old.aliases
+                .iter()
+                .filter(|a| !prune || dm.aliases.contains_key(*a))
+                .cloned(),
+        );
+        inv.stages.extend(
+            old.stages
+                .iter()
+                .filter(|s| !prune || dm.stages.contains_key(*s))
+                .copied(),
+        );
+        inv
+    }
+
+    /// The targets that `actions` set (gate-blocked moves excepted).
+    pub fn moved_by(actions: &[Action]) -> Inventory {
+        let mut inv = Inventory::default();
+        for action in actions.iter().filter(|a| !a.is_blocked()) {
+            match action {
+                Action::TransitionStage { to, .. } => {
+                    inv.stages.insert(*to);
+                }
+                Action::SetAlias { alias, .. } => {
+                    inv.aliases.insert(alias.clone());
+                }
+                _ => {}
+            }
         }
         inv
     }

@@ -303,7 +303,7 @@ fn source_matching_by_tag_resolved_source_and_run_id() {
         nba:
           {"action":"register_version","handle":"other_run","declared_source":"runs:/r3/model","source":"models:/m-3","run_id":"r3","model_id":"m-3","tags":{"modelsync.source":"runs:/r3/model"}}
           {"action":"set_alias","alias":"c","version":{"new":"other_run"},"before":null}
-          {"action":"set_model_tag","key":"modelsync.managed","before":null,"after":"{\"aliases\":[\"a\",\"b\",\"c\"],\"stages\":[]}"}
+          {"action":"set_model_tag","key":"modelsync.managed","before":null,"after":"{\"aliases\":[\"c\"],\"stages\":[]}"}
         "#);
     assert_eq!(
         sources_to_resolve(&d, &l),
