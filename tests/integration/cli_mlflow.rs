@@ -25,6 +25,23 @@ fn run(w: &Workdir, url: &str, args: &[&str]) -> Run {
     w.run(&all)
 }
 
+/// A fresh model named after `prefix`, with `manifest(name, prod, extra)`
+/// already applied to the shared server (exit 0 checked).
+fn applied(prefix: &str, prod: &str, extra_alias: bool) -> (String, Workdir) {
+    let name = unique(prefix);
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&name, prod, extra_alias));
+    let r = run(&w, &server().url, &["apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    (name, w)
+}
+
+/// `plan m --detailed-exitcode` against `url` finds nothing to do.
+fn assert_converged(w: &Workdir, url: &str) {
+    let r = run(w, url, &["plan", "m", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
 fn writes(proxy: &Proxy) -> usize {
     proxy
         .seen()
@@ -36,11 +53,7 @@ fn writes(proxy: &Proxy) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_promotes_archives_and_a_second_apply_makes_zero_writes() {
     let srv = server();
-    let name = unique("cli-promote");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "a", false));
-    let r = run(&w, &srv.url, &["apply", "m"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let (name, w) = applied("cli-promote", "a", false);
     w.write("m/model.yaml", &manifest(&name, "b", true));
     let r = run(&w, &srv.url, &["apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -99,10 +112,7 @@ async fn apply_promotes_archives_and_a_second_apply_makes_zero_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_made_by_hand_is_planned_and_repaired() {
     let srv = server();
-    let name = unique("cli-drift");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "b", true));
-    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let (name, w) = applied("cli-drift", "b", true);
     let reg = srv.registry();
     reg.set_alias(&name, "champion", 1)
         .await
@@ -119,19 +129,13 @@ async fn drift_made_by_hand_is_planned_and_repaired() {
     assert_eq!(model.aliases.get("champion"), Some(&2));
     assert_eq!(model.versions[&1].stage, Stage::Archived);
     assert_eq!(model.versions[&2].stage, Stage::Production);
-    assert_eq!(
-        run(&w, &srv.url, &["plan", "m", "--detailed-exitcode"]).code,
-        0
-    );
+    assert_converged(&w, &srv.url);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_plan_is_refused_as_stale_with_zero_writes() {
     let srv = server();
-    let name = unique("cli-stale");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "a", false));
-    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let (name, w) = applied("cli-stale", "a", false);
     w.write("m/model.yaml", &manifest(&name, "b", true));
     assert_eq!(
         run(&w, &srv.url, &["plan", "m", "--out", "plan.json"]).code,
@@ -171,10 +175,7 @@ async fn saved_plan_is_refused_as_stale_with_zero_writes() {
     );
     let r = run(&w, &srv.url, &["apply", "--plan", "plan.json"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        run(&w, &srv.url, &["plan", "m", "--detailed-exitcode"]).code,
-        0
-    );
+    assert_converged(&w, &srv.url);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,19 +228,13 @@ async fn two_concurrent_applies_never_register_twice() {
             .is_none(),
         "lease not released"
     );
-    assert_eq!(
-        run(&w, &srv.url, &["plan", "m", "--detailed-exitcode"]).code,
-        0
-    );
+    assert_converged(&w, &srv.url);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_plan_against_a_snapshot_equals_the_live_plan() {
     let srv = server();
-    let name = unique("cli-snapshot");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "a", false));
-    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let (name, w) = applied("cli-snapshot", "a", false);
     w.write("m/model.yaml", &manifest(&name, "b", true));
     let r = run(&w, &srv.url, &["export", "--snapshot", "snap.json", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -247,17 +242,14 @@ async fn offline_plan_against_a_snapshot_equals_the_live_plan() {
     let offline = run(&w, "file:snap.json", &["plan", "m", "--format", "json"]);
     assert_eq!(live.code, 0, "{live:?}");
     assert_eq!(offline.code, 0, "{offline:?}");
-    similar_asserts(&live.stdout, &offline.stdout);
+    assert_same_plan(&live.stdout, &offline.stdout);
     assert!(live.stdout.contains("transition_stage"), "{live:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_prints_mlflow_field_names() {
     let srv = server();
-    let name = unique("cli-get");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "a", false));
-    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let (name, w) = applied("cli-get", "a", false);
     let r = run(
         &w,
         &srv.url,
@@ -278,7 +270,7 @@ async fn get_prints_mlflow_field_names() {
     );
 }
 
-fn similar_asserts(a: &str, b: &str) {
+fn assert_same_plan(a: &str, b: &str) {
     if a != b {
         let diff: Vec<String> = a
             .lines()
@@ -294,10 +286,7 @@ fn similar_asserts(a: &str, b: &str) {
 async fn a_write_that_silently_does_nothing_fails_the_apply() {
     use crate::support::proxy::Fault;
     let srv = server();
-    let name = unique("cli-verify");
-    let w = Workdir::new();
-    w.write("m/model.yaml", &manifest(&name, "a", false));
-    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let (name, w) = applied("cli-verify", "a", false);
     // A new tag; the proxy answers its set-tag with 200 {} and drops it.
     w.write(
         "m/model.yaml",

@@ -128,9 +128,12 @@ impl MlflowRegistry {
                 )));
             }
             if !announced {
-                eprintln!(
-                    "waiting for the lease {name:?}: held by {who} (expires in {} s)",
-                    (until - now_ms()).max(0) / 1000
+                // At warn level, so it shows at the default verbosity.
+                warn!(
+                    lease = name,
+                    holder = %who,
+                    expires_in_s = (until - now_ms()).max(0) / 1000,
+                    "waiting for the applier lease held by another modelsync"
                 );
                 announced = true;
             }
