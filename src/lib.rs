@@ -9,17 +9,23 @@
 //!   implementations (the only code that talks to a registry).
 //! - [`apply`]: executes a plan through a registry (the only code that writes).
 //! - [`source`]: reads manifest files from folders and git branches.
-//! - [`reconcile`]: load -> validate -> snapshot -> plan -> apply.
+//! - [`reconcile`]: the one pass: load -> validate -> observe -> plan ->
+//!   lease -> apply -> verify, run by `plan`, `apply` and `watch` alike.
+//! - [`clock`]: the wall clock (leases, backoff) and the evaluation clock
+//!   (`MODELSYNC_NOW`: gates, audit stamps).
+//! - [`shutdown`]: SIGTERM/SIGINT handling shared by `apply` and `watch`.
 //! - [`watch`]: the daemon loop, its sources' triggers and HTTP endpoints.
 //! - [`cli`]: command-line definitions and commands.
 
 pub mod apply;
 pub mod cli;
+pub mod clock;
 pub mod logging;
 pub mod manifest;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;
+pub mod shutdown;
 pub mod source;
 pub mod state;
 pub mod watch;

@@ -262,6 +262,10 @@ pub struct WatchArgs {
     /// Reconcile once and exit with apply's exit codes.
     #[arg(long)]
     pub once: bool,
+    /// Also remove aliases and stage holders that modelsync set earlier and
+    /// the manifests no longer declare (never anything it does not own).
+    #[arg(long)]
+    pub prune: bool,
     /// Models applied at once.
     #[arg(long, env = "MODELSYNC_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,

@@ -8,8 +8,9 @@ use anyhow::Context;
 
 use super::args::ProtectArgs;
 use super::{ColorChoice, Exit, GlobalArgs};
+use crate::manifest::Diagnostic;
 use crate::manifest::validate::LoadOptions;
-use crate::manifest::{DesiredState, Diagnostic};
+use crate::reconcile::{Input, Outcome, Stop};
 use crate::registry::{self, AnyRegistry, OpenOptions};
 use crate::source::config::Config;
 
@@ -67,24 +68,59 @@ pub fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The outcome of loading manifests.
-pub enum Loaded {
-    Valid(DesiredState),
-    /// Diagnostics were printed on stderr.
-    Invalid,
-}
-
-/// Reads and validates manifests (with the protected targets of the flag
-/// and of `modelsync.toml`); prints every diagnostic on stderr.
-pub fn load_manifests(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<Loaded> {
+/// The pass's input from manifest paths: the files, and the protected
+/// targets of `--protect` and `modelsync.toml`.
+pub fn read_input(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<Input> {
     let paths = default_paths(paths);
     let files = crate::source::read_paths(&paths)?;
-    match crate::manifest::validate::load_with(&files, &load_options(&paths, protect)?) {
-        Ok(desired) => Ok(Loaded::Valid(desired)),
-        Err(diags) => {
-            print_diagnostics(&diags);
-            Ok(Loaded::Invalid)
+    let options = load_options(&paths, protect)?;
+    Ok(Input::Manifests { files, options })
+}
+
+/// Shows why a pass stopped early, on stderr; the exit code, or `None`
+/// when it did not stop.
+pub fn report_stop(out: &Outcome) -> Option<Exit> {
+    let stop = out.stop.as_ref()?;
+    match stop {
+        Stop::Invalid(diags) => print_diagnostics(diags),
+        Stop::Stale(lines) => {
+            for line in lines {
+                eprintln!("stale: {line}");
+            }
         }
+        Stop::Registry(e) => eprintln!("error: {e}"),
+        Stop::OtherRegistry { .. } | Stop::Cancelled => {
+            eprintln!("error: {}", out.error_message().unwrap_or_default());
+        }
+    }
+    Some(super::exit_for(out.verdict()))
+}
+
+/// After an apply: the results on stdout, then on stderr what did not
+/// converge, what a shutdown skipped, or why nothing was written.
+pub fn report_applied(out: &Outcome) {
+    if let Some(report) = &out.report {
+        print("\n");
+        print(&report.render_text());
+    }
+    if out.plan.as_ref().is_some_and(crate::plan::Plan::has_errors) {
+        eprintln!(
+            "error: some models could not be planned (see above); nothing was written to the registry"
+        );
+    }
+    if !out.pending.is_empty() {
+        for line in &out.pending {
+            eprintln!("not converged: {line}");
+        }
+        eprintln!(
+            "error: the registry does not match the manifests after apply ({} action(s) still pending)",
+            out.pending.len()
+        );
+    }
+    if out.verdict() == crate::reconcile::Verdict::Interrupted {
+        eprintln!(
+            "error: interrupted: the model in flight was finished, models not started were skipped, and the lease was released; run apply again to finish"
+        );
     }
 }
 
@@ -140,9 +176,6 @@ pub fn revision(flag: Option<&str>) -> Option<String> {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     })
 }
-
-/// Exit for a manifest that failed validation.
-pub const INVALID: Exit = Exit::Error;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use anyhow::Context;
 
 use super::args::ExportArgs;
-use super::common::{self, Loaded, print};
+use super::common::{self, print};
 use super::{Exit, GlobalArgs};
 use crate::registry::embedded::EmbeddedRegistry;
 use crate::registry::{Registry, Scope, SnapshotRequest};
@@ -13,14 +13,13 @@ use crate::registry::{Registry, Scope, SnapshotRequest};
 pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, false).await?;
     let live = if !a.paths.is_empty() {
-        let desired = match common::load_manifests(
-            &a.paths,
-            &super::args::ProtectArgs {
-                protect: Vec::new(),
-            },
-        )? {
-            Loaded::Valid(d) => d,
-            Loaded::Invalid => return Ok(common::INVALID),
+        let files = crate::source::read_paths(&common::default_paths(&a.paths))?;
+        let desired = match crate::reconcile::load(&files, &Default::default()) {
+            Ok(d) => d,
+            Err(diags) => {
+                common::print_diagnostics(&diags);
+                return Ok(Exit::Error);
+            }
         };
         crate::reconcile::observe(&reg, &desired).await
     } else {

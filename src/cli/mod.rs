@@ -14,6 +14,7 @@ pub use args::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
 
 use std::process::ExitCode;
 
+use crate::reconcile::Verdict;
 use crate::registry::RegistryError;
 
 /// Process exit codes, Terraform style.
@@ -36,6 +37,19 @@ pub enum Exit {
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)
+    }
+}
+
+/// The exit code of a pass's verdict (`plan` maps changes itself, for
+/// `--detailed-exitcode`).
+pub fn exit_for(v: Verdict) -> Exit {
+    match v {
+        Verdict::Ok => Exit::Ok,
+        Verdict::Changes => Exit::Changes,
+        Verdict::Error | Verdict::Interrupted => Exit::Error,
+        Verdict::Unreachable => Exit::Unreachable,
+        Verdict::Stale => Exit::Stale,
+        Verdict::Blocked => Exit::Blocked,
     }
 }
 

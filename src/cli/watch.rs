@@ -47,12 +47,9 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
-    let config_paths = match &source {
-        SourceConfig::Folder(paths) => paths.clone(),
-        SourceConfig::Git { .. } => Vec::new(),
-    };
-    let load_options = common::load_options(&config_paths, &a.protect)?;
-    watch::run(WatchConfig {
+    let clock = crate::clock::EvalClock::from_env()?;
+    let once = a.once;
+    let (verdict, error) = watch::run(WatchConfig {
         source,
         registry_uri: common::registry_uri(g),
         resync: a.resync,
@@ -63,8 +60,14 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         concurrency: a.concurrency,
         debounce: a.debounce,
         fallback_revision: common::revision(None),
-        exit_for: super::plan::exit_for,
-        load_options,
+        prune: a.prune,
+        protect: a.protect.protect.clone(),
+        clock,
     })
-    .await
+    .await?;
+    if once && let Some(e) = error {
+        // Said whatever the log level: `--once -q` still tells why it failed.
+        eprintln!("error: {e}");
+    }
+    Ok(super::exit_for(verdict))
 }

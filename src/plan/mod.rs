@@ -302,4 +302,48 @@ pub struct SavedPlan {
     /// The gates of the planned models, re-checked just before each move.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub gates: crate::manifest::GateSpecs,
+    /// The manifest files the plan was made from, so that `apply --plan`
+    /// verifies the registry against the same manifests afterwards.
+    pub manifests: Vec<SavedManifest>,
+    /// The protected stages and aliases the manifests were validated with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protect: Vec<String>,
+}
+
+/// One manifest file inside a saved plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedManifest {
+    pub path: String,
+    pub text: String,
+}
+
+impl SavedPlan {
+    /// The manifests as files, with the options they were validated with.
+    pub fn inputs(
+        &self,
+    ) -> (
+        Vec<crate::manifest::SourceFile>,
+        crate::manifest::validate::LoadOptions,
+    ) {
+        let files = self
+            .manifests
+            .iter()
+            .map(|m| crate::manifest::SourceFile {
+                path: m.path.clone(),
+                contents: m.text.clone().into_bytes(),
+            })
+            .collect();
+        let options = crate::manifest::validate::LoadOptions {
+            protect: self.protect.clone(),
+        };
+        (files, options)
+    }
+
+    /// The desired state the plan was made from, validated again.
+    pub fn desired(
+        &self,
+    ) -> Result<crate::manifest::DesiredState, Vec<crate::manifest::Diagnostic>> {
+        let (files, options) = self.inputs();
+        crate::manifest::validate::load_with(&files, &options)
+    }
 }

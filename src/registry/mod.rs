@@ -244,15 +244,22 @@ pub fn lease_model_name() -> String {
         .unwrap_or_else(|| mlflow::lease::DEFAULT_NAME.to_string())
 }
 
+/// The applier lease held on a registry, opaque to callers: release it
+/// with [`AnyRegistry::release_lease`]. On the embedded registry it holds
+/// nothing (the file's exclusive lock plays that role).
+#[derive(Debug)]
+pub struct Lease(Option<mlflow::lease::Lease>);
+
 impl AnyRegistry {
     /// Takes the applier lease before a plan that will be applied: MLflow
     /// gets a lease model (see `mlflow::lease`); the embedded registry is
     /// already locked exclusively by `open(write: true)`. Waits up to
     /// `MODELSYNC_LEASE_WAIT` (default 10m) for another holder; the lease
     /// expires after `MODELSYNC_LEASE_TTL` (default 10m) if never released.
-    pub async fn acquire_lease(&self) -> Result<Option<mlflow::lease::Lease>> {
+    /// Both run on the wall clock.
+    pub async fn acquire_lease(&self) -> Result<Lease> {
         match self {
-            AnyRegistry::Embedded(_) => Ok(None),
+            AnyRegistry::Embedded(_) => Ok(Lease(None)),
             AnyRegistry::Mlflow(r) => {
                 let mut times = mlflow::lease::LeaseTimes::default();
                 let env = |k: &str| {
@@ -266,14 +273,15 @@ impl AnyRegistry {
                 if let Some(ttl) = env("MODELSYNC_LEASE_TTL") {
                     times.ttl = ttl;
                 }
-                r.acquire_lease(&lease_model_name(), times).await.map(Some)
+                let lease = r.acquire_lease(&lease_model_name(), times).await?;
+                Ok(Lease(Some(lease)))
             }
         }
     }
 
     /// Releases a lease taken by [`AnyRegistry::acquire_lease`].
-    pub async fn release_lease(&self, lease: Option<mlflow::lease::Lease>) -> Result<()> {
-        match (self, lease) {
+    pub async fn release_lease(&self, lease: Lease) -> Result<()> {
+        match (self, lease.0) {
             (AnyRegistry::Mlflow(r), Some(lease)) => r.release_lease(&lease).await,
             _ => Ok(()),
         }

@@ -20,6 +20,7 @@ use git2::{
 use sha2::{Digest, Sha256};
 
 use super::Fetched;
+use super::config::{Config, FILE_NAME};
 use crate::manifest::SourceFile;
 
 /// Same limit as folders: `manifest/` reports oversized files.
@@ -41,6 +42,9 @@ pub enum GitError {
     },
     #[error("git cache {path}: {message}")]
     Cache { path: String, message: String },
+    /// `modelsync.toml` in the commit is invalid (file:line:col: message).
+    #[error("{message} (at {revision})")]
+    Config { message: String, revision: String },
 }
 
 /// Where and what to fetch.
@@ -135,11 +139,19 @@ impl GitSource {
             },
             TreeError::Git(e) => git(e),
         })?;
+        let config = read_config(repo, &commit, &path).map_err(|e| match e {
+            ConfigError::Git(e) => git(e),
+            ConfigError::Invalid(message) => GitError::Config {
+                message,
+                revision: id.to_string(),
+            },
+        })?;
         drop(commit);
         self.head = Some(id);
         Ok(Fetched {
             files,
             revision: Some(id.to_string()),
+            config,
         })
     }
 
@@ -261,6 +273,37 @@ impl From<git2::Error> for TreeError {
 
 /// Reads every `*.yaml`/`*.yml` blob under `path` in the commit's tree
 /// (skipping hidden entries), sorted by path; paths are repository-relative.
+enum ConfigError {
+    Git(git2::Error),
+    Invalid(String),
+}
+
+/// `modelsync.toml` beside the manifests in the commit's tree (the same
+/// rule as for folders); the default when there is none.
+fn read_config(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    path: &str,
+) -> Result<Config, ConfigError> {
+    let prefix = path.trim_matches('/');
+    let file = match prefix {
+        "" | "." => FILE_NAME.to_string(),
+        p => format!("{p}/{FILE_NAME}"),
+    };
+    let root = commit.tree().map_err(ConfigError::Git)?;
+    let entry = match root.get_path(Path::new(&file)) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(ConfigError::Git(e)),
+    };
+    let object = entry.to_object(repo).map_err(ConfigError::Git)?;
+    let Some(blob) = object.as_blob() else {
+        return Ok(Config::default());
+    };
+    let text = String::from_utf8_lossy(blob.content());
+    Config::parse(&file, &text).map_err(|e| ConfigError::Invalid(e.to_string()))
+}
+
 fn read_tree(
     repo: &Repository,
     commit: &git2::Commit<'_>,

@@ -33,4 +33,7 @@ pub struct Fetched {
     pub files: Vec<crate::manifest::SourceFile>,
     /// The git commit, when known.
     pub revision: Option<String>,
+    /// `modelsync.toml` beside the manifests (in the folder, or in the
+    /// commit's tree).
+    pub config: config::Config,
 }

@@ -1,11 +1,11 @@
 //! `modelsync watch`: the daemon that keeps a registry equal to a folder or
-//! a git branch (DESIGN.md §5).
+//! a git branch.
 //!
 //! - `engine.rs`: the level-triggered, single-flight loop (triggers,
 //!   coalescing, retry with backoff, shutdown); knows nothing of registries.
 //! - `backoff.rs`: exponential backoff with jitter.
-//! - `reconciler.rs`: the step the loop runs: source -> `reconcile::load` ->
-//!   registry -> plan -> `apply::execute` (the same path as `apply`).
+//! - `reconciler.rs`: the step the loop runs: fetch the source, then one
+//!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
 //!
@@ -29,9 +29,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::apply::{ApplyReport, CancelFlag};
-use crate::cli::Exit;
-use crate::plan::Plan;
+use crate::apply::CancelFlag;
+use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource, redact};
 use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
@@ -74,14 +73,19 @@ pub struct WatchConfig {
     pub debounce: Duration,
     /// Revision recorded for folder sources (from `MODELSYNC_REVISION` etc.).
     pub fallback_revision: Option<String>,
-    /// The CLI's exit code of an apply.
-    pub exit_for: fn(&Plan, &ApplyReport) -> Exit,
-    /// Protected targets (`--protect`, `modelsync.toml`).
-    pub load_options: crate::manifest::validate::LoadOptions,
+    /// Prune what modelsync owns and the manifests no longer declare.
+    pub prune: bool,
+    /// Protected targets from `--protect` (`modelsync.toml`'s are read
+    /// with every fetch, from the folder or the commit).
+    pub protect: Vec<String>,
+    /// The clock gates are evaluated at.
+    pub clock: crate::clock::EvalClock,
 }
 
-/// Runs the daemon (or one reconcile with `once`).
-pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
+/// Runs the daemon (or one reconcile with `once`). Returns the verdict of
+/// the last reconcile (with `once`, the one that ran) and, when it failed,
+/// why; the CLI turns it into an exit code.
+pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> {
     let (source, description) = match &cfg.source {
         SourceConfig::Folder(paths) => {
             let d = paths
@@ -115,15 +119,16 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
             concurrency: cfg.concurrency,
             fallback_revision: cfg.fallback_revision.clone(),
             print: cfg.once,
-            exit_for: cfg.exit_for,
-            load_options: cfg.load_options.clone(),
+            prune: cfg.prune,
+            protect: cfg.protect.clone(),
+            clock: cfg.clock,
         },
         shared.clone(),
         cancel.clone(),
     );
     if cfg.once {
         step.run(&Reasons::from([Trigger::Startup])).await;
-        return Ok(step.last_exit);
+        return Ok(step.last.clone());
     }
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -182,13 +187,13 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
         tracing::debug!("HTTP connections still open at shutdown; closing them");
     }
     info!("modelsync watch stopped");
-    Ok(Exit::Ok)
+    Ok((Verdict::Ok, None))
 }
 
 /// On SIGTERM or SIGINT: stop taking triggers, ask a running apply to skip
 /// models not started, stop the loop. A second signal exits at once.
 async fn on_signal(cancel: CancelFlag, triggers: Triggers, stop: watch::Sender<bool>) {
-    let which = wait_for_signal().await;
+    let which = crate::shutdown::wait_for_signal().await;
     info!(
         signal = which,
         "shutting down: finishing the model being applied"
@@ -196,23 +201,7 @@ async fn on_signal(cancel: CancelFlag, triggers: Triggers, stop: watch::Sender<b
     triggers.close();
     cancel.cancel();
     let _ = stop.send(true);
-    let again = wait_for_signal().await;
+    let again = crate::shutdown::wait_for_signal().await;
     tracing::warn!(signal = again, "second signal: exiting now");
     std::process::exit(1);
-}
-
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    }
 }

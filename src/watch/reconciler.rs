@@ -1,9 +1,11 @@
-//! The daemon's reconcile step: fetch the source -> `reconcile::load` ->
-//! open the registry -> observe -> plan -> apply (or, with `--drift warn`
-//! and an unchanged revision, only report), recording status and metrics.
+//! The daemon's reconcile step: fetch the source, then one
+//! [`reconcile::run`] pass (the same as `apply`'s: load -> validate ->
+//! observe -> plan -> lease -> apply -> verify), recording status and
+//! metrics. With `--drift warn` and an unchanged revision the pass only
+//! plans and the drift is reported.
 //!
-//! The registry is opened for each run (with `write`) and dropped at its
-//! end, so the embedded registry's lock is only held during a run.
+//! The registry is opened by the pass and dropped at its end, so the
+//! embedded registry's lock is only held during a run.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,11 +16,11 @@ use tracing::{Instrument, info, warn};
 use super::DriftMode;
 use super::engine::{Next, Reasons, Step, Trigger};
 use super::status::{Drift, LastError, Shared, now_rfc3339};
-use crate::apply::{self, ApplyOptions, CancelFlag};
-use crate::cli::Exit;
-use crate::plan::{Action, Plan, PlanContext};
-use crate::reconcile::{self, ReconcileError};
-use crate::registry::{self, AnyRegistry, OpenOptions, RegistryError};
+use crate::apply::{self, CancelFlag};
+use crate::clock::EvalClock;
+use crate::manifest::validate::LoadOptions;
+use crate::plan::Plan;
+use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
 
@@ -30,18 +32,23 @@ pub enum Source {
 }
 
 impl Source {
-    /// Reads the manifests (blocking work runs off the async threads).
+    /// Reads the manifests and `modelsync.toml` (blocking work runs off the
+    /// async threads).
     async fn fetch(&mut self) -> Result<Fetched, SourceError> {
         match self {
             Source::Folder(paths) => {
                 let paths = paths.clone();
-                let files = tokio::task::spawn_blocking(move || crate::source::read_paths(&paths))
-                    .await
-                    .expect("folder read task panicked")?;
-                Ok(Fetched {
-                    files,
-                    revision: None,
+                tokio::task::spawn_blocking(move || {
+                    let files = crate::source::read_paths(&paths)?;
+                    let config = crate::source::config::Config::for_paths(&paths)?;
+                    Ok(Fetched {
+                        files,
+                        revision: None,
+                        config,
+                    })
                 })
+                .await
+                .expect("folder read task panicked")
             }
             Source::Git(slot) => {
                 let mut git = slot.take().expect("git source present between fetches");
@@ -63,14 +70,17 @@ pub struct Config {
     pub registry_uri: String,
     pub drift: DriftMode,
     pub concurrency: usize,
+    /// Also prune what modelsync owns and the manifests no longer declare.
+    pub prune: bool,
     /// A revision to record when the source has none (folders).
     pub fallback_revision: Option<String>,
     /// Print the plan and results on stdout (`--once`).
     pub print: bool,
-    /// The exit code of an apply (the CLI's mapping: 0, 1 or 5).
-    pub exit_for: fn(&Plan, &crate::apply::ApplyReport) -> Exit,
-    /// Protected targets (`--protect`, `modelsync.toml`).
-    pub load_options: crate::manifest::validate::LoadOptions,
+    /// Protected targets from `--protect`; `modelsync.toml`'s are added
+    /// from each fetch.
+    pub protect: Vec<String>,
+    /// The clock gates are evaluated at.
+    pub clock: EvalClock,
 }
 
 /// The real reconcile step.
@@ -83,15 +93,15 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Identity of the source when the last run found it invalid.
     invalid: Option<String>,
-    /// The exit code of the last run (for `--once`).
-    pub last_exit: Exit,
+    /// The verdict of the last run and why it failed (for `--once`).
+    pub last: (Verdict, Option<String>),
 }
 
 /// How one run ended, for metrics, status and the loop.
 struct Ended {
     outcome: &'static str,
     next: Next,
-    exit: Exit,
+    verdict: Verdict,
 }
 
 impl Reconciler {
@@ -103,7 +113,7 @@ impl Reconciler {
             cancel,
             applied: None,
             invalid: None,
-            last_exit: Exit::Ok,
+            last: (Verdict::Ok, None),
         }
     }
 
@@ -112,7 +122,10 @@ impl Reconciler {
             Ok(f) => f,
             Err(e) => {
                 self.fail("source_error", &e.to_string(), Vec::new());
-                return Some((ended("source_error", Next::Retry, Exit::Error), "-".into()));
+                return Some((
+                    ended("source_error", Next::Retry, Verdict::Error),
+                    "-".into(),
+                ));
             }
         };
         let id = identity(&fetched);
@@ -126,139 +139,107 @@ impl Reconciler {
             tracing::debug!(revision = %id, "no new commit");
             return None;
         }
-        let desired = match reconcile::load(&fetched.files, &self.config.load_options) {
-            Ok(d) => d,
-            Err(ReconcileError::Invalid(diags)) => {
-                let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
-                for line in &lines {
-                    warn!(revision = %id, "{line}");
-                }
-                let msg = format!(
-                    "{} problem(s) in the manifests; nothing applied (still applied: {})",
-                    lines.len(),
-                    self.applied.as_deref().unwrap_or("nothing yet")
-                );
-                self.fail("invalid", &msg, lines);
-                self.invalid = Some(id.clone());
-                return Some((ended("invalid", Next::WaitForChange, Exit::Error), id));
-            }
-            Err(ReconcileError::Registry(e)) => return Some((self.registry_failed(&e), id)),
+        let same = self.applied.as_deref() == Some(id.as_str());
+        let mode = match decide(self.config.drift, same) {
+            Decision::Apply => Mode::Apply,
+            Decision::ReportDrift => Mode::Plan,
         };
-        self.invalid = None;
-        let reg =
-            match registry::open(&self.config.registry_uri, &OpenOptions { write: true }).await {
-                Ok(r) => r,
-                Err(e) => return Some((self.registry_failed(&e), id)),
-            };
-        let ctx = PlanContext {
-            now_ms: reconcile::now_ms(),
-            prune: false,
-        };
-        let planned = reconcile::plan_for_apply(&reg, &desired, &ctx).await;
-        let result = match planned {
-            Ok((plan, lease)) => {
-                let ended = self
-                    .act(&reg, &plan, &fetched, &id, desired.gate_specs())
-                    .await;
-                if let Err(e) = reg.release_lease(lease).await {
-                    warn!(error = %e, "could not release the applier lease");
-                }
-                ended
-            }
-            Err(e) => self.registry_failed(&e),
-        };
-        let stats = reg.stats();
-        drop(reg);
-        let mut state = self.shared.lock();
-        state
+        let out = self.pass(fetched, &id, mode, same).await;
+        let stats = out.stats;
+        self.shared
+            .lock()
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
-        drop(state);
-        Some((result, id))
+        Some((self.conclude(&out, &id, mode), id))
     }
 
-    /// Applies the plan, or reports drift without writing.
-    async fn act(
-        &mut self,
-        reg: &AnyRegistry,
-        plan: &Plan,
-        fetched: &Fetched,
-        id: &str,
-        gates: crate::manifest::GateSpecs,
-    ) -> Ended {
-        self.shared.lock().status.registry_reachable = Some(true);
-        let same = self.applied.as_deref() == Some(id);
-        if self.config.print {
-            print_stdout(&crate::plan::render::text(plan, false));
-        }
-        let decision = decide(
-            self.config.drift,
-            self.applied.as_deref(),
-            id,
-            plan.is_empty(),
-        );
-        if decision == Decision::ReportDrift {
-            let actions = describe(plan);
-            warn!(revision = %id, drift = actions.len(), "drift detected; not repairing (--drift warn)");
-            for a in &actions {
-                warn!(revision = %id, "drift: {a}");
+    /// Runs the pass over the fetched manifests.
+    async fn pass(&self, fetched: Fetched, id: &str, mode: Mode, same: bool) -> Outcome {
+        let mut protect = self.config.protect.clone();
+        for t in fetched.config.protect {
+            if !protect.contains(&t) {
+                protect.push(t);
             }
-            let mut state = self.shared.lock();
-            state.metrics.set_drift(actions.len());
-            state.status.pending_drift = Drift {
-                count: actions.len(),
-                actions,
-            };
-            state.status.last_error = None;
-            return ended("drift", Next::Done, Exit::Ok);
         }
-        if same && !plan.is_empty() {
-            info!(revision = %id, drift = plan.action_count(), "drift detected; repairing");
-        }
-        let opts = ApplyOptions {
+        let print = self.config.print;
+        let show = move |plan: &Plan| {
+            if same && !plan.is_empty() {
+                info!(drift = plan.action_count(), "drift detected");
+            }
+            if print {
+                print_stdout(&crate::plan::render::text(plan, false));
+            }
+        };
+        let pass = Pass {
+            mode,
+            prune: self.config.prune,
             concurrency: self.config.concurrency,
             revision: fetched
                 .revision
                 .clone()
                 .or_else(|| self.config.fallback_revision.clone()),
-            now_ms: reconcile::now_ms(),
-            cancel: Some(self.cancel.clone()),
-            gates,
+            clock: self.config.clock,
+            cancel: self.cancel.clone(),
+            on_plan: Some(&show),
+        };
+        let input = Input::Manifests {
+            files: fetched.files,
+            options: LoadOptions { protect },
         };
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);
-        let report = apply::execute(reg, plan, &opts).instrument(span).await;
-        if self.config.print && !plan.is_empty() {
-            print_stdout(&format!("\n{}", report.render_text()));
+        reconcile::run(&self.config.registry_uri, input, &pass)
+            .instrument(span)
+            .await
+    }
+
+    /// Records what the pass did in status and metrics; how the loop goes on.
+    fn conclude(&mut self, out: &Outcome, id: &str, mode: Mode) -> Ended {
+        let verdict = out.verdict();
+        match &out.stop {
+            Some(Stop::Invalid(diags)) => return self.invalid(diags, id, verdict),
+            Some(Stop::Registry(_)) => return self.registry_failed(out, verdict),
+            Some(Stop::Cancelled) => return ended("cancelled", Next::Done, verdict),
+            _ => {}
         }
-        let exit = (self.config.exit_for)(plan, &report);
-        let mut state = self.shared.lock();
-        for r in &report.results {
-            if r.outcome == apply::Outcome::Applied {
-                state.metrics.action_applied(r.kind);
+        self.invalid = None;
+        self.shared.lock().status.registry_reachable = Some(true);
+        if let Some(report) = &out.report {
+            if self.config.print {
+                print_stdout(&format!("\n{}", report.render_text()));
+            }
+            let mut state = self.shared.lock();
+            for r in &report.results {
+                if r.outcome == apply::Outcome::Applied {
+                    state.metrics.action_applied(r.kind);
+                }
+            }
+            if !report.results.is_empty() {
+                state.status.last_actions = report.results.clone();
             }
         }
-        if !report.results.is_empty() {
-            state.status.last_actions = report.results.clone();
+        for line in &out.pending {
+            warn!(revision = %id, "not converged: {line}");
         }
-        if exit == Exit::Error {
-            drop(state);
-            let msg = if plan.has_errors() {
-                plan.models
-                    .iter()
-                    .flat_map(|m| m.errors.iter().map(move |e| format!("{}: {e}", m.model)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            } else {
-                report.summary()
-            };
+        let plan = out.plan.as_ref();
+        if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
+            return self.report_drift(plan.expect("checked"), id);
+        }
+        if verdict == Verdict::Error {
+            let msg = out.error_message().unwrap_or_else(|| "failed".into());
             self.fail("apply_error", &msg, Vec::new());
-            return ended("apply_error", Next::Retry, exit);
+            return ended("apply_error", Next::Retry, verdict);
         }
-        if self.cancel.is_cancelled() && report.skipped() > 0 {
+        if verdict == Verdict::Interrupted {
             // Shutdown: models not started were skipped; not a success.
-            return ended("cancelled", Next::Done, exit);
+            return ended("cancelled", Next::Done, verdict);
         }
+        self.succeeded(id);
+        ended("success", Next::Done, verdict)
+    }
+
+    fn succeeded(&mut self, id: &str) {
+        let mut state = self.shared.lock();
         state.metrics.set_drift(0);
         state.status.pending_drift = Drift::default();
         state.status.last_error = None;
@@ -268,26 +249,50 @@ impl Reconciler {
         state.metrics.succeeded(unix_now(), id);
         drop(state);
         self.applied = Some(id.to_string());
-        ended("success", Next::Done, exit)
     }
 
-    fn registry_failed(&mut self, e: &RegistryError) -> Ended {
+    /// `--drift warn`: the applied revision's plan is not empty; report it,
+    /// write nothing.
+    fn report_drift(&mut self, plan: &Plan, id: &str) -> Ended {
+        let actions = describe(plan);
+        warn!(revision = %id, drift = actions.len(), "drift detected; not repairing (--drift warn)");
+        for a in &actions {
+            warn!(revision = %id, "drift: {a}");
+        }
+        let mut state = self.shared.lock();
+        state.metrics.set_drift(actions.len());
+        state.status.pending_drift = Drift {
+            count: actions.len(),
+            actions,
+        };
+        state.status.last_error = None;
+        ended("drift", Next::Done, Verdict::Ok)
+    }
+
+    fn invalid(&mut self, diags: &[crate::manifest::Diagnostic], id: &str, v: Verdict) -> Ended {
+        let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        for line in &lines {
+            warn!(revision = %id, "{line}");
+        }
+        let msg = format!(
+            "{} problem(s) in the manifests; nothing applied (still applied: {})",
+            lines.len(),
+            self.applied.as_deref().unwrap_or("nothing yet")
+        );
+        self.fail("invalid", &msg, lines);
+        self.invalid = Some(id.to_string());
+        ended("invalid", Next::WaitForChange, v)
+    }
+
+    fn registry_failed(&mut self, out: &Outcome, v: Verdict) -> Ended {
         {
             let mut state = self.shared.lock();
             state.status.registry_reachable = Some(false);
             state.status.ready = false;
         }
-        self.fail(
-            "registry_error",
-            &format!("{e}; nothing was applied"),
-            Vec::new(),
-        );
-        let exit = if e.is_unreachable() {
-            Exit::Unreachable
-        } else {
-            Exit::Error
-        };
-        ended("registry_error", Next::Retry, exit)
+        let msg = out.error_message().unwrap_or_default();
+        self.fail("registry_error", &msg, Vec::new());
+        ended("registry_error", Next::Retry, v)
     }
 
     fn fail(&mut self, kind: &str, message: &str, diagnostics: Vec<String>) {
@@ -314,20 +319,22 @@ impl Step for Reconciler {
         }
         let trigger: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
         let line = format!("reconcile {}", end.outcome);
+        let error = self
+            .shared
+            .lock()
+            .status
+            .last_error
+            .as_ref()
+            .map(|e| e.message.clone());
+        let ms = (secs * 1000.0) as u64;
         if matches!(end.outcome, "success" | "drift" | "cancelled") {
-            info!(revision = %id, outcome = end.outcome, duration_ms = (secs * 1000.0) as u64, trigger = trigger.join(","), "{line}");
+            info!(revision = %id, outcome = end.outcome, duration_ms = ms, trigger = trigger.join(","), "{line}");
+            self.last = (end.verdict, None);
         } else {
-            let error = self
-                .shared
-                .lock()
-                .status
-                .last_error
-                .as_ref()
-                .map(|e| e.message.clone())
-                .unwrap_or_default();
-            warn!(revision = %id, outcome = end.outcome, duration_ms = (secs * 1000.0) as u64, trigger = trigger.join(","), error, "{line}");
+            let e = error.clone().unwrap_or_default();
+            warn!(revision = %id, outcome = end.outcome, duration_ms = ms, trigger = trigger.join(","), error = e, "{line}");
+            self.last = (end.verdict, error);
         }
-        self.last_exit = end.exit;
         end.next
     }
 }
@@ -336,26 +343,26 @@ impl Step for Reconciler {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Decision {
     Apply,
-    /// `--drift warn` and the revision already applied: report, write nothing.
+    /// `--drift warn` and the revision already applied: plan and report
+    /// drift, write nothing.
     ReportDrift,
 }
 
-/// Drift is a non-empty plan for the revision that was applied last; warn
-/// mode reports it; a new revision (or heal mode) is applied.
-fn decide(mode: DriftMode, applied: Option<&str>, id: &str, plan_empty: bool) -> Decision {
-    let drift = !plan_empty && applied == Some(id);
-    if drift && mode == DriftMode::Warn {
+/// A run of the revision applied last is a drift check; warn mode only
+/// reports what it finds; a new revision (or heal mode) is applied.
+fn decide(mode: DriftMode, same_revision: bool) -> Decision {
+    if same_revision && mode == DriftMode::Warn {
         Decision::ReportDrift
     } else {
         Decision::Apply
     }
 }
 
-fn ended(outcome: &'static str, next: Next, exit: Exit) -> Ended {
+fn ended(outcome: &'static str, next: Next, verdict: Verdict) -> Ended {
     Ended {
         outcome,
         next,
-        exit,
+        verdict,
     }
 }
 
@@ -377,43 +384,17 @@ fn identity(f: &Fetched) -> String {
 
 /// `model: action` lines for drift reports.
 fn describe(plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for m in &plan.models {
-        for a in &m.actions {
-            let what = match a {
-                Action::TransitionStage { version, to, .. } => format!("move {version} to {to}"),
-                Action::SetAlias {
-                    alias,
-                    version,
-                    before,
-                    ..
-                } => match before {
-                    Some(b) => format!("point alias {alias} at {version} (now version {b})"),
-                    None => format!("point alias {alias} at {version} (now unset)"),
-                },
-                Action::ArchiveVersion { version, from, .. } => {
-                    format!("archive version {version} (now {from})")
-                }
-                Action::SetModelTag { key, after, .. } => format!("set tag {key}={after}"),
-                Action::SetVersionTag {
-                    version,
-                    key,
-                    after,
-                    ..
-                } => {
-                    format!("set tag {key}={after} on version {version}")
-                }
-                other => other.kind().replace('_', " "),
-            };
-            out.push(format!("{}: {what}", m.model));
-        }
-    }
-    for e in &plan.experiments {
-        for _ in &e.actions {
-            out.push(format!("experiment {}: update", e.experiment));
-        }
-    }
-    out
+    let models = plan.models.iter().flat_map(|m| {
+        m.actions
+            .iter()
+            .map(move |a| format!("{}: {}", m.model, apply::describe(a)))
+    });
+    let experiments = plan.experiments.iter().flat_map(|e| {
+        e.actions
+            .iter()
+            .map(move |_| format!("experiment {}: update", e.experiment))
+    });
+    models.chain(experiments).collect()
 }
 
 fn print_stdout(s: &str) {
@@ -439,11 +420,9 @@ mod tests {
     fn warn_reports_drift_only_for_the_applied_revision() {
         use Decision::*;
         use DriftMode::*;
-        assert_eq!(decide(Warn, Some("a"), "a", false), ReportDrift);
-        assert_eq!(decide(Warn, Some("a"), "b", false), Apply, "new revision");
-        assert_eq!(decide(Warn, None, "a", false), Apply, "first run");
-        assert_eq!(decide(Warn, Some("a"), "a", true), Apply, "nothing to do");
-        assert_eq!(decide(Heal, Some("a"), "a", false), Apply);
+        assert_eq!(decide(Warn, true), ReportDrift);
+        assert_eq!(decide(Warn, false), Apply, "new revision or first run");
+        assert_eq!(decide(Heal, true), Apply);
     }
 
     #[test]
@@ -455,10 +434,12 @@ mod tests {
         let a = Fetched {
             files: vec![file("x: 1")],
             revision: None,
+            config: Default::default(),
         };
         let b = Fetched {
             files: vec![file("x: 2")],
             revision: None,
+            config: Default::default(),
         };
         assert!(identity(&a).starts_with("sha256:"));
         assert_eq!(identity(&a), identity(&a.clone()));
@@ -466,6 +447,7 @@ mod tests {
         let git = Fetched {
             files: vec![],
             revision: Some("abc".into()),
+            config: Default::default(),
         };
         assert_eq!(identity(&git), "abc");
     }

@@ -96,7 +96,7 @@ fn opts() -> ApplyOptions {
     ApplyOptions {
         concurrency: 2,
         revision: Some("abc123".into()),
-        now_ms: reconcile::now_ms(),
+        now_ms: modelsync::clock::wall_ms(),
         cancel: None,
         gates: Default::default(),
     }
@@ -109,7 +109,7 @@ async fn converge(before: Vec<Option<ModelSpec>>, drift: Drift, after: Vec<Optio
     let reg = TempRegistry::new();
     let reg = &reg.registry;
     let ctx = PlanContext {
-        now_ms: reconcile::now_ms(),
+        now_ms: modelsync::clock::wall_ms(),
         prune: false,
     };
     // The live state: an earlier set of manifests, applied, then drifted by hand.

@@ -243,12 +243,9 @@ fn write_error(path: &Path, e: &std::io::Error) -> RegistryError {
     RegistryError::Other(format!("cannot write {}: {e}", path.display()))
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the wall clock: registry timestamps).
 fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the system clock is after 1970");
-    i64::try_from(since.as_millis()).expect("milliseconds since 1970 fit in i64")
+    crate::clock::wall_ms()
 }
 
 impl Registry for EmbeddedRegistry {

@@ -189,6 +189,7 @@ fn holder_id() -> String {
     format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
+/// Lease expiry runs on the wall clock, never on `MODELSYNC_NOW`.
 fn now_ms() -> i64 {
-    crate::reconcile::now_ms()
+    crate::clock::wall_ms()
 }

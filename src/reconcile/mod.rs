@@ -1,0 +1,288 @@
+//! The reconcile pass: the one path from manifests (or a saved plan) to a
+//! registry that matches them.
+//!
+//! [`run`] owns every step: load -> validate -> observe -> plan -> (when
+//! there is something to do: take the lease -> observe -> plan again under
+//! it) -> execute -> read back and verify -> release the lease. `plan`,
+//! `apply`, `apply --plan` and every daemon reconcile call it; they differ
+//! only in the [`Input`] and the [`Mode`], and in how they show the
+//! [`Outcome`]. Exit codes are not chosen here: the CLI maps
+//! [`Outcome::verdict`].
+
+mod observe;
+mod outcome;
+
+use std::time::Duration;
+
+pub use observe::{observe, pending, plan, request_for};
+pub use outcome::{Outcome, Stop, Verdict};
+
+use crate::apply::{self, ApplyOptions, CancelFlag};
+use crate::clock::EvalClock;
+use crate::manifest::validate::LoadOptions;
+use crate::manifest::{self, DesiredState, SourceFile};
+use crate::plan::{Plan, PlanContext, SavedPlan};
+use crate::registry::{self, AnyRegistry, Lease, OpenOptions, Registry, RegistryError};
+
+/// Where the pass's intent comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Manifest files (a folder, a git commit) and how to load them.
+    Manifests {
+        files: Vec<SourceFile>,
+        options: LoadOptions,
+    },
+    /// A plan saved by `plan --out`: its actions are what gets applied, and
+    /// only if every value it observed still holds.
+    Saved(Box<SavedPlan>),
+}
+
+/// Whether the pass may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Observe and plan; never write, never take the lease.
+    Plan,
+    /// Plan, then apply and verify when there is something to do.
+    Apply,
+}
+
+/// How to run a pass.
+pub struct Pass<'a> {
+    pub mode: Mode,
+    /// Remove owned aliases and stage holders no longer declared.
+    pub prune: bool,
+    /// Models applied at once.
+    pub concurrency: usize,
+    /// The revision written to `modelsync.revision` on moved versions.
+    pub revision: Option<String>,
+    /// The clock gates and audit stamps use.
+    pub clock: EvalClock,
+    /// Set by a shutdown: nothing more is started; the model in flight
+    /// finishes and the lease is released.
+    pub cancel: CancelFlag,
+    /// Shown the plan that is about to be executed (or, when nothing will
+    /// be, the plan the pass settled on), before any write.
+    pub on_plan: Option<&'a (dyn Fn(&Plan) + Send + Sync)>,
+}
+
+impl Pass<'_> {
+    /// A pass with default settings for `mode`.
+    pub fn new(mode: Mode, clock: EvalClock) -> Pass<'static> {
+        Pass {
+            mode,
+            prune: false,
+            concurrency: 8,
+            revision: None,
+            clock,
+            cancel: CancelFlag::default(),
+            on_plan: None,
+        }
+    }
+
+    fn context(&self, prune: bool) -> PlanContext {
+        PlanContext {
+            now_ms: self.clock.now_ms(),
+            prune,
+        }
+    }
+
+    fn show(&self, plan: &Plan) {
+        if let Some(f) = self.on_plan {
+            f(plan);
+        }
+    }
+}
+
+/// Runs one pass against the registry `uri` names. The registry is opened
+/// only once the manifests are valid (for writing in [`Mode::Apply`]: the
+/// embedded registry's lock is held for the pass) and dropped at its end.
+/// Never panics on registry errors; every way it can end is in the
+/// returned [`Outcome`].
+pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    let (desired, saved) = match input {
+        Input::Manifests { files, options } => match load(&files, &options) {
+            Ok(d) => (Some(d), None),
+            Err(diags) => return stopped(out, Stop::Invalid(diags)),
+        },
+        Input::Saved(saved) => (None, Some(saved)),
+    };
+    let write = pass.mode == Mode::Apply;
+    let reg = match registry::open(uri, &OpenOptions { write }).await {
+        Ok(r) => r,
+        Err(e) => return stopped(out, Stop::Registry(e)),
+    };
+    out.registry = reg.uri();
+    let (desired, prune) = match (desired, &saved) {
+        (Some(d), _) => (d, pass.prune),
+        (None, Some(saved)) => match desired_of(saved, &reg) {
+            Ok(d) => (d, saved.prune),
+            Err(stop) => return stopped(out, stop),
+        },
+        (None, None) => unreachable!("an input is manifests or a saved plan"),
+    };
+    run_on(&mut out, &reg, desired, saved.as_deref(), prune, pass).await;
+    out.stats = reg.stats();
+    out
+}
+
+/// The pass once the registry is open and the manifests are loaded.
+async fn run_on(
+    out: &mut Outcome,
+    reg: &AnyRegistry,
+    desired: DesiredState,
+    saved: Option<&SavedPlan>,
+    prune: bool,
+    pass: &Pass<'_>,
+) {
+    let ctx = pass.context(prune);
+    let settled = settle(out, reg, &desired, saved, &ctx).await;
+    out.desired = Some(desired);
+    if let Err(stop) = settled {
+        out.stop = Some(stop);
+        return;
+    }
+    let plan = out.plan.as_ref().expect("settled");
+    if pass.mode == Mode::Plan || plan.is_empty() || plan.has_errors() {
+        pass.show(plan);
+        return;
+    }
+    if pass.cancel.is_cancelled() {
+        out.stop = Some(Stop::Cancelled);
+        return;
+    }
+    let lease = match take_lease(reg, &pass.cancel).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            out.stop = Some(Stop::Cancelled);
+            return;
+        }
+        Err(e) => {
+            out.stop = Some(Stop::Registry(e));
+            return;
+        }
+    };
+    apply_under_lease(out, reg, saved, pass, &ctx).await;
+    if let Err(e) = reg.release_lease(lease).await {
+        tracing::warn!(error = %e, "could not release the applier lease");
+    }
+}
+
+/// Under the lease: read again and plan again (a saved plan: check it is
+/// still fresh), execute, then read back and verify.
+async fn apply_under_lease(
+    out: &mut Outcome,
+    reg: &AnyRegistry,
+    saved: Option<&SavedPlan>,
+    pass: &Pass<'_>,
+    ctx: &PlanContext,
+) {
+    let desired = out.desired.take().expect("loaded");
+    let settled = settle(out, reg, &desired, saved, ctx).await;
+    out.desired = Some(desired);
+    if let Err(stop) = settled {
+        out.stop = Some(stop);
+        return;
+    }
+    let plan = out.plan.clone().expect("settled");
+    pass.show(&plan);
+    if plan.is_empty() || plan.has_errors() {
+        return;
+    }
+    let desired = out.desired.as_ref().expect("loaded");
+    let opts = ApplyOptions {
+        concurrency: pass.concurrency,
+        revision: pass.revision.clone(),
+        now_ms: pass.clock.now_ms(),
+        cancel: Some(pass.cancel.clone()),
+        gates: desired.gate_specs(),
+    };
+    let report = apply::execute(reg, &plan, &opts).await;
+    out.cancelled = pass.cancel.is_cancelled();
+    let wrote = report.applied() > 0;
+    out.report = Some(report);
+    if wrote && !out.cancelled {
+        match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
+            Ok((_, after)) => {
+                out.pending = match saved {
+                    Some(s) => observe::pending_reviewed(&after, &s.plan),
+                    None => pending(&after),
+                }
+            }
+            Err(e) => out.stop = Some(Stop::Registry(e)),
+        }
+    }
+}
+
+/// Observes and plans (a saved plan: observes and checks it), filling
+/// `out.observed` and `out.plan`.
+async fn settle(
+    out: &mut Outcome,
+    reg: &AnyRegistry,
+    desired: &DesiredState,
+    saved: Option<&SavedPlan>,
+    ctx: &PlanContext,
+) -> Result<(), Stop> {
+    let (live, plan) = observe::plan(reg, desired, ctx)
+        .await
+        .map_err(Stop::Registry)?;
+    let plan = match saved {
+        None => plan,
+        Some(saved) => {
+            let stale = crate::plan::stale::check(&saved.plan, &live);
+            if !stale.is_empty() {
+                out.observed = Some(live);
+                return Err(Stop::Stale(stale));
+            }
+            saved.plan.clone()
+        }
+    };
+    out.observed = Some(live);
+    out.plan = Some(plan);
+    Ok(())
+}
+
+/// The manifests a saved plan was made from, after checking it was made
+/// for this registry.
+fn desired_of(saved: &SavedPlan, reg: &AnyRegistry) -> Result<DesiredState, Stop> {
+    if saved.registry != reg.uri() {
+        return Err(Stop::OtherRegistry {
+            planned: saved.registry.clone(),
+            here: reg.uri(),
+        });
+    }
+    saved.desired().map_err(Stop::Invalid)
+}
+
+/// Validates manifest files into a desired state.
+pub fn load(
+    files: &[SourceFile],
+    options: &LoadOptions,
+) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
+    manifest::validate::load_with(files, options)
+}
+
+/// Takes the applier lease, giving up (`Ok(None)`) when a shutdown is asked
+/// for while waiting.
+async fn take_lease(
+    reg: &AnyRegistry,
+    cancel: &CancelFlag,
+) -> Result<Option<Lease>, RegistryError> {
+    let acquire = reg.acquire_lease();
+    tokio::pin!(acquire);
+    loop {
+        tokio::select! {
+            lease = &mut acquire => return lease.map(Some),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if cancel.is_cancelled() {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+fn stopped(mut out: Outcome, stop: Stop) -> Outcome {
+    out.stop = Some(stop);
+    out
+}

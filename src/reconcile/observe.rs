@@ -1,0 +1,101 @@
+//! Reading what the planner needs: one bulk snapshot, then only the extra
+//! reads some manifests need (`runs:/` sources to resolve, runs that gates
+//! read).
+
+use std::collections::BTreeSet;
+
+use crate::manifest::DesiredState;
+use crate::plan::{self, Action, Plan, PlanContext};
+use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::state::LiveState;
+
+/// The snapshot request for what `desired` declares.
+pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
+    SnapshotRequest {
+        models: Scope::Named(desired.models.keys().cloned().collect()),
+        experiments: desired.experiments.keys().cloned().collect::<BTreeSet<_>>(),
+    }
+}
+
+/// Reads everything the planner needs for `desired`: the models and
+/// experiments, the resolution of `runs:/` sources, and the runs that gates
+/// read. Reads are bulk; extra requests only for what needs them.
+pub async fn observe<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+) -> Result<LiveState, RegistryError> {
+    let mut live = reg.snapshot(&request_for(desired)).await?;
+    let sources = plan::sources_to_resolve(desired, &live);
+    if !sources.is_empty() {
+        live.resolved_sources = reg.resolve_sources(&sources).await?;
+    }
+    let runs = plan::runs_needed(desired, &live);
+    if !runs.is_empty() {
+        live.runs = reg.get_runs(&runs).await?;
+    }
+    Ok(live)
+}
+
+/// Observes the registry and plans.
+pub async fn plan<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    ctx: &PlanContext,
+) -> Result<(LiveState, Plan), RegistryError> {
+    let live = observe(reg, desired).await?;
+    let plan = plan::plan(desired, &live, ctx);
+    Ok((live, plan))
+}
+
+/// The actions a re-plan still finds after an apply, gate-blocked moves
+/// excepted: what did not take.
+pub fn pending(after: &Plan) -> Vec<String> {
+    let models = after.models.iter().flat_map(|m| {
+        m.actions
+            .iter()
+            .filter(|a| !a.is_blocked())
+            .map(move |a| format!("{}: {}", m.model, crate::apply::describe(a)))
+    });
+    let experiments = after
+        .experiments
+        .iter()
+        .filter(|e| !e.actions.is_empty())
+        .map(|e| format!("experiment {}: {} action(s)", e.experiment, e.actions.len()));
+    models.chain(experiments).collect()
+}
+
+/// [`pending`] after applying a saved plan: moves the reviewed plan showed
+/// as gate-blocked were never meant to happen, so they (and the archival of
+/// the holder they would replace) do not count as not converged.
+pub fn pending_reviewed(after: &Plan, reviewed: &Plan) -> Vec<String> {
+    let held: BTreeSet<(String, String)> = reviewed
+        .models
+        .iter()
+        .flat_map(|m| {
+            m.actions
+                .iter()
+                .filter(|a| a.is_blocked())
+                .filter_map(move |a| move_target(a).map(|t| (m.model.clone(), t)))
+        })
+        .collect();
+    let mut rest = after.clone();
+    for m in &mut rest.models {
+        m.actions.retain(|a| {
+            let target = match a {
+                Action::ArchiveVersion { from, .. } => Some(from.as_str().to_string()),
+                other => move_target(other),
+            };
+            !target.is_some_and(|t| held.contains(&(m.model.clone(), t)))
+        });
+    }
+    pending(&rest)
+}
+
+/// The stage or alias a move sets.
+fn move_target(a: &Action) -> Option<String> {
+    match a {
+        Action::TransitionStage { to, .. } => Some(to.as_str().to_string()),
+        Action::SetAlias { alias, .. } => Some(alias.clone()),
+        _ => None,
+    }
+}

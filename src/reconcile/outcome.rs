@@ -1,0 +1,150 @@
+//! What one pass ended with, and the verdict the CLI turns into an exit
+//! code.
+
+use crate::apply::ApplyReport;
+use crate::manifest::{DesiredState, Diagnostic};
+use crate::plan::Plan;
+use crate::registry::{RegistryError, RequestStats};
+use crate::state::LiveState;
+
+/// Why a pass stopped before its end.
+#[derive(Debug)]
+pub enum Stop {
+    /// The manifests are invalid; nothing was read or written.
+    Invalid(Vec<Diagnostic>),
+    /// A saved plan no longer matches the registry; nothing was written.
+    Stale(Vec<String>),
+    /// A saved plan was made for another registry; nothing was written.
+    OtherRegistry { planned: String, here: String },
+    /// The registry could not be read or the lease not taken.
+    Registry(RegistryError),
+    /// A shutdown was asked for (SIGTERM/SIGINT) before anything was
+    /// written; with writes under way, the report tells what was skipped.
+    Cancelled,
+}
+
+/// Everything one pass did and saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The registry's URI (no credentials); empty when it was not opened.
+    pub registry: String,
+    /// Requests the pass made.
+    pub stats: RequestStats,
+    /// The validated manifests (absent when invalid).
+    pub desired: Option<DesiredState>,
+    /// The registry as read for the plan that was (or would be) executed.
+    pub observed: Option<LiveState>,
+    /// The plan the pass settled on.
+    pub plan: Option<Plan>,
+    /// What the executor did; `None` when nothing was executed.
+    pub report: Option<ApplyReport>,
+    /// After applying: what a re-read still finds to do (a write that did
+    /// not take). Empty when converged or not applied.
+    pub pending: Vec<String>,
+    /// Set when the pass stopped early.
+    pub stop: Option<Stop>,
+    /// A shutdown was asked for while the pass ran.
+    pub cancelled: bool,
+}
+
+/// The outcome reduced to what the user must know first; the CLI maps it
+/// to an exit code, the daemon to metrics and status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to do, or everything applied and verified.
+    Ok,
+    /// Planned only, and there are changes.
+    Changes,
+    /// Invalid manifests, a plan with errors, a failed action, a registry
+    /// that did not converge, a plan for another registry, a registry
+    /// error other than unreachable.
+    Error,
+    /// The registry could not be reached.
+    Unreachable,
+    /// The saved plan is stale.
+    Stale,
+    /// A gate blocked a move (everything else applied).
+    Blocked,
+    /// Shut down before finishing: models not started were skipped.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The verdict: errors first, then stale/unreachable, interrupted,
+    /// blocked, changes, ok.
+    pub fn verdict(&self) -> Verdict {
+        match &self.stop {
+            Some(Stop::Invalid(_) | Stop::OtherRegistry { .. }) => return Verdict::Error,
+            Some(Stop::Stale(_)) => return Verdict::Stale,
+            Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
+            Some(Stop::Registry(_)) => return Verdict::Error,
+            Some(Stop::Cancelled) => return Verdict::Interrupted,
+            None => {}
+        }
+        let plan_errors = self.plan.as_ref().is_some_and(Plan::has_errors);
+        let report = self.report.as_ref();
+        if plan_errors || report.is_some_and(|r| r.failed() > 0) || !self.pending.is_empty() {
+            return Verdict::Error;
+        }
+        if self.cancelled && report.is_some_and(|r| r.skipped() > 0) {
+            return Verdict::Interrupted;
+        }
+        let blocked = match report {
+            Some(r) => r.blocked() > 0,
+            None => self.plan.as_ref().is_some_and(Plan::has_blocked),
+        };
+        if blocked {
+            Verdict::Blocked
+        } else if report.is_none() && self.plan.as_ref().is_some_and(|p| !p.is_empty()) {
+            Verdict::Changes
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// One line saying why the pass failed, for logs and `/status`; `None`
+    /// when it did not fail.
+    pub fn error_message(&self) -> Option<String> {
+        match &self.stop {
+            Some(Stop::Invalid(d)) => {
+                return Some(format!("{} problem(s) in the manifests", d.len()));
+            }
+            Some(Stop::Stale(lines)) => {
+                return Some(format!(
+                    "the saved plan is stale ({} difference(s)): {}",
+                    lines.len(),
+                    lines.join("; ")
+                ));
+            }
+            Some(Stop::OtherRegistry { planned, here }) => {
+                return Some(format!("the plan was made against {planned}, not {here}"));
+            }
+            Some(Stop::Registry(e)) => return Some(format!("{e}; nothing was applied")),
+            Some(Stop::Cancelled) => return Some("shut down before applying".into()),
+            None => {}
+        }
+        if let Some(plan) = &self.plan
+            && plan.has_errors()
+        {
+            let errors: Vec<String> = plan
+                .models
+                .iter()
+                .flat_map(|m| m.errors.iter().map(move |e| format!("{}: {e}", m.model)))
+                .collect();
+            return Some(format!("{}; nothing was applied", errors.join("; ")));
+        }
+        if let Some(r) = &self.report
+            && r.failed() > 0
+        {
+            return Some(r.summary());
+        }
+        if !self.pending.is_empty() {
+            return Some(format!(
+                "the registry does not match the manifests after apply ({} action(s) still pending): {}",
+                self.pending.len(),
+                self.pending.join("; ")
+            ));
+        }
+        None
+    }
+}
