@@ -7,6 +7,7 @@ use tracing::{info, warn};
 
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::manifest::{Gate, GateTarget};
+use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, gates, tags,
 };
@@ -25,6 +26,8 @@ pub async fn apply_model<R: Registry>(
         opts,
         new_versions: BTreeMap::new(),
         not_moved: BTreeSet::new(),
+        not_set: BTreeSet::new(),
+        created_inventory: None,
         stop: None,
         results: Vec::new(),
     };
@@ -43,6 +46,7 @@ pub async fn apply_model<R: Registry>(
     for action in &mp.actions {
         run.step(action).await;
     }
+    run.correct_created_inventory().await;
     run.results
 }
 
@@ -121,6 +125,11 @@ struct ModelRun<'a, R> {
     /// Targets whose move did not happen (blocked, failed, skipped): their
     /// replaced holders must not be archived.
     not_moved: BTreeSet<Target>,
+    /// Stage names and aliases whose move did not happen: the ownership
+    /// record must not claim them.
+    not_set: BTreeSet<String>,
+    /// The ownership record written with the model's creation, if any.
+    created_inventory: Option<String>,
     /// Set after a failure: the reason the remaining actions are skipped.
     stop: Option<String>,
     results: Vec<ActionResult>,
@@ -192,9 +201,40 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     fn skip_move(&mut self, action: &Action) {
-        if let Action::TransitionStage { version, .. } | Action::SetAlias { version, .. } = action {
-            self.not_moved.insert(version.clone());
+        match action {
+            Action::TransitionStage { version, to, .. } => {
+                self.not_moved.insert(version.clone());
+                self.not_set.insert(to.as_str().to_string());
+            }
+            Action::SetAlias { version, alias, .. } => {
+                self.not_moved.insert(version.clone());
+                self.not_set.insert(alias.clone());
+            }
+            _ => {}
         }
+    }
+
+    /// A model created in this run got its ownership record with the
+    /// create; when a move it lists did not happen, the record is written
+    /// again with only what was done.
+    async fn correct_created_inventory(&mut self) {
+        let Some(planned) = self.created_inventory.take() else {
+            return;
+        };
+        let earned = Inventory::earned(&planned, None, &self.not_set);
+        if earned == planned {
+            return;
+        }
+        let action = Action::SetModelTag {
+            key: tags::MANAGED.to_string(),
+            before: Some(planned),
+            after: earned.clone(),
+        };
+        let outcome = match self.reg.set_model_tag(self.model, tags::MANAGED, &earned).await {
+            Ok(()) => Outcome::Applied,
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        self.record(&action, outcome);
     }
 
     fn record(&mut self, action: &Action, outcome: Outcome) {
@@ -224,10 +264,20 @@ impl<R: Registry> ModelRun<'_, R> {
         match action {
             Action::CreateModel { description, tags } => {
                 reg.create_model(model, description.as_deref(), tags)
-                    .await?
+                    .await?;
+                self.created_inventory = tags.get(tags::MANAGED).cloned();
             }
             Action::UpdateModelDescription { after, .. } => {
                 reg.update_model_description(model, after).await?
+            }
+            Action::SetModelTag { key, before, after } if key == tags::MANAGED => {
+                let earned = Inventory::earned(after, before.as_deref(), &self.not_set);
+                if before.as_deref() == Some(earned.as_str()) {
+                    return Err(StepError::Skip(
+                        "no move it records took effect; the ownership record is unchanged".into(),
+                    ));
+                }
+                reg.set_model_tag(model, key, &earned).await?
             }
             Action::SetModelTag { key, after, .. } => reg.set_model_tag(model, key, after).await?,
             Action::RegisterVersion {

@@ -8,7 +8,7 @@
 //! declare are ignored. Pure and deterministic: no I/O, no clock.
 
 mod moves;
-mod ownership;
+pub mod ownership;
 mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet};

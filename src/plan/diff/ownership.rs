@@ -19,7 +19,7 @@ use crate::state::{LiveModel, Stage};
 
 /// Aliases and stages modelsync manages on one model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Inventory {
+pub struct Inventory {
     pub aliases: BTreeSet<String>,
     pub stages: BTreeSet<Stage>,
 }
@@ -36,9 +36,14 @@ impl Inventory {
     /// The inventory recorded on `model`; empty when absent or unreadable
     /// (then modelsync owns nothing there and prunes nothing).
     pub fn read(model: Option<&LiveModel>) -> Inventory {
-        let Some(raw) = model.and_then(|m| m.tags.get(tags::MANAGED)) else {
-            return Inventory::default();
-        };
+        model
+            .and_then(|m| m.tags.get(tags::MANAGED))
+            .map(|raw| Inventory::decode(raw))
+            .unwrap_or_default()
+    }
+
+    /// Parses a tag value; empty when unreadable.
+    pub fn decode(raw: &str) -> Inventory {
         let Ok(wire) = serde_json::from_str::<Wire>(raw) else {
             return Inventory::default();
         };
@@ -46,6 +51,20 @@ impl Inventory {
             aliases: wire.aliases.into_iter().collect(),
             stages: wire.stages.iter().filter_map(|s| Stage::parse(s)).collect(),
         }
+    }
+
+    /// The inventory a run actually earned: `planned` (a tag value) minus
+    /// the targets whose move did not take effect (`not_set`: stage names
+    /// and aliases), unless `before` (the value already recorded) owned
+    /// them. The ownership record only ever holds what modelsync did.
+    pub fn earned(planned: &str, before: Option<&str>, not_set: &BTreeSet<String>) -> String {
+        let before = before.map(Inventory::decode).unwrap_or_default();
+        let mut inv = Inventory::decode(planned);
+        inv.aliases
+            .retain(|a| !not_set.contains(a) || before.aliases.contains(a));
+        inv.stages
+            .retain(|s| !not_set.contains(s.as_str()) || before.stages.contains(s));
+        inv.encode()
     }
 
     /// What the model's inventory should be after this plan: what it owned
