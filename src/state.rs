@@ -72,7 +72,8 @@ impl fmt::Display for Stage {
     }
 }
 
-/// Registration status of a model version.
+/// Registration status of a model version. Only a READY version is ever
+/// moved into a stage or behind an alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VersionStatus {
@@ -80,6 +81,17 @@ pub enum VersionStatus {
     FailedRegistration,
     #[default]
     Ready,
+}
+
+impl VersionStatus {
+    /// MLflow's spelling (`READY`, `PENDING_REGISTRATION`, `FAILED_REGISTRATION`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::PendingRegistration => "PENDING_REGISTRATION",
+            VersionStatus::FailedRegistration => "FAILED_REGISTRATION",
+            VersionStatus::Ready => "READY",
+        }
+    }
 }
 
 /// Everything modelsync knows about the registry at one moment.
@@ -95,6 +107,51 @@ pub struct LiveState {
     /// (MLflow 3 turns `runs:/<run>/<name>` into `models:/<model_id>`).
     /// Only sources that needed resolving are present.
     pub resolved_sources: BTreeMap<String, ResolvedSource>,
+    /// Declared sources the registry cannot register, with why (a
+    /// `runs:/` source whose run does not exist or holds no model there).
+    /// Only sources that needed resolving are present.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unresolvable_sources: BTreeMap<String, String>,
+    /// Declared experiments that exist only deleted (MLflow keeps a deleted
+    /// experiment's name until it is purged): name -> experiment id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deleted_experiments: BTreeMap<String, String>,
+}
+
+impl LiveState {
+    /// Records the registry's answers for declared sources
+    /// ([`crate::registry::Registry::resolve_sources`]).
+    pub fn record_resolutions(&mut self, answers: BTreeMap<String, SourceResolution>) {
+        for (source, answer) in answers {
+            match answer {
+                SourceResolution::Resolved(r) => {
+                    self.resolved_sources.insert(source, r);
+                }
+                SourceResolution::Verbatim => {}
+                SourceResolution::NotFound(why) => {
+                    self.unresolvable_sources.insert(source, why);
+                }
+            }
+        }
+    }
+
+    /// Replaces one version of a model with a fresher reading of it.
+    pub fn update_version(&mut self, model: &str, version: LiveVersion) {
+        if let Some(m) = self.models.get_mut(model) {
+            m.versions.insert(version.version, version);
+        }
+    }
+}
+
+/// What the registry answers for one declared source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceResolution {
+    /// Registered as something else (MLflow 3: the run's logged model).
+    Resolved(ResolvedSource),
+    /// Registered as declared; the registry found what it names.
+    Verbatim,
+    /// Cannot be registered: what was not found.
+    NotFound(String),
 }
 
 /// A registered model and all its versions.
@@ -149,6 +206,9 @@ pub struct LiveVersion {
     pub model_id: String,
     #[serde(default)]
     pub status: VersionStatus,
+    /// Why a registration failed or is pending, as the registry says.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_message: String,
     #[serde(default)]
     pub description: String,
     #[serde(default)]

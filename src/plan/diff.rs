@@ -17,7 +17,7 @@ use self::ownership::Inventory;
 use self::resolve::{Resolved, find_source, resolve};
 use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target, tags};
 use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
-use crate::state::{LiveExperiment, LiveModel, LiveState};
+use crate::state::{LiveExperiment, LiveModel, LiveState, VersionStatus};
 
 /// The plan that makes `live` match `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan {
@@ -29,7 +29,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
     let experiments = desired
         .experiments
         .iter()
-        .filter_map(|(name, de)| plan_experiment(de, live.experiments.get(name)))
+        .filter_map(|(name, de)| plan_experiment(de, live.experiments.get(name), live))
         .collect();
     Plan {
         models,
@@ -89,6 +89,23 @@ pub fn sources_to_resolve(desired: &DesiredState, live: &LiveState) -> Vec<Strin
             let found = model.and_then(|m| find_source(m, source, run_id.as_deref(), None));
             if found.is_none() {
                 out.insert(source.clone());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Declared versions still PENDING_REGISTRATION in `live`, as
+/// (model, version): what to wait for before planning (sorted).
+pub fn versions_pending(desired: &DesiredState, live: &LiveState) -> Vec<(String, u64)> {
+    let mut out = BTreeSet::new();
+    for (name, dm) in &desired.models {
+        let resolved = resolve(dm, live.models.get(name), live);
+        for slot in resolved.slots.values() {
+            if let Some(v) = slot.live
+                && v.status == VersionStatus::PendingRegistration
+            {
+                out.insert((name.clone(), v.version));
             }
         }
     }
@@ -277,13 +294,27 @@ fn ownership_tag(model: &LiveModel, inventory: &Inventory) -> Option<Action> {
     })
 }
 
-fn plan_experiment(de: &DesiredExperiment, le: Option<&LiveExperiment>) -> Option<ExperimentPlan> {
+fn plan_experiment(
+    de: &DesiredExperiment,
+    le: Option<&LiveExperiment>,
+    live: &LiveState,
+) -> Option<ExperimentPlan> {
     let mut plan = ExperimentPlan {
         experiment: de.name.clone(),
         actions: Vec::new(),
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
     match le {
+        // MLflow keeps a deleted experiment's name: creating it again fails.
+        None if live.deleted_experiments.contains_key(&de.name) => plan.errors.push(format!(
+            "{}: experiment {:?} is deleted (id {}); MLflow keeps its name until it is \
+             restored (mlflow experiments restore --experiment-id {}) or purged (mlflow gc)",
+            de.origin,
+            de.name,
+            live.deleted_experiments[&de.name],
+            live.deleted_experiments[&de.name]
+        )),
         None => plan.actions.push(ExperimentAction::CreateExperiment {
             artifact_location: de.artifact_location.clone(),
             tags: de.tags.clone(),
@@ -309,7 +340,8 @@ fn plan_experiment(de: &DesiredExperiment, le: Option<&LiveExperiment>) -> Optio
             }
         }
     }
-    (!plan.actions.is_empty() || !plan.warnings.is_empty()).then_some(plan)
+    (!plan.actions.is_empty() || !plan.warnings.is_empty() || !plan.errors.is_empty())
+        .then_some(plan)
 }
 
 /// True when live version `v` is the one a `RegisterVersion` of

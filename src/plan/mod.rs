@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::Stage;
 
-pub use diff::{plan, runs_needed, sources_to_resolve};
+pub use diff::{plan, runs_needed, sources_to_resolve, versions_pending};
 
 /// The saved-plan format version; `apply --plan` refuses newer ones.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -80,6 +80,10 @@ pub struct ExperimentPlan {
     pub actions: Vec<ExperimentAction>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Problems that keep the experiment from being planned (e.g. it exists
+    /// only deleted). An experiment with errors has no actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 /// A version an action applies to: an existing number, or a version that
@@ -269,9 +273,10 @@ impl Plan {
                 .sum::<usize>()
     }
 
-    /// True when any model could not be planned.
+    /// True when any model or experiment could not be planned.
     pub fn has_errors(&self) -> bool {
         self.models.iter().any(|m| !m.errors.is_empty())
+            || self.experiments.iter().any(|e| !e.errors.is_empty())
     }
 
     /// True when any move is blocked by a gate.

@@ -18,8 +18,9 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
 }
 
 /// Reads everything the planner needs for `desired`: the models and
-/// experiments, the resolution of `runs:/` sources, and the runs that gates
-/// read. Reads are bulk; extra requests only for what needs them.
+/// experiments, the resolution of `runs:/` sources, declared versions
+/// still registering (waited for), and the runs that gates read. Reads are
+/// bulk; extra requests only for what needs them.
 pub async fn observe<R: Registry>(
     reg: &R,
     desired: &DesiredState,
@@ -27,7 +28,12 @@ pub async fn observe<R: Registry>(
     let mut live = reg.snapshot(&request_for(desired)).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
-        live.resolved_sources = reg.resolve_sources(&sources).await?;
+        live.record_resolutions(reg.resolve_sources(&sources).await?);
+    }
+    for (model, version) in plan::versions_pending(desired, &live) {
+        if let Some(v) = reg.await_registration(&model, version).await? {
+            live.update_version(&model, v);
+        }
     }
     let runs = plan::runs_needed(desired, &live);
     if !runs.is_empty() {

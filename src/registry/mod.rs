@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::state::{
-    LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage,
+    LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
 };
 
 /// Which models a snapshot reads.
@@ -108,13 +108,24 @@ pub trait Registry: Sync {
     /// Reads the models, their versions and aliases, and experiments, in bulk.
     fn snapshot(&self, req: &SnapshotRequest) -> impl Future<Output = Result<LiveState>> + Send;
 
-    /// Resolves declared sources to what the registry would store
-    /// (MLflow 3: `runs:/<run>/<name>` -> `models:/<model_id>`). Sources that
-    /// need no resolution may be left out of the answer.
+    /// Answers, per declared source, what the registry would store for it
+    /// (MLflow 3: `runs:/<run>/<name>` -> `models:/<model_id>`), or that it
+    /// cannot be registered and why (the run does not exist, or holds no
+    /// model there). Sources the registry does not check are left out.
     fn resolve_sources(
         &self,
         sources: &[String],
-    ) -> impl Future<Output = Result<BTreeMap<String, ResolvedSource>>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, SourceResolution>>> + Send;
+
+    /// Waits while `version` of `model` is PENDING_REGISTRATION, polling
+    /// with backoff up to a bound (MLflow: `MODELSYNC_REGISTRATION_WAIT`,
+    /// default 300 s), and returns its last reading, which may still be
+    /// pending; `None` when the version does not exist.
+    fn await_registration(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<Option<LiveVersion>>> + Send;
 
     /// Reads runs (latest metric values); unknown ids are left out.
     fn get_runs(
@@ -334,8 +345,11 @@ impl Registry for AnyRegistry {
     async fn resolve_sources(
         &self,
         sources: &[String],
-    ) -> Result<BTreeMap<String, ResolvedSource>> {
+    ) -> Result<BTreeMap<String, SourceResolution>> {
         delegate!(self, r => r.resolve_sources(sources).await)
+    }
+    async fn await_registration(&self, model: &str, version: u64) -> Result<Option<LiveVersion>> {
+        delegate!(self, r => r.await_registration(model, version).await)
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         delegate!(self, r => r.get_runs(run_ids).await)

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use modelsync::registry::mlflow::{MlflowConfig, MlflowRegistry, RetryPolicy};
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
+use modelsync::state::SourceResolution;
 
 use crate::support::mlflow::{server, unique};
 use crate::support::proxy::{Fault, Proxy};
@@ -205,7 +206,7 @@ async fn retry_after_and_timeouts_are_retried() {
 }
 
 #[tokio::test]
-async fn server_without_logged_models_registers_runs_sources_verbatim() {
+async fn server_without_logged_models_checks_runs_sources_against_artifacts() {
     let srv = server();
     let proxy = Proxy::start(&srv.url).await;
     let reg = via(&proxy, fast());
@@ -223,18 +224,19 @@ async fn server_without_logged_models_registers_runs_sources_verbatim() {
         .to_owned();
     proxy.fail("POST", "logged-models/search", Fault::Status(404), 100);
     let sources = vec![format!("runs:/{run}/model"), format!("runs:/{run}/other")];
-    assert!(
-        reg.resolve_sources(&sources)
+    // The run exists and holds no model: both are answered "not found"
+    // from its artifacts, never resolved to a logged model.
+    let not_found = |path: &str| {
+        SourceResolution::NotFound(format!("run {run} logged no model under path {path:?}"))
+    };
+    for _ in 0..2 {
+        let answers = reg
+            .resolve_sources(&sources)
             .await
-            .expect("no error on MLflow 2")
-            .is_empty()
-    );
-    assert!(
-        reg.resolve_sources(&sources)
-            .await
-            .expect("again")
-            .is_empty()
-    );
+            .expect("no error on MLflow 2");
+        assert_eq!(answers[&sources[0]], not_found("model"), "{answers:?}");
+        assert_eq!(answers[&sources[1]], not_found("other"), "{answers:?}");
+    }
     assert_eq!(
         proxy.count("POST", "logged-models/search"),
         1,

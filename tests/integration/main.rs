@@ -13,6 +13,7 @@ mod faults;
 mod gates;
 mod mlflow;
 mod prune;
+mod registry_facts;
 mod servers;
 mod tidy;
 mod watch;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use modelsync::registry::mlflow::{MlflowConfig, MlflowRegistry};
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
-use modelsync::state::{LiveModel, Stage};
+use modelsync::state::{LiveModel, SourceResolution, Stage};
 
 use crate::support::mlflow::{server, unique};
 
@@ -414,8 +414,20 @@ print("RUN_ID=" + run.info.run_id)
         ])
         .await
         .expect("resolve");
-    assert_eq!(resolved.len(), 1, "{resolved:?}");
-    let r = &resolved[&declared];
+    assert_eq!(
+        resolved.len(),
+        2,
+        "only runs:/ sources are answered: {resolved:?}"
+    );
+    assert_eq!(
+        resolved[&format!("runs:/{run_id}/nothing")],
+        SourceResolution::NotFound(format!(
+            "run {run_id} logged no model under path \"nothing\" (it logged: model)"
+        ))
+    );
+    let SourceResolution::Resolved(r) = &resolved[&declared] else {
+        panic!("a logged model resolves: {resolved:?}");
+    };
     assert!(r.source.starts_with("models:/m-"), "{r:?}");
     assert_eq!(r.run_id.as_deref(), Some(run_id.as_str()));
     assert_eq!(r.model_id.as_deref(), r.source.strip_prefix("models:/"));

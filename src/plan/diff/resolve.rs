@@ -4,13 +4,18 @@
 //! A handle declared by number must exist; a handle declared by source is
 //! the lowest live version registered from that source (verbatim, by the
 //! `modelsync.source` tag, or by the source the registry resolved it to),
-//! and otherwise a new registration. Pure: reads the snapshot only.
+//! and otherwise a new registration — unless the registry said the source
+//! cannot be registered (a `runs:/` source whose run does not exist or holds
+//! no model there), which is an error. A handle on a version that is not
+//! READY (still PENDING_REGISTRATION after the wait, or
+//! FAILED_REGISTRATION) is an error too: such a version is never moved.
+//! Errors name the handle's file:line:column. Pure: reads the snapshot only.
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{DesiredModel, Locator};
+use crate::manifest::{DesiredModel, DesiredVersion, Locator};
 use crate::plan::{Target, tags};
-use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource};
+use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
 
 /// A declared handle, resolved.
 #[derive(Debug, Clone)]
@@ -52,10 +57,12 @@ pub(crate) fn resolve<'a>(
     // Declared source -> handle of its registration (never register twice).
     let mut registered: BTreeMap<&str, String> = BTreeMap::new();
     let mut missing = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
             Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
                 Some(v) => {
+                    problems.extend(not_ready(dm, dv, v));
                     out.slots.insert(handle.clone(), existing(v));
                 }
                 None => {
@@ -66,7 +73,15 @@ pub(crate) fn resolve<'a>(
                 let resolved = live.resolved_sources.get(source);
                 let found = model.and_then(|m| find_source(m, source, run_id.as_deref(), resolved));
                 if let Some(v) = found {
+                    problems.extend(not_ready(dm, dv, v));
                     out.slots.insert(handle.clone(), existing(v));
+                    continue;
+                }
+                if let Some(why) = live.unresolvable_sources.get(source) {
+                    problems.push(format!(
+                        "{}: source {source:?} cannot be registered: {why}",
+                        dv.origin
+                    ));
                     continue;
                 }
                 let first = registered
@@ -90,7 +105,30 @@ pub(crate) fn resolve<'a>(
         .into_iter()
         .map(|n| format!("version {n} of {:?} does not exist", dm.name))
         .collect();
+    out.errors.extend(problems);
     out
+}
+
+/// Why the live version `v` that handle `dv` names cannot be used, if it
+/// is not READY.
+fn not_ready(dm: &DesiredModel, dv: &DesiredVersion, v: &LiveVersion) -> Option<String> {
+    let what = format!("{}: version {} of {:?}", dv.origin, v.version, dm.name);
+    let detail = if v.status_message.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", v.status_message)
+    };
+    match v.status {
+        VersionStatus::Ready => None,
+        VersionStatus::PendingRegistration => Some(format!(
+            "{what} is still registering (PENDING_REGISTRATION{detail}); it is not moved \
+             before it is READY: plan again later"
+        )),
+        VersionStatus::FailedRegistration => Some(format!(
+            "{what} failed to register (FAILED_REGISTRATION{detail}); it is never moved into \
+             a stage or behind an alias: delete that version to register its source again"
+        )),
+    }
 }
 
 /// The lowest live version of `model` registered from `source`.
@@ -100,11 +138,19 @@ pub(crate) fn find_source<'a>(
     run_id: Option<&str>,
     resolved: Option<&ResolvedSource>,
 ) -> Option<&'a LiveVersion> {
-    // `versions` is a BTreeMap, so the first match is the lowest number.
-    model
+    // `versions` is a BTreeMap, so the first match is the lowest number. A
+    // failed registration counts only when no other version matches.
+    let mut matching = model
         .versions
         .values()
-        .find(|v| matches_source(v, source, run_id, resolved))
+        .filter(|v| matches_source(v, source, run_id, resolved));
+    let first = matching.next()?;
+    if first.status != VersionStatus::FailedRegistration {
+        return Some(first);
+    }
+    matching
+        .find(|v| v.status != VersionStatus::FailedRegistration)
+        .or(Some(first))
 }
 
 /// True when `v` is the version registered from the declared `source`.

@@ -39,10 +39,14 @@ pub fn markdown(plan: &Plan) -> String {
         sections.push((true, model_section(mp)));
     }
     for ep in &plan.experiments {
+        let changes = if ep.errors.is_empty() {
+            ep.actions.len().to_string()
+        } else {
+            "error".to_string()
+        };
         rows.push(format!(
-            "| experiment {} | {} | 0 |\n",
+            "| experiment {} | {changes} | 0 |\n",
             code(&ep.experiment),
-            ep.actions.len()
         ));
         sections.push((false, experiment_section(ep)));
     }
@@ -132,6 +136,9 @@ fn model_section(mp: &ModelPlan) -> String {
 
 fn experiment_section(ep: &ExperimentPlan) -> String {
     let mut s = format!("### experiment {}\n\n", code(&ep.experiment));
+    for e in &ep.errors {
+        let _ = writeln!(s, "- :x: **error:** {}", cell(e));
+    }
     for w in &ep.warnings {
         let _ = writeln!(s, "- :warning: **warning:** {}", cell(w));
     }

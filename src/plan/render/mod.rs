@@ -28,6 +28,8 @@ pub(crate) struct Summary {
     pub blocked: usize,
     /// Models that could not be planned.
     pub errors: usize,
+    /// Experiments that could not be planned.
+    pub experiment_errors: usize,
 }
 
 impl Summary {
@@ -49,6 +51,11 @@ impl Summary {
             .map(|e| e.actions.len())
             .sum::<usize>();
         s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
+        s.experiment_errors = plan
+            .experiments
+            .iter()
+            .filter(|e| !e.errors.is_empty())
+            .count();
         s
     }
 
@@ -74,6 +81,11 @@ impl Summary {
         if self.errors > 0 {
             let models = plural(self.errors, "model", "models");
             extra.push(format!("{} {models} with errors", self.errors));
+        }
+        if self.experiment_errors > 0 {
+            let n = self.experiment_errors;
+            let experiments = plural(n, "experiment", "experiments");
+            extra.push(format!("{n} {experiments} with errors"));
         }
         if !extra.is_empty() {
             line.push_str("; ");

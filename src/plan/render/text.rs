@@ -55,6 +55,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         for w in &ep.warnings {
             out.line(YELLOW, &format!("  warning: {w}"));
         }
+        for e in &ep.errors {
+            out.line(BOLD_RED, &format!("  error: {e}"));
+        }
         out.buf.push('\n');
     }
     let summary = Summary::of(plan);

@@ -7,6 +7,7 @@ mod converge;
 mod gates;
 mod planner;
 mod prune;
+mod registry_facts;
 mod render;
 mod stale;
 
@@ -284,6 +285,9 @@ pub fn show(plan: &Plan) -> String {
         }
         for w in &ep.warnings {
             out.push_str(&format!("  warning: {w}\n"));
+        }
+        for e in &ep.errors {
+            out.push_str(&format!("  error: {e}\n"));
         }
     }
     out

@@ -51,14 +51,17 @@
 //!   "runs": {"<run_id>": {"run_id": "<run_id>", "experiment_id": "0",
 //!                         "metrics": {"accuracy": 0.93, "loss": "NaN"}}},
 //!   "resolved_sources": {"runs:/<run>/model": {"source": "models:/m-…",
-//!                        "run_id": "<run>", "model_id": "m-…"}}
+//!                        "run_id": "<run>", "model_id": "m-…"}},
+//!   "unresolvable_sources": {"runs:/<run>/typo": "run <run> logged no model under path \"typo\""}
 //! }
 //! ```
 //!
 //! Timestamps are milliseconds since the epoch; `next_version` only grows,
-//! so version numbers are never reused. `resolved_sources` is optional (an
-//! exported snapshot of an MLflow 3 registry keeps its source resolutions so
-//! an offline plan matches the online one). A file with another `format`, or
+//! so version numbers are never reused. `resolved_sources` and
+//! `unresolvable_sources` are optional (an exported snapshot of an MLflow
+//! registry keeps what it answered for declared `runs:/` sources, so an
+//! offline plan matches the online one). The file holds only the runs gates
+//! read, so a `runs:/` source is not checked against `runs`. A file with another `format`, or
 //! with unknown fields, is refused with an error naming the file; malformed
 //! JSON is refused with the file, line and column. Never a silent empty
 //! registry.
@@ -76,7 +79,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{NewVersion, Registry, RegistryError, Result, SnapshotRequest};
-use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage};
+use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage};
 use store::{Data, StoredModel};
 
 pub use store::FORMAT;
@@ -161,6 +164,7 @@ impl EmbeddedRegistry {
                 .map_or(0, |m| m + 1),
             runs: live.runs.clone(),
             resolved_sources: live.resolved_sources.clone(),
+            unresolvable_sources: live.unresolvable_sources.clone(),
             ..Data::default()
         };
         let dir = store::parent_dir(path);
@@ -270,21 +274,37 @@ impl Registry for EmbeddedRegistry {
                 .filter(|(name, _)| all || req.experiments.contains(*name))
                 .map(|(name, e)| (name.clone(), e.clone()))
                 .collect(),
-            runs: BTreeMap::new(),
-            resolved_sources: BTreeMap::new(),
+            ..LiveState::default()
         })
     }
 
     async fn resolve_sources(
         &self,
         sources: &[String],
-    ) -> Result<BTreeMap<String, ResolvedSource>> {
+    ) -> Result<BTreeMap<String, SourceResolution>> {
         let inner = self.lock();
-        let known = &inner.data.resolved_sources;
+        let data = &inner.data;
         Ok(sources
             .iter()
-            .filter_map(|s| known.get(s).map(|r| (s.clone(), r.clone())))
+            .filter_map(|s| {
+                let answer = match data.resolved_sources.get(s) {
+                    Some(r) => SourceResolution::Resolved(r.clone()),
+                    None => SourceResolution::NotFound(data.unresolvable_sources.get(s)?.clone()),
+                };
+                Some((s.clone(), answer))
+            })
             .collect())
+    }
+
+    async fn await_registration(&self, model: &str, version: u64) -> Result<Option<LiveVersion>> {
+        // Versions registered here are READY at once: nothing to wait for.
+        let inner = self.lock();
+        Ok(inner
+            .data
+            .models
+            .get(model)
+            .and_then(|m| m.versions.get(&version))
+            .cloned())
     }
 
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {

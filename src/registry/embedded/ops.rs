@@ -145,6 +145,7 @@ impl Data {
             run_id: run_id.to_string(),
             model_id: new.model_id.clone().unwrap_or_default(),
             status: VersionStatus::Ready,
+            status_message: String::new(),
             description: new.description.clone().unwrap_or_default(),
             tags,
             creation_timestamp: now,

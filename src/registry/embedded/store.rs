@@ -38,6 +38,10 @@ pub struct Data {
     /// exported snapshot so offline plans match; usually empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved_sources: BTreeMap<String, ResolvedSource>,
+    /// Declared source -> why a registry cannot register it (kept from an
+    /// exported snapshot, like `resolved_sources`; usually empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unresolvable_sources: BTreeMap<String, String>,
 }
 
 impl Default for Data {
@@ -49,6 +53,7 @@ impl Default for Data {
             next_experiment_id: 0,
             runs: BTreeMap::new(),
             resolved_sources: BTreeMap::new(),
+            unresolvable_sources: BTreeMap::new(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::registry::Scope;
-use crate::state::{LiveExperiment, VersionStatus};
+use crate::state::{LiveExperiment, ResolvedSource, SourceResolution, VersionStatus};
 
 fn new_version(declared: &str) -> NewVersion {
     NewVersion {
@@ -413,16 +413,26 @@ async fn write_snapshot_reproduces_the_live_state() {
             model_id: Some("m-1".into()),
         },
     );
+    live.unresolvable_sources
+        .insert("runs:/gone/model".into(), "run gone does not exist".into());
     drop(reg);
     let copy = path.with_file_name("snapshot.json");
     EmbeddedRegistry::write_snapshot(&copy, &live).expect("write snapshot");
     let reopened = EmbeddedRegistry::open(&copy, false).expect("open copy");
     let mut again = reopened.snapshot(&all()).await.expect("snapshot");
     again.runs = reopened.get_runs(&["r1".into()]).await.expect("runs");
-    again.resolved_sources = reopened
-        .resolve_sources(&["runs:/r1/model".into()])
+    let answers = reopened
+        .resolve_sources(&["runs:/r1/model".into(), "runs:/gone/model".into()])
         .await
         .expect("resolve");
+    assert_eq!(
+        answers.get("runs:/gone/model"),
+        Some(&SourceResolution::NotFound(
+            "run gone does not exist".into()
+        )),
+        "an offline plan refuses what the online one refused"
+    );
+    again.record_resolutions(answers);
     // NaN != NaN, so compare the serialized forms.
     assert_eq!(
         serde_json::to_string(&again).expect("json"),
@@ -432,6 +442,7 @@ async fn write_snapshot_reproduces_the_live_state() {
     let original = store::load(&path).expect("load");
     let mut copied = store::load(&copy).expect("load");
     copied.resolved_sources.clear();
+    copied.unresolvable_sources.clear();
     assert_eq!(store::serialize(&copied), store::serialize(&original));
 }
 

@@ -71,9 +71,10 @@ pub struct RetryPolicy {
     /// TCP/TLS connect timeout (default 10 s).
     pub connect_timeout: Duration,
     /// How long to wait for a PENDING_REGISTRATION version to turn READY
-    /// (default 300 s, like MLflow's client).
+    /// (MODELSYNC_REGISTRATION_WAIT; default 300 s, like MLflow's client).
     pub registration_timeout: Duration,
-    /// Poll interval while waiting for READY (default 1 s).
+    /// Longest poll interval while waiting for READY; polls start at a
+    /// quarter of it and double (default 1 s).
     pub registration_poll: Duration,
 }
 
@@ -198,6 +199,9 @@ impl MlflowConfig {
         }
         if let Some(d) = dur("MODELSYNC_HTTP_BACKOFF")? {
             retry.initial_backoff = d;
+        }
+        if let Some(d) = dur("MODELSYNC_REGISTRATION_WAIT")? {
+            retry.registration_timeout = d;
         }
         if let Some(d) = dur("MODELSYNC_HTTP_TIMEOUT")? {
             retry.request_timeout = d;

@@ -105,6 +105,7 @@ pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "searc
 pub static GET_RUN: Endpoint = read("runs/get", Get, "read a run");
 pub static SEARCH_LOGGED_MODELS: Endpoint =
     read("logged-models/search", Post, "search logged models");
+pub static LIST_ARTIFACTS: Endpoint = read("artifacts/list", Get, "list a run's artifacts");
 
 pub static CREATE_MODEL: Endpoint = write(
     "registered-models/create",

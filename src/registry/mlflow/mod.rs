@@ -9,7 +9,9 @@
 //!   request counters; `errors`: error bodies -> [`super::RegistryError`].
 //! - `wire`: MLflow's JSON and its mapping onto [`crate::state`] (the only
 //!   file that knows MLflow's field names).
-//! - `read`: paged bulk snapshots, runs, MLflow 3 source resolution.
+//! - `read`: paged bulk snapshots, runs.
+//! - `sources`: what a `runs:/` source registers as (MLflow 3 logged
+//!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
 
@@ -20,6 +22,7 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod read;
+mod sources;
 mod wire;
 mod write;
 
@@ -30,7 +33,7 @@ pub use crate::registry::RequestStats;
 pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
 
 use super::{NewVersion, Registry, Result, SnapshotRequest};
-use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, Stage};
+use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage};
 
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
@@ -69,8 +72,11 @@ impl Registry for MlflowRegistry {
     async fn resolve_sources(
         &self,
         sources: &[String],
-    ) -> Result<BTreeMap<String, ResolvedSource>> {
-        read::resolve_sources(self, sources).await
+    ) -> Result<BTreeMap<String, SourceResolution>> {
+        sources::resolve_sources(self, sources).await
+    }
+    async fn await_registration(&self, model: &str, version: u64) -> Result<Option<LiveVersion>> {
+        write::await_registration(self, model, version).await
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         read::get_runs(self, run_ids).await

@@ -1,5 +1,5 @@
-//! Reads: bulk, paged snapshots, single models, runs, and MLflow 3 source
-//! resolution.
+//! Reads: bulk, paged snapshots, single models and runs (source resolution
+//! is in `sources.rs`).
 //!
 //! The number of requests grows with pages, never with models × versions:
 //! one `registered-models/search` page holds 1000 models (with aliases,
@@ -9,19 +9,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 
-use futures_util::{StreamExt, TryStreamExt, stream};
-use serde_json::json;
-
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
 use super::wire::{
-    ExperimentPage, ExperimentResponse, LoggedModelPage, ModelVersion, ModelVersionPage,
+    Experiment, ExperimentPage, ExperimentResponse, ModelVersion, ModelVersionPage,
     RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
 };
 use crate::registry::{RegistryError, Result, Scope, SnapshotRequest};
-use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, ResolvedSource};
+use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState};
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 /// Up to this many named models, versions are searched per model.
 const PER_MODEL_SEARCH_LIMIT: usize = 20;
@@ -35,8 +33,8 @@ const VERSION_PAGE_FALLBACK: u64 = 10_000;
 const MODEL_PAGE: u64 = 1000;
 /// Logged-models capability: not yet known / present / absent.
 pub(super) const CAP_UNKNOWN: u8 = 0;
-const CAP_YES: u8 = 1;
-const CAP_NO: u8 = 2;
+pub(super) const CAP_YES: u8 = 1;
+pub(super) const CAP_NO: u8 = 2;
 
 /// A full snapshot of the models and experiments in scope.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
@@ -57,17 +55,18 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     };
     let experiments = async {
         match &req.models {
-            Scope::All => search_experiments(reg).await,
+            Scope::All => Ok((search_experiments(reg).await?, BTreeMap::new())),
             Scope::Named(_) => experiments_by_name(reg, &req.experiments).await,
         }
     };
-    let (mut models, versions, experiments) =
+    let (mut models, versions, (experiments, deleted_experiments)) =
         futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
             .await?;
     attach(&mut models, versions)?;
     Ok(LiveState {
         models,
         experiments,
+        deleted_experiments,
         ..LiveState::default()
     })
 }
@@ -106,49 +105,6 @@ pub async fn get_runs(
         .map(|r| r.into_live())
         .map(|r| (r.run_id.clone(), r))
         .collect())
-}
-
-/// Resolves `runs:/<run>/<path>` sources to the run's logged model
-/// (`models:/<model_id>`), as MLflow 3's `register_model` does. Sources
-/// without a logged model, and every source on a server without the
-/// logged-models API (MLflow 2.x), are left out: they register verbatim.
-pub async fn resolve_sources(
-    reg: &MlflowRegistry,
-    sources: &[String],
-) -> Result<BTreeMap<String, ResolvedSource>> {
-    let wanted: BTreeSet<(&String, (&str, &str))> = sources
-        .iter()
-        .filter_map(|s| parse_runs_uri(s).map(|p| (s, p)))
-        .collect();
-    let mut out = BTreeMap::new();
-    for (source, (run_id, path)) in wanted {
-        if reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
-            break;
-        }
-        let Some(run) = get_run(reg, run_id).await? else {
-            tracing::warn!(source = %source, "run not found; the source will be registered verbatim");
-            continue;
-        };
-        if let Some(model_id) =
-            find_logged_model(reg, &run.info.experiment_id, run_id, path).await?
-        {
-            let resolved = ResolvedSource {
-                source: format!("models:/{model_id}"),
-                run_id: Some(run_id.to_owned()),
-                model_id: Some(model_id),
-            };
-            out.insert(source.clone(), resolved);
-        }
-    }
-    Ok(out)
-}
-
-/// `runs:/<run>/<path>` -> (run, path). `None` for anything else.
-pub fn parse_runs_uri(source: &str) -> Option<(&str, &str)> {
-    let rest = source.strip_prefix("runs:/")?.trim_start_matches('/');
-    let (run, path) = rest.split_once('/')?;
-    let path = path.trim_matches('/');
-    (!run.is_empty() && !path.is_empty()).then_some((run, path))
 }
 
 /// Versions of one model, all pages.
@@ -260,23 +216,27 @@ fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>)
     Ok(())
 }
 
+/// Declared experiments by name: the active ones, and the names that only
+/// a deleted experiment holds (name -> id).
 async fn experiments_by_name(
     reg: &MlflowRegistry,
     names: &BTreeSet<String>,
-) -> Result<BTreeMap<String, LiveExperiment>> {
-    let reads: Vec<_> = names
-        .iter()
-        .map(|name| experiment_by_name(reg, name))
-        .collect();
-    let found: Vec<Option<LiveExperiment>> = stream::iter(reads)
+) -> Result<(BTreeMap<String, LiveExperiment>, BTreeMap<String, String>)> {
+    let reads: Vec<_> = names.iter().map(|name| experiment_any(reg, name)).collect();
+    let found: Vec<Option<Experiment>> = stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(found
-        .into_iter()
-        .flatten()
-        .map(|e| (e.name.clone(), e))
-        .collect())
+    let mut active = BTreeMap::new();
+    let mut deleted = BTreeMap::new();
+    for e in found.into_iter().flatten() {
+        if e.is_deleted() {
+            deleted.insert(e.name.clone(), e.experiment_id.clone());
+        } else {
+            active.insert(e.name.clone(), e.into_live());
+        }
+    }
+    Ok((active, deleted))
 }
 
 /// An active experiment by name; `None` when absent or deleted.
@@ -284,14 +244,22 @@ pub async fn experiment_by_name(
     reg: &MlflowRegistry,
     name: &str,
 ) -> Result<Option<LiveExperiment>> {
+    Ok(experiment_any(reg, name)
+        .await?
+        .filter(|e| !e.is_deleted())
+        .map(Experiment::into_live))
+}
+
+/// An experiment by name, deleted ones included (MLflow's get-by-name
+/// answers with those too).
+async fn experiment_any(reg: &MlflowRegistry, name: &str) -> Result<Option<Experiment>> {
     let q = [("experiment_name", name.to_owned())];
     match reg
         .client
         .call::<ExperimentResponse>(&ep::GET_EXPERIMENT_BY_NAME, Payload::Query(&q))
         .await
     {
-        Ok(r) if r.experiment.is_deleted() => Ok(None),
-        Ok(r) => Ok(Some(r.experiment.into_live())),
+        Ok(r) => Ok(Some(r.experiment)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -325,7 +293,10 @@ async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, Liv
     }
 }
 
-async fn get_run(reg: &MlflowRegistry, run_id: &str) -> Result<Option<super::wire::Run>> {
+pub(super) async fn get_run(
+    reg: &MlflowRegistry,
+    run_id: &str,
+) -> Result<Option<super::wire::Run>> {
     let q = [("run_id", run_id.to_owned())];
     match reg
         .client
@@ -335,65 +306,5 @@ async fn get_run(reg: &MlflowRegistry, run_id: &str) -> Result<Option<super::wir
         Ok(r) => Ok(Some(r.run)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// The newest logged model named `name` from `run_id`; records whether the
-/// server has the logged-models API at all.
-async fn find_logged_model(
-    reg: &MlflowRegistry,
-    experiment_id: &str,
-    run_id: &str,
-    name: &str,
-) -> Result<Option<String>> {
-    let (Some(run_lit), Some(name_lit)) = (filter_literal(run_id), filter_literal(name)) else {
-        return Ok(None);
-    };
-    let body = json!({
-        "experiment_ids": [experiment_id],
-        "filter": format!("source_run_id = {run_lit} AND name = {name_lit}"),
-        "order_by": [{"field_name": "creation_timestamp", "ascending": false}],
-        "max_results": 10,
-    });
-    match reg
-        .client
-        .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
-        .await
-    {
-        Ok(page) => {
-            reg.logged_models.store(CAP_YES, Ordering::Relaxed);
-            Ok(page
-                .models
-                .into_iter()
-                .find(|m| m.info.source_run_id == run_id && m.info.name == name)
-                .map(|m| m.info.model_id)
-                .filter(|id| !id.is_empty()))
-        }
-        Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
-            tracing::debug!(
-                "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"
-            );
-            reg.logged_models.store(CAP_NO, Ordering::Relaxed);
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_uris() {
-        assert_eq!(parse_runs_uri("runs:/abc/model"), Some(("abc", "model")));
-        assert_eq!(
-            parse_runs_uri("runs:/abc/sub/model/"),
-            Some(("abc", "sub/model"))
-        );
-        assert_eq!(parse_runs_uri("runs:/abc"), None);
-        assert_eq!(parse_runs_uri("runs:/abc/"), None);
-        assert_eq!(parse_runs_uri("s3://b/k"), None);
-        assert_eq!(parse_runs_uri("models:/m-1"), None);
     }
 }

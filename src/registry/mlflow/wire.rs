@@ -203,6 +203,22 @@ pub struct LoggedModelInfo {
     pub experiment_id: String,
 }
 
+/// One page of `artifacts/list`: paths relative to the run's artifact root.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ArtifactPage {
+    pub files: Vec<FileInfo>,
+    pub next_page_token: String,
+}
+
+/// One entry of `artifacts/list`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FileInfo {
+    pub path: String,
+    pub is_dir: bool,
+}
+
 /// Any response whose content modelsync ignores (`{}`).
 #[derive(Debug, Default, Deserialize)]
 pub struct Empty {}
@@ -288,6 +304,7 @@ impl ModelVersion {
             run_id: self.run_id,
             model_id,
             status,
+            status_message: self.status_message,
             description: self.description,
             tags: tags_map(self.tags),
             creation_timestamp: self.creation_timestamp,

@@ -16,7 +16,8 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
-use super::read::{experiment_by_name, parse_runs_uri, search_versions, versions_of};
+use super::read::{experiment_by_name, search_versions, versions_of};
+use super::sources::parse_runs_uri;
 use super::wire::{
     CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
     filter_literal, tags_json,
@@ -397,39 +398,80 @@ async fn find_by_declared(
     Ok(matching.into_iter().next())
 }
 
-/// Polls `model-versions/get` while the version is PENDING_REGISTRATION.
-async fn wait_ready(reg: &MlflowRegistry, model: &str, mut v: LiveVersion) -> Result<LiveVersion> {
+/// Waits until `v` is READY: an error when it failed to register or is
+/// still pending after the registration timeout.
+async fn wait_ready(reg: &MlflowRegistry, model: &str, v: LiveVersion) -> Result<LiveVersion> {
+    let v = poll_while_pending(reg, model, v).await?;
+    match v.status {
+        VersionStatus::Ready => Ok(v),
+        VersionStatus::FailedRegistration => Err(RegistryError::Other(format!(
+            "{model:?} version {} failed to register (FAILED_REGISTRATION): {}",
+            v.version, v.status_message
+        ))),
+        VersionStatus::PendingRegistration => Err(RegistryError::Other(format!(
+            "{model:?} version {} still PENDING_REGISTRATION after {:?}",
+            v.version,
+            reg.client.policy().registration_timeout
+        ))),
+    }
+}
+
+/// `version` of `model`, read again until it is no longer
+/// PENDING_REGISTRATION or the registration timeout has passed.
+pub async fn await_registration(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+) -> Result<Option<LiveVersion>> {
+    match get_version(reg, model, version).await {
+        Ok(v) => poll_while_pending(reg, model, v).await.map(Some),
+        Err(RegistryError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Polls `model-versions/get` while the version is PENDING_REGISTRATION,
+/// with backoff (a quarter of the poll interval, doubling up to it), until
+/// the registration timeout; returns the last reading.
+async fn poll_while_pending(
+    reg: &MlflowRegistry,
+    model: &str,
+    mut v: LiveVersion,
+) -> Result<LiveVersion> {
     let policy = reg.client.policy();
     let start = Instant::now();
-    loop {
-        match v.status {
-            VersionStatus::Ready => return Ok(v),
-            VersionStatus::FailedRegistration => {
-                return Err(RegistryError::Other(format!(
-                    "{model:?} version {} failed to register (FAILED_REGISTRATION)",
-                    v.version
-                )));
-            }
-            VersionStatus::PendingRegistration
-                if start.elapsed() >= policy.registration_timeout =>
-            {
-                return Err(RegistryError::Other(format!(
-                    "{model:?} version {} still PENDING_REGISTRATION after {:?}",
-                    v.version, policy.registration_timeout
-                )));
-            }
-            VersionStatus::PendingRegistration => {}
+    let mut delay = policy.registration_poll / 4;
+    if v.status == VersionStatus::PendingRegistration {
+        tracing::info!(
+            model,
+            version = v.version,
+            "waiting for the version to finish registering (PENDING_REGISTRATION)"
+        );
+    }
+    while v.status == VersionStatus::PendingRegistration {
+        let left = policy.registration_timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
         }
-        tokio::time::sleep(policy.registration_poll).await;
-        let q = [
-            ("name", model.to_owned()),
-            ("version", v.version.to_string()),
-        ];
-        let r: ModelVersionResponse = reg
-            .client
-            .call(&ep::GET_VERSION, Payload::Query(&q))
-            .await?;
-        v = live(r.model_version)?;
+        tokio::time::sleep(delay.min(left)).await;
+        delay = (delay * 2).min(policy.registration_poll);
+        v = get_version(reg, model, v.version).await?;
+    }
+    Ok(v)
+}
+
+async fn get_version(reg: &MlflowRegistry, model: &str, version: u64) -> Result<LiveVersion> {
+    let q = [("name", model.to_owned()), ("version", version.to_string())];
+    match reg
+        .client
+        .call::<ModelVersionResponse>(&ep::GET_VERSION, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => live(r.model_version),
+        Err(e) if e.is_not_found() => Err(RegistryError::NotFound(format!(
+            "{model:?} version {version}"
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -118,3 +118,73 @@ for uri in ["models:/{name}@champion", "models:/{name}/Production"]:
         "{out}"
     );
 }
+
+/// MLflow 2.x cannot resolve logged models, but it can tell that a run does
+/// not exist and that its artifacts hold no model under the path: each is
+/// an error naming the manifest's line, with zero writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistyped_runs_sources_are_refused_on_mlflow_2() {
+    let srv = mlflow2();
+    let out = srv.run_python(
+        r#"
+import mlflow, numpy as np
+from sklearn.linear_model import LinearRegression
+mlflow.set_experiment("modelsync-v2-typos")
+with mlflow.start_run() as run:
+    mlflow.sklearn.log_model(LinearRegression().fit(np.array([[0.0], [1.0]]), np.array([0.0, 1.0])), "model")
+with mlflow.start_run() as empty:
+    mlflow.log_param("p", 1)
+print("RUNS=" + run.info.run_id + "," + empty.info.run_id)
+"#,
+    );
+    let ids = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RUNS="))
+        .expect("the snippet prints the runs");
+    let (with_model, empty) = ids.trim().split_once(',').expect("two ids");
+    let no_run = "0123456789abcdef0123456789abcdef";
+    let cases = [
+        (
+            format!("runs:/{no_run}/model"),
+            format!("run {no_run} does not exist"),
+        ),
+        (
+            format!("runs:/{empty}/model"),
+            format!("run {empty} logged no model under path \"model\""),
+        ),
+        (
+            format!("runs:/{with_model}/modle"),
+            format!("run {with_model} logged no model under path \"modle\""),
+        ),
+    ];
+    for (source, why) in cases {
+        let name = unique("v2-typo");
+        let w = Workdir::new();
+        w.write(
+            "m/model.yaml",
+            &format!(
+                "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    cand: {{source: \"{source}\"}}\n  stages:\n    Production: cand\n"
+            ),
+        );
+        let proxy = Proxy::start(&srv.url).await;
+        let r = cli(&w, srv, &proxy.url, &[], &["apply", "m"]);
+        assert_eq!(r.code, 1, "{source}: {r:?}");
+        assert!(
+            r.stdout.contains("m/model.yaml:7:") && r.stdout.contains(&why),
+            "{source}: {r:?}"
+        );
+        assert_eq!(
+            crate::registry_facts::writes(&proxy),
+            0,
+            "{:#?}",
+            proxy.seen()
+        );
+        assert!(
+            srv.registry()
+                .get_model(&name)
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+}

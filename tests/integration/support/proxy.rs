@@ -34,6 +34,9 @@ pub enum Fault {
     ForwardThenStatus(u16),
     /// Forward upstream, drop the answer, and reset the connection.
     ForwardThenReset,
+    /// Forward, and answer with every `.0` in the body replaced by `.1`
+    /// (e.g. a version status the real server never reports).
+    RewriteAnswer(String, String),
 }
 
 /// One request the proxy saw.
@@ -171,6 +174,11 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
             let _ = forward(&upstream, &head, &body).await;
             reset(client);
         }
+        Some(Fault::RewriteAnswer(from, to)) => {
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&rewrite_body(&resp, &from, &to)).await;
+            }
+        }
     }
 }
 
@@ -227,6 +235,28 @@ async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
     let mut resp = Vec::new();
     up.read_to_end(&mut resp).await.ok()?;
     Some(resp)
+}
+
+/// `resp` with `from` replaced by `to` in its body, and the
+/// `Content-Length` header fixed accordingly.
+fn rewrite_body(resp: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let Some(end) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return resp.to_vec();
+    };
+    let head = String::from_utf8_lossy(&resp[..end]);
+    let body = String::from_utf8_lossy(&resp[end + 4..]).replace(from, to);
+    let mut out = String::new();
+    for line in head.lines() {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    out.into_bytes()
 }
 
 async fn respond(conn: &mut TcpStream, code: u16, retry_after: Option<u64>, body: &str) {
