@@ -3,12 +3,12 @@
 //! test ([`Target`]), so the MLflow harness can run the same scenarios; the
 //! `#[test]`s at the bottom run them against the embedded registry.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::cli::{Workdir, bin};
 use crate::support::daemon::Daemon;
+use crate::support::git::GitRepo;
 
 /// The registry under test and a model-name prefix unique to the scenario
 /// (a shared MLflow server holds every scenario's models).
@@ -467,68 +467,6 @@ fn run_cmd(mut cmd: Command) -> (i32, String) {
 }
 
 /// A bare repository (`file://` URL) and a clone to push from (git CLI).
-struct GitRepo {
-    url: String,
-    work: std::path::PathBuf,
-}
-
-impl GitRepo {
-    fn new(root: &Path) -> GitRepo {
-        let bare = root.join("remote.git");
-        let work = root.join("clone");
-        git(
-            root,
-            &[
-                "init",
-                "-q",
-                "--bare",
-                "-b",
-                "main",
-                bare.to_str().expect("utf-8"),
-            ],
-        );
-        git(
-            root,
-            &["init", "-q", "-b", "main", work.to_str().expect("utf-8")],
-        );
-        git(
-            &work,
-            &["remote", "add", "origin", bare.to_str().expect("utf-8")],
-        );
-        GitRepo {
-            url: format!("file://{}", bare.display()),
-            work,
-        }
-    }
-
-    /// Writes one file, commits and pushes; returns the commit id.
-    fn push(&self, rel: &str, contents: &str) -> String {
-        let p = self.work.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&p, contents).expect("write");
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", "change"]);
-        git(&self.work, &["push", "-q", "origin", "main"]);
-        git(&self.work, &["rev-parse", "HEAD"]).trim().to_string()
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 // ---- the embedded registry -------------------------------------------------
 
 mod embedded {

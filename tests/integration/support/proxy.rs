@@ -44,6 +44,8 @@ pub enum Fault {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// The request body (as text).
+    pub body: String,
     /// The fault applied, if any.
     pub fault: Option<String>,
 }
@@ -105,6 +107,15 @@ impl Proxy {
         self.state.lock().expect("proxy state").seen.clone()
     }
 
+    /// Writes (any method but GET) seen so far, leaving out the applier
+    /// lease's (whose bodies name `lease`).
+    pub fn writes_except_lease(&self, lease: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.method != "GET" && !s.body.contains(lease))
+            .count()
+    }
+
     /// How many requests with this method and path substring were seen.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
         self.seen()
@@ -135,6 +146,7 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
         st.seen.push(Seen {
             method: method.clone(),
             path: path.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
             fault: fault.as_ref().map(|f| format!("{f:?}")),
         });
         fault

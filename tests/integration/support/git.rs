@@ -1,0 +1,69 @@
+//! A git "remote" (a bare repository) and a clone to push from, for the
+//! daemon's git source tests.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A bare repository reachable over `file://`, and a working clone.
+pub struct GitRepo {
+    pub url: String,
+    pub work: std::path::PathBuf,
+}
+
+impl GitRepo {
+    pub fn new(root: &Path) -> GitRepo {
+        let bare = root.join("remote.git");
+        let work = root.join("clone");
+        git(
+            root,
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                bare.to_str().expect("utf-8"),
+            ],
+        );
+        git(
+            root,
+            &["init", "-q", "-b", "main", work.to_str().expect("utf-8")],
+        );
+        git(
+            &work,
+            &["remote", "add", "origin", bare.to_str().expect("utf-8")],
+        );
+        GitRepo {
+            url: format!("file://{}", bare.display()),
+            work,
+        }
+    }
+
+    /// Writes one file, commits and pushes; returns the commit id.
+    pub fn push(&self, rel: &str, contents: &str) -> String {
+        let p = self.work.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, contents).expect("write");
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", "change"]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        git(&self.work, &["rev-parse", "HEAD"]).trim().to_string()
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
