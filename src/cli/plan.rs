@@ -1,6 +1,5 @@
 //! `modelsync plan` and `modelsync apply` (from manifests or a saved plan).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -9,7 +8,7 @@ use super::args::{ApplyArgs, PlanArgs, PlanFormat};
 use super::common::{self, Loaded, print};
 use super::{Exit, GlobalArgs};
 use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::plan::{self, PLAN_FORMAT_VERSION, Plan, PlanContext, SavedPlan, render};
+use crate::plan::{self, Plan, PlanContext, SavedPlan, render, saved};
 use crate::reconcile;
 use crate::registry::{Registry, Scope, SnapshotRequest};
 
@@ -24,7 +23,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         now_ms: reconcile::now_ms(),
         prune: a.options.prune,
     };
-    let (_, plan) = reconcile::plan(&reg, &desired, &ctx)
+    let (live, plan) = reconcile::plan(&reg, &desired, &ctx)
         .await
         .with_context(|| format!("reading {}", reg.uri()))?;
     let rendered = match a.format {
@@ -34,17 +33,19 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     };
     print(&rendered);
     if let Some(out) = &a.out {
-        let saved = SavedPlan {
-            format_version: PLAN_FORMAT_VERSION,
+        let made = saved::Provenance {
             registry: reg.uri(),
-            manifests_digest: desired.digest.clone(),
             revision: common::revision(a.options.revision.as_deref()),
             created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             prune: a.options.prune,
-            plan: plan.clone(),
-            gates: desired.gate_specs(),
         };
-        write_plan(out, &saved)?;
+        match SavedPlan::new(plan.clone(), &desired, &live, made) {
+            Ok(saved) => write_plan(out, &saved)?,
+            Err(e) => {
+                eprintln!("error: {e}; nothing was written to {}", out.display());
+                return Ok(Exit::Error);
+            }
+        }
         eprintln!(
             "Saved the plan to {}; apply it with: modelsync apply --plan {}",
             out.display(),
@@ -154,20 +155,16 @@ async fn apply_saved_locked(
             reg.uri()
         );
     }
+    let covered = saved.coverage();
     let req = SnapshotRequest {
-        models: Scope::Named(saved.plan.models.iter().map(|m| m.model.clone()).collect()),
-        experiments: saved
-            .plan
-            .experiments
-            .iter()
-            .map(|e| e.experiment.clone())
-            .collect::<BTreeSet<_>>(),
+        models: Scope::Named(covered.models),
+        experiments: covered.experiments,
     };
     let live = reg
         .snapshot(&req)
         .await
         .with_context(|| format!("reading {}", reg.uri()))?;
-    let stale = plan::stale::check(&saved.plan, &live);
+    let stale = plan::stale::check(saved, &live);
     if !stale.is_empty() {
         for line in &stale {
             eprintln!("stale: {line}");
@@ -231,24 +228,12 @@ pub fn exit_for(plan: &Plan, report: &ApplyReport) -> Exit {
 }
 
 fn write_plan(path: &Path, saved: &SavedPlan) -> anyhow::Result<()> {
-    let body = serde_json::to_string_pretty(saved)? + "\n";
+    let body = saved::to_json(saved)?;
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))
 }
 
 fn read_plan(path: &Path) -> anyhow::Result<SavedPlan> {
     let body =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let raw: serde_json::Value = serde_json::from_str(&body)
-        .with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
-    let version = raw.get("format_version").and_then(|v| v.as_u64());
-    match version {
-        Some(v) if v > u64::from(PLAN_FORMAT_VERSION) => bail!(
-            "{} has plan format {v}, newer than this modelsync understands ({PLAN_FORMAT_VERSION}); upgrade modelsync",
-            path.display()
-        ),
-        None => bail!("{} is not a saved plan (no format_version)", path.display()),
-        _ => {}
-    }
-    serde_json::from_value(raw)
-        .with_context(|| format!("{} is not a valid saved plan", path.display()))
+    saved::from_json(&body).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
