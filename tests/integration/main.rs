@@ -13,6 +13,7 @@ mod faults;
 mod gates;
 mod mlflow;
 mod prune;
+mod saved_plan;
 mod servers;
 mod tidy;
 mod watch;
