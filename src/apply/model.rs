@@ -151,7 +151,7 @@ impl<R: Registry> ModelRun<'_, R> {
             models: vec![mp.clone()],
             ..Plan::empty()
         };
-        let stale = crate::plan::stale::check(&one, &live);
+        let stale = crate::plan::stale::check_actions(&one, &live);
         if stale.is_empty() {
             Ok(())
         } else {

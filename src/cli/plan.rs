@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::args::{ApplyArgs, PlanArgs, PlanFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
-use crate::plan::{PLAN_FORMAT_VERSION, Plan, SavedManifest, SavedPlan, render};
+use crate::plan::saved::{self, Provenance};
+use crate::plan::{Plan, SavedPlan, render};
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 
 /// `modelsync plan`.
@@ -38,14 +39,13 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     };
     print(&rendered);
     if let Some(path) = &a.out {
-        if plan.has_errors() {
-            eprintln!(
-                "error: the plan has errors; {} was not written",
-                path.display()
-            );
-            return Ok(Exit::Error);
-        }
-        let saved = saved_plan(&a, &out, &files);
+        let saved = match saved_plan(&a, &out, &files) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}; nothing was written to {}", path.display());
+                return Ok(Exit::Error);
+            }
+        };
         write_plan(path, &saved)?;
         eprintln!(
             "Saved the plan to {}; apply it with: modelsync apply --plan {}",
@@ -60,29 +60,24 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn saved_plan(a: &PlanArgs, out: &Outcome, files: &[crate::manifest::SourceFile]) -> SavedPlan {
+fn saved_plan(
+    a: &PlanArgs,
+    out: &Outcome,
+    files: &[crate::manifest::SourceFile],
+) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
-    let protect = common::load_options(&a.paths, &a.options.protect)
-        .map(|o| o.protect)
-        .unwrap_or_default();
-    SavedPlan {
-        format_version: PLAN_FORMAT_VERSION,
+    let live = out.observed.as_ref().expect("observed");
+    let protect = common::load_options(&common::default_paths(&a.paths), &a.options.protect)?.protect;
+    let made = Provenance {
         registry: out.registry.clone(),
-        manifests_digest: desired.digest.clone(),
         revision: common::revision(a.options.revision.as_deref()),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         prune: a.options.prune,
-        plan: out.plan.clone().expect("planned"),
-        gates: desired.gate_specs(),
-        manifests: files
-            .iter()
-            .map(|f| SavedManifest {
-                path: f.path.clone(),
-                text: String::from_utf8_lossy(&f.contents).into_owned(),
-            })
-            .collect(),
+        files: files.to_vec(),
         protect,
-    }
+    };
+    let plan = out.plan.clone().expect("planned");
+    Ok(SavedPlan::new(plan, desired, live, made)?)
 }
 
 /// `modelsync apply`, from manifests or (`--plan FILE`) a saved plan.
@@ -125,24 +120,12 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
 }
 
 fn write_plan(path: &Path, saved: &SavedPlan) -> anyhow::Result<()> {
-    let body = serde_json::to_string_pretty(saved)? + "\n";
+    let body = saved::to_json(saved)?;
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))
 }
 
 fn read_plan(path: &Path) -> anyhow::Result<SavedPlan> {
     let body =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let raw: serde_json::Value = serde_json::from_str(&body)
-        .with_context(|| format!("{} is not a saved plan (invalid JSON)", path.display()))?;
-    let version = raw.get("format_version").and_then(|v| v.as_u64());
-    match version {
-        Some(v) if v > u64::from(PLAN_FORMAT_VERSION) => bail!(
-            "{} has plan format {v}, newer than this modelsync understands ({PLAN_FORMAT_VERSION}); upgrade modelsync",
-            path.display()
-        ),
-        None => bail!("{} is not a saved plan (no format_version)", path.display()),
-        _ => {}
-    }
-    serde_json::from_value(raw)
-        .with_context(|| format!("{} is not a valid saved plan", path.display()))
+    saved::from_json(&body).with_context(|| format!("{} cannot be applied", path.display()))
 }

@@ -133,11 +133,35 @@ pub enum Locator {
 }
 
 /// What a gate guards: a stage or an alias.
+///
+/// Serialized as one string, so that it can key a JSON map (a saved plan's
+/// gates): the stage's canonical name (`Production`), or `@` and the alias
+/// (`@champion`), as [`fmt::Display`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "String", try_from = "String")]
 pub enum GateTarget {
     Stage(Stage),
     Alias(String),
+}
+
+impl From<GateTarget> for String {
+    fn from(t: GateTarget) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for GateTarget {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<GateTarget, String> {
+        match s.strip_prefix('@') {
+            Some(alias) if !alias.is_empty() => Ok(GateTarget::Alias(alias.to_string())),
+            Some(_) => Err("a gate target \"@\" needs an alias name".to_string()),
+            None => Stage::parse(&s)
+                .map(GateTarget::Stage)
+                .ok_or_else(|| format!("invalid gate target {s:?}: expected a stage or @alias")),
+        }
+    }
 }
 
 impl fmt::Display for GateTarget {

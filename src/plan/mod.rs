@@ -5,12 +5,14 @@
 //!
 //! - `diff.rs`: computes the actions per model and experiment.
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
+//! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
 pub mod diff;
 pub mod gates;
 pub mod render;
+pub mod saved;
 pub mod stale;
 
 #[cfg(test)]
@@ -24,9 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::state::Stage;
 
 pub use diff::{plan, runs_needed, sources_to_resolve, versions_pending};
-
-/// The saved-plan format version; `apply --plan` refuses newer ones.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 
 /// Tag keys modelsync writes on registry objects.
 pub mod tags {
@@ -285,70 +285,5 @@ impl Plan {
             .iter()
             .flat_map(|m| &m.actions)
             .any(Action::is_blocked)
-    }
-}
-
-/// A plan saved by `plan --out`, applied later by `apply --plan`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedPlan {
-    /// [`PLAN_FORMAT_VERSION`] of the writer; newer ones are refused.
-    pub format_version: u32,
-    /// The registry URI the plan was made against (no credentials).
-    pub registry: String,
-    /// The manifests' digest (`sha256:…`).
-    pub manifests_digest: String,
-    /// The git revision of the manifests, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
-    /// RFC 3339 time the plan was made.
-    pub created_at: String,
-    pub prune: bool,
-    pub plan: Plan,
-    /// The gates of the planned models, re-checked just before each move.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub gates: crate::manifest::GateSpecs,
-    /// The manifest files the plan was made from, so that `apply --plan`
-    /// verifies the registry against the same manifests afterwards.
-    pub manifests: Vec<SavedManifest>,
-    /// The protected stages and aliases the manifests were validated with.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub protect: Vec<String>,
-}
-
-/// One manifest file inside a saved plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedManifest {
-    pub path: String,
-    pub text: String,
-}
-
-impl SavedPlan {
-    /// The manifests as files, with the options they were validated with.
-    pub fn inputs(
-        &self,
-    ) -> (
-        Vec<crate::manifest::SourceFile>,
-        crate::manifest::validate::LoadOptions,
-    ) {
-        let files = self
-            .manifests
-            .iter()
-            .map(|m| crate::manifest::SourceFile {
-                path: m.path.clone(),
-                contents: m.text.clone().into_bytes(),
-            })
-            .collect();
-        let options = crate::manifest::validate::LoadOptions {
-            protect: self.protect.clone(),
-        };
-        (files, options)
-    }
-
-    /// The desired state the plan was made from, validated again.
-    pub fn desired(
-        &self,
-    ) -> Result<crate::manifest::DesiredState, Vec<crate::manifest::Diagnostic>> {
-        let (files, options) = self.inputs();
-        crate::manifest::validate::load_with(&files, &options)
     }
 }

@@ -1,18 +1,36 @@
-//! Saved-plan staleness: before `apply --plan` runs a saved plan, every live
-//! value the plan observed (descriptions, tags, stage holders, alias
-//! targets, the absence of what it creates) is compared with a fresh
-//! snapshot. Any difference means the plan is stale and nothing is applied.
+//! Saved-plan staleness: before `apply --plan` runs a saved plan, everything
+//! the plan observed for the models and experiments it covers (existence,
+//! versions and their stages, aliases, tags, descriptions) is compared with
+//! a fresh snapshot of them. Any difference means the plan is stale and
+//! nothing is applied.
+//!
+//! [`check_actions`] checks only the values a plan's own actions observed;
+//! the executor uses it per model, just before writing.
 
 use std::collections::BTreeSet;
 
 use super::diff::matches_declared_source;
+use super::saved::SavedPlan;
 use super::{Action, ExperimentAction, Plan, Target};
 use crate::state::{LiveModel, LiveState, Stage};
 
-/// Every observed value in `plan` that `live` no longer shows, described
-/// for the user (e.g. `nba: alias champion points at version 4, the plan
-/// saw version 3`). Empty when the plan is still fresh.
-pub fn check(plan: &Plan, live: &LiveState) -> Vec<String> {
+/// Every value `saved` observed that `live` no longer shows, one line each
+/// for the user (`model m: alias champion was version 2, now version 3`).
+/// Empty when the plan is still fresh. `live` must hold a snapshot of
+/// [`SavedPlan::coverage`].
+pub fn check(saved: &SavedPlan, live: &LiveState) -> Vec<String> {
+    let lines = saved.observed.differences(live);
+    if lines.is_empty() {
+        // Belt and braces: the actions' own observations are a subset.
+        return check_actions(&saved.plan, live);
+    }
+    lines
+}
+
+/// Every observed value in `plan`'s actions that `live` no longer shows,
+/// described for the user (e.g. `nba: alias champion points at version 4,
+/// the plan saw version 3`). Empty when the plan is still fresh.
+pub fn check_actions(plan: &Plan, live: &LiveState) -> Vec<String> {
     let mut lines = Vec::new();
     for mp in &plan.models {
         let model = live.models.get(&mp.model);

@@ -229,7 +229,7 @@ async fn settle(
     let plan = match saved {
         None => plan,
         Some(saved) => {
-            let stale = crate::plan::stale::check(&saved.plan, &live);
+            let stale = crate::plan::stale::check(saved, &live);
             if !stale.is_empty() {
                 out.observed = Some(live);
                 return Err(Stop::Stale(stale));

@@ -13,19 +13,19 @@ use crate::support::cli::{Run, Workdir};
 use crate::support::mlflow::{server, unique};
 
 /// Where the test runs: the registry URI and how to make runs with metrics.
-enum Backend {
+pub(crate) enum Backend {
     Embedded,
     Mlflow,
 }
 
-struct Ctx {
-    backend: Backend,
-    w: Workdir,
-    name: String,
+pub(crate) struct Ctx {
+    pub(crate) backend: Backend,
+    pub(crate) w: Workdir,
+    pub(crate) name: String,
 }
 
 impl Ctx {
-    fn new(backend: Backend, prefix: &str) -> Ctx {
+    pub(crate) fn new(backend: Backend, prefix: &str) -> Ctx {
         Ctx {
             backend,
             w: Workdir::new(),
@@ -33,7 +33,7 @@ impl Ctx {
         }
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         match self.backend {
             Backend::Embedded => self.w.registry_uri(),
             Backend::Mlflow => server().url.clone(),
@@ -96,7 +96,7 @@ impl Ctx {
         }
     }
 
-    async fn model(&self) -> modelsync::state::LiveModel {
+    pub(crate) async fn model(&self) -> modelsync::state::LiveModel {
         match self.backend {
             Backend::Mlflow => server().registry().get_model(&self.name).await,
             Backend::Embedded => {
@@ -115,7 +115,7 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
-fn manifest(name: &str, body: &str) -> String {
+pub(crate) fn manifest(name: &str, body: &str) -> String {
     format!(
         "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n{body}"
     )

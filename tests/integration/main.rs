@@ -14,6 +14,7 @@ mod gates;
 mod mlflow;
 mod prune;
 mod registry_facts;
+mod saved_plan;
 mod servers;
 mod tidy;
 mod watch;

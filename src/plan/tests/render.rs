@@ -160,7 +160,7 @@ fn json_round_trips() {
     assert_eq!(back, p);
     assert_snapshot!(out, @r#"
         {
-          "format_version": 1,
+          "format_version": 2,
           "models": [
             {
               "model": "brand-new",

@@ -1,0 +1,227 @@
+//! Saved plans: the file `plan --out` writes and `apply --plan` reads.
+//!
+//! A saved plan holds the plan as reviewed, the gates to re-check just before
+//! each move, and what the registry held for every declared model and
+//! experiment when the plan was made ([`Observed`]), so that `apply --plan`
+//! can refuse a registry that moved underneath (see [`super::stale`]).
+//!
+//! The format is JSON, versioned by [`PLAN_FORMAT_VERSION`]: a reader refuses
+//! a newer version (written by a newer modelsync) and an older one below
+//! [`OLDEST_READABLE_VERSION`] (it records too little to check). The README's
+//! "Saved plan format" section documents the fields. Pure: strings in and
+//! out; the CLI reads and writes the file.
+
+mod observed;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
+use super::Plan;
+use crate::manifest::validate::LoadOptions;
+use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
+use crate::state::LiveState;
+
+/// The saved-plan format this modelsync writes. Version 2 added
+/// [`SavedPlan::observed`] and spells gate targets as strings.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
+
+/// The oldest format `apply --plan` accepts: version 1 did not record what
+/// the registry held for models without actions, so it cannot be checked.
+pub const OLDEST_READABLE_VERSION: u32 = 2;
+
+/// A plan saved by `plan --out`, applied later by `apply --plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// [`PLAN_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The registry URI the plan was made against (no credentials).
+    pub registry: String,
+    /// The manifests' digest (`sha256:…`).
+    pub manifests_digest: String,
+    /// The git revision of the manifests, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// RFC 3339 time the plan was made.
+    pub created_at: String,
+    pub prune: bool,
+    pub plan: Plan,
+    /// The gates of the declared models, re-checked just before each move.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub gates: GateSpecs,
+    /// What the registry held for every declared model and experiment.
+    pub observed: Observed,
+    /// The manifest files the plan was made from: `apply --plan` plans
+    /// from them again to verify the registry after applying.
+    pub manifests: Vec<SavedManifest>,
+    /// The protected stages and aliases they were validated with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protect: Vec<String>,
+}
+
+/// One manifest file inside a saved plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedManifest {
+    pub path: String,
+    pub text: String,
+}
+
+/// Where and how a plan was made: the parts of a [`SavedPlan`] that are not
+/// derived from the plan, the manifests or the registry's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The registry URI (no credentials).
+    pub registry: String,
+    /// The git revision of the manifests, when known.
+    pub revision: Option<String>,
+    /// RFC 3339 time the plan was made.
+    pub created_at: String,
+    /// Whether the plan was made with `--prune`.
+    pub prune: bool,
+    /// The manifest files, and the protected targets they were validated
+    /// with.
+    pub files: Vec<SourceFile>,
+    pub protect: Vec<String>,
+}
+
+/// The models and experiments a saved plan covers: what `apply --plan`
+/// must read to check it (a snapshot request, by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub models: BTreeSet<String>,
+    pub experiments: BTreeSet<String>,
+}
+
+/// Why a plan is not saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaveError {
+    /// Some models could not be planned; applying the rest is not what
+    /// was reviewed.
+    #[error("the plan has errors (model {}); a plan with errors is not saved", .0.join(", "))]
+    PlanHasErrors(Vec<String>),
+    #[error("the plan could not be serialized: {0}")]
+    Serialize(String),
+}
+
+/// Why a text is not a saved plan this modelsync can apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("not a saved plan (invalid JSON: {0})")]
+    NotJson(String),
+    #[error("not a saved plan (no format_version)")]
+    NoVersion,
+    #[error(
+        "plan format {found} is newer than this modelsync understands ({PLAN_FORMAT_VERSION}); upgrade modelsync"
+    )]
+    Newer { found: u64 },
+    #[error(
+        "plan format {found} was written by an older modelsync and records too little to check against the registry (this modelsync reads {OLDEST_READABLE_VERSION} to {PLAN_FORMAT_VERSION}); run `modelsync plan --out` again"
+    )]
+    Older { found: u64 },
+    #[error("not a valid saved plan: {0}")]
+    Invalid(String),
+}
+
+impl SavedPlan {
+    /// The saved form of `plan`, made from `desired` against `live` (the
+    /// state the plan was computed from). A plan with errors is refused.
+    pub fn new(
+        plan: Plan,
+        desired: &DesiredState,
+        live: &LiveState,
+        made: Provenance,
+    ) -> Result<SavedPlan, SaveError> {
+        let failed: Vec<String> = plan
+            .models
+            .iter()
+            .filter(|m| !m.errors.is_empty())
+            .map(|m| m.model.clone())
+            .collect();
+        if !failed.is_empty() {
+            return Err(SaveError::PlanHasErrors(failed));
+        }
+        Ok(SavedPlan {
+            format_version: PLAN_FORMAT_VERSION,
+            registry: made.registry,
+            manifests_digest: desired.digest.clone(),
+            revision: made.revision,
+            created_at: made.created_at,
+            prune: made.prune,
+            plan,
+            gates: desired.gate_specs(),
+            observed: Observed::capture(desired, live),
+            manifests: made
+                .files
+                .iter()
+                .map(|f| SavedManifest {
+                    path: f.path.clone(),
+                    text: String::from_utf8_lossy(&f.contents).into_owned(),
+                })
+                .collect(),
+            protect: made.protect,
+        })
+    }
+
+    /// The manifests as files, with the options they were validated with.
+    pub fn inputs(&self) -> (Vec<SourceFile>, LoadOptions) {
+        let files = self
+            .manifests
+            .iter()
+            .map(|m| SourceFile {
+                path: m.path.clone(),
+                contents: m.text.clone().into_bytes(),
+            })
+            .collect();
+        let options = LoadOptions {
+            protect: self.protect.clone(),
+        };
+        (files, options)
+    }
+
+    /// The desired state the plan was made from, validated again.
+    pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
+        let (files, options) = self.inputs();
+        crate::manifest::validate::load_with(&files, &options)
+    }
+
+    /// The models and experiments to read to check this plan: every one
+    /// it observed or acts on.
+    pub fn coverage(&self) -> Coverage {
+        let models = self.observed.models.keys().cloned();
+        let planned = self.plan.models.iter().map(|m| m.model.clone());
+        let experiments = self.observed.experiments.keys().cloned();
+        let planned_exps = self.plan.experiments.iter().map(|e| e.experiment.clone());
+        Coverage {
+            models: models.chain(planned).collect(),
+            experiments: experiments.chain(planned_exps).collect(),
+        }
+    }
+}
+
+/// The saved plan as the file's text (pretty JSON, one trailing newline).
+pub fn to_json(saved: &SavedPlan) -> Result<String, SaveError> {
+    serde_json::to_string_pretty(saved)
+        .map(|body| body + "\n")
+        .map_err(|e| SaveError::Serialize(e.to_string()))
+}
+
+/// Reads a saved plan, refusing versions this modelsync cannot apply.
+pub fn from_json(text: &str) -> Result<SavedPlan, FormatError> {
+    let raw: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| FormatError::NotJson(e.to_string()))?;
+    let found = raw
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(FormatError::NoVersion)?;
+    if found > u64::from(PLAN_FORMAT_VERSION) {
+        return Err(FormatError::Newer { found });
+    }
+    if found < u64::from(OLDEST_READABLE_VERSION) {
+        return Err(FormatError::Older { found });
+    }
+    serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))
+}

@@ -1,0 +1,271 @@
+//! What a saved plan observed: for every declared model and experiment, the
+//! registry's state when the plan was made, reduced to what a later
+//! snapshot can be compared against (no timestamps).
+//!
+//! Tags modelsync writes only as bookkeeping, which the planner never reads,
+//! are left out: `modelsync.revision`, `modelsync.previous.*` and the
+//! lease's `modelsync.lease.*`. Everything else is kept, modelsync's own
+//! `modelsync.source`, `modelsync.promoted-at.*` (soak gates read them) and
+//! `modelsync.managed` (prune reads it) included.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::DesiredState;
+use crate::plan::tags;
+use crate::state::{LiveExperiment, LiveModel, LiveState, LiveVersion, Stage, VersionStatus};
+
+/// The lease's tags (`modelsync.lease.holder`, `modelsync.lease.expires`).
+const LEASE_PREFIX: &str = "modelsync.lease.";
+
+/// Every declared model and experiment, as the registry held it; `None`
+/// when it did not exist.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub models: BTreeMap<String, Option<ObservedModel>>,
+    pub experiments: BTreeMap<String, Option<ObservedExperiment>>,
+}
+
+/// A registered model as observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedModel {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Alias -> version number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, u64>,
+    /// Every version, by number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<u64, ObservedVersion>,
+}
+
+/// A model version as observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedVersion {
+    pub stage: Stage,
+    #[serde(default)]
+    pub status: VersionStatus,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An experiment as observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedExperiment {
+    #[serde(default)]
+    pub artifact_location: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// True for bookkeeping tags that cannot change a plan.
+fn ignored(key: &str) -> bool {
+    key == tags::REVISION || key.starts_with(tags::PREVIOUS_PREFIX) || key.starts_with(LEASE_PREFIX)
+}
+
+fn kept(t: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    t.iter()
+        .filter(|(k, _)| !ignored(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl From<&LiveModel> for ObservedModel {
+    fn from(m: &LiveModel) -> ObservedModel {
+        ObservedModel {
+            description: m.description.clone(),
+            tags: kept(&m.tags),
+            aliases: m.aliases.clone(),
+            versions: m
+                .versions
+                .iter()
+                .map(|(n, v)| (*n, ObservedVersion::from(v)))
+                .collect(),
+        }
+    }
+}
+
+impl From<&LiveVersion> for ObservedVersion {
+    fn from(v: &LiveVersion) -> ObservedVersion {
+        ObservedVersion {
+            stage: v.stage,
+            status: v.status,
+            source: v.source.clone(),
+            run_id: v.run_id.clone(),
+            model_id: v.model_id.clone(),
+            description: v.description.clone(),
+            tags: kept(&v.tags),
+        }
+    }
+}
+
+impl From<&LiveExperiment> for ObservedExperiment {
+    fn from(e: &LiveExperiment) -> ObservedExperiment {
+        ObservedExperiment {
+            artifact_location: e.artifact_location.clone(),
+            tags: kept(&e.tags),
+        }
+    }
+}
+
+impl Observed {
+    /// What `live` holds for everything `desired` declares.
+    pub fn capture(desired: &DesiredState, live: &LiveState) -> Observed {
+        Observed {
+            models: desired
+                .models
+                .keys()
+                .map(|n| (n.clone(), live.models.get(n).map(ObservedModel::from)))
+                .collect(),
+            experiments: desired
+                .experiments
+                .keys()
+                .map(|n| (n.clone(), live.experiments.get(n).map(Into::into)))
+                .collect(),
+        }
+    }
+
+    /// Every observed value `live` no longer shows, one line each
+    /// (`model m: alias champion was version 2, now version 3`).
+    pub fn differences(&self, live: &LiveState) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (name, seen) in &self.models {
+            let now = live.models.get(name).map(ObservedModel::from);
+            let found = match (seen, &now) {
+                (Some(s), Some(n)) => model_differences(s, n),
+                (s, n) => existence(s.is_some(), n.is_some()),
+            };
+            lines.extend(found.into_iter().map(|l| format!("model {name}: {l}")));
+        }
+        for (name, seen) in &self.experiments {
+            let now = live.experiments.get(name).map(ObservedExperiment::from);
+            let found = match (seen, &now) {
+                (Some(s), Some(n)) => experiment_differences(s, n),
+                (s, n) => existence(s.is_some(), n.is_some()),
+            };
+            lines.extend(found.into_iter().map(|l| format!("experiment {name}: {l}")));
+        }
+        lines
+    }
+}
+
+/// A line when something appeared or disappeared.
+fn existence(seen: bool, now: bool) -> Vec<String> {
+    match (seen, now) {
+        (false, true) => vec!["did not exist, now exists".to_string()],
+        (true, false) => vec!["existed, now does not (deleted)".to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn model_differences(seen: &ObservedModel, now: &ObservedModel) -> Vec<String> {
+    let mut lines = Vec::new();
+    if seen.description != now.description {
+        lines.push(format!(
+            "description was {:?}, now {:?}",
+            seen.description, now.description
+        ));
+    }
+    lines.extend(tag_differences("", &seen.tags, &now.tags));
+    for alias in keys(&seen.aliases, &now.aliases) {
+        let (was, is) = (seen.aliases.get(alias), now.aliases.get(alias));
+        if was != is {
+            lines.push(format!(
+                "alias {alias} was {}, now {}",
+                alias_target(was),
+                alias_target(is)
+            ));
+        }
+    }
+    for n in keys(&seen.versions, &now.versions) {
+        match (seen.versions.get(n), now.versions.get(n)) {
+            (Some(_), None) => lines.push(format!("version {n} was deleted")),
+            (None, Some(v)) => {
+                lines.push(format!("version {n} was added ({}, {})", v.stage, v.source))
+            }
+            (Some(s), Some(v)) => lines.extend(version_differences(*n, s, v)),
+            (None, None) => {}
+        }
+    }
+    lines
+}
+
+fn version_differences(n: u64, seen: &ObservedVersion, now: &ObservedVersion) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut field = |what: &str, was: String, is: String| {
+        if was != is {
+            lines.push(format!("version {n} {what} was {was}, now {is}"));
+        }
+    };
+    field("stage", seen.stage.to_string(), now.stage.to_string());
+    field(
+        "status",
+        format!("{:?}", seen.status),
+        format!("{:?}", now.status),
+    );
+    field("source", q(&seen.source), q(&now.source));
+    field("run id", q(&seen.run_id), q(&now.run_id));
+    field("model id", q(&seen.model_id), q(&now.model_id));
+    field("description", q(&seen.description), q(&now.description));
+    lines.extend(tag_differences(
+        &format!("version {n} "),
+        &seen.tags,
+        &now.tags,
+    ));
+    lines
+}
+
+fn experiment_differences(seen: &ObservedExperiment, now: &ObservedExperiment) -> Vec<String> {
+    let mut lines = Vec::new();
+    if seen.artifact_location != now.artifact_location {
+        lines.push(format!(
+            "artifact location was {:?}, now {:?}",
+            seen.artifact_location, now.artifact_location
+        ));
+    }
+    lines.extend(tag_differences("", &seen.tags, &now.tags));
+    lines
+}
+
+fn tag_differences(
+    prefix: &str,
+    seen: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let show = |v: Option<&String>| v.map_or_else(|| "unset".to_string(), |v| q(v));
+    keys(seen, now)
+        .into_iter()
+        .filter(|k| seen.get(*k) != now.get(*k))
+        .map(|k| {
+            format!(
+                "{prefix}tag {k} was {}, now {}",
+                show(seen.get(k)),
+                show(now.get(k))
+            )
+        })
+        .collect()
+}
+
+/// The keys of both maps, sorted, once each.
+fn keys<'a, K: Ord, V>(a: &'a BTreeMap<K, V>, b: &'a BTreeMap<K, V>) -> BTreeSet<&'a K> {
+    a.keys().chain(b.keys()).collect()
+}
+
+fn alias_target(v: Option<&u64>) -> String {
+    v.map_or_else(|| "unset".to_string(), |n| format!("version {n}"))
+}
+
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}

@@ -1,0 +1,400 @@
+//! The saved-plan format: every action and gate kind round-trips, versions
+//! are refused as documented, and plans with errors are not saved.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::manifest::{Gate, GateTarget};
+use crate::plan::{
+    Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
+};
+use crate::state::{Stage, VersionStatus};
+
+fn text() -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
+}
+
+fn tags() -> impl Strategy<Value = BTreeMap<String, String>> {
+    prop::collection::btree_map(text(), text(), 0..3)
+}
+
+fn stage() -> impl Strategy<Value = Stage> {
+    prop::sample::select(Stage::ALL.to_vec())
+}
+
+fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        any::<u64>().prop_map(Target::Existing),
+        text().prop_map(Target::New)
+    ]
+}
+
+fn finite() -> impl Strategy<Value = f64> {
+    any::<f64>().prop_filter("finite", |f| f.is_finite())
+}
+
+fn checks() -> impl Strategy<Value = Vec<GateCheck>> {
+    let status = prop_oneof![Just(GateStatus::Passed), Just(GateStatus::Blocked)];
+    let check = (text(), status, text()).prop_map(|(gate, status, detail)| GateCheck {
+        gate,
+        status,
+        detail,
+    });
+    prop::collection::vec(check, 0..3)
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (prop::option::of(text()), tags())
+            .prop_map(|(description, tags)| Action::CreateModel { description, tags }),
+        (text(), text())
+            .prop_map(|(before, after)| Action::UpdateModelDescription { before, after }),
+        (text(), prop::option::of(text()), text())
+            .prop_map(|(key, before, after)| Action::SetModelTag { key, before, after }),
+        (
+            text(),
+            text(),
+            text(),
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(text()),
+            tags()
+        )
+            .prop_map(
+                |(handle, declared_source, source, run_id, model_id, description, tags)| {
+                    Action::RegisterVersion {
+                        handle,
+                        declared_source,
+                        source,
+                        run_id,
+                        model_id,
+                        description,
+                        tags,
+                    }
+                }
+            ),
+        (any::<u64>(), text(), text()).prop_map(|(version, before, after)| {
+            Action::UpdateVersionDescription {
+                version,
+                before,
+                after,
+            }
+        }),
+        (any::<u64>(), text(), prop::option::of(text()), text()).prop_map(
+            |(version, key, before, after)| {
+                Action::SetVersionTag {
+                    version,
+                    key,
+                    before,
+                    after,
+                }
+            }
+        ),
+        (
+            target(),
+            stage(),
+            stage(),
+            prop::collection::vec(any::<u64>(), 0..3),
+            checks()
+        )
+            .prop_map(
+                |(version, from, to, holders, gates)| Action::TransitionStage {
+                    version,
+                    from,
+                    to,
+                    holders,
+                    gates
+                }
+            ),
+        (text(), target(), prop::option::of(any::<u64>()), checks()).prop_map(
+            |(alias, version, before, gates)| Action::SetAlias {
+                alias,
+                version,
+                before,
+                gates
+            }
+        ),
+        (any::<u64>(), stage(), prop::option::of(target())).prop_map(
+            |(version, from, replaced_by)| Action::ArchiveVersion {
+                version,
+                from,
+                replaced_by
+            }
+        ),
+        (text(), any::<u64>()).prop_map(|(alias, before)| Action::DeleteAlias { alias, before }),
+    ]
+}
+
+fn experiment_action() -> impl Strategy<Value = ExperimentAction> {
+    prop_oneof![
+        (prop::option::of(text()), tags()).prop_map(|(artifact_location, tags)| {
+            ExperimentAction::CreateExperiment {
+                artifact_location,
+                tags,
+            }
+        }),
+        (text(), prop::option::of(text()), text()).prop_map(|(key, before, after)| {
+            ExperimentAction::SetExperimentTag { key, before, after }
+        }),
+    ]
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    let model = (
+        text(),
+        prop::collection::vec(action(), 0..3),
+        prop::collection::vec(text(), 0..3),
+    )
+        .prop_map(|(model, actions, errors)| ModelPlan {
+            model,
+            actions,
+            errors,
+        });
+    let exp = (
+        text(),
+        prop::collection::vec(experiment_action(), 0..3),
+        prop::collection::vec(text(), 0..3),
+        prop::collection::vec(text(), 0..2),
+    )
+        .prop_map(|(experiment, actions, warnings, errors)| ExperimentPlan {
+            experiment,
+            actions,
+            warnings,
+            errors,
+        });
+    (
+        any::<u32>(),
+        prop::collection::vec(model, 0..3),
+        prop::collection::vec(exp, 0..3),
+    )
+        .prop_map(|(format_version, models, experiments)| Plan {
+            format_version,
+            models,
+            experiments,
+        })
+}
+
+fn gate_target() -> impl Strategy<Value = GateTarget> {
+    prop_oneof![
+        stage().prop_map(GateTarget::Stage),
+        "[a-zA-Z0-9_-]{1,8}".prop_map(GateTarget::Alias),
+    ]
+}
+
+fn gate() -> impl Strategy<Value = Gate> {
+    prop_oneof![
+        (
+            text(),
+            prop::option::of(finite()),
+            prop::option::of(finite())
+        )
+            .prop_map(|(metric, at_least, at_most)| Gate::Metric {
+                metric,
+                at_least,
+                at_most
+            }),
+        (text(), text(), finite()).prop_map(|(alias, metric, by)| Gate::Beats {
+            alias,
+            metric,
+            by
+        }),
+        (gate_target(), any::<u64>(), 0..1_000_000_000u32).prop_map(|(target, s, n)| Gate::Soak {
+            target,
+            duration: Duration::new(s, n)
+        }),
+        (text(), prop::option::of(text())).prop_map(|(key, value)| Gate::RequireTag { key, value }),
+    ]
+}
+
+fn gates() -> impl Strategy<Value = GateSpecs> {
+    let per_model =
+        prop::collection::btree_map(gate_target(), prop::collection::vec(gate(), 0..4), 0..3);
+    prop::collection::btree_map(text(), per_model, 0..3)
+}
+
+fn version() -> impl Strategy<Value = ObservedVersion> {
+    let status = prop::sample::select(vec![
+        VersionStatus::PendingRegistration,
+        VersionStatus::FailedRegistration,
+        VersionStatus::Ready,
+    ]);
+    (stage(), status, text(), text(), text(), text(), tags()).prop_map(
+        |(stage, status, source, run_id, model_id, description, tags)| ObservedVersion {
+            stage,
+            status,
+            source,
+            run_id,
+            model_id,
+            description,
+            tags,
+        },
+    )
+}
+
+fn observed() -> impl Strategy<Value = Observed> {
+    let aliases = prop::collection::btree_map(text(), any::<u64>(), 0..3);
+    let versions = prop::collection::btree_map(any::<u64>(), version(), 0..3);
+    let model =
+        (text(), tags(), aliases, versions).prop_map(|(description, tags, aliases, versions)| {
+            ObservedModel {
+                description,
+                tags,
+                aliases,
+                versions,
+            }
+        });
+    let exp = (text(), tags()).prop_map(|(artifact_location, tags)| ObservedExperiment {
+        artifact_location,
+        tags,
+    });
+    (
+        prop::collection::btree_map(text(), prop::option::of(model), 0..3),
+        prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
+    )
+        .prop_map(|(models, experiments)| Observed {
+            models,
+            experiments,
+        })
+}
+
+fn saved_plan() -> impl Strategy<Value = SavedPlan> {
+    (
+        text(),
+        text(),
+        prop::option::of(text()),
+        text(),
+        any::<bool>(),
+        plan(),
+        gates(),
+        observed(),
+        prop::collection::vec((text(), text()), 0..3),
+        prop::collection::vec(text(), 0..2),
+    )
+        .prop_map(
+            |(
+                registry,
+                manifests_digest,
+                revision,
+                created_at,
+                prune,
+                plan,
+                gates,
+                observed,
+                files,
+                protect,
+            )| SavedPlan {
+                format_version: PLAN_FORMAT_VERSION,
+                registry,
+                manifests_digest,
+                revision,
+                created_at,
+                prune,
+                plan,
+                gates,
+                observed,
+                manifests: files
+                    .into_iter()
+                    .map(|(path, text)| SavedManifest { path, text })
+                    .collect(),
+                protect,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn what_is_written_reads_back_the_same(p in saved_plan()) {
+        let text = to_json(&p).expect("serializes");
+        prop_assert_eq!(from_json(&text).expect("reads back"), p);
+    }
+}
+
+fn small() -> SavedPlan {
+    let mut gates = GateSpecs::new();
+    gates.insert(
+        "m".into(),
+        BTreeMap::from([
+            (
+                GateTarget::Stage(Stage::Production),
+                vec![Gate::Soak {
+                    target: GateTarget::Alias("champion".into()),
+                    duration: Duration::from_secs(3600),
+                }],
+            ),
+            (
+                GateTarget::Alias("champion".into()),
+                vec![Gate::RequireTag {
+                    key: "approved".into(),
+                    value: None,
+                }],
+            ),
+        ]),
+    );
+    SavedPlan {
+        format_version: PLAN_FORMAT_VERSION,
+        registry: "file:r.json".into(),
+        manifests_digest: "sha256:00".into(),
+        revision: None,
+        created_at: "2026-11-20T12:00:00Z".into(),
+        prune: false,
+        plan: Plan::empty(),
+        gates,
+        observed: Observed::default(),
+        manifests: Vec::new(),
+        protect: Vec::new(),
+    }
+}
+
+#[test]
+fn gate_targets_are_strings_stages_by_name_aliases_with_an_at() {
+    let text = to_json(&small()).expect("serializes");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    insta::assert_snapshot!(serde_json::to_string(&v["gates"]).expect("json"), @r#"{"m":{"@champion":[{"require_tag":{"key":"approved","value":null}}],"Production":[{"soak":{"duration":{"nanos":0,"secs":3600},"target":"@champion"}}]}}"#);
+}
+
+#[test]
+fn newer_older_and_foreign_files_are_refused() {
+    let text = to_json(&small()).expect("serializes");
+    let with = |v: &str| {
+        text.replace(
+            "\"format_version\": 2,",
+            &format!("\"format_version\": {v},"),
+        )
+    };
+    assert!(text.contains("\"format_version\": 2,"), "{text}");
+    assert_eq!(from_json(&with("3")), Err(FormatError::Newer { found: 3 }));
+    assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
+    assert_eq!(from_json(&with("\"2\"")), Err(FormatError::NoVersion));
+    assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
+    assert!(matches!(
+        from_json(r#"{"format_version": 2}"#),
+        Err(FormatError::Invalid(_))
+    ));
+    let msg = FormatError::Older { found: 1 }.to_string();
+    assert!(msg.contains("plan --out"), "{msg}");
+}
+
+#[test]
+fn a_plan_with_errors_is_not_saved() {
+    let mut p = Plan::empty();
+    p.models.push(ModelPlan {
+        model: "m".into(),
+        actions: Vec::new(),
+        errors: vec!["version 9 does not exist".into()],
+    });
+    let made = Provenance {
+        registry: "file:r.json".into(),
+        revision: None,
+        created_at: "2026-11-20T12:00:00Z".into(),
+        prune: false,
+        files: Vec::new(),
+        protect: Vec::new(),
+    };
+    let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
+    assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
+}
