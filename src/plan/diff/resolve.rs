@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{DesiredModel, Locator};
+use crate::manifest::{DesiredModel, Locator, Origin};
 use crate::plan::{Target, tags};
 use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource};
 
@@ -51,7 +51,8 @@ pub(crate) fn resolve<'a>(
     let mut out = Resolved::default();
     // Declared source -> handle of its registration (never register twice).
     let mut registered: BTreeMap<&str, String> = BTreeMap::new();
-    let mut missing = std::collections::BTreeSet::new();
+    // Number -> where it was first declared (several handles may name it).
+    let mut missing: BTreeMap<u64, &Origin> = BTreeMap::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
             Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
@@ -59,7 +60,8 @@ pub(crate) fn resolve<'a>(
                     out.slots.insert(handle.clone(), existing(v));
                 }
                 None => {
-                    missing.insert(*n);
+                    let at = missing.entry(*n).or_insert(&dv.origin);
+                    *at = (*at).min(&dv.origin);
                 }
             },
             Locator::Source { source, run_id } => {
@@ -88,7 +90,15 @@ pub(crate) fn resolve<'a>(
     }
     out.errors = missing
         .into_iter()
-        .map(|n| format!("version {n} of {:?} does not exist", dm.name))
+        .map(|(n, at)| {
+            let problem = format!("version {n} of {:?} does not exist", dm.name);
+            // Versions built in code (not read from a file) have no origin.
+            if at.file.is_empty() {
+                problem
+            } else {
+                format!("{at}: {problem}")
+            }
+        })
         .collect();
     out
 }
