@@ -11,6 +11,7 @@ mod converge;
 mod corpus;
 mod faults;
 mod gates;
+mod manifests;
 mod mlflow;
 mod prune;
 mod servers;
