@@ -14,6 +14,7 @@ mod gates;
 mod manifests;
 mod mlflow;
 mod prune;
+mod schema;
 mod servers;
 mod tidy;
 mod watch;
