@@ -32,3 +32,53 @@ fn dangling_symlink_in_a_folder_is_reported_once() {
     }
     assert!(!w.registry_file().exists(), "nothing was applied");
 }
+
+fn edge_names(name: &str) -> String {
+    format!(
+        r#"apiVersion: modelsync/v1
+kind: RegisteredModel
+metadata:
+  name: "{name}"
+spec:
+  tags: {{"a..b": dotted, "team/owner": ml}}
+  versions:
+    first:
+      source: "s3://bucket/{name}/1"
+      tags: {{"x..y": "1"}}
+  stages: {{Production: first}}
+  aliases: {{"été": first}}
+"#
+    )
+}
+
+/// What `validate` accepts at the edges of MLflow's naming rules (a `..`
+/// inside a tag key or model name, a non-ASCII alias), the embedded
+/// registry and a real MLflow server both apply; what it rejects (`a//b`,
+/// which MLflow would read as the path `a/b`) never reaches a registry.
+#[test]
+fn validate_and_both_registries_agree_on_names() {
+    let w = Workdir::new();
+    w.write("m/model.yaml", &edge_names("churn..edge"));
+    let run = w.run(&["validate", "m"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = w.run(&["apply", "m"]);
+    assert_eq!(run.code, 0, "embedded: {run:?}");
+
+    let srv = crate::support::mlflow::server();
+    let mlflow = Workdir::new();
+    let name = format!("{}..edge", crate::support::mlflow::unique("naming"));
+    mlflow.write("m/model.yaml", &edge_names(&name));
+    let run = mlflow.run(&["--registry", &srv.url, "apply", "m"]);
+    assert_eq!(run.code, 0, "MLflow: {run:?}");
+    let run = mlflow.run(&["--registry", &srv.url, "plan", "m", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "MLflow converged: {run:?}");
+
+    w.write("m/model.yaml", &edge_names("churn").replace("a..b", "a//b"));
+    let run = w.run(&["validate", "m"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(r#"m/model.yaml:6:10: invalid tag key "a//b""#),
+        "{run:?}"
+    );
+}
