@@ -4,6 +4,8 @@
 //!
 //! - [`manifest`]: YAML manifests -> validated [`manifest::DesiredState`] (pure).
 //! - [`state`]: the live registry state as plain data.
+//! - [`naming`]: MLflow's naming rules and limits, shared by `manifest`
+//!   validation and the embedded registry (pure, imports nothing).
 //! - [`plan`]: `plan(desired, live) -> Plan`, and its renderings (pure).
 //! - [`registry`]: the [`registry::Registry`] trait, MLflow and embedded
 //!   implementations (the only code that talks to a registry).
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod logging;
 pub mod manifest;
+pub mod naming;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;

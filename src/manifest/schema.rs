@@ -12,7 +12,9 @@
 //! Unknown fields are rejected everywhere (`deny_unknown_fields`). Values
 //! that need semantic checks (stage names, version numbers, durations) are
 //! kept loosely typed here and checked in `validate`, so that one file can
-//! report many problems at once.
+//! report many problems at once. The JSON Schema carries the same checks of
+//! single values as patterns and `oneOf`s (`schema/rules.rs`); what needs
+//! more than one value (handles defined, duplicates) only `validate` checks.
 
 use std::fmt;
 
@@ -21,6 +23,8 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::yaml::{Located, LocatedMap};
+
+mod rules;
 
 /// The only supported `apiVersion`.
 pub const API_VERSION: &str = "modelsync/v1";
@@ -43,43 +47,54 @@ pub struct Metadata {
 pub struct ModelSpec {
     /// The model's description; left alone when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::description)]
     pub description: Option<Located<String>>,
     /// Tags to set on the model; other live tags are left alone.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::registry_tags)]
     pub tags: LocatedMap<TagValue>,
     /// Local handles for versions, used by `stages` and `aliases`.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::handle_keys)]
     pub versions: LocatedMap<VersionSpec>,
-    /// Stage (`None`, `Staging`, `Production`, `Archived`) -> handle or bare version number.
+    /// Stage (`None`, `Staging`, `Production`, `Archived`, any case) -> handle or bare version number.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::stage_keys)]
     pub stages: LocatedMap<Located<VersionRef>>,
     /// Alias -> handle or bare version number.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::alias_keys)]
     pub aliases: LocatedMap<Located<VersionRef>>,
-    /// Stage or alias -> checks that must pass before a version moves there.
+    /// Declared stage or alias -> checks that must pass before a version moves there.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::gate_keys)]
     pub gates: LocatedMap<Vec<Located<GateSpec>>>,
 }
 
 /// One entry of `spec.versions`: exactly one of `version` or `source`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(transform = rules::version_exactly_one)]
 pub struct VersionSpec {
     /// An existing version, by number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(transform = rules::version_number)]
     pub version: Option<Located<i64>>,
     /// The artifact source; the version is registered if no version has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::source)]
     pub source: Option<Located<String>>,
     /// The run the source comes from (derived from `runs:/<id>/...` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_blank)]
     pub run_id: Option<Located<String>>,
     /// The version's description; left alone when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::description)]
     pub description: Option<Located<String>>,
     /// Tags to set on the version.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::registry_tags)]
     pub tags: LocatedMap<TagValue>,
 }
 
@@ -135,13 +150,7 @@ impl JsonSchema for VersionRef {
         "VersionRef".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({
-            "description": "A handle defined under spec.versions, or a bare version number.",
-            "anyOf": [
-                {"type": "string", "pattern": "^[\\w-]+$"},
-                {"type": "integer", "minimum": 1}
-            ]
-        })
+        rules::version_ref()
     }
 }
 
@@ -211,9 +220,11 @@ impl JsonSchema for Number {
 /// `soak` or `requireTag`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(transform = rules::gate_exactly_one)]
 pub struct GateSpec {
     /// A metric of the version's run that must be within bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_empty)]
     pub metric: Option<Located<String>>,
     /// Lower bound (inclusive) for `metric`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,7 +247,9 @@ pub struct GateSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeatsSpec {
+    #[schemars(transform = rules::alias_value)]
     pub alias: Located<String>,
+    #[schemars(transform = rules::not_empty)]
     pub metric: Located<String>,
     /// Margin the candidate must exceed the holder by (default 0.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,13 +259,17 @@ pub struct BeatsSpec {
 /// `soak: {stage | alias, for}`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = rules::soak_exactly_one)]
 pub struct SoakSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::stage_value)]
     pub stage: Option<Located<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::alias_value)]
     pub alias: Option<Located<String>>,
-    /// A duration such as `24h` or `30m`.
+    /// A duration such as `24h`, `30m` or `1h 30m`.
     #[serde(rename = "for")]
+    #[schemars(transform = rules::duration)]
     pub duration: Located<String>,
 }
 
@@ -260,6 +277,7 @@ pub struct SoakSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequireTagSpec {
+    #[schemars(transform = rules::tag_key_value)]
     pub key: Located<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Located<TagValue>>,
@@ -271,9 +289,11 @@ pub struct RequireTagSpec {
 pub struct ExperimentSpec {
     /// Where runs store artifacts; only used when the experiment is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_blank)]
     pub artifact_location: Option<Located<String>>,
     /// Tags to set on the experiment.
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::experiment_tags)]
     pub tags: LocatedMap<TagValue>,
 }
 
@@ -383,6 +403,7 @@ pub enum ExperimentKind {
 pub struct ModelDocument {
     pub api_version: ApiVersion,
     pub kind: ModelKind,
+    #[schemars(transform = rules::model_metadata)]
     pub metadata: Metadata,
     #[serde(default)]
     pub spec: ModelSpec,
@@ -394,6 +415,7 @@ pub struct ModelDocument {
 pub struct ExperimentDocument {
     pub api_version: ApiVersion,
     pub kind: ExperimentKind,
+    #[schemars(transform = rules::experiment_metadata)]
     pub metadata: Metadata,
     #[serde(default)]
     pub spec: ExperimentSpec,

@@ -5,7 +5,8 @@
 //! Files are processed sorted by path, so "declared twice" diagnostics point
 //! at the later place and name the earlier one.
 //!
-//! - `rules.rs`: MLflow's naming rules (aliases, tag keys, model names).
+//! - `rules.rs`: modelsync's name rules (handles); MLflow's naming rules
+//!   and limits are [`crate::naming`], shared with the embedded registry.
 //! - `gates.rs`: the checks of `spec.gates`.
 
 mod gates;
@@ -23,9 +24,13 @@ use super::{
     DesiredExperiment, DesiredModel, DesiredState, DesiredVersion, Diagnostic, GateTarget, Locator,
     Origin, SourceFile,
 };
+use crate::naming::{
+    alias_problem, description_problem, experiment_name_problem, experiment_tag_value_problem,
+    model_name_problem, source_problem, tag_key_problem, tag_value_problem,
+};
 use crate::state::Stage;
 use gates::STAGES;
-use rules::{alias_problem, handle_problem, model_name_problem, run_id_of_source, tag_key_problem};
+use rules::{handle_problem, run_id_of_source};
 
 /// Options for [`load_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +140,13 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
     let name = &doc.metadata.value.name;
     match doc.spec {
         Spec::Model(spec) => {
+            if name.value.trim().is_empty() {
+                ctx.error(
+                    name,
+                    "empty name: metadata.name must not be empty".to_string(),
+                );
+                return;
+            }
             if let Some(problem) = model_name_problem(&name.value) {
                 ctx.error(name, problem);
                 return;
@@ -156,6 +168,10 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
                     name,
                     "empty name: metadata.name must not be empty".to_string(),
                 );
+                return;
+            }
+            if let Some(problem) = experiment_name_problem(&name.value) {
+                ctx.error(name, problem);
                 return;
             }
             if let Some(first) = state.experiments.get(&name.value) {
@@ -193,22 +209,35 @@ fn check_experiment(
         name: name.value.clone(),
         origin: ctx.origin(name),
         artifact_location: spec.artifact_location.as_ref().map(|l| l.value.clone()),
-        tags: check_tags(ctx, &spec.tags),
+        tags: check_tags(ctx, &spec.tags, experiment_tag_value_problem),
     }
 }
 
+/// Checks tag keys, and values with `value_problem` (the limits differ
+/// between registry and experiment tags); problems point at the key.
 fn check_tags(
     ctx: &mut Ctx<'_>,
     tags: &LocatedMap<super::schema::TagValue>,
+    value_problem: fn(&str) -> Option<String>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (key, value) in tags.iter() {
         if let Some(problem) = tag_key_problem(&key.value) {
             ctx.error(key, problem);
+        } else if let Some(problem) = value_problem(&value.0) {
+            ctx.error(key, format!("tag \"{}\": {problem}", key.value));
         }
         out.insert(key.value.clone(), value.0.clone());
     }
     out
+}
+
+fn check_description(ctx: &mut Ctx<'_>, description: &Option<Located<String>>) {
+    if let Some(d) = description
+        && let Some(problem) = description_problem(&d.value)
+    {
+        ctx.error(d, problem);
+    }
 }
 
 /// What a stage or alias points at, for "one version in two stages".
@@ -236,7 +265,8 @@ struct ModelCheck {
 }
 
 fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> DesiredModel {
-    let tags = check_tags(ctx, &spec.tags);
+    let tags = check_tags(ctx, &spec.tags, tag_value_problem);
+    check_description(ctx, &spec.description);
     let mut mc = ModelCheck {
         versions: BTreeMap::new(),
         declared: BTreeSet::new(),
@@ -288,7 +318,14 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         }
     }
 
-    let gates = gates::check_gates(ctx, &spec.gates);
+    let declared = gates::Declared {
+        stages: stage_keys.keys().copied().collect(),
+        aliases: aliases.keys().map(String::as_str).collect(),
+        keys: (spec.stages.iter().chain(spec.aliases.iter()))
+            .map(|(k, _)| k.value.as_str())
+            .collect(),
+    };
+    let gates = gates::check_gates(ctx, &spec.gates, &declared);
 
     // Protected targets need gates.
     for (stage, origin) in &stage_keys {
@@ -346,7 +383,8 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
             ctx.error(handle, problem);
             continue;
         }
-        let tags = check_tags(ctx, &v.tags);
+        let tags = check_tags(ctx, &v.tags, tag_value_problem);
+        check_description(ctx, &v.description);
         let locator = match (&v.version, &v.source) {
             (Some(_), Some(_)) => {
                 ctx.error(
@@ -387,8 +425,8 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
                 Locator::Number(n)
             }
             (None, Some(source)) => {
-                if source.value.trim().is_empty() {
-                    ctx.error(source, "source must not be empty".to_string());
+                if let Some(problem) = source_problem(&source.value) {
+                    ctx.error(source, problem);
                     continue;
                 }
                 if let Some((first, at)) = sources.get(&source.value) {

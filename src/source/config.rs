@@ -51,9 +51,9 @@ impl Config {
             if seen.contains(&file) || !file.is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(&file).map_err(|source| SourceError::Io {
+            let text = std::fs::read_to_string(&file).map_err(|error| SourceError::Io {
                 path: file.display().to_string(),
-                source,
+                error,
             })?;
             let cfg = Config::parse(&file.display().to_string(), &text)?;
             for t in cfg.protect {

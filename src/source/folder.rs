@@ -16,9 +16,12 @@ const MAX_READ: u64 = 4 * 1024 * 1024 + 1;
 pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
     let mut found = Vec::new();
     for path in paths {
-        let meta = fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::Missing(path.display().to_string()),
-            _ => io_err(path, e),
+        let meta = fs::metadata(path).map_err(|e| match broken_link(path, &e) {
+            Some(err) => err,
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                SourceError::Missing(path.display().to_string())
+            }
+            None => io_err(path, e),
         })?;
         if meta.is_dir() {
             walk(path, &mut found)?;
@@ -58,7 +61,8 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 fn read_one(path: &Path) -> Result<SourceFile, SourceError> {
-    let file = fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let file = fs::File::open(path)
+        .map_err(|e| broken_link(path, &e).unwrap_or_else(|| io_err(path, e)))?;
     let mut contents = Vec::new();
     file.take(MAX_READ)
         .read_to_end(&mut contents)
@@ -74,11 +78,25 @@ fn display(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> SourceError {
+fn io_err(path: &Path, error: std::io::Error) -> SourceError {
     SourceError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
+}
+
+/// When opening `path` failed because it is a symbolic link to nothing,
+/// the error that says so.
+fn broken_link(path: &Path, e: &std::io::Error) -> Option<SourceError> {
+    if e.kind() != std::io::ErrorKind::NotFound {
+        return None;
+    }
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = fs::read_link(path).ok().filter(|_| is_link)?;
+    Some(SourceError::BrokenLink {
+        path: display(path),
+        target: target.display().to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -106,6 +124,25 @@ mod tests {
             })
             .collect();
         assert_eq!(names, vec!["/a.yaml", "/b/c/z.yml"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_symlink_is_one_error_naming_it_and_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("gone.yaml");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.yaml"), &link).expect("symlink");
+        let expected = format!(
+            "{}: broken symbolic link: its target {} does not exist",
+            link.display(),
+            dir.path().join("nowhere.yaml").display()
+        );
+        // Found by walking a folder, and given directly.
+        for given in [dir.path().to_path_buf(), link.clone()] {
+            let err = read_paths(&[given]).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+            assert_eq!(format!("{:#}", anyhow::Error::new(err)), expected);
+        }
     }
 
     #[test]

@@ -12,14 +12,15 @@ pub use folder::read_paths;
 /// Why manifests could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The message names the path and the OS error, once (the OS error is
+    /// deliberately not also a `source()`, which `{:#}` would print again).
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{0}: no such file or directory")]
     Missing(String),
+    /// A symbolic link whose target does not exist.
+    #[error("{path}: broken symbolic link: its target {target} does not exist")]
+    BrokenLink { path: String, target: String },
     #[error(transparent)]
     Git(#[from] git::GitError),
     /// `modelsync.toml` is invalid (the message names file, line, column).

@@ -1,20 +1,35 @@
 //! Checks of `spec.gates`: targets and the four gate kinds.
 
+use std::collections::BTreeSet;
+
 use crate::manifest::schema::GateSpec;
 use crate::manifest::yaml::{Located, LocatedMap};
 use crate::manifest::{Gate, GateTarget};
 use crate::state::Stage;
 
 use super::Ctx;
-use super::rules::{alias_problem, tag_key_problem};
+use crate::naming::{alias_problem, tag_key_problem};
 
 /// Stage names for messages.
 pub const STAGES: &str = "None, Staging, Production, Archived";
 
-/// Checks and converts `spec.gates`.
+/// What a model declares, for checking that every gate guards something.
+pub struct Declared<'a> {
+    /// The stages under `spec.stages` (parsed).
+    pub stages: BTreeSet<Stage>,
+    /// The aliases under `spec.aliases`.
+    pub aliases: BTreeSet<&'a str>,
+    /// Every key written under `spec.stages` or `spec.aliases`, also the
+    /// invalid ones (already reported, so not reported again here).
+    pub keys: BTreeSet<&'a str>,
+}
+
+/// Checks and converts `spec.gates`. A gate keyed by a stage or alias the
+/// model does not declare is an error: it would guard nothing.
 pub fn check_gates(
     ctx: &mut Ctx<'_>,
     gates: &LocatedMap<Vec<Located<GateSpec>>>,
+    declared: &Declared<'_>,
 ) -> std::collections::BTreeMap<GateTarget, Vec<Gate>> {
     let mut out = std::collections::BTreeMap::new();
     for (key, list) in gates.iter() {
@@ -36,10 +51,71 @@ pub fn check_gates(
             ctx.error(key, format!("gates for {target} are declared twice"));
             continue;
         }
+        if let Some(problem) = undeclared(&target, declared)
+            && !declared.keys.contains(key.value.as_str())
+        {
+            ctx.error(key, problem);
+        }
         let converted: Vec<Gate> = list.iter().filter_map(|g| check_gate(ctx, g)).collect();
         out.insert(target, converted);
     }
     out
+}
+
+/// Why `target` guards nothing (the model does not declare it), or `None`.
+fn undeclared(target: &GateTarget, declared: &Declared<'_>) -> Option<String> {
+    let (problem, written) = match target {
+        GateTarget::Stage(stage) if !declared.stages.contains(stage) => (
+            format!("gate target {stage} guards nothing: spec.stages does not declare {stage}"),
+            stage.as_str(),
+        ),
+        GateTarget::Alias(alias) if !declared.aliases.contains(alias.as_str()) => (
+            format!(
+                "gate target \"{alias}\" guards nothing: no stage or alias of that name is declared"
+            ),
+            alias.as_str(),
+        ),
+        _ => return None,
+    };
+    let candidates = declared
+        .stages
+        .iter()
+        .map(|s| s.as_str())
+        .chain(declared.aliases.iter().copied());
+    Some(match closest(written, candidates) {
+        Some(near) => format!("{problem} (did you mean \"{near}\"?)"),
+        None => problem,
+    })
+}
+
+/// The declared target closest to `written` (case-insensitive edit
+/// distance of at most a third of its length, and at least 1), if any.
+fn closest<'a>(written: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let written = written.to_lowercase();
+    let limit = (written.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (edit_distance(&written, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {

@@ -303,38 +303,42 @@ rule!(
 );
 rule!(
     metric_gate_without_bounds,
-    model("  gates:\n    Production:\n      - metric: accuracy\n")
+    model("  stages: {Production: 1}\n  gates:\n    Production:\n      - metric: accuracy\n")
 );
 rule!(
     metric_gate_string_threshold,
-    model("  gates:\n    Production:\n      - metric: accuracy\n        atLeast: \"0.9\"\n")
+    model(
+        "  stages: {Production: 1}\n  gates:\n    Production:\n      - metric: accuracy\n        atLeast: \"0.9\"\n"
+    )
 );
 rule!(
     metric_gate_inverted_bounds,
-    model("  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, atMost: 0.5}\n")
+    model(
+        "  stages: {Production: 1}\n  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, atMost: 0.5}\n"
+    )
 );
 rule!(
     gate_with_two_kinds,
     model(
-        "  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, requireTag: {key: ok}}\n      - {}\n      - {beats: {alias: champion, metric: acc}, atMost: 1}\n"
+        "  stages: {Production: 1}\n  gates:\n    Production:\n      - {metric: accuracy, atLeast: 0.9, requireTag: {key: ok}}\n      - {}\n      - {beats: {alias: champion, metric: acc}, atMost: 1}\n"
     )
 );
 rule!(
     beats_gate_bad_alias_and_missing_metric,
     model(
-        "  gates:\n    champion:\n      - beats: {alias: latest, metric: acc}\n      - beats: {alias: champion}\n"
+        "  aliases: {champion: 1}\n  gates:\n    champion:\n      - beats: {alias: latest, metric: acc}\n      - beats: {alias: champion}\n"
     )
 );
 rule!(
     soak_gate_rules,
     model(
-        "  gates:\n    Production:\n      - soak: {for: 24h}\n      - soak: {stage: Staging, alias: champion, for: 1h}\n      - soak: {stage: Prod, for: 1h}\n      - soak: {stage: Staging, for: 0s}\n      - soak: {stage: Staging, for: -3h}\n      - soak: {alias: v1, for: soon}\n"
+        "  stages: {Production: 1}\n  gates:\n    Production:\n      - soak: {for: 24h}\n      - soak: {stage: Staging, alias: champion, for: 1h}\n      - soak: {stage: Prod, for: 1h}\n      - soak: {stage: Staging, for: 0s}\n      - soak: {stage: Staging, for: -3h}\n      - soak: {alias: v1, for: soon}\n"
     )
 );
 rule!(
     require_tag_bad_key,
     model(
-        "  gates:\n    Production:\n      - requireTag: {key: '/approved'}\n      - requireTag: {value: x}\n"
+        "  stages: {Production: 1}\n  gates:\n    Production:\n      - requireTag: {key: '/approved'}\n      - requireTag: {value: x}\n"
     )
 );
 rule!(
@@ -345,6 +349,54 @@ rule!(
     ))
 );
 rule!(tag_value_null, model("  tags:\n    team: ~\n"));
+rule!(
+    tag_key_path_rules,
+    model(
+        "  tags:\n    'a..b': ok\n    'x..': ok\n    'a//b': x\n    'a/': x\n    './a': x\n    'a/../b': x\n    '..x': x\n    '.': x\n"
+    )
+);
+rule!(
+    model_name_path_rules,
+    "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: '.'}\n---\napiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: '..x'}\n---\napiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata: {name: 'a..b'}\n"
+);
+rule!(
+    length_limits,
+    format!(
+        "{}---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {{name: {}}}\n---\napiVersion: modelsync/v1\nkind: Experiment\nmetadata: {{name: e}}\nspec:\n  tags: {{note: {}}}\n",
+        model(&format!(
+            "  description: {}\n  tags: {{big: {}}}\n  versions:\n    a: {{source: s3://{}}}\n    b: {{version: 1, description: {}}}\n",
+            "d".repeat(5001),
+            "v".repeat(100_001),
+            "s".repeat(500),
+            "d".repeat(5001),
+        )),
+        "e".repeat(501),
+        "t".repeat(5001),
+    )
+);
+rule!(
+    gate_target_undeclared,
+    model(
+        "  stages: {Production: 1, staging: 2}\n  aliases: {champion: 1}\n  gates:\n    Prodution: [{requireTag: {key: ok}}]\n    STAGING: [{requireTag: {key: ok}}]\n    Archived: [{requireTag: {key: ok}}]\n    champoin: [{requireTag: {key: ok}}]\n    challenger: [{requireTag: {key: ok}}]\n"
+    )
+);
+rule!(
+    gate_target_undeclared_skips_reported_keys,
+    model(
+        "  stages: {Prod: 1}\n  aliases: {latest: 1}\n  gates:\n    Prod: [{requireTag: {key: ok}}]\n"
+    )
+);
+
+#[test]
+fn gate_targets_match_declared_stages_in_any_case() {
+    let text = model(
+        "  stages: {PRODUCTION: 1}\n  aliases: {champion: 1}\n  gates:\n    production: [{requireTag: {key: ok}}]\n    champion: [{requireTag: {key: ok}}]\n",
+    );
+    let state = load(&[file("m.yaml", &text)]).expect("valid");
+    let gates = &state.models["m"].gates;
+    assert!(gates.contains_key(&GateTarget::Stage(Stage::Production)));
+    assert!(gates.contains_key(&GateTarget::Alias("champion".to_string())));
+}
 rule!(
     two_documents_same_model,
     format!(

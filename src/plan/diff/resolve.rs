@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{DesiredModel, DesiredVersion, Locator};
+use crate::manifest::{DesiredModel, DesiredVersion, Locator, Origin};
 use crate::plan::{Target, tags};
 use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
 
@@ -56,7 +56,8 @@ pub(crate) fn resolve<'a>(
     let mut out = Resolved::default();
     // Declared source -> handle of its registration (never register twice).
     let mut registered: BTreeMap<&str, String> = BTreeMap::new();
-    let mut missing = std::collections::BTreeSet::new();
+    // Number -> where it was first declared (several handles may name it).
+    let mut missing: BTreeMap<u64, &Origin> = BTreeMap::new();
     let mut problems = Vec::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
@@ -66,7 +67,8 @@ pub(crate) fn resolve<'a>(
                     out.slots.insert(handle.clone(), existing(v));
                 }
                 None => {
-                    missing.insert(*n);
+                    let at = missing.entry(*n).or_insert(&dv.origin);
+                    *at = (*at).min(&dv.origin);
                 }
             },
             Locator::Source { source, run_id } => {
@@ -103,7 +105,15 @@ pub(crate) fn resolve<'a>(
     }
     out.errors = missing
         .into_iter()
-        .map(|n| format!("version {n} of {:?} does not exist", dm.name))
+        .map(|(n, at)| {
+            let problem = format!("version {n} of {:?} does not exist", dm.name);
+            // Versions built in code (not read from a file) have no origin.
+            if at.file.is_empty() {
+                problem
+            } else {
+                format!("{at}: {problem}")
+            }
+        })
         .collect();
     out.errors.extend(problems);
     out

@@ -462,3 +462,36 @@ fn markdown_truncates_a_huge_summary_table_too() {
     );
     assert!(out.contains("models not shown. Run `modelsync plan` for the full plan."));
 }
+
+/// A declared version number that does not exist is reported at the place
+/// it was declared, in all three renderings.
+#[test]
+fn unknown_version_error_names_where_it_was_declared() {
+    let manifest = "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: nhl\n\
+                    spec:\n  versions:\n    gone: {version: 9}\n  stages:\n    Production: gone\n  \
+                    aliases:\n    champion: 12\n";
+    let d = crate::manifest::load(&[crate::manifest::SourceFile {
+        path: "manifests/nhl.yaml".to_string(),
+        contents: manifest.as_bytes().to_vec(),
+    }])
+    .expect("valid manifest");
+    let l = live(vec![L::new("nhl").version(1, Stage::None, "s3://1")]);
+    let p = plan(&d, &l, &ctx());
+    assert_snapshot!(text(&p, false), @r#"
+    model nhl
+      error: manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist
+      error: manifests/nhl.yaml:11:15: version 12 of "nhl" does not exist
+
+    Plan: 0 to register, 0 to move, 0 to archive, 0 to delete, 0 other changes; 1 model with errors.
+    "#);
+    let md = markdown(&p);
+    assert!(
+        md.contains(r#"**error:** manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist"#),
+        "{md}"
+    );
+    let js: serde_json::Value = serde_json::from_str(&json(&p)).expect("json");
+    assert_eq!(
+        js["models"][0]["errors"][0],
+        r#"manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist"#
+    );
+}

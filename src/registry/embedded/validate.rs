@@ -1,158 +1,67 @@
 //! MLflow's input rules for registry objects, as the embedded registry
-//! enforces them (MLFLOW.md §1 "Limits", §4). Pure checks; every failure is
-//! a [`RegistryError::Invalid`] whose message names the offending value.
+//! enforces them: the checks of [`crate::naming`] (shared with manifest
+//! validation), each failure a [`RegistryError::Invalid`] whose message
+//! names the offending value.
 
+use crate::naming;
 use crate::registry::{RegistryError, Result};
 
-/// Longest alias MLflow accepts.
-pub const MAX_ALIAS_LEN: usize = 255;
-/// Longest registry tag key.
-pub const MAX_TAG_KEY_LEN: usize = 250;
-/// Longest registry tag value (SQL store).
-pub const MAX_TAG_VALUE_LEN: usize = 100_000;
-/// Longest experiment tag value.
-pub const MAX_EXPERIMENT_TAG_VALUE_LEN: usize = 5000;
-/// Longest model or version description (SQL column).
-pub const MAX_DESCRIPTION_LEN: usize = 5000;
-/// Longest version source (SQL column).
-pub const MAX_SOURCE_LEN: usize = 500;
-/// Longest experiment name.
-pub const MAX_EXPERIMENT_NAME_LEN: usize = 500;
-
-fn invalid(msg: String) -> RegistryError {
-    RegistryError::Invalid(msg)
+fn check(problem: Option<String>) -> Result<()> {
+    problem.map_or(Ok(()), |msg| Err(RegistryError::Invalid(msg)))
 }
 
-/// Registered-model names: non-empty, no `/` or `:`, not `.` or `..`.
+/// Registered-model names: not blank, no `/` or `:`, path-safe.
 pub fn model_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(invalid("registered model name must not be empty".into()));
-    }
-    if name.contains('/') || name.contains(':') {
-        return Err(invalid(format!(
-            "invalid model name {name:?}: it must not contain '/' or ':'"
-        )));
-    }
-    if name == "." || name == ".." {
-        return Err(invalid(format!("invalid model name {name:?}")));
-    }
-    Ok(())
+    check(naming::model_name_problem(name))
 }
 
-/// The format part of MLflow's alias rules (`^[\w-]+$`, at most 255
-/// characters); delete checks only this.
+/// The format part of MLflow's alias rules; delete checks only this.
 pub fn alias_format(alias: &str) -> Result<()> {
-    let len = alias.chars().count();
-    if len == 0 || len > MAX_ALIAS_LEN {
-        return Err(invalid(format!(
-            "invalid alias {alias:?}: it must be 1 to {MAX_ALIAS_LEN} characters long"
-        )));
-    }
-    if !alias
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(invalid(format!(
-            "invalid alias {alias:?}: only letters, digits, '_' and '-' are allowed"
-        )));
-    }
-    Ok(())
+    check(naming::alias_format_problem(alias))
 }
 
 /// All of MLflow's alias rules for setting one: the format, and neither
 /// `latest` (any case) nor `v<digits>`.
 pub fn alias_for_set(alias: &str) -> Result<()> {
-    alias_format(alias)?;
-    if alias.eq_ignore_ascii_case("latest") {
-        return Err(invalid(format!("alias {alias:?} is reserved")));
-    }
-    let mut chars = alias.chars();
-    if matches!(chars.next(), Some('v' | 'V')) && {
-        let rest = chars.as_str();
-        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
-    } {
-        return Err(invalid(format!(
-            "alias {alias:?} is reserved: v<digits> names a version"
-        )));
-    }
-    Ok(())
+    check(naming::alias_problem(alias))
 }
 
-/// Tag keys: at most 250 characters of letters, digits, `_ - . / :` or
-/// space, and unchanged by path normalisation (no leading `/`, no empty,
-/// `.` or `..` segments).
+/// Tag keys (see [`naming::tag_key_problem`]).
 pub fn tag_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(invalid("tag key must not be empty".into()));
-    }
-    if key.chars().count() > MAX_TAG_KEY_LEN {
-        return Err(invalid(format!(
-            "tag key {key:?} is longer than {MAX_TAG_KEY_LEN} characters"
-        )));
-    }
-    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ' ');
-    if !key.chars().all(allowed) {
-        return Err(invalid(format!(
-            "invalid tag key {key:?}: only letters, digits, '_', '-', '.', '/', ':' and spaces are allowed"
-        )));
-    }
-    let bad_segment = key
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..");
-    if key.starts_with('/') || key.starts_with("..") || bad_segment {
-        return Err(invalid(format!(
-            "invalid tag key {key:?}: it must not be an absolute or non-normalised path"
-        )));
-    }
-    Ok(())
+    check(naming::tag_key_problem(key))
 }
 
 /// A registry tag (model or version).
 pub fn tag(key: &str, value: &str) -> Result<()> {
     tag_key(key)?;
-    max_len("tag value", value, MAX_TAG_VALUE_LEN)
+    check(naming::tag_value_problem(value))
 }
 
 /// An experiment tag.
 pub fn experiment_tag(key: &str, value: &str) -> Result<()> {
     tag_key(key)?;
-    max_len("experiment tag value", value, MAX_EXPERIMENT_TAG_VALUE_LEN)
+    check(naming::experiment_tag_value_problem(value))
 }
 
 /// A model or version description.
 pub fn description(text: &str) -> Result<()> {
-    max_len("description", text, MAX_DESCRIPTION_LEN)
+    check(naming::description_problem(text))
 }
 
 /// A version source: non-empty, at most 500 characters.
 pub fn source(source: &str) -> Result<()> {
-    if source.is_empty() {
-        return Err(invalid("model version source must not be empty".into()));
-    }
-    max_len("source", source, MAX_SOURCE_LEN)
+    check(naming::source_problem(source))
 }
 
 /// An experiment name: non-empty, at most 500 characters.
 pub fn experiment_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(invalid("experiment name must not be empty".into()));
-    }
-    max_len("experiment name", name, MAX_EXPERIMENT_NAME_LEN)
-}
-
-fn max_len(what: &str, value: &str, max: usize) -> Result<()> {
-    let len = value.chars().count();
-    if len > max {
-        return Err(invalid(format!(
-            "{what} is {len} characters long, more than the limit of {max}"
-        )));
-    }
-    Ok(())
+    check(naming::experiment_name_problem(name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::naming::MAX_TAG_VALUE_LEN;
 
     fn ok(r: Result<()>) -> bool {
         r.is_ok()
@@ -162,7 +71,7 @@ mod tests {
     fn model_names() {
         assert!(ok(model_name("fraud-detector")));
         assert!(ok(model_name("a.b c")));
-        for bad in ["", "a/b", "a:b", ".", ".."] {
+        for bad in ["", " ", "a/b", "a:b", ".", "..", "..x"] {
             assert!(
                 matches!(model_name(bad), Err(RegistryError::Invalid(_))),
                 "{bad:?}"
