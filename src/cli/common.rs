@@ -70,12 +70,12 @@ pub fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// The outcome of loading manifests.
 pub enum Loaded {
     Valid(DesiredState),
-    /// Diagnostics were printed on stderr.
+    /// Diagnostics were reported on stderr.
     Invalid,
 }
 
 /// Reads and validates manifests (with the protected targets of the flag
-/// and of `modelsync.toml`); prints every diagnostic on stderr.
+/// and of `modelsync.toml`); reports every diagnostic on stderr.
 pub fn load_manifests(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<Loaded> {
     let paths = default_paths(paths);
     let files = crate::source::read_paths(&paths)?;
@@ -99,18 +99,17 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
     Ok(LoadOptions { protect: targets })
 }
 
-/// Prints diagnostics on stderr, one per line, then a count.
+/// Reports diagnostics on stderr, one per line (JSON log lines with
+/// `--log-format json`), then a count as the final error.
 pub fn print_diagnostics(diags: &[Diagnostic]) {
-    let mut err = std::io::stderr().lock();
     for d in diags {
-        let _ = writeln!(err, "{d}");
+        crate::logging::diagnostic(d);
     }
-    let _ = writeln!(
-        err,
-        "error: {} problem{} found in the manifests; nothing was read from or written to the registry",
+    crate::logging::error(&format!(
+        "{} problem{} found in the manifests; nothing was read from or written to the registry",
         diags.len(),
         if diags.len() == 1 { "" } else { "s" }
-    );
+    ));
 }
 
 /// Writes data on stdout; a closed pipe is not an error.

@@ -123,6 +123,11 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
     );
     if cfg.once {
         step.run(&Reasons::from([Trigger::Startup])).await;
+        if step.last_exit != Exit::Ok {
+            // Said on stderr whatever the verbosity (the run's own lines are
+            // warnings, which `-q` hides).
+            crate::logging::error(&once_failure(&shared, step.last_exit));
+        }
         return Ok(step.last_exit);
     }
 
@@ -183,6 +188,23 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<Exit> {
     }
     info!("modelsync watch stopped");
     Ok(Exit::Ok)
+}
+
+/// Why a `--once` run failed: the run's last error, else what its exit
+/// code means.
+fn once_failure(shared: &Shared, exit: Exit) -> String {
+    let last = shared
+        .lock()
+        .status
+        .last_error
+        .as_ref()
+        .map(|e| e.message.clone());
+    let why = last.unwrap_or_else(|| match exit {
+        Exit::Blocked => "a gate blocked a move; everything else was applied".into(),
+        Exit::Unreachable => "the registry could not be reached".into(),
+        _ => "the reconcile did not complete".into(),
+    });
+    format!("watch --once: {why}")
 }
 
 /// On SIGTERM or SIGINT: stop taking triggers, ask a running apply to skip

@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod cli_edges;
 mod cli_mlflow;
 mod conformance;
 mod converge;
