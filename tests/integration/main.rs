@@ -10,6 +10,7 @@ mod cli_mlflow;
 mod conformance;
 mod converge;
 mod corpus;
+mod examples;
 mod faults;
 mod gates;
 mod mlflow;
