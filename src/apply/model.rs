@@ -8,7 +8,8 @@ use tracing::{info, warn};
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
-    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, gates, tags,
+    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
+    tags,
 };
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage};
@@ -75,7 +76,7 @@ pub async fn apply_experiment<R: Registry>(reg: &R, ep: &ExperimentPlan) -> Vec<
                 }
             }
         };
-        let description = describe_experiment(action);
+        let description = describe::experiment_action(action);
         log_outcome(&ep.experiment, &description, &outcome);
         results.push(ActionResult {
             object: ep.experiment.clone(),
@@ -198,7 +199,7 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     fn record(&mut self, action: &Action, outcome: Outcome) {
-        let description = describe(action);
+        let description = describe::action(action);
         log_outcome(self.model, &description, &outcome);
         self.results.push(ActionResult {
             object: self.model.to_string(),
@@ -406,43 +407,5 @@ fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Applied => info!(model = object, action = description, "applied"),
         other => warn!(model = object, action = description, outcome = ?other, "not applied"),
-    }
-}
-
-/// One line describing an action, for results and logs.
-pub fn describe(action: &Action) -> String {
-    match action {
-        Action::CreateModel { .. } => "create registered model".into(),
-        Action::UpdateModelDescription { .. } => "update description".into(),
-        Action::SetModelTag { key, after, .. } => format!("set tag {key}={after}"),
-        Action::RegisterVersion {
-            handle,
-            declared_source,
-            ..
-        } => format!("register version ({handle}) from {declared_source}"),
-        Action::UpdateVersionDescription { version, .. } => {
-            format!("update description of version {version}")
-        }
-        Action::SetVersionTag {
-            version,
-            key,
-            after,
-            ..
-        } => format!("set tag {key}={after} on version {version}"),
-        Action::TransitionStage { version, to, .. } => format!("move {version} to {to}"),
-        Action::SetAlias { alias, version, .. } => format!("point alias {alias} at {version}"),
-        Action::ArchiveVersion { version, from, .. } => {
-            format!("archive version {version} (was {from})")
-        }
-        Action::DeleteAlias { alias, before } => {
-            format!("delete alias {alias} (was version {before})")
-        }
-    }
-}
-
-fn describe_experiment(action: &ExperimentAction) -> String {
-    match action {
-        ExperimentAction::CreateExperiment { .. } => "create experiment".into(),
-        ExperimentAction::SetExperimentTag { key, after, .. } => format!("set tag {key}={after}"),
     }
 }

@@ -108,7 +108,7 @@ fn pending_after(after: &Plan) -> Vec<String> {
         m.actions
             .iter()
             .filter(|a| !a.is_blocked())
-            .map(move |a| format!("{}: {}", m.model, crate::apply::describe(a)))
+            .map(move |a| format!("{}: {}", m.model, plan::describe::action(a)))
     });
     let experiments = after
         .experiments

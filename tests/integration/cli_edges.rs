@@ -1,5 +1,6 @@
 //! The command line's edges: usage errors, `--log-format json` for the
-//! diagnostics and the final error, and a failing `watch --once -q`.
+//! diagnostics and the final error, a failing `watch --once -q`, and one
+//! wording of each action in the plan and in apply's results.
 
 use crate::support::cli::{Run, Workdir, bin};
 
@@ -133,4 +134,44 @@ fn failing_watch_once_says_why_on_stderr_even_with_quiet() {
     ]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("watch --once: "), "{run:?}");
+}
+
+#[test]
+fn apply_results_word_each_action_as_the_plan_does() {
+    let w = Workdir::new();
+    let v1 = "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: churn\nspec:\n  \
+        description: churn model\n  tags: {team: ml}\n  versions:\n    first:\n      source: s3://b/1\n  \
+        stages:\n    Production: first\n  aliases:\n    champion: first\n";
+    w.write("m/churn.yaml", v1);
+    assert_eq!(w.run(&["apply", "m"]).code, 0);
+    let v2 = v1
+        .replace("team: ml", "team: ml2")
+        .replace(
+            "    first:\n      source: s3://b/1\n",
+            "    first:\n      source: s3://b/1\n    second:\n      source: s3://b/2\n",
+        )
+        .replace("Production: first", "Production: second")
+        .replace("champion: first", "champion: second");
+    w.write("m/churn.yaml", &v2);
+    let plan = w.run(&["plan", "m"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let described: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            ["  + ", "  ~ ", "  - "]
+                .iter()
+                .find_map(|p| l.strip_prefix(p))
+        })
+        .collect();
+    assert!(described.len() >= 5, "{plan:?}");
+    let apply = w.run(&["apply", "m"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    for d in described {
+        let line = format!("churn: {d} ... ok");
+        assert!(
+            apply.stdout.lines().any(|l| l == line),
+            "no {line:?} in {apply:?}"
+        );
+    }
 }
