@@ -1,6 +1,7 @@
 //! MLflow's input rules for registry objects, as the embedded registry
-//! enforces them (MLFLOW.md §1 "Limits", §4). Pure checks; every failure is
-//! a [`RegistryError::Invalid`] whose message names the offending value.
+//! enforces them (`docs/mlflow-rest.md`, "Input rules"). Pure checks; every
+//! failure is a [`RegistryError::Invalid`] whose message names the
+//! offending value.
 
 use crate::registry::{RegistryError, Result};
 
