@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite, MLflow integration tests included. Installs what the
-# tests need first, so it works on a fresh machine; nothing is skipped:
+# The whole test suite, MLflow integration tests included, and the habits
+# checks. Installs what the tests need first, so it works on a fresh
+# machine; nothing is skipped:
 # - PostgreSQL and openssl from Debian's packages, when missing;
 # - MLflow 3.17.2 in a project-local virtualenv, with the extras the server
 #   setups need (basic-auth, psycopg, moto, boto3);
-# - MLflow 2.22.5 in its own virtualenv (the MLflow 2.x configuration).
+# - MLflow 2.22.5 in its own virtualenv (the MLflow 2.x configuration);
+# - actionlint and ShellCheck in a virtualenv (the CI example's lint test).
+# Then: cargo fmt --check, clippy with warnings denied, cargo doc with
+# warnings denied, and cargo test. Any failure fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+cargo fmt --check
 scripts/ensure-system-deps.sh
 scripts/ensure-mlflow.sh 3.17.2 servers >/dev/null
 scripts/ensure-mlflow.sh 2.22.5 >/dev/null
-echo "test.sh: MLflow ready after $(( $(date +%s) - start )) s" >&2
+scripts/ensure-actionlint.sh >/dev/null
+echo "test.sh: tools ready after $(( $(date +%s) - start )) s" >&2
+cargo clippy --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 cargo test --locked "$@"
 echo "test.sh: done in $(( $(date +%s) - start )) s" >&2

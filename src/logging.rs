@@ -1,13 +1,35 @@
-//! Logging setup: tracing to stderr, text or JSON. Only `main` calls this.
+//! Logging setup: tracing to stderr, text or JSON. Only `main` calls
+//! [`init`]; the commands report their errors through [`error`] and
+//! [`diagnostic`], which honour `--log-format` and ignore `-q`.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{GlobalArgs, LogFormat};
+use crate::manifest::Diagnostic;
+
+/// The tracing target of what a command reports as its outcome (the final
+/// error, manifest problems). Enabled at every verbosity and whatever
+/// `RUST_LOG` says, so `-q` never hides why a command failed.
+pub const REPORT_TARGET: &str = "modelsync::report";
+
+/// Set by [`init`] for `--log-format json`.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// What `-v`/`-q`/`--log-format` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+}
 
 /// Installs the global subscriber. `RUST_LOG` overrides the level that
-/// `-v`/`-q` select (default: warnings).
-pub fn init(g: &GlobalArgs, default_level: &str) {
-    let level = match (g.quiet, g.verbose) {
+/// `-v`/`-q` select (`default_level` without either), except for
+/// [`REPORT_TARGET`], which always passes.
+pub fn init(opts: Options, default_level: &str) {
+    let level = match (opts.quiet, opts.verbose) {
         (true, _) => "error",
         (false, 0) => default_level,
         (false, 1) => "info",
@@ -19,18 +41,70 @@ pub fn init(g: &GlobalArgs, default_level: &str) {
     } else {
         format!("{level},hyper=warn,h2=warn,rustls=warn,reqwest=warn")
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(directive))
+        .add_directive(
+            format!("{REPORT_TARGET}=error")
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(super_ansi());
-    let _ = match g.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        .with_ansi(stderr_ansi());
+    JSON.store(opts.json, Ordering::Relaxed);
+    let _ = if opts.json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
     };
 }
 
-fn super_ansi() -> bool {
+/// True for `--log-format json`.
+pub fn is_json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// Reports the error that ends a command, on stderr, at every verbosity:
+/// `error: MESSAGE` in text mode, an ERROR log line in JSON mode.
+pub fn error(message: &str) {
+    if is_json() {
+        tracing::error!(target: REPORT_TARGET, "{message}");
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    }
+}
+
+/// Reports one manifest problem on stderr: `file:line:column: message` in
+/// text mode, an ERROR log line with `file`, `line`, `column` and `message`
+/// fields in JSON mode.
+pub fn diagnostic(d: &Diagnostic) {
+    if is_json() {
+        tracing::error!(
+            target: REPORT_TARGET,
+            file = %d.origin.file,
+            line = d.origin.line,
+            column = d.origin.column,
+            "{}",
+            d.message
+        );
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "{d}");
+    }
+}
+
+fn stderr_ansi() -> bool {
     use std::io::IsTerminal;
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Reports one line of detail under a command's outcome (`stale: …`,
+/// `not converged: …`), on stderr at every verbosity: `KIND: MESSAGE` in
+/// text mode, an ERROR log line with a `kind` field in JSON mode.
+pub fn detail(kind: &str, message: &str) {
+    if is_json() {
+        tracing::error!(target: REPORT_TARGET, kind, "{message}");
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "{kind}: {message}");
+    }
 }

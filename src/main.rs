@@ -3,31 +3,53 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use modelsync::cli::{self, Cli};
+use clap::error::ErrorKind;
+use modelsync::cli::{self, Cli, LogFormat};
+use modelsync::logging;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     // The daemon reports each reconcile at info; one-shot commands stay quiet.
     let level = match cli.command {
         cli::Command::Watch(_) => "info",
         _ => "warn",
     };
-    modelsync::logging::init(&cli.global, level);
+    let g = &cli.global;
+    let opts = logging::Options {
+        json: g.log_format == LogFormat::Json,
+        quiet: g.quiet,
+        verbose: g.verbose,
+    };
+    logging::init(opts, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            logging::error(&format!("cannot start the async runtime: {e}"));
             return cli::Exit::Error.into();
         }
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(exit) => exit.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            logging::error(&format!("{err:#}"));
             cli::exit_for_error(&err).into()
         }
+    }
+}
+
+/// `--help` and `--version` print and exit 0; every other parse error (a
+/// mistyped flag, subcommand or value) is a usage error: clap's message on
+/// stderr and exit 1, never 2, which means "changes present".
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => cli::Exit::Error.into(),
     }
 }

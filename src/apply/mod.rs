@@ -18,7 +18,6 @@ mod report;
 use futures_util::StreamExt;
 use futures_util::stream;
 
-pub use model::describe;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;

@@ -9,7 +9,8 @@ use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::manifest::{Gate, GateTarget};
 use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
-    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, gates, tags,
+    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
+    tags,
 };
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage};
@@ -79,7 +80,7 @@ pub async fn apply_experiment<R: Registry>(reg: &R, ep: &ExperimentPlan) -> Vec<
                 }
             }
         };
-        let description = describe_experiment(action);
+        let description = describe::experiment_action(action);
         log_outcome(&ep.experiment, &description, &outcome);
         results.push(ActionResult {
             object: ep.experiment.clone(),
@@ -230,7 +231,11 @@ impl<R: Registry> ModelRun<'_, R> {
             before: Some(planned),
             after: earned.clone(),
         };
-        let outcome = match self.reg.set_model_tag(self.model, tags::MANAGED, &earned).await {
+        let outcome = match self
+            .reg
+            .set_model_tag(self.model, tags::MANAGED, &earned)
+            .await
+        {
             Ok(()) => Outcome::Applied,
             Err(e) => Outcome::Failed(e.to_string()),
         };
@@ -238,7 +243,7 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     fn record(&mut self, action: &Action, outcome: Outcome) {
-        let description = describe(action);
+        let description = describe::action(action);
         log_outcome(self.model, &description, &outcome);
         self.results.push(ActionResult {
             object: self.model.to_string(),
@@ -456,43 +461,5 @@ fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Applied => info!(model = object, action = description, "applied"),
         other => warn!(model = object, action = description, outcome = ?other, "not applied"),
-    }
-}
-
-/// One line describing an action, for results and logs.
-pub fn describe(action: &Action) -> String {
-    match action {
-        Action::CreateModel { .. } => "create registered model".into(),
-        Action::UpdateModelDescription { .. } => "update description".into(),
-        Action::SetModelTag { key, after, .. } => format!("set tag {key}={after}"),
-        Action::RegisterVersion {
-            handle,
-            declared_source,
-            ..
-        } => format!("register version ({handle}) from {declared_source}"),
-        Action::UpdateVersionDescription { version, .. } => {
-            format!("update description of version {version}")
-        }
-        Action::SetVersionTag {
-            version,
-            key,
-            after,
-            ..
-        } => format!("set tag {key}={after} on version {version}"),
-        Action::TransitionStage { version, to, .. } => format!("move {version} to {to}"),
-        Action::SetAlias { alias, version, .. } => format!("point alias {alias} at {version}"),
-        Action::ArchiveVersion { version, from, .. } => {
-            format!("archive version {version} (was {from})")
-        }
-        Action::DeleteAlias { alias, before } => {
-            format!("delete alias {alias} (was version {before})")
-        }
-    }
-}
-
-fn describe_experiment(action: &ExperimentAction) -> String {
-    match action {
-        ExperimentAction::CreateExperiment { .. } => "create experiment".into(),
-        ExperimentAction::SetExperimentTag { key, after, .. } => format!("set tag {key}={after}"),
     }
 }

@@ -85,12 +85,12 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
         Stop::Invalid(diags) => print_diagnostics(diags),
         Stop::Stale(lines) => {
             for line in lines {
-                eprintln!("stale: {line}");
+                crate::logging::detail("stale", line);
             }
         }
-        Stop::Registry(e) => eprintln!("error: {e}"),
+        Stop::Registry(e) => crate::logging::error(&e.to_string()),
         Stop::OtherRegistry { .. } | Stop::Cancelled => {
-            eprintln!("error: {}", out.error_message().unwrap_or_default());
+            crate::logging::error(&out.error_message().unwrap_or_default());
         }
     }
     Some(super::exit_for(out.verdict()))
@@ -104,22 +104,22 @@ pub fn report_applied(out: &Outcome) {
         print(&report.render_text());
     }
     if out.plan.as_ref().is_some_and(crate::plan::Plan::has_errors) {
-        eprintln!(
-            "error: some models could not be planned (see above); nothing was written to the registry"
+        crate::logging::error(
+            "some models could not be planned (see above); nothing was written to the registry",
         );
     }
     if !out.pending.is_empty() {
         for line in &out.pending {
-            eprintln!("not converged: {line}");
+            crate::logging::detail("not converged", line);
         }
-        eprintln!(
-            "error: the registry does not match the manifests after apply ({} action(s) still pending)",
+        crate::logging::error(&format!(
+            "the registry does not match the manifests after apply ({} action(s) still pending)",
             out.pending.len()
-        );
+        ));
     }
     if out.verdict() == crate::reconcile::Verdict::Interrupted {
-        eprintln!(
-            "error: interrupted: the model in flight was finished, models not started were skipped, and the lease was released; run apply again to finish"
+        crate::logging::error(
+            "interrupted: the model in flight was finished, models not started were skipped, and the lease was released; run apply again to finish",
         );
     }
 }
@@ -135,18 +135,17 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
     Ok(LoadOptions { protect: targets })
 }
 
-/// Prints diagnostics on stderr, one per line, then a count.
+/// Reports diagnostics on stderr, one per line (JSON log lines with
+/// `--log-format json`), then a count as the final error.
 pub fn print_diagnostics(diags: &[Diagnostic]) {
-    let mut err = std::io::stderr().lock();
     for d in diags {
-        let _ = writeln!(err, "{d}");
+        crate::logging::diagnostic(d);
     }
-    let _ = writeln!(
-        err,
-        "error: {} problem{} found in the manifests; nothing was read from or written to the registry",
+    crate::logging::error(&format!(
+        "{} problem{} found in the manifests; nothing was read from or written to the registry",
         diags.len(),
         if diags.len() == 1 { "" } else { "s" }
-    );
+    ));
 }
 
 /// Writes data on stdout; a closed pipe is not an error.

@@ -1,5 +1,5 @@
 //! The command line: clap definitions (`args.rs`), one module per command,
-//! and the exit codes (DESIGN.md §4), mapped in one place ([`Exit`]).
+//! and the exit codes (the README's table), mapped in one place ([`Exit`]).
 
 mod args;
 mod common;

@@ -42,7 +42,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         let saved = match saved_plan(&a, &out, &files) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: {e:#}; nothing was written to {}", path.display());
+                crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
                 return Ok(Exit::Error);
             }
         };
@@ -67,7 +67,8 @@ fn saved_plan(
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
-    let protect = common::load_options(&common::default_paths(&a.paths), &a.options.protect)?.protect;
+    let protect =
+        common::load_options(&common::default_paths(&a.paths), &a.options.protect)?.protect;
     let made = Provenance {
         registry: out.registry.clone(),
         revision: common::revision(a.options.revision.as_deref()),
@@ -108,10 +109,10 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
     if let Some(exit) = common::report_stop(&out) {
         if let (Some(file), Verdict::Stale) = (&a.plan, out.verdict()) {
-            eprintln!(
-                "error: the registry changed since {} was made; nothing was written. Run `modelsync plan --out` again.",
+            crate::logging::error(&format!(
+                "the registry changed since {} was made; nothing was written. Run `modelsync plan --out` again.",
                 file.display()
-            );
+            ));
         }
         return Ok(exit);
     }

@@ -41,11 +41,11 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
             // For `validate` the diagnostics are the data: stdout, greppable.
             let lines: String = diags.iter().map(|d| format!("{d}\n")).collect();
             print(&lines);
-            eprintln!(
-                "error: {} problem{} found in the manifests",
+            crate::logging::error(&format!(
+                "{} problem{} found in the manifests",
                 diags.len(),
                 if diags.len() == 1 { "" } else { "s" }
-            );
+            ));
             Ok(Exit::Error)
         }
     }

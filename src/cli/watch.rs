@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 
 use super::args::WatchArgs;
 use super::{Exit, GlobalArgs, common};
+use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource};
 use crate::watch::{self, SourceConfig, WatchConfig, http::Secret};
 
@@ -65,9 +66,14 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         clock,
     })
     .await?;
-    if once && let Some(e) = error {
+    if once && verdict != Verdict::Ok {
         // Said whatever the log level: `--once -q` still tells why it failed.
-        eprintln!("error: {e}");
+        let why = error.unwrap_or_else(|| match verdict {
+            Verdict::Blocked => "a gate blocked a move; everything else was applied".into(),
+            Verdict::Unreachable => "the registry could not be reached".into(),
+            _ => "the reconcile did not complete".into(),
+        });
+        crate::logging::error(&format!("watch --once: {why}"));
     }
     Ok(super::exit_for(verdict))
 }

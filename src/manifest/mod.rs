@@ -1,8 +1,8 @@
 //! Manifests: YAML files in, a validated [`DesiredState`] out.
 //!
-//! This module owns the user-facing format (DESIGN.md §2). It is pure: it
-//! takes file contents that `source/` read, never touches the file system or
-//! the network, and has no async. Every problem found is collected as a
+//! This module owns the user-facing format (`docs/manifest-format.md`). It
+//! is pure: it takes file contents that `source/` read, never touches the
+//! file system or the network, and has no async. Every problem found is collected as a
 //! [`Diagnostic`] with file, line and column; nothing stops at the first.
 //!
 //! - `schema.rs`: the serde/schemars types of the documents (the JSON Schema

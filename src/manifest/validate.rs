@@ -264,6 +264,8 @@ struct ModelCheck {
     declared: BTreeSet<String>,
 }
 
+/// Checks one model: tags, versions, stages, aliases, gates, and that
+/// protected targets have gates.
 fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> DesiredModel {
     let tags = check_tags(ctx, &spec.tags, tag_value_problem);
     check_description(ctx, &spec.description);
@@ -272,8 +274,36 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         declared: BTreeSet::new(),
     };
     check_versions(ctx, spec, &mut mc);
+    let (stages, stage_keys) = check_stages(ctx, spec, &mut mc);
+    let aliases = check_aliases(ctx, spec, &mut mc);
+    let declared = gates::Declared {
+        stages: stage_keys.keys().copied().collect(),
+        aliases: aliases.keys().map(String::as_str).collect(),
+        keys: (spec.stages.iter().chain(spec.aliases.iter()))
+            .map(|(k, _)| k.value.as_str())
+            .collect(),
+    };
+    let gates = gates::check_gates(ctx, &spec.gates, &declared);
+    check_protected(ctx, spec, &stage_keys, &gates);
+    DesiredModel {
+        name: name.value.clone(),
+        origin: ctx.origin(name),
+        description: spec.description.as_ref().map(|d| d.value.clone()),
+        tags,
+        versions: mc.versions,
+        stages,
+        aliases,
+        gates,
+    }
+}
 
-    // Stages.
+/// `spec.stages`: known stage names, each once, each version in at most
+/// one stage. Returns the stages and where each was declared.
+fn check_stages(
+    ctx: &mut Ctx<'_>,
+    spec: &ModelSpec,
+    mc: &mut ModelCheck,
+) -> (BTreeMap<Stage, String>, BTreeMap<Stage, Origin>) {
     let mut stages = BTreeMap::new();
     let mut stage_keys: BTreeMap<Stage, Origin> = BTreeMap::new();
     let mut in_stage: HashMap<Identity, (Stage, Origin)> = HashMap::new();
@@ -291,7 +321,7 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
             continue;
         }
         stage_keys.insert(stage, ctx.origin(key));
-        let Some((handle, identity)) = resolve(ctx, &mut mc, target) else {
+        let Some((handle, identity)) = resolve(ctx, mc, target) else {
             continue;
         };
         if let Some((other, at)) = in_stage.get(&identity) {
@@ -305,30 +335,37 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         in_stage.insert(identity, (stage, ctx.origin(target)));
         stages.insert(stage, handle);
     }
+    (stages, stage_keys)
+}
 
-    // Aliases.
+/// `spec.aliases`: valid alias names pointing at declared versions.
+fn check_aliases(
+    ctx: &mut Ctx<'_>,
+    spec: &ModelSpec,
+    mc: &mut ModelCheck,
+) -> BTreeMap<String, String> {
     let mut aliases = BTreeMap::new();
     for (key, target) in spec.aliases.iter() {
         if let Some(problem) = alias_problem(&key.value) {
             ctx.error(key, problem);
             continue;
         }
-        if let Some((handle, _)) = resolve(ctx, &mut mc, target) {
+        if let Some((handle, _)) = resolve(ctx, mc, target) {
             aliases.insert(key.value.clone(), handle);
         }
     }
+    aliases
+}
 
-    let declared = gates::Declared {
-        stages: stage_keys.keys().copied().collect(),
-        aliases: aliases.keys().map(String::as_str).collect(),
-        keys: (spec.stages.iter().chain(spec.aliases.iter()))
-            .map(|(k, _)| k.value.as_str())
-            .collect(),
-    };
-    let gates = gates::check_gates(ctx, &spec.gates, &declared);
-
-    // Protected targets need gates.
-    for (stage, origin) in &stage_keys {
+/// Protected stages and aliases (`--protect`, `modelsync.toml`) that the
+/// model declares need gates.
+fn check_protected(
+    ctx: &mut Ctx<'_>,
+    spec: &ModelSpec,
+    stage_keys: &BTreeMap<Stage, Origin>,
+    gates: &BTreeMap<GateTarget, Vec<super::Gate>>,
+) {
+    for (stage, origin) in stage_keys {
         let protected = ctx
             .options
             .protect
@@ -360,17 +397,6 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
                 ),
             );
         }
-    }
-
-    DesiredModel {
-        name: name.value.clone(),
-        origin: ctx.origin(name),
-        description: spec.description.as_ref().map(|d| d.value.clone()),
-        tags,
-        versions: mc.versions,
-        stages,
-        aliases,
-        gates,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Computes the plan: per declared model, the actions that make the live
-//! registry match the manifest, in execution order (DESIGN.md §2, §5).
+//! registry match the manifest (`docs/manifest-format.md` says what each
+//! field asks for), in execution order.
 //!
 //! Order within a model: create model, model description and tags, version
 //! registrations, version descriptions and tags, stage and alias moves,

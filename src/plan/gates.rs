@@ -1,5 +1,5 @@
 //! Gate evaluation: the checks a version must pass before it moves into a
-//! stage or alias (DESIGN.md §2, issue 5).
+//! stage or alias (`docs/manifest-format.md`, "Gates").
 //!
 //! Each gate yields a [`GateCheck`] with the gate as written and the values
 //! observed, so the plan can show why a move is blocked or allowed. Gates

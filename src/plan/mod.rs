@@ -3,12 +3,14 @@
 //! Pure, synchronous and deterministic: same inputs, same plan, same bytes.
 //! No I/O, no async, no clock (the time comes in through [`PlanContext`]).
 //!
+//! - `describe.rs`: the one description of each action, for people.
 //! - `diff.rs`: computes the actions per model and experiment.
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
+pub mod describe;
 pub mod diff;
 pub mod gates;
 pub mod render;

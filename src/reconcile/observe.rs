@@ -60,7 +60,7 @@ pub fn pending(after: &Plan) -> Vec<String> {
         m.actions
             .iter()
             .filter(|a| !a.is_blocked())
-            .map(move |a| format!("{}: {}", m.model, crate::apply::describe(a)))
+            .map(move |a| format!("{}: {}", m.model, crate::plan::describe::action(a)))
     });
     let experiments = after
         .experiments

@@ -2,8 +2,8 @@
 //!
 //! [`Registry`] is the one trait; [`embedded`] (a JSON file) and [`mlflow`]
 //! (MLflow's REST API) implement it, and [`AnyRegistry`] picks one by URI
-//! (DESIGN.md §3). Reads are bulk snapshots; writes are single, idempotent
-//! operations that the executor (`apply`) sequences.
+//! (`http(s)://` or `file:`). Reads are bulk snapshots; writes are single,
+//! idempotent operations that the executor (`apply`) sequences.
 
 pub mod embedded;
 pub mod mlflow;

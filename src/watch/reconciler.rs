@@ -387,7 +387,7 @@ fn describe(plan: &Plan) -> Vec<String> {
     let models = plan.models.iter().flat_map(|m| {
         m.actions
             .iter()
-            .map(move |a| format!("{}: {}", m.model, apply::describe(a)))
+            .map(move |a| format!("{}: {}", m.model, crate::plan::describe::action(a)))
     });
     let experiments = plan.experiments.iter().flat_map(|e| {
         e.actions

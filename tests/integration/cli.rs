@@ -93,7 +93,7 @@ fn promotion_archives_the_old_holder_after_the_new_one_is_in_place() {
     // The archival comes after the move in the printed results.
     let moved = run
         .stdout
-        .find("churn: move new version (second) to Production ... ok")
+        .find("churn: stage Production: version 1 -> new version (second) ... ok")
         .expect("move line");
     let archived = run
         .stdout

@@ -1,6 +1,6 @@
 //! The registry conformance suite: the same scenarios against every
 //! `Registry` implementation, so the embedded registry cannot drift from
-//! MLflow's semantics unnoticed (DESIGN.md §6).
+//! MLflow's semantics unnoticed.
 //!
 //! Each scenario is a plain async function taking the registry and a name
 //! prefix unique to the test, so scenarios can share one registry (one
@@ -9,7 +9,7 @@
 //! line at the bottom of this file.
 //!
 //! Sources are `s3://` URIs without a run, which MLflow stores verbatim
-//! (MLFLOW.md §7), so the scenarios need no logged runs.
+//! (`docs/mlflow-rest.md`), so the scenarios need no logged runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 

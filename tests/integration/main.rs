@@ -5,10 +5,12 @@
 mod support;
 
 mod cli;
+mod cli_edges;
 mod cli_mlflow;
 mod conformance;
 mod converge;
 mod corpus;
+mod examples;
 mod faults;
 mod gates;
 mod manifests;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::manifest::schema::GateSpec;
+use crate::manifest::schema::{BeatsSpec, GateSpec, RequireTagSpec, SoakSpec};
 use crate::manifest::yaml::{Located, LocatedMap};
 use crate::manifest::{Gate, GateTarget};
 use crate::state::Stage;
@@ -118,6 +118,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Checks one gate: exactly one kind, then that kind's fields.
 fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
     let g = &gate.value;
     let kinds = [
@@ -145,117 +146,140 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         }
     }
     if let Some(metric) = &g.metric {
-        if metric.value.is_empty() {
-            ctx.error(metric, "metric name must not be empty".to_string());
-        }
-        let at_least = g.at_least.as_ref().map(|n| n.value.0);
-        let at_most = g.at_most.as_ref().map(|n| n.value.0);
-        if at_least.is_none() && at_most.is_none() {
-            ctx.error(
-                metric,
-                format!(
-                    "metric gate \"{}\" needs atLeast and/or atMost",
-                    metric.value
-                ),
-            );
-            return None;
-        }
-        if let (Some(lo), Some(hi)) = (at_least, at_most)
-            && lo > hi
-        {
-            let at = g.at_least.as_ref().expect("checked above");
-            ctx.error(
-                at,
-                format!("atLeast {lo} is greater than atMost {hi}: no value can pass"),
-            );
-            return None;
-        }
-        return Some(Gate::Metric {
-            metric: metric.value.clone(),
-            at_least,
-            at_most,
-        });
+        check_metric(ctx, metric, g)
+    } else if let Some(beats) = &g.beats {
+        check_beats(ctx, &beats.value)
+    } else if let Some(soak) = &g.soak {
+        check_soak(ctx, soak)
+    } else if let Some(rt) = &g.require_tag {
+        check_require_tag(ctx, &rt.value)
+    } else {
+        None
     }
-    if let Some(beats) = &g.beats {
-        let b = &beats.value;
-        let mut ok = true;
-        if let Some(problem) = alias_problem(&b.alias.value) {
-            ctx.error(&b.alias, problem);
-            ok = false;
-        }
-        if b.metric.value.is_empty() {
-            ctx.error(&b.metric, "metric name must not be empty".to_string());
-            ok = false;
-        }
-        return ok.then(|| Gate::Beats {
-            alias: b.alias.value.clone(),
-            metric: b.metric.value.clone(),
-            by: b.by.as_ref().map_or(0.0, |n| n.value.0),
-        });
+}
+
+/// `metric` with `atLeast` and/or `atMost`, a range some value can pass.
+fn check_metric(ctx: &mut Ctx<'_>, metric: &Located<String>, g: &GateSpec) -> Option<Gate> {
+    if metric.value.is_empty() {
+        ctx.error(metric, "metric name must not be empty".to_string());
     }
-    if let Some(soak) = &g.soak {
-        let s = &soak.value;
-        let target = match (&s.stage, &s.alias) {
-            (Some(stage), None) => match Stage::parse(&stage.value) {
-                Some(st) => Some(GateTarget::Stage(st)),
-                None => {
-                    ctx.error(
-                        stage,
-                        format!(
-                            "unknown stage \"{}\": expected one of {STAGES}",
-                            stage.value
-                        ),
-                    );
-                    None
-                }
-            },
-            (None, Some(alias)) => match alias_problem(&alias.value) {
-                None => Some(GateTarget::Alias(alias.value.clone())),
-                Some(problem) => {
-                    ctx.error(alias, problem);
-                    None
-                }
-            },
-            _ => {
-                ctx.error(soak, "soak needs exactly one of stage or alias".to_string());
-                None
-            }
-        };
-        let duration = match humantime::parse_duration(s.duration.value.trim()) {
-            Ok(d) if d.is_zero() => {
+    let at_least = g.at_least.as_ref().map(|n| n.value.0);
+    let at_most = g.at_most.as_ref().map(|n| n.value.0);
+    if at_least.is_none() && at_most.is_none() {
+        ctx.error(
+            metric,
+            format!(
+                "metric gate \"{}\" needs atLeast and/or atMost",
+                metric.value
+            ),
+        );
+        return None;
+    }
+    if let (Some(lo), Some(hi)) = (at_least, at_most)
+        && lo > hi
+    {
+        let at = g.at_least.as_ref().expect("checked above");
+        ctx.error(
+            at,
+            format!("atLeast {lo} is greater than atMost {hi}: no value can pass"),
+        );
+        return None;
+    }
+    Some(Gate::Metric {
+        metric: metric.value.clone(),
+        at_least,
+        at_most,
+    })
+}
+
+/// `beats: {alias, metric, by}`: a valid alias and a metric name.
+fn check_beats(ctx: &mut Ctx<'_>, b: &BeatsSpec) -> Option<Gate> {
+    let mut ok = true;
+    if let Some(problem) = alias_problem(&b.alias.value) {
+        ctx.error(&b.alias, problem);
+        ok = false;
+    }
+    if b.metric.value.is_empty() {
+        ctx.error(&b.metric, "metric name must not be empty".to_string());
+        ok = false;
+    }
+    ok.then(|| Gate::Beats {
+        alias: b.alias.value.clone(),
+        metric: b.metric.value.clone(),
+        by: b.by.as_ref().map_or(0.0, |n| n.value.0),
+    })
+}
+
+/// `soak: {stage | alias, for}`: one target and a positive duration.
+fn check_soak(ctx: &mut Ctx<'_>, soak: &Located<SoakSpec>) -> Option<Gate> {
+    let target = soak_target(ctx, soak);
+    let duration = soak_duration(ctx, &soak.value.duration);
+    Some(Gate::Soak {
+        target: target?,
+        duration: duration?,
+    })
+}
+
+fn soak_target(ctx: &mut Ctx<'_>, soak: &Located<SoakSpec>) -> Option<GateTarget> {
+    match (&soak.value.stage, &soak.value.alias) {
+        (Some(stage), None) => match Stage::parse(&stage.value) {
+            Some(st) => Some(GateTarget::Stage(st)),
+            None => {
                 ctx.error(
-                    &s.duration,
-                    "soak duration must be greater than zero".to_string(),
-                );
-                None
-            }
-            Ok(d) => Some(d),
-            Err(_) => {
-                ctx.error(
-                    &s.duration,
+                    stage,
                     format!(
-                        "invalid duration \"{}\": expected e.g. 30m, 24h, 7days",
-                        s.duration.value
+                        "unknown stage \"{}\": expected one of {STAGES}",
+                        stage.value
                     ),
                 );
                 None
             }
-        };
-        return Some(Gate::Soak {
-            target: target?,
-            duration: duration?,
-        });
-    }
-    if let Some(rt) = &g.require_tag {
-        let r = &rt.value;
-        if let Some(problem) = tag_key_problem(&r.key.value) {
-            ctx.error(&r.key, problem);
-            return None;
+        },
+        (None, Some(alias)) => match alias_problem(&alias.value) {
+            None => Some(GateTarget::Alias(alias.value.clone())),
+            Some(problem) => {
+                ctx.error(alias, problem);
+                None
+            }
+        },
+        _ => {
+            ctx.error(soak, "soak needs exactly one of stage or alias".to_string());
+            None
         }
-        return Some(Gate::RequireTag {
-            key: r.key.value.clone(),
-            value: r.value.as_ref().map(|v| v.value.0.clone()),
-        });
     }
-    None
+}
+
+fn soak_duration(ctx: &mut Ctx<'_>, duration: &Located<String>) -> Option<std::time::Duration> {
+    match humantime::parse_duration(duration.value.trim()) {
+        Ok(d) if d.is_zero() => {
+            ctx.error(
+                duration,
+                "soak duration must be greater than zero".to_string(),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            ctx.error(
+                duration,
+                format!(
+                    "invalid duration \"{}\": expected e.g. 30m, 24h, 7days",
+                    duration.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `requireTag: {key, value}`: a valid tag key.
+fn check_require_tag(ctx: &mut Ctx<'_>, r: &RequireTagSpec) -> Option<Gate> {
+    if let Some(problem) = tag_key_problem(&r.key.value) {
+        ctx.error(&r.key, problem);
+        return None;
+    }
+    Some(Gate::RequireTag {
+        key: r.key.value.clone(),
+        value: r.value.as_ref().map(|v| v.value.0.clone()),
+    })
 }

@@ -1,4 +1,4 @@
-//! Validation tests: one snapshot per rule, the DESIGN.md example, bounded
+//! Validation tests: one snapshot per rule, the sample manifest, bounded
 //! parsing, the sample manifests and the broken-manifest corpus.
 
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ const DESIGN_EXAMPLE: &str = include_str!("../../../manifests/nba-game-predictor
 #[test]
 fn design_example_resolves() {
     let state = load(&[file("manifests/nba-game-predictor.yaml", DESIGN_EXAMPLE)])
-        .expect("the DESIGN.md example is valid");
+        .expect("the sample manifest is valid");
     let m = &state.models["nba-game-predictor"];
     assert_eq!(
         m.origin.to_string(),

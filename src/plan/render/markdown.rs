@@ -1,13 +1,14 @@
 //! Markdown rendering for a pull-request comment: a summary line, a summary
-//! table, then a section per model with a table of its changes and the gate
-//! results. Models with many changes are collapsed in `<details>`, and the
-//! whole comment stays under [`MARKDOWN_LIMIT`] characters, truncated with a
-//! note saying what was left out.
+//! table, then a section per model with a table of its changes (worded by
+//! [`describe`]) and the gate results. Models with many changes are
+//! collapsed in `<details>`, and the whole comment stays under
+//! [`MARKDOWN_LIMIT`] characters, truncated with a note saying what was
+//! left out.
 
 use std::fmt::Write as _;
 
-use super::{Summary, blocked_count, experiment_action, holders_text, ownership_text, plural};
-use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan, tags};
+use super::{Summary, blocked_count, plural};
+use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan, describe};
 
 /// The most characters a comment may have (GitHub allows 65,536).
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -111,15 +112,19 @@ fn model_section(mp: &ModelPlan) -> String {
     if mp.actions.is_empty() {
         return s;
     }
-    let mut table = String::from("| what | from | to | gates |\n| --- | --- | --- | --- |\n");
+    let mut table = String::from("| change | gates |\n| --- | --- |\n");
     for action in &mp.actions {
-        let (what, from, to) = row(action);
-        let what = if action.is_blocked() {
-            format!(":no_entry: **blocked:** {what}")
+        let mut change = cell(&describe::action(action));
+        for detail in describe::details(action) {
+            change.push_str("<br>");
+            change.push_str(&cell(&detail));
+        }
+        let change = if action.is_blocked() {
+            format!(":no_entry: **blocked:** {change}")
         } else {
-            what
+            change
         };
-        let _ = writeln!(table, "| {what} | {from} | {to} | {} |", gates(action));
+        let _ = writeln!(table, "| {change} | {} |", gates(action));
     }
     if mp.actions.len() > COLLAPSE_OVER {
         let _ = write!(
@@ -143,100 +148,10 @@ fn experiment_section(ep: &ExperimentPlan) -> String {
         let _ = writeln!(s, "- :warning: **warning:** {}", cell(w));
     }
     for a in &ep.actions {
-        let _ = writeln!(s, "- {}", cell(&experiment_action(a)));
+        let _ = writeln!(s, "- {}", cell(&describe::experiment_action(a)));
     }
     s.push('\n');
     s
-}
-
-/// The `what`, `from` and `to` cells of an action.
-fn row(action: &Action) -> (String, String, String) {
-    let quoted = |s: &str| cell(&format!("{s:?}"));
-    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "—".to_string(), quoted);
-    match action {
-        Action::CreateModel { description, .. } => {
-            ("create model".into(), "—".into(), opt(description))
-        }
-        Action::UpdateModelDescription { before, after } => {
-            ("description".into(), quoted(before), quoted(after))
-        }
-        Action::SetModelTag { key, before, after } if key == tags::MANAGED => (
-            "ownership record".into(),
-            before
-                .as_deref()
-                .map_or_else(|| "—".to_string(), |b| cell(&ownership_text(b))),
-            cell(&ownership_text(after)),
-        ),
-        Action::SetModelTag { key, before, after } => {
-            (format!("tag {}", code(key)), opt(before), quoted(after))
-        }
-        Action::RegisterVersion {
-            handle,
-            declared_source,
-            ..
-        } => (
-            format!("register version {}", code(handle)),
-            "—".into(),
-            code(declared_source),
-        ),
-        Action::UpdateVersionDescription {
-            version,
-            before,
-            after,
-        } => (
-            format!("version {version} description"),
-            quoted(before),
-            quoted(after),
-        ),
-        Action::SetVersionTag {
-            version,
-            key,
-            before,
-            after,
-        } => (
-            format!("version {version} tag {}", code(key)),
-            opt(before),
-            quoted(after),
-        ),
-        Action::TransitionStage {
-            version,
-            to,
-            holders,
-            ..
-        } => (
-            format!("stage **{to}**"),
-            holders_text(holders),
-            cell(&version.to_string()),
-        ),
-        Action::SetAlias {
-            alias,
-            version,
-            before,
-            ..
-        } => (
-            format!("alias **@{}**", cell(alias)),
-            before.map_or_else(|| "—".to_string(), |b| format!("version {b}")),
-            cell(&version.to_string()),
-        ),
-        Action::ArchiveVersion {
-            version,
-            from,
-            replaced_by,
-        } => (
-            if replaced_by.is_some() {
-                format!("archive version {version}")
-            } else {
-                format!("archive version {version} (pruned)")
-            },
-            from.to_string(),
-            "Archived".into(),
-        ),
-        Action::DeleteAlias { alias, before } => (
-            format!("delete alias **@{}** (pruned)", cell(alias)),
-            format!("version {before}"),
-            "—".into(),
-        ),
-    }
 }
 
 /// The gate results of a move, one per line.

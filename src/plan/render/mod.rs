@@ -5,6 +5,7 @@
 //! - `markdown.rs`: a pull-request comment, kept under GitHub's size limit.
 //!
 //! All renderings are pure functions of the plan: same plan, same bytes.
+//! Text and Markdown word each action through [`super::describe`].
 
 mod json;
 mod markdown;
@@ -14,7 +15,7 @@ pub use json::json;
 pub use markdown::{MARKDOWN_LIMIT, markdown};
 pub use text::text;
 
-use super::{Action, ExperimentAction, Plan, Target};
+use super::{Action, Plan};
 
 /// Counts for the one-line summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,70 +101,7 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// `3` for an existing version, `new (candidate)` for one the plan registers.
-pub(crate) fn short_target(t: &Target) -> String {
-    match t {
-        Target::Existing(n) => n.to_string(),
-        Target::New(h) => format!("new ({h})"),
-    }
-}
-
-/// `none`, `version 3`, or `versions 3, 4`.
-pub(crate) fn holders_text(holders: &[u64]) -> String {
-    match holders {
-        [] => "none".to_string(),
-        [one] => format!("version {one}"),
-        many => {
-            let nums: Vec<String> = many.iter().map(u64::to_string).collect();
-            format!("versions {}", nums.join(", "))
-        }
-    }
-}
-
 /// Number of blocked moves in a list of actions.
 pub(crate) fn blocked_count(actions: &[Action]) -> usize {
     actions.iter().filter(|a| a.is_blocked()).count()
-}
-
-/// A short human description of an experiment action (shared by text and
-/// Markdown).
-pub(crate) fn experiment_action(action: &ExperimentAction) -> String {
-    match action {
-        ExperimentAction::CreateExperiment {
-            artifact_location: Some(loc),
-            ..
-        } => format!("create experiment at {loc}"),
-        ExperimentAction::CreateExperiment { .. } => "create experiment".to_string(),
-        ExperimentAction::SetExperimentTag {
-            key,
-            before: None,
-            after,
-        } => format!("tag {key} = {after:?}"),
-        ExperimentAction::SetExperimentTag {
-            key,
-            before: Some(before),
-            after,
-        } => format!("tag {key}: {before:?} -> {after:?}"),
-    }
-}
-
-/// The ownership inventory tag (`{"aliases":[..],"stages":[..]}`) for
-/// people: `aliases challenger, champion; stages Staging, Production`.
-pub(crate) fn ownership_text(raw: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return format!("{raw:?}");
-    };
-    let list = |key: &str| {
-        let names: Vec<&str> = value
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-            .unwrap_or_default();
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(", ")
-        }
-    };
-    format!("aliases {}; stages {}", list("aliases"), list("stages"))
 }

@@ -9,7 +9,8 @@ use crate::state::ResolvedSource;
 
 const CAND: &str = "runs:/0124b9dda13f4b80b51550ec98e05eab/model";
 
-/// The DESIGN.md example, live state already converged.
+/// A model like the sample manifest's (`manifests/nba-game-predictor.yaml`),
+/// live state already converged.
 fn synced() -> (DesiredState, LiveState) {
     let d = desired(vec![
         M::new("nba")

@@ -92,7 +92,7 @@ fn text_plain() {
               ownership record: aliases champion; stages none
               tag team = "ml"
           + register version (v1) from s3://bucket/v1
-          + alias champion: none -> new (v1)
+          + alias champion: none -> new version (v1)
 
         model nba-game-predictor
           ~ description: "XGBoost" -> "XGBoost model for game outcome prediction"
@@ -103,12 +103,12 @@ fn text_plain() {
           ~ stage Production: versions 2, 3 -> version 4 (from Staging)
               passed: metric accuracy >= 0.9 (accuracy 0.93 >= 0.90)
               passed: requireTag approved=true (approved = "true")
-          + alias challenger: none -> new (next)
-          ! blocked: alias champion: 3 -> 4
+          + alias challenger: none -> new version (next)
+          ! blocked: alias champion: version 3 -> version 4
               blocked: metric accuracy >= 0.95 (accuracy 0.93 < 0.95)
           - archive version 2 (was Production)
           - archive version 3 (was Production)
-          - delete alias old (was 2)
+          - delete alias old (was version 2, no longer declared)
           ~ ownership record: aliases champion, old; stages Staging, Production -> aliases challenger, champion; stages Staging, Production
 
         model nhl
@@ -349,26 +349,26 @@ fn markdown_with_gates() {
 
         ### `brand-new`
 
-        | what | from | to | gates |
-        | --- | --- | --- | --- |
-        | create model | — | "fresh" |  |
-        | register version `v1` | — | `s3://bucket/v1` |  |
-        | alias **@champion** | — | new version (v1) |  |
+        | change | gates |
+        | --- | --- |
+        | create model<br>description "fresh"<br>ownership record: aliases champion; stages none<br>tag team = "ml" |  |
+        | register version (v1) from s3://bucket/v1 |  |
+        | alias champion: none -&gt; new version (v1) |  |
 
         ### `nba-game-predictor`
 
-        | what | from | to | gates |
-        | --- | --- | --- | --- |
-        | description | "XGBoost" | "XGBoost model for game outcome prediction" |  |
-        | register version `next` | — | `runs:/0124b9dda13f4b80b51550ec98e05eab/model` |  |
-        | stage **Staging** | version 4 | new version (next) |  |
-        | stage **Production** | versions 2, 3 | version 4 | :white_check_mark: `metric accuracy >= 0.9`: accuracy 0.93 &gt;= 0.90<br>:white_check_mark: `requireTag approved=true`: approved = "true" |
-        | alias **@challenger** | — | new version (next) |  |
-        | :no_entry: **blocked:** alias **@champion** | version 3 | version 4 | :x: `metric accuracy >= 0.95`: accuracy 0.93 &lt; 0.95 |
-        | archive version 2 | Production | Archived |  |
-        | archive version 3 | Production | Archived |  |
-        | delete alias **@old** (pruned) | version 2 | — |  |
-        | ownership record | aliases champion, old; stages Staging, Production | aliases challenger, champion; stages Staging, Production |  |
+        | change | gates |
+        | --- | --- |
+        | description: "XGBoost" -&gt; "XGBoost model for game outcome prediction" |  |
+        | register version (next) from runs:/0124b9dda13f4b80b51550ec98e05eab/model<br>description "retrained on November data"<br>tag dataset = "2026-11" |  |
+        | stage Staging: version 4 -&gt; new version (next) |  |
+        | stage Production: versions 2, 3 -&gt; version 4 (from Staging) | :white_check_mark: `metric accuracy >= 0.9`: accuracy 0.93 &gt;= 0.90<br>:white_check_mark: `requireTag approved=true`: approved = "true" |
+        | alias challenger: none -&gt; new version (next) |  |
+        | :no_entry: **blocked:** alias champion: version 3 -&gt; version 4 | :x: `metric accuracy >= 0.95`: accuracy 0.93 &lt; 0.95 |
+        | archive version 2 (was Production) |  |
+        | archive version 3 (was Production) |  |
+        | delete alias old (was version 2, no longer declared) |  |
+        | ownership record: aliases champion, old; stages Staging, Production -&gt; aliases challenger, champion; stages Staging, Production |  |
 
         ### `nhl`
 
@@ -420,18 +420,18 @@ fn markdown_collapses_long_models() {
 
         ### `model-0000`
 
-        | what | from | to | gates |
-        | --- | --- | --- | --- |
-        | tag `tag-00` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-01` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-02` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-03` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-04` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-05` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-06` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-07` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-08` | — | "a value that is somewhat long to fill the table" |  |
-        | tag `tag-09` | — | "a value that is somewhat long to fill the table" |  |
+        | change | gates |
+        | --- | --- |
+        | tag tag-00 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-01 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-02 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-03 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-04 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-05 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-06 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-07 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-08 = "a value that is somewhat long to fill the table" |  |
+        | tag tag-09 = "a value that is somewhat long to fill the table" |  |
         "#);
 }
 
@@ -444,7 +444,7 @@ fn markdown_is_truncated_with_a_note() {
     let note = lines[lines.len() - 2..].join("\n");
     assert_snapshot!(note, @r#"
         > [!NOTE]
-        > This comment was truncated to stay under 65,000 characters: 350 models not shown. Run `modelsync plan` for the full plan.
+        > This comment was truncated to stay under 65,000 characters: 343 models not shown. Run `modelsync plan` for the full plan.
         "#);
     let shown = out.matches("\n### `model-").count();
     assert!(shown > 10, "only {shown} models shown");

@@ -2,8 +2,9 @@
 //!
 //! It backs the quickstart, offline plans against an exported snapshot
 //! (`export --snapshot`), and fast tests. It must behave like MLflow's model
-//! registry (numbering, stages, aliases, tags, validation; MLFLOW.md §1, §8),
-//! which the conformance suite (`tests/integration/conformance.rs`) checks.
+//! registry (numbering, stages, aliases, tags, validation; see
+//! `docs/mlflow-rest.md`), which the conformance suite
+//! (`tests/integration/conformance.rs`) checks.
 //!
 //! # Concurrency and durability
 //!

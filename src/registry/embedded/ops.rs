@@ -1,6 +1,6 @@
 //! The registry operations on the in-memory [`Data`], with MLflow's
-//! semantics (MLFLOW.md §1, §8). Pure: the caller passes the time and marks
-//! the registry dirty when an operation reports a change. An operation that
+//! semantics (`docs/mlflow-rest.md`). Pure: the caller passes the time and
+//! marks the registry dirty when an operation reports a change. An operation that
 //! would store what is already there reports no change and touches no
 //! timestamp, so a no-op apply leaves the file byte-identical.
 

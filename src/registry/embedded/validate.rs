@@ -1,7 +1,7 @@
 //! MLflow's input rules for registry objects, as the embedded registry
 //! enforces them: the checks of [`crate::naming`] (shared with manifest
-//! validation), each failure a [`RegistryError::Invalid`] whose message
-//! names the offending value.
+//! validation; `docs/mlflow-rest.md`, "Input rules"), each failure a
+//! [`RegistryError::Invalid`] whose message names the offending value.
 
 use crate::naming;
 use crate::registry::{RegistryError, Result};

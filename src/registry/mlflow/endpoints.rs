@@ -1,6 +1,6 @@
 //! The MLflow REST endpoints modelsync calls, as one table: path, verb,
 //! whether the call only reads, whether re-sending it is harmless, and the
-//! permission MLflow's basic-auth app wants for it (MLFLOW.md §6).
+//! permission MLflow's basic-auth app wants for it (`docs/mlflow-rest.md`).
 
 use reqwest::Method;
 

@@ -1,0 +1,224 @@
+//! One description of each action, for people. The text plan, the Markdown
+//! plan, apply's result lines and the daemon's logs all word an action
+//! through [`action`] (and [`experiment_action`]), so a change reads the
+//! same wherever it is shown.
+//!
+//! A description names what changes and, when it replaces a value, the
+//! value now and after: `stage Production: version 3 -> new version
+//! (candidate)`, `alias champion: none -> version 4`, `tag team: "a" -> "b"`.
+//! Actions that only add or remove read as a verb: `register version
+//! (candidate) from runs:/…`, `archive version 2 (was Production)`.
+
+use std::fmt::Write as _;
+
+use super::{Action, ExperimentAction, tags};
+use crate::state::Stage;
+
+/// One line describing a model action.
+pub fn action(action: &Action) -> String {
+    match action {
+        Action::CreateModel { .. } => "create model".to_string(),
+        Action::UpdateModelDescription { before, after } => {
+            format!("description: {before:?} -> {after:?}")
+        }
+        Action::SetModelTag { key, before, after } if key == tags::MANAGED => {
+            let before = before.as_deref().map_or_else(|| "none".into(), ownership);
+            format!("ownership record: {before} -> {}", ownership(after))
+        }
+        Action::SetModelTag { key, before, after } => tag_change(key, before.as_deref(), after),
+        Action::RegisterVersion {
+            handle,
+            declared_source,
+            source,
+            ..
+        } => {
+            let mut text = format!("register version ({handle}) from {declared_source}");
+            if source != declared_source {
+                let _ = write!(text, " as {source}");
+            }
+            text
+        }
+        Action::UpdateVersionDescription {
+            version,
+            before,
+            after,
+        } => format!("version {version} description: {before:?} -> {after:?}"),
+        Action::SetVersionTag {
+            version,
+            key,
+            before,
+            after,
+        } => format!(
+            "version {version} {}",
+            tag_change(key, before.as_deref(), after)
+        ),
+        Action::TransitionStage {
+            version,
+            from,
+            to,
+            holders,
+            ..
+        } => {
+            let mut text = format!("stage {to}: {} -> {version}", holders_text(holders));
+            if *from != Stage::None {
+                let _ = write!(text, " (from {from})");
+            }
+            text
+        }
+        Action::SetAlias {
+            alias,
+            version,
+            before,
+            ..
+        } => {
+            let before = before.map_or_else(|| "none".to_string(), |b| format!("version {b}"));
+            format!("alias {alias}: {before} -> {version}")
+        }
+        Action::ArchiveVersion {
+            version,
+            from,
+            replaced_by: Some(_),
+        } => format!("archive version {version} (was {from})"),
+        Action::ArchiveVersion {
+            version,
+            from,
+            replaced_by: None,
+        } => format!("archive version {version} (was {from}, no longer declared)"),
+        Action::DeleteAlias { alias, before } => {
+            format!("delete alias {alias} (was version {before}, no longer declared)")
+        }
+    }
+}
+
+/// What a created model or registered version starts with (its
+/// description and tags), one item per line under the action's line.
+pub fn details(action: &Action) -> Vec<String> {
+    let (description, tag_map) = match action {
+        Action::CreateModel { description, tags } => (description, tags),
+        Action::RegisterVersion {
+            description, tags, ..
+        } => (description, tags),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if let Some(d) = description {
+        out.push(format!("description {d:?}"));
+    }
+    for (k, v) in tag_map {
+        // The source tag is implied by `from ...`.
+        if k == tags::MANAGED {
+            out.push(format!("ownership record: {}", ownership(v)));
+        } else if k != tags::SOURCE {
+            out.push(format!("tag {k} = {v:?}"));
+        }
+    }
+    out
+}
+
+/// One line describing an experiment action.
+pub fn experiment_action(action: &ExperimentAction) -> String {
+    match action {
+        ExperimentAction::CreateExperiment {
+            artifact_location: Some(loc),
+            ..
+        } => format!("create experiment at {loc}"),
+        ExperimentAction::CreateExperiment { .. } => "create experiment".to_string(),
+        ExperimentAction::SetExperimentTag { key, before, after } => {
+            tag_change(key, before.as_deref(), after)
+        }
+    }
+}
+
+/// `tag k = "v"` for a new tag, `tag k: "a" -> "b"` for a changed one.
+fn tag_change(key: &str, before: Option<&str>, after: &str) -> String {
+    match before {
+        None => format!("tag {key} = {after:?}"),
+        Some(before) => format!("tag {key}: {before:?} -> {after:?}"),
+    }
+}
+
+/// `none`, `version 3`, or `versions 3, 4`.
+pub fn holders_text(holders: &[u64]) -> String {
+    match holders {
+        [] => "none".to_string(),
+        [one] => format!("version {one}"),
+        many => {
+            let nums: Vec<String> = many.iter().map(u64::to_string).collect();
+            format!("versions {}", nums.join(", "))
+        }
+    }
+}
+
+/// The ownership inventory tag (`{"aliases":[..],"stages":[..]}`) for
+/// people: `aliases challenger, champion; stages Staging, Production`.
+pub fn ownership(raw: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return format!("{raw:?}");
+    };
+    let list = |key: &str| {
+        let names: Vec<&str> = value
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!("aliases {}; stages {}", list("aliases"), list("stages"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Target;
+
+    #[test]
+    fn moves_name_the_target_the_holder_now_and_the_new_one() {
+        let stage = Action::TransitionStage {
+            version: Target::New("candidate".into()),
+            from: Stage::None,
+            to: Stage::Production,
+            holders: vec![3],
+            gates: Vec::new(),
+        };
+        assert_eq!(
+            action(&stage),
+            "stage Production: version 3 -> new version (candidate)"
+        );
+        let alias = Action::SetAlias {
+            alias: "champion".into(),
+            version: Target::Existing(4),
+            before: None,
+            gates: Vec::new(),
+        };
+        assert_eq!(action(&alias), "alias champion: none -> version 4");
+        let delete = Action::DeleteAlias {
+            alias: "old".into(),
+            before: 2,
+        };
+        assert_eq!(
+            action(&delete),
+            "delete alias old (was version 2, no longer declared)"
+        );
+    }
+
+    #[test]
+    fn tags_show_new_and_changed_values() {
+        let new = Action::SetVersionTag {
+            version: 3,
+            key: "k".into(),
+            before: None,
+            after: "v".into(),
+        };
+        assert_eq!(action(&new), r#"version 3 tag k = "v""#);
+        let changed = ExperimentAction::SetExperimentTag {
+            key: "k".into(),
+            before: Some("a".into()),
+            after: "b".into(),
+        };
+        assert_eq!(experiment_action(&changed), r#"tag k: "a" -> "b""#);
+    }
+}
