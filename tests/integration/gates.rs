@@ -61,7 +61,7 @@ impl Ctx {
     }
 
     /// Creates a run with these metrics (or logs them again on `run_id`).
-    fn log(&self, run_id: Option<&str>, metrics: &[(&str, f64)]) -> String {
+    pub(crate) fn log(&self, run_id: Option<&str>, metrics: &[(&str, f64)]) -> String {
         match self.backend {
             Backend::Mlflow => {
                 let logs: String = metrics

@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod cli_edges;
 mod cli_mlflow;
+mod combos;
 mod conformance;
 mod converge;
 mod corpus;

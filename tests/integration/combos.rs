@@ -1,0 +1,296 @@
+//! The combination table: every entry point × every gate situation × with
+//! and without `--prune`, on both registries. One pass serves `apply`,
+//! `apply --plan` and `watch --once`, so each cell checks the exit code,
+//! the registry's state and the number of writes, and the writes of one
+//! situation must be the same whichever entry point ran it.
+//!
+//! Each cell starts from a model modelsync made (version 1 in Production,
+//! aliases `champion` and `old` on it), then the manifests register
+//! version 2 and move Production and `champion` to it, and drop `old`.
+
+use std::collections::BTreeMap;
+
+use modelsync::registry::Registry;
+use modelsync::registry::embedded::EmbeddedRegistry;
+use modelsync::state::Stage;
+
+use crate::gates::{Backend, Ctx, manifest};
+use crate::support::cli::Run;
+use crate::support::mlflow::server;
+use crate::support::proxy::Proxy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Apply,
+    ApplyPlan,
+    WatchOnce,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Case {
+    NoGate,
+    PassingGate,
+    BlockedGate,
+    /// A person changed the model between the plan and the apply.
+    MovedSincePlan,
+}
+
+const CASES: [Case; 4] = [
+    Case::NoGate,
+    Case::PassingGate,
+    Case::BlockedGate,
+    Case::MovedSincePlan,
+];
+
+/// What a cell saw.
+#[derive(Debug)]
+struct Seen {
+    code: i32,
+    production: Vec<u64>,
+    champion: Option<u64>,
+    old: Option<u64>,
+    writes: usize,
+    log: String,
+}
+
+struct Cell {
+    c: Ctx,
+    proxy: Option<Proxy>,
+    run_id: String,
+}
+
+impl Cell {
+    async fn new(backend: Backend, run_id: Option<&str>) -> Cell {
+        let proxy = match backend {
+            Backend::Mlflow => Some(Proxy::start(&server().url).await),
+            Backend::Embedded => None,
+        };
+        let c = Ctx::new(backend, "combo");
+        // One MLflow run serves every cell; each embedded registry file
+        // holds its own copy of it.
+        let run_id = match (run_id, &c.backend) {
+            (Some(r), Backend::Mlflow) => r.to_string(),
+            (r, _) => c.log(r, &[("accuracy", 0.95)]),
+        };
+        Cell { c, proxy, run_id }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let url = self
+            .proxy
+            .as_ref()
+            .map_or_else(|| self.c.uri(), |p| p.url.clone());
+        let mut all = vec!["--registry", url.as_str()];
+        all.extend_from_slice(args);
+        let out = self.c.w.command(&all).output().expect("run");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Writes so far: through the proxy (the lease's left out), or the
+    /// embedded registry's applied actions counted from the output.
+    fn writes_through_proxy(&self) -> usize {
+        self.proxy
+            .as_ref()
+            .map_or(0, |p| p.writes_except_lease(&self.c.w.lease_name()))
+    }
+
+    fn versions(&self, two: bool) -> String {
+        let (n, r) = (&self.c.name, &self.run_id);
+        let mut v = format!("    one: {{source: \"s3://combo/{n}/1\", runId: \"{r}\"}}\n");
+        if two {
+            v.push_str(&format!(
+                "    two: {{source: \"s3://combo/{n}/2\", runId: \"{r}\"}}\n"
+            ));
+        }
+        v
+    }
+
+    fn start(&self) {
+        let body = format!(
+            "  versions:\n{}  stages:\n    Production: one\n  aliases:\n    champion: one\n    old: one\n",
+            self.versions(false)
+        );
+        self.c
+            .w
+            .write("m/model.yaml", &manifest(&self.c.name, &body));
+        let r = self.run(&["apply", "m"]);
+        assert_eq!(r.code, 0, "set-up apply: {r:?}");
+    }
+
+    fn change(&self, case: Case) {
+        let gate = match case {
+            Case::PassingGate => {
+                "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.9\n"
+            }
+            Case::BlockedGate => {
+                "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.99\n"
+            }
+            Case::NoGate | Case::MovedSincePlan => "",
+        };
+        let body = format!(
+            "  versions:\n{}  stages:\n    Production: two\n  aliases:\n    champion: two\n{gate}",
+            self.versions(true)
+        );
+        self.c
+            .w
+            .write("m/model.yaml", &manifest(&self.c.name, &body));
+    }
+
+    /// A person tags the model by hand.
+    async fn hand_change(&self) {
+        match self.c.backend {
+            Backend::Mlflow => server()
+                .registry()
+                .set_model_tag(&self.c.name, "owner", "someone")
+                .await
+                .expect("tag by hand"),
+            Backend::Embedded => {
+                let reg = EmbeddedRegistry::open(&self.c.w.registry_file(), true).expect("open");
+                reg.set_model_tag(&self.c.name, "owner", "someone")
+                    .await
+                    .expect("tag by hand");
+                reg.flush().await.expect("flush");
+            }
+        }
+    }
+
+    async fn cell(&self, entry: Entry, case: Case, prune: bool) -> Seen {
+        self.start();
+        let before = self.writes_through_proxy();
+        self.change(case);
+        let mut flags = vec![];
+        if prune {
+            flags.push("--prune");
+        }
+        let r = match entry {
+            Entry::Apply | Entry::WatchOnce => {
+                if case == Case::MovedSincePlan {
+                    self.hand_change().await;
+                }
+                let cmd: &[&str] = if entry == Entry::Apply {
+                    &["apply", "m"]
+                } else {
+                    &["watch", "--once", "m"]
+                };
+                self.run(&[cmd, &flags].concat())
+            }
+            Entry::ApplyPlan => {
+                let p = self.run(&[&["plan", "m", "--out", "plan.json"][..], &flags].concat());
+                assert_eq!(p.code, 0, "plan --out: {p:?}");
+                if case == Case::MovedSincePlan {
+                    self.hand_change().await;
+                }
+                self.run(&["apply", "--plan", "plan.json"])
+            }
+        };
+        let model = self.c.model().await;
+        let production = model
+            .versions
+            .values()
+            .filter(|v| v.stage == Stage::Production)
+            .map(|v| v.version)
+            .collect();
+        let writes = match self.c.backend {
+            Backend::Mlflow => self.writes_through_proxy() - before,
+            Backend::Embedded => applied(&r.stdout),
+        };
+        Seen {
+            code: r.code,
+            production,
+            champion: model.aliases.get("champion").copied(),
+            old: model.aliases.get("old").copied(),
+            writes,
+            log: format!("{r:?}"),
+        }
+    }
+}
+
+/// `N` of `Apply complete: N applied, …`.
+fn applied(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Apply complete: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Checks one cell against the table.
+fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
+    let at = format!("{entry:?} × {case:?} × prune={prune}\n{}", s.log);
+    let stale = entry == Entry::ApplyPlan && case == Case::MovedSincePlan;
+    let code = match case {
+        _ if stale => 4,
+        Case::BlockedGate => 5,
+        _ => 0,
+    };
+    assert_eq!(s.code, code, "exit code: {at}");
+    let moved = !stale && case != Case::BlockedGate;
+    assert_eq!(
+        s.production,
+        vec![if moved { 2 } else { 1 }],
+        "Production: {at}"
+    );
+    assert_eq!(
+        s.champion,
+        Some(if stale { 1 } else { 2 }),
+        "champion: {at}"
+    );
+    let pruned = prune && !stale;
+    assert_eq!(
+        s.old,
+        if pruned { None } else { Some(1) },
+        "alias old: {at}"
+    );
+    if stale {
+        assert_eq!(s.writes, 0, "a stale plan writes nothing: {at}");
+    } else {
+        assert!(s.writes > 0, "writes: {at}");
+    }
+}
+
+/// Runs every cell for `backend`, checks each, then that each situation
+/// made the same number of writes from every entry point.
+async fn table(backend: fn() -> Backend) {
+    let first = Cell::new(backend(), None).await;
+    let run_id = first.run_id.clone();
+    let mut writes: BTreeMap<(Case, bool), Vec<(Entry, usize)>> = BTreeMap::new();
+    for entry in [Entry::Apply, Entry::ApplyPlan, Entry::WatchOnce] {
+        for case in CASES {
+            for prune in [false, true] {
+                let cell = Cell::new(backend(), Some(&run_id)).await;
+                let seen = cell.cell(entry, case, prune).await;
+                check(entry, case, prune, &seen);
+                writes
+                    .entry((case, prune))
+                    .or_default()
+                    .push((entry, seen.writes));
+            }
+        }
+    }
+    for ((case, prune), per_entry) in &writes {
+        let counts: Vec<usize> = per_entry
+            .iter()
+            .filter(|(e, _)| !(*e == Entry::ApplyPlan && *case == Case::MovedSincePlan))
+            .map(|(_, n)| *n)
+            .collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] == w[1]),
+            "{case:?} × prune={prune}: the entry points wrote differently: {per_entry:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_entry_point_gate_and_prune_combination_on_the_embedded_registry() {
+    table(|| Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_entry_point_gate_and_prune_combination_on_mlflow() {
+    table(|| Backend::Mlflow).await;
+}
