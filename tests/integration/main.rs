@@ -13,6 +13,7 @@ mod converge;
 mod corpus;
 mod examples;
 mod faults;
+mod flows;
 mod gates;
 mod manifests;
 mod mlflow;
