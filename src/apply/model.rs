@@ -264,6 +264,7 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
+    /// Performs one action; moves and registrations have their own steps.
     async fn perform(&mut self, action: &Action) -> Result<(), StepError> {
         let (reg, model) = (self.reg, self.model);
         match action {
@@ -276,36 +277,10 @@ impl<R: Registry> ModelRun<'_, R> {
                 reg.update_model_description(model, after).await?
             }
             Action::SetModelTag { key, before, after } if key == tags::MANAGED => {
-                let earned = Inventory::earned(after, before.as_deref(), &self.not_set);
-                if before.as_deref() == Some(earned.as_str()) {
-                    return Err(StepError::Skip(
-                        "no move it records took effect; the ownership record is unchanged".into(),
-                    ));
-                }
-                reg.set_model_tag(model, key, &earned).await?
+                self.record_ownership(before.as_deref(), after).await?
             }
             Action::SetModelTag { key, after, .. } => reg.set_model_tag(model, key, after).await?,
-            Action::RegisterVersion {
-                handle,
-                declared_source,
-                source,
-                run_id,
-                model_id,
-                description,
-                tags,
-            } => {
-                let new = NewVersion {
-                    declared_source: declared_source.clone(),
-                    source: source.clone(),
-                    run_id: run_id.clone(),
-                    model_id: model_id.clone(),
-                    description: description.clone(),
-                    tags: tags.clone(),
-                };
-                let v = reg.create_version(model, &new).await?;
-                info!(model, version = v.version, handle = %handle, "registered version");
-                self.new_versions.insert(handle.clone(), v.version);
-            }
+            Action::RegisterVersion { .. } => self.register(action).await?,
             Action::UpdateVersionDescription { version, after, .. } => {
                 reg.update_version_description(model, *version, after)
                     .await?
@@ -316,6 +291,62 @@ impl<R: Registry> ModelRun<'_, R> {
                 after,
                 ..
             } => reg.set_version_tag(model, *version, key, after).await?,
+            Action::TransitionStage { .. } | Action::SetAlias { .. } => {
+                self.promote(action).await?
+            }
+            Action::ArchiveVersion {
+                version,
+                replaced_by,
+                ..
+            } => {
+                if let Some(t) = replaced_by
+                    && self.not_moved.contains(t)
+                {
+                    return Err(StepError::Skip(format!(
+                        "its replacement ({t}) is not in place"
+                    )));
+                }
+                reg.transition_stage(model, *version, Stage::Archived)
+                    .await?
+            }
+            Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
+        }
+        Ok(())
+    }
+
+    /// Registers a new version and remembers its number for later moves.
+    async fn register(&mut self, action: &Action) -> Result<(), StepError> {
+        let Action::RegisterVersion {
+            handle,
+            declared_source,
+            source,
+            run_id,
+            model_id,
+            description,
+            tags,
+        } = action
+        else {
+            unreachable!("register is called with a RegisterVersion");
+        };
+        let new = NewVersion {
+            declared_source: declared_source.clone(),
+            source: source.clone(),
+            run_id: run_id.clone(),
+            model_id: model_id.clone(),
+            description: description.clone(),
+            tags: tags.clone(),
+        };
+        let v = self.reg.create_version(self.model, &new).await?;
+        info!(model = self.model, version = v.version, handle = %handle, "registered version");
+        self.new_versions.insert(handle.clone(), v.version);
+        Ok(())
+    }
+
+    /// A stage move or an alias: gates re-checked just before, then the
+    /// move, then its audit tags.
+    async fn promote(&mut self, action: &Action) -> Result<(), StepError> {
+        let (reg, model) = (self.reg, self.model);
+        match action {
             Action::TransitionStage {
                 version,
                 to,
@@ -342,23 +373,24 @@ impl<R: Registry> ModelRun<'_, R> {
                 reg.set_alias(model, alias, n).await?;
                 self.audit(n, alias, before.filter(|b| *b != n)).await?;
             }
-            Action::ArchiveVersion {
-                version,
-                replaced_by,
-                ..
-            } => {
-                if let Some(t) = replaced_by
-                    && self.not_moved.contains(t)
-                {
-                    return Err(StepError::Skip(format!(
-                        "its replacement ({t}) is not in place"
-                    )));
-                }
-                reg.transition_stage(model, *version, Stage::Archived)
-                    .await?
-            }
-            Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
+            _ => unreachable!("promote is called with a move"),
         }
+        Ok(())
+    }
+
+    /// Writes the ownership record with only the targets whose move took
+    /// effect (a move blocked at its re-check, failed or skipped is left
+    /// out); nothing when that leaves the record as it was.
+    async fn record_ownership(&self, before: Option<&str>, planned: &str) -> Result<(), StepError> {
+        let earned = Inventory::earned(planned, before, &self.not_set);
+        if before == Some(earned.as_str()) {
+            return Err(StepError::Skip(
+                "no move it records took effect; the ownership record is unchanged".into(),
+            ));
+        }
+        self.reg
+            .set_model_tag(self.model, tags::MANAGED, &earned)
+            .await?;
         Ok(())
     }
 

@@ -8,9 +8,11 @@
 //! - `rules.rs`: modelsync's name rules (handles); MLflow's naming rules
 //!   and limits are [`crate::naming`], shared with the embedded registry.
 //! - `gates.rs`: the checks of `spec.gates`.
+//! - `versions.rs`: the checks of `spec.versions`.
 
 mod gates;
 pub(crate) mod rules;
+mod versions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,11 +28,11 @@ use super::{
 };
 use crate::naming::{
     alias_problem, description_problem, experiment_name_problem, experiment_tag_value_problem,
-    model_name_problem, source_problem, tag_key_problem, tag_value_problem,
+    model_name_problem, tag_key_problem, tag_value_problem,
 };
 use crate::state::Stage;
 use gates::STAGES;
-use rules::{handle_problem, run_id_of_source};
+use versions::check_versions;
 
 /// Options for [`load_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -397,111 +399,6 @@ fn check_protected(
                 ),
             );
         }
-    }
-}
-
-fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
-    let mut sources: HashMap<String, (String, Origin)> = HashMap::new();
-    let mut numbers: HashMap<u64, (String, Origin)> = HashMap::new();
-    for (handle, v) in spec.versions.iter() {
-        mc.declared.insert(handle.value.clone());
-        if let Some(problem) = handle_problem(&handle.value) {
-            ctx.error(handle, problem);
-            continue;
-        }
-        let tags = check_tags(ctx, &v.tags, tag_value_problem);
-        check_description(ctx, &v.description);
-        let locator = match (&v.version, &v.source) {
-            (Some(_), Some(_)) => {
-                ctx.error(
-                    handle,
-                    format!(
-                        "version \"{}\" has both version and source: give exactly one",
-                        handle.value
-                    ),
-                );
-                continue;
-            }
-            (None, None) => {
-                ctx.error(
-                    handle,
-                    format!(
-                        "version \"{}\" has neither version nor source: give exactly one",
-                        handle.value
-                    ),
-                );
-                continue;
-            }
-            (Some(number), None) => {
-                if let Some(run_id) = &v.run_id {
-                    ctx.error(
-                        run_id,
-                        "runId is only allowed together with source".to_string(),
-                    );
-                }
-                let Some(n) = version_number(ctx, number) else {
-                    continue;
-                };
-                if let Some((first, at)) = numbers.get(&n) {
-                    let message = format!("version {n} is already declared as \"{first}\" at {at}");
-                    ctx.error(handle, message);
-                    continue;
-                }
-                numbers.insert(n, (handle.value.clone(), ctx.origin(handle)));
-                Locator::Number(n)
-            }
-            (None, Some(source)) => {
-                if let Some(problem) = source_problem(&source.value) {
-                    ctx.error(source, problem);
-                    continue;
-                }
-                if let Some((first, at)) = sources.get(&source.value) {
-                    let message = format!(
-                        "source \"{}\" is already declared by \"{first}\" at {at}",
-                        source.value
-                    );
-                    ctx.error(source, message);
-                    continue;
-                }
-                sources.insert(
-                    source.value.clone(),
-                    (handle.value.clone(), ctx.origin(handle)),
-                );
-                let from_source = run_id_of_source(&source.value);
-                let run_id = match (&v.run_id, from_source) {
-                    (Some(given), Some(id)) if given.value != id => {
-                        ctx.error(
-                            given,
-                            format!(
-                                "runId \"{}\" contradicts source \"{}\": expected \"{id}\"",
-                                given.value, source.value
-                            ),
-                        );
-                        continue;
-                    }
-                    (Some(given), _) if given.value.trim().is_empty() => {
-                        ctx.error(given, "runId must not be empty".to_string());
-                        continue;
-                    }
-                    (Some(given), _) => Some(given.value.clone()),
-                    (None, id) => id.map(str::to_string),
-                };
-                Locator::Source {
-                    source: source.value.clone(),
-                    run_id,
-                }
-            }
-        };
-        mc.versions.insert(
-            handle.value.clone(),
-            DesiredVersion {
-                handle: handle.value.clone(),
-                origin: ctx.origin(handle),
-                locator,
-                description: v.description.as_ref().map(|d| d.value.clone()),
-                tags,
-            },
-        );
     }
 }
 

@@ -86,21 +86,7 @@ pub struct WatchConfig {
 /// the last reconcile (with `once`, the one that ran) and, when it failed,
 /// why; the CLI turns it into an exit code.
 pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> {
-    let (source, description) = match &cfg.source {
-        SourceConfig::Folder(paths) => {
-            let d = paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            (Source::Folder(paths.clone()), d)
-        }
-        SourceConfig::Git { opts, .. } => {
-            let git = GitSource::new(opts.clone());
-            let d = git.describe();
-            (Source::Git(Some(git)), d)
-        }
-    };
+    let (source, description) = open_source(&cfg.source);
     let shared = Shared::new(Status {
         source: description.clone(),
         registry: redact(&cfg.registry_uri),
@@ -130,7 +116,38 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         step.run(&Reasons::from([Trigger::Startup])).await;
         return Ok(step.last.clone());
     }
+    serve(&cfg, &mut step, shared, cancel, &description).await?;
+    Ok((Verdict::Ok, None))
+}
 
+/// The source to read and how `/status` names it.
+fn open_source(cfg: &SourceConfig) -> (Source, String) {
+    match cfg {
+        SourceConfig::Folder(paths) => {
+            let d = paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (Source::Folder(paths.clone()), d)
+        }
+        SourceConfig::Git { opts, .. } => {
+            let git = GitSource::new(opts.clone());
+            let d = git.describe();
+            (Source::Git(Some(git)), d)
+        }
+    }
+}
+
+/// The long-running daemon: HTTP endpoints, the source's triggers, the
+/// loop, until a signal stops it.
+async fn serve(
+    cfg: &WatchConfig,
+    step: &mut Reconciler,
+    shared: Shared,
+    cancel: CancelFlag,
+    description: &str,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
@@ -138,7 +155,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     let triggers = Triggers::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = http::App {
-        shared: shared.clone(),
+        shared,
         triggers: triggers.clone(),
         secret: cfg.webhook_secret.clone(),
     };
@@ -155,6 +172,31 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         SourceConfig::Folder(paths) => Some(folder::watch(paths, triggers.clone(), cfg.debounce)?),
         SourceConfig::Git { .. } => None,
     };
+    let tickers = spawn_tickers(cfg, &triggers);
+    tokio::spawn(on_signal(cancel, triggers.clone(), stop_tx));
+    info!(
+        listen = %addr,
+        source = %description,
+        registry = %redact(&cfg.registry_uri),
+        "modelsync watch started"
+    );
+    triggers.fire(Trigger::Startup);
+    engine::run_loop(step, &triggers, backoff::Backoff::standard(), stop_rx).await;
+    for t in tickers {
+        t.abort();
+    }
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        tracing::debug!("HTTP connections still open at shutdown; closing them");
+    }
+    info!("modelsync watch stopped");
+    Ok(())
+}
+
+/// The git poll ticker (git sources) and the resync ticker.
+fn spawn_tickers(cfg: &WatchConfig, triggers: &Triggers) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tickers = Vec::new();
     if let SourceConfig::Git { interval, .. } = &cfg.source {
         tickers.extend(engine::spawn_ticker(
@@ -168,26 +210,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         cfg.resync,
         Trigger::Resync,
     ));
-    tokio::spawn(on_signal(cancel, triggers.clone(), stop_tx));
-    info!(
-        listen = %addr,
-        source = %description,
-        registry = %redact(&cfg.registry_uri),
-        "modelsync watch started"
-    );
-    triggers.fire(Trigger::Startup);
-    engine::run_loop(&mut step, &triggers, backoff::Backoff::standard(), stop_rx).await;
-    for t in tickers {
-        t.abort();
-    }
-    if tokio::time::timeout(Duration::from_secs(2), server)
-        .await
-        .is_err()
-    {
-        tracing::debug!("HTTP connections still open at shutdown; closing them");
-    }
-    info!("modelsync watch stopped");
-    Ok((Verdict::Ok, None))
+    tickers
 }
 
 /// On SIGTERM or SIGINT: stop taking triggers, ask a running apply to skip

@@ -183,7 +183,8 @@ fn manifests(name: &str, prod: &str) -> String {
 }
 
 /// The manifests with `Staging: v` added (and, when `prod` is `None`, no
-/// Production and no champion).
+/// Production and no champion, and so no gates: a gate must guard a
+/// declared target).
 fn with_staging(name: &str, prod: Option<&str>, v: &str) -> String {
     let all = manifests(name, prod.unwrap_or("a"));
     let stages = format!("  stages:\n    Staging: {v}\n");
@@ -191,7 +192,11 @@ fn with_staging(name: &str, prod: Option<&str>, v: &str) -> String {
         Some(_) => all.replace("  stages:\n", &stages),
         None => all
             .replace("  stages:\n    Production: a\n", &stages)
-            .replace("  aliases:\n    champion: a\n", ""),
+            .replace("  aliases:\n    champion: a\n", "")
+            .replace(
+                "  gates:\n    Production:\n      - requireTag: {key: approved, value: \"true\"}\n      - soak: {stage: Staging, for: 1h}\n    champion:\n      - requireTag: {key: approved}\n",
+                "",
+            ),
     }
 }
 
