@@ -410,6 +410,9 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
             continue;
         }
         let tags = check_tags(ctx, &v.tags, tag_value_problem);
+        // Where the version is declared: its `version: N` (what an unknown
+        // number's error points at), else its handle.
+        let mut origin = ctx.origin(handle);
         check_description(ctx, &v.description);
         let locator = match (&v.version, &v.source) {
             (Some(_), Some(_)) => {
@@ -448,6 +451,7 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
                     continue;
                 }
                 numbers.insert(n, (handle.value.clone(), ctx.origin(handle)));
+                origin = ctx.origin(number);
                 Locator::Number(n)
             }
             (None, Some(source)) => {
@@ -496,7 +500,7 @@ fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut ModelCheck) {
             handle.value.clone(),
             DesiredVersion {
                 handle: handle.value.clone(),
-                origin: ctx.origin(handle),
+                origin,
                 locator,
                 description: v.description.as_ref().map(|d| d.value.clone()),
                 tags,

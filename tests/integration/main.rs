@@ -15,6 +15,7 @@ mod faults;
 mod gates;
 mod manifests;
 mod mlflow;
+mod pass;
 mod prune;
 mod registry_facts;
 mod saved_plan;
