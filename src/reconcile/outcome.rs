@@ -120,7 +120,9 @@ impl Outcome {
                 return Some(format!("the plan was made against {planned}, not {here}"));
             }
             Some(Stop::Registry(e)) => return Some(format!("{e}; nothing was applied")),
-            Some(Stop::Cancelled) => return Some("shut down before applying".into()),
+            Some(Stop::Cancelled) => {
+                return Some("interrupted before applying: nothing was written".into());
+            }
             None => {}
         }
         if let Some(plan) = &self.plan

@@ -40,11 +40,11 @@ impl Ctx {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_at(None, args)
     }
 
-    fn run_at(&self, now: Option<&str>, args: &[&str]) -> Run {
+    pub(crate) fn run_at(&self, now: Option<&str>, args: &[&str]) -> Run {
         let uri = self.uri();
         let mut all = vec!["--registry", uri.as_str()];
         all.extend_from_slice(args);
@@ -111,7 +111,7 @@ impl Ctx {
     }
 }
 
-fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn futures_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 

@@ -25,11 +25,17 @@ pub(super) fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut Model
         let Some(locator) = locate(ctx, handle, v, &mut numbers, &mut sources) else {
             continue;
         };
+        // Where the version is declared: its `version: N` (what an unknown
+        // number's error points at), else its handle.
+        let origin = match (&locator, &v.version) {
+            (Locator::Number(_), Some(number)) => ctx.origin(number),
+            _ => ctx.origin(handle),
+        };
         mc.versions.insert(
             handle.value.clone(),
             DesiredVersion {
                 handle: handle.value.clone(),
-                origin: ctx.origin(handle),
+                origin,
                 locator,
                 description: v.description.as_ref().map(|d| d.value.clone()),
                 tags,

@@ -118,3 +118,53 @@ impl Inventory {
         serde_json::to_string(&wire).expect("an inventory of strings serializes")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    const PLANNED: &str =
+        r#"{"aliases":["champion","challenger"],"stages":["Staging","Production"]}"#;
+
+    #[test]
+    fn earned_is_what_was_planned_when_every_move_took_effect() {
+        let all = Inventory::decode(PLANNED).encode();
+        assert_eq!(Inventory::earned(PLANNED, None, &set(&[])), all);
+    }
+
+    #[test]
+    fn earned_leaves_out_moves_that_did_not_happen() {
+        let earned = Inventory::earned(PLANNED, None, &set(&["Production", "champion"]));
+        assert_eq!(earned, r#"{"aliases":["challenger"],"stages":["Staging"]}"#);
+    }
+
+    #[test]
+    fn earned_keeps_what_was_owned_before_even_if_not_moved_now() {
+        let before = r#"{"aliases":["champion"],"stages":[]}"#;
+        let earned = Inventory::earned(PLANNED, Some(before), &set(&["Production", "champion"]));
+        assert_eq!(
+            earned,
+            r#"{"aliases":["challenger","champion"],"stages":["Staging"]}"#
+        );
+    }
+
+    #[test]
+    fn earned_never_adds_what_was_not_planned() {
+        let planned = r#"{"aliases":[],"stages":["Staging"]}"#;
+        let before = r#"{"aliases":["champion"],"stages":["Production"]}"#;
+        let earned = Inventory::earned(planned, Some(before), &set(&["Staging"]));
+        assert_eq!(earned, r#"{"aliases":[],"stages":[]}"#);
+    }
+
+    #[test]
+    fn earned_of_an_unreadable_record_is_empty() {
+        assert_eq!(
+            Inventory::earned("not json", None, &set(&[])),
+            Inventory::default().encode()
+        );
+    }
+}

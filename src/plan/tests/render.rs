@@ -479,19 +479,19 @@ fn unknown_version_error_names_where_it_was_declared() {
     let p = plan(&d, &l, &ctx());
     assert_snapshot!(text(&p, false), @r#"
     model nhl
-      error: manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist
+      error: manifests/nhl.yaml:7:21: version 9 of "nhl" does not exist
       error: manifests/nhl.yaml:11:15: version 12 of "nhl" does not exist
 
     Plan: 0 to register, 0 to move, 0 to archive, 0 to delete, 0 other changes; 1 model with errors.
     "#);
     let md = markdown(&p);
     assert!(
-        md.contains(r#"**error:** manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist"#),
+        md.contains(r#"**error:** manifests/nhl.yaml:7:21: version 9 of "nhl" does not exist"#),
         "{md}"
     );
     let js: serde_json::Value = serde_json::from_str(&json(&p)).expect("json");
     assert_eq!(
         js["models"][0]["errors"][0],
-        r#"manifests/nhl.yaml:7:5: version 9 of "nhl" does not exist"#
+        r#"manifests/nhl.yaml:7:21: version 9 of "nhl" does not exist"#
     );
 }

@@ -17,6 +17,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs `cmd` to completion.
+    pub fn from_command(cmd: &mut Command) -> Run {
+        Run::from(cmd.output().expect("run modelsync"))
+    }
+
     fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
