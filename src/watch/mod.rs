@@ -127,6 +127,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         cancel.clone(),
     );
     if cfg.once {
+        // As `apply`: finish the model in flight, release the lease, exit 1.
+        crate::shutdown::set_on_signal(&cancel, || {});
         step.run(&Reasons::from([Trigger::Startup])).await;
         return Ok(step.last.clone());
     }
@@ -201,7 +203,5 @@ async fn on_signal(cancel: CancelFlag, triggers: Triggers, stop: watch::Sender<b
     triggers.close();
     cancel.cancel();
     let _ = stop.send(true);
-    let again = crate::shutdown::wait_for_signal().await;
-    tracing::warn!(signal = again, "second signal: exiting now");
-    std::process::exit(1);
+    crate::shutdown::exit_on_second_signal().await;
 }
