@@ -12,7 +12,9 @@
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
 //! registry being down applies nothing; on SIGTERM/SIGINT the running model
-//! finishes, models not started are skipped, and the process exits 0.
+//! finishes, models not started are skipped, the lease is released, and the
+//! daemon exits 0 (`--once`, like `apply`, exits 1). The daemon chooses no
+//! exit code: [`run`] returns the last [`Verdict`] to the CLI.
 
 pub mod backoff;
 pub mod engine;

@@ -311,3 +311,29 @@ mod inner { use super::super::watch::W; }
     assert_eq!(s.uses("tokio"), [11]);
     assert_eq!(s.test_files, [Path::new("src/other_tests.rs")]);
 }
+
+#[test]
+fn architecture_md_shows_the_same_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let shown: Vec<(u8, Vec<String>)> = doc
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.strip_prefix("| ")?.split(" | ");
+            let layer = cells.next()?.parse().ok()?;
+            let modules = cells
+                .next()?
+                .split(", ")
+                .map(|m| m.trim_matches('`').to_string());
+            Some((layer, modules.collect()))
+        })
+        .collect();
+    let table: Vec<(u8, Vec<String>)> = LAYERS
+        .iter()
+        .map(|(l, ms)| (*l, ms.iter().map(|m| m.to_string()).collect()))
+        .collect();
+    assert_eq!(
+        shown, table,
+        "ARCHITECTURE.md's layer table differs from LAYERS"
+    );
+}

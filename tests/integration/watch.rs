@@ -509,7 +509,6 @@ fn run_cmd(mut cmd: Command) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-/// A bare repository (`file://` URL) and a clone to push from (git CLI).
 // ---- the embedded registry -------------------------------------------------
 
 mod embedded {
