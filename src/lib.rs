@@ -3,13 +3,15 @@
 //! # Layout
 //!
 //! - [`manifest`]: YAML manifests -> validated [`manifest::DesiredState`] (pure).
-//! - [`state`]: the live registry state as plain data.
+//! - [`state`]: the live registry state as plain data, and the tag keys
+//!   modelsync writes ([`state::tags`]).
 //! - [`naming`]: MLflow's naming rules and limits, shared by `manifest`
 //!   validation and the embedded registry (pure, imports nothing).
 //! - [`plan`]: `plan(desired, live) -> Plan`, and its renderings (pure).
 //! - [`registry`]: the [`registry::Registry`] trait, MLflow and embedded
 //!   implementations (the only code that talks to a registry).
-//! - [`apply`]: executes a plan through a registry (the only code that writes).
+//! - [`apply`]: executes a plan through a registry (the only caller of the
+//!   registry's write methods; the lease is taken by `reconcile`).
 //! - [`source`]: reads manifest files from folders and git branches.
 //! - [`reconcile`]: the one pass: load -> validate -> observe -> plan ->
 //!   lease -> apply -> verify, run by `plan`, `apply` and `watch` alike.
@@ -17,7 +19,12 @@
 //!   (`MODELSYNC_NOW`: gates, audit stamps).
 //! - [`shutdown`]: SIGTERM/SIGINT handling shared by `apply` and `watch`.
 //! - [`watch`]: the daemon loop, its sources' triggers and HTTP endpoints.
-//! - [`cli`]: command-line definitions and commands.
+//! - [`logging`]: the subscriber, and the outcome reports on stderr.
+//! - [`cli`]: command-line definitions, commands, and exit codes.
+//!
+//! Each module imports only from the layers below it
+//! (`tests/integration/tidy.rs` holds the table; ARCHITECTURE.md explains
+//! it).
 
 pub mod apply;
 pub mod cli;

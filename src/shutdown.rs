@@ -1,6 +1,7 @@
 //! SIGTERM and SIGINT, as CI runners send them on cancel or timeout: the
 //! first asks the pass to finish the model in flight, start no other and
-//! release the lease; a second one exits at once.
+//! release the lease; a second one exits at once with 1 (the process's one
+//! exit code not chosen by `cli/`: there is no outcome left to map).
 
 use crate::apply::CancelFlag;
 
@@ -25,6 +26,13 @@ pub async fn wait_for_signal() -> &'static str {
 /// second signal ends the process with exit code 1.
 pub fn cancel_on_signal(then: impl FnOnce() + Send + 'static) -> CancelFlag {
     let cancel = CancelFlag::default();
+    set_on_signal(&cancel, then);
+    cancel
+}
+
+/// Sets `cancel` on the first SIGTERM/SIGINT (then `then` runs); the second
+/// signal ends the process with exit code 1.
+pub fn set_on_signal(cancel: &CancelFlag, then: impl FnOnce() + Send + 'static) {
     let flag = cancel.clone();
     tokio::spawn(async move {
         let which = wait_for_signal().await;
@@ -34,9 +42,13 @@ pub fn cancel_on_signal(then: impl FnOnce() + Send + 'static) -> CancelFlag {
         );
         flag.cancel();
         then();
-        let again = wait_for_signal().await;
-        tracing::warn!(signal = again, "second signal: exiting now");
-        std::process::exit(1);
+        exit_on_second_signal().await;
     });
-    cancel
+}
+
+/// After the first signal: waits for another and ends the process at once.
+pub async fn exit_on_second_signal() {
+    let again = wait_for_signal().await;
+    tracing::warn!(signal = again, "second signal: exiting now");
+    std::process::exit(1);
 }

@@ -2,13 +2,16 @@
 //! `plan/` compares against the manifests.
 //!
 //! This module owns the vocabulary shared by both sides (stages, versions,
-//! runs). It does no I/O and has no async.
+//! runs) and the tag keys modelsync writes ([`tags`]). It does no I/O and
+//! has no async.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub mod tags;
 
 /// A model-version stage, as MLflow names them.
 #[derive(

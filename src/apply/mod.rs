@@ -1,5 +1,6 @@
-//! The executor: runs a [`Plan`] through a [`Registry`]. The only code that
-//! writes to a registry.
+//! The executor: runs a [`Plan`] through a [`Registry`]. The only caller of
+//! the registry's write methods (the applier lease, the one other write, is
+//! taken and released by `reconcile` through `registry::AnyRegistry`).
 //!
 //! Models are applied concurrently (bounded); the actions of one model run
 //! strictly in the plan's order (create model -> register versions -> moves

@@ -10,10 +10,9 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
-    tags,
 };
 use crate::registry::{NewVersion, Registry, RegistryError};
-use crate::state::{LiveState, Stage};
+use crate::state::{LiveState, Stage, tags};
 
 /// Applies one model's actions in order; see the module docs of `apply`.
 pub async fn apply_model<R: Registry>(

@@ -5,8 +5,8 @@ use serde::Serialize;
 use super::args::{HistoryArgs, OutputFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
-use crate::plan::tags;
 use crate::state::LiveModel;
+use crate::state::tags;
 
 /// One promotion reconstructed from tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,5 +1,7 @@
 //! The command line: clap definitions (`args.rs`), one module per command,
-//! and the exit codes (the README's table), mapped in one place ([`Exit`]).
+//! and the exit codes (the README's table, [`Exit`]): a pass's verdict
+//! becomes one only in [`exit_for`], an error that reached `main` in
+//! [`exit_for_error`].
 
 mod args;
 mod common;

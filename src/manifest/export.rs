@@ -37,7 +37,7 @@ pub fn render(live: &LiveState) -> String {
 fn user_tags(tags: &std::collections::BTreeMap<String, String>) -> LocatedMap<TagValue> {
     let mut out = LocatedMap::default();
     for (k, v) in tags {
-        if !k.starts_with("modelsync.") && !k.starts_with("mlflow.") {
+        if !k.starts_with(crate::state::tags::PREFIX) && !k.starts_with("mlflow.") {
             out.push(k.clone(), TagValue(v.clone()));
         }
     }

@@ -11,8 +11,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Action, ExperimentAction, tags};
+use super::{Action, ExperimentAction};
 use crate::state::Stage;
+use crate::state::tags;
 
 /// One line describing a model action.
 pub fn action(action: &Action) -> String {

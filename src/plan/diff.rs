@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use self::ownership::Inventory;
 use self::resolve::{Resolved, find_source, resolve};
-use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target, tags};
+use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target};
 use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
+use crate::state::tags;
 use crate::state::{LiveExperiment, LiveModel, LiveState, VersionStatus};
 
 /// The plan that makes `live` match `desired`.

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use crate::manifest::{Gate, GateTarget};
-use crate::plan::{GateCheck, GateStatus, tags};
+use crate::plan::{GateCheck, GateStatus};
+use crate::state::tags;
 use crate::state::{LiveModel, LiveState, LiveVersion};
 
 /// The version a gated move would put in place.

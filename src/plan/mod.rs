@@ -30,21 +30,6 @@ use crate::state::Stage;
 pub use diff::{plan, runs_needed, sources_to_resolve, versions_pending};
 pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 
-/// Tag keys modelsync writes on registry objects.
-pub mod tags {
-    /// On a version: the source as declared in the manifest (how a version
-    /// registered from `runs:/...` is recognised after MLflow resolved it).
-    pub const SOURCE: &str = "modelsync.source";
-    /// On a version: the revision (git commit) of the last move.
-    pub const REVISION: &str = "modelsync.revision";
-    /// On a version: `modelsync.promoted-at.<stage-or-alias>` (RFC 3339).
-    pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
-    /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
-    pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
-    /// On a model: JSON inventory of the stages and aliases modelsync set.
-    pub const MANAGED: &str = "modelsync.managed";
-}
-
 /// Inputs to the planner that are not registry state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanContext {

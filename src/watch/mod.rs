@@ -12,7 +12,9 @@
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
 //! registry being down applies nothing; on SIGTERM/SIGINT the running model
-//! finishes, models not started are skipped, and the process exits 0.
+//! finishes, models not started are skipped, the lease is released, and the
+//! daemon exits 0 (`--once`, like `apply`, exits 1). The daemon chooses no
+//! exit code: [`run`] returns the last [`Verdict`] to the CLI.
 
 pub mod backoff;
 pub mod engine;
@@ -113,6 +115,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         cancel.clone(),
     );
     if cfg.once {
+        // As `apply`: finish the model in flight, release the lease, exit 1.
+        crate::shutdown::set_on_signal(&cancel, || {});
         step.run(&Reasons::from([Trigger::Startup])).await;
         return Ok(step.last.clone());
     }
@@ -224,7 +228,5 @@ async fn on_signal(cancel: CancelFlag, triggers: Triggers, stop: watch::Sender<b
     triggers.close();
     cancel.cancel();
     let _ = stop.send(true);
-    let again = crate::shutdown::wait_for_signal().await;
-    tracing::warn!(signal = again, "second signal: exiting now");
-    std::process::exit(1);
+    crate::shutdown::exit_on_second_signal().await;
 }

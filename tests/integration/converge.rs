@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use modelsync::apply::{self, ApplyOptions};
 use modelsync::manifest::{self, SourceFile};
-use modelsync::plan::{PlanContext, tags};
+use modelsync::plan::PlanContext;
 use modelsync::reconcile;
 use modelsync::registry::Registry;
 use modelsync::state::Stage;
+use modelsync::state::tags;
 use proptest::prelude::*;
 
 use crate::support::embedded::TempRegistry;

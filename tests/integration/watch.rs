@@ -440,6 +440,49 @@ pub fn sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent(t: &Targe
     assert_eq!(run.code, 0, "{run:?}");
 }
 
+/// `watch --once` on SIGTERM does what `apply` does: finishes the model in
+/// flight, starts no other, releases the lease and exits 1 (not 143).
+pub fn once_on_sigterm_releases_the_lease_and_exits_1(t: &Target) {
+    let w = Workdir::new();
+    for i in 0..t.many {
+        w.write(
+            &format!("m/model{i:03}.yaml"),
+            &manifest(&format!("{}once{i:03}", t.prefix), 2),
+        );
+    }
+    let mut cmd = watch_cmd(&w, t, &["m", "--once", "--concurrency", "2"]);
+    cmd.args(["--log-format", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start watch --once");
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+    let mut lines = std::io::BufRead::lines(stderr);
+    let mut logs = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr");
+        let applying = line.contains("\"message\":\"applied\"");
+        logs.push(line);
+        if applying {
+            break;
+        }
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    logs.extend(lines.map_while(Result::ok));
+    let code = child.wait().expect("wait").code();
+    let logs = logs.join("\n");
+    assert_eq!(code, Some(1), "{logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    // The lease was released: the next apply converges at once.
+    let run = w.run(&["apply", "m", "--registry", &t.uri]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = w.run(&["plan", "m", "--detailed-exitcode", "--registry", &t.uri]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 pub fn once_exits_with_apply_codes(t: &Target) {
     let w = Workdir::new();
     let model = format!("{}oneshot", t.prefix);
@@ -505,6 +548,7 @@ mod embedded {
         metrics_are_prometheus_text,
         sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent,
         once_exits_with_apply_codes,
+        once_on_sigterm_releases_the_lease_and_exits_1,
     );
 }
 
@@ -539,6 +583,7 @@ mod mlflow {
         metrics_are_prometheus_text,
         sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent,
         once_exits_with_apply_codes,
+        once_on_sigterm_releases_the_lease_and_exits_1,
     );
 }
 

@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredModel;
-use crate::plan::{Action, tags};
+use crate::plan::Action;
+use crate::state::tags;
 use crate::state::{LiveModel, Stage};
 
 /// Aliases and stages modelsync manages on one model.

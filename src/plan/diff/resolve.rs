@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 
 use crate::manifest::{DesiredModel, DesiredVersion, Locator, Origin};
-use crate::plan::{Target, tags};
+use crate::plan::Target;
+use crate::state::tags;
 use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
 
 /// A declared handle, resolved.

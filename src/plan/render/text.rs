@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 
 use super::Summary;
-use crate::plan::{Action, GateCheck, GateStatus, Plan, describe, tags};
+use crate::plan::{Action, GateCheck, GateStatus, Plan, describe};
+use crate::state::tags;
 
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";

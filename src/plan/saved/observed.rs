@@ -13,11 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredState;
-use crate::plan::tags;
-use crate::state::{LiveExperiment, LiveModel, LiveState, LiveVersion, Stage, VersionStatus};
-
-/// The lease's tags (`modelsync.lease.holder`, `modelsync.lease.expires`).
-const LEASE_PREFIX: &str = "modelsync.lease.";
+use crate::state::{LiveExperiment, LiveModel, LiveState, LiveVersion, Stage, VersionStatus, tags};
 
 /// Every declared model and experiment, as the registry held it; `None`
 /// when it did not exist.
@@ -71,7 +67,9 @@ pub struct ObservedExperiment {
 
 /// True for bookkeeping tags that cannot change a plan.
 fn ignored(key: &str) -> bool {
-    key == tags::REVISION || key.starts_with(tags::PREVIOUS_PREFIX) || key.starts_with(LEASE_PREFIX)
+    key == tags::REVISION
+        || key.starts_with(tags::PREVIOUS_PREFIX)
+        || key.starts_with(tags::LEASE_PREFIX)
 }
 
 fn kept(t: &BTreeMap<String, String>) -> BTreeMap<String, String> {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::store::{Data, StoredModel};
 use super::validate;
-use crate::plan::tags::SOURCE as SOURCE_TAG;
 use crate::registry::{NewVersion, RegistryError, Result};
+use crate::state::tags::SOURCE as SOURCE_TAG;
 use crate::state::{LiveExperiment, LiveVersion, Stage, VersionStatus};
 
 /// Whether an operation changed the data.

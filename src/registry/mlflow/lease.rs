@@ -20,11 +20,8 @@ use super::client::Payload;
 use super::endpoints as ep;
 use super::wire::Empty;
 use crate::registry::{Registry, RegistryError, Result};
+use crate::state::tags::{LEASE_EXPIRES, LEASE_HOLDER};
 
-/// Tag: who holds the lease (`host:pid:nonce`).
-pub const HOLDER_TAG: &str = "modelsync.lease.holder";
-/// Tag: when the lease expires, ms since the epoch (`0`: released).
-pub const EXPIRES_TAG: &str = "modelsync.lease.expires";
 /// The default lease model.
 pub const DEFAULT_NAME: &str = "modelsync-lease";
 
@@ -65,8 +62,8 @@ impl MlflowRegistry {
         loop {
             let expires = now_ms() + times.ttl.as_millis() as i64;
             let tags = BTreeMap::from([
-                (HOLDER_TAG.to_string(), holder.clone()),
-                (EXPIRES_TAG.to_string(), expires.to_string()),
+                (LEASE_HOLDER.to_string(), holder.clone()),
+                (LEASE_EXPIRES.to_string(), expires.to_string()),
             ]);
             let description =
                 "modelsync's lease against concurrent appliers; safe to delete when no apply runs";
@@ -78,10 +75,10 @@ impl MlflowRegistry {
             let (who, until) = current
                 .as_ref()
                 .map(|m| {
-                    let who = m.tags.get(HOLDER_TAG).cloned().unwrap_or_default();
+                    let who = m.tags.get(LEASE_HOLDER).cloned().unwrap_or_default();
                     let until = m
                         .tags
-                        .get(EXPIRES_TAG)
+                        .get(LEASE_EXPIRES)
                         .and_then(|e| e.parse::<i64>().ok())
                         .unwrap_or(0);
                     (who, until)
@@ -99,15 +96,15 @@ impl MlflowRegistry {
                 // pause that no other breaker overwrote us.
                 warn!(lease = name, previous = %who, "taking over an expired lease");
                 let take_over = async {
-                    self.set_model_tag(name, HOLDER_TAG, &holder).await?;
-                    self.set_model_tag(name, EXPIRES_TAG, &expires.to_string())
+                    self.set_model_tag(name, LEASE_HOLDER, &holder).await?;
+                    self.set_model_tag(name, LEASE_EXPIRES, &expires.to_string())
                         .await
                 };
                 take_over.await.map_err(|e| not_permitted(name, e))?;
                 tokio::time::sleep(times.poll).await;
                 let again = self.get_model(name).await?;
                 if again
-                    .and_then(|m| m.tags.get(HOLDER_TAG).cloned())
+                    .and_then(|m| m.tags.get(LEASE_HOLDER).cloned())
                     .as_deref()
                     == Some(&holder)
                 {
@@ -147,7 +144,7 @@ impl MlflowRegistry {
         let current = self.get_model(&lease.name).await?;
         let ours = current
             .as_ref()
-            .and_then(|m| m.tags.get(HOLDER_TAG))
+            .and_then(|m| m.tags.get(LEASE_HOLDER))
             .is_some_and(|h| *h == lease.holder);
         if !ours {
             warn!(lease = %lease.name, "the lease was taken over by someone else before release");
@@ -160,7 +157,7 @@ impl MlflowRegistry {
             .await
         {
             Ok(_) => Ok(()),
-            Err(_) => self.set_model_tag(&lease.name, EXPIRES_TAG, "0").await,
+            Err(_) => self.set_model_tag(&lease.name, LEASE_EXPIRES, "0").await,
         }
     }
 }

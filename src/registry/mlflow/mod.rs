@@ -7,13 +7,14 @@
 //!   permission needed).
 //! - `client`: one call with auth, TLS, retries and backoff, and
 //!   request counters; `errors`: error bodies -> [`super::RegistryError`].
-//! - `wire`: MLflow's JSON and its mapping onto [`crate::state`] (the only
-//!   file that knows MLflow's field names).
+//! - `wire`: MLflow's answers and their mapping onto [`crate::state`] (the
+//!   only file that knows their shape; requests are built at their call).
 //! - `read`: paged bulk snapshots, runs.
 //! - `sources`: what a `runs:/` source registers as (MLflow 3 logged
 //!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
+//! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 
 pub mod config;
 

@@ -1,6 +1,8 @@
 //! MLflow's JSON, and its mapping onto [`crate::state`].
 //!
-//! This is the only file that knows MLflow's field names. Every struct
+//! The only file that knows the shape of MLflow's answers (request bodies
+//! and query parameters are built next to their call, in `read.rs`,
+//! `write.rs`, `sources.rs` and `lease.rs`). Every struct
 //! deserializes with defaults, because MLflow omits unset and empty fields
 //! (empty `tags`, `aliases`, `description`), sends `version` as a string and
 //! non-finite doubles as `"NaN"`/`"Infinity"`. Unknown fields are ignored

@@ -22,8 +22,8 @@ use super::wire::{
     CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
     filter_literal, tags_json,
 };
-use crate::plan::tags;
 use crate::registry::{NewVersion, RegistryError, Result};
+use crate::state::tags;
 use crate::state::{LiveVersion, Stage, VersionStatus};
 
 /// `registered-models/create`.
