@@ -6,6 +6,7 @@ mod common;
 mod export;
 mod get;
 mod history;
+mod lease;
 mod plan;
 mod validate;
 mod watch;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Get(a) => get::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, a).await,
+        Command::Lease(c) => lease::run(g, c).await,
         Command::Schema => {
             common::print(&crate::manifest::schema::json_schema());
             Ok(Exit::Ok)
