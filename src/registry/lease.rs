@@ -3,12 +3,12 @@
 //!
 //! The holder renews its lease every TTL/3 (the heartbeat, see
 //! [`super::AnyRegistry::keep_lease`]). Each renewal that the registry
-//! acknowledges sets the expiry to the time the renewal started + TTL; the
-//! holder may write until its **deadline**: the last acknowledged renewal
-//! + TTL − a safety margin ([`margin`]), by the wall clock. Past it, another
-//! applier may be about to take the lease over, so the holder writes
-//! nothing further. A heartbeat that finds the lease held by someone else
-//! marks it lost at once.
+//! acknowledges sets the expiry to the time the renewal started plus the
+//! TTL; the holder may write until its **deadline**: the last acknowledged
+//! renewal plus the TTL minus a safety margin ([`margin`]), by the wall
+//! clock. Past it, another applier may be about to take the lease over, so
+//! the holder writes nothing further. A heartbeat that finds the lease held
+//! by someone else marks it lost at once.
 
 use std::convert::Infallible;
 use std::sync::Arc;
