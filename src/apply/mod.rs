@@ -11,7 +11,9 @@
 //! actions a conflict, not a lost update. A failed action skips the rest of
 //! its model; other models go on. Every applied move leaves audit tags on the
 //! version (`modelsync.promoted-at.*`, `modelsync.previous.*`,
-//! `modelsync.revision`).
+//! `modelsync.revision`). Every write is preceded by a check of the applier
+//! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
+//! writes nothing further.
 
 mod model;
 mod report;
@@ -22,7 +24,7 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::Registry;
+use crate::registry::{LeaseGuard, Registry};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -39,6 +41,17 @@ pub struct ApplyOptions {
     /// Gates to re-check just before each move (from the manifests or the
     /// saved plan); a move whose gate no longer passes is blocked.
     pub gates: crate::manifest::GateSpecs,
+    /// The applier lease the writes are made under: asked before each
+    /// write; once it is lost (or its deadline passed) nothing further is
+    /// written and the remaining actions are skipped.
+    pub lease: Option<LeaseGuard>,
+}
+
+impl ApplyOptions {
+    /// `Err(reason)` when the lease is lost: write nothing.
+    fn may_write(&self) -> Result<(), &'static str> {
+        self.lease.as_ref().map_or(Ok(()), LeaseGuard::check)
+    }
 }
 
 /// A shared flag that asks an apply to stop between models.
@@ -62,7 +75,7 @@ impl CancelFlag {
 pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> ApplyReport {
     let mut results = Vec::new();
     for exp in &plan.experiments {
-        results.extend(model::apply_experiment(reg, exp).await);
+        results.extend(model::apply_experiment(reg, exp, opts).await);
     }
     let per_model: Vec<Vec<ActionResult>> = stream::iter(&plan.models)
         .map(|mp| model::apply_model(reg, mp, opts))

@@ -11,6 +11,7 @@ use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
 };
+use crate::registry::lease::LOST_REASON;
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage, tags};
 
@@ -37,6 +38,12 @@ pub async fn apply_model<R: Registry>(
         }
         return run.results;
     }
+    if let Err(reason) = opts.may_write() {
+        for action in &mp.actions {
+            run.record(action, Outcome::Skipped(reason.into()));
+        }
+        return run.results;
+    }
     if let Err(reason) = run.check_fresh(mp).await {
         for action in &mp.actions {
             run.record(action, Outcome::Conflict(reason.clone()));
@@ -51,11 +58,16 @@ pub async fn apply_model<R: Registry>(
 }
 
 /// Applies one experiment's actions in order.
-pub async fn apply_experiment<R: Registry>(reg: &R, ep: &ExperimentPlan) -> Vec<ActionResult> {
+pub async fn apply_experiment<R: Registry>(
+    reg: &R,
+    ep: &ExperimentPlan,
+    opts: &ApplyOptions,
+) -> Vec<ActionResult> {
     let mut results = Vec::new();
     let mut id: Option<String> = None;
     for action in &ep.actions {
         let outcome = match action {
+            _ if opts.may_write().is_err() => Outcome::Skipped(LOST_REASON.into()),
             ExperimentAction::CreateExperiment {
                 artifact_location,
                 tags,
@@ -181,6 +193,12 @@ impl<R: Registry> ModelRun<'_, R> {
             self.record(action, Outcome::Blocked(why));
             return;
         }
+        if let Err(reason) = self.opts.may_write() {
+            self.skip_move(action);
+            self.stop = Some(reason.into());
+            self.record(action, Outcome::Skipped(reason.into()));
+            return;
+        }
         let outcome = match self.perform(action).await {
             Ok(()) => Outcome::Applied,
             Err(StepError::Skip(reason)) => {
@@ -223,6 +241,13 @@ impl<R: Registry> ModelRun<'_, R> {
         };
         let earned = Inventory::earned(&planned, None, &self.not_set);
         if earned == planned {
+            return;
+        }
+        if self.opts.may_write().is_err() {
+            warn!(
+                model = self.model,
+                "lost the applier lease: the ownership record of this new model is left as created"
+            );
             return;
         }
         let action = Action::SetModelTag {

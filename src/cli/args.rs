@@ -100,6 +100,14 @@ pub enum Command {
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
     Watch(WatchArgs),
+    /// Show or free the applier lease (MLflow registries).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  modelsync lease show\n  \
+        modelsync lease release --force          # asks y/N on a terminal\n  \
+        modelsync lease release --force --yes    # CI: no prompt"
+    )]
+    Lease(LeaseCommand),
     /// Print the JSON Schema of manifest documents.
     #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
     Schema,
@@ -272,4 +280,29 @@ pub struct WatchArgs {
     /// Quiet time after a file change before reconciling.
     #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
     pub debounce: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Print who holds the applier lease (holder, host, pid, started, expiry).
+    Show(LeaseShowArgs),
+    /// Free a stale applier lease left by a crashed apply, whoever holds it.
+    Release(LeaseReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LeaseShowArgs {
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaseReleaseArgs {
+    /// Required: release even though another modelsync may hold the lease.
+    /// Only when no apply is running.
+    #[arg(long, required = true)]
+    pub force: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }

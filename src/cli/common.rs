@@ -89,6 +89,10 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             }
         }
         Stop::Registry(e) => crate::logging::error(&e.to_string()),
+        Stop::LostLease => {
+            report_applied(out);
+            crate::logging::error(&out.error_message().unwrap_or_default());
+        }
         Stop::OtherRegistry { .. } | Stop::Cancelled => {
             crate::logging::error(&out.error_message().unwrap_or_default());
         }

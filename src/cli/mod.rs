@@ -8,6 +8,7 @@ mod common;
 mod export;
 mod get;
 mod history;
+mod lease;
 mod plan;
 mod validate;
 mod watch;
@@ -48,7 +49,7 @@ pub fn exit_for(v: Verdict) -> Exit {
     match v {
         Verdict::Ok => Exit::Ok,
         Verdict::Changes => Exit::Changes,
-        Verdict::Error | Verdict::Interrupted => Exit::Error,
+        Verdict::Error | Verdict::Interrupted | Verdict::LostLease => Exit::Error,
         Verdict::Unreachable => Exit::Unreachable,
         Verdict::Stale => Exit::Stale,
         Verdict::Blocked => Exit::Blocked,
@@ -81,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Get(a) => get::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, a).await,
+        Command::Lease(c) => lease::run(g, c).await,
         Command::Schema => {
             common::print(&crate::manifest::schema::json_schema());
             Ok(Exit::Ok)

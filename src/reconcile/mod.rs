@@ -22,7 +22,7 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
-use crate::registry::{self, AnyRegistry, Lease, OpenOptions, Registry, RegistryError};
+use crate::registry::{self, AnyRegistry, Lease, LeaseGuard, OpenOptions, Registry, RegistryError};
 
 /// Where the pass's intent comes from.
 #[derive(Debug, Clone)]
@@ -162,20 +162,29 @@ async fn run_on(
             return;
         }
     };
-    apply_under_lease(out, reg, saved, pass, &ctx).await;
+    let guard = lease.guard();
+    tokio::select! {
+        () = apply_under_lease(out, reg, saved, pass, &ctx, guard.clone()) => {}
+        never = reg.keep_lease(&lease) => match never {},
+    }
+    if guard.is_some_and(|g| g.is_lost()) && out.stop.is_none() {
+        out.stop = Some(Stop::LostLease);
+    }
     if let Err(e) = reg.release_lease(lease).await {
         tracing::warn!(error = %e, "could not release the applier lease");
     }
 }
 
-/// Under the lease: read again and plan again (a saved plan: check it is
-/// still fresh), execute, then read back and verify.
+/// Under the lease (renewed by its heartbeat meanwhile): read again and
+/// plan again (a saved plan: check it is still fresh), execute, then read
+/// back and verify. Each write first asks `lease` that it is still held.
 async fn apply_under_lease(
     out: &mut Outcome,
     reg: &AnyRegistry,
     saved: Option<&SavedPlan>,
     pass: &Pass<'_>,
     ctx: &PlanContext,
+    lease: Option<LeaseGuard>,
 ) {
     let desired = out.desired.take().expect("loaded");
     let settled = settle(out, reg, &desired, saved, ctx).await;
@@ -196,12 +205,14 @@ async fn apply_under_lease(
         now_ms: pass.clock.now_ms(),
         cancel: Some(pass.cancel.clone()),
         gates: desired.gate_specs(),
+        lease: lease.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
-    if wrote && !out.cancelled {
+    let lost = lease.is_some_and(|g| g.is_lost());
+    if wrote && !out.cancelled && !lost {
         match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
             Ok((_, after)) => {
                 out.pending = match saved {

@@ -21,6 +21,10 @@ pub enum Stop {
     /// A shutdown was asked for (SIGTERM/SIGINT) before anything was
     /// written; with writes under way, the report tells what was skipped.
     Cancelled,
+    /// The applier lease could not be renewed (or was taken over) while
+    /// applying: nothing was written after its deadline; the report tells
+    /// what was applied before and what was skipped.
+    LostLease,
 }
 
 /// Everything one pass did and saw.
@@ -67,6 +71,8 @@ pub enum Verdict {
     Blocked,
     /// Shut down before finishing: models not started were skipped.
     Interrupted,
+    /// The applier lease was lost while applying: the rest was skipped.
+    LostLease,
 }
 
 impl Outcome {
@@ -79,6 +85,7 @@ impl Outcome {
             Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
             Some(Stop::Registry(_)) => return Verdict::Error,
             Some(Stop::Cancelled) => return Verdict::Interrupted,
+            Some(Stop::LostLease) => return Verdict::LostLease,
             None => {}
         }
         let plan_errors = self.plan.as_ref().is_some_and(Plan::has_errors);
@@ -122,6 +129,17 @@ impl Outcome {
             Some(Stop::Registry(e)) => return Some(format!("{e}; nothing was applied")),
             Some(Stop::Cancelled) => {
                 return Some("interrupted before applying: nothing was written".into());
+            }
+            Some(Stop::LostLease) => {
+                let (applied, skipped) = self
+                    .report
+                    .as_ref()
+                    .map_or((0, 0), |r| (r.applied(), r.skipped()));
+                return Some(format!(
+                    "lost the applier lease (it could not be renewed in time, or another modelsync \
+                     took it over): stopped writing before its deadline; {applied} action(s) \
+                     applied, {skipped} skipped. Run apply again."
+                ));
             }
             None => {}
         }

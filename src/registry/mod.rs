@@ -6,7 +6,10 @@
 //! idempotent operations that the executor (`apply`) sequences.
 
 pub mod embedded;
+pub mod lease;
 pub mod mlflow;
+
+pub use lease::{Lease, LeaseGuard, LeaseInfo, lease_model_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -243,58 +246,6 @@ impl AnyRegistry {
         match self {
             AnyRegistry::Embedded(_) => RequestStats::default(),
             AnyRegistry::Mlflow(r) => r.stats(),
-        }
-    }
-}
-
-/// The lease model's name: `MODELSYNC_LEASE_MODEL`, else `modelsync-lease`.
-pub fn lease_model_name() -> String {
-    std::env::var("MODELSYNC_LEASE_MODEL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| mlflow::lease::DEFAULT_NAME.to_string())
-}
-
-/// The applier lease held on a registry, opaque to callers: release it
-/// with [`AnyRegistry::release_lease`]. On the embedded registry it holds
-/// nothing (the file's exclusive lock plays that role).
-#[derive(Debug)]
-pub struct Lease(Option<mlflow::lease::Lease>);
-
-impl AnyRegistry {
-    /// Takes the applier lease before a plan that will be applied: MLflow
-    /// gets a lease model (see `mlflow::lease`); the embedded registry is
-    /// already locked exclusively by `open(write: true)`. Waits up to
-    /// `MODELSYNC_LEASE_WAIT` (default 10m) for another holder; the lease
-    /// expires after `MODELSYNC_LEASE_TTL` (default 10m) if never released.
-    /// Both run on the wall clock.
-    pub async fn acquire_lease(&self) -> Result<Lease> {
-        match self {
-            AnyRegistry::Embedded(_) => Ok(Lease(None)),
-            AnyRegistry::Mlflow(r) => {
-                let mut times = mlflow::lease::LeaseTimes::default();
-                let env = |k: &str| {
-                    std::env::var(k)
-                        .ok()
-                        .and_then(|w| humantime::parse_duration(&w).ok())
-                };
-                if let Some(wait) = env("MODELSYNC_LEASE_WAIT") {
-                    times.wait = wait;
-                }
-                if let Some(ttl) = env("MODELSYNC_LEASE_TTL") {
-                    times.ttl = ttl;
-                }
-                let lease = r.acquire_lease(&lease_model_name(), times).await?;
-                Ok(Lease(Some(lease)))
-            }
-        }
-    }
-
-    /// Releases a lease taken by [`AnyRegistry::acquire_lease`].
-    pub async fn release_lease(&self, lease: Lease) -> Result<()> {
-        match (self, lease.0) {
-            (AnyRegistry::Mlflow(r), Some(lease)) => r.release_lease(&lease).await,
-            _ => Ok(()),
         }
     }
 }

@@ -22,6 +22,8 @@ pub const LEASE_HOLDER: &str = "modelsync.lease.holder";
 /// On the lease model: when the lease expires, ms since the epoch (`0`:
 /// released).
 pub const LEASE_EXPIRES: &str = "modelsync.lease.expires";
+/// On the lease model: when the holder took the lease, ms since the epoch.
+pub const LEASE_STARTED: &str = "modelsync.lease.started";
 
 #[cfg(test)]
 mod tests {
@@ -41,5 +43,6 @@ mod tests {
         }
         assert!(LEASE_HOLDER.starts_with(LEASE_PREFIX));
         assert!(LEASE_EXPIRES.starts_with(LEASE_PREFIX));
+        assert!(LEASE_STARTED.starts_with(LEASE_PREFIX));
     }
 }

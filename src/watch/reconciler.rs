@@ -225,7 +225,7 @@ impl Reconciler {
         if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
             return self.report_drift(plan.expect("checked"), id);
         }
-        if verdict == Verdict::Error {
+        if matches!(verdict, Verdict::Error | Verdict::LostLease) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
             self.fail("apply_error", &msg, Vec::new());
             return ended("apply_error", Next::Retry, verdict);

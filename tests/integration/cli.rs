@@ -261,18 +261,26 @@ fn schema_command_matches_committed_schema() {
 #[test]
 fn help_texts() {
     for cmd in [
-        "", "validate", "plan", "apply", "export", "get", "history", "schema",
+        "",
+        "validate",
+        "plan",
+        "apply",
+        "export",
+        "get",
+        "history",
+        "schema",
+        "lease",
+        "lease show",
+        "lease release",
     ] {
         let mut c = bin();
-        if !cmd.is_empty() {
-            c.arg(cmd);
-        }
+        c.args(cmd.split_whitespace());
         let out = c.arg("--help").env("NO_COLOR", "1").output().expect("help");
         assert_eq!(out.status.code(), Some(0));
         let name = if cmd.is_empty() {
             "help".to_string()
         } else {
-            format!("help_{cmd}")
+            format!("help_{}", cmd.replace(' ', "_"))
         };
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }

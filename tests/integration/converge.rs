@@ -100,6 +100,7 @@ fn opts() -> ApplyOptions {
         now_ms: modelsync::clock::wall_ms(),
         cancel: None,
         gates: Default::default(),
+        lease: None,
     }
 }
 

@@ -21,7 +21,9 @@ macro_rules! both {
 }
 
 mod errors;
+mod heartbeat;
 mod lease;
+mod lease_cli;
 mod ownership;
 mod watch_once;
 

@@ -3,8 +3,9 @@
 //! names are unique, so `registered-models/create` of the lease model
 //! succeeds for exactly one caller.
 //!
-//! The lease model (`modelsync-lease` by default) carries its holder and
-//! expiry in tags. Released by deleting the model (needs MANAGE) or, failing
+//! The lease model (`modelsync-lease` by default) carries its holder,
+//! start and expiry in tags; the holder's heartbeat renews the expiry
+//! (`renew_lease`, see `registry::lease`). Released by deleting the model (needs MANAGE) or, failing
 //! that, by expiring it. An expired lease is taken over by rewriting its
 //! tags and reading them back after a pause; the per-create duplicate check
 //! in `write.rs` is the backstop if two breakers race.
@@ -19,8 +20,9 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::wire::Empty;
+use crate::registry::lease::LeaseInfo;
 use crate::registry::{Registry, RegistryError, Result};
-use crate::state::tags::{LEASE_EXPIRES, LEASE_HOLDER};
+use crate::state::tags::{LEASE_EXPIRES, LEASE_HOLDER, LEASE_STARTED};
 
 /// The default lease model.
 pub const DEFAULT_NAME: &str = "modelsync-lease";
@@ -30,6 +32,8 @@ pub const DEFAULT_NAME: &str = "modelsync-lease";
 pub struct Lease {
     pub name: String,
     pub holder: String,
+    /// When the take started (wall ms): its expiry is this + TTL.
+    pub taken_ms: i64,
 }
 
 /// How long to hold and wait.
@@ -46,7 +50,7 @@ pub struct LeaseTimes {
 impl Default for LeaseTimes {
     fn default() -> Self {
         LeaseTimes {
-            ttl: Duration::from_secs(600),
+            ttl: crate::registry::lease::DEFAULT_TTL,
             wait: Duration::from_secs(600),
             poll: Duration::from_millis(500),
         }
@@ -60,10 +64,12 @@ impl MlflowRegistry {
         let start = Instant::now();
         let mut announced = false;
         loop {
-            let expires = now_ms() + times.ttl.as_millis() as i64;
+            let taken_ms = now_ms();
+            let expires = taken_ms + times.ttl.as_millis() as i64;
             let tags = BTreeMap::from([
                 (LEASE_HOLDER.to_string(), holder.clone()),
                 (LEASE_EXPIRES.to_string(), expires.to_string()),
+                (LEASE_STARTED.to_string(), taken_ms.to_string()),
             ]);
             let description =
                 "modelsync's lease against concurrent appliers; safe to delete when no apply runs";
@@ -89,6 +95,7 @@ impl MlflowRegistry {
                 return Ok(Lease {
                     name: name.to_string(),
                     holder,
+                    taken_ms,
                 });
             }
             if current.is_some() && until <= now_ms() {
@@ -98,6 +105,8 @@ impl MlflowRegistry {
                 let take_over = async {
                     self.set_model_tag(name, LEASE_HOLDER, &holder).await?;
                     self.set_model_tag(name, LEASE_EXPIRES, &expires.to_string())
+                        .await?;
+                    self.set_model_tag(name, LEASE_STARTED, &taken_ms.to_string())
                         .await
                 };
                 take_over.await.map_err(|e| not_permitted(name, e))?;
@@ -112,6 +121,7 @@ impl MlflowRegistry {
                     return Ok(Lease {
                         name: name.to_string(),
                         holder,
+                        taken_ms,
                     });
                 }
                 continue;
@@ -125,10 +135,11 @@ impl MlflowRegistry {
                 )));
             }
             if !announced {
-                // At warn level, so it shows at the default verbosity.
+                // Once, at warn level, so it shows at the default verbosity.
                 warn!(
                     lease = name,
                     holder = %who,
+                    until = %rfc3339(until),
                     expires_in_s = (until - now_ms()).max(0) / 1000,
                     "waiting for the applier lease held by another modelsync"
                 );
@@ -160,6 +171,65 @@ impl MlflowRegistry {
             Err(_) => self.set_model_tag(&lease.name, LEASE_EXPIRES, "0").await,
         }
     }
+}
+
+impl MlflowRegistry {
+    /// Renews a held lease: reads the lease model and, when `lease` still
+    /// holds it, sets its expiry to now + `ttl`. `Ok(Some(started))` with
+    /// the time the renewal started (the new expiry is that + `ttl`);
+    /// `Ok(None)` when someone else holds it now (or it is gone).
+    pub async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Option<i64>> {
+        let started = now_ms();
+        let current = self.get_model(&lease.name).await?;
+        let ours = current
+            .as_ref()
+            .and_then(|m| m.tags.get(LEASE_HOLDER))
+            .is_some_and(|h| *h == lease.holder);
+        if !ours {
+            return Ok(None);
+        }
+        let expires = started + ttl.as_millis() as i64;
+        self.set_model_tag(&lease.name, LEASE_EXPIRES, &expires.to_string())
+            .await?;
+        Ok(Some(started))
+    }
+
+    /// The lease model `name` as a lease; `None` when it does not exist.
+    pub async fn read_lease(&self, name: &str) -> Result<Option<LeaseInfo>> {
+        let Some(m) = self.get_model(name).await? else {
+            return Ok(None);
+        };
+        let ms = |k: &str| m.tags.get(k).and_then(|v| v.parse::<i64>().ok());
+        Ok(Some(LeaseInfo {
+            name: name.to_string(),
+            holder: m.tags.get(LEASE_HOLDER).cloned().unwrap_or_default(),
+            started_ms: ms(LEASE_STARTED).unwrap_or(0),
+            expires_ms: ms(LEASE_EXPIRES).unwrap_or(0),
+        }))
+    }
+
+    /// Frees the lease `name` whoever holds it (`lease release --force`):
+    /// deletes the lease model, or expires it when this user may not.
+    pub async fn force_release_lease(&self, name: &str) -> Result<()> {
+        let body = json!({ "name": name });
+        match self
+            .client
+            .call::<Empty>(&ep::DELETE_MODEL, Payload::Json(&body))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(_) => self
+                .set_model_tag(name, LEASE_EXPIRES, "0")
+                .await
+                .map_err(|e| not_permitted(name, e)),
+        }
+    }
+}
+
+/// A wall-clock time in ms as RFC 3339 (seconds).
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// A permission error on the lease model, said in terms of the lease: the

@@ -15,10 +15,10 @@ use crate::support::cli::{Run, Workdir};
 use crate::support::mlflow::{server, unique};
 use crate::support::proxy::{Fault, Proxy};
 
-const HOLDER_TAG: &str = "modelsync.lease.holder";
-const EXPIRES_TAG: &str = "modelsync.lease.expires";
+pub(super) const HOLDER_TAG: &str = "modelsync.lease.holder";
+pub(super) const EXPIRES_TAG: &str = "modelsync.lease.expires";
 
-fn model(name: &str) -> String {
+pub(super) fn model(name: &str) -> String {
     crate::gates::manifest(
         name,
         &format!(
@@ -27,13 +27,13 @@ fn model(name: &str) -> String {
     )
 }
 
-fn wall_ms() -> i64 {
+pub(super) fn wall_ms() -> i64 {
     modelsync::clock::wall_ms()
 }
 
 /// Another applier's lease on `w`'s lease model, expiring `expires_in_ms`
 /// from now by the wall clock (as `src/registry/mlflow/lease.rs` writes it).
-async fn foreign_lease(w: &Workdir, expires_in_ms: i64) -> String {
+pub(super) async fn foreign_lease(w: &Workdir, expires_in_ms: i64) -> String {
     let holder = "elsewhere:1:feedface".to_string();
     let tags = BTreeMap::from([
         (HOLDER_TAG.to_string(), holder.clone()),
@@ -50,7 +50,7 @@ async fn foreign_lease(w: &Workdir, expires_in_ms: i64) -> String {
     holder
 }
 
-async fn lease_holder(w: &Workdir) -> Option<String> {
+pub(super) async fn lease_holder(w: &Workdir) -> Option<String> {
     let m = server()
         .registry()
         .get_model(&w.lease_name())
@@ -59,7 +59,7 @@ async fn lease_holder(w: &Workdir) -> Option<String> {
     m.and_then(|m| m.tags.get(HOLDER_TAG).cloned())
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(super) fn signal(child: &Child, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
@@ -68,7 +68,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Waits (at most `timeout`) for the child to exit; its run.
-fn finish(mut child: Child, timeout: Duration) -> Run {
+pub(super) fn finish(mut child: Child, timeout: Duration) -> Run {
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -101,7 +101,7 @@ fn finish(mut child: Child, timeout: Duration) -> Run {
     }
 }
 
-fn spawn(w: &Workdir, uri: &str, env: &[(&str, &str)], args: &[&str]) -> Child {
+pub(super) fn spawn(w: &Workdir, uri: &str, env: &[(&str, &str)], args: &[&str]) -> Child {
     let mut all = vec!["--registry", uri];
     all.extend_from_slice(args);
     let mut cmd = w.command(&all);

@@ -8,7 +8,7 @@
 //! (`Connection: close`), which keeps the parsing trivial.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,11 +48,15 @@ pub struct Seen {
     pub body: String,
     /// The fault applied, if any.
     pub fault: Option<String>,
+    /// When the proxy had read the whole request.
+    pub at: Instant,
 }
 
 struct Rule {
     method: String,
     path_contains: String,
+    /// Empty: any body.
+    body_contains: String,
     fault: Fault,
     remaining: usize,
 }
@@ -94,9 +98,23 @@ impl Proxy {
     /// Applies `fault` to the next `times` requests with this method whose
     /// path contains `path_contains`. Rules apply in the order added.
     pub fn fail(&self, method: &str, path_contains: &str, fault: Fault, times: usize) {
+        self.fail_body(method, path_contains, "", fault, times);
+    }
+
+    /// Like [`Proxy::fail`], only for requests whose body also contains
+    /// `body_contains` (e.g. one tag key).
+    pub fn fail_body(
+        &self,
+        method: &str,
+        path_contains: &str,
+        body_contains: &str,
+        fault: Fault,
+        times: usize,
+    ) {
         self.state.lock().expect("proxy state").rules.push(Rule {
             method: method.to_owned(),
             path_contains: path_contains.to_owned(),
+            body_contains: body_contains.to_owned(),
             fault,
             remaining: times,
         });
@@ -133,12 +151,18 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
     let mut parts = first.split_whitespace();
     let method = parts.next().unwrap_or_default().to_owned();
     let path = parts.next().unwrap_or_default().to_owned();
+    let text = String::from_utf8_lossy(&body).into_owned();
     let fault = {
         let mut st = state.lock().expect("proxy state");
         let fault = st
             .rules
             .iter_mut()
-            .find(|r| r.remaining > 0 && r.method == method && path.contains(&r.path_contains))
+            .find(|r| {
+                r.remaining > 0
+                    && r.method == method
+                    && path.contains(&r.path_contains)
+                    && text.contains(&r.body_contains)
+            })
             .map(|r| {
                 r.remaining -= 1;
                 r.fault.clone()
@@ -146,8 +170,9 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
         st.seen.push(Seen {
             method: method.clone(),
             path: path.clone(),
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body: text.clone(),
             fault: fault.as_ref().map(|f| format!("{f:?}")),
+            at: Instant::now(),
         });
         fault
     };
