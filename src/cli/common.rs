@@ -9,8 +9,9 @@ use anyhow::Context;
 use super::args::ProtectArgs;
 use super::{ColorChoice, Exit, GlobalArgs};
 use crate::manifest::Diagnostic;
+use crate::manifest::SourceFile;
 use crate::manifest::validate::LoadOptions;
-use crate::reconcile::{Input, Outcome, Stop};
+use crate::reconcile::{Outcome, Stop};
 use crate::registry::{self, AnyRegistry, OpenOptions};
 use crate::source::config::Config;
 
@@ -68,13 +69,16 @@ pub fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The pass's input from manifest paths: the files, and the protected
-/// targets of `--protect` and `modelsync.toml`.
-pub fn read_input(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<Input> {
+/// The manifest files under `paths`, and the options they load with (the
+/// protected targets of `--protect` and `modelsync.toml`).
+pub fn read_manifests(
+    paths: &[PathBuf],
+    protect: &ProtectArgs,
+) -> anyhow::Result<(Vec<SourceFile>, LoadOptions)> {
     let paths = default_paths(paths);
     let files = crate::source::read_paths(&paths)?;
     let options = load_options(&paths, protect)?;
-    Ok(Input::Manifests { files, options })
+    Ok((files, options))
 }
 
 /// Shows why a pass stopped early, on stderr; the exit code, or `None`

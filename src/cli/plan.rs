@@ -15,10 +15,11 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 /// `modelsync plan`.
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
-    let input = common::read_input(&a.paths, &a.options.protect)?;
-    let files = match &input {
-        Input::Manifests { files, .. } => files.clone(),
-        Input::Saved(_) => unreachable!("plan reads manifests"),
+    let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
+    let protect = options.protect.clone();
+    let input = Input::Manifests {
+        files: files.clone(),
+        options,
     };
     let pass = Pass {
         prune: a.options.prune,
@@ -39,7 +40,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     };
     print(&rendered);
     if let Some(path) = &a.out {
-        let saved = match saved_plan(&a, &out, &files) {
+        let saved = match saved_plan(&a, &out, files, protect) {
             Ok(s) => s,
             Err(e) => {
                 crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
@@ -63,18 +64,17 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
 fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
-    files: &[crate::manifest::SourceFile],
+    files: Vec<crate::manifest::SourceFile>,
+    protect: Vec<String>,
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
-    let protect =
-        common::load_options(&common::default_paths(&a.paths), &a.options.protect)?.protect;
     let made = Provenance {
         registry: out.registry.clone(),
         revision: common::revision(a.options.revision.as_deref()),
         created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         prune: a.options.prune,
-        files: files.to_vec(),
+        files,
         protect,
     };
     let plan = out.plan.clone().expect("planned");
@@ -90,10 +90,11 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
             let revision = saved.revision.clone();
             (Input::Saved(Box::new(saved)), revision)
         }
-        None => (
-            common::read_input(&a.paths, &a.options.protect)?,
-            common::revision(a.options.revision.as_deref()),
-        ),
+        None => {
+            let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
+            let revision = common::revision(a.options.revision.as_deref());
+            (Input::Manifests { files, options }, revision)
+        }
     };
     let color = common::use_color(g);
     let show = move |plan: &Plan| print(&render::text(plan, color));

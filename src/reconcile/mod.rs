@@ -14,7 +14,7 @@ mod outcome;
 
 use std::time::Duration;
 
-pub use observe::{observe, pending, plan, request_for};
+pub use observe::{action_lines, observe, pending, plan, request_for};
 pub use outcome::{Outcome, Stop, Verdict};
 
 use crate::apply::{self, ApplyOptions, CancelFlag};

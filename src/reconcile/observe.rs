@@ -53,21 +53,33 @@ pub async fn plan<R: Registry>(
     Ok((live, plan))
 }
 
+/// One `model: action` (or `experiment name: action`) line per action of
+/// `plan`, gate-blocked moves left out unless `blocked`: the wording of
+/// `plan::describe`, for pending and drift reports.
+pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
+    use crate::plan::describe;
+    let models = plan.models.iter().flat_map(|m| {
+        m.actions
+            .iter()
+            .filter(move |a| blocked || !a.is_blocked())
+            .map(move |a| format!("{}: {}", m.model, describe::action(a)))
+    });
+    let experiments = plan.experiments.iter().flat_map(|e| {
+        e.actions.iter().map(move |a| {
+            format!(
+                "experiment {}: {}",
+                e.experiment,
+                describe::experiment_action(a)
+            )
+        })
+    });
+    models.chain(experiments).collect()
+}
+
 /// The actions a re-plan still finds after an apply, gate-blocked moves
 /// excepted: what did not take.
 pub fn pending(after: &Plan) -> Vec<String> {
-    let models = after.models.iter().flat_map(|m| {
-        m.actions
-            .iter()
-            .filter(|a| !a.is_blocked())
-            .map(move |a| format!("{}: {}", m.model, crate::plan::describe::action(a)))
-    });
-    let experiments = after
-        .experiments
-        .iter()
-        .filter(|e| !e.actions.is_empty())
-        .map(|e| format!("experiment {}: {} action(s)", e.experiment, e.actions.len()));
-    models.chain(experiments).collect()
+    action_lines(after, false)
 }
 
 /// [`pending`] after applying a saved plan: moves the reviewed plan showed

@@ -254,7 +254,7 @@ impl Reconciler {
     /// `--drift warn`: the applied revision's plan is not empty; report it,
     /// write nothing.
     fn report_drift(&mut self, plan: &Plan, id: &str) -> Ended {
-        let actions = describe(plan);
+        let actions = reconcile::action_lines(plan, true);
         warn!(revision = %id, drift = actions.len(), "drift detected; not repairing (--drift warn)");
         for a in &actions {
             warn!(revision = %id, "drift: {a}");
@@ -380,21 +380,6 @@ fn identity(f: &Fetched) -> String {
     }
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
-}
-
-/// `model: action` lines for drift reports.
-fn describe(plan: &Plan) -> Vec<String> {
-    let models = plan.models.iter().flat_map(|m| {
-        m.actions
-            .iter()
-            .map(move |a| format!("{}: {}", m.model, crate::plan::describe::action(a)))
-    });
-    let experiments = plan.experiments.iter().flat_map(|e| {
-        e.actions
-            .iter()
-            .map(move |_| format!("experiment {}: update", e.experiment))
-    });
-    models.chain(experiments).collect()
 }
 
 fn print_stdout(s: &str) {

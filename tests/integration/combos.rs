@@ -82,12 +82,7 @@ impl Cell {
             .map_or_else(|| self.c.uri(), |p| p.url.clone());
         let mut all = vec!["--registry", url.as_str()];
         all.extend_from_slice(args);
-        let out = self.c.w.command(&all).output().expect("run");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_command(&mut self.c.w.command(&all))
     }
 
     /// Writes so far: through the proxy (the lease's left out), or the
