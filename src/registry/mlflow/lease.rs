@@ -109,7 +109,13 @@ impl MlflowRegistry {
                     self.set_model_tag(name, LEASE_STARTED, &taken_ms.to_string())
                         .await
                 };
-                take_over.await.map_err(|e| not_permitted(name, e))?;
+                match take_over.await {
+                    Ok(()) => {}
+                    // Released (deleted) between our read and our write:
+                    // the next round creates it afresh.
+                    Err(RegistryError::NotFound(_)) => continue,
+                    Err(e) => return Err(not_permitted(name, e)),
+                }
                 tokio::time::sleep(times.poll).await;
                 let again = self.get_model(name).await?;
                 if again
