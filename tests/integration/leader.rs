@@ -6,6 +6,7 @@
 //! registered twice. TTL 3 s throughout.
 
 mod fencing;
+mod kubernetes;
 mod quorum;
 
 use std::time::{Duration, Instant};
