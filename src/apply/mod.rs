@@ -13,7 +13,12 @@
 //! version (`modelsync.promoted-at.*`, `modelsync.previous.*`,
 //! `modelsync.revision`). Every write is preceded by a check of the applier
 //! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
-//! writes nothing further.
+//! writes nothing further. An elected daemon leader ([`ApplyOptions::fence`])
+//! is checked the same way before each write, and before a model's first
+//! write the model's `modelsync.epoch` is compared with the leader's: a
+//! model carrying a newer epoch is not written (and the leader's fence is
+//! marked lost, so it steps down); otherwise the model is stamped with the
+//! leader's epoch first.
 
 mod model;
 mod report;
@@ -24,7 +29,7 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::{LeaseGuard, Registry};
+use crate::registry::{Fence, LeaseGuard, Registry};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -45,11 +50,18 @@ pub struct ApplyOptions {
     /// write; once it is lost (or its deadline passed) nothing further is
     /// written and the remaining actions are skipped.
     pub lease: Option<LeaseGuard>,
+    /// An elected daemon leader's fence: asked before each write like the
+    /// lease; its epoch is stamped on (and compared with) each model.
+    pub fence: Option<Fence>,
 }
 
 impl ApplyOptions {
-    /// `Err(reason)` when the lease is lost: write nothing.
+    /// `Err(reason)` when the leadership or the lease is lost: write
+    /// nothing.
     fn may_write(&self) -> Result<(), &'static str> {
+        if let Some(fence) = &self.fence {
+            fence.check()?;
+        }
         self.lease.as_ref().map_or(Ok(()), LeaseGuard::check)
     }
 }

@@ -11,8 +11,8 @@ use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
 };
-use crate::registry::lease::LOST_REASON;
-use crate::registry::{NewVersion, Registry, RegistryError};
+use crate::registry::lease::{LOST_LEADERSHIP, LOST_REASON};
+use crate::registry::{Fence, NewVersion, Registry, RegistryError};
 use crate::state::{LiveState, Stage, tags};
 
 /// Applies one model's actions in order; see the module docs of `apply`.
@@ -44,9 +44,18 @@ pub async fn apply_model<R: Registry>(
         }
         return run.results;
     }
-    if let Err(reason) = run.check_fresh(mp).await {
+    let fresh = match run.check_fresh(mp).await {
+        Ok(fresh) => fresh,
+        Err(reason) => {
+            for action in &mp.actions {
+                run.record(action, Outcome::Conflict(reason.clone()));
+            }
+            return run.results;
+        }
+    };
+    if let Err(reason) = run.fence_model(fresh.as_ref()).await {
         for action in &mp.actions {
-            run.record(action, Outcome::Conflict(reason.clone()));
+            run.record(action, Outcome::Skipped(reason.clone()));
         }
         return run.results;
     }
@@ -148,14 +157,19 @@ struct ModelRun<'a, R> {
 }
 
 impl<R: Registry> ModelRun<'_, R> {
-    /// Re-reads the model and checks the plan's observed values for it.
-    async fn check_fresh(&self, mp: &ModelPlan) -> Result<(), String> {
+    /// Re-reads the model and checks the plan's observed values for it;
+    /// returns the model's tags as re-read (`None`: it does not exist).
+    async fn check_fresh(
+        &self,
+        mp: &ModelPlan,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
         let fresh = self
             .reg
             .get_model(self.model)
             .await
             .map_err(|e| format!("could not re-read the model before writing: {e}"))?;
         let mut live = LiveState::default();
+        let tags = fresh.as_ref().map(|m| m.tags.clone());
         if let Some(m) = fresh {
             live.models.insert(self.model.to_string(), m);
         }
@@ -165,13 +179,48 @@ impl<R: Registry> ModelRun<'_, R> {
         };
         let stale = crate::plan::stale::check_actions(&one, &live);
         if stale.is_empty() {
-            Ok(())
+            Ok(tags)
         } else {
             Err(format!(
                 "the registry changed since the plan was made: {}",
                 stale.join("; ")
             ))
         }
+    }
+
+    /// An elected leader's fencing before a model's first write: refuse a
+    /// model stamped by a newer leader (and mark the fence lost: another
+    /// replica leads), else stamp an existing model with this leader's
+    /// epoch (a model created in this run gets it with its creation).
+    async fn fence_model(&self, tags: Option<&BTreeMap<String, String>>) -> Result<(), String> {
+        let Some(fence) = &self.opts.fence else {
+            return Ok(());
+        };
+        let Some(tags) = tags else {
+            return Ok(());
+        };
+        let theirs = Fence::epoch_of(tags);
+        if let Some(theirs) = theirs.filter(|t| *t > fence.epoch) {
+            fence.guard.lose();
+            warn!(
+                model = self.model,
+                epoch = fence.epoch,
+                newer = theirs,
+                "a newer leader wrote this model; not writing it and stepping down"
+            );
+            return Err(format!(
+                "{LOST_LEADERSHIP}: the model carries epoch {theirs}, newer than this leader's {}",
+                fence.epoch
+            ));
+        }
+        if theirs == Some(fence.epoch) {
+            return Ok(());
+        }
+        self.opts.may_write().map_err(str::to_string)?;
+        self.reg
+            .set_model_tag(self.model, tags::EPOCH, &fence.epoch.to_string())
+            .await
+            .map_err(|e| format!("could not stamp the leader's epoch on the model: {e}"))
     }
 
     async fn step(&mut self, action: &Action) {
@@ -293,6 +342,15 @@ impl<R: Registry> ModelRun<'_, R> {
         let (reg, model) = (self.reg, self.model);
         match action {
             Action::CreateModel { description, tags } => {
+                let mut stamped;
+                let tags = match &self.opts.fence {
+                    Some(fence) => {
+                        stamped = tags.clone();
+                        stamped.insert(tags::EPOCH.to_string(), fence.epoch.to_string());
+                        &stamped
+                    }
+                    None => tags,
+                };
                 reg.create_model(model, description.as_deref(), tags)
                     .await?;
                 self.created_inventory = tags.get(tags::MANAGED).cloned();

@@ -99,7 +99,7 @@ pub enum Command {
         Endpoints: GET /healthz, /readyz, /metrics (Prometheus), /status (JSON); POST /hooks/git.\n\
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// Show or free the applier lease (MLflow registries).
     #[command(
         subcommand,
@@ -280,6 +280,19 @@ pub struct WatchArgs {
     /// Quiet time after a file change before reconciling.
     #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
     pub debounce: std::time::Duration,
+    /// Run as one of several replicas that elect a leader; only the leader
+    /// reconciles: etcd://HOST:PORT[,HOST:PORT...] or
+    /// postgresql://USER[:PASSWORD]@HOST:PORT/DB (the password may come
+    /// from PGPASSWORD instead).
+    #[arg(long, value_name = "URI", conflicts_with = "once")]
+    pub leader_election: Option<String>,
+    /// Replicas with the same name compete for one leadership.
+    #[arg(long, default_value = "modelsync", value_name = "NAME")]
+    pub leader_election_name: String,
+    /// How long a leader that stopped renewing keeps the leadership; a
+    /// standby takes over within it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

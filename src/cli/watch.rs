@@ -49,6 +49,7 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let clock = crate::clock::EvalClock::from_env()?;
+    let election = election_config(&a)?;
     let once = a.once;
     let (verdict, error) = watch::run(WatchConfig {
         source,
@@ -64,6 +65,7 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         prune: a.prune,
         protect: a.protect.protect.clone(),
         clock,
+        election,
     })
     .await?;
     if once && verdict != Verdict::Ok {
@@ -76,4 +78,24 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         crate::logging::error(&format!("watch --once: {why}"));
     }
     Ok(super::exit_for(verdict))
+}
+
+/// `--leader-election`, `--leader-election-name`, `--lease-ttl`.
+fn election_config(a: &WatchArgs) -> anyhow::Result<Option<crate::election::ElectionConfig>> {
+    let Some(uri) = &a.leader_election else {
+        return Ok(None);
+    };
+    let pgpassword = std::env::var("PGPASSWORD").ok();
+    let backend = crate::election::uri::parse(uri, pgpassword).map_err(anyhow::Error::msg)?;
+    if a.lease_ttl < std::time::Duration::from_secs(1) {
+        bail!("--lease-ttl must be at least 1s");
+    }
+    if a.leader_election_name.is_empty() {
+        bail!("--leader-election-name must not be empty");
+    }
+    Ok(Some(crate::election::ElectionConfig {
+        backend,
+        name: a.leader_election_name.clone(),
+        ttl: a.lease_ttl,
+    }))
 }

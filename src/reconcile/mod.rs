@@ -22,7 +22,9 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
-use crate::registry::{self, AnyRegistry, Lease, LeaseGuard, OpenOptions, Registry, RegistryError};
+use crate::registry::{
+    self, AnyRegistry, Fence, Lease, LeaseGuard, OpenOptions, Registry, RegistryError,
+};
 
 /// Where the pass's intent comes from.
 #[derive(Debug, Clone)]
@@ -63,6 +65,10 @@ pub struct Pass<'a> {
     /// Shown the plan that is about to be executed (or, when nothing will
     /// be, the plan the pass settled on), before any write.
     pub on_plan: Option<&'a (dyn Fn(&Plan) + Send + Sync)>,
+    /// An elected daemon leader's fence (`watch --leader-election`): asked
+    /// before the lease is taken and before every write; its epoch is
+    /// stamped on each model written. `None`: no election.
+    pub fence: Option<Fence>,
 }
 
 impl Pass<'_> {
@@ -76,6 +82,7 @@ impl Pass<'_> {
             clock,
             cancel: CancelFlag::default(),
             on_plan: None,
+            fence: None,
         }
     }
 
@@ -151,6 +158,10 @@ async fn run_on(
         out.stop = Some(Stop::Cancelled);
         return;
     }
+    if pass.fence.as_ref().is_some_and(|f| f.check().is_err()) {
+        out.stop = Some(Stop::LostLeadership);
+        return;
+    }
     let lease = match take_lease(reg, &pass.cancel).await {
         Ok(Some(lease)) => lease,
         Ok(None) => {
@@ -166,6 +177,9 @@ async fn run_on(
     tokio::select! {
         () = apply_under_lease(out, reg, saved, pass, &ctx, guard.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
+    }
+    if pass.fence.as_ref().is_some_and(|f| f.guard.is_lost()) && out.stop.is_none() {
+        out.stop = Some(Stop::LostLeadership);
     }
     if guard.is_some_and(|g| g.is_lost()) && out.stop.is_none() {
         out.stop = Some(Stop::LostLease);
@@ -206,12 +220,14 @@ async fn apply_under_lease(
         cancel: Some(pass.cancel.clone()),
         gates: desired.gate_specs(),
         lease: lease.clone(),
+        fence: pass.fence.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
-    let lost = lease.is_some_and(|g| g.is_lost());
+    let lost = lease.is_some_and(|g| g.is_lost())
+        || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
         match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
             Ok((_, after)) => {

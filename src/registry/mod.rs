@@ -9,7 +9,7 @@ pub mod embedded;
 pub mod lease;
 pub mod mlflow;
 
-pub use lease::{Lease, LeaseGuard, LeaseInfo, lease_model_name};
+pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

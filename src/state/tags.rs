@@ -15,6 +15,9 @@ pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
+/// On a model: the epoch (fencing token) of the elected daemon leader that
+/// last wrote it; a leader never writes a model carrying a newer one.
+pub const EPOCH: &str = "modelsync.epoch";
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";
 /// On the lease model: who holds the lease (`host:pid:nonce`).
@@ -37,6 +40,7 @@ mod tests {
             PROMOTED_AT_PREFIX,
             PREVIOUS_PREFIX,
             MANAGED,
+            EPOCH,
             LEASE_PREFIX,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");

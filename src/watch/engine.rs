@@ -34,6 +34,8 @@ pub enum Trigger {
     Resync,
     /// A retry after a failure.
     Retry,
+    /// This replica was elected leader (`--leader-election`).
+    Elected,
 }
 
 impl Trigger {
@@ -45,6 +47,7 @@ impl Trigger {
             Trigger::Webhook => "webhook",
             Trigger::Resync => "resync",
             Trigger::Retry => "retry",
+            Trigger::Elected => "elected",
         }
     }
 }

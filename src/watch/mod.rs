@@ -82,6 +82,8 @@ pub struct WatchConfig {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: crate::clock::EvalClock,
+    /// `--leader-election`: replicas elect one leader; only it reconciles.
+    pub election: Option<crate::election::ElectionConfig>,
 }
 
 /// Runs the daemon (or one reconcile with `once`). Returns the verdict of
@@ -120,7 +122,26 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         step.run(&Reasons::from([Trigger::Startup])).await;
         return Ok(step.last.clone());
     }
-    serve(&cfg, &mut step, shared, cancel, &description).await?;
+    let election = cfg.election.clone().map(|e| {
+        info!(backend = %e.backend, election = %e.name, ttl_ms = e.ttl.as_millis() as u64, "leader election: campaigning");
+        crate::election::Election::start(e)
+    });
+    if let Some(e) = &election {
+        step.elect(e.subscribe());
+    }
+    let served = serve(
+        &cfg,
+        &mut step,
+        shared,
+        cancel,
+        &description,
+        election.as_ref(),
+    )
+    .await;
+    if let Some(e) = election {
+        e.shutdown().await;
+    }
+    served?;
     Ok((Verdict::Ok, None))
 }
 
@@ -151,6 +172,7 @@ async fn serve(
     shared: Shared,
     cancel: CancelFlag,
     description: &str,
+    election: Option<&crate::election::Election>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -158,6 +180,13 @@ async fn serve(
     let addr = listener.local_addr().context("listener address")?;
     let triggers = Triggers::new();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let follower = election.map(|e| {
+        tokio::spawn(follow_election(
+            e.subscribe(),
+            shared.clone(),
+            triggers.clone(),
+        ))
+    });
     let app = http::App {
         shared,
         triggers: triggers.clone(),
@@ -186,7 +215,7 @@ async fn serve(
     );
     triggers.fire(Trigger::Startup);
     engine::run_loop(step, &triggers, backoff::Backoff::standard(), stop_rx).await;
-    for t in tickers {
+    for t in tickers.into_iter().chain(follower) {
         t.abort();
     }
     if tokio::time::timeout(Duration::from_secs(2), server)
@@ -197,6 +226,40 @@ async fn serve(
     }
     info!("modelsync watch stopped");
     Ok(())
+}
+
+/// Mirrors the election into `/status` and `/metrics`, and fires a
+/// reconcile when this replica becomes the leader. Also wakes every TTL/3:
+/// a fence whose deadline passed ends the leadership without a message.
+async fn follow_election(
+    mut rx: watch::Receiver<crate::election::View>,
+    shared: Shared,
+    triggers: Triggers,
+) {
+    let mut leading = false;
+    loop {
+        let v = rx.borrow_and_update().clone();
+        let now = v.fence().is_some();
+        {
+            let mut state = shared.lock();
+            let s = &mut state.status;
+            s.role = Some(v.role().to_string());
+            s.leader = v.leader.clone();
+            s.epoch = v.epoch;
+            s.since = Some(status::rfc3339_ms(v.since_ms));
+            s.election_contact = Some((v.contact_ms, v.ttl.as_millis() as i64));
+            state.metrics.set_leader(now, v.transitions);
+        }
+        if now && !leading {
+            triggers.fire(Trigger::Elected);
+        }
+        leading = now;
+        let every = (v.ttl / 3).max(Duration::from_millis(100));
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// The git poll ticker (git sources) and the resync ticker.

@@ -21,6 +21,7 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
+use crate::registry::Fence;
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
 
@@ -95,6 +96,9 @@ pub struct Reconciler {
     invalid: Option<String>,
     /// The verdict of the last run and why it failed (for `--once`).
     pub last: (Verdict, Option<String>),
+    /// With `--leader-election`: the election's view; only a leader runs
+    /// the pass, fenced by its term.
+    election: Option<tokio::sync::watch::Receiver<crate::election::View>>,
 }
 
 /// How one run ended, for metrics, status and the loop.
@@ -114,10 +118,56 @@ impl Reconciler {
             applied: None,
             invalid: None,
             last: (Verdict::Ok, None),
+            election: None,
+        }
+    }
+
+    /// Takes part in a leader election: from now on only a leader's runs
+    /// reconcile, fenced by its term.
+    pub fn elect(&mut self, view: tokio::sync::watch::Receiver<crate::election::View>) {
+        self.election = Some(view);
+    }
+
+    /// `Err(())` for a standby (it writes nothing), else the leader's
+    /// fence (`None` without an election).
+    fn role(&self) -> Result<Option<Fence>, ()> {
+        match &self.election {
+            None => Ok(None),
+            Some(view) => view.borrow().fence().map(Some).ok_or(()),
+        }
+    }
+
+    /// A standby keeps its source fresh (so it is ready to lead at once)
+    /// and writes nothing.
+    async fn stand_by(&mut self) {
+        match self.source.fetch().await {
+            Ok(fetched) => {
+                let id = identity(&fetched);
+                tracing::debug!(revision = %id, "standby: source read; the leader reconciles");
+                let mut state = self.shared.lock();
+                state.status.last_attempted_revision = Some(id);
+                state.status.ready = true;
+                if state
+                    .status
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|e| e.kind == "source_error")
+                {
+                    state.status.last_error = None;
+                }
+            }
+            Err(e) => {
+                self.shared.lock().status.ready = false;
+                self.fail("source_error", &e.to_string(), Vec::new());
+            }
         }
     }
 
     async fn run_once(&mut self, reasons: &Reasons) -> Option<(Ended, String)> {
+        let Ok(fence) = self.role() else {
+            self.stand_by().await;
+            return None;
+        };
         let fetched = match self.source.fetch().await {
             Ok(f) => f,
             Err(e) => {
@@ -144,7 +194,7 @@ impl Reconciler {
             Decision::Apply => Mode::Apply,
             Decision::ReportDrift => Mode::Plan,
         };
-        let out = self.pass(fetched, &id, mode, same).await;
+        let out = self.pass(fetched, &id, mode, same, fence).await;
         let stats = out.stats;
         self.shared
             .lock()
@@ -154,7 +204,14 @@ impl Reconciler {
     }
 
     /// Runs the pass over the fetched manifests.
-    async fn pass(&self, fetched: Fetched, id: &str, mode: Mode, same: bool) -> Outcome {
+    async fn pass(
+        &self,
+        fetched: Fetched,
+        id: &str,
+        mode: Mode,
+        same: bool,
+        fence: Option<Fence>,
+    ) -> Outcome {
         let mut protect = self.config.protect.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
@@ -181,6 +238,7 @@ impl Reconciler {
             clock: self.config.clock,
             cancel: self.cancel.clone(),
             on_plan: Some(&show),
+            fence,
         };
         let input = Input::Manifests {
             files: fetched.files,

@@ -73,8 +73,25 @@ pub struct Status {
     pub reconciles: u64,
     /// Whether the last reconcile that needed the registry reached it.
     pub registry_reachable: Option<bool>,
-    /// `/readyz`: a reconcile succeeded and the registry is reachable.
+    /// `/readyz`: a reconcile succeeded and the registry is reachable (a
+    /// standby: its source was read).
     pub ready: bool,
+    /// With `--leader-election`: `leader` or `standby`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The leader's identity (`host:pid:nonce`), as last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// The leader's epoch (fencing token), as last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// RFC 3339 time this replica's role last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// When the election engine last answered and the TTL (ms), for
+    /// `/healthz`.
+    #[serde(skip)]
+    pub election_contact: Option<(i64, i64)>,
 }
 
 /// The error of the last reconcile.
@@ -111,6 +128,8 @@ pub struct Metrics {
     registry_requests: u64,
     registry_errors: u64,
     revision: Option<String>,
+    /// With `--leader-election`: leading now, and role changes so far.
+    leader: Option<(bool, u64)>,
 }
 
 impl Metrics {
@@ -137,6 +156,12 @@ impl Metrics {
 
     pub fn set_drift(&mut self, count: usize) {
         self.drift = count as u64;
+    }
+
+    /// The election's state (`modelsync_leader`,
+    /// `modelsync_leader_transitions_total`).
+    pub fn set_leader(&mut self, leading: bool, transitions: u64) {
+        self.leader = Some((leading, transitions));
     }
 
     pub fn registry_requests(&mut self, requests: u64, errors: u64) {
@@ -246,6 +271,22 @@ impl Metrics {
                 escape(rev)
             );
         }
+        if let Some((leading, transitions)) = self.leader {
+            header(
+                &mut out,
+                "leader",
+                "gauge",
+                "1 while this replica is the elected leader, else 0.",
+            );
+            let _ = writeln!(out, "modelsync_leader {}", u8::from(leading));
+            header(
+                &mut out,
+                "leader_transitions_total",
+                "counter",
+                "Times this replica became leader or stepped down.",
+            );
+            let _ = writeln!(out, "modelsync_leader_transitions_total {transitions}");
+        }
         out
     }
 }
@@ -260,6 +301,12 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// RFC 3339 (seconds) of a wall-clock time in ms since the epoch.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// RFC 3339 (seconds) of now.
@@ -292,6 +339,14 @@ mod tests {
         assert!(text.contains("modelsync_applied_revision_info{revision=\"abc\\\"1\"} 1\n"));
         assert!(text.contains("modelsync_drift_detected 2\n"));
         assert!(text.contains("modelsync_registry_errors_total 1\n"));
+        assert!(
+            !text.contains("modelsync_leader"),
+            "no election, no leader metrics"
+        );
+        m.set_leader(true, 3);
+        let text = m.render();
+        assert!(text.contains("modelsync_leader 1\n"));
+        assert!(text.contains("modelsync_leader_transitions_total 3\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("name value");
             value.parse::<f64>().expect("numeric sample");

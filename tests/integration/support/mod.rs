@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod embedded;
+pub mod etcd;
 pub mod git;
 pub mod mlflow;
 pub mod proxy;

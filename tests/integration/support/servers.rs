@@ -71,6 +71,27 @@ pub struct AuthTls {
 static POSTGRES_S3: OnceLock<Result<PostgresS3, String>> = OnceLock::new();
 static AUTH_TLS: OnceLock<Result<AuthTls, String>> = OnceLock::new();
 static MLFLOW2: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+static POSTGRES: OnceLock<Result<u16, String>> = OnceLock::new();
+
+/// The private PostgreSQL cluster (see [`start_postgres`]), started on
+/// first use and shared by the PostgreSQL + S3 configuration and the
+/// leader-election tests. Its port; the `mlflow` superuser needs no
+/// password.
+pub fn postgres() -> u16 {
+    match postgres_port() {
+        Ok(p) => p,
+        Err(why) => panic!("the private PostgreSQL cluster is not available:\n{why}"),
+    }
+}
+
+fn postgres_port() -> Result<u16, String> {
+    POSTGRES
+        .get_or_init(|| {
+            let dir = temp_dir("postgres")?;
+            start_postgres(&dir)
+        })
+        .clone()
+}
 
 /// The PostgreSQL + S3 configuration, started on first use.
 pub fn postgres_s3() -> &'static PostgresS3 {
@@ -114,7 +135,7 @@ fn start_mlflow2() -> Result<MlflowServer, String> {
 fn start_postgres_s3() -> Result<PostgresS3, String> {
     let bin_dir = ensure_venv(super::mlflow::MLFLOW_VERSION, &["servers"])?;
     let dir = temp_dir("postgres-s3")?;
-    let pg_port = start_postgres(&dir)?;
+    let pg_port = postgres_port()?;
     let backend = format!("postgresql+psycopg://mlflow@127.0.0.1:{pg_port}/mlflow");
 
     let t = Instant::now();
