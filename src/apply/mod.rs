@@ -16,6 +16,7 @@
 //! writes nothing further.
 
 mod model;
+mod prepare;
 mod report;
 
 use futures_util::StreamExt;

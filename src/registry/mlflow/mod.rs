@@ -105,6 +105,16 @@ impl Registry for MlflowRegistry {
     async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
         write::create_version(self, model, new).await
     }
+    async fn create_version_unseen(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        write::create_version_unseen(self, model, new).await
+    }
+    async fn keep_first_registered(
+        &self,
+        model: &str,
+        registered: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>> {
+        write::keep_first_registered(self, model, registered).await
+    }
     async fn update_version_description(
         &self,
         model: &str,
@@ -126,7 +136,15 @@ impl Registry for MlflowRegistry {
         write::delete_version_tag(self, model, version, key).await
     }
     async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
-        write::transition_stage(self, model, version, stage).await
+        write::transition_stage(self, model, version, stage, false).await
+    }
+    async fn transition_stage_archiving(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> Result<()> {
+        write::transition_stage(self, model, version, stage, true).await
     }
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, model, alias, version).await
