@@ -69,7 +69,7 @@ now() { date +%s.%N; }
 # The bulk reads alone, with curl: model pages in sequence (each needs the
 # previous token) beside the one version page.
 bulk_reads() {
-  local token="" body
+  local token="" body models
   (
     while :; do
       body=$(curl -sfG "$url/api/2.0/mlflow/registered-models/search" --data-urlencode max_results=1000 \
@@ -78,9 +78,10 @@ bulk_reads() {
       [ -n "$token" ] || break
     done
   ) &
+  models=$!
   curl -sfG -o /dev/null "$url/api/2.0/mlflow/model-versions/search" --data-urlencode max_results=200000 \
     --data-urlencode "order_by=name ASC" --data-urlencode "order_by=version_number ASC"
-  wait
+  wait "$models"
 }
 
 echo "| models x versions | tool | reads | wall time (s) | peak RSS |"
@@ -147,6 +148,8 @@ PY
   t1=$(now); after=$(requests)
   printf '| %s x %s | modelsync plan | %s | %.2f | %s MiB |\n' "$n" "$nv" "$((after - before))" "$(echo "$t1 - $t0" | bc)" \
     "$(awk '{printf "%.1f", $1/1024}' "$work/rss")"
+  # Where the time goes: one more plan with per-request timings (-vv).
+  "$modelsync" --registry "$url" -vv plan "$mdir" 2>&1 >/dev/null | grep -E 'elapsed_ms' | sed -E 's/^.*(endpoint[^ ]*).*(elapsed_ms[^ ]*).*$/  \1 \2/' | sort | uniq -c | sed "s/^/bench-postgres: $n: /" >&2 || true
   before=$(requests); t0=$(now)
   bulk_reads
   t1=$(now); after=$(requests)

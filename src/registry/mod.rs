@@ -274,6 +274,18 @@ pub struct RequestStats {
 }
 
 impl AnyRegistry {
+    /// Starts the bulk reads that do not depend on the manifests (MLflow:
+    /// every registered model, every version) so that they run while the
+    /// manifests are parsed; the next snapshot of more than a few named
+    /// models uses them instead of reading again. The embedded registry
+    /// reads its file: nothing to do. An error is left for that snapshot to
+    /// meet again.
+    pub async fn prefetch(&self) {
+        if let AnyRegistry::Mlflow(r) = self {
+            r.prefetch().await;
+        }
+    }
+
     /// Requests made so far by this instance.
     pub fn stats(&self) -> RequestStats {
         match self {

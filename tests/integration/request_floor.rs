@@ -159,3 +159,53 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     let r = w.run(&["--registry", &srv.url, "plan", "m", "--detailed-exitcode"]);
     assert_eq!(r.code, 0, "converged: {r:?}");
 }
+
+/// More models than the per-model reads suit: the plan's bulk reads run
+/// while the manifests are parsed, and a no-op plan is exactly those two
+/// reads. From empty: 3 bulk snapshots (2 requests each) and the floor + 1
+/// per model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_models_read_in_bulk_beside_the_parsing() {
+    let srv = server();
+    let w = Workdir::new();
+    let n = 25;
+    let prefix = unique("bulk");
+    for i in 0..n {
+        let name = format!("{prefix}-{i:02}");
+        w.write(
+            &format!("m/{name}.yaml"),
+            &format!(
+                "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    a: {{source: \"s3://floor/{name}/a\"}}\n  stages:\n    Production: a\n"
+            ),
+        );
+    }
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    let pages = seen["GET registered-models/search"];
+    assert!(pages % 3 == 0 && pages >= 3, "{seen:#?}");
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", pages),
+            ("GET model-versions/search", 3 + n),
+            ("POST registered-models/create", n),
+            ("POST model-versions/create", n),
+            ("POST model-versions/transition-stage", n),
+        ]),
+        "{:#?}",
+        proxy.seen()
+    );
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "plan", "m", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", pages / 3),
+            ("GET model-versions/search", 1),
+        ]),
+    );
+}

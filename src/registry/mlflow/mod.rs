@@ -23,6 +23,8 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod read;
+
+pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
 mod wire;
 mod write;
@@ -44,6 +46,9 @@ pub struct MlflowRegistry {
     logged_models: AtomicU8,
     /// The `max_results` the server accepts for model-version search.
     version_page: AtomicU64,
+    /// Bulk reads made before the manifests were parsed
+    /// ([`MlflowRegistry::prefetch`]), for the next named snapshot.
+    prefetched: std::sync::Mutex<Option<read::Prefetched>>,
 }
 
 impl MlflowRegistry {
@@ -54,7 +59,20 @@ impl MlflowRegistry {
             client: Box::new(client::Client::new(base_url, config)?),
             logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
+            prefetched: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Reads every registered model and every version now (concurrently),
+    /// kept for the next snapshot of more than a few named models; see
+    /// `AnyRegistry::prefetch`. A failure keeps nothing.
+    pub async fn prefetch(&self) {
+        match read::prefetch(self).await {
+            Ok(p) => *self.prefetched.lock().expect("prefetch lock") = Some(p),
+            Err(e) => {
+                tracing::debug!(error = %e, "bulk reads before the manifests were parsed failed")
+            }
+        }
     }
 
     /// Requests sent so far by this instance (retries included).

@@ -22,7 +22,7 @@ use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 /// Up to this many named models, versions are searched per model.
-const PER_MODEL_SEARCH_LIMIT: usize = 20;
+pub const PER_MODEL_SEARCH_LIMIT: usize = 20;
 /// Requests in flight for per-object reads (runs, per-model searches).
 const READ_CONCURRENCY: usize = 8;
 /// The largest page the OSS server accepts for model versions.
@@ -36,8 +36,31 @@ pub(super) const CAP_UNKNOWN: u8 = 0;
 pub(super) const CAP_YES: u8 = 1;
 pub(super) const CAP_NO: u8 = 2;
 
+/// Every registered model and every version, read before the scope was
+/// known (while the manifests were parsed).
+pub struct Prefetched {
+    models: BTreeMap<String, LiveModel>,
+    versions: Vec<ModelVersion>,
+}
+
+/// The two bulk reads of a snapshot, for every model.
+pub async fn prefetch(reg: &MlflowRegistry) -> Result<Prefetched> {
+    let (models, versions) =
+        futures_util::future::try_join(search_models(reg, &Scope::All), search_versions(reg, None))
+            .await?;
+    Ok(Prefetched { models, versions })
+}
+
 /// A full snapshot of the models and experiments in scope.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
+    if let Scope::Named(names) = &req.models
+        && names.len() > PER_MODEL_SEARCH_LIMIT
+    {
+        let early = reg.prefetched.lock().expect("prefetch lock").take();
+        if let Some(p) = early {
+            return from_prefetched(reg, req, names, p).await;
+        }
+    }
     // The model search, the version search(es) and the experiment reads do
     // not depend on each other: they run concurrently.
     let versions = async {
@@ -63,6 +86,26 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
         futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
             .await?;
     attach(&mut models, versions)?;
+    Ok(LiveState {
+        models,
+        experiments,
+        deleted_experiments,
+        ..LiveState::default()
+    })
+}
+
+/// A named snapshot from the prefetched bulk reads: only the experiments
+/// are read now.
+async fn from_prefetched(
+    reg: &MlflowRegistry,
+    req: &SnapshotRequest,
+    names: &BTreeSet<String>,
+    p: Prefetched,
+) -> Result<LiveState> {
+    let (experiments, deleted_experiments) = experiments_by_name(reg, &req.experiments).await?;
+    let mut models = p.models;
+    models.retain(|name, _| names.contains(name));
+    attach(&mut models, p.versions)?;
     Ok(LiveState {
         models,
         experiments,
