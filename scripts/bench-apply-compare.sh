@@ -65,6 +65,26 @@ step() {
   grep -h 'loop_s' "$work/$label.err" >&2 || true
 }
 
+# The bulk reads a plan makes, alone, with curl: the registered-models/search
+# pages in sequence beside the one model-versions/search page.
+bulk_reads() {
+  local token="" body models
+  (
+    while :; do
+      body=$(curl -sfG "$uri/api/2.0/mlflow/registered-models/search" --data-urlencode max_results=1000 \
+        --data-urlencode "order_by=name ASC" ${token:+--data-urlencode "page_token=$token"})
+      token=$(printf '%s' "$body" | python3 -c 'import sys,json; print(json.load(sys.stdin).get("next_page_token",""))')
+      [ -n "$token" ] || break
+    done
+  ) &
+  models=$!
+  curl -sfG -o /dev/null "$uri/api/2.0/mlflow/model-versions/search" --data-urlencode max_results=200000 \
+    --data-urlencode "order_by=name ASC" --data-urlencode "order_by=version_number ASC"
+  wait "$models"
+}
+
+export -f bulk_reads
+export uri
 echo "| N models × 5 versions | run | reads | writes | requests per model | wall | peak RSS |"
 echo "|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
@@ -78,6 +98,8 @@ for n in "${sizes[@]}"; do
   step "modelsync promotion wave" "$n" "$bin" --registry "$uri" apply "$work/ms-wave-$n"
   step "Python client promotion wave" "$n" "$mlflow_bin/python" "$bench_root/scripts/bench/python_client_apply.py" --tracking-uri "$uri" "$work/py-wave-$n" --wave
   "$bin" --registry "$uri" plan "$work/ms-wave-$n" --detailed-exitcode >/dev/null || { echo "bench: modelsync did not converge" >&2; exit 1; }
+  step "modelsync plan (converged)" "$n" "$bin" --registry "$uri" plan "$work/ms-wave-$n" --detailed-exitcode
+  step "bulk reads alone (curl)" "$n" bash -c bulk_reads
 done
 echo
 echo "Requests by endpoint:"

@@ -8,7 +8,8 @@
 # Besides the two clients, the bulk reads modelsync makes are timed alone
 # with curl (the registered-models/search pages one after another, beside
 # the one model-versions/search page), for the plan-vs-bulk-reads ratio;
-# modelsync's peak RSS is GNU time's %M.
+# modelsync's peak RSS is GNU time's %M. WATCH=K also runs the daemon for K
+# back-to-back no-op reconciles (requests per reconcile, RSS first -> last).
 # The registry is seeded with SQL (registered_models, model_versions,
 # aliases, tags), not through the API: only reads are measured. Requests are
 # counted in the server's access log, the same way for both clients.
@@ -154,6 +155,24 @@ PY
   bulk_reads
   t1=$(now); after=$(requests)
   printf '| %s x %s | bulk reads alone (curl) | %s | %.2f | |\n' "$n" "$nv" "$((after - before))" "$(echo "$t1 - $t0" | bc)"
+  if [ -n "${WATCH:-}" ]; then
+    # The daemon on the converged registry: WATCH no-op reconciles back to
+    # back (--resync 1ms); requests per reconcile from the access log, RSS
+    # from /proc after the first and the last.
+    wport="$(free_port)"
+    "$modelsync" watch "$mdir" --registry "$url" --listen "127.0.0.1:$wport" --resync 1ms -q &
+    wpid=$!
+    pids+=("$wpid")
+    done_reconciles() { curl -s "http://127.0.0.1:$wport/metrics" | awk '/^modelsync_reconciles_total/ {s+=$2} END {print s+0}'; }
+    until [ "$(done_reconciles)" -ge 1 ]; do sleep 0.2; done
+    rss1=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status"); before=$(requests); t0=$(now); r0=$(done_reconciles)
+    until [ "$(done_reconciles)" -ge "$WATCH" ]; do sleep 0.2; done
+    r1=$(done_reconciles); t1=$(now); after=$(requests); rss2=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+    kill -TERM "$wpid"; wait "$wpid" || true
+    printf '| %s x %s | daemon no-op reconcile (%s in a row) | %s per reconcile | %.2f per reconcile | RSS %.1f -> %.1f MiB |\n' \
+      "$n" "$nv" "$((r1 - r0))" "$(echo "scale=1; ($after - $before) / ($r1 - $r0)" | bc)" \
+      "$(echo "($t1 - $t0) / ($r1 - $r0)" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" "$(echo "$rss2 / 1024" | bc -l)"
+  fi
   [ -z "${SKIP_PYTHON:-}" ] || continue
   # MLflow's Python client, per model (interpreter start-up not counted).
   before=$(requests)
