@@ -21,6 +21,7 @@
 //! leader's epoch first.
 
 mod model;
+mod prepare;
 mod report;
 
 use futures_util::StreamExt;

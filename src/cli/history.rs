@@ -51,20 +51,26 @@ pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
 pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
     let mut events = Vec::new();
     for v in model.versions.values() {
-        for (key, at) in &v.tags {
+        for (key, value) in &v.tags {
             let Some(target) = key.strip_prefix(tags::PROMOTED_AT_PREFIX) else {
                 continue;
             };
-            let previous = v
-                .tags
-                .get(&format!("{}{target}", tags::PREVIOUS_PREFIX))
-                .and_then(|p| p.parse().ok());
+            // One tag per move; older releases wrote `previous` and
+            // `revision` as tags of their own.
+            let stamp = tags::Stamp::parse(value);
+            let previous = stamp.previous.or_else(|| {
+                v.tags
+                    .get(&format!("{}{target}", tags::PREVIOUS_PREFIX))
+                    .and_then(|p| p.parse().ok())
+            });
             events.push(Promotion {
-                at: at.clone(),
+                at: stamp.at,
                 target: target.to_string(),
                 version: v.version,
                 previous,
-                revision: v.tags.get(tags::REVISION).cloned(),
+                revision: stamp
+                    .revision
+                    .or_else(|| v.tags.get(tags::REVISION).cloned()),
             });
         }
     }

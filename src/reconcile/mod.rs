@@ -107,17 +107,26 @@ impl Pass<'_> {
 /// returned [`Outcome`].
 pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
     let mut out = Outcome::default();
+    let write = pass.mode == Mode::Apply;
+    let mut early = None;
     let (desired, saved) = match input {
-        Input::Manifests { files, options } => match load(&files, &options) {
-            Ok(d) => (Some(d), None),
-            Err(diags) => return stopped(out, Stop::Invalid(diags)),
-        },
+        Input::Manifests { files, options } => {
+            match load_beside_reads(uri, files, options, write).await {
+                (Ok(d), reg) => {
+                    early = reg;
+                    (Some(d), None)
+                }
+                (Err(diags), _) => return stopped(out, Stop::Invalid(diags)),
+            }
+        }
         Input::Saved(saved) => (None, Some(saved)),
     };
-    let write = pass.mode == Mode::Apply;
-    let reg = match registry::open(uri, &OpenOptions { write }).await {
-        Ok(r) => r,
-        Err(e) => return stopped(out, Stop::Registry(e)),
+    let reg = match early {
+        Some(r) => r,
+        None => match registry::open(uri, &OpenOptions { write }).await {
+            Ok(r) => r,
+            Err(e) => return stopped(out, Stop::Registry(e)),
+        },
     };
     out.registry = reg.uri();
     let (desired, prune) = match (desired, &saved) {
@@ -287,6 +296,62 @@ pub fn load(
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
     manifest::validate::load_with(files, options)
+}
+
+/// Loads the manifests; on MLflow, when they look like more models than a
+/// per-model read suits, the registry's bulk reads run meanwhile
+/// (`AnyRegistry::prefetch`) and the opened registry is handed back. Invalid
+/// manifests win: the reads are dropped unfinished, whatever they met.
+async fn load_beside_reads(
+    uri: &str,
+    files: Vec<SourceFile>,
+    options: LoadOptions,
+    write: bool,
+) -> (
+    Result<DesiredState, Vec<crate::manifest::Diagnostic>>,
+    Option<AnyRegistry>,
+) {
+    let many = files
+        .iter()
+        .map(|f| count(&f.contents, b"RegisteredModel"))
+        .sum::<usize>()
+        > registry::mlflow::PER_MODEL_SEARCH_LIMIT;
+    let is_mlflow = uri.starts_with("http://") || uri.starts_with("https://");
+    let reg = if many && is_mlflow {
+        registry::open(uri, &OpenOptions { write }).await.ok()
+    } else {
+        None
+    };
+    let Some(reg) = reg else {
+        return (load(&files, &options), None);
+    };
+    let loaded = {
+        let parse = tokio::task::spawn_blocking(move || load(&files, &options));
+        tokio::pin!(parse);
+        let reads = reg.prefetch();
+        tokio::pin!(reads);
+        let mut read = false;
+        let loaded = loop {
+            tokio::select! {
+                loaded = &mut parse => break loaded,
+                () = &mut reads, if !read => read = true,
+            }
+        };
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        if loaded.is_ok() && !read {
+            reads.await;
+        }
+        loaded
+    };
+    (loaded, Some(reg))
+}
+
+/// Occurrences of `needle` in `hay` (an estimate of the declared models).
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 /// Takes the applier lease, giving up (`Ok(None)`) when a shutdown is asked

@@ -21,6 +21,7 @@ mod mlflow;
 mod pass;
 mod prune;
 mod registry_facts;
+mod request_floor;
 mod saved_plan;
 mod schema;
 mod servers;
