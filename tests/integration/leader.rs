@@ -337,8 +337,34 @@ async fn sigstop_leader_writes_nothing_after_resuming(engine: Engine) {
     );
 }
 
+/// SIGTERM of the leader: it resigns (etcd: resign and revoke the lease;
+/// PostgreSQL: unlock), so the standby leads well within one TTL, and the
+/// stopped one exits 0.
+async fn sigterm_hands_over_at_once(engine: Engine) {
+    let mut f = Fleet::start(&engine.uri(), 2).await;
+    let old = f.one_leader(Duration::from_secs(30));
+    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let start = Instant::now();
+    let code = f.replicas[old].daemon.terminate(Duration::from_secs(10));
+    assert_eq!(code, 0);
+    f.replicas[old].gone = true;
+    let next = f.one_leader(TTL * 2);
+    let took = start.elapsed();
+    assert_eq!(next, 1 - old);
+    assert!(
+        took < TTL,
+        "hand-over took {took:?}: not resigned?\n{}",
+        f.logs()
+    );
+}
+
 mod etcd {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_hands_over_at_once() {
+        super::sigterm_hands_over_at_once(Engine::Etcd).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kill_9_fails_over() {
@@ -353,6 +379,11 @@ mod etcd {
 
 mod postgres {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_hands_over_at_once() {
+        super::sigterm_hands_over_at_once(Engine::Postgres).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kill_9_fails_over() {
