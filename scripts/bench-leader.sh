@@ -11,13 +11,15 @@
 #   each, default TTL 30 s): renewals (debug log) and lease requests in
 #   MLflow's access log.
 #
-# Usage: scripts/bench-leader.sh [RUNS=5]
+# Usage: scripts/bench-leader.sh [RUNS=5] [SECTIONS=failover,idle,heartbeat]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # shellcheck source=scripts/bench/lib.sh
 . scripts/bench/lib.sh
 RUNS=${1:-5}
+SECTIONS=${2:-failover,idle,heartbeat}
+want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 scripts/ensure-system-deps.sh
 venv="$(scripts/ensure-mlflow.sh 3.17.2)"
 modelsync="$(bench_binary)"
@@ -130,6 +132,7 @@ failover() {
   awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f\n", b-a}'
 }
 
+if want failover; then
 echo "### Failover, --lease-ttl 3s, two replicas ($RUNS runs each)"
 echo
 echo "| engine | leader gets | median | min | max |"
@@ -144,7 +147,9 @@ for engine in etcd postgresql; do
     echo "| $engine | $( [ "$sig" = KILL ] && echo 'kill -9' || echo SIGSTOP ) | $(printf '%s\n' "${times[@]}" | median) s | $(echo "$sorted" | head -1) s | $(echo "$sorted" | tail -1) s |"
   done
 done
+fi
 
+if want idle; then
 echo
 echo "### Idle standby, --lease-ttl 15s (default), 60 s"
 echo
@@ -166,7 +171,9 @@ for engine in etcd postgresql; do
   kill -TERM "$pa" "$pb"
   sleep 1
 done
+fi
 
+want heartbeat || exit 0
 echo
 echo "### Applier-lease heartbeat during a 1,000-model apply (1 version each, TTL 30 s)"
 echo
