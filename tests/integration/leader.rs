@@ -395,3 +395,36 @@ mod postgres {
         super::sigstop_leader_writes_nothing_after_resuming(Engine::Postgres).await;
     }
 }
+
+/// A password in the URI appears nowhere (logs, `/status`, `/metrics`), and
+/// an unreachable engine makes `/healthz` fail after the TTL while the
+/// replica stays a standby that writes nothing.
+#[test]
+fn an_unreachable_engine_fails_healthz_and_the_password_is_never_shown() {
+    let w = Workdir::new();
+    w.write("m/x.yaml", &manifest("never-applied", false, "v1"));
+    let port = crate::support::mlflow::free_port().expect("port");
+    let mut cmd = w.command(&[
+        "watch",
+        "m",
+        "--leader-election",
+        &format!("postgresql://ms:s3cret-pw@127.0.0.1:{port}/db"),
+        "--lease-ttl",
+        "1s",
+    ]);
+    cmd.env("PGPASSWORD", "env-s3cret");
+    let mut d = Daemon::start(cmd);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(d.get("/healthz").status, 503, "{:?}", d.logs());
+    let status = d.status();
+    assert_eq!(status["role"], "standby");
+    let shown = format!(
+        "{}\n{}\n{status}",
+        d.logs().join("\n"),
+        d.get("/metrics").body
+    );
+    assert!(shown.contains("cannot reach the engine"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!w.registry_file().exists(), "a standby wrote the registry");
+    assert_eq!(d.terminate(Duration::from_secs(10)), 0);
+}
