@@ -26,6 +26,21 @@ use super::mlflow::{
 
 /// The MLflow 2.x release the suite runs against.
 pub const MLFLOW2_VERSION: &str = "2.22.5";
+/// The MLflow version matrix: every version the conformance scenarios and
+/// the binary's core scenario run against, and why it is there. The
+/// README's table of tested versions lists the same.
+pub const MATRIX: &[(&str, &str)] = &[
+    (
+        super::mlflow::MLFLOW_VERSION,
+        "the newest 3.x release PyPI can install; the rest of the suite runs on it",
+    ),
+    (
+        "3.12.0",
+        "the last 3.x before the permission API changed in 3.13",
+    ),
+    ("3.4.0", "a 3.x from before the Host-header check of 3.5"),
+    (MLFLOW2_VERSION, "the last 2.x release"),
+];
 /// The S3 bucket of [`postgres_s3`].
 pub const BUCKET: &str = "modelsync-test";
 /// Dummy AWS credentials, for moto and every S3 client.
