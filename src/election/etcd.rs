@@ -70,6 +70,7 @@ impl Session {
             .map_err(|e| format!("connecting to etcd: {e}"))?;
         let want = cfg.ttl.as_secs().max(1) as i64;
         let started = wall_ms();
+        super::sent();
         let granted = client
             .lease_client()
             .grant(want, None)
@@ -124,6 +125,7 @@ impl Session {
             if self.expired.load(Ordering::SeqCst) {
                 return Err("the candidate's etcd lease expired".into());
             }
+            super::sent();
             match election
                 .campaign(self.name.as_str(), identity.as_str(), self.lease)
                 .await
@@ -138,6 +140,7 @@ impl Session {
         let key = resp
             .take_leader()
             .ok_or("etcd's campaign answer has no leader key")?;
+        super::sent();
         let got = self
             .client
             .kv_client()
@@ -193,10 +196,12 @@ impl Session {
     pub async fn resign(mut self) {
         if let Some(key) = self.key.take() {
             let opts = ResignOptions::new().with_leader(key);
+            super::sent();
             if let Err(e) = self.client.election_client().resign(Some(opts)).await {
                 warn!(error = %e, "etcd resign failed; the lease is revoked instead");
             }
         }
+        super::sent();
         if let Err(e) = self.client.lease_client().revoke(self.lease).await {
             warn!(error = %e, "revoking the etcd lease failed; it expires after its TTL");
         }
@@ -225,6 +230,7 @@ async fn keep_alive(
 ) {
     let every = renew_every(ttl);
     loop {
+        super::sent();
         let opened = tokio::time::timeout(every, client.lease_client().keep_alive(lease)).await;
         let (mut keeper, mut stream) = match opened {
             Ok(Ok(pair)) => pair,
@@ -237,6 +243,7 @@ async fn keep_alive(
         };
         loop {
             let started = wall_ms();
+            super::sent();
             if keeper.keep_alive().await.is_err() {
                 break;
             }
@@ -271,6 +278,7 @@ async fn observe(
     let ctx = Ctx { view };
     let name = election_name(&name);
     loop {
+        super::sent();
         match client.election_client().observe(name.as_str()).await {
             Ok(mut stream) => {
                 while let Ok(Some(resp)) = stream.message().await {

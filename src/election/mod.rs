@@ -35,6 +35,21 @@ pub use uri::{Backend, Secret};
 use crate::clock::wall_ms;
 use crate::registry::{Fence, LeaseGuard};
 
+/// Requests sent to the election engine by this process (queries,
+/// unary calls, keep-alive messages, streams opened).
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Requests sent to the election engine so far
+/// (`modelsync_leader_election_requests_total`).
+pub fn requests() -> u64 {
+    REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts one request to the engine.
+fn sent() {
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The leader-election TTL when `--lease-ttl` is not given.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
 

@@ -78,6 +78,7 @@ impl Session {
         if let Some(p) = password {
             pg.password(p.0.as_bytes());
         }
+        super::sent();
         let connected = tokio::time::timeout(cfg.ttl, pg.connect(NoTls))
             .await
             .map_err(|_| "connecting to PostgreSQL timed out".to_string())?;
@@ -215,6 +216,7 @@ impl Session {
         &self,
         f: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, String> {
+        super::sent();
         match tokio::time::timeout(renew_every(self.ttl), f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(chain(&e)),

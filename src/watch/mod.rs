@@ -248,7 +248,9 @@ async fn follow_election(
             s.epoch = v.epoch;
             s.since = Some(status::rfc3339_ms(v.since_ms));
             s.election_contact = Some((v.contact_ms, v.ttl.as_millis() as i64));
-            state.metrics.set_leader(now, v.transitions);
+            state
+                .metrics
+                .set_leader(now, v.transitions, crate::election::requests());
         }
         if now && !leading {
             triggers.fire(Trigger::Elected);

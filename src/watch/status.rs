@@ -128,8 +128,9 @@ pub struct Metrics {
     registry_requests: u64,
     registry_errors: u64,
     revision: Option<String>,
-    /// With `--leader-election`: leading now, and role changes so far.
-    leader: Option<(bool, u64)>,
+    /// With `--leader-election`: leading now, role changes so far, and
+    /// requests sent to the engine.
+    leader: Option<(bool, u64, u64)>,
 }
 
 impl Metrics {
@@ -160,8 +161,8 @@ impl Metrics {
 
     /// The election's state (`modelsync_leader`,
     /// `modelsync_leader_transitions_total`).
-    pub fn set_leader(&mut self, leading: bool, transitions: u64) {
-        self.leader = Some((leading, transitions));
+    pub fn set_leader(&mut self, leading: bool, transitions: u64, requests: u64) {
+        self.leader = Some((leading, transitions, requests));
     }
 
     pub fn registry_requests(&mut self, requests: u64, errors: u64) {
@@ -271,7 +272,7 @@ impl Metrics {
                 escape(rev)
             );
         }
-        if let Some((leading, transitions)) = self.leader {
+        if let Some((leading, transitions, requests)) = self.leader {
             header(
                 &mut out,
                 "leader",
@@ -286,6 +287,13 @@ impl Metrics {
                 "Times this replica became leader or stepped down.",
             );
             let _ = writeln!(out, "modelsync_leader_transitions_total {transitions}");
+            header(
+                &mut out,
+                "leader_election_requests_total",
+                "counter",
+                "Requests sent to the leader-election engine (etcd or PostgreSQL).",
+            );
+            let _ = writeln!(out, "modelsync_leader_election_requests_total {requests}");
         }
         out
     }
@@ -343,10 +351,11 @@ mod tests {
             !text.contains("modelsync_leader"),
             "no election, no leader metrics"
         );
-        m.set_leader(true, 3);
+        m.set_leader(true, 3, 12);
         let text = m.render();
         assert!(text.contains("modelsync_leader 1\n"));
         assert!(text.contains("modelsync_leader_transitions_total 3\n"));
+        assert!(text.contains("modelsync_leader_election_requests_total 12\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("name value");
             value.parse::<f64>().expect("numeric sample");

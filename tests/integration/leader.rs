@@ -337,8 +337,34 @@ async fn sigstop_leader_writes_nothing_after_resuming(engine: Engine) {
     );
 }
 
+/// SIGTERM of the leader: it resigns (etcd: resign and revoke the lease;
+/// PostgreSQL: unlock), so the standby leads well within one TTL, and the
+/// stopped one exits 0.
+async fn sigterm_hands_over_at_once(engine: Engine) {
+    let mut f = Fleet::start(&engine.uri(), 2).await;
+    let old = f.one_leader(Duration::from_secs(30));
+    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let start = Instant::now();
+    let code = f.replicas[old].daemon.terminate(Duration::from_secs(10));
+    assert_eq!(code, 0);
+    f.replicas[old].gone = true;
+    let next = f.one_leader(TTL * 2);
+    let took = start.elapsed();
+    assert_eq!(next, 1 - old);
+    assert!(
+        took < TTL,
+        "hand-over took {took:?}: not resigned?\n{}",
+        f.logs()
+    );
+}
+
 mod etcd {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_hands_over_at_once() {
+        super::sigterm_hands_over_at_once(Engine::Etcd).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kill_9_fails_over() {
@@ -355,6 +381,11 @@ mod postgres {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_hands_over_at_once() {
+        super::sigterm_hands_over_at_once(Engine::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kill_9_fails_over() {
         super::kill_9_fails_over(Engine::Postgres).await;
     }
@@ -363,4 +394,37 @@ mod postgres {
     async fn sigstop_leader_writes_nothing_after_resuming() {
         super::sigstop_leader_writes_nothing_after_resuming(Engine::Postgres).await;
     }
+}
+
+/// A password in the URI appears nowhere (logs, `/status`, `/metrics`), and
+/// an unreachable engine makes `/healthz` fail after the TTL while the
+/// replica stays a standby that writes nothing.
+#[test]
+fn an_unreachable_engine_fails_healthz_and_the_password_is_never_shown() {
+    let w = Workdir::new();
+    w.write("m/x.yaml", &manifest("never-applied", false, "v1"));
+    let port = crate::support::mlflow::free_port().expect("port");
+    let mut cmd = w.command(&[
+        "watch",
+        "m",
+        "--leader-election",
+        &format!("postgresql://ms:s3cret-pw@127.0.0.1:{port}/db"),
+        "--lease-ttl",
+        "1s",
+    ]);
+    cmd.env("PGPASSWORD", "env-s3cret");
+    let mut d = Daemon::start(cmd);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(d.get("/healthz").status, 503, "{:?}", d.logs());
+    let status = d.status();
+    assert_eq!(status["role"], "standby");
+    let shown = format!(
+        "{}\n{}\n{status}",
+        d.logs().join("\n"),
+        d.get("/metrics").body
+    );
+    assert!(shown.contains("cannot reach the engine"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!w.registry_file().exists(), "a standby wrote the registry");
+    assert_eq!(d.terminate(Duration::from_secs(10)), 0);
 }
