@@ -111,6 +111,31 @@ pub enum Command {
     /// Print the JSON Schema of manifest documents.
     #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
     Schema,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:\n  \
+        modelsync completions bash > ~/.local/share/bash-completion/completions/modelsync\n  \
+        modelsync completions zsh > ~/.zfunc/_modelsync      # with fpath+=(~/.zfunc) in ~/.zshrc\n  \
+        modelsync completions fish > ~/.config/fish/completions/modelsync.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command to a folder.
+    #[command(after_help = "Examples:\n  modelsync man | man -l -\n  \
+        modelsync man --out-dir ~/.local/share/man/man1   # modelsync.1, modelsync-plan.1, ...")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write modelsync.1 and modelsync-COMMAND.1 for every command here
+    /// instead of printing modelsync.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

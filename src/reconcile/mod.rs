@@ -63,6 +63,8 @@ pub struct Pass<'a> {
     /// Shown the plan that is about to be executed (or, when nothing will
     /// be, the plan the pass settled on), before any write.
     pub on_plan: Option<&'a (dyn Fn(&Plan) + Send + Sync)>,
+    /// Told how far the executor is (models done of total, failures).
+    pub progress: Option<apply::Progress>,
 }
 
 impl Pass<'_> {
@@ -76,6 +78,7 @@ impl Pass<'_> {
             clock,
             cancel: CancelFlag::default(),
             on_plan: None,
+            progress: None,
         }
     }
 
@@ -206,6 +209,7 @@ async fn apply_under_lease(
         cancel: Some(pass.cancel.clone()),
         gates: desired.gate_specs(),
         lease: lease.clone(),
+        progress: pass.progress.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();

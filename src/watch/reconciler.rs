@@ -181,6 +181,7 @@ impl Reconciler {
             clock: self.config.clock,
             cancel: self.cancel.clone(),
             on_plan: Some(&show),
+            progress: None,
         };
         let input = Input::Manifests {
             files: fetched.files,

@@ -101,6 +101,7 @@ fn opts() -> ApplyOptions {
         cancel: None,
         gates: Default::default(),
         lease: None,
+        progress: None,
     }
 }
 

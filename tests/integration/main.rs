@@ -17,6 +17,7 @@ mod flows;
 mod gates;
 mod manifests;
 mod mlflow;
+mod operator;
 mod pass;
 mod prune;
 mod registry_facts;
