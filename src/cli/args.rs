@@ -96,7 +96,8 @@ pub enum Command {
         modelsync watch --git https://github.com/org/models.git --branch main --path manifests\n  \
         modelsync watch manifests/ --drift warn --resync 10m --listen 127.0.0.1:9464\n  \
         modelsync watch --git https://github.com/org/models.git --once   # one reconcile, apply's exit codes\n\n\
-        Endpoints: GET /healthz, /readyz, /metrics (Prometheus), /status (JSON); POST /hooks/git.\n\
+        Endpoints: GET / (status page), /models/NAME, /healthz, /readyz, /metrics (Prometheus),\n\
+        /status (JSON); POST /hooks/git.\n\
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
     Watch(WatchArgs),
@@ -305,6 +306,23 @@ pub struct WatchArgs {
     /// Quiet time after a file change before reconciling.
     #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
     pub debounce: std::time::Duration,
+    /// POST a CloudEvents 1.0 JSON event for every reconcile that applied
+    /// something, was blocked, failed or found drift; slack+https://… posts
+    /// Slack's message format instead (repeatable).
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+    /// Set a GitHub commit status (success, failure, pending while blocked)
+    /// on each revision, with GITHUB_TOKEN; the repository comes from --git
+    /// (API base: GITHUB_API_URL).
+    #[arg(long, requires = "git")]
+    pub github_status: bool,
+    /// Apply a commit only if its SSH signature verifies against a key in
+    /// --allowed-signers.
+    #[arg(long, requires_all = ["git", "allowed_signers"])]
+    pub verify_signatures: bool,
+    /// git's allowed_signers file (principals, then an SSH public key).
+    #[arg(long, value_name = "FILE", requires = "verify_signatures")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -218,7 +218,8 @@ async fn apply_under_lease(
     let lost = lease.is_some_and(|g| g.is_lost());
     if wrote && !out.cancelled && !lost {
         match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
-            Ok((_, after)) => {
+            Ok((live, after)) => {
+                out.verified = Some(live);
                 out.pending = match saved {
                     Some(s) => observe::pending_reviewed(&after, &s.plan),
                     None => pending(&after),

@@ -8,6 +8,10 @@
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//! - `models.rs`, `page.rs`: per-model views and the HTML status page
+//!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
+//!   commit-status notifications; `reconciler_report.rs`: what the step
+//!   records for them, and the `--verify-signatures` check.
 //!
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
@@ -20,6 +24,9 @@ pub mod backoff;
 pub mod engine;
 pub mod folder;
 pub mod http;
+pub mod models;
+pub mod notify;
+pub mod page;
 pub mod reconciler;
 pub mod status;
 
@@ -82,6 +89,10 @@ pub struct WatchConfig {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: crate::clock::EvalClock,
+    /// `--notify`, `--github-status`.
+    pub notify: notify::NotifyConfig,
+    /// `--verify-signatures --allowed-signers FILE`.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// Runs the daemon (or one reconcile with `once`). Returns the verdict of
@@ -110,6 +121,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
             prune: cfg.prune,
             protect: cfg.protect.clone(),
             clock: cfg.clock,
+            notifier: notify::Notifier::start(cfg.notify.clone()),
+            signers: cfg.signers.clone(),
         },
         shared.clone(),
         cancel.clone(),

@@ -81,6 +81,10 @@ pub struct Config {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: EvalClock,
+    /// Where reconciles are notified (`--notify`, `--github-status`).
+    pub notifier: super::notify::Notifier,
+    /// `--verify-signatures`: the keys a head commit must be signed by.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// The real reconcile step.
@@ -93,9 +97,14 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Identity of the source when the last run found it invalid.
     invalid: Option<String>,
+    /// The head commit last refused by `--verify-signatures`.
+    unverified: Option<String>,
     /// The verdict of the last run and why it failed (for `--once`).
     pub last: (Verdict, Option<String>),
 }
+
+#[path = "reconciler_report.rs"]
+mod report;
 
 /// How one run ended, for metrics, status and the loop.
 struct Ended {
@@ -113,6 +122,7 @@ impl Reconciler {
             cancel,
             applied: None,
             invalid: None,
+            unverified: None,
             last: (Verdict::Ok, None),
         }
     }
@@ -130,6 +140,10 @@ impl Reconciler {
         };
         let id = identity(&fetched);
         self.shared.lock().status.last_attempted_revision = Some(id.clone());
+        self.note_commit(&id);
+        if let Some(refused) = self.check_signature(&id) {
+            return refused;
+        }
         if self.invalid.as_deref() == Some(id.as_str()) {
             tracing::debug!(revision = %id, "manifests still invalid and unchanged; waiting for a change");
             return None;
@@ -150,7 +164,9 @@ impl Reconciler {
             .lock()
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
-        Some((self.conclude(&out, &id, mode), id))
+        let end = self.conclude(&out, &id, mode);
+        self.report_pass(&out, &id, mode, &end);
+        Some((end, id))
     }
 
     /// Runs the pass over the fetched manifests.
