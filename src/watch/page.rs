@@ -270,8 +270,13 @@ pub fn render_model(view: &ModelView, events: &[Promotion]) -> Markup {
     )
 }
 
+/// A commit's first 12 hex digits; a folder digest's first 12 after `sha256:`.
 fn short(rev: &str) -> &str {
-    if rev.len() == 40 { &rev[..12] } else { rev }
+    match rev.strip_prefix("sha256:") {
+        Some(hex) if hex.len() > 12 => &rev[..19],
+        _ if rev.len() == 40 => &rev[..12],
+        _ => rev,
+    }
 }
 
 /// Percent-encodes a path segment (model names may hold spaces, `%`, …).

@@ -1,1 +1,1 @@
-//! placeholder
+//! Notifications (see notify tests below).

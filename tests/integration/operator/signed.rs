@@ -1,1 +1,1 @@
-//! placeholder
+//! Signed commits.

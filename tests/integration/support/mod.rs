@@ -7,4 +7,5 @@ pub mod embedded;
 pub mod git;
 pub mod mlflow;
 pub mod proxy;
+pub mod receiver;
 pub mod servers;
