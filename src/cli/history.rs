@@ -23,4 +23,3 @@ pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
     }
     Ok(Exit::Ok)
 }
-

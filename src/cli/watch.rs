@@ -54,8 +54,7 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let signers = match &a.allowed_signers {
         Some(path) if a.verify_signatures => Some(
-            AllowedSigners::load(path)
-                .map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
+            AllowedSigners::load(path).map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
         ),
         _ => None,
     };
@@ -92,7 +91,10 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
 
 /// `--notify` and `--github-status` (with `GITHUB_TOKEN`, `GITHUB_API_URL`
 /// and `MODELSYNC_NOTIFY_RETRY_BASE` from `env`).
-fn notify_config(a: &WatchArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<NotifyConfig> {
+fn notify_config(
+    a: &WatchArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<NotifyConfig> {
     let targets = a
         .notify
         .iter()
@@ -103,7 +105,10 @@ fn notify_config(a: &WatchArgs, env: impl Fn(&str) -> Option<String>) -> anyhow:
             let token = env("GITHUB_TOKEN")
                 .context("--github-status: the environment variable GITHUB_TOKEN is not set")?;
             let repo = repo_of(url).with_context(|| {
-                format!("--github-status: no owner/repository in the git URL {}", crate::source::git::redact(url))
+                format!(
+                    "--github-status: no owner/repository in the git URL {}",
+                    crate::source::git::redact(url)
+                )
             })?;
             let api = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
             Some(GithubStatus { api, repo, token })

@@ -189,7 +189,8 @@ impl GitSource {
                 String::from_utf8_lossy(author.email_bytes())
             ),
             time: humantime::format_rfc3339_seconds(time).to_string(),
-            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned(),
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
         })
     }
 

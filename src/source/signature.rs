@@ -152,7 +152,9 @@ impl AllowedSigners {
                 principals: entry.principals.clone(),
                 fingerprint,
             },
-            Err(_) => refused("the signature does not verify (the commit was altered, or signed for another namespace)"),
+            Err(_) => refused(
+                "the signature does not verify (the commit was altered, or signed for another namespace)",
+            ),
         }
     }
 }
@@ -174,7 +176,13 @@ fn parse_line(line: &str) -> Result<Entry, String> {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
             match name.to_ascii_lowercase().as_str() {
                 "namespaces" => {
-                    namespaces = Some(value.trim_matches('"').split(',').map(str::to_string).collect());
+                    namespaces = Some(
+                        value
+                            .trim_matches('"')
+                            .split(',')
+                            .map(str::to_string)
+                            .collect(),
+                    );
                 }
                 "cert-authority" | "valid-after" | "valid-before" => {
                     return Err(format!("the {name} option is not supported"));
@@ -242,7 +250,8 @@ fn split_options(s: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdl9wS4t4ym/ZEQcvjHAz2ZGCzlRpjS3aUbY9nHDvJs";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdl9wS4t4ym/ZEQcvjHAz2ZGCzlRpjS3aUbY9nHDvJs";
 
     #[test]
     fn parses_entries_and_reports_every_bad_line() {
@@ -279,7 +288,10 @@ mod tests {
         let gpg = b"-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----";
         assert!(matches!(
             s.check(Some(gpg), b"x"),
-            Check::Refused { fingerprint: None, .. }
+            Check::Refused {
+                fingerprint: None,
+                ..
+            }
         ));
     }
 }

@@ -42,7 +42,9 @@ pub enum ModelState {
     InSync,
     /// The registry differs and was not repaired (`--drift warn`, or a
     /// pass that wrote nothing): what applying would do.
-    Drifted { actions: Vec<String> },
+    Drifted {
+        actions: Vec<String>,
+    },
     /// A gate blocked a move: the move, the failing gate, what it observed.
     Blocked {
         action: String,
@@ -50,7 +52,9 @@ pub enum ModelState {
         observed: String,
     },
     /// Planning or an action failed.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl ModelState {
@@ -99,7 +103,10 @@ pub fn all_failed(views: &mut [ModelView], error: &str) {
 }
 
 fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
-    let plan = out.plan.as_ref().and_then(|p| p.models.iter().find(|m| m.model == name));
+    let plan = out
+        .plan
+        .as_ref()
+        .and_then(|p| p.models.iter().find(|m| m.model == name));
     if let Some(mp) = plan
         && !mp.errors.is_empty()
     {
@@ -130,7 +137,10 @@ fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
     if let Some(blocked) = actions.iter().find(|a| a.is_blocked()) {
         return blocked_state(blocked);
     }
-    if let Some(r) = results.iter().find(|r| matches!(r.outcome, ActionOutcome::Blocked(_))) {
+    if let Some(r) = results
+        .iter()
+        .find(|r| matches!(r.outcome, ActionOutcome::Blocked(_)))
+    {
         let ActionOutcome::Blocked(why) = &r.outcome else {
             unreachable!("matched above")
         };
@@ -157,8 +167,16 @@ fn blocked_state(action: &Action) -> ModelState {
         .collect();
     ModelState::Blocked {
         action: describe::action(action),
-        gate: failing.iter().map(|g| g.gate.as_str()).collect::<Vec<_>>().join("; "),
-        observed: failing.iter().map(|g| g.detail.as_str()).collect::<Vec<_>>().join("; "),
+        gate: failing
+            .iter()
+            .map(|g| g.gate.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        observed: failing
+            .iter()
+            .map(|g| g.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -181,8 +199,11 @@ fn aliases(m: &LiveModel) -> Vec<Holder> {
         .map(|(alias, n)| Holder {
             target: alias.clone(),
             version: *n,
-            source: m.versions.get(n).map(|v| v.source.clone()).unwrap_or_default(),
+            source: m
+                .versions
+                .get(n)
+                .map(|v| v.source.clone())
+                .unwrap_or_default(),
         })
         .collect()
 }
-

@@ -164,7 +164,11 @@ async fn deliver_all(cfg: NotifyConfig, mut rx: mpsc::Receiver<Event>) {
     while let Some(event) = rx.recv().await {
         let mut sends = Vec::new();
         // A revision applied with nothing to change only sets a status.
-        let targets = if event.outcome == "success" { &[][..] } else { &cfg.targets[..] };
+        let targets = if event.outcome == "success" {
+            &[][..]
+        } else {
+            &cfg.targets[..]
+        };
         for t in targets {
             let (body, content_type) = match t {
                 Target::CloudEvents(_) => (cloud_event(&event), "application/cloudevents+json"),
@@ -197,7 +201,11 @@ async fn deliver_all(cfg: NotifyConfig, mut rx: mpsc::Receiver<Event>) {
                 .header("accept", "application/vnd.github+json")
                 .header("x-github-api-version", "2022-11-28")
                 .json(&body);
-            sends.push(deliver(req, format!("GitHub status {}@{commit}", gh.repo), base));
+            sends.push(deliver(
+                req,
+                format!("GitHub status {}@{commit}", gh.repo),
+                base,
+            ));
         }
         futures_util::future::join_all(sends).await;
     }
@@ -231,7 +239,9 @@ async fn deliver(req: reqwest::RequestBuilder, name: String, base: Duration) {
 
 /// The CloudEvents 1.0 structured-mode document.
 pub fn cloud_event(e: &Event) -> serde_json::Value {
-    let id: String = (0..16).map(|_| format!("{:02x}", fastrand::u8(..))).collect();
+    let id: String = (0..16)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect();
     json!({
         "specversion": "1.0",
         "id": id,
@@ -246,7 +256,11 @@ pub fn cloud_event(e: &Event) -> serde_json::Value {
 
 /// Slack's incoming-webhook message: `text` (the fallback) and blocks.
 pub fn slack_message(e: &Event) -> serde_json::Value {
-    let mut lines = vec![format!("*modelsync {}* at `{}`", e.outcome, short(&e.revision))];
+    let mut lines = vec![format!(
+        "*modelsync {}* at `{}`",
+        e.outcome,
+        short(&e.revision)
+    )];
     for a in &e.actions {
         lines.push(format!("• {a}"));
     }
@@ -279,7 +293,10 @@ fn describe(e: &Event) -> String {
                 .collect();
             format!("modelsync {rev}: a gate blocked {}", models.join(", "))
         }
-        "drift" => format!("modelsync found drift at {rev}: {} action(s)", e.drift.len()),
+        "drift" => format!(
+            "modelsync found drift at {rev}: {} action(s)",
+            e.drift.len()
+        ),
         other => format!(
             "modelsync {other} at {rev}: {}",
             e.error.as_deref().unwrap_or("see the daemon's status")
@@ -350,7 +367,10 @@ mod tests {
             redact_url("https://hooks.slack.com/services/T0/B0/s3cr3t"),
             "https://hooks.slack.com/…"
         );
-        assert_eq!(redact_url("http://u:p@127.0.0.1:9/x?token=1"), "http://127.0.0.1:9/…");
+        assert_eq!(
+            redact_url("http://u:p@127.0.0.1:9/x?token=1"),
+            "http://127.0.0.1:9/…"
+        );
         assert_eq!(redact_url("https://example.com"), "https://example.com");
         let t = Target::parse("slack+https://hooks.slack.com/services/T0/B0/s3cr3t").expect("ok");
         assert!(matches!(t, Target::Slack(ref u) if u.starts_with("https://hooks")));

@@ -6,9 +6,9 @@
 
 use tracing::warn;
 
-use super::super::models;
-use super::super::notify::Event;
-use super::super::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
+use crate::watch::models;
+use crate::watch::notify::Event;
+use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
 use super::{Ended, Next, Reconciler, Source, ended};
 use crate::reconcile::{Mode, Outcome, Stop, Verdict};
 use crate::source::signature::Check;
@@ -82,7 +82,11 @@ impl Reconciler {
     /// notification.
     pub(super) fn report_pass(&mut self, out: &Outcome, id: &str, mode: Mode, end: &Ended) {
         self.record_views(out, mode);
-        let results = out.report.as_ref().map(|r| r.results.clone()).unwrap_or_default();
+        let results = out
+            .report
+            .as_ref()
+            .map(|r| r.results.clone())
+            .unwrap_or_default();
         {
             let mut state = self.shared.lock();
             let at = now_rfc3339();
@@ -167,10 +171,11 @@ fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
     }
     let applied = out.report.as_ref().is_some_and(|r| r.applied() > 0);
     let blocked_model = out.report.is_none()
-        && out
-            .plan
-            .as_ref()
-            .is_some_and(|p| p.models.iter().any(|m| m.actions.iter().any(|a| a.is_blocked())));
+        && out.plan.as_ref().is_some_and(|p| {
+            p.models
+                .iter()
+                .any(|m| m.actions.iter().any(|a| a.is_blocked()))
+        });
     if applied {
         Some("applied")
     } else if blocked_model {

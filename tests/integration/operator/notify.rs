@@ -43,18 +43,33 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     let c1 = repo.push("m/a.yaml", &model("notify-a", "v1", false));
 
     let mut cmd = w.command(&["watch", "--git", &repo.url, "--path", "m"]);
-    cmd.args(["--interval", "200ms", "--drift", "warn", "--resync", "500ms"])
-        .args(["--cache-dir", w.path().join("cache").to_str().expect("utf-8")])
-        .args(["--notify", &format!("{}/hook?token=CE-SECRET", ce.url)])
-        .args(["--notify", &format!("slack+{}/services/T0/B0/SLACK-SECRET", slack.url)])
-        .arg("--github-status")
-        .env("GITHUB_TOKEN", "ghp-TOKEN-SECRET")
-        .env("GITHUB_API_URL", &github.url)
-        .env("MODELSYNC_NOTIFY_RETRY_BASE", "50ms");
+    cmd.args([
+        "--interval",
+        "200ms",
+        "--drift",
+        "warn",
+        "--resync",
+        "500ms",
+    ])
+    .args([
+        "--cache-dir",
+        w.path().join("cache").to_str().expect("utf-8"),
+    ])
+    .args(["--notify", &format!("{}/hook?token=CE-SECRET", ce.url)])
+    .args([
+        "--notify",
+        &format!("slack+{}/services/T0/B0/SLACK-SECRET", slack.url),
+    ])
+    .arg("--github-status")
+    .env("GITHUB_TOKEN", "ghp-TOKEN-SECRET")
+    .env("GITHUB_API_URL", &github.url)
+    .env("MODELSYNC_NOTIFY_RETRY_BASE", "50ms");
     let mut d = Daemon::start(cmd);
 
     // Applied: the webhook fails twice, the reconcile is not held up.
-    let s = d.wait_status("c1 applied", WAIT, |s| s["last_applied_revision"] == c1.as_str());
+    let s = d.wait_status("c1 applied", WAIT, |s| {
+        s["last_applied_revision"] == c1.as_str()
+    });
     assert!(s["last_error"].is_null(), "{s:#}");
     let applied = ce.wait_for("applied event", WAIT, |r| {
         r.answered == 201 && r.json()["type"] == "io.modelsync.reconcile.applied"
@@ -65,10 +80,16 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
         [500, 500, 201],
         "retried after failures"
     );
-    assert!(first.iter().all(|r| r.body == first[0].body), "the same event re-sent");
+    assert!(
+        first.iter().all(|r| r.body == first[0].body),
+        "the same event re-sent"
+    );
     assert_eq!(applied.method, "POST");
     assert_eq!(applied.path, "/hook?token=CE-SECRET");
-    assert_eq!(applied.headers["content-type"], "application/cloudevents+json");
+    assert_eq!(
+        applied.headers["content-type"],
+        "application/cloudevents+json"
+    );
     let e = applied.json();
     assert_eq!(e["specversion"], "1.0");
     assert!(e["id"].as_str().is_some_and(|id| !id.is_empty()));
@@ -82,8 +103,10 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     assert_eq!(e["data"]["models"][0]["state"], "in_sync");
     let actions = e["data"]["actions"].as_array().expect("actions");
     assert!(
-        actions.iter().any(|a| a["action"] == "alias champion: none -> new version (v1)"
-            && a["outcome"] == "applied"),
+        actions.iter().any(
+            |a| a["action"] == "alias champion: none -> new version (v1)"
+                && a["outcome"] == "applied"
+        ),
         "{e:#}"
     );
 
@@ -91,10 +114,16 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     assert_eq!(msg.path, "/services/T0/B0/SLACK-SECRET");
     assert_eq!(msg.headers["content-type"], "application/json");
     let m = msg.json();
-    assert!(m["text"].as_str().is_some_and(|t| t.contains("applied")), "{m:#}");
+    assert!(
+        m["text"].as_str().is_some_and(|t| t.contains("applied")),
+        "{m:#}"
+    );
     assert_eq!(m["blocks"][0]["type"], "section");
     assert_eq!(m["blocks"][0]["text"]["type"], "mrkdwn");
-    assert!(m.get("specversion").is_none(), "Slack's shape, not CloudEvents");
+    assert!(
+        m.get("specversion").is_none(),
+        "Slack's shape, not CloudEvents"
+    );
 
     let status = |commit: &str, state: &str| {
         github.wait_for(&format!("{state} status on {commit}"), WAIT, |r| {
@@ -107,7 +136,11 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     assert_eq!(ok.headers["accept"], "application/vnd.github+json");
     assert!(ok.headers.contains_key("user-agent"));
     assert_eq!(ok.json()["context"], "modelsync");
-    assert!(ok.json()["description"].as_str().is_some_and(|d| d.len() <= 140));
+    assert!(
+        ok.json()["description"]
+            .as_str()
+            .is_some_and(|d| d.len() <= 140)
+    );
 
     // Blocked: a gated move.
     let c2 = repo.push("m/b.yaml", &model("notify-b", "v1", true));
@@ -116,10 +149,18 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     });
     let data = &blocked.json()["data"];
     assert_eq!(data["revision"], c2.as_str());
-    let b = data["models"].as_array().expect("models").iter().find(|m| m["name"] == "notify-b").cloned();
+    let b = data["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["name"] == "notify-b")
+        .cloned();
     let b = b.expect("notify-b in the event");
     assert_eq!(b["state"], "blocked");
-    assert!(b["gate"].as_str().is_some_and(|g| g.contains("approved")), "{b:#}");
+    assert!(
+        b["gate"].as_str().is_some_and(|g| g.contains("approved")),
+        "{b:#}"
+    );
     status(&c2, "pending");
 
     // Drift: champion moved by hand; --drift warn reports it at a resync.
@@ -131,7 +172,11 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
     });
     let lines = drift.json()["data"]["drift"].clone();
     assert!(
-        lines.as_array().expect("drift").iter().any(|l| l == "notify-a: alias champion: version 2 -> version 1"),
+        lines
+            .as_array()
+            .expect("drift")
+            .iter()
+            .any(|l| l == "notify-a: alias champion: version 2 -> version 1"),
         "{lines:#}"
     );
 
@@ -141,7 +186,11 @@ fn reconciles_are_notified_as_cloudevents_slack_and_commit_statuses() {
         r.answered == 201 && r.json()["type"] == "io.modelsync.reconcile.failed"
     });
     assert_eq!(failed.json()["data"]["revision"], c3.as_str());
-    assert!(failed.json()["data"]["error"].as_str().is_some_and(|e| e.contains("problem")));
+    assert!(
+        failed.json()["data"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("problem"))
+    );
     status(&c3, "failure");
     assert!(event_of(&ce.received(), "applied").is_some());
 

@@ -63,7 +63,9 @@ fn status_page_in_headless_chromium() {
     let mut cmd = w.command(&["watch", "m", "--drift", "warn", "--resync", "500ms"]);
     cmd.args(["--debounce", "100ms"]);
     let mut d = Daemon::start(cmd);
-    d.wait_status("first reconcile", WAIT, |s| s["last_applied_revision"].is_string());
+    d.wait_status("first reconcile", WAIT, |s| {
+        s["last_applied_revision"].is_string()
+    });
 
     // Drift by hand: page-drift's champion moved to version 2.
     w.write("other/drift.yaml", &model("page-drift", "v2", false));
@@ -71,21 +73,28 @@ fn status_page_in_headless_chromium() {
     assert_eq!(hand.code, 0, "{hand:?}");
     d.wait_status("drift reported", WAIT, |s| {
         s["models"].as_array().is_some_and(|m| {
-            m.iter().any(|m| m["name"] == "page-drift" && m["state"] == "drifted")
+            m.iter()
+                .any(|m| m["name"] == "page-drift" && m["state"] == "drifted")
         })
     });
     // A revision whose plan fails for one model (an unknown version).
     w.write("m/fail.yaml", &model("page-fail", "9", false));
     let s = d.wait_status("the failed model", WAIT, |s| {
         s["models"].as_array().is_some_and(|m| {
-            m.iter().any(|m| m["name"] == "page-fail" && m["state"] == "failed")
+            m.iter()
+                .any(|m| m["name"] == "page-fail" && m["state"] == "failed")
         })
     });
     let states: Vec<(String, String)> = s["models"]
         .as_array()
         .expect("models")
         .iter()
-        .map(|m| (m["name"].as_str().unwrap().into(), m["state"].as_str().unwrap().into()))
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().into(),
+                m["state"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         states,
@@ -101,7 +110,10 @@ fn status_page_in_headless_chromium() {
     let raw = d.get("/");
     assert_eq!(raw.status, 200);
     assert!(!raw.body.contains("<script"), "no JavaScript on the page");
-    assert!(raw.body.contains("http-equiv=\"refresh\""), "reloads itself");
+    assert!(
+        raw.body.contains("http-equiv=\"refresh\""),
+        "reloads itself"
+    );
 
     let url = format!("http://{}/", d.addr);
     let dom = chromium(&["--dump-dom", &url]);
@@ -109,20 +121,35 @@ fn status_page_in_headless_chromium() {
     let sync = row(&dom, "page-sync");
     assert!(sync.contains("data-state=\"in_sync\""), "{sync}");
     assert!(sync.contains("champion</strong>: version 1"), "{sync}");
-    assert!(sync.contains("s3://bucket/page-sync/1"), "sources shown: {sync}");
+    assert!(
+        sync.contains("s3://bucket/page-sync/1"),
+        "sources shown: {sync}"
+    );
     let drift = row(&dom, "page-drift");
     assert!(drift.contains("data-state=\"drifted\""), "{drift}");
-    assert!(drift.contains("champion</strong>: version 2"), "the live holder: {drift}");
-    assert!(drift.contains("alias champion: version 2 -&gt; version 1"), "{drift}");
+    assert!(
+        drift.contains("champion</strong>: version 2"),
+        "the live holder: {drift}"
+    );
+    assert!(
+        drift.contains("alias champion: version 2 -&gt; version 1"),
+        "{drift}"
+    );
     let blocked = row(&dom, "page-blocked");
     assert!(blocked.contains("data-state=\"blocked\""), "{blocked}");
     assert!(blocked.contains("approved"), "the failing gate: {blocked}");
-    assert!(blocked.contains("class=\"observed\""), "the observed value: {blocked}");
+    assert!(
+        blocked.contains("class=\"observed\""),
+        "the observed value: {blocked}"
+    );
     let fail = row(&dom, "page-fail");
     assert!(fail.contains("data-state=\"failed\""), "{fail}");
     assert!(fail.contains("version 9"), "the error: {fail}");
     assert!(dom.contains("id=\"last-error\""), "{dom}");
-    assert!(dom.contains("fail.yaml:"), "the error names file:line:column: {dom}");
+    assert!(
+        dom.contains("fail.yaml:"),
+        "the error names file:line:column: {dom}"
+    );
     assert!(dom.contains("id=\"recent\""), "recent actions: {dom}");
     assert!(dom.contains("id=\"last-applied\""), "{dom}");
 
@@ -142,7 +169,11 @@ fn status_page_in_headless_chromium() {
     ]);
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    assert!(png.len() > 20_000, "a page, not a blank: {} bytes", png.len());
+    assert!(
+        png.len() > 20_000,
+        "a page, not a blank: {} bytes",
+        png.len()
+    );
     // `MODELSYNC_SCREENSHOT_DIR=docs` refreshes the README's picture.
     if let Some(dir) = std::env::var_os("MODELSYNC_SCREENSHOT_DIR") {
         std::fs::copy(&shot, Path::new(&dir).join("status-page.png")).expect("copy screenshot");

@@ -63,7 +63,17 @@ impl GitRepo {
                 let signing = format!("user.signingkey={}", key.display());
                 git(
                     &self.work,
-                    &["-c", "gpg.format=ssh", "-c", &signing, "commit", "-q", "-S", "-m", "change"],
+                    &[
+                        "-c",
+                        "gpg.format=ssh",
+                        "-c",
+                        &signing,
+                        "commit",
+                        "-q",
+                        "-S",
+                        "-m",
+                        "change",
+                    ],
                 );
             }
             None => {

@@ -46,7 +46,11 @@ impl Receiver {
                     r.answered = code;
                     sink.lock().expect("lock").push(r);
                 }
-                let reason = if code == 500 { "Internal Server Error" } else { "Created" };
+                let reason = if code == 500 {
+                    "Internal Server Error"
+                } else {
+                    "Created"
+                };
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {code} {reason}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
@@ -61,7 +65,12 @@ impl Receiver {
     }
 
     /// Waits until some received request satisfies `pred`; returns it.
-    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Received) -> bool) -> Received {
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Received) -> bool,
+    ) -> Received {
         let start = Instant::now();
         loop {
             if let Some(r) = self.received().into_iter().find(|r| pred(r)) {
@@ -97,7 +106,10 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Received> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
     Some(Received {
