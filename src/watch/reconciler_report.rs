@@ -6,12 +6,12 @@
 
 use tracing::warn;
 
-use crate::watch::models;
-use crate::watch::notify::Event;
-use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
 use super::{Ended, Next, Reconciler, Source, ended};
 use crate::reconcile::{Mode, Outcome, Stop, Verdict};
 use crate::source::signature::Check;
+use crate::watch::models;
+use crate::watch::notify::Event;
+use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
 
 impl Reconciler {
     /// Records the commit being attempted (git sources).

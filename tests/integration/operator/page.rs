@@ -55,34 +55,48 @@ fn row<'a>(dom: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn status_page_in_headless_chromium() {
+    scenario(None, "page-", true);
+}
+
+#[test]
+fn status_page_in_headless_chromium_on_mlflow() {
+    let prefix = format!("{}-", crate::support::mlflow::unique("page"));
+    scenario(Some(&crate::support::mlflow::server().url), &prefix, false);
+}
+
+/// The page over models named `<prefix>sync`, `…drift`, `…blocked` and
+/// `…fail`, against `registry` (the workdir's embedded one when `None`).
+fn scenario(registry: Option<&str>, prefix: &str, keep_screenshot: bool) {
     let w = Workdir::new();
-    w.write("m/sync.yaml", &model("page-sync", "v1", false));
-    w.write("m/drift.yaml", &model("page-drift", "v1", false));
-    w.write("m/blocked.yaml", &model("page-blocked", "v1", true));
-    w.write("m/fail.yaml", &model("page-fail", "v1", false));
+    let uri = registry.map_or_else(|| w.registry_uri(), str::to_string);
+    let name = |n: &str| format!("{prefix}{n}");
+    w.write("m/sync.yaml", &model(&name("sync"), "v1", false));
+    w.write("m/drift.yaml", &model(&name("drift"), "v1", false));
+    w.write("m/blocked.yaml", &model(&name("blocked"), "v1", true));
+    w.write("m/fail.yaml", &model(&name("fail"), "v1", false));
     let mut cmd = w.command(&["watch", "m", "--drift", "warn", "--resync", "500ms"]);
-    cmd.args(["--debounce", "100ms"]);
+    cmd.args(["--debounce", "100ms", "--registry", &uri]);
     let mut d = Daemon::start(cmd);
     d.wait_status("first reconcile", WAIT, |s| {
         s["last_applied_revision"].is_string()
     });
 
     // Drift by hand: page-drift's champion moved to version 2.
-    w.write("other/drift.yaml", &model("page-drift", "v2", false));
-    let hand = w.run(&["apply", "other"]);
+    w.write("other/drift.yaml", &model(&name("drift"), "v2", false));
+    let hand = w.run(&["apply", "other", "--registry", &uri]);
     assert_eq!(hand.code, 0, "{hand:?}");
     d.wait_status("drift reported", WAIT, |s| {
         s["models"].as_array().is_some_and(|m| {
             m.iter()
-                .any(|m| m["name"] == "page-drift" && m["state"] == "drifted")
+                .any(|m| m["name"] == name("drift").as_str() && m["state"] == "drifted")
         })
     });
     // A revision whose plan fails for one model (an unknown version).
-    w.write("m/fail.yaml", &model("page-fail", "9", false));
+    w.write("m/fail.yaml", &model(&name("fail"), "9", false));
     let s = d.wait_status("the failed model", WAIT, |s| {
         s["models"].as_array().is_some_and(|m| {
             m.iter()
-                .any(|m| m["name"] == "page-fail" && m["state"] == "failed")
+                .any(|m| m["name"] == name("fail").as_str() && m["state"] == "failed")
         })
     });
     let states: Vec<(String, String)> = s["models"]
@@ -99,10 +113,10 @@ fn status_page_in_headless_chromium() {
     assert_eq!(
         states,
         [
-            ("page-blocked".into(), "blocked".into()),
-            ("page-drift".into(), "drifted".into()),
-            ("page-fail".into(), "failed".into()),
-            ("page-sync".into(), "in_sync".into())
+            (name("blocked"), "blocked".into()),
+            (name("drift"), "drifted".into()),
+            (name("fail"), "failed".into()),
+            (name("sync"), "in_sync".into())
         ],
         "{s:#}"
     );
@@ -118,14 +132,14 @@ fn status_page_in_headless_chromium() {
     let url = format!("http://{}/", d.addr);
     let dom = chromium(&["--dump-dom", &url]);
     assert!(dom.contains("<table id=\"models\""), "{dom}");
-    let sync = row(&dom, "page-sync");
+    let sync = row(&dom, &name("sync"));
     assert!(sync.contains("data-state=\"in_sync\""), "{sync}");
     assert!(sync.contains("champion</strong>: version 1"), "{sync}");
     assert!(
-        sync.contains("s3://bucket/page-sync/1"),
+        sync.contains(&format!("s3://bucket/{}/1", name("sync"))),
         "sources shown: {sync}"
     );
-    let drift = row(&dom, "page-drift");
+    let drift = row(&dom, &name("drift"));
     assert!(drift.contains("data-state=\"drifted\""), "{drift}");
     assert!(
         drift.contains("champion</strong>: version 2"),
@@ -135,14 +149,14 @@ fn status_page_in_headless_chromium() {
         drift.contains("alias champion: version 2 -&gt; version 1"),
         "{drift}"
     );
-    let blocked = row(&dom, "page-blocked");
+    let blocked = row(&dom, &name("blocked"));
     assert!(blocked.contains("data-state=\"blocked\""), "{blocked}");
     assert!(blocked.contains("approved"), "the failing gate: {blocked}");
     assert!(
         blocked.contains("class=\"observed\""),
         "the observed value: {blocked}"
     );
-    let fail = row(&dom, "page-fail");
+    let fail = row(&dom, &name("fail"));
     assert!(fail.contains("data-state=\"failed\""), "{fail}");
     assert!(fail.contains("version 9"), "the error: {fail}");
     assert!(dom.contains("id=\"last-error\""), "{dom}");
@@ -153,7 +167,10 @@ fn status_page_in_headless_chromium() {
     assert!(dom.contains("id=\"recent\""), "recent actions: {dom}");
     assert!(dom.contains("id=\"last-applied\""), "{dom}");
 
-    let history = chromium(&["--dump-dom", &format!("http://{}/models/page-sync", d.addr)]);
+    let history = chromium(&[
+        "--dump-dom",
+        &format!("http://{}/models/{}", d.addr, name("sync")),
+    ]);
     assert!(history.contains("Promotion history"), "{history}");
     assert!(history.contains("<table id=\"history\""), "{history}");
     assert!(history.contains("<td>champion</td>"), "{history}");
@@ -175,7 +192,7 @@ fn status_page_in_headless_chromium() {
         png.len()
     );
     // `MODELSYNC_SCREENSHOT_DIR=docs` refreshes the README's picture.
-    if let Some(dir) = std::env::var_os("MODELSYNC_SCREENSHOT_DIR") {
+    if let Some(dir) = std::env::var_os("MODELSYNC_SCREENSHOT_DIR").filter(|_| keep_screenshot) {
         std::fs::copy(&shot, Path::new(&dir).join("status-page.png")).expect("copy screenshot");
     }
 }
