@@ -132,6 +132,7 @@ impl Reconciler {
             Ok(f) => f,
             Err(e) => {
                 self.fail("source_error", &e.to_string(), Vec::new());
+                self.report_source_error(&e.to_string());
                 return Some((
                     ended("source_error", Next::Retry, Verdict::Error),
                     "-".into(),

@@ -124,6 +124,13 @@ impl Reconciler {
         self.config.notifier.send(event);
     }
 
+    /// The source could not be read: a `failed` notification (no revision).
+    pub(super) fn report_source_error(&self, error: &str) {
+        let mut event = self.event("failed", "-");
+        event.error = Some(error.to_string());
+        self.config.notifier.send(event);
+    }
+
     fn record_views(&mut self, out: &Outcome, mode: Mode) {
         let mut state = self.shared.lock();
         if let Some(Stop::Registry(e)) = &out.stop {

@@ -47,6 +47,7 @@ fn apply_shows_progress_on_a_terminal_only() {
         );
     }
     assert!(!tty.contains("applying: 0/0"), "no bar while planning");
+    assert!(tty.contains("[00:00:"), "elapsed time shown: {tty}");
 
     // Piped stderr: no progress at all, and no terminal escapes.
     let w = Workdir::new();
