@@ -45,6 +45,9 @@ use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
 
+/// How long `--once` and a shutdown wait for notifications still queued.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
+
 /// What to do about drift found at a resync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DriftMode {
@@ -131,9 +134,11 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         // As `apply`: finish the model in flight, release the lease, exit 1.
         crate::shutdown::set_on_signal(&cancel, || {});
         step.run(&Reasons::from([Trigger::Startup])).await;
+        step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
     }
     serve(&cfg, &mut step, shared, cancel, &description).await?;
+    step.flush_notifications(NOTIFY_FLUSH).await;
     Ok((Verdict::Ok, None))
 }
 

@@ -121,29 +121,55 @@ pub struct Event {
 #[derive(Debug, Clone, Default)]
 pub struct Notifier {
     tx: Option<mpsc::Sender<Event>>,
+    /// Events queued or being delivered.
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Notifier {
     /// Starts the delivery task (none when nothing is configured).
     pub fn start(cfg: NotifyConfig) -> Notifier {
+        let pending = std::sync::Arc::default();
         if cfg.targets.is_empty() && cfg.github.is_none() {
-            return Notifier { tx: None };
+            return Notifier { tx: None, pending };
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver_all(cfg, rx));
-        Notifier { tx: Some(tx) }
+        tokio::spawn(deliver_all(cfg, rx, std::sync::Arc::clone(&pending)));
+        Notifier {
+            tx: Some(tx),
+            pending,
+        }
     }
 
     /// Queues an event; never waits.
     pub fn send(&self, event: Event) {
+        use std::sync::atomic::Ordering::SeqCst;
         let Some(tx) = &self.tx else { return };
+        self.pending.fetch_add(1, SeqCst);
         if let Err(e) = tx.try_send(event) {
+            self.pending.fetch_sub(1, SeqCst);
             warn!(error = %e, "notification queue full; event dropped");
+        }
+    }
+
+    /// Waits (at most `timeout`) until every queued event was delivered or
+    /// given up on: before `--once` exits, and at shutdown.
+    pub async fn flush(&self, timeout: Duration) {
+        let start = std::time::Instant::now();
+        while self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if start.elapsed() >= timeout {
+                warn!("exiting with notifications not delivered");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-async fn deliver_all(cfg: NotifyConfig, mut rx: mpsc::Receiver<Event>) {
+async fn deliver_all(
+    cfg: NotifyConfig,
+    mut rx: mpsc::Receiver<Event>,
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .user_agent(concat!("modelsync/", env!("CARGO_PKG_VERSION")))
@@ -208,6 +234,7 @@ async fn deliver_all(cfg: NotifyConfig, mut rx: mpsc::Receiver<Event>) {
             ));
         }
         futures_util::future::join_all(sends).await;
+        pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -14,6 +14,11 @@ use crate::watch::notify::Event;
 use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
 
 impl Reconciler {
+    /// Waits (at most `timeout`) for queued notifications to be delivered.
+    pub async fn flush_notifications(&self, timeout: std::time::Duration) {
+        self.config.notifier.flush(timeout).await;
+    }
+
     /// Records the commit being attempted (git sources).
     pub(super) fn note_commit(&mut self, id: &str) {
         let info = match &self.source {

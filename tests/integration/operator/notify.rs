@@ -215,3 +215,21 @@ fn scenario(registry: Option<&str>, prefix: &str) {
     }
     assert!(logs.contains("notification failed; retrying"), "{logs}");
 }
+
+#[test]
+fn watch_once_delivers_before_it_exits() {
+    let w = Workdir::new();
+    let hook = Receiver::start(1);
+    w.write("m/a.yaml", &model("notify-once", "v1", false));
+    let mut cmd = w.command(&["watch", "m", "--once", "--notify", &hook.url]);
+    cmd.env("MODELSYNC_NOTIFY_RETRY_BASE", "50ms");
+    let run = crate::support::cli::Run::from_command(&mut cmd);
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = hook.received();
+    assert_eq!(
+        got.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        [500, 201],
+        "retried and delivered before exiting: {got:#?}"
+    );
+    assert_eq!(got[1].json()["type"], "io.modelsync.reconcile.applied");
+}

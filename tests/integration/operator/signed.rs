@@ -138,7 +138,10 @@ fn only_commits_signed_by_allowed_keys_are_applied() {
     );
     let page = d.get("/").body;
     assert!(page.contains("id=\"signature\""), "{page}");
-    assert!(page.contains(&format!("{c1}</code> by t &lt;t@example.com&gt; at ")), "last applied commit, author, time: {page}");
+    assert!(
+        page.contains(&format!("{c1}</code> by t &lt;t@example.com&gt; at ")),
+        "last applied commit, author, time: {page}"
+    );
     assert!(page.contains(&c2), "{page}");
     let event = hook.wait_for("unverified event", WAIT, |r| {
         r.json()["type"] == "io.modelsync.reconcile.unverified"
