@@ -54,6 +54,69 @@ pub struct ApplyOptions {
     /// An elected daemon leader's fence: asked before each write like the
     /// lease; its epoch is stamped on (and compared with) each model.
     pub fence: Option<Fence>,
+    /// Told after each model (and experiment) is done.
+    pub progress: Option<Progress>,
+}
+
+/// How far an apply is: objects (models and experiments) done of `total`,
+/// and how many of them had a failed action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressEvent {
+    pub done: usize,
+    pub total: usize,
+    pub failed: usize,
+}
+
+/// A progress callback ([`ApplyOptions::progress`]): called with `done: 0`
+/// before the first object, then after each one.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// Counts finished objects and tells the callback.
+struct Tally {
+    progress: Option<Progress>,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl Tally {
+    fn new(progress: Option<Progress>, total: usize) -> Tally {
+        let t = Tally {
+            progress,
+            total,
+            done: Default::default(),
+            failed: Default::default(),
+        };
+        t.tell(0, 0);
+        t
+    }
+
+    fn finished(&self, results: &[ActionResult]) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let failed = results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed(_) | Outcome::Conflict(_)));
+        let f = self.failed.fetch_add(usize::from(failed), SeqCst) + usize::from(failed);
+        let d = self.done.fetch_add(1, SeqCst) + 1;
+        self.tell(d, f);
+    }
+
+    fn tell(&self, done: usize, failed: usize) {
+        if let Some(p) = &self.progress {
+            (p.0)(ProgressEvent {
+                done,
+                total: self.total,
+                failed,
+            });
+        }
+    }
 }
 
 impl ApplyOptions {
@@ -87,11 +150,22 @@ impl CancelFlag {
 /// registry errors: they become [`Outcome::Failed`] results.
 pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> ApplyReport {
     let mut results = Vec::new();
+    let tally = Tally::new(
+        opts.progress.clone(),
+        plan.experiments.len() + plan.models.len(),
+    );
     for exp in &plan.experiments {
-        results.extend(model::apply_experiment(reg, exp, opts).await);
+        let r = model::apply_experiment(reg, exp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
     }
+    let tally = &tally;
     let per_model: Vec<Vec<ActionResult>> = stream::iter(&plan.models)
-        .map(|mp| model::apply_model(reg, mp, opts))
+        .map(|mp| async move {
+            let r = model::apply_model(reg, mp, opts).await;
+            tally.finished(&r);
+            r
+        })
         .buffered(opts.concurrency.max(1))
         .collect()
         .await;

@@ -69,6 +69,8 @@ pub struct Pass<'a> {
     /// before the lease is taken and before every write; its epoch is
     /// stamped on each model written. `None`: no election.
     pub fence: Option<Fence>,
+    /// Told how far the executor is (models done of total, failures).
+    pub progress: Option<apply::Progress>,
 }
 
 impl Pass<'_> {
@@ -83,6 +85,7 @@ impl Pass<'_> {
             cancel: CancelFlag::default(),
             on_plan: None,
             fence: None,
+            progress: None,
         }
     }
 
@@ -230,6 +233,7 @@ async fn apply_under_lease(
         gates: desired.gate_specs(),
         lease: lease.clone(),
         fence: pass.fence.clone(),
+        progress: pass.progress.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();
@@ -239,7 +243,8 @@ async fn apply_under_lease(
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
         match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
-            Ok((_, after)) => {
+            Ok((live, after)) => {
+                out.verified = Some(live);
                 out.pending = match saved {
                     Some(s) => observe::pending_reviewed(&after, &s.plan),
                     None => pending(&after),

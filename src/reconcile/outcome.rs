@@ -42,6 +42,9 @@ pub struct Outcome {
     pub desired: Option<DesiredState>,
     /// The registry as read for the plan that was (or would be) executed.
     pub observed: Option<LiveState>,
+    /// After applying: the registry as read back to verify (absent when
+    /// nothing was written).
+    pub verified: Option<LiveState>,
     /// The plan the pass settled on.
     pub plan: Option<Plan>,
     /// What the executor did; `None` when nothing was executed.

@@ -1,5 +1,6 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
-//! `/status`, and `POST /hooks/git` (optionally HMAC-signed, GitHub style).
+//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), and
+//! `POST /hooks/git` (optionally HMAC-signed, GitHub style).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,6 +36,8 @@ impl std::fmt::Debug for Secret {
 /// The router with every endpoint.
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/", get(super::page::index))
+        .route("/models/{name}", get(super::page::model))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

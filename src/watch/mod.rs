@@ -8,6 +8,10 @@
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//! - `models.rs`, `page.rs`: per-model views and the HTML status page
+//!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
+//!   commit-status notifications; `reconciler_report.rs`: what the step
+//!   records for them, and the `--verify-signatures` check.
 //!
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
@@ -20,6 +24,9 @@ pub mod backoff;
 pub mod engine;
 pub mod folder;
 pub mod http;
+pub mod models;
+pub mod notify;
+pub mod page;
 pub mod reconciler;
 pub mod status;
 
@@ -37,6 +44,9 @@ use crate::source::git::{GitOptions, GitSource, redact};
 use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
+
+/// How long `--once` and a shutdown wait for notifications still queued.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
 
 /// What to do about drift found at a resync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +94,10 @@ pub struct WatchConfig {
     pub clock: crate::clock::EvalClock,
     /// `--leader-election`: replicas elect one leader; only it reconciles.
     pub election: Option<crate::election::ElectionConfig>,
+    /// `--notify`, `--github-status`.
+    pub notify: notify::NotifyConfig,
+    /// `--verify-signatures --allowed-signers FILE`.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// Runs the daemon (or one reconcile with `once`). Returns the verdict of
@@ -112,6 +126,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
             prune: cfg.prune,
             protect: cfg.protect.clone(),
             clock: cfg.clock,
+            notifier: notify::Notifier::start(cfg.notify.clone()),
+            signers: cfg.signers.clone(),
         },
         shared.clone(),
         cancel.clone(),
@@ -120,6 +136,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         // As `apply`: finish the model in flight, release the lease, exit 1.
         crate::shutdown::set_on_signal(&cancel, || {});
         step.run(&Reasons::from([Trigger::Startup])).await;
+        step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
     }
     let election = cfg.election.clone().map(|e| {
@@ -142,6 +159,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         e.shutdown().await;
     }
     served?;
+    step.flush_notifications(NOTIFY_FLUSH).await;
     Ok((Verdict::Ok, None))
 }
 

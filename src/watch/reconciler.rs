@@ -82,6 +82,10 @@ pub struct Config {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: EvalClock,
+    /// Where reconciles are notified (`--notify`, `--github-status`).
+    pub notifier: super::notify::Notifier,
+    /// `--verify-signatures`: the keys a head commit must be signed by.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// The real reconcile step.
@@ -94,12 +98,17 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Identity of the source when the last run found it invalid.
     invalid: Option<String>,
+    /// The head commit last refused by `--verify-signatures`.
+    unverified: Option<String>,
     /// The verdict of the last run and why it failed (for `--once`).
     pub last: (Verdict, Option<String>),
     /// With `--leader-election`: the election's view; only a leader runs
     /// the pass, fenced by its term.
     election: Option<tokio::sync::watch::Receiver<crate::election::View>>,
 }
+
+#[path = "reconciler_report.rs"]
+mod report;
 
 /// How one run ended, for metrics, status and the loop.
 struct Ended {
@@ -117,6 +126,7 @@ impl Reconciler {
             cancel,
             applied: None,
             invalid: None,
+            unverified: None,
             last: (Verdict::Ok, None),
             election: None,
         }
@@ -172,6 +182,7 @@ impl Reconciler {
             Ok(f) => f,
             Err(e) => {
                 self.fail("source_error", &e.to_string(), Vec::new());
+                self.report_source_error(&e.to_string());
                 return Some((
                     ended("source_error", Next::Retry, Verdict::Error),
                     "-".into(),
@@ -180,6 +191,10 @@ impl Reconciler {
         };
         let id = identity(&fetched);
         self.shared.lock().status.last_attempted_revision = Some(id.clone());
+        self.note_commit(&id);
+        if let Some(refused) = self.check_signature(&id) {
+            return refused;
+        }
         if self.invalid.as_deref() == Some(id.as_str()) {
             tracing::debug!(revision = %id, "manifests still invalid and unchanged; waiting for a change");
             return None;
@@ -200,7 +215,9 @@ impl Reconciler {
             .lock()
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
-        Some((self.conclude(&out, &id, mode), id))
+        let end = self.conclude(&out, &id, mode);
+        self.report_pass(&out, &id, mode, &end);
+        Some((end, id))
     }
 
     /// Runs the pass over the fetched manifests.
@@ -239,6 +256,7 @@ impl Reconciler {
             cancel: self.cancel.clone(),
             on_plan: Some(&show),
             fence,
+            progress: None,
         };
         let input = Input::Manifests {
             files: fetched.files,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::apply::ActionResult;
 
 /// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 7] = [
+pub const OUTCOMES: [&str; 8] = [
     "success",
     "cancelled",
     "drift",
@@ -18,6 +18,7 @@ pub const OUTCOMES: [&str; 7] = [
     "source_error",
     "registry_error",
     "apply_error",
+    "unverified",
 ];
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
@@ -34,6 +35,7 @@ impl Shared {
         Shared(Arc::new(Mutex::new(State {
             status,
             metrics: Metrics::default(),
+            live: BTreeMap::new(),
         })))
     }
 
@@ -47,6 +49,9 @@ impl Shared {
 pub struct State {
     pub status: Status,
     pub metrics: Metrics,
+    /// The registry's reading of each declared model at the last pass
+    /// (for `/models/NAME`'s history).
+    pub live: BTreeMap<String, crate::state::LiveModel>,
 }
 
 /// `GET /status`.
@@ -92,6 +97,43 @@ pub struct Status {
     /// `/healthz`.
     #[serde(skip)]
     pub election_contact: Option<(i64, i64)>,
+    /// Every declared model at the last pass: holders, aliases, and in
+    /// sync / drifted / blocked / failed.
+    pub models: Vec<super::models::ModelView>,
+    /// The commit of `last_applied_revision` (git sources).
+    pub last_applied_commit: Option<crate::source::git::CommitInfo>,
+    /// The commit of `last_attempted_revision` (git sources).
+    pub last_attempted_commit: Option<crate::source::git::CommitInfo>,
+    /// The signature check of the head commit (`--verify-signatures`).
+    pub signature: Option<SignatureStatus>,
+    /// Per-action results of recent reconciles, newest first (at most
+    /// [`RECENT_ACTIONS`]).
+    pub recent_actions: Vec<RecentAction>,
+}
+
+/// How many results `recent_actions` keeps.
+pub const RECENT_ACTIONS: usize = 50;
+
+/// One applied (or failed, blocked, skipped) action and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentAction {
+    /// RFC 3339.
+    pub at: String,
+    pub revision: String,
+    #[serde(flatten)]
+    pub result: ActionResult,
+}
+
+/// The outcome of `--verify-signatures` for the head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureStatus {
+    pub commit: String,
+    pub verified: bool,
+    /// The principal(s) of the allowed_signers entry that verified, else
+    /// the signing key's fingerprint (`SHA256:…`), when signed at all.
+    pub signer: Option<String>,
+    /// Why it was refused (unsigned, unknown signer, bad signature).
+    pub reason: Option<String>,
 }
 
 /// The error of the last reconcile.
@@ -131,6 +173,9 @@ pub struct Metrics {
     /// With `--leader-election`: leading now, role changes so far, and
     /// requests sent to the engine.
     leader: Option<(bool, u64, u64)>,
+    /// The head commit refused by `--verify-signatures` and its signer.
+    unverified: Option<(String, String)>,
+    signature_rejections: u64,
 }
 
 impl Metrics {
@@ -170,9 +215,19 @@ impl Metrics {
         self.registry_errors += errors;
     }
 
+    /// A head commit was refused by `--verify-signatures` (`None`: the
+    /// head verified).
+    pub fn set_unverified(&mut self, refused: Option<(String, String)>) {
+        if refused.is_some() {
+            self.signature_rejections += 1;
+        }
+        self.unverified = refused;
+    }
+
     /// The Prometheus text exposition (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_signatures(&mut out);
         header(
             &mut out,
             "reconciles_total",
@@ -296,6 +351,33 @@ impl Metrics {
             let _ = writeln!(out, "modelsync_leader_election_requests_total {requests}");
         }
         out
+    }
+}
+
+impl Metrics {
+    fn render_signatures(&self, out: &mut String) {
+        header(
+            out,
+            "signature_rejections_total",
+            "counter",
+            "Head commits not applied because their signature did not verify.",
+        );
+        let n = self.signature_rejections;
+        let _ = writeln!(out, "modelsync_signature_rejections_total {n}");
+        header(
+            out,
+            "unverified_commit_info",
+            "gauge",
+            "The head commit refused by --verify-signatures, and its signer.",
+        );
+        if let Some((commit, signer)) = &self.unverified {
+            let _ = writeln!(
+                out,
+                "modelsync_unverified_commit_info{{commit=\"{}\",signer=\"{}\"}} 1",
+                escape(commit),
+                escape(signer)
+            );
+        }
     }
 }
 

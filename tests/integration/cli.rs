@@ -275,6 +275,8 @@ fn help_texts() {
         "lease",
         "lease show",
         "lease release",
+        "completions",
+        "man",
     ] {
         let mut c = bin();
         c.args(cmd.split_whitespace());

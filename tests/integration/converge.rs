@@ -102,6 +102,7 @@ fn opts() -> ApplyOptions {
         gates: Default::default(),
         lease: None,
         fence: None,
+        progress: None,
     }
 }
 

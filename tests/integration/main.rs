@@ -18,6 +18,7 @@ mod gates;
 mod leader;
 mod manifests;
 mod mlflow;
+mod operator;
 mod pass;
 mod prune;
 mod registry_facts;

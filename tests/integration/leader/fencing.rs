@@ -32,6 +32,7 @@ fn opts(fence: Fence) -> ApplyOptions {
         gates: Default::default(),
         lease: None,
         fence: Some(fence),
+        progress: None,
     }
 }
 

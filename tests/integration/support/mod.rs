@@ -8,4 +8,5 @@ pub mod etcd;
 pub mod git;
 pub mod mlflow;
 pub mod proxy;
+pub mod receiver;
 pub mod servers;
