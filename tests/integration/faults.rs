@@ -371,3 +371,88 @@ async fn plain_text_auth_and_host_errors_say_what_to_fix() {
     );
     assert_eq!(reg.stats().retries, 0, "auth errors are not retried");
 }
+
+/// The executor's create without a search first (`create_version_unseen`)
+/// still never registers twice when an answer is lost: it re-reads by
+/// declared source before any re-send, and only on that fault path.
+#[tokio::test]
+async fn an_unseen_create_whose_answer_is_lost_is_re_read_not_re_sent() {
+    let srv = server();
+    let proxy = Proxy::start(&srv.url).await;
+    let reg = via(&proxy, fast());
+    let name = unique("unseen");
+    reg.create_model(&name, None, &BTreeMap::new())
+        .await
+        .expect("create model");
+    proxy.fail("POST", "model-versions/create", Fault::ForwardThenReset, 1);
+    let v = reg
+        .create_version_unseen(&name, &source("s3://b/unseen/1"))
+        .await
+        .expect("converges");
+    assert_eq!(v.version, 1);
+    // No fault: one create, no search at all.
+    let v2 = reg
+        .create_version_unseen(&name, &source("s3://b/unseen/2"))
+        .await
+        .expect("create");
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        proxy.count("POST", "model-versions/create"),
+        2,
+        "not re-sent"
+    );
+    assert_eq!(
+        proxy.count("GET", "model-versions/search"),
+        1,
+        "one re-read, on the fault path only"
+    );
+    let m = srv
+        .registry()
+        .get_model(&name)
+        .await
+        .expect("read")
+        .expect("model");
+    assert_eq!(m.versions.len(), 2, "{:?}", m.versions.keys());
+    // The backstop answers the versions as they are.
+    let kept = reg
+        .keep_first_registered(
+            &name,
+            &BTreeMap::from([
+                ("s3://b/unseen/1".to_string(), 1),
+                ("s3://b/unseen/2".to_string(), 2),
+            ]),
+        )
+        .await
+        .expect("backstop");
+    assert_eq!(kept["s3://b/unseen/1"], 1);
+    assert_eq!(kept["s3://b/unseen/2"], 2);
+    // Two appliers racing past the lease both register a source: the one
+    // that came second keeps the first's version and deletes its own.
+    let first = reg
+        .create_version_unseen(&name, &source("s3://b/unseen/dup"))
+        .await
+        .expect("first applier");
+    let second = reg
+        .create_version_unseen(&name, &source("s3://b/unseen/dup"))
+        .await
+        .expect("second applier");
+    let kept = reg
+        .keep_first_registered(
+            &name,
+            &BTreeMap::from([("s3://b/unseen/dup".to_string(), second.version)]),
+        )
+        .await
+        .expect("backstop");
+    assert_eq!(kept["s3://b/unseen/dup"], first.version);
+    let m = srv
+        .registry()
+        .get_model(&name)
+        .await
+        .expect("read")
+        .expect("model");
+    assert!(m.versions.contains_key(&first.version));
+    assert!(
+        !m.versions.contains_key(&second.version),
+        "duplicate removed"
+    );
+}
