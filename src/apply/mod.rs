@@ -15,6 +15,7 @@
 //! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
 //! writes nothing further.
 
+mod copy;
 mod model;
 mod report;
 
@@ -45,6 +46,8 @@ pub struct ApplyOptions {
     /// write; once it is lost (or its deadline passed) nothing further is
     /// written and the remaining actions are skipped.
     pub lease: Option<LeaseGuard>,
+    /// The other registries copies (`from:`) read from.
+    pub sources: crate::registry::Sources,
 }
 
 impl ApplyOptions {

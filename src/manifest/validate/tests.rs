@@ -436,6 +436,7 @@ fn protected_targets_need_gates() {
     let files = [file("m.yaml", &text)];
     assert!(load(&files).is_ok(), "no protection by default");
     let options = LoadOptions {
+        registries: Default::default(),
         protect: vec![
             "production".to_string(),
             "Staging".to_string(),

@@ -212,3 +212,59 @@ pub static DELETE_VERSION: Endpoint = write(
     true,
     Manage,
 );
+
+// Copies from another registry (`registry/mlflow/copy.rs`).
+pub static GET_DOWNLOAD_URI: Endpoint = read(
+    "model-versions/get-download-uri",
+    Get,
+    "read where a version's files are",
+);
+pub static GET_LATEST_VERSIONS: Endpoint = read(
+    "registered-models/get-latest-versions",
+    Post,
+    "read a stage's latest version",
+);
+pub static SEARCH_RUNS: Endpoint = read("runs/search", Post, "search runs");
+pub static GET_LOGGED_MODEL: Endpoint = read("logged-models", Get, "read a logged model");
+pub static CREATE_RUN: Endpoint = write(
+    "runs/create",
+    Post,
+    "create a run for a copy (runs/create)",
+    false,
+    Edit,
+);
+pub static LOG_BATCH: Endpoint = write(
+    "runs/log-batch",
+    Post,
+    "log a copy's metrics and params (runs/log-batch)",
+    true,
+    Edit,
+);
+pub static SET_RUN_TAG: Endpoint = write(
+    "runs/set-tag",
+    Post,
+    "set a run tag (runs/set-tag)",
+    true,
+    Edit,
+);
+pub static UPDATE_RUN: Endpoint = write(
+    "runs/update",
+    Post,
+    "finish a copy's run (runs/update)",
+    true,
+    Edit,
+);
+pub static CREATE_LOGGED_MODEL: Endpoint = write(
+    "logged-models",
+    Post,
+    "create a logged model for a copy (logged-models)",
+    false,
+    Edit,
+);
+pub static FINALIZE_LOGGED_MODEL: Endpoint = write(
+    "logged-models",
+    Patch,
+    "finalize a copy's logged model (logged-models/{id})",
+    true,
+    Edit,
+);

@@ -15,15 +15,20 @@
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
+//! - [`copy`]: copies from another MLflow (`from:`): reading the source
+//!   version, and the target-side steps the executor sequences;
+//!   [`store`]: the artifact stores files stream between.
 
 pub mod config;
 
 mod client;
+pub mod copy;
 mod endpoints;
 mod errors;
 pub mod lease;
 mod read;
 mod sources;
+pub mod store;
 mod wire;
 mod write;
 
@@ -57,6 +62,11 @@ impl MlflowRegistry {
         })
     }
 
+    /// The server URL without credentials.
+    pub fn display(&self) -> &str {
+        self.client.display()
+    }
+
     /// Requests sent so far by this instance (retries included).
     pub fn stats(&self) -> RequestStats {
         self.client.stats()
@@ -64,6 +74,9 @@ impl MlflowRegistry {
 }
 
 impl Registry for MlflowRegistry {
+    fn as_mlflow(&self) -> Option<&MlflowRegistry> {
+        Some(self)
+    }
     fn uri(&self) -> String {
         self.client.display().to_owned()
     }
