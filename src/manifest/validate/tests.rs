@@ -545,3 +545,35 @@ fn broken_corpus() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn from_needs_a_declared_registry_and_one_selector() {
+    let text = model(
+        "  versions:\n    released:\n      from: {registry: dev, model: nba-dev, alias: champion}\n",
+    );
+    let undeclared = check(&text);
+    assert!(
+        undeclared.contains("registry \"dev\" is not declared: add [registries.dev]"),
+        "{undeclared}"
+    );
+    let options = LoadOptions {
+        registries: [("dev".to_string(), "http://dev".to_string())].into(),
+        ..LoadOptions::default()
+    };
+    let d = crate::manifest::validate::load_with(&[file("m.yaml", &text)], &options).expect("valid");
+    let Locator::From(f) = &d.models["m"].versions["released"].locator else {
+        panic!("a from locator");
+    };
+    assert_eq!(f.key(), "dev:nba-dev@champion");
+    assert_eq!(f.experiment, crate::manifest::DEFAULT_COPY_EXPERIMENT);
+    let two = model(
+        "  versions:\n    released:\n      from: {registry: dev, model: nba-dev, alias: champion, version: 3}\n",
+    );
+    let err = crate::manifest::validate::load_with(&[file("m.yaml", &two)], &options).unwrap_err();
+    assert!(err[0].to_string().contains("exactly one of alias, version or stage"), "{err:?}");
+    let both = model(
+        "  versions:\n    released:\n      version: 2\n      from: {registry: dev, model: nba-dev, stage: production}\n",
+    );
+    let err = crate::manifest::validate::load_with(&[file("m.yaml", &both)], &options).unwrap_err();
+    assert!(err[0].to_string().contains("has from together with version"), "{err:?}");
+}

@@ -6,5 +6,6 @@ pub mod daemon;
 pub mod embedded;
 pub mod git;
 pub mod mlflow;
+pub mod pair;
 pub mod proxy;
 pub mod servers;
