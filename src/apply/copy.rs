@@ -28,9 +28,9 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::ApplyOptions;
+use crate::registry::mlflow::MlflowRegistry;
 use crate::registry::mlflow::copy::{self as mc, CopyRun};
 use crate::registry::mlflow::store::Store;
-use crate::registry::mlflow::MlflowRegistry;
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{CopyFile, CopySource, LiveVersion, tags};
 
@@ -55,7 +55,11 @@ pub(super) async fn copy_version<R: Registry>(
     let from = job.from;
     let lineage = from.lineage();
     if let Some(v) = registered(reg, job.model, &lineage).await? {
-        debug!(model = job.model, version = v.version, "copy already registered");
+        debug!(
+            model = job.model,
+            version = v.version,
+            "copy already registered"
+        );
         return Ok(v);
     }
     let target = reg.as_mlflow().ok_or_else(|| {
@@ -65,9 +69,10 @@ pub(super) async fn copy_version<R: Registry>(
             reg.uri()
         ))
     })?;
-    let source = opts.sources.get(&from.registry).ok_or_else(|| {
-        RegistryError::Invalid(format!("registry {} is not open", from.registry))
-    })?;
+    let source = opts
+        .sources
+        .get(&from.registry)
+        .ok_or_else(|| RegistryError::Invalid(format!("registry {} is not open", from.registry)))?;
     lease(opts)?;
     let exp = mc::ensure_experiment(target, job.experiment).await?;
     let run = match mc::find_run(target, &exp, &lineage).await? {
@@ -143,11 +148,17 @@ async fn destination(
     lineage: &str,
 ) -> Result<(Option<String>, String), RegistryError> {
     if let Some(id) = run.tags.get(tags::COPY_MODEL_ID) {
-        return Ok((Some(id.clone()), mc::logged_model_location(target, id).await?));
+        return Ok((
+            Some(id.clone()),
+            mc::logged_model_location(target, id).await?,
+        ));
     }
     match mc::create_logged_model(target, exp, model, &run.run_id, lineage).await? {
         Some((id, location)) => Ok((Some(id), location)),
-        None => Ok((None, format!("{}/model", run.artifact_uri.trim_end_matches('/')))),
+        None => Ok((
+            None,
+            format!("{}/model", run.artifact_uri.trim_end_matches('/')),
+        )),
     }
 }
 

@@ -262,9 +262,9 @@ fn copies(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
             let mut tags = dv.map(|d| d.tags.clone()).unwrap_or_default();
             tags.insert(tags::COPY_LINEAGE.to_string(), c.source.lineage());
             tags.insert(tags::COPY_OF.to_string(), c.source.origin());
-            let description = dv
-                .and_then(|d| d.description.clone())
-                .or_else(|| (!c.source.description.is_empty()).then(|| c.source.description.clone()));
+            let description = dv.and_then(|d| d.description.clone()).or_else(|| {
+                (!c.source.description.is_empty()).then(|| c.source.description.clone())
+            });
             Action::CopyVersion {
                 handle: c.handle.clone(),
                 from: Box::new(c.source.clone()),

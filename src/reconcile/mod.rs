@@ -127,7 +127,16 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         Ok(s) => s,
         Err(e) => return stopped(out, Stop::Registry(e)),
     };
-    run_on(&mut out, &reg, &sources, desired, saved.as_deref(), prune, pass).await;
+    run_on(
+        &mut out,
+        &reg,
+        &sources,
+        desired,
+        saved.as_deref(),
+        prune,
+        pass,
+    )
+    .await;
     out.stats = reg.stats();
     out
 }

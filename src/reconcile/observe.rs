@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::{DesiredState, Locator};
+use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
-use crate::state::{CopySource, LiveRun};
-use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
 use crate::state::LiveState;
+use crate::state::{CopySource, LiveRun};
 
 /// The snapshot request for what `desired` declares.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
@@ -49,11 +49,13 @@ pub async fn observe<R: Registry>(
     // metrics the copy will carry); once made, on the copied run's.
     for src in live.copy_sources.values().flatten() {
         if !src.run_id.is_empty() && runs.contains(&src.run_id) {
-            live.runs.entry(src.run_id.clone()).or_insert_with(|| LiveRun {
-                run_id: src.run_id.clone(),
-                experiment_id: String::new(),
-                metrics: src.metrics.clone(),
-            });
+            live.runs
+                .entry(src.run_id.clone())
+                .or_insert_with(|| LiveRun {
+                    run_id: src.run_id.clone(),
+                    experiment_id: String::new(),
+                    metrics: src.metrics.clone(),
+                });
         }
     }
     Ok(live)
@@ -78,7 +80,10 @@ async fn read_copy_sources(
                 continue;
             }
             let Some(src) = sources.get(&from.registry) else {
-                out.insert(key, Err(format!("registry {:?} is not open", from.registry)));
+                out.insert(
+                    key,
+                    Err(format!("registry {:?} is not open", from.registry)),
+                );
                 continue;
             };
             let read = copy::read_source(src, &from.registry, from)
@@ -96,12 +101,10 @@ fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
     match e {
         RegistryError::Unreachable(m) => RegistryError::Unreachable(format!("{at}: {m}")),
         RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(format!("{at}: {m}")),
-        RegistryError::PermissionDenied { operation, message } => {
-            RegistryError::PermissionDenied {
-                operation: format!("{operation} on {at}"),
-                message,
-            }
-        }
+        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
+            operation: format!("{operation} on {at}"),
+            message,
+        },
         RegistryError::NotFound(m) => RegistryError::NotFound(format!("{at}: {m}")),
         RegistryError::AlreadyExists(m) => RegistryError::AlreadyExists(format!("{at}: {m}")),
         RegistryError::Invalid(m) => RegistryError::Invalid(format!("{at}: {m}")),

@@ -25,6 +25,18 @@ pub const LEASE_EXPIRES: &str = "modelsync.lease.expires";
 /// On the lease model: when the holder took the lease, ms since the epoch.
 pub const LEASE_STARTED: &str = "modelsync.lease.started";
 
+/// On a copied version and its run: the copy's lineage
+/// (`registry/model/version/model-id/digest`, see `state::CopySource`).
+pub const COPY_LINEAGE: &str = "modelsync.copy.lineage";
+/// On a copied version: `registry/model/version` it was copied from.
+pub const COPY_OF: &str = "modelsync.copy.of";
+/// On a copy's run: the logged model (MLflow 3) the files go to.
+pub const COPY_MODEL_ID: &str = "modelsync.copy.model-id";
+/// On a copy's run: `true` once every file is uploaded and verified.
+pub const COPY_COMPLETE: &str = "modelsync.copy.complete";
+/// On an experiment modelsync created to hold copied runs.
+pub const COPY_EXPERIMENT: &str = "modelsync.copy.experiment";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,15 +58,3 @@ mod tests {
         assert!(LEASE_STARTED.starts_with(LEASE_PREFIX));
     }
 }
-
-/// On a copied version and its run: the copy's lineage
-/// (`registry/model/version/model-id/digest`, see `state::CopySource`).
-pub const COPY_LINEAGE: &str = "modelsync.copy.lineage";
-/// On a copied version: `registry/model/version` it was copied from.
-pub const COPY_OF: &str = "modelsync.copy.of";
-/// On a copy's run: the logged model (MLflow 3) the files go to.
-pub const COPY_MODEL_ID: &str = "modelsync.copy.model-id";
-/// On a copy's run: `true` once every file is uploaded and verified.
-pub const COPY_COMPLETE: &str = "modelsync.copy.complete";
-/// On an experiment modelsync created to hold copied runs.
-pub const COPY_EXPERIMENT: &str = "modelsync.copy.experiment";

@@ -87,7 +87,10 @@ pub fn run(wd: &Workdir, url: &str, env: &[(String, String)], args: &[&str]) -> 
 
 /// The model in `reg`, which must exist.
 pub async fn model(reg: &MlflowRegistry, name: &str) -> LiveModel {
-    reg.get_model(name).await.expect("read").expect("the model exists")
+    reg.get_model(name)
+        .await
+        .expect("read")
+        .expect("the model exists")
 }
 
 /// Loads `models:/NAME@champion` from `srv` with MLflow's client and
@@ -127,10 +130,19 @@ async fn proxied_copy_end_to_end() {
 
     let plan = run(&wd, &prod.url, &[], &["plan", "m"]);
     assert_eq!(plan.code, 0, "{plan:?}");
-    let line = format!("copy version {v1} of {source:?} from registry dev ({})", dev.url);
+    let line = format!(
+        "copy version {v1} of {source:?} from registry dev ({})",
+        dev.url
+    );
     assert!(plan.stdout.contains(&line), "{plan:?}");
-    assert!(plan.stdout.contains("file(s)") && plan.stdout.contains("run "), "{plan:?}");
-    assert!(plan.stdout.contains("0.95"), "the gate's observed value: {plan:?}");
+    assert!(
+        plan.stdout.contains("file(s)") && plan.stdout.contains("run "),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout.contains("0.95"),
+        "the gate's observed value: {plan:?}"
+    );
     let json = run(&wd, &prod.url, &[], &["plan", "m", "--format", "json"]);
     assert!(json.stdout.contains("\"copy_version\""), "{json:?}");
 
@@ -141,31 +153,54 @@ async fn proxied_copy_end_to_end() {
     assert_eq!(m.versions.len(), 1, "{m:?}");
     let (&n, v) = m.versions.iter().next().expect("one version");
     assert_eq!(m.aliases.get("champion"), Some(&n));
-    assert!(v.source.starts_with("models:/m-"), "registered from prod's own store: {v:?}");
+    assert!(
+        v.source.starts_with("models:/m-"),
+        "registered from prod's own store: {v:?}"
+    );
     let t = copied_tags(&m, n);
     assert_eq!(t[tags::COPY_OF], format!("dev/{source}/{v1}"));
     assert!(t[tags::COPY_LINEAGE].contains("sha256:"), "{t:?}");
-    let runs = reg.get_runs(std::slice::from_ref(&v.run_id)).await.expect("runs");
-    assert_eq!(runs[&v.run_id].metrics["accuracy"], 0.95, "the evidence is copied");
+    let runs = reg
+        .get_runs(std::slice::from_ref(&v.run_id))
+        .await
+        .expect("runs");
+    assert_eq!(
+        runs[&v.run_id].metrics["accuracy"], 0.95,
+        "the evidence is copied"
+    );
 
     let again = run(&wd, &prod.url, &[], &["apply", "m"]);
     assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(model(&reg, &target).await.versions.len(), 1, "a rerun copies nothing");
+    assert_eq!(
+        model(&reg, &target).await.versions.len(),
+        1,
+        "a rerun copies nothing"
+    );
     let noop = run(&wd, &prod.url, &[], &["plan", "m", "--detailed-exitcode"]);
     assert_eq!(noop.code, 0, "{noop:?}");
 
     let v2 = train(&dev, &source, 0.97, 0.5);
     let plan = run(&wd, &prod.url, &[], &["plan", "m"]);
-    assert!(plan.stdout.contains(&format!("copy version {v2} of")), "{plan:?}");
+    assert!(
+        plan.stdout.contains(&format!("copy version {v2} of")),
+        "{plan:?}"
+    );
     let applied = run(&wd, &prod.url, &[], &["apply", "m"]);
     assert_eq!(applied.code, 0, "{applied:?}");
     let m = model(&reg, &target).await;
     assert_eq!(m.versions.len(), 2, "{m:?}");
     let champion = m.aliases["champion"];
-    assert_eq!(copied_tags(&m, champion)[tags::COPY_OF], format!("dev/{source}/{v2}"));
+    assert_eq!(
+        copied_tags(&m, champion)[tags::COPY_OF],
+        format!("dev/{source}/{v2}")
+    );
 
     pair::stop(&dev);
-    assert_eq!(predict(prod, &target), "0,1", "prod serves the copy by itself");
+    assert_eq!(
+        predict(prod, &target),
+        "0,1",
+        "prod serves the copy by itself"
+    );
     let down = run(&wd, &prod.url, &[], &["plan", "m"]);
     assert_eq!(down.code, 3, "{down:?}");
     assert!(down.stderr.contains("source registry dev"), "{down:?}");
@@ -225,5 +260,11 @@ async fn missing_source_alias_is_an_error() {
         all.contains("alias champion of model \"no-such-model\" does not exist in registry dev"),
         "{plan:?}"
     );
-    assert!(prod.registry().get_model(&target).await.expect("read").is_none());
+    assert!(
+        prod.registry()
+            .get_model(&target)
+            .await
+            .expect("read")
+            .is_none()
+    );
 }

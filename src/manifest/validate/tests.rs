@@ -560,7 +560,8 @@ fn from_needs_a_declared_registry_and_one_selector() {
         registries: [("dev".to_string(), "http://dev".to_string())].into(),
         ..LoadOptions::default()
     };
-    let d = crate::manifest::validate::load_with(&[file("m.yaml", &text)], &options).expect("valid");
+    let d =
+        crate::manifest::validate::load_with(&[file("m.yaml", &text)], &options).expect("valid");
     let Locator::From(f) = &d.models["m"].versions["released"].locator else {
         panic!("a from locator");
     };
@@ -570,10 +571,20 @@ fn from_needs_a_declared_registry_and_one_selector() {
         "  versions:\n    released:\n      from: {registry: dev, model: nba-dev, alias: champion, version: 3}\n",
     );
     let err = crate::manifest::validate::load_with(&[file("m.yaml", &two)], &options).unwrap_err();
-    assert!(err[0].to_string().contains("exactly one of alias, version or stage"), "{err:?}");
+    assert!(
+        err[0]
+            .to_string()
+            .contains("exactly one of alias, version or stage"),
+        "{err:?}"
+    );
     let both = model(
         "  versions:\n    released:\n      version: 2\n      from: {registry: dev, model: nba-dev, stage: production}\n",
     );
     let err = crate::manifest::validate::load_with(&[file("m.yaml", &both)], &options).unwrap_err();
-    assert!(err[0].to_string().contains("has from together with version"), "{err:?}");
+    assert!(
+        err[0]
+            .to_string()
+            .contains("has from together with version"),
+        "{err:?}"
+    );
 }

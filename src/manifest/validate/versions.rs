@@ -9,8 +9,8 @@ use crate::manifest::yaml::Located;
 use crate::manifest::{
     DEFAULT_COPY_EXPERIMENT, DesiredVersion, FromRef, FromSelect, Locator, Origin,
 };
-use crate::state::Stage;
 use crate::naming::{source_problem, tag_value_problem};
+use crate::state::Stage;
 
 /// `spec.versions`: valid handles, each with exactly one of a number or
 /// a source, neither declared twice.

@@ -74,15 +74,13 @@ pub(crate) fn resolve<'a>(
     let mut copied: BTreeMap<String, String> = BTreeMap::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
-            Locator::From(from) => {
-                match resolve_copy(dm, dv, from, model, live, &mut copied) {
-                    Ok((slot, copy)) => {
-                        out.slots.insert(handle.clone(), slot);
-                        out.copies.extend(copy);
-                    }
-                    Err(problem) => problems.push(problem),
+            Locator::From(from) => match resolve_copy(dm, dv, from, model, live, &mut copied) {
+                Ok((slot, copy)) => {
+                    out.slots.insert(handle.clone(), slot);
+                    out.copies.extend(copy);
                 }
-            }
+                Err(problem) => problems.push(problem),
+            },
             Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
                 Some(v) => {
                     problems.extend(not_ready(dm, dv, v));

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::manifest::{FromRef, FromSelect};
-use crate::plan::{Action, describe};
+use crate::plan::{Action, describe, plan};
 use crate::state::{CopyFile, CopySource, tags};
 
 fn from() -> FromRef {
@@ -25,8 +25,14 @@ fn desired_copy() -> DesiredState {
 
 fn source(size: u64) -> CopySource {
     let files = vec![
-        CopyFile { path: "MLmodel".into(), size: 200 },
-        CopyFile { path: "model.pkl".into(), size },
+        CopyFile {
+            path: "MLmodel".into(),
+            size: 200,
+        },
+        CopyFile {
+            path: "model.pkl".into(),
+            size,
+        },
     ];
     CopySource {
         registry: "dev".into(),
@@ -70,7 +76,11 @@ fn a_new_source_is_copied_then_found_by_lineage() {
         .vtag(1, tags::COPY_LINEAGE, &src.lineage())
         .vtag(1, tags::COPY_OF, &src.origin())
         .alias("champion", 1);
-    let p = plan(&desired_copy(), &with_source(live(vec![copied]), src), &ctx());
+    let p = plan(
+        &desired_copy(),
+        &with_source(live(vec![copied]), src),
+        &ctx(),
+    );
     assert!(p.models.iter().all(|m| m.actions.is_empty()), "{p:?}");
 }
 
@@ -81,10 +91,17 @@ fn changed_source_bytes_are_an_error_and_nothing_is_copied() {
         .version(1, Stage::None, "models:/m-9")
         .vtag(1, tags::COPY_LINEAGE, &before.lineage())
         .vtag(1, tags::COPY_OF, &before.origin());
-    let p = plan(&desired_copy(), &with_source(live(vec![copied]), source(2000)), &ctx());
+    let p = plan(
+        &desired_copy(),
+        &with_source(live(vec![copied]), source(2000)),
+        &ctx(),
+    );
     let m = &p.models[0];
     assert!(m.actions.is_empty(), "{m:?}");
-    assert!(m.errors[0].contains("changed since it was copied here as version 1"), "{m:?}");
+    assert!(
+        m.errors[0].contains("changed since it was copied here as version 1"),
+        "{m:?}"
+    );
     assert!(m.errors[0].contains("nothing is overwritten"), "{m:?}");
 }
 
@@ -93,8 +110,14 @@ fn an_unreadable_source_is_an_error() {
     let mut l = live(vec![L::new("nba")]);
     l.copy_sources.insert(
         from().key(),
-        Err("alias champion of model \"nba-dev\" does not exist in registry dev (http://dev)".into()),
+        Err(
+            "alias champion of model \"nba-dev\" does not exist in registry dev (http://dev)"
+                .into(),
+        ),
     );
     let p = plan(&desired_copy(), &l, &ctx());
-    assert!(p.models[0].errors[0].contains("does not exist in registry dev"), "{p:?}");
+    assert!(
+        p.models[0].errors[0].contains("does not exist in registry dev"),
+        "{p:?}"
+    );
 }

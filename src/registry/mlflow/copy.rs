@@ -250,7 +250,11 @@ pub async fn create_run(
         "start_time": now_ms,
         "tags": tags_json(&t),
     });
-    match reg.client.call::<Value>(&ep::CREATE_RUN, Payload::Json(&body)).await {
+    match reg
+        .client
+        .call::<Value>(&ep::CREATE_RUN, Payload::Json(&body))
+        .await
+    {
         Ok(v) => Ok(CopyRun {
             run_id: str_of(&v["run"]["info"], "run_id"),
             artifact_uri: str_of(&v["run"]["info"], "artifact_uri"),

@@ -111,7 +111,10 @@ impl<'a> Store<'a> {
                 store: Arc::new(store),
                 root: prefix.trim_matches('/').to_string(),
             }
-        } else if let Some(path) = uri.strip_prefix("file:").or(uri.starts_with('/').then_some(uri)) {
+        } else if let Some(path) = uri
+            .strip_prefix("file:")
+            .or(uri.starts_with('/').then_some(uri))
+        {
             let path = path.strip_prefix("//").unwrap_or(path);
             Kind::Local {
                 root: PathBuf::from(path),

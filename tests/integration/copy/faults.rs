@@ -27,7 +27,12 @@ async fn reset_mid_upload_converges_with_one_version() {
     train(dev, &source, 0.95, 1.0);
     let wd = workdir(&dev.url, &source, &target, 0.9);
     proxy.fail("PUT", ARTIFACTS, Fault::Reset, 2);
-    proxy.fail("POST", "model-versions/create", Fault::ForwardThenStatus(502), 1);
+    proxy.fail(
+        "POST",
+        "model-versions/create",
+        Fault::ForwardThenStatus(502),
+        1,
+    );
     let applied = run(&wd, &proxy.url, &[], &["apply", "m"]);
     let again = run(&wd, &proxy.url, &[], &["apply", "m"]);
     assert_eq!(again.code, 0, "first: {applied:?}\nrerun: {again:?}");
@@ -72,7 +77,11 @@ async fn kill_mid_copy_then_rerun_converges() {
     assert!(direct.stderr.contains("resuming") || direct.code == 0);
     let m = model(&reg, &target).await;
     assert_eq!(m.versions.len(), 1, "{m:?}");
-    assert_eq!(proxy.count("POST", "runs/create"), 1, "the run was created once");
+    assert_eq!(
+        proxy.count("POST", "runs/create"),
+        1,
+        "the run was created once"
+    );
 }
 
 /// The proxy corrupts what the target sends back for the copied MLmodel:
@@ -94,11 +103,21 @@ async fn checksum_mismatch_is_refused() {
     );
     let refused: Run = run(&wd, &proxy.url, &[], &["apply", "m"]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stdout.contains("checksum mismatch") || refused.stderr.contains("checksum mismatch"), "{refused:?}");
-    assert!(refused.stdout.contains("MLmodel") || refused.stderr.contains("MLmodel"), "{refused:?}");
+    assert!(
+        refused.stdout.contains("checksum mismatch")
+            || refused.stderr.contains("checksum mismatch"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.stdout.contains("MLmodel") || refused.stderr.contains("MLmodel"),
+        "{refused:?}"
+    );
     let reg = prod.registry();
     let m = reg.get_model(&target).await.expect("read");
-    assert!(m.is_none_or(|m| m.versions.is_empty()), "nothing registered");
+    assert!(
+        m.is_none_or(|m| m.versions.is_empty()),
+        "nothing registered"
+    );
     let fixed = run(&wd, &prod.url, &[], &["apply", "m"]);
     assert_eq!(fixed.code, 0, "{fixed:?}");
     assert_eq!(model(&reg, &target).await.versions.len(), 1);

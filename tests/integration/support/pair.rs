@@ -56,7 +56,13 @@ fn proxied(label: &str) -> Result<MlflowServer, String> {
 /// socket (found through /proc/net/tcp and the processes' fds) and to the
 /// process groups of those and of the command line that started it.
 pub fn stop(server: &MlflowServer) {
-    let port: u16 = server.url.rsplit(':').next().expect("port").parse().expect("port");
+    let port: u16 = server
+        .url
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .parse()
+        .expect("port");
     let inodes = listening_inodes(port);
     let needle = format!("--port\0{port}\0");
     let mut pids = std::collections::BTreeSet::new();
@@ -73,7 +79,11 @@ pub fn stop(server: &MlflowServer) {
             .flatten()
             .flatten()
             .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|l| inodes.iter().any(|i| l.to_string_lossy() == format!("socket:[{i}]")));
+            .any(|l| {
+                inodes
+                    .iter()
+                    .any(|i| l.to_string_lossy() == format!("socket:[{i}]"))
+            });
         if !(by_cmdline || by_socket) {
             continue;
         }
@@ -90,7 +100,9 @@ pub fn stop(server: &MlflowServer) {
     assert!(!pids.is_empty(), "no process listens on port {port}");
     let targets: Vec<String> = groups.into_iter().chain(pids).collect();
     for t in &targets {
-        let _ = std::process::Command::new("kill").args(["-KILL", "--", t]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", t])
+            .status();
     }
     let start = std::time::Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
