@@ -120,6 +120,73 @@ pub struct LiveState {
     /// experiment's name until it is purged): name -> experiment id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deleted_experiments: BTreeMap<String, String>,
+    /// The source versions `from:` names, read from the other registries,
+    /// by `FromRef::key`; `Err` says why one cannot be copied (no such
+    /// alias, no artifacts).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub copy_sources: BTreeMap<String, Result<CopySource, String>>,
+}
+
+/// A version in another registry that `from:` names, as read there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CopySource {
+    /// The registry's name in `modelsync.toml`.
+    pub registry: String,
+    /// Its URI (no credentials).
+    pub uri: String,
+    pub model: String,
+    pub version: u64,
+    #[serde(default)]
+    pub run_id: String,
+    /// The logged model (MLflow 3), when the version has one.
+    #[serde(default)]
+    pub model_id: Option<String>,
+    /// Where the version's files are (`mlflow-artifacts:/…`, `s3://…`, `file:…`).
+    pub artifact_uri: String,
+    /// Files under `artifact_uri`, sorted by path.
+    pub files: Vec<CopyFile>,
+    /// `sha256:<hex>` over the sorted (path, size) listing.
+    pub digest: String,
+    /// The source run's latest metric values.
+    #[serde(default, with = "nan_safe")]
+    pub metrics: BTreeMap<String, f64>,
+    /// The source run's params.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The source version's description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One file of a [`CopySource`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyFile {
+    /// Relative to the artifact URI.
+    pub path: String,
+    pub size: u64,
+}
+
+impl CopySource {
+    /// The total size of the files.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// `registry/model/version`: which source version a copy came from.
+    pub fn origin(&self) -> String {
+        format!("{}/{}/{}", self.registry, self.model, self.version)
+    }
+
+    /// The lineage tag: origin, model id and digest. Two copies of the same
+    /// bytes of the same version have the same lineage.
+    pub fn lineage(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.origin(),
+            self.model_id.as_deref().unwrap_or("-"),
+            self.digest
+        )
+    }
 }
 
 impl LiveState {

@@ -20,6 +20,7 @@
 //! marked lost, so it steps down); otherwise the model is stamped with the
 //! leader's epoch first.
 
+mod copy;
 mod model;
 mod prepare;
 mod report;
@@ -51,6 +52,8 @@ pub struct ApplyOptions {
     /// write; once it is lost (or its deadline passed) nothing further is
     /// written and the remaining actions are skipped.
     pub lease: Option<LeaseGuard>,
+    /// The other registries copies (`from:`) read from.
+    pub sources: crate::registry::Sources,
     /// An elected daemon leader's fence: asked before each write like the
     /// lease; its epoch is stamped on (and compared with) each model.
     pub fence: Option<Fence>,

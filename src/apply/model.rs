@@ -421,6 +421,24 @@ impl<R: Registry> ModelRun<'_, R> {
             }
             Action::SetModelTag { key, after, .. } => reg.set_model_tag(model, key, after).await?,
             Action::RegisterVersion { .. } => self.register(action).await?,
+            Action::CopyVersion {
+                handle,
+                from,
+                experiment,
+                description,
+                tags,
+            } => {
+                let job = super::copy::CopyJob {
+                    model,
+                    from,
+                    experiment,
+                    description: description.as_ref(),
+                    tags,
+                };
+                let v = super::copy::copy_version(reg, self.opts, &job).await?;
+                info!(model, version = v.version, handle = %handle, "copied version");
+                self.new_versions.insert(handle.clone(), v.version);
+            }
             Action::UpdateVersionDescription { version, after, .. } => {
                 reg.update_version_description(model, *version, after)
                     .await?

@@ -134,13 +134,18 @@ pub fn report_applied(out: &Outcome) {
 
 /// Validation options: `--protect` plus `protect` from `modelsync.toml`.
 pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<LoadOptions> {
-    let mut targets = Config::for_paths(paths)?.protect;
+    let config = Config::for_paths(paths)?;
+    let registries = config.registry_uris();
+    let mut targets = config.protect;
     for t in &protect.protect {
         if !targets.contains(t) {
             targets.push(t.clone());
         }
     }
-    Ok(LoadOptions { protect: targets })
+    Ok(LoadOptions {
+        protect: targets,
+        registries,
+    })
 }
 
 /// Reports diagnostics on stderr, one per line (JSON log lines with

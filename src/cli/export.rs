@@ -21,7 +21,7 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
                 return Ok(Exit::Error);
             }
         };
-        crate::reconcile::observe(&reg, &desired).await
+        crate::reconcile::observe(&reg, &Default::default(), &desired).await
     } else {
         let models = if a.models.is_empty() {
             Scope::All

@@ -82,6 +82,8 @@ pub struct DesiredState {
     pub models: BTreeMap<String, DesiredModel>,
     /// Experiments by name.
     pub experiments: BTreeMap<String, DesiredExperiment>,
+    /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
+    pub registries: BTreeMap<String, String>,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
 }
@@ -130,6 +132,53 @@ pub enum Locator {
         /// `<id>` when not given explicitly.
         run_id: Option<String>,
     },
+    /// A version of another registry's model, copied into this registry.
+    From(FromRef),
+}
+
+/// `from:`: which version of which registry's model to copy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FromRef {
+    /// The name under `[registries.NAME]`.
+    pub registry: String,
+    pub model: String,
+    pub select: FromSelect,
+    /// The experiment in this registry that holds the copied run.
+    pub experiment: String,
+}
+
+/// How the source version is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FromSelect {
+    Alias(String),
+    Version(u64),
+    Stage(Stage),
+}
+
+/// The experiment copied runs go to when `from:` names none.
+pub const DEFAULT_COPY_EXPERIMENT: &str = "modelsync-copies";
+
+impl FromRef {
+    /// A stable key: `registry:model@alias`, `registry:model/3`,
+    /// `registry:model~Production` (what `LiveState::copy_sources` is keyed by).
+    pub fn key(&self) -> String {
+        let sel = match &self.select {
+            FromSelect::Alias(a) => format!("@{a}"),
+            FromSelect::Version(n) => format!("/{n}"),
+            FromSelect::Stage(s) => format!("~{}", s.as_str()),
+        };
+        format!("{}:{}{sel}", self.registry, self.model)
+    }
+}
+
+impl fmt::Display for FromSelect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FromSelect::Alias(a) => write!(f, "alias {a}"),
+            FromSelect::Version(n) => write!(f, "version {n}"),
+            FromSelect::Stage(s) => write!(f, "stage {}", s.as_str()),
+        }
+    }
 }
 
 /// What a gate guards: a stage or an alias.

@@ -84,6 +84,9 @@ pub struct VersionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = rules::source)]
     pub source: Option<Located<String>>,
+    /// A version copied from another registry (declared in `modelsync.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Located<FromSpec>>,
     /// The run the source comes from (derived from `runs:/<id>/...` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = rules::not_blank)]
@@ -96,6 +99,37 @@ pub struct VersionSpec {
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
     #[schemars(transform = rules::registry_tags)]
     pub tags: LocatedMap<TagValue>,
+}
+
+/// `from:` in a version: the version of another registry's model behind an
+/// alias, a number or a stage, copied into this registry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(transform = rules::from_exactly_one)]
+pub struct FromSpec {
+    /// A registry declared under `[registries.NAME]` in `modelsync.toml`.
+    #[schemars(transform = rules::not_blank)]
+    pub registry: Located<String>,
+    /// The registered model in that registry.
+    #[schemars(transform = rules::not_blank)]
+    pub model: Located<String>,
+    /// The version behind this alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_blank)]
+    pub alias: Option<Located<String>>,
+    /// This version number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::version_number)]
+    pub version: Option<Located<i64>>,
+    /// The latest version in this stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_blank)]
+    pub stage: Option<Located<String>>,
+    /// The experiment (in this registry) that holds the copied run; default
+    /// `modelsync-copies`, created when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_blank)]
+    pub experiment: Option<Located<String>>,
 }
 
 /// A reference to a version in `stages` and `aliases`: a handle name or a

@@ -40,6 +40,8 @@ pub struct LoadOptions {
     /// Protected targets: stage names (any case) and aliases. A model that
     /// declares one of them must also declare gates for it.
     pub protect: Vec<String>,
+    /// Registries `from:` may name (`[registries.NAME]`): name -> URI.
+    pub registries: BTreeMap<String, String>,
 }
 
 /// Parses and validates every file; returns the desired state, or every
@@ -59,6 +61,7 @@ pub fn load_with(
     let mut diagnostics = Vec::new();
     let mut state = DesiredState {
         digest: digest(&sorted),
+        registries: options.registries.clone(),
         ..DesiredState::default()
     };
     for file in sorted {
@@ -452,7 +455,7 @@ fn resolve(
             Some(v) => {
                 let identity = match v.locator {
                     Locator::Number(n) => Identity::Number(n),
-                    Locator::Source { .. } => Identity::Handle(h.clone()),
+                    Locator::Source { .. } | Locator::From(_) => Identity::Handle(h.clone()),
                 };
                 Some((h.clone(), identity))
             }

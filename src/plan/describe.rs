@@ -39,6 +39,7 @@ pub fn action(action: &Action) -> String {
             }
             text
         }
+        Action::CopyVersion { handle, from, .. } => copy(handle, from),
         Action::UpdateVersionDescription {
             version,
             before,
@@ -169,6 +170,45 @@ pub fn ownership(raw: &str) -> String {
         }
     };
     format!("aliases {}; stages {}", list("aliases"), list("stages"))
+}
+
+/// `copy version 3 of "m" from registry dev (URI) as (handle): run R,
+/// N files, SIZE`.
+fn copy(handle: &str, from: &crate::state::CopySource) -> String {
+    let run = if from.run_id.is_empty() {
+        "no run".to_string()
+    } else {
+        format!("run {}", from.run_id)
+    };
+    let model_id = from
+        .model_id
+        .as_deref()
+        .map(|m| format!(", logged model {m}"))
+        .unwrap_or_default();
+    format!(
+        "copy version {} of {:?} from registry {} ({}) as ({handle}): {run}{model_id}, {} file(s), {}",
+        from.version,
+        from.model,
+        from.registry,
+        from.uri,
+        from.files.len(),
+        human_bytes(from.bytes())
+    )
+}
+
+/// A byte count for people: `512 B`, `12.3 kB`, `48.0 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]

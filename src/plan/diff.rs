@@ -139,6 +139,7 @@ fn plan_model(
     );
     let mut actions = model_actions(dm, model, &inventory);
     actions.extend(registrations(dm, &resolved));
+    actions.extend(copies(dm, &resolved));
     actions.extend(version_updates(dm, &resolved));
     actions.extend(moves);
     if let Some(model) = model {
@@ -241,6 +242,33 @@ fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
                 source: reg.source.clone(),
                 run_id: reg.run_id.clone(),
                 model_id: reg.model_id.clone(),
+                description,
+                tags,
+            }
+        })
+        .collect()
+}
+
+/// One copy per `from:` source lineage that no live version carries. The
+/// new version is tagged with its lineage and origin (so a rerun finds it,
+/// and a changed source is noticed), and described as declared or as the
+/// source version is.
+fn copies(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
+    resolved
+        .copies
+        .iter()
+        .map(|c| {
+            let dv = dm.versions.get(&c.handle);
+            let mut tags = dv.map(|d| d.tags.clone()).unwrap_or_default();
+            tags.insert(tags::COPY_LINEAGE.to_string(), c.source.lineage());
+            tags.insert(tags::COPY_OF.to_string(), c.source.origin());
+            let description = dv.and_then(|d| d.description.clone()).or_else(|| {
+                (!c.source.description.is_empty()).then(|| c.source.description.clone())
+            });
+            Action::CopyVersion {
+                handle: c.handle.clone(),
+                from: Box::new(c.source.clone()),
+                experiment: c.experiment.clone(),
                 description,
                 tags,
             }

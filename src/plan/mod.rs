@@ -126,6 +126,20 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         tags: BTreeMap<String, String>,
     },
+    /// Copy a version of another registry's model into this registry (its
+    /// files, a run with its metrics and params, a logged model on MLflow
+    /// 3) and register it from this registry's own store.
+    CopyVersion {
+        handle: String,
+        /// The source version, as read in its registry.
+        from: Box<crate::state::CopySource>,
+        /// The experiment here that holds the copied run.
+        experiment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
+    },
     UpdateVersionDescription {
         version: u64,
         before: String,
@@ -191,6 +205,7 @@ impl Action {
             Action::UpdateModelDescription { .. } => "update_model_description",
             Action::SetModelTag { .. } => "set_model_tag",
             Action::RegisterVersion { .. } => "register_version",
+            Action::CopyVersion { .. } => "copy_version",
             Action::UpdateVersionDescription { .. } => "update_version_description",
             Action::SetVersionTag { .. } => "set_version_tag",
             Action::TransitionStage { .. } => "transition_stage",

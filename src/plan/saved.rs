@@ -16,7 +16,7 @@ mod observed;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,9 @@ pub struct SavedPlan {
     /// The protected stages and aliases they were validated with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protect: Vec<String>,
+    /// The other registries (`[registries.NAME]`) `from:` may name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registries: BTreeMap<String, String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -163,6 +166,7 @@ impl SavedPlan {
                 })
                 .collect(),
             protect: made.protect,
+            registries: desired.registries.clone(),
         })
     }
 
@@ -178,6 +182,7 @@ impl SavedPlan {
             .collect();
         let options = LoadOptions {
             protect: self.protect.clone(),
+            registries: self.registries.clone(),
         };
         (files, options)
     }

@@ -23,7 +23,7 @@ use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
 use crate::registry::{
-    self, AnyRegistry, Fence, Lease, LeaseGuard, OpenOptions, Registry, RegistryError,
+    self, AnyRegistry, Fence, Lease, LeaseGuard, OpenOptions, Registry, RegistryError, Sources,
 };
 
 /// Where the pass's intent comes from.
@@ -140,7 +140,20 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         },
         (None, None) => unreachable!("an input is manifests or a saved plan"),
     };
-    run_on(&mut out, &reg, desired, saved.as_deref(), prune, pass).await;
+    let sources = match registry::open_sources(&desired.registries) {
+        Ok(s) => s,
+        Err(e) => return stopped(out, Stop::Registry(e)),
+    };
+    run_on(
+        &mut out,
+        &reg,
+        &sources,
+        desired,
+        saved.as_deref(),
+        prune,
+        pass,
+    )
+    .await;
     out.stats = reg.stats();
     out
 }
@@ -149,13 +162,14 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
 async fn run_on(
     out: &mut Outcome,
     reg: &AnyRegistry,
+    sources: &Sources,
     desired: DesiredState,
     saved: Option<&SavedPlan>,
     prune: bool,
     pass: &Pass<'_>,
 ) {
     let ctx = pass.context(prune);
-    let settled = settle(out, reg, &desired, saved, &ctx).await;
+    let settled = settle(out, reg, sources, &desired, saved, &ctx).await;
     out.desired = Some(desired);
     if let Err(stop) = settled {
         out.stop = Some(stop);
@@ -187,7 +201,7 @@ async fn run_on(
     };
     let guard = lease.guard();
     tokio::select! {
-        () = apply_under_lease(out, reg, saved, pass, &ctx, guard.clone()) => {}
+        () = apply_under_lease(out, reg, sources, saved, pass, &ctx, guard.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
     }
     if pass.fence.as_ref().is_some_and(|f| f.guard.is_lost()) && out.stop.is_none() {
@@ -207,13 +221,14 @@ async fn run_on(
 async fn apply_under_lease(
     out: &mut Outcome,
     reg: &AnyRegistry,
+    sources: &Sources,
     saved: Option<&SavedPlan>,
     pass: &Pass<'_>,
     ctx: &PlanContext,
     lease: Option<LeaseGuard>,
 ) {
     let desired = out.desired.take().expect("loaded");
-    let settled = settle(out, reg, &desired, saved, ctx).await;
+    let settled = settle(out, reg, sources, &desired, saved, ctx).await;
     out.desired = Some(desired);
     if let Err(stop) = settled {
         out.stop = Some(stop);
@@ -234,6 +249,7 @@ async fn apply_under_lease(
         lease: lease.clone(),
         fence: pass.fence.clone(),
         progress: pass.progress.clone(),
+        sources: sources.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();
@@ -242,7 +258,7 @@ async fn apply_under_lease(
     let lost = lease.is_some_and(|g| g.is_lost())
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
-        match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
+        match observe::plan(reg, sources, desired, &pass.context(ctx.prune)).await {
             Ok((live, after)) => {
                 out.verified = Some(live);
                 out.pending = match saved {
@@ -260,11 +276,12 @@ async fn apply_under_lease(
 async fn settle(
     out: &mut Outcome,
     reg: &AnyRegistry,
+    sources: &Sources,
     desired: &DesiredState,
     saved: Option<&SavedPlan>,
     ctx: &PlanContext,
 ) -> Result<(), Stop> {
-    let (live, plan) = observe::plan(reg, desired, ctx)
+    let (live, plan) = observe::plan(reg, sources, desired, ctx)
         .await
         .map_err(Stop::Registry)?;
     let plan = match saved {

@@ -2,12 +2,15 @@
 //! reads some manifests need (`runs:/` sources to resolve, runs that gates
 //! read).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::DesiredState;
+use crate::manifest::{DesiredState, Locator};
 use crate::plan::{self, Action, Plan, PlanContext};
+use crate::registry::Sources;
+use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
 use crate::state::LiveState;
+use crate::state::{CopySource, LiveRun};
 
 /// The snapshot request for what `desired` declares.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
@@ -23,9 +26,11 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
 /// bulk; extra requests only for what needs them.
 pub async fn observe<R: Registry>(
     reg: &R,
+    sources: &Sources,
     desired: &DesiredState,
 ) -> Result<LiveState, RegistryError> {
     let mut live = reg.snapshot(&request_for(desired)).await?;
+    let copies = read_copy_sources(sources, desired).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
         live.record_resolutions(reg.resolve_sources(&sources).await?);
@@ -35,20 +40,87 @@ pub async fn observe<R: Registry>(
             live.update_version(&model, v);
         }
     }
+    live.copy_sources = copies;
     let runs = plan::runs_needed(desired, &live);
     if !runs.is_empty() {
         live.runs = reg.get_runs(&runs).await?;
     }
+    // A copy not made yet is gated on its source run's evidence (the same
+    // metrics the copy will carry); once made, on the copied run's.
+    for src in live.copy_sources.values().flatten() {
+        if !src.run_id.is_empty() && runs.contains(&src.run_id) {
+            live.runs
+                .entry(src.run_id.clone())
+                .or_insert_with(|| LiveRun {
+                    run_id: src.run_id.clone(),
+                    experiment_id: String::new(),
+                    metrics: src.metrics.clone(),
+                });
+        }
+    }
     Ok(live)
+}
+
+/// Reads every version `from:` names in its registry, once per distinct
+/// reference. An unreachable source registry is an error of the pass
+/// (exit 3, nothing written); what makes one version uncopyable is kept
+/// for the planner to report.
+async fn read_copy_sources(
+    sources: &Sources,
+    desired: &DesiredState,
+) -> Result<BTreeMap<String, Result<CopySource, String>>, RegistryError> {
+    let mut out = BTreeMap::new();
+    for dm in desired.models.values() {
+        for dv in dm.versions.values() {
+            let Locator::From(from) = &dv.locator else {
+                continue;
+            };
+            let key = from.key();
+            if out.contains_key(&key) {
+                continue;
+            }
+            let Some(src) = sources.get(&from.registry) else {
+                out.insert(
+                    key,
+                    Err(format!("registry {:?} is not open", from.registry)),
+                );
+                continue;
+            };
+            let read = copy::read_source(src, &from.registry, from)
+                .await
+                .map_err(|e| name_source(&from.registry, src.display(), e))?;
+            out.insert(key, read);
+        }
+    }
+    Ok(out)
+}
+
+/// `e` with the source registry's name in front.
+fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
+    let at = format!("source registry {name} ({uri})");
+    match e {
+        RegistryError::Unreachable(m) => RegistryError::Unreachable(format!("{at}: {m}")),
+        RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(format!("{at}: {m}")),
+        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
+            operation: format!("{operation} on {at}"),
+            message,
+        },
+        RegistryError::NotFound(m) => RegistryError::NotFound(format!("{at}: {m}")),
+        RegistryError::AlreadyExists(m) => RegistryError::AlreadyExists(format!("{at}: {m}")),
+        RegistryError::Invalid(m) => RegistryError::Invalid(format!("{at}: {m}")),
+        RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
+        RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
+    }
 }
 
 /// Observes the registry and plans.
 pub async fn plan<R: Registry>(
     reg: &R,
+    sources: &Sources,
     desired: &DesiredState,
     ctx: &PlanContext,
 ) -> Result<(LiveState, Plan), RegistryError> {
-    let live = observe(reg, desired).await?;
+    let live = observe(reg, sources, desired).await?;
     let plan = plan::plan(desired, &live, ctx);
     Ok((live, plan))
 }

@@ -249,6 +249,62 @@ pub trait Registry: Sync {
     /// Makes the writes so far durable (the embedded registry writes its
     /// file; MLflow's writes are durable already).
     fn flush(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// This registry as an MLflow server, for copies (`from:`), which only
+    /// MLflow holds (they need a run and an artifact store).
+    fn as_mlflow(&self) -> Option<&mlflow::MlflowRegistry> {
+        None
+    }
+}
+
+/// The other registries `from:` names, opened: name -> MLflow server.
+#[derive(Clone, Default)]
+pub struct Sources(std::sync::Arc<BTreeMap<String, mlflow::MlflowRegistry>>);
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, r)| (k, r.display().to_string())))
+            .finish()
+    }
+}
+
+impl Sources {
+    /// The registry named `name`.
+    pub fn get(&self, name: &str) -> Option<&mlflow::MlflowRegistry> {
+        self.0.get(name)
+    }
+}
+
+/// Opens the registries of `[registries.NAME]` (name -> URI). Credentials
+/// come from `MODELSYNC_REGISTRY_<NAME>_TOKEN` or `_USERNAME`/`_PASSWORD`
+/// (NAME upper-cased, `-` as `_`); TLS and retry settings as for the main
+/// registry (`MLFLOW_TRACKING_INSECURE_TLS`, `…_SERVER_CERT_PATH`, …).
+pub fn open_sources(registries: &BTreeMap<String, String>) -> Result<Sources> {
+    let mut out = BTreeMap::new();
+    for (name, uri) in registries {
+        let prefix = format!(
+            "MODELSYNC_REGISTRY_{}_",
+            name.to_ascii_uppercase().replace('-', "_")
+        );
+        let config = mlflow::MlflowConfig::from_lookup(|k| {
+            let own = match k {
+                "MLFLOW_TRACKING_TOKEN" => Some("TOKEN"),
+                "MLFLOW_TRACKING_USERNAME" => Some("USERNAME"),
+                "MLFLOW_TRACKING_PASSWORD" => Some("PASSWORD"),
+                _ => None,
+            };
+            match own {
+                Some(suffix) => std::env::var(format!("{prefix}{suffix}")).ok(),
+                None => std::env::var(k).ok(),
+            }
+        })
+        .map_err(|e| RegistryError::Invalid(format!("registry {name}: {e}")))?;
+        let reg = mlflow::MlflowRegistry::new(uri, config)
+            .map_err(|e| RegistryError::Invalid(format!("registry {name}: {e}")))?;
+        out.insert(name.clone(), reg);
+    }
+    Ok(Sources(std::sync::Arc::new(out)))
 }
 
 /// Either registry, chosen by URI (`http(s)://` or `file:`).
@@ -433,5 +489,11 @@ impl Registry for AnyRegistry {
     }
     async fn flush(&self) -> Result<()> {
         delegate!(self, r => r.flush().await)
+    }
+    fn as_mlflow(&self) -> Option<&mlflow::MlflowRegistry> {
+        match self {
+            AnyRegistry::Mlflow(r) => Some(r),
+            AnyRegistry::Embedded(_) => None,
+        }
     }
 }

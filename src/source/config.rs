@@ -3,8 +3,16 @@
 //! ```toml
 //! # Moves into these stages/aliases must declare gates.
 //! protect = ["Production", "champion"]
+//!
+//! # Other registries that `from:` in a version may name.
+//! [registries.dev]
+//! uri = "https://mlflow-dev.example.com"
 //! ```
+//!
+//! A registry's credentials come from `MODELSYNC_REGISTRY_<NAME>_TOKEN` or
+//! `MODELSYNC_REGISTRY_<NAME>_USERNAME`/`_PASSWORD`, never from this file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -21,19 +29,58 @@ pub struct Config {
     /// Protected stages and aliases.
     #[serde(default)]
     pub protect: Vec<String>,
+    /// Other registries, by name.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryEntry>,
+}
+
+/// One `[registries.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEntry {
+    /// `http(s)://…` of an MLflow tracking server.
+    pub uri: String,
+}
+
+impl Config {
+    /// The registries as name -> URI.
+    pub fn registry_uris(&self) -> BTreeMap<String, String> {
+        self.registries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.uri.clone()))
+            .collect()
+    }
 }
 
 impl Config {
     /// Parses a config file's text; errors name the file, line and column.
     pub fn parse(path: &str, text: &str) -> Result<Config, SourceError> {
-        toml::from_str(text).map_err(|e| {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| line_col(text, s.start))
                 .map(|(l, c)| format!(":{l}:{c}"))
                 .unwrap_or_default();
             SourceError::Config(format!("{path}{at}: {}", e.message()))
-        })
+        })?;
+        for (name, entry) in &cfg.registries {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(SourceError::Config(format!(
+                    "{path}: registry name {name:?}: use letters, digits, - and _ (it names MODELSYNC_REGISTRY_<NAME>_TOKEN)"
+                )));
+            }
+            if !(entry.uri.starts_with("http://") || entry.uri.starts_with("https://")) {
+                return Err(SourceError::Config(format!(
+                    "{path}: [registries.{name}] uri must be http(s):// of an MLflow server, not {:?}",
+                    entry.uri
+                )));
+            }
+        }
+        Ok(cfg)
     }
 
     /// Merges the config files beside `paths` (a folder's own file, or the
@@ -56,6 +103,19 @@ impl Config {
                 error,
             })?;
             let cfg = Config::parse(&file.display().to_string(), &text)?;
+            for (name, entry) in cfg.registries {
+                match merged.registries.get(&name) {
+                    Some(e) if *e != entry => {
+                        return Err(SourceError::Config(format!(
+                            "{}: [registries.{name}] differs from another modelsync.toml's",
+                            file.display()
+                        )));
+                    }
+                    _ => {
+                        merged.registries.insert(name, entry);
+                    }
+                }
+            }
             for t in cfg.protect {
                 if !merged.protect.contains(&t) {
                     merged.protect.push(t);

@@ -79,6 +79,18 @@ impl Stamp {
     }
 }
 
+/// On a copied version and its run: the copy's lineage
+/// (`registry/model/version/model-id/digest`, see `state::CopySource`).
+pub const COPY_LINEAGE: &str = "modelsync.copy.lineage";
+/// On a copied version: `registry/model/version` it was copied from.
+pub const COPY_OF: &str = "modelsync.copy.of";
+/// On a copy's run: the logged model (MLflow 3) the files go to.
+pub const COPY_MODEL_ID: &str = "modelsync.copy.model-id";
+/// On a copy's run: `true` once every file is uploaded and verified.
+pub const COPY_COMPLETE: &str = "modelsync.copy.complete";
+/// On an experiment modelsync created to hold copied runs.
+pub const COPY_EXPERIMENT: &str = "modelsync.copy.experiment";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,6 +230,7 @@ impl Reconciler {
         fence: Option<Fence>,
     ) -> Outcome {
         let mut protect = self.config.protect.clone();
+        let registries = fetched.config.registry_uris();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -260,7 +261,10 @@ impl Reconciler {
         };
         let input = Input::Manifests {
             files: fetched.files,
-            options: LoadOptions { protect },
+            options: LoadOptions {
+                protect,
+                registries,
+            },
         };
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);

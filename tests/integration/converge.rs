@@ -103,6 +103,7 @@ fn opts() -> ApplyOptions {
         lease: None,
         fence: None,
         progress: None,
+        sources: Default::default(),
     }
 }
 
@@ -118,7 +119,9 @@ async fn converge(before: Vec<Option<ModelSpec>>, drift: Drift, after: Vec<Optio
     };
     // The live state: an earlier set of manifests, applied, then drifted by hand.
     let earlier = manifest::load(&files(&before)).expect("earlier manifests are valid");
-    let (_, p) = reconcile::plan(reg, &earlier, &ctx).await.expect("plan");
+    let (_, p) = reconcile::plan(reg, &Default::default(), &earlier, &ctx)
+        .await
+        .expect("plan");
     let report = apply::execute(reg, &p, &opts()).await;
     assert_eq!(report.failed(), 0, "{report:?}");
     for (m, v, target, is_alias) in drift {
@@ -141,10 +144,14 @@ async fn converge(before: Vec<Option<ModelSpec>>, drift: Drift, after: Vec<Optio
     }
     // One apply of the new manifests converges.
     let desired = manifest::load(&files(&after)).expect("manifests are valid");
-    let (_, p) = reconcile::plan(reg, &desired, &ctx).await.expect("plan");
+    let (_, p) = reconcile::plan(reg, &Default::default(), &desired, &ctx)
+        .await
+        .expect("plan");
     let report = apply::execute(reg, &p, &opts()).await;
     assert_eq!(report.failed(), 0, "{report:?}");
-    let (live, again) = reconcile::plan(reg, &desired, &ctx).await.expect("re-plan");
+    let (live, again) = reconcile::plan(reg, &Default::default(), &desired, &ctx)
+        .await
+        .expect("re-plan");
     assert!(
         again.is_empty(),
         "not converged after one apply:\n{again:#?}\nfirst plan:\n{p:#?}"

@@ -10,6 +10,7 @@ mod cli_mlflow;
 mod combos;
 mod conformance;
 mod converge;
+mod copy;
 mod corpus;
 mod examples;
 mod faults;

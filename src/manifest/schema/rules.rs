@@ -233,8 +233,19 @@ pub fn version_exactly_one(s: &mut Schema) {
                 "required": ["version"],
                 "properties": {"version": {"not": {"type": "null"}}, "runId": {"type": "null"}}
             },
-            {"required": ["source"], "properties": {"source": {"type": "string"}}}
+            {"required": ["source"], "properties": {"source": {"type": "string"}}},
+            {"required": ["from"], "properties": {"from": {"type": "object"}, "runId": {"type": "null"}}}
         ]),
+    );
+}
+
+/// `from:`: exactly one of `alias`, `version`, `stage`.
+pub fn from_exactly_one(s: &mut Schema) {
+    let one = |k: &str| json!({"required": [k]});
+    insert(
+        s,
+        "oneOf",
+        json!([one("alias"), one("version"), one("stage")]),
     );
 }
 

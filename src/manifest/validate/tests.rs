@@ -436,6 +436,7 @@ fn protected_targets_need_gates() {
     let files = [file("m.yaml", &text)];
     assert!(load(&files).is_ok(), "no protection by default");
     let options = LoadOptions {
+        registries: Default::default(),
         protect: vec![
             "production".to_string(),
             "Staging".to_string(),
@@ -542,5 +543,48 @@ fn broken_corpus() {
         failures.is_empty(),
         "corpus mismatches (rerun with UPDATE_CORPUS=1 after review):\n{}",
         failures.join("\n")
+    );
+}
+
+#[test]
+fn from_needs_a_declared_registry_and_one_selector() {
+    let text = model(
+        "  versions:\n    released:\n      from: {registry: dev, model: nba-dev, alias: champion}\n",
+    );
+    let undeclared = check(&text);
+    assert!(
+        undeclared.contains("registry \"dev\" is not declared: add [registries.dev]"),
+        "{undeclared}"
+    );
+    let options = LoadOptions {
+        registries: [("dev".to_string(), "http://dev".to_string())].into(),
+        ..LoadOptions::default()
+    };
+    let d =
+        crate::manifest::validate::load_with(&[file("m.yaml", &text)], &options).expect("valid");
+    let Locator::From(f) = &d.models["m"].versions["released"].locator else {
+        panic!("a from locator");
+    };
+    assert_eq!(f.key(), "dev:nba-dev@champion");
+    assert_eq!(f.experiment, crate::manifest::DEFAULT_COPY_EXPERIMENT);
+    let two = model(
+        "  versions:\n    released:\n      from: {registry: dev, model: nba-dev, alias: champion, version: 3}\n",
+    );
+    let err = crate::manifest::validate::load_with(&[file("m.yaml", &two)], &options).unwrap_err();
+    assert!(
+        err[0]
+            .to_string()
+            .contains("exactly one of alias, version or stage"),
+        "{err:?}"
+    );
+    let both = model(
+        "  versions:\n    released:\n      version: 2\n      from: {registry: dev, model: nba-dev, stage: production}\n",
+    );
+    let err = crate::manifest::validate::load_with(&[file("m.yaml", &both)], &options).unwrap_err();
+    assert!(
+        err[0]
+            .to_string()
+            .contains("has from together with version"),
+        "{err:?}"
     );
 }

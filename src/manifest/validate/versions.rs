@@ -4,10 +4,13 @@ use std::collections::HashMap;
 
 use super::rules::{handle_problem, run_id_of_source};
 use super::{Ctx, ModelCheck, check_description, check_tags, version_number};
-use crate::manifest::schema::{ModelSpec, VersionSpec};
+use crate::manifest::schema::{FromSpec, ModelSpec, VersionSpec};
 use crate::manifest::yaml::Located;
-use crate::manifest::{DesiredVersion, Locator, Origin};
+use crate::manifest::{
+    DEFAULT_COPY_EXPERIMENT, DesiredVersion, FromRef, FromSelect, Locator, Origin,
+};
 use crate::naming::{source_problem, tag_value_problem};
+use crate::state::Stage;
 
 /// `spec.versions`: valid handles, each with exactly one of a number or
 /// a source, neither declared twice.
@@ -53,6 +56,19 @@ fn locate(
     numbers: &mut HashMap<u64, (String, Origin)>,
     sources: &mut HashMap<String, (String, Origin)>,
 ) -> Option<Locator> {
+    if let Some(from) = &v.from {
+        if v.version.is_some() || v.source.is_some() || v.run_id.is_some() {
+            ctx.error(
+                handle,
+                format!(
+                    "version \"{}\" has from together with version, source or runId: give exactly one",
+                    handle.value
+                ),
+            );
+            return None;
+        }
+        return locate_from(ctx, from).map(Locator::From);
+    }
     let locator = match (&v.version, &v.source) {
         (Some(_), Some(_)) => {
             ctx.error(
@@ -68,7 +84,7 @@ fn locate(
             ctx.error(
                 handle,
                 format!(
-                    "version \"{}\" has neither version nor source: give exactly one",
+                    "version \"{}\" has neither version, source nor from: give exactly one",
                     handle.value
                 ),
             );
@@ -133,4 +149,73 @@ fn locate(
         }
     };
     Some(locator)
+}
+
+/// `from:`: a declared registry, a model, and exactly one of alias,
+/// version or stage.
+fn locate_from(ctx: &mut Ctx<'_>, from: &Located<FromSpec>) -> Option<FromRef> {
+    let f = &from.value;
+    let mut ok = true;
+    if !ctx.options.registries.contains_key(&f.registry.value) {
+        let known: Vec<&str> = ctx.options.registries.keys().map(String::as_str).collect();
+        let known = if known.is_empty() {
+            "none is declared".to_string()
+        } else {
+            format!("declared: {}", known.join(", "))
+        };
+        ctx.error(
+            &f.registry,
+            format!(
+                "registry \"{}\" is not declared: add [registries.{}] with a uri to modelsync.toml beside the manifests ({known})",
+                f.registry.value, f.registry.value
+            ),
+        );
+        ok = false;
+    }
+    if f.model.value.trim().is_empty() {
+        ctx.error(&f.model, "from.model must not be empty".to_string());
+        ok = false;
+    }
+    let given = [f.alias.is_some(), f.version.is_some(), f.stage.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        ctx.error(
+            from,
+            "from needs exactly one of alias, version or stage".to_string(),
+        );
+        return None;
+    }
+    let select = if let Some(a) = &f.alias {
+        if a.value.trim().is_empty() {
+            ctx.error(a, "from.alias must not be empty".to_string());
+            return None;
+        }
+        FromSelect::Alias(a.value.clone())
+    } else if let Some(n) = &f.version {
+        FromSelect::Version(version_number(ctx, n)?)
+    } else {
+        let s = f.stage.as_ref().expect("one of three");
+        match Stage::parse(&s.value) {
+            Some(stage) => FromSelect::Stage(stage),
+            None => {
+                ctx.error(
+                    s,
+                    format!(
+                        "unknown stage {:?} in from.stage: use None, Staging, Production or Archived",
+                        s.value
+                    ),
+                );
+                return None;
+            }
+        }
+    };
+    let experiment = f
+        .experiment
+        .as_ref()
+        .map_or(DEFAULT_COPY_EXPERIMENT.to_string(), |e| e.value.clone());
+    ok.then(|| FromRef {
+        registry: f.registry.value.clone(),
+        model: f.model.value.clone(),
+        select,
+        experiment,
+    })
 }

@@ -13,10 +13,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{DesiredModel, DesiredVersion, Locator, Origin};
+use crate::manifest::{DesiredModel, DesiredVersion, FromRef, Locator, Origin};
 use crate::plan::Target;
 use crate::state::tags;
-use crate::state::{LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
+use crate::state::{CopySource, LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
 
 /// A declared handle, resolved.
 #[derive(Debug, Clone)]
@@ -38,12 +38,22 @@ pub(crate) struct Registration {
     pub model_id: Option<String>,
 }
 
+/// A version the plan copies from another registry.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyReg {
+    pub handle: String,
+    pub source: CopySource,
+    pub experiment: String,
+}
+
 /// All handles of one model, resolved.
 #[derive(Debug, Default)]
 pub(crate) struct Resolved<'a> {
     pub slots: BTreeMap<String, Slot<'a>>,
     /// In handle order; one per distinct declared source.
     pub registrations: Vec<Registration>,
+    /// In handle order; one per distinct source lineage.
+    pub copies: Vec<CopyReg>,
     pub errors: Vec<String>,
 }
 
@@ -60,8 +70,17 @@ pub(crate) fn resolve<'a>(
     // Number -> where it was first declared (several handles may name it).
     let mut missing: BTreeMap<u64, &Origin> = BTreeMap::new();
     let mut problems = Vec::new();
+    // Copy lineage -> handle of its copy (never copy twice).
+    let mut copied: BTreeMap<String, String> = BTreeMap::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
+            Locator::From(from) => match resolve_copy(dm, dv, from, model, live, &mut copied) {
+                Ok((slot, copy)) => {
+                    out.slots.insert(handle.clone(), slot);
+                    out.copies.extend(copy);
+                }
+                Err(problem) => problems.push(problem),
+            },
             Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
                 Some(v) => {
                     problems.extend(not_ready(dm, dv, v));
@@ -118,6 +137,74 @@ pub(crate) fn resolve<'a>(
         .collect();
     out.errors.extend(problems);
     out
+}
+
+/// A `from:` handle: the live version already copied from those bytes
+/// (found by its lineage tag), or a copy to make. An error when the source
+/// could not be read, or when the same source version was copied before
+/// from other bytes (nothing is overwritten).
+fn resolve_copy<'a>(
+    dm: &DesiredModel,
+    dv: &DesiredVersion,
+    from: &FromRef,
+    model: Option<&'a LiveModel>,
+    live: &LiveState,
+    copied: &mut BTreeMap<String, String>,
+) -> Result<(Slot<'a>, Option<CopyReg>), String> {
+    let src = match live.copy_sources.get(&from.key()) {
+        Some(Ok(src)) => src,
+        Some(Err(why)) => return Err(format!("{}: {why}", dv.origin)),
+        None => {
+            return Err(format!(
+                "{}: {} of {:?} in registry {:?} was not read",
+                dv.origin, from.select, from.model, from.registry
+            ));
+        }
+    };
+    let lineage = src.lineage();
+    if let Some(v) = model.and_then(|m| find_copy(m, &lineage)) {
+        if let Some(problem) = not_ready(dm, dv, v) {
+            return Err(problem);
+        }
+        return Ok((existing(v), None));
+    }
+    let earlier = model.and_then(|m| {
+        m.versions
+            .values()
+            .find(|v| v.tags.get(tags::COPY_OF) == Some(&src.origin()))
+    });
+    if let Some(v) = earlier {
+        let before = v.tags.get(tags::COPY_LINEAGE).cloned().unwrap_or_default();
+        return Err(format!(
+            "{}: version {} of {:?} in registry {:?} changed since it was copied here as version {} \
+             (lineage now {lineage}, the copy has {before}); nothing is overwritten: register the \
+             changed files as a new version in {:?} and copy that one",
+            dv.origin, src.version, src.model, src.registry, v.version, src.registry
+        ));
+    }
+    let first = copied
+        .entry(lineage)
+        .or_insert_with(|| dv.handle.clone())
+        .clone();
+    let slot = Slot {
+        target: Target::New(first.clone()),
+        live: None,
+        run_id: (!src.run_id.is_empty()).then(|| src.run_id.clone()),
+    };
+    let copy = (first == dv.handle).then(|| CopyReg {
+        handle: first,
+        source: src.clone(),
+        experiment: from.experiment.clone(),
+    });
+    Ok((slot, copy))
+}
+
+/// The lowest live version carrying this copy lineage.
+pub(crate) fn find_copy<'a>(model: &'a LiveModel, lineage: &str) -> Option<&'a LiveVersion> {
+    model
+        .versions
+        .values()
+        .find(|v| v.tags.get(tags::COPY_LINEAGE).is_some_and(|l| l == lineage))
 }
 
 /// Why the live version `v` that handle `dv` names cannot be used, if it

@@ -286,6 +286,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 files,
                 protect,
             )| SavedPlan {
+                registries: Default::default(),
                 format_version: PLAN_FORMAT_VERSION,
                 registry,
                 manifests_digest,
@@ -336,6 +337,7 @@ fn small() -> SavedPlan {
         ]),
     );
     SavedPlan {
+        registries: Default::default(),
         format_version: PLAN_FORMAT_VERSION,
         registry: "file:r.json".into(),
         manifests_digest: "sha256:00".into(),

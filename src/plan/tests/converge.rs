@@ -61,6 +61,7 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
             };
             match action {
                 Action::CreateModel { .. } => unreachable!("handled above"),
+                Action::CopyVersion { .. } => unreachable!("these plans declare no from:"),
                 Action::UpdateModelDescription { after, .. } => m.description = after.clone(),
                 Action::SetModelTag { key, after, .. } => {
                     m.tags.insert(key.clone(), after.clone());

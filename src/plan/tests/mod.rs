@@ -4,6 +4,7 @@
 //! snapshots its plan with [`show`], one JSON line per action.
 
 mod converge;
+mod copy;
 mod gates;
 mod planner;
 mod prune;
@@ -65,7 +66,7 @@ impl M {
         self
     }
 
-    fn handle(mut self, handle: &str, locator: Locator) -> M {
+    pub fn handle(mut self, handle: &str, locator: Locator) -> M {
         self.0.versions.insert(
             handle.to_string(),
             DesiredVersion {
@@ -129,6 +130,7 @@ impl M {
 
 pub fn desired(models: Vec<M>) -> DesiredState {
     DesiredState {
+        registries: Default::default(),
         models: models
             .into_iter()
             .map(|m| (m.0.name.clone(), m.0))

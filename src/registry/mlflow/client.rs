@@ -120,16 +120,58 @@ impl Client {
         }
     }
 
+    /// A request to `path` under the server URL (e.g. the artifact REST
+    /// API, `api/2.0/mlflow-artifacts/artifacts/…`), with the credentials,
+    /// counted as a read or a write. The caller sends it and reads the
+    /// answer (streamed).
+    pub fn raw(&self, method: reqwest::Method, path: &str, read: bool) -> reqwest::RequestBuilder {
+        let url = format!("{}/{}", self.display, path.trim_start_matches('/'));
+        let mut req = self.http.request(method, url);
+        req = match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
+            None => req,
+        };
+        if read {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        req
+    }
+
+    /// Calls `ep` with `path` (relative to `/api/2.0/mlflow/`) in place of
+    /// its own path: endpoints with an id in the path (`logged-models/{id}`).
+    pub async fn call_at<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        path: &str,
+        payload: Payload<'_>,
+    ) -> Result<T, CallError> {
+        self.call_path(ep, path, payload).await
+    }
+
     /// Calls `ep`, retrying what may be retried, and decodes the answer.
     pub async fn call<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
         payload: Payload<'_>,
     ) -> Result<T, CallError> {
+        self.call_path(ep, ep.path, payload).await
+    }
+
+    async fn call_path<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        path: &str,
+        payload: Payload<'_>,
+    ) -> Result<T, CallError> {
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
-            let (err, how) = match self.attempt::<T>(ep, &payload).await {
+            let (err, how) = match self.attempt::<T>(ep, path, &payload).await {
                 Ok(t) => return Ok(t),
                 Err(failure) => failure,
             };
@@ -163,11 +205,12 @@ impl Client {
     async fn attempt<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
+        path: &str,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
         let url = self
             .api
-            .join(ep.path)
+            .join(path)
             .expect("endpoint paths are relative and valid");
         let mut req = self.http.request(ep.method(), url);
         req = match payload {

@@ -98,6 +98,7 @@ pub static SEARCH_MODELS: Endpoint =
 pub static GET_MODEL: Endpoint = read("registered-models/get", Get, "read a registered model");
 pub static SEARCH_VERSIONS: Endpoint = read("model-versions/search", Get, "search model versions");
 pub static GET_VERSION: Endpoint = read("model-versions/get", Get, "read a model version");
+pub static GET_ALIAS: Endpoint = read("registered-models/alias", Get, "read an alias");
 pub static GET_EXPERIMENT_BY_NAME: Endpoint =
     read("experiments/get-by-name", Get, "read an experiment");
 pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "search experiments");
@@ -210,4 +211,60 @@ pub static DELETE_VERSION: Endpoint = write(
     "delete a duplicate model version this run created (model-versions/delete)",
     true,
     Manage,
+);
+
+// Copies from another registry (`registry/mlflow/copy.rs`).
+pub static GET_DOWNLOAD_URI: Endpoint = read(
+    "model-versions/get-download-uri",
+    Get,
+    "read where a version's files are",
+);
+pub static GET_LATEST_VERSIONS: Endpoint = read(
+    "registered-models/get-latest-versions",
+    Post,
+    "read a stage's latest version",
+);
+pub static SEARCH_RUNS: Endpoint = read("runs/search", Post, "search runs");
+pub static GET_LOGGED_MODEL: Endpoint = read("logged-models", Get, "read a logged model");
+pub static CREATE_RUN: Endpoint = write(
+    "runs/create",
+    Post,
+    "create a run for a copy (runs/create)",
+    false,
+    Edit,
+);
+pub static LOG_BATCH: Endpoint = write(
+    "runs/log-batch",
+    Post,
+    "log a copy's metrics and params (runs/log-batch)",
+    true,
+    Edit,
+);
+pub static SET_RUN_TAG: Endpoint = write(
+    "runs/set-tag",
+    Post,
+    "set a run tag (runs/set-tag)",
+    true,
+    Edit,
+);
+pub static UPDATE_RUN: Endpoint = write(
+    "runs/update",
+    Post,
+    "finish a copy's run (runs/update)",
+    true,
+    Edit,
+);
+pub static CREATE_LOGGED_MODEL: Endpoint = write(
+    "logged-models",
+    Post,
+    "create a logged model for a copy (logged-models)",
+    false,
+    Edit,
+);
+pub static FINALIZE_LOGGED_MODEL: Endpoint = write(
+    "logged-models",
+    Patch,
+    "finalize a copy's logged model (logged-models/{id})",
+    true,
+    Edit,
 );

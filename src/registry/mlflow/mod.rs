@@ -15,10 +15,14 @@
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
+//! - [`copy`]: copies from another MLflow (`from:`): reading the source
+//!   version, and the target-side steps the executor sequences;
+//!   [`store`]: the artifact stores files stream between.
 
 pub mod config;
 
 mod client;
+pub mod copy;
 mod endpoints;
 mod errors;
 pub mod lease;
@@ -26,6 +30,7 @@ mod read;
 
 pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
+pub mod store;
 mod wire;
 mod write;
 
@@ -75,6 +80,11 @@ impl MlflowRegistry {
         }
     }
 
+    /// The server URL without credentials.
+    pub fn display(&self) -> &str {
+        self.client.display()
+    }
+
     /// Requests sent so far by this instance (retries included).
     pub fn stats(&self) -> RequestStats {
         self.client.stats()
@@ -82,6 +92,9 @@ impl MlflowRegistry {
 }
 
 impl Registry for MlflowRegistry {
+    fn as_mlflow(&self) -> Option<&MlflowRegistry> {
+        Some(self)
+    }
     fn uri(&self) -> String {
         self.client.display().to_owned()
     }

@@ -33,6 +33,7 @@ fn opts(fence: Fence) -> ApplyOptions {
         lease: None,
         fence: Some(fence),
         progress: None,
+        sources: Default::default(),
     }
 }
 
@@ -50,9 +51,14 @@ async fn apply(reg: &TempRegistry, description: &str, fence: Fence) -> apply::Ap
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
     };
-    let (_, plan) = reconcile::plan(&reg.registry, &desired(description), &ctx)
-        .await
-        .expect("plan");
+    let (_, plan) = reconcile::plan(
+        &reg.registry,
+        &Default::default(),
+        &desired(description),
+        &ctx,
+    )
+    .await
+    .expect("plan");
     assert!(!plan.is_empty());
     apply::execute(&reg.registry, &plan, &opts(fence)).await
 }

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod etcd;
 pub mod git;
 pub mod mlflow;
+pub mod pair;
 pub mod proxy;
 pub mod receiver;
 pub mod servers;
