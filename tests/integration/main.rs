@@ -15,6 +15,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod logged_metrics;
 mod manifests;
 mod mlflow;
 mod pass;

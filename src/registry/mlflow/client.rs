@@ -126,10 +126,21 @@ impl Client {
         ep: &'static Endpoint,
         payload: Payload<'_>,
     ) -> Result<T, CallError> {
+        self.call_at(ep, None, payload).await
+    }
+
+    /// [`Client::call`] on `ep`'s path followed by one more path segment
+    /// (`logged-models/{id}`), percent-encoded.
+    pub async fn call_at<T: DeserializeOwned>(
+        &self,
+        ep: &'static Endpoint,
+        segment: Option<&str>,
+        payload: Payload<'_>,
+    ) -> Result<T, CallError> {
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
-            let (err, how) = match self.attempt::<T>(ep, &payload).await {
+            let (err, how) = match self.attempt::<T>(ep, segment, &payload).await {
                 Ok(t) => return Ok(t),
                 Err(failure) => failure,
             };
@@ -163,12 +174,18 @@ impl Client {
     async fn attempt<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
+        segment: Option<&str>,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
-        let url = self
+        let mut url = self
             .api
             .join(ep.path)
             .expect("endpoint paths are relative and valid");
+        if let Some(segment) = segment
+            && let Ok(mut path) = url.path_segments_mut()
+        {
+            path.push(segment);
+        }
         let mut req = self.http.request(ep.method(), url);
         req = match payload {
             Payload::Query(q) => req.query(q),

@@ -105,6 +105,8 @@ pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "searc
 pub static GET_RUN: Endpoint = read("runs/get", Get, "read a run");
 pub static SEARCH_LOGGED_MODELS: Endpoint =
     read("logged-models/search", Post, "search logged models");
+/// `logged-models/{model_id}`: the id is a path segment ([`super::client::Client::call_at`]).
+pub static GET_LOGGED_MODEL: Endpoint = read("logged-models", Get, "read a logged model");
 pub static LIST_ARTIFACTS: Endpoint = read("artifacts/list", Get, "list a run's artifacts");
 
 pub static CREATE_MODEL: Endpoint = write(

@@ -10,6 +10,7 @@
 //! - `wire`: MLflow's answers and their mapping onto [`crate::state`] (the
 //!   only file that knows their shape; requests are built at their call).
 //! - `read`: paged bulk snapshots, runs.
+//! - `logged`: MLflow 3 logged models and their metrics, in bulk.
 //! - `sources`: what a `runs:/` source registers as (MLflow 3 logged
 //!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
@@ -22,6 +23,7 @@ mod client;
 mod endpoints;
 mod errors;
 pub mod lease;
+mod logged;
 mod read;
 mod sources;
 mod wire;
@@ -34,7 +36,9 @@ pub use crate::registry::RequestStats;
 pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
 
 use super::{NewVersion, Registry, Result, SnapshotRequest};
-use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage};
+use crate::state::{
+    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+};
 
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
@@ -81,6 +85,13 @@ impl Registry for MlflowRegistry {
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         read::get_runs(self, run_ids).await
+    }
+    async fn get_logged_models(
+        &self,
+        model_ids: &[String],
+        experiment_ids: &[String],
+    ) -> Result<BTreeMap<String, LiveLoggedModel>> {
+        logged::get_logged_models(self, model_ids, experiment_ids).await
     }
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         read::get_model(self, name).await
