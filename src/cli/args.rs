@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Registry URI: http(s)://host:port (MLflow) or file:PATH (embedded).
     #[arg(long, global = true, value_name = "URI")]
     pub registry: Option<String>,
+    /// MLflow workspace every request names (X-MLFLOW-WORKSPACE); default
+    /// MLFLOW_WORKSPACE. Refused by a server without workspaces.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
     /// More logs on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -274,6 +274,12 @@ pub struct OpenOptions {
 pub async fn open(uri: &str, opts: &OpenOptions) -> Result<AnyRegistry> {
     if let Some(path) = uri.strip_prefix("file:") {
         let path = path.strip_prefix("//").unwrap_or(path);
+        if let Some((_, ws)) = path.rsplit_once("#workspace=") {
+            return Err(RegistryError::Invalid(format!(
+                "workspace {ws:?} is named, but the embedded registry ({}) has no workspaces: they are an MLflow server feature",
+                uri.split("#workspace=").next().unwrap_or(uri)
+            )));
+        }
         let reg = embedded::EmbeddedRegistry::open(std::path::Path::new(path), opts.write)?;
         Ok(AnyRegistry::Embedded(reg))
     } else if uri.starts_with("http://") || uri.starts_with("https://") {

@@ -15,6 +15,8 @@
 //!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
+//! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
+//!   request; the server checked once for having that workspace).
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 
 pub mod config;
@@ -27,6 +29,7 @@ mod logged;
 mod read;
 mod sources;
 mod wire;
+mod workspace;
 mod write;
 
 use std::collections::BTreeMap;
@@ -69,7 +72,7 @@ impl MlflowRegistry {
 
 impl Registry for MlflowRegistry {
     fn uri(&self) -> String {
-        self.client.display().to_owned()
+        self.client.identity()
     }
     async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
         read::snapshot(self, req).await
