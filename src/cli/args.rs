@@ -103,7 +103,7 @@ pub enum Command {
         Endpoints: GET /healthz, /readyz, /metrics (Prometheus), /status (JSON); POST /hooks/git.\n\
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// Show or free the applier lease (MLflow registries).
     #[command(
         subcommand,
@@ -271,6 +271,17 @@ pub struct WatchArgs {
     /// in this environment variable.
     #[arg(long, value_name = "NAME")]
     pub webhook_secret_env: Option<String>,
+    /// Accept MLflow's own webhooks on POST /hooks/mlflow, verified with the
+    /// secret in this environment variable (X-MLflow-Signature).
+    #[arg(long, value_name = "NAME")]
+    pub mlflow_webhook_secret_env: Option<String>,
+    /// Create or update the daemon's webhook on the MLflow server,
+    /// delivering to URL (this daemon's /hooks/mlflow), with that secret.
+    #[arg(long, value_name = "URL", requires = "mlflow_webhook_secret_env")]
+    pub register_mlflow_webhook: Option<String>,
+    /// The name the daemon's MLflow webhook is found by.
+    #[arg(long, default_value = "modelsync-watch", value_name = "NAME")]
+    pub mlflow_webhook_name: String,
     /// Reconcile once and exit with apply's exit codes.
     #[arg(long)]
     pub once: bool,

@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Export(a) => export::run(g, a).await,
         Command::Get(a) => get::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
-        Command::Watch(a) => watch::run(g, a).await,
+        Command::Watch(a) => watch::run(g, *a).await,
         Command::Lease(c) => lease::run(g, c).await,
         Command::Schema => {
             common::print(&crate::manifest::schema::json_schema());

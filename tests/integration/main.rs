@@ -18,6 +18,7 @@ mod gates;
 mod logged_metrics;
 mod manifests;
 mod mlflow;
+mod mlflow_webhooks;
 mod pass;
 mod prune;
 mod registry_facts;

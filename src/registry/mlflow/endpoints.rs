@@ -214,3 +214,20 @@ pub static DELETE_VERSION: Endpoint = write(
     true,
     Manage,
 );
+
+pub static LIST_WEBHOOKS: Endpoint = read("webhooks", Get, "list webhooks");
+pub static CREATE_WEBHOOK: Endpoint = write(
+    "webhooks",
+    Post,
+    "create the daemon's webhook (POST webhooks; admins only under basic-auth)",
+    false,
+    Manage,
+);
+/// `webhooks/{id}`: the id is a path segment.
+pub static UPDATE_WEBHOOK: Endpoint = write(
+    "webhooks",
+    Patch,
+    "update the daemon's webhook (PATCH webhooks/{id}; admins only under basic-auth)",
+    true,
+    Manage,
+);

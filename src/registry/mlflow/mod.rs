@@ -17,6 +17,7 @@
 //!   failures instead of being re-sent blindly.
 //! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
 //!   request; the server checked once for having that workspace).
+//! - `webhooks`: the daemon's own MLflow webhook, created or updated.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 
 pub mod config;
@@ -28,6 +29,7 @@ pub mod lease;
 mod logged;
 mod read;
 mod sources;
+mod webhooks;
 mod wire;
 mod workspace;
 mod write;
@@ -37,6 +39,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64};
 
 pub use crate::registry::RequestStats;
 pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+pub use webhooks::{WebhookChange, WebhookSpec};
 
 use super::{NewVersion, Registry, Result, SnapshotRequest};
 use crate::state::{
@@ -62,6 +65,11 @@ impl MlflowRegistry {
             logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
         })
+    }
+
+    /// Creates or updates the webhook named `spec.name` (the daemon's own).
+    pub async fn ensure_webhook(&self, spec: &WebhookSpec<'_>) -> Result<WebhookChange> {
+        webhooks::ensure_webhook(self, spec).await
     }
 
     /// Requests sent so far by this instance (retries included).

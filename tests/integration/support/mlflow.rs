@@ -151,7 +151,16 @@ pub fn start_sqlite(version: &'static str, dir_label: &str) -> Result<MlflowServ
         artifact_root: dir.join("artifacts").display().to_string(),
         dir,
         args: Vec::new(),
-        env: Vec::new(),
+        // MLflow delivers webhooks only to public https URLs unless told
+        // otherwise; the daemon under test listens on plain-HTTP loopback.
+        // A short cache TTL makes a new webhook deliver at once.
+        env: [
+            ("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true"),
+            ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https"),
+            ("MLFLOW_WEBHOOK_CACHE_TTL", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec(),
         client_env: Vec::new(),
         tls_ca: None,
     })
