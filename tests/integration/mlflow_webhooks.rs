@@ -138,3 +138,28 @@ async fn a_hand_moved_alias_is_healed_after_mlflows_own_webhook() {
         ids[0]
     ));
 }
+
+/// MLflow 2.x has no webhooks: registering one is a clear error at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_webhook_on_mlflow_2_is_a_clear_error() {
+    let srv = crate::support::servers::mlflow2();
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&unique("mlhook-v2")));
+    let port = free_port().expect("port");
+    let mut cmd = w.command(&[
+        "--registry",
+        &srv.url,
+        "watch",
+        "m",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--mlflow-webhook-secret-env",
+        "MS_HOOK_SECRET",
+        "--register-mlflow-webhook",
+        &format!("http://127.0.0.1:{port}/hooks/mlflow"),
+    ]);
+    cmd.env("MS_HOOK_SECRET", SECRET);
+    let r = crate::support::cli::Run::from_command(&mut cmd);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("has no webhooks API"), "{r:?}");
+}
