@@ -4,7 +4,12 @@
 # Python client (MlflowClient: get_registered_model + search_model_versions
 # per model), reads and wall time. Prints a Markdown table.
 #
-# Usage: scripts/bench-postgres.sh [N...]
+# Usage: [VERSIONS=5] scripts/bench-postgres.sh [N...]
+# Besides the two clients, the bulk reads modelsync makes are timed alone
+# with curl (the registered-models/search pages one after another, beside
+# the one model-versions/search page), for the plan-vs-bulk-reads ratio;
+# modelsync's peak RSS is GNU time's %M. WATCH=K also runs the daemon for K
+# back-to-back no-op reconciles (requests per reconcile, RSS first -> last).
 # The registry is seeded with SQL (registered_models, model_versions,
 # aliases, tags), not through the API: only reads are measured. Requests are
 # counted in the server's access log, the same way for both clients.
@@ -13,6 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+nv="${VERSIONS:-5}"
 
 scripts/ensure-system-deps.sh
 bin="$(scripts/ensure-mlflow.sh 3.17.2 servers)"
@@ -61,8 +67,26 @@ echo "bench-postgres: MLflow on PostgreSQL up after $(( $(date +%s) - start )) s
 requests() { grep -c ' HTTP/1.1" ' "$work/access.log" || true; }
 now() { date +%s.%N; }
 
-echo "| models x versions | tool | reads | wall time (s) |"
-echo "|---|---|---:|---:|"
+# The bulk reads alone, with curl: model pages in sequence (each needs the
+# previous token) beside the one version page.
+bulk_reads() {
+  local token="" body models
+  (
+    while :; do
+      body=$(curl -sfG "$url/api/2.0/mlflow/registered-models/search" --data-urlencode max_results=1000 \
+        --data-urlencode "order_by=name ASC" ${token:+--data-urlencode "page_token=$token"})
+      token=$(printf '%s' "$body" | "$bin/python" -c 'import sys,json; print(json.load(sys.stdin).get("next_page_token",""))')
+      [ -n "$token" ] || break
+    done
+  ) &
+  models=$!
+  curl -sfG -o /dev/null "$url/api/2.0/mlflow/model-versions/search" --data-urlencode max_results=200000 \
+    --data-urlencode "order_by=name ASC" --data-urlencode "order_by=version_number ASC"
+  wait "$models"
+}
+
+echo "| models x versions | tool | reads | wall time (s) | peak RSS |"
+echo "|---|---|---:|---:|---:|"
 seeded=0
 for n in "${sizes[@]}"; do
   # Seed models seeded+1..n: versions 1-3 Archived, 4 Staging, 5 Production,
@@ -74,11 +98,11 @@ INSERT INTO registered_models (name, creation_time, last_updated_time, descripti
 INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id,
                             current_stage, source, run_id, status, status_message, run_link, storage_location)
   SELECT format('bench-%s', lpad(i::text, 5, '0')), v, 0, 0, '', '',
-         CASE v WHEN 5 THEN 'Production' WHEN 4 THEN 'Staging' ELSE 'Archived' END,
+         CASE v WHEN $nv THEN 'Production' WHEN $((nv - 1)) THEN 'Staging' ELSE 'Archived' END,
          format('s3://bench/%s/%s', i, v), '', 'READY', '', '', format('s3://bench/%s/%s', i, v)
-  FROM generate_series($((seeded + 1)), $n) i, generate_series(1, 5) v;
+  FROM generate_series($((seeded + 1)), $n) i, generate_series(1, $nv) v;
 INSERT INTO registered_model_aliases (alias, version, name)
-  SELECT 'champion', 5, format('bench-%s', lpad(i::text, 5, '0'))
+  SELECT 'champion', $nv, format('bench-%s', lpad(i::text, 5, '0'))
   FROM generate_series($((seeded + 1)), $n) i;
 INSERT INTO registered_model_tags (key, value, name)
   SELECT 'modelsync.managed', '{"aliases":["champion"],"stages":["Staging","Production"]}',
@@ -92,9 +116,10 @@ SQL
   # Manifests for all n models, one file.
   mdir="$work/manifests-$n"
   mkdir -p "$mdir"
-  "$bin/python" - "$n" "$mdir/models.yaml" <<'PY'
+  "$bin/python" - "$n" "$mdir/models.yaml" "$nv" <<'PY'
 import sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, path, nv = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+versions = "".join(f"    v{k}: {{version: {k}}}\n" for k in range(1, nv + 1))
 with open(path, "w") as f:
     for i in range(1, n + 1):
         f.write(f"""---
@@ -104,16 +129,11 @@ metadata:
   name: bench-{i:05d}
 spec:
   versions:
-    v1: {{version: 1}}
-    v2: {{version: 2}}
-    v3: {{version: 3}}
-    v4: {{version: 4}}
-    v5: {{version: 5}}
-  stages:
-    Staging: v4
-    Production: v5
+{versions}  stages:
+    Staging: v{nv - 1}
+    Production: v{nv}
   aliases:
-    champion: v5
+    champion: v{nv}
 """)
 PY
   # Warm both server workers up, then a modelsync warm-up run, then the
@@ -124,10 +144,36 @@ PY
   done
   MODELSYNC_HTTP_TIMEOUT=300s "$modelsync" --registry "$url" -q plan "$mdir" >/dev/null
   before=$(requests); t0=$(now)
-  "$modelsync" --registry "$url" plan --detailed-exitcode "$mdir" >"$work/plan.txt" || {
+  /usr/bin/time -f %M -o "$work/rss" "$modelsync" --registry "$url" plan --detailed-exitcode "$mdir" >"$work/plan.txt" || {
     echo "bench-postgres: plan reported changes or failed:" >&2; head -20 "$work/plan.txt" >&2; exit 1; }
   t1=$(now); after=$(requests)
-  printf '| %s x 5 | modelsync plan | %s | %.2f |\n' "$n" "$((after - before))" "$(echo "$t1 - $t0" | bc)"
+  printf '| %s x %s | modelsync plan | %s | %.2f | %s MiB |\n' "$n" "$nv" "$((after - before))" "$(echo "$t1 - $t0" | bc)" \
+    "$(awk '{printf "%.1f", $1/1024}' "$work/rss")"
+  # Where the time goes: one more plan with per-request timings (-vv).
+  "$modelsync" --registry "$url" -vv plan "$mdir" 2>&1 >/dev/null | grep -E 'elapsed_ms' | sed -E 's/^.*(endpoint[^ ]*).*(elapsed_ms[^ ]*).*$/  \1 \2/' | sort | uniq -c | sed "s/^/bench-postgres: $n: /" >&2 || true
+  before=$(requests); t0=$(now)
+  bulk_reads
+  t1=$(now); after=$(requests)
+  printf '| %s x %s | bulk reads alone (curl) | %s | %.2f | |\n' "$n" "$nv" "$((after - before))" "$(echo "$t1 - $t0" | bc)"
+  if [ -n "${WATCH:-}" ]; then
+    # The daemon on the converged registry: WATCH no-op reconciles back to
+    # back (--resync 1ms); requests per reconcile from the access log, RSS
+    # from /proc after the first and the last.
+    wport="$(free_port)"
+    "$modelsync" watch "$mdir" --registry "$url" --listen "127.0.0.1:$wport" --resync 1ms -q &
+    wpid=$!
+    pids+=("$wpid")
+    done_reconciles() { curl -s "http://127.0.0.1:$wport/metrics" | awk '/^modelsync_reconciles_total/ {s+=$2} END {print s+0}'; }
+    until [ "$(done_reconciles)" -ge 1 ]; do sleep 0.2; done
+    rss1=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status"); before=$(requests); t0=$(now); r0=$(done_reconciles)
+    until [ "$(done_reconciles)" -ge "$WATCH" ]; do sleep 0.2; done
+    r1=$(done_reconciles); t1=$(now); after=$(requests); rss2=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+    kill -TERM "$wpid"; wait "$wpid" || true
+    printf '| %s x %s | daemon no-op reconcile (%s in a row) | %s per reconcile | %.2f per reconcile | RSS %.1f -> %.1f MiB |\n' \
+      "$n" "$nv" "$((r1 - r0))" "$(echo "scale=1; ($after - $before) / ($r1 - $r0)" | bc)" \
+      "$(echo "($t1 - $t0) / ($r1 - $r0)" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" "$(echo "$rss2 / 1024" | bc -l)"
+  fi
+  [ -z "${SKIP_PYTHON:-}" ] || continue
   # MLflow's Python client, per model (interpreter start-up not counted).
   before=$(requests)
   secs=$(MLFLOW_TRACKING_URI="$url" "$bin/python" -W ignore - "$n" <<'PY'
@@ -144,5 +190,5 @@ print(f"{time.perf_counter() - t:.2f}")
 PY
 )
   after=$(requests)
-  printf '| %s x 5 | MlflowClient per model | %s | %s |\n' "$n" "$((after - before))" "$secs"
+  printf '| %s x %s | MlflowClient per model | %s | %s | |\n' "$n" "$nv" "$((after - before))" "$secs"
 done

@@ -22,6 +22,8 @@ base=(scikit-learn)
 case "$version" in
   # MLflow 2.22 imports FallbackAsyncAdaptedQueuePool, gone in SQLAlchemy 2.1.
   2.*) base+=("numpy<2" "sqlalchemy<2.1") ;;
+  # So does MLflow 3.4 (the version matrix's early 3.x).
+  3.[0-9].*) base+=("sqlalchemy<2.1") ;;
 esac
 if [ ! -f "$stamp" ]; then
   python="$(command -v python3 || true)"

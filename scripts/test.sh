@@ -6,6 +6,7 @@
 # - MLflow 3.17.2 in a project-local virtualenv, with the extras the server
 #   setups need (basic-auth, psycopg, moto, boto3);
 # - MLflow 2.22.5 in its own virtualenv (the MLflow 2.x configuration);
+# - MLflow 3.12.0 and 3.4.0, each in its own virtualenv (the version matrix);
 # - actionlint and ShellCheck in a virtualenv (the CI example's lint test).
 # Then: cargo fmt --check, clippy with warnings denied, cargo doc with
 # warnings denied, and cargo test. Any failure fails the script.
@@ -16,6 +17,8 @@ cargo fmt --check
 scripts/ensure-system-deps.sh
 scripts/ensure-mlflow.sh 3.17.2 servers >/dev/null
 scripts/ensure-mlflow.sh 2.22.5 >/dev/null
+# The rest of the version matrix (tests/integration/support/servers.rs MATRIX).
+for version in 3.12.0 3.4.0; do scripts/ensure-mlflow.sh "$version" >/dev/null; done
 scripts/ensure-actionlint.sh >/dev/null
 echo "test.sh: tools ready after $(( $(date +%s) - start )) s" >&2
 cargo clippy --all-targets --locked -- -D warnings

@@ -18,6 +18,8 @@
 //! - [`clock`]: the wall clock (leases, backoff) and the evaluation clock
 //!   (`MODELSYNC_NOW`: gates, audit stamps).
 //! - [`shutdown`]: SIGTERM/SIGINT handling shared by `apply` and `watch`.
+//! - [`election`]: leader election among daemon replicas (etcd or
+//!   PostgreSQL) and the fence an elected leader's writes are checked by.
 //! - [`watch`]: the daemon loop, its sources' triggers and HTTP endpoints.
 //! - [`logging`]: the subscriber, and the outcome reports on stderr.
 //! - [`cli`]: command-line definitions, commands, and exit codes.
@@ -29,6 +31,7 @@
 pub mod apply;
 pub mod cli;
 pub mod clock;
+pub mod election;
 pub mod logging;
 pub mod manifest;
 pub mod naming;

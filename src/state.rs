@@ -11,6 +11,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod history;
 pub mod tags;
 
 /// A model-version stage, as MLflow names them.

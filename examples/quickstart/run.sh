@@ -6,6 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
+# Building needs protoc (etcd-client) and libssl-dev: installed when missing.
+scripts/ensure-build-deps.sh
 cargo build --quiet --bin modelsync
 bin="$root/target/debug/modelsync"
 registry="$root/target/quickstart/registry.json"

@@ -13,9 +13,15 @@
 //! version (`modelsync.promoted-at.*`, `modelsync.previous.*`,
 //! `modelsync.revision`). Every write is preceded by a check of the applier
 //! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
-//! writes nothing further.
+//! writes nothing further. An elected daemon leader ([`ApplyOptions::fence`])
+//! is checked the same way before each write, and before a model's first
+//! write the model's `modelsync.epoch` is compared with the leader's: a
+//! model carrying a newer epoch is not written (and the leader's fence is
+//! marked lost, so it steps down); otherwise the model is stamped with the
+//! leader's epoch first.
 
 mod model;
+mod prepare;
 mod report;
 
 use futures_util::StreamExt;
@@ -24,7 +30,7 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::{LeaseGuard, Registry};
+use crate::registry::{Fence, LeaseGuard, Registry};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -45,11 +51,81 @@ pub struct ApplyOptions {
     /// write; once it is lost (or its deadline passed) nothing further is
     /// written and the remaining actions are skipped.
     pub lease: Option<LeaseGuard>,
+    /// An elected daemon leader's fence: asked before each write like the
+    /// lease; its epoch is stamped on (and compared with) each model.
+    pub fence: Option<Fence>,
+    /// Told after each model (and experiment) is done.
+    pub progress: Option<Progress>,
+}
+
+/// How far an apply is: objects (models and experiments) done of `total`,
+/// and how many of them had a failed action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressEvent {
+    pub done: usize,
+    pub total: usize,
+    pub failed: usize,
+}
+
+/// A progress callback ([`ApplyOptions::progress`]): called with `done: 0`
+/// before the first object, then after each one.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// Counts finished objects and tells the callback.
+struct Tally {
+    progress: Option<Progress>,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl Tally {
+    fn new(progress: Option<Progress>, total: usize) -> Tally {
+        let t = Tally {
+            progress,
+            total,
+            done: Default::default(),
+            failed: Default::default(),
+        };
+        t.tell(0, 0);
+        t
+    }
+
+    fn finished(&self, results: &[ActionResult]) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let failed = results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed(_) | Outcome::Conflict(_)));
+        let f = self.failed.fetch_add(usize::from(failed), SeqCst) + usize::from(failed);
+        let d = self.done.fetch_add(1, SeqCst) + 1;
+        self.tell(d, f);
+    }
+
+    fn tell(&self, done: usize, failed: usize) {
+        if let Some(p) = &self.progress {
+            (p.0)(ProgressEvent {
+                done,
+                total: self.total,
+                failed,
+            });
+        }
+    }
 }
 
 impl ApplyOptions {
-    /// `Err(reason)` when the lease is lost: write nothing.
+    /// `Err(reason)` when the leadership or the lease is lost: write
+    /// nothing.
     fn may_write(&self) -> Result<(), &'static str> {
+        if let Some(fence) = &self.fence {
+            fence.check()?;
+        }
         self.lease.as_ref().map_or(Ok(()), LeaseGuard::check)
     }
 }
@@ -74,11 +150,22 @@ impl CancelFlag {
 /// registry errors: they become [`Outcome::Failed`] results.
 pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> ApplyReport {
     let mut results = Vec::new();
+    let tally = Tally::new(
+        opts.progress.clone(),
+        plan.experiments.len() + plan.models.len(),
+    );
     for exp in &plan.experiments {
-        results.extend(model::apply_experiment(reg, exp, opts).await);
+        let r = model::apply_experiment(reg, exp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
     }
+    let tally = &tally;
     let per_model: Vec<Vec<ActionResult>> = stream::iter(&plan.models)
-        .map(|mp| model::apply_model(reg, mp, opts))
+        .map(|mp| async move {
+            let r = model::apply_model(reg, mp, opts).await;
+            tally.finished(&r);
+            r
+        })
         .buffered(opts.concurrency.max(1))
         .collect()
         .await;

@@ -1,19 +1,19 @@
 //! Applies the actions of one model (in order) or one experiment.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
+use super::prepare::{self, Prepared};
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::manifest::{Gate, GateTarget};
 use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
 };
-use crate::registry::lease::LOST_REASON;
-use crate::registry::{NewVersion, Registry, RegistryError};
-use crate::state::{LiveState, LiveVersion, Stage, tags};
+use crate::registry::lease::{LOST_LEADERSHIP, LOST_REASON};
+use crate::registry::{Fence, NewVersion, Registry, RegistryError};
+use crate::state::{LiveModel, LiveState, LiveVersion, Stage, tags};
 
 /// Applies one model's actions in order; see the module docs of `apply`.
 pub async fn apply_model<R: Registry>(
@@ -25,7 +25,12 @@ pub async fn apply_model<R: Registry>(
         reg,
         model: &mp.model,
         opts,
+        prepared: prepare::prepare(mp, opts.now_ms, opts.revision.as_deref()),
+        fresh: None,
         new_versions: BTreeMap::new(),
+        unchecked: BTreeMap::new(),
+        tagged_on_create: BTreeSet::new(),
+        archived_by_move: BTreeSet::new(),
         not_moved: BTreeSet::new(),
         not_set: BTreeSet::new(),
         created_inventory: None,
@@ -44,15 +49,33 @@ pub async fn apply_model<R: Registry>(
         }
         return run.results;
     }
-    if let Err(reason) = run.check_fresh(mp).await {
+    // A model the plan creates needs no read first: its create is the
+    // check (an existing model answers RESOURCE_ALREADY_EXISTS: a conflict).
+    if !matches!(mp.actions.first(), Some(Action::CreateModel { .. })) {
+        match run.check_fresh(mp).await {
+            Ok(fresh) => run.fresh = Some(fresh),
+            Err(reason) => {
+                for action in &mp.actions {
+                    run.record(action, Outcome::Conflict(reason.clone()));
+                }
+                return run.results;
+            }
+        }
+    }
+    let fresh_tags = run.fresh.as_ref().map(|m| m.tags.clone());
+    if let Err(reason) = run.fence_model(fresh_tags.as_ref()).await {
         for action in &mp.actions {
-            run.record(action, Outcome::Conflict(reason.clone()));
+            run.record(action, Outcome::Skipped(reason.clone()));
         }
         return run.results;
     }
     for action in &mp.actions {
+        if !matches!(action, Action::RegisterVersion { .. }) {
+            run.keep_first_registered().await;
+        }
         run.step(action).await;
     }
+    run.keep_first_registered().await;
     run.correct_created_inventory().await;
     run.results
 }
@@ -132,8 +155,19 @@ struct ModelRun<'a, R> {
     reg: &'a R,
     model: &'a str,
     opts: &'a ApplyOptions,
+    prepared: Prepared,
+    /// The model as read before its first write (for a model this run
+    /// creates: empty once created): answers "is this source registered?".
+    fresh: Option<LiveModel>,
     /// Handle -> version number, for versions registered in this run.
     new_versions: BTreeMap<String, u64>,
+    /// Declared source -> (handle, version) registered without a search
+    /// first, not yet checked for a concurrent duplicate.
+    unchecked: BTreeMap<String, (String, u64)>,
+    /// (version, audit tag key) the version got in its create body.
+    tagged_on_create: BTreeSet<(u64, String)>,
+    /// Versions the server archived with a move (`archive_existing_versions`).
+    archived_by_move: BTreeSet<u64>,
     /// Targets whose move did not happen (blocked, failed, skipped): their
     /// replaced holders must not be archived.
     not_moved: BTreeSet<Target>,
@@ -148,8 +182,9 @@ struct ModelRun<'a, R> {
 }
 
 impl<R: Registry> ModelRun<'_, R> {
-    /// Re-reads the model and checks the plan's observed values for it.
-    async fn check_fresh(&self, mp: &ModelPlan) -> Result<(), String> {
+    /// Re-reads the model and checks the plan's observed values for it;
+    /// answers the model as read.
+    async fn check_fresh(&self, mp: &ModelPlan) -> Result<LiveModel, String> {
         let fresh = self
             .reg
             .get_model(self.model)
@@ -165,7 +200,7 @@ impl<R: Registry> ModelRun<'_, R> {
         };
         let stale = crate::plan::stale::check_actions(&one, &live);
         if stale.is_empty() {
-            Ok(())
+            Ok(live.models.remove(self.model).unwrap_or_default())
         } else {
             Err(format!(
                 "the registry changed since the plan was made: {}",
@@ -174,10 +209,46 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
+    /// An elected leader's fencing before a model's first write: refuse a
+    /// model stamped by a newer leader (and mark the fence lost: another
+    /// replica leads), else stamp an existing model with this leader's
+    /// epoch (a model created in this run gets it with its creation).
+    async fn fence_model(&self, tags: Option<&BTreeMap<String, String>>) -> Result<(), String> {
+        let Some(fence) = &self.opts.fence else {
+            return Ok(());
+        };
+        let Some(tags) = tags else {
+            return Ok(());
+        };
+        let theirs = Fence::epoch_of(tags);
+        if let Some(theirs) = theirs.filter(|t| *t > fence.epoch) {
+            fence.guard.lose();
+            warn!(
+                model = self.model,
+                epoch = fence.epoch,
+                newer = theirs,
+                "a newer leader wrote this model; not writing it and stepping down"
+            );
+            return Err(format!(
+                "{LOST_LEADERSHIP}: the model carries epoch {theirs}, newer than this leader's {}",
+                fence.epoch
+            ));
+        }
+        if theirs == Some(fence.epoch) {
+            return Ok(());
+        }
+        self.opts.may_write().map_err(str::to_string)?;
+        self.reg
+            .set_model_tag(self.model, tags::EPOCH, &fence.epoch.to_string())
+            .await
+            .map_err(|e| format!("could not stamp the leader's epoch on the model: {e}"))
+    }
+
     async fn step(&mut self, action: &Action) {
         if let Some(reason) = &self.stop {
             let reason = reason.clone();
             self.skip_move(action);
+            self.untag_unmoved(action).await;
             self.record(action, Outcome::Skipped(reason));
             return;
         }
@@ -214,22 +285,47 @@ impl<R: Registry> ModelRun<'_, R> {
                 self.stop = Some(format!("an earlier action of {} failed", self.model));
                 Outcome::Failed(e.to_string())
             }
+            Err(StepError::Conflict(reason)) => {
+                self.stop = Some(format!("an earlier action of {} conflicted", self.model));
+                Outcome::Conflict(reason)
+            }
         };
+        if outcome != Outcome::Applied {
+            self.untag_unmoved(action).await;
+        }
         self.record(action, outcome);
     }
 
-    fn skip_move(&mut self, action: &Action) {
-        match action {
-            Action::TransitionStage { version, to, .. } => {
-                self.not_moved.insert(version.clone());
-                self.not_set.insert(to.as_str().to_string());
-            }
-            Action::SetAlias { version, alias, .. } => {
-                self.not_moved.insert(version.clone());
-                self.not_set.insert(alias.clone());
-            }
-            _ => {}
+    /// A move of a new version that did not happen: the audit tag its create
+    /// carried is removed again (only on this path; never after the lease is
+    /// lost).
+    async fn untag_unmoved(&mut self, action: &Action) {
+        let (version, target) = match action {
+            Action::TransitionStage { version, to, .. } => (version, to.as_str()),
+            Action::SetAlias { version, alias, .. } => (version, alias.as_str()),
+            _ => return,
+        };
+        let Ok(n) = self.resolve(version) else {
+            return;
+        };
+        let key = format!("{}{target}", tags::PROMOTED_AT_PREFIX);
+        if !self.tagged_on_create.remove(&(n, key.clone())) || self.opts.may_write().is_err() {
+            return;
         }
+        if let Err(e) = self.reg.delete_version_tag(self.model, n, &key).await {
+            warn!(model = self.model, version = n, key, error = %e,
+                "the move did not happen and its audit tag could not be removed");
+        }
+    }
+
+    fn skip_move(&mut self, action: &Action) {
+        let (version, target) = match action {
+            Action::TransitionStage { version, to, .. } => (version, to.as_str()),
+            Action::SetAlias { version, alias, .. } => (version, alias.as_str()),
+            _ => return,
+        };
+        self.not_moved.insert(version.clone());
+        self.not_set.insert(target.to_string());
     }
 
     /// A model created in this run got its ownership record with the
@@ -293,9 +389,29 @@ impl<R: Registry> ModelRun<'_, R> {
         let (reg, model) = (self.reg, self.model);
         match action {
             Action::CreateModel { description, tags } => {
-                reg.create_model(model, description.as_deref(), tags)
-                    .await?;
+                let mut stamped;
+                let tags = match &self.opts.fence {
+                    Some(fence) => {
+                        stamped = tags.clone();
+                        stamped.insert(tags::EPOCH.to_string(), fence.epoch.to_string());
+                        &stamped
+                    }
+                    None => tags,
+                };
+                match reg.create_model(model, description.as_deref(), tags).await {
+                    Ok(()) => {}
+                    Err(RegistryError::AlreadyExists(_)) => {
+                        return Err(StepError::Conflict(format!(
+                            "the registry changed since the plan was made: {model}: the model now exists, the plan saw none"
+                        )));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 self.created_inventory = tags.get(tags::MANAGED).cloned();
+                self.fresh = Some(LiveModel {
+                    name: model.to_string(),
+                    ..LiveModel::default()
+                });
             }
             Action::UpdateModelDescription { after, .. } => {
                 reg.update_model_description(model, after).await?
@@ -330,6 +446,10 @@ impl<R: Registry> ModelRun<'_, R> {
                         "its replacement ({t}) is not in place"
                     )));
                 }
+                if self.archived_by_move.contains(version) {
+                    // Archived by its replacement's move, in one request.
+                    return Ok(());
+                }
                 reg.transition_stage(model, *version, Stage::Archived)
                     .await?
             }
@@ -352,18 +472,85 @@ impl<R: Registry> ModelRun<'_, R> {
         else {
             unreachable!("register is called with a RegisterVersion");
         };
+        // The read before the model's first write lists its versions: a
+        // source registered since the plan is found there, with no search.
+        let known = self.fresh.as_ref().and_then(|m| {
+            m.versions
+                .values()
+                .filter(|v| v.tags.get(tags::SOURCE) == Some(declared_source))
+                .map(|v| v.version)
+                .min()
+        });
+        if let Some(n) = known {
+            info!(model = self.model, version = n, handle = %handle,
+                "a version with this source exists; not registering again");
+            self.new_versions.insert(handle.clone(), n);
+            return Ok(());
+        }
+        let mut all_tags = tags.clone();
+        let audit = self
+            .prepared
+            .audit_on_create
+            .remove(handle)
+            .unwrap_or_default();
+        all_tags.extend(audit.clone());
         let new = NewVersion {
             declared_source: declared_source.clone(),
             source: source.clone(),
             run_id: run_id.clone(),
             model_id: model_id.clone(),
             description: description.clone(),
-            tags: tags.clone(),
+            tags: all_tags,
         };
-        let v = self.reg.create_version(self.model, &new).await?;
+        let v = if self.fresh.is_some() {
+            let v = self.reg.create_version_unseen(self.model, &new).await?;
+            self.unchecked
+                .insert(declared_source.clone(), (handle.clone(), v.version));
+            v
+        } else {
+            self.reg.create_version(self.model, &new).await?
+        };
         info!(model = self.model, version = v.version, handle = %handle, "registered version");
+        for (key, value) in audit {
+            if v.tags.get(&key) == Some(&value) {
+                self.tagged_on_create.insert((v.version, key));
+            }
+        }
         self.new_versions.insert(handle.clone(), v.version);
         Ok(())
+    }
+
+    /// The duplicate backstop for the versions registered without a search
+    /// (one read of the model's versions, once its registrations are done):
+    /// a concurrent applier's lower version with the same source wins, ours
+    /// is deleted, and the moves use the kept one (their audit tags then
+    /// written after the move, as for any existing version).
+    async fn keep_first_registered(&mut self) {
+        if self.unchecked.is_empty() {
+            return;
+        }
+        let unchecked = std::mem::take(&mut self.unchecked);
+        let ours: BTreeMap<String, u64> = unchecked
+            .iter()
+            .map(|(src, (_, n))| (src.clone(), *n))
+            .collect();
+        match self.reg.keep_first_registered(self.model, &ours).await {
+            Ok(kept) => {
+                for (src, (handle, n)) in &unchecked {
+                    if let Some(k) = kept.get(src).filter(|k| *k != n) {
+                        self.new_versions.insert(handle.clone(), *k);
+                        self.tagged_on_create.retain(|(v, _)| v != n);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(model = self.model, error = %e, "could not check the new versions for concurrent duplicates");
+                self.stop = Some(format!(
+                    "the check of {}'s new versions for concurrent duplicates failed: {e}",
+                    self.model
+                ));
+            }
+        }
     }
 
     /// A stage move or an alias: gates re-checked just before, then the
@@ -379,9 +566,15 @@ impl<R: Registry> ModelRun<'_, R> {
             } => {
                 let n = self.resolve(version)?;
                 self.recheck_gates(&GateTarget::Stage(*to), n).await?;
-                reg.transition_stage(model, n, *to).await?;
+                if self.prepared.archiving.contains(to) {
+                    reg.transition_stage_archiving(model, n, *to).await?;
+                    self.archived_by_move
+                        .extend(holders.iter().copied().filter(|h| *h != n));
+                } else {
+                    reg.transition_stage(model, n, *to).await?;
+                }
                 let previous = holders.iter().copied().find(|h| *h != n);
-                if !matches!(to, Stage::None | Stage::Archived) {
+                if prepare::audited(*to) {
                     self.audit(n, to.as_str(), previous).await?;
                 }
             }
@@ -467,7 +660,6 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
-    /// Writes the audit tags of a move of `version` into `target`.
     /// The runs and logged models of `versions`, read fresh (a gate
     /// re-check just before a move).
     async fn read_evidence(&self, versions: &[&LiveVersion]) -> Result<LiveState, StepError> {
@@ -499,30 +691,26 @@ impl<R: Registry> ModelRun<'_, R> {
         Ok(live)
     }
 
+    /// Writes the audit tag of a move of `version` into `target` (one
+    /// tag), unless the version's create carried it already.
     async fn audit(
-        &self,
+        &mut self,
         version: u64,
         target: &str,
         previous: Option<u64>,
     ) -> Result<(), RegistryError> {
-        let at = UNIX_EPOCH + Duration::from_millis(self.opts.now_ms.max(0) as u64);
-        let at = humantime::format_rfc3339_seconds(at).to_string();
-        let key = format!("{}{target}", tags::PROMOTED_AT_PREFIX);
+        let (key, value) = prepare::audit_tag(
+            target,
+            self.opts.now_ms,
+            previous,
+            self.opts.revision.as_deref(),
+        );
+        if self.tagged_on_create.remove(&(version, key.clone())) {
+            return Ok(());
+        }
         self.reg
-            .set_version_tag(self.model, version, &key, &at)
-            .await?;
-        if let Some(prev) = previous {
-            let key = format!("{}{target}", tags::PREVIOUS_PREFIX);
-            self.reg
-                .set_version_tag(self.model, version, &key, &prev.to_string())
-                .await?;
-        }
-        if let Some(rev) = &self.opts.revision {
-            self.reg
-                .set_version_tag(self.model, version, tags::REVISION, rev)
-                .await?;
-        }
-        Ok(())
+            .set_version_tag(self.model, version, &key, &value)
+            .await
     }
 }
 
@@ -533,6 +721,8 @@ enum StepError {
     Blocked(String),
     /// The registry failed; the model stops.
     Registry(RegistryError),
+    /// The registry changed since the plan was made; the model stops.
+    Conflict(String),
 }
 
 impl From<RegistryError> for StepError {

@@ -100,7 +100,8 @@ pub enum Command {
         modelsync watch --git https://github.com/org/models.git --branch main --path manifests\n  \
         modelsync watch manifests/ --drift warn --resync 10m --listen 127.0.0.1:9464\n  \
         modelsync watch --git https://github.com/org/models.git --once   # one reconcile, apply's exit codes\n\n\
-        Endpoints: GET /healthz, /readyz, /metrics (Prometheus), /status (JSON); POST /hooks/git.\n\
+        Endpoints: GET / (status page), /models/NAME, /healthz, /readyz, /metrics (Prometheus),\n\
+        /status (JSON); POST /hooks/git.\n\
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
     Watch(Box<WatchArgs>),
@@ -115,6 +116,31 @@ pub enum Command {
     /// Print the JSON Schema of manifest documents.
     #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
     Schema,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:\n  \
+        modelsync completions bash > ~/.local/share/bash-completion/completions/modelsync\n  \
+        modelsync completions zsh > ~/.zfunc/_modelsync      # with fpath+=(~/.zfunc) in ~/.zshrc\n  \
+        modelsync completions fish > ~/.config/fish/completions/modelsync.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command to a folder.
+    #[command(after_help = "Examples:\n  modelsync man | man -l -\n  \
+        modelsync man --out-dir ~/.local/share/man/man1   # modelsync.1, modelsync-plan.1, ...")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write modelsync.1 and modelsync-COMMAND.1 for every command here
+    /// instead of printing modelsync.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -295,6 +321,36 @@ pub struct WatchArgs {
     /// Quiet time after a file change before reconciling.
     #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
     pub debounce: std::time::Duration,
+    /// Run as one of several replicas that elect a leader; only the leader
+    /// reconciles: etcd://HOST:PORT[,HOST:PORT...] or
+    /// postgresql://USER[:PASSWORD]@HOST:PORT/DB (the password may come
+    /// from PGPASSWORD instead).
+    #[arg(long, value_name = "URI", conflicts_with = "once")]
+    pub leader_election: Option<String>,
+    /// Replicas with the same name compete for one leadership.
+    #[arg(long, default_value = "modelsync", value_name = "NAME")]
+    pub leader_election_name: String,
+    /// How long a leader that stopped renewing keeps the leadership; a
+    /// standby takes over within it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
+    /// POST a CloudEvents 1.0 JSON event for every reconcile that applied
+    /// something, was blocked, failed or found drift; slack+https://… posts
+    /// Slack's message format instead (repeatable).
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+    /// Set a GitHub commit status (success, failure, pending while blocked)
+    /// on each revision, with GITHUB_TOKEN; the repository comes from --git
+    /// (API base: GITHUB_API_URL).
+    #[arg(long, requires = "git")]
+    pub github_status: bool,
+    /// Apply a commit only if its SSH signature verifies against a key in
+    /// --allowed-signers.
+    #[arg(long, requires_all = ["git", "allowed_signers"])]
+    pub verify_signatures: bool,
+    /// git's allowed_signers file (principals, then an SSH public key).
+    #[arg(long, value_name = "FILE", requires = "verify_signatures")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,11 +5,13 @@
 
 mod args;
 mod common;
+mod completions;
 mod export;
 mod get;
 mod history;
 mod lease;
 mod plan;
+mod progress;
 mod validate;
 mod watch;
 
@@ -83,6 +85,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, *a).await,
         Command::Lease(c) => lease::run(g, c).await,
+        Command::Completions(a) => completions::completions(a.shell),
+        Command::Man(a) => completions::man(a),
         Command::Schema => {
             common::print(&crate::manifest::schema::json_schema());
             Ok(Exit::Ok)

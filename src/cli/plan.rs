@@ -99,15 +99,18 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     let color = common::use_color(g);
     let show = move |plan: &Plan| print(&render::text(plan, color));
     let cancel = crate::shutdown::cancel_on_signal(|| {});
+    let progress = super::progress::ApplyProgress::for_terminal(g);
     let pass = Pass {
         prune: a.options.prune,
         concurrency: a.concurrency,
         revision,
         cancel,
         on_plan: Some(&show),
+        progress: progress.as_ref().map(|p| p.callback()),
         ..Pass::new(Mode::Apply, clock)
     };
     let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
+    drop(progress);
     if let Some(exit) = common::report_stop(&out) {
         if let (Some(file), Verdict::Stale) = (&a.plan, out.verdict()) {
             crate::logging::error(&format!(

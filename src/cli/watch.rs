@@ -7,6 +7,8 @@ use super::args::WatchArgs;
 use super::{Exit, GlobalArgs, common};
 use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource};
+use crate::source::signature::AllowedSigners;
+use crate::watch::notify::{GithubStatus, NotifyConfig, Target, repo_of};
 use crate::watch::{self, SourceConfig, WatchConfig, http::Secret};
 
 /// `modelsync watch`.
@@ -63,6 +65,14 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let clock = crate::clock::EvalClock::from_env()?;
+    let election = election_config(&a)?;
+    let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+    let signers = match &a.allowed_signers {
+        Some(path) if a.verify_signatures => Some(
+            AllowedSigners::load(path).map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
+        ),
+        _ => None,
+    };
     let once = a.once;
     let (verdict, error) = watch::run(WatchConfig {
         source,
@@ -83,6 +93,9 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         prune: a.prune,
         protect: a.protect.protect.clone(),
         clock,
+        election,
+        notify,
+        signers,
     })
     .await?;
     if once && verdict != Verdict::Ok {
@@ -95,4 +108,62 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         crate::logging::error(&format!("watch --once: {why}"));
     }
     Ok(super::exit_for(verdict))
+}
+
+/// `--leader-election`, `--leader-election-name`, `--lease-ttl`.
+fn election_config(a: &WatchArgs) -> anyhow::Result<Option<crate::election::ElectionConfig>> {
+    let Some(uri) = &a.leader_election else {
+        return Ok(None);
+    };
+    let pgpassword = std::env::var("PGPASSWORD").ok();
+    let backend = crate::election::uri::parse(uri, pgpassword).map_err(anyhow::Error::msg)?;
+    if a.lease_ttl < std::time::Duration::from_secs(1) {
+        bail!("--lease-ttl must be at least 1s");
+    }
+    if a.leader_election_name.is_empty() {
+        bail!("--leader-election-name must not be empty");
+    }
+    Ok(Some(crate::election::ElectionConfig {
+        backend,
+        name: a.leader_election_name.clone(),
+        ttl: a.lease_ttl,
+    }))
+}
+
+/// `--notify` and `--github-status` (with `GITHUB_TOKEN`, `GITHUB_API_URL`
+/// and `MODELSYNC_NOTIFY_RETRY_BASE` from `env`).
+fn notify_config(
+    a: &WatchArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<NotifyConfig> {
+    let targets = a
+        .notify
+        .iter()
+        .map(|u| Target::parse(u).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let github = match (&a.git, a.github_status) {
+        (Some(url), true) => {
+            let token = env("GITHUB_TOKEN")
+                .context("--github-status: the environment variable GITHUB_TOKEN is not set")?;
+            let repo = repo_of(url).with_context(|| {
+                format!(
+                    "--github-status: no owner/repository in the git URL {}",
+                    crate::source::git::redact(url)
+                )
+            })?;
+            let api = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+            Some(GithubStatus { api, repo, token })
+        }
+        _ => None,
+    };
+    let retry_base = match env("MODELSYNC_NOTIFY_RETRY_BASE") {
+        Some(v) => humantime::parse_duration(&v)
+            .with_context(|| format!("MODELSYNC_NOTIFY_RETRY_BASE={v}: not a duration"))?,
+        None => std::time::Duration::ZERO,
+    };
+    Ok(NotifyConfig {
+        targets,
+        github,
+        retry_base,
+    })
 }

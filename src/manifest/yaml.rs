@@ -215,19 +215,26 @@ pub fn parse_documents<T: DeserializeOwned>(contents: &[u8]) -> Vec<Result<T, Ya
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         with_snippet: false,
     };
-    // First pass: well-formedness and limits only, so that a syntax error is
-    // reported as such (not as a type error at an earlier node).
+    // One typed pass. A file that parses is parsed once; only when a
+    // document fails is it read again for well-formedness and limits alone,
+    // so that a syntax error is reported as such (not as a type error at an
+    // earlier node).
     let mut reader = contents;
-    let syntax: Vec<YamlError> =
-        serde_saphyr::read_with_options::<_, IgnoredAny>(&mut reader, options.clone())
-            .filter_map(|r| r.err())
-            .map(|e| convert_error(e, true))
-            .collect();
-    if !syntax.is_empty() {
-        return syntax.into_iter().map(Err).collect();
+    let typed: Vec<Result<T, serde_saphyr::Error>> =
+        serde_saphyr::read_with_options::<_, T>(&mut reader, options.clone()).collect();
+    if typed.iter().any(Result::is_err) {
+        let mut reader = contents;
+        let syntax: Vec<YamlError> =
+            serde_saphyr::read_with_options::<_, IgnoredAny>(&mut reader, options)
+                .filter_map(|r| r.err())
+                .map(|e| convert_error(e, true))
+                .collect();
+        if !syntax.is_empty() {
+            return syntax.into_iter().map(Err).collect();
+        }
     }
-    let mut reader = contents;
-    serde_saphyr::read_with_options::<_, T>(&mut reader, options)
+    typed
+        .into_iter()
         .map(|r| r.map_err(|e| convert_error(e, false)))
         .collect()
 }

@@ -382,8 +382,9 @@ fn soak_gate(
             "held {target} but not moved there by modelsync (no {key} tag)"
         ));
     };
+    let at = tags::Stamp::parse(stamp).at;
     let since_ms =
-        parse_time_ms(stamp).ok_or_else(|| format!("{key} is not an RFC 3339 time: {stamp:?}"))?;
+        parse_time_ms(&at).ok_or_else(|| format!("{key} is not an RFC 3339 time: {stamp:?}"))?;
     let held_ms = u64::try_from(now_ms.saturating_sub(since_ms)).unwrap_or(0);
     let held = duration_text(round_duration(Duration::from_millis(held_ms)));
     let want = duration_text(duration);

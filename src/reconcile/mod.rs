@@ -22,7 +22,9 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
-use crate::registry::{self, AnyRegistry, Lease, LeaseGuard, OpenOptions, Registry, RegistryError};
+use crate::registry::{
+    self, AnyRegistry, Fence, Lease, LeaseGuard, OpenOptions, Registry, RegistryError,
+};
 
 /// Where the pass's intent comes from.
 #[derive(Debug, Clone)]
@@ -63,6 +65,12 @@ pub struct Pass<'a> {
     /// Shown the plan that is about to be executed (or, when nothing will
     /// be, the plan the pass settled on), before any write.
     pub on_plan: Option<&'a (dyn Fn(&Plan) + Send + Sync)>,
+    /// An elected daemon leader's fence (`watch --leader-election`): asked
+    /// before the lease is taken and before every write; its epoch is
+    /// stamped on each model written. `None`: no election.
+    pub fence: Option<Fence>,
+    /// Told how far the executor is (models done of total, failures).
+    pub progress: Option<apply::Progress>,
 }
 
 impl Pass<'_> {
@@ -76,6 +84,8 @@ impl Pass<'_> {
             clock,
             cancel: CancelFlag::default(),
             on_plan: None,
+            fence: None,
+            progress: None,
         }
     }
 
@@ -100,17 +110,26 @@ impl Pass<'_> {
 /// returned [`Outcome`].
 pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
     let mut out = Outcome::default();
+    let write = pass.mode == Mode::Apply;
+    let mut early = None;
     let (desired, saved) = match input {
-        Input::Manifests { files, options } => match load(&files, &options) {
-            Ok(d) => (Some(d), None),
-            Err(diags) => return stopped(out, Stop::Invalid(diags)),
-        },
+        Input::Manifests { files, options } => {
+            match load_beside_reads(uri, files, options, write).await {
+                (Ok(d), reg) => {
+                    early = reg;
+                    (Some(d), None)
+                }
+                (Err(diags), _) => return stopped(out, Stop::Invalid(diags)),
+            }
+        }
         Input::Saved(saved) => (None, Some(saved)),
     };
-    let write = pass.mode == Mode::Apply;
-    let reg = match registry::open(uri, &OpenOptions { write }).await {
-        Ok(r) => r,
-        Err(e) => return stopped(out, Stop::Registry(e)),
+    let reg = match early {
+        Some(r) => r,
+        None => match registry::open(uri, &OpenOptions { write }).await {
+            Ok(r) => r,
+            Err(e) => return stopped(out, Stop::Registry(e)),
+        },
     };
     out.registry = reg.uri();
     let (desired, prune) = match (desired, &saved) {
@@ -151,6 +170,10 @@ async fn run_on(
         out.stop = Some(Stop::Cancelled);
         return;
     }
+    if pass.fence.as_ref().is_some_and(|f| f.check().is_err()) {
+        out.stop = Some(Stop::LostLeadership);
+        return;
+    }
     let lease = match take_lease(reg, &pass.cancel).await {
         Ok(Some(lease)) => lease,
         Ok(None) => {
@@ -166,6 +189,9 @@ async fn run_on(
     tokio::select! {
         () = apply_under_lease(out, reg, saved, pass, &ctx, guard.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
+    }
+    if pass.fence.as_ref().is_some_and(|f| f.guard.is_lost()) && out.stop.is_none() {
+        out.stop = Some(Stop::LostLeadership);
     }
     if guard.is_some_and(|g| g.is_lost()) && out.stop.is_none() {
         out.stop = Some(Stop::LostLease);
@@ -206,15 +232,19 @@ async fn apply_under_lease(
         cancel: Some(pass.cancel.clone()),
         gates: desired.gate_specs(),
         lease: lease.clone(),
+        fence: pass.fence.clone(),
+        progress: pass.progress.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
-    let lost = lease.is_some_and(|g| g.is_lost());
+    let lost = lease.is_some_and(|g| g.is_lost())
+        || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
         match observe::plan(reg, desired, &pass.context(ctx.prune)).await {
-            Ok((_, after)) => {
+            Ok((live, after)) => {
+                out.verified = Some(live);
                 out.pending = match saved {
                     Some(s) => observe::pending_reviewed(&after, &s.plan),
                     None => pending(&after),
@@ -271,6 +301,62 @@ pub fn load(
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
     manifest::validate::load_with(files, options)
+}
+
+/// Loads the manifests; on MLflow, when they look like more models than a
+/// per-model read suits, the registry's bulk reads run meanwhile
+/// (`AnyRegistry::prefetch`) and the opened registry is handed back. Invalid
+/// manifests win: the reads are dropped unfinished, whatever they met.
+async fn load_beside_reads(
+    uri: &str,
+    files: Vec<SourceFile>,
+    options: LoadOptions,
+    write: bool,
+) -> (
+    Result<DesiredState, Vec<crate::manifest::Diagnostic>>,
+    Option<AnyRegistry>,
+) {
+    let many = files
+        .iter()
+        .map(|f| count(&f.contents, b"RegisteredModel"))
+        .sum::<usize>()
+        > registry::mlflow::PER_MODEL_SEARCH_LIMIT;
+    let is_mlflow = uri.starts_with("http://") || uri.starts_with("https://");
+    let reg = if many && is_mlflow {
+        registry::open(uri, &OpenOptions { write }).await.ok()
+    } else {
+        None
+    };
+    let Some(reg) = reg else {
+        return (load(&files, &options), None);
+    };
+    let loaded = {
+        let parse = tokio::task::spawn_blocking(move || load(&files, &options));
+        tokio::pin!(parse);
+        let reads = reg.prefetch();
+        tokio::pin!(reads);
+        let mut read = false;
+        let loaded = loop {
+            tokio::select! {
+                loaded = &mut parse => break loaded,
+                () = &mut reads, if !read => read = true,
+            }
+        };
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        if loaded.is_ok() && !read {
+            reads.await;
+        }
+        loaded
+    };
+    (loaded, Some(reg))
+}
+
+/// Occurrences of `needle` in `hay` (an estimate of the declared models).
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 /// Takes the applier lease, giving up (`Ok(None)`) when a shutdown is asked

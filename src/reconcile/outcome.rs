@@ -25,6 +25,10 @@ pub enum Stop {
     /// applying: nothing was written after its deadline; the report tells
     /// what was applied before and what was skipped.
     LostLease,
+    /// An elected daemon leader stopped being sure it leads (its renewal
+    /// deadline passed, it stepped down, or a model carried a newer
+    /// leader's epoch): nothing further was written.
+    LostLeadership,
 }
 
 /// Everything one pass did and saw.
@@ -38,6 +42,9 @@ pub struct Outcome {
     pub desired: Option<DesiredState>,
     /// The registry as read for the plan that was (or would be) executed.
     pub observed: Option<LiveState>,
+    /// After applying: the registry as read back to verify (absent when
+    /// nothing was written).
+    pub verified: Option<LiveState>,
     /// The plan the pass settled on.
     pub plan: Option<Plan>,
     /// What the executor did; `None` when nothing was executed.
@@ -85,7 +92,7 @@ impl Outcome {
             Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
             Some(Stop::Registry(_)) => return Verdict::Error,
             Some(Stop::Cancelled) => return Verdict::Interrupted,
-            Some(Stop::LostLease) => return Verdict::LostLease,
+            Some(Stop::LostLease | Stop::LostLeadership) => return Verdict::LostLease,
             None => {}
         }
         let plan_errors = self.plan.as_ref().is_some_and(Plan::has_errors);
@@ -139,6 +146,15 @@ impl Outcome {
                     "lost the applier lease (it could not be renewed in time, or another modelsync \
                      took it over): stopped writing before its deadline; {applied} action(s) \
                      applied, {skipped} skipped. Run apply again."
+                ));
+            }
+            Some(Stop::LostLeadership) => {
+                let (applied, skipped) = self
+                    .report
+                    .as_ref()
+                    .map_or((0, 0), |r| (r.applied(), r.skipped()));
+                return Some(format!(
+                    "no longer the elected leader (the leadership could not be renewed in time, or                      a newer leader wrote a model): stopped writing; {applied} action(s) applied,                      {skipped} skipped; the new leader reconciles"
                 ));
             }
             None => {}

@@ -25,6 +25,36 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// What the executor reports for actions not attempted after a loss.
 pub const LOST_REASON: &str = "lost the applier lease";
 
+/// What the executor reports for actions not attempted once an elected
+/// daemon leader is no longer sure it leads.
+pub const LOST_LEADERSHIP: &str = "no longer the elected leader";
+
+/// An elected daemon leader's fence (`watch --leader-election`): its term's
+/// epoch, the fencing token stamped on every model it writes
+/// (`modelsync.epoch`), and a guard whose deadline the election moves with
+/// each acknowledged renewal of the leadership (etcd's lease keep-alive,
+/// PostgreSQL's self-check) and which the election marks lost when it
+/// steps down. The executor asks it before each write, as it asks the
+/// applier lease's guard. Clones share the guard.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub epoch: u64,
+    pub guard: LeaseGuard,
+}
+
+impl Fence {
+    /// Whether the leader may write now (wall clock).
+    pub fn check(&self) -> Result<(), &'static str> {
+        self.guard.check().map_err(|_| LOST_LEADERSHIP)
+    }
+
+    /// The epoch a model carries, from its tags (`None`: never stamped or
+    /// unreadable).
+    pub fn epoch_of(tags: &std::collections::BTreeMap<String, String>) -> Option<u64> {
+        tags.get(crate::state::tags::EPOCH)?.parse().ok()
+    }
+}
+
 /// The safety margin before the expiry: TTL/5, at least 2 s, but never more
 /// than TTL/4 (a very short TTL, as in tests, must leave time between
 /// renewals).

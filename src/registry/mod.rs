@@ -9,7 +9,7 @@ pub mod embedded;
 pub mod lease;
 pub mod mlflow;
 
-pub use lease::{Lease, LeaseGuard, LeaseInfo, lease_model_name};
+pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -176,6 +176,29 @@ pub trait Registry: Sync {
         model: &str,
         new: &NewVersion,
     ) -> impl Future<Output = Result<LiveVersion>> + Send;
+    /// Registers a version without searching for its declared source
+    /// first: for a caller that read the model's versions during this pass,
+    /// before any write, and found none with this source (or created the
+    /// model itself). After an ambiguous failure it still re-reads before
+    /// any re-send, so a lost answer never registers the source twice.
+    /// Waits until it is READY. Two appliers racing past the lease are
+    /// caught afterwards by [`Registry::keep_first_registered`].
+    fn create_version_unseen(
+        &self,
+        model: &str,
+        new: &NewVersion,
+    ) -> impl Future<Output = Result<LiveVersion>> + Send;
+    /// The duplicate backstop, once per model after its registrations:
+    /// `registered` maps declared source -> the version this run created.
+    /// One read of the model's versions; where a lower version holds the
+    /// same declared source (another applier registered it concurrently),
+    /// the one this run created is deleted and the lower one answered.
+    /// Returns declared source -> the version to use.
+    fn keep_first_registered(
+        &self,
+        model: &str,
+        registered: &BTreeMap<String, u64>,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>>> + Send;
     fn update_version_description(
         &self,
         model: &str,
@@ -197,6 +220,16 @@ pub trait Registry: Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Moves one version into `stage`; never archives other versions.
     fn transition_stage(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Moves one version into `stage` (Staging or Production) and, in the
+    /// same write, archives every other version of the model in that stage
+    /// (MLflow: `archive_existing_versions=true`, one transaction). Atomic
+    /// make-before-break: the stage is never empty in between.
+    fn transition_stage_archiving(
         &self,
         model: &str,
         version: u64,
@@ -252,6 +285,18 @@ pub struct RequestStats {
 }
 
 impl AnyRegistry {
+    /// Starts the bulk reads that do not depend on the manifests (MLflow:
+    /// every registered model, every version) so that they run while the
+    /// manifests are parsed; the next snapshot of more than a few named
+    /// models uses them instead of reading again. The embedded registry
+    /// reads its file: nothing to do. An error is left for that snapshot to
+    /// meet again.
+    pub async fn prefetch(&self) {
+        if let AnyRegistry::Mlflow(r) = self {
+            r.prefetch().await;
+        }
+    }
+
     /// Requests made so far by this instance.
     pub fn stats(&self) -> RequestStats {
         match self {
@@ -352,6 +397,16 @@ impl Registry for AnyRegistry {
     async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
         delegate!(self, r => r.create_version(model, new).await)
     }
+    async fn create_version_unseen(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        delegate!(self, r => r.create_version_unseen(model, new).await)
+    }
+    async fn keep_first_registered(
+        &self,
+        model: &str,
+        registered: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>> {
+        delegate!(self, r => r.keep_first_registered(model, registered).await)
+    }
     async fn update_version_description(
         &self,
         model: &str,
@@ -374,6 +429,14 @@ impl Registry for AnyRegistry {
     }
     async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
         delegate!(self, r => r.transition_stage(model, version, stage).await)
+    }
+    async fn transition_stage_archiving(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> Result<()> {
+        delegate!(self, r => r.transition_stage_archiving(model, version, stage).await)
     }
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
         delegate!(self, r => r.set_alias(model, alias, version).await)

@@ -57,6 +57,25 @@ pub struct GitOptions {
     pub cache_dir: PathBuf,
 }
 
+/// Who made a commit and when (for `/status`, the page, notifications).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// RFC 3339 (the author time).
+    pub time: String,
+    /// The first line of the message.
+    pub summary: String,
+}
+
+/// A commit's signature (ASCII armoured) and the bytes it signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSignature {
+    pub signature: Vec<u8>,
+    pub signed_data: Vec<u8>,
+}
+
 /// A git branch as a source of manifests.
 pub struct GitSource {
     opts: GitOptions,
@@ -153,6 +172,54 @@ impl GitSource {
             revision: Some(id.to_string()),
             config,
         })
+    }
+
+    /// Author, time and summary of a fetched commit.
+    pub fn commit_info(&self, id: &str) -> Option<CommitInfo> {
+        let repo = self.repo.as_ref()?;
+        let commit = repo.find_commit(Oid::from_str(id).ok()?).ok()?;
+        let author = commit.author();
+        let secs = u64::try_from(author.when().seconds()).unwrap_or(0);
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        Some(CommitInfo {
+            id: id.to_string(),
+            author: format!(
+                "{} <{}>",
+                String::from_utf8_lossy(author.name_bytes()),
+                String::from_utf8_lossy(author.email_bytes())
+            ),
+            time: humantime::format_rfc3339_seconds(time).to_string(),
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+        })
+    }
+
+    /// The signature of a fetched commit (`gpgsig` header), `None` when it
+    /// is unsigned.
+    pub fn commit_signature(&self, id: &str) -> Result<Option<CommitSignature>, GitError> {
+        let git = |e: git2::Error| GitError::Git {
+            url: redact(&self.opts.url),
+            message: e.message().to_string(),
+        };
+        let repo = self.repo.as_ref().ok_or_else(|| GitError::Git {
+            url: redact(&self.opts.url),
+            message: "not fetched yet".into(),
+        })?;
+        let oid = Oid::from_str(id).map_err(git)?;
+        match repo.extract_signature(&oid, None) {
+            Ok((sig, data)) => Ok(Some(CommitSignature {
+                signature: sig.to_vec(),
+                signed_data: data.to_vec(),
+            })),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(git(e)),
+        }
+    }
+
+    /// The URL being watched (it may hold credentials: never log it
+    /// without [`redact`]).
+    pub fn url(&self) -> &str {
+        &self.opts.url
     }
 
     fn path(&self) -> &str {

@@ -9,12 +9,17 @@ pub const PREFIX: &str = "modelsync.";
 pub const SOURCE: &str = "modelsync.source";
 /// On a version: the revision (git commit) of the last move.
 pub const REVISION: &str = "modelsync.revision";
-/// On a version: `modelsync.promoted-at.<stage-or-alias>` (RFC 3339).
+/// On a version: `modelsync.promoted-at.<stage-or-alias>`, one tag per
+/// move: a [`Stamp`] (`<RFC 3339>[ previous=<n>][ revision=<rev>]`).
 pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
+/// Written by releases before the one-tag [`Stamp`]; still read.
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
+/// On a model: the epoch (fencing token) of the elected daemon leader that
+/// last wrote it; a leader never writes a model carrying a newer one.
+pub const EPOCH: &str = "modelsync.epoch";
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";
 /// On the lease model: who holds the lease (`host:pid:nonce`).
@@ -25,9 +30,89 @@ pub const LEASE_EXPIRES: &str = "modelsync.lease.expires";
 /// On the lease model: when the holder took the lease, ms since the epoch.
 pub const LEASE_STARTED: &str = "modelsync.lease.started";
 
+/// The value of a `modelsync.promoted-at.<target>` tag: when the move was
+/// made and, when known, the version it replaced and the manifests'
+/// revision — one tag per move. A bare RFC 3339 time (older releases, which
+/// wrote [`PREVIOUS_PREFIX`] and [`REVISION`] tags beside it) parses too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// RFC 3339.
+    pub at: String,
+    pub previous: Option<u64>,
+    pub revision: Option<String>,
+}
+
+const PREVIOUS_FIELD: &str = "previous=";
+const REVISION_FIELD: &str = "revision=";
+
+impl Stamp {
+    /// `<at>[ previous=<n>][ revision=<rev>]` (the revision last: it may
+    /// hold spaces).
+    pub fn render(&self) -> String {
+        let mut out = self.at.clone();
+        if let Some(p) = self.previous {
+            out.push_str(&format!(" {PREVIOUS_FIELD}{p}"));
+        }
+        if let Some(r) = &self.revision {
+            out.push_str(&format!(" {REVISION_FIELD}{r}"));
+        }
+        out
+    }
+
+    /// Reads a rendered stamp (or a bare time).
+    pub fn parse(value: &str) -> Stamp {
+        let (at, mut rest) = value.split_once(' ').unwrap_or((value, ""));
+        let mut stamp = Stamp {
+            at: at.to_string(),
+            previous: None,
+            revision: None,
+        };
+        if let Some(r) = rest.strip_prefix(PREVIOUS_FIELD) {
+            let (n, more) = r.split_once(' ').unwrap_or((r, ""));
+            stamp.previous = n.parse().ok();
+            rest = more;
+        }
+        if let Some(r) = rest.strip_prefix(REVISION_FIELD) {
+            stamp.revision = Some(r.to_string());
+        }
+        stamp
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_bare_times_parse() {
+        for stamp in [
+            Stamp {
+                at: "2026-01-02T03:04:05Z".into(),
+                previous: None,
+                revision: None,
+            },
+            Stamp {
+                at: "2026-01-02T03:04:05Z".into(),
+                previous: Some(3),
+                revision: Some("abc def".into()),
+            },
+            Stamp {
+                at: "2026-01-02T03:04:05Z".into(),
+                previous: None,
+                revision: Some("0123abcd".into()),
+            },
+        ] {
+            assert_eq!(Stamp::parse(&stamp.render()), stamp);
+        }
+        assert_eq!(
+            Stamp::parse("2026-01-02T03:04:05Z").at,
+            "2026-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            Stamp::parse("2026-01-02T03:04:05Z previous=7").render(),
+            "2026-01-02T03:04:05Z previous=7"
+        );
+    }
 
     #[test]
     fn every_key_is_under_the_prefix() {
@@ -37,6 +122,7 @@ mod tests {
             PROMOTED_AT_PREFIX,
             PREVIOUS_PREFIX,
             MANAGED,
+            EPOCH,
             LEASE_PREFIX,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");

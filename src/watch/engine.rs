@@ -36,6 +36,8 @@ pub enum Trigger {
     Resync,
     /// A retry after a failure.
     Retry,
+    /// This replica was elected leader (`--leader-election`).
+    Elected,
 }
 
 impl Trigger {
@@ -48,6 +50,7 @@ impl Trigger {
             Trigger::RegistryEvent => "mlflow-webhook",
             Trigger::Resync => "resync",
             Trigger::Retry => "retry",
+            Trigger::Elected => "elected",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
-//! `/status`, and `POST /hooks/git` (optionally HMAC-signed, GitHub style).
+//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), and
+//! `POST /hooks/git` (optionally HMAC-signed, GitHub style).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,12 +36,30 @@ impl std::fmt::Debug for Secret {
 /// The router with every endpoint.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(super::page::index))
+        .route("/models/{name}", get(super::page::model))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route("/hooks/git", post(hook))
         .with_state(app)
+}
+
+/// Alive; with `--leader-election`, also: the election engine answered
+/// within the last TTL.
+async fn healthz(State(app): State<App>) -> impl IntoResponse {
+    let contact = app.shared.lock().status.election_contact;
+    match contact {
+        Some((at, ttl)) if crate::clock::wall_ms() - at > ttl => {
+            let secs = (crate::clock::wall_ms() - at) / 1000;
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the leader-election engine has not answered for {secs} s\n"),
+            )
+        }
+        _ => (StatusCode::OK, "ok\n".to_string()),
+    }
 }
 
 async fn readyz(State(app): State<App>) -> impl IntoResponse {

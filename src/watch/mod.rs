@@ -10,6 +10,10 @@
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
 //! - `mlflow_hook.rs`: `POST /hooks/mlflow` (MLflow's own signed webhooks)
 //!   and registering the daemon's webhook on the server.
+//! - `models.rs`, `page.rs`: per-model views and the HTML status page
+//!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
+//!   commit-status notifications; `reconciler_report.rs`: what the step
+//!   records for them, and the `--verify-signatures` check.
 //!
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
@@ -23,6 +27,9 @@ pub mod engine;
 pub mod folder;
 pub mod http;
 pub mod mlflow_hook;
+pub mod models;
+pub mod notify;
+pub mod page;
 pub mod reconciler;
 pub mod status;
 
@@ -40,6 +47,9 @@ use crate::source::git::{GitOptions, GitSource, redact};
 use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
+
+/// How long `--once` and a shutdown wait for notifications still queued.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
 
 /// What to do about drift found at a resync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +101,12 @@ pub struct WatchConfig {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: crate::clock::EvalClock,
+    /// `--leader-election`: replicas elect one leader; only it reconciles.
+    pub election: Option<crate::election::ElectionConfig>,
+    /// `--notify`, `--github-status`.
+    pub notify: notify::NotifyConfig,
+    /// `--verify-signatures --allowed-signers FILE`.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// Runs the daemon (or one reconcile with `once`). Returns the verdict of
@@ -119,6 +135,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
             prune: cfg.prune,
             protect: cfg.protect.clone(),
             clock: cfg.clock,
+            notifier: notify::Notifier::start(cfg.notify.clone()),
+            signers: cfg.signers.clone(),
         },
         shared.clone(),
         cancel.clone(),
@@ -127,9 +145,30 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
         // As `apply`: finish the model in flight, release the lease, exit 1.
         crate::shutdown::set_on_signal(&cancel, || {});
         step.run(&Reasons::from([Trigger::Startup])).await;
+        step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
     }
-    serve(&cfg, &mut step, shared, cancel, &description).await?;
+    let election = cfg.election.clone().map(|e| {
+        info!(backend = %e.backend, election = %e.name, ttl_ms = e.ttl.as_millis() as u64, "leader election: campaigning");
+        crate::election::Election::start(e)
+    });
+    if let Some(e) = &election {
+        step.elect(e.subscribe());
+    }
+    let served = serve(
+        &cfg,
+        &mut step,
+        shared,
+        cancel,
+        &description,
+        election.as_ref(),
+    )
+    .await;
+    if let Some(e) = election {
+        e.shutdown().await;
+    }
+    served?;
+    step.flush_notifications(NOTIFY_FLUSH).await;
     Ok((Verdict::Ok, None))
 }
 
@@ -160,6 +199,7 @@ async fn serve(
     shared: Shared,
     cancel: CancelFlag,
     description: &str,
+    election: Option<&crate::election::Election>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -167,6 +207,13 @@ async fn serve(
     let addr = listener.local_addr().context("listener address")?;
     let triggers = Triggers::new();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let follower = election.map(|e| {
+        tokio::spawn(follow_election(
+            e.subscribe(),
+            shared.clone(),
+            triggers.clone(),
+        ))
+    });
     let app = http::App {
         shared,
         triggers: triggers.clone(),
@@ -202,7 +249,7 @@ async fn serve(
     );
     triggers.fire(Trigger::Startup);
     engine::run_loop(step, &triggers, backoff::Backoff::standard(), stop_rx).await;
-    for t in tickers {
+    for t in tickers.into_iter().chain(follower) {
         t.abort();
     }
     if tokio::time::timeout(Duration::from_secs(2), server)
@@ -213,6 +260,42 @@ async fn serve(
     }
     info!("modelsync watch stopped");
     Ok(())
+}
+
+/// Mirrors the election into `/status` and `/metrics`, and fires a
+/// reconcile when this replica becomes the leader. Also wakes every TTL/3:
+/// a fence whose deadline passed ends the leadership without a message.
+async fn follow_election(
+    mut rx: watch::Receiver<crate::election::View>,
+    shared: Shared,
+    triggers: Triggers,
+) {
+    let mut leading = false;
+    loop {
+        let v = rx.borrow_and_update().clone();
+        let now = v.fence().is_some();
+        {
+            let mut state = shared.lock();
+            let s = &mut state.status;
+            s.role = Some(v.role().to_string());
+            s.leader = v.leader.clone();
+            s.epoch = v.epoch;
+            s.since = Some(status::rfc3339_ms(v.since_ms));
+            s.election_contact = Some((v.contact_ms, v.ttl.as_millis() as i64));
+            state
+                .metrics
+                .set_leader(now, v.transitions, crate::election::requests());
+        }
+        if now && !leading {
+            triggers.fire(Trigger::Elected);
+        }
+        leading = now;
+        let every = (v.ttl / 3).max(Duration::from_millis(100));
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// The git poll ticker (git sources) and the resync ticker.

@@ -21,6 +21,7 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
+use crate::registry::Fence;
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
 
@@ -81,6 +82,10 @@ pub struct Config {
     pub protect: Vec<String>,
     /// The clock gates are evaluated at.
     pub clock: EvalClock,
+    /// Where reconciles are notified (`--notify`, `--github-status`).
+    pub notifier: super::notify::Notifier,
+    /// `--verify-signatures`: the keys a head commit must be signed by.
+    pub signers: Option<crate::source::signature::AllowedSigners>,
 }
 
 /// The real reconcile step.
@@ -93,9 +98,17 @@ pub struct Reconciler {
     applied: Option<String>,
     /// Identity of the source when the last run found it invalid.
     invalid: Option<String>,
+    /// The head commit last refused by `--verify-signatures`.
+    unverified: Option<String>,
     /// The verdict of the last run and why it failed (for `--once`).
     pub last: (Verdict, Option<String>),
+    /// With `--leader-election`: the election's view; only a leader runs
+    /// the pass, fenced by its term.
+    election: Option<tokio::sync::watch::Receiver<crate::election::View>>,
 }
+
+#[path = "reconciler_report.rs"]
+mod report;
 
 /// How one run ended, for metrics, status and the loop.
 struct Ended {
@@ -113,15 +126,63 @@ impl Reconciler {
             cancel,
             applied: None,
             invalid: None,
+            unverified: None,
             last: (Verdict::Ok, None),
+            election: None,
+        }
+    }
+
+    /// Takes part in a leader election: from now on only a leader's runs
+    /// reconcile, fenced by its term.
+    pub fn elect(&mut self, view: tokio::sync::watch::Receiver<crate::election::View>) {
+        self.election = Some(view);
+    }
+
+    /// `Err(())` for a standby (it writes nothing), else the leader's
+    /// fence (`None` without an election).
+    fn role(&self) -> Result<Option<Fence>, ()> {
+        match &self.election {
+            None => Ok(None),
+            Some(view) => view.borrow().fence().map(Some).ok_or(()),
+        }
+    }
+
+    /// A standby keeps its source fresh (so it is ready to lead at once)
+    /// and writes nothing.
+    async fn stand_by(&mut self) {
+        match self.source.fetch().await {
+            Ok(fetched) => {
+                let id = identity(&fetched);
+                tracing::debug!(revision = %id, "standby: source read; the leader reconciles");
+                let mut state = self.shared.lock();
+                state.status.last_attempted_revision = Some(id);
+                state.status.ready = true;
+                if state
+                    .status
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|e| e.kind == "source_error")
+                {
+                    state.status.last_error = None;
+                }
+            }
+            Err(e) => {
+                self.shared.lock().status.ready = false;
+                self.fail("source_error", &e.to_string(), Vec::new());
+            }
         }
     }
 
     async fn run_once(&mut self, reasons: &Reasons) -> Option<(Ended, String)> {
+        let Ok(fence) = self.role() else {
+            self.stand_by().await;
+            return None;
+        };
         let fetched = match self.source.fetch().await {
             Ok(f) => f,
             Err(e) => {
                 self.fail("source_error", &e.to_string(), Vec::new());
+                self.report_source_error(&e.to_string());
                 return Some((
                     ended("source_error", Next::Retry, Verdict::Error),
                     "-".into(),
@@ -130,6 +191,10 @@ impl Reconciler {
         };
         let id = identity(&fetched);
         self.shared.lock().status.last_attempted_revision = Some(id.clone());
+        self.note_commit(&id);
+        if let Some(refused) = self.check_signature(&id) {
+            return refused;
+        }
         if self.invalid.as_deref() == Some(id.as_str()) {
             tracing::debug!(revision = %id, "manifests still invalid and unchanged; waiting for a change");
             return None;
@@ -144,17 +209,26 @@ impl Reconciler {
             Decision::Apply => Mode::Apply,
             Decision::ReportDrift => Mode::Plan,
         };
-        let out = self.pass(fetched, &id, mode, same).await;
+        let out = self.pass(fetched, &id, mode, same, fence).await;
         let stats = out.stats;
         self.shared
             .lock()
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
-        Some((self.conclude(&out, &id, mode), id))
+        let end = self.conclude(&out, &id, mode);
+        self.report_pass(&out, &id, mode, &end);
+        Some((end, id))
     }
 
     /// Runs the pass over the fetched manifests.
-    async fn pass(&self, fetched: Fetched, id: &str, mode: Mode, same: bool) -> Outcome {
+    async fn pass(
+        &self,
+        fetched: Fetched,
+        id: &str,
+        mode: Mode,
+        same: bool,
+        fence: Option<Fence>,
+    ) -> Outcome {
         let mut protect = self.config.protect.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
@@ -181,6 +255,8 @@ impl Reconciler {
             clock: self.config.clock,
             cancel: self.cancel.clone(),
             on_plan: Some(&show),
+            fence,
+            progress: None,
         };
         let input = Input::Manifests {
             files: fetched.files,

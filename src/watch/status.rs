@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::apply::ActionResult;
 
 /// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 7] = [
+pub const OUTCOMES: [&str; 8] = [
     "success",
     "cancelled",
     "drift",
@@ -18,6 +18,7 @@ pub const OUTCOMES: [&str; 7] = [
     "source_error",
     "registry_error",
     "apply_error",
+    "unverified",
 ];
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
@@ -34,6 +35,7 @@ impl Shared {
         Shared(Arc::new(Mutex::new(State {
             status,
             metrics: Metrics::default(),
+            live: BTreeMap::new(),
         })))
     }
 
@@ -47,6 +49,9 @@ impl Shared {
 pub struct State {
     pub status: Status,
     pub metrics: Metrics,
+    /// The registry's reading of each declared model at the last pass
+    /// (for `/models/NAME`'s history).
+    pub live: BTreeMap<String, crate::state::LiveModel>,
 }
 
 /// `GET /status`.
@@ -73,8 +78,62 @@ pub struct Status {
     pub reconciles: u64,
     /// Whether the last reconcile that needed the registry reached it.
     pub registry_reachable: Option<bool>,
-    /// `/readyz`: a reconcile succeeded and the registry is reachable.
+    /// `/readyz`: a reconcile succeeded and the registry is reachable (a
+    /// standby: its source was read).
     pub ready: bool,
+    /// With `--leader-election`: `leader` or `standby`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The leader's identity (`host:pid:nonce`), as last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// The leader's epoch (fencing token), as last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// RFC 3339 time this replica's role last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// When the election engine last answered and the TTL (ms), for
+    /// `/healthz`.
+    #[serde(skip)]
+    pub election_contact: Option<(i64, i64)>,
+    /// Every declared model at the last pass: holders, aliases, and in
+    /// sync / drifted / blocked / failed.
+    pub models: Vec<super::models::ModelView>,
+    /// The commit of `last_applied_revision` (git sources).
+    pub last_applied_commit: Option<crate::source::git::CommitInfo>,
+    /// The commit of `last_attempted_revision` (git sources).
+    pub last_attempted_commit: Option<crate::source::git::CommitInfo>,
+    /// The signature check of the head commit (`--verify-signatures`).
+    pub signature: Option<SignatureStatus>,
+    /// Per-action results of recent reconciles, newest first (at most
+    /// [`RECENT_ACTIONS`]).
+    pub recent_actions: Vec<RecentAction>,
+}
+
+/// How many results `recent_actions` keeps.
+pub const RECENT_ACTIONS: usize = 50;
+
+/// One applied (or failed, blocked, skipped) action and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentAction {
+    /// RFC 3339.
+    pub at: String,
+    pub revision: String,
+    #[serde(flatten)]
+    pub result: ActionResult,
+}
+
+/// The outcome of `--verify-signatures` for the head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureStatus {
+    pub commit: String,
+    pub verified: bool,
+    /// The principal(s) of the allowed_signers entry that verified, else
+    /// the signing key's fingerprint (`SHA256:…`), when signed at all.
+    pub signer: Option<String>,
+    /// Why it was refused (unsigned, unknown signer, bad signature).
+    pub reason: Option<String>,
 }
 
 /// The error of the last reconcile.
@@ -111,6 +170,12 @@ pub struct Metrics {
     registry_requests: u64,
     registry_errors: u64,
     revision: Option<String>,
+    /// With `--leader-election`: leading now, role changes so far, and
+    /// requests sent to the engine.
+    leader: Option<(bool, u64, u64)>,
+    /// The head commit refused by `--verify-signatures` and its signer.
+    unverified: Option<(String, String)>,
+    signature_rejections: u64,
 }
 
 impl Metrics {
@@ -139,14 +204,30 @@ impl Metrics {
         self.drift = count as u64;
     }
 
+    /// The election's state (`modelsync_leader`,
+    /// `modelsync_leader_transitions_total`).
+    pub fn set_leader(&mut self, leading: bool, transitions: u64, requests: u64) {
+        self.leader = Some((leading, transitions, requests));
+    }
+
     pub fn registry_requests(&mut self, requests: u64, errors: u64) {
         self.registry_requests += requests;
         self.registry_errors += errors;
     }
 
+    /// A head commit was refused by `--verify-signatures` (`None`: the
+    /// head verified).
+    pub fn set_unverified(&mut self, refused: Option<(String, String)>) {
+        if refused.is_some() {
+            self.signature_rejections += 1;
+        }
+        self.unverified = refused;
+    }
+
     /// The Prometheus text exposition (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_signatures(&mut out);
         header(
             &mut out,
             "reconciles_total",
@@ -246,7 +327,57 @@ impl Metrics {
                 escape(rev)
             );
         }
+        if let Some((leading, transitions, requests)) = self.leader {
+            header(
+                &mut out,
+                "leader",
+                "gauge",
+                "1 while this replica is the elected leader, else 0.",
+            );
+            let _ = writeln!(out, "modelsync_leader {}", u8::from(leading));
+            header(
+                &mut out,
+                "leader_transitions_total",
+                "counter",
+                "Times this replica became leader or stepped down.",
+            );
+            let _ = writeln!(out, "modelsync_leader_transitions_total {transitions}");
+            header(
+                &mut out,
+                "leader_election_requests_total",
+                "counter",
+                "Requests sent to the leader-election engine (etcd or PostgreSQL).",
+            );
+            let _ = writeln!(out, "modelsync_leader_election_requests_total {requests}");
+        }
         out
+    }
+}
+
+impl Metrics {
+    fn render_signatures(&self, out: &mut String) {
+        header(
+            out,
+            "signature_rejections_total",
+            "counter",
+            "Head commits not applied because their signature did not verify.",
+        );
+        let n = self.signature_rejections;
+        let _ = writeln!(out, "modelsync_signature_rejections_total {n}");
+        header(
+            out,
+            "unverified_commit_info",
+            "gauge",
+            "The head commit refused by --verify-signatures, and its signer.",
+        );
+        if let Some((commit, signer)) = &self.unverified {
+            let _ = writeln!(
+                out,
+                "modelsync_unverified_commit_info{{commit=\"{}\",signer=\"{}\"}} 1",
+                escape(commit),
+                escape(signer)
+            );
+        }
     }
 }
 
@@ -260,6 +391,12 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// RFC 3339 (seconds) of a wall-clock time in ms since the epoch.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// RFC 3339 (seconds) of now.
@@ -292,6 +429,15 @@ mod tests {
         assert!(text.contains("modelsync_applied_revision_info{revision=\"abc\\\"1\"} 1\n"));
         assert!(text.contains("modelsync_drift_detected 2\n"));
         assert!(text.contains("modelsync_registry_errors_total 1\n"));
+        assert!(
+            !text.contains("modelsync_leader"),
+            "no election, no leader metrics"
+        );
+        m.set_leader(true, 3, 12);
+        let text = m.render();
+        assert!(text.contains("modelsync_leader 1\n"));
+        assert!(text.contains("modelsync_leader_transitions_total 3\n"));
+        assert!(text.contains("modelsync_leader_election_requests_total 12\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("name value");
             value.parse::<f64>().expect("numeric sample");

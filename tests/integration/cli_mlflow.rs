@@ -67,12 +67,10 @@ async fn apply_promotes_archives_and_a_second_apply_makes_zero_writes() {
     assert_eq!(model.versions[&2].stage, Stage::Production);
     assert_eq!(model.aliases.get("champion"), Some(&2));
     assert_eq!(model.tags.get("team").map(String::as_str), Some("ml"));
-    assert_eq!(
-        model.versions[&2]
-            .tags
-            .get("modelsync.previous.Production")
-            .map(String::as_str),
-        Some("1")
+    let stamp = &model.versions[&2].tags["modelsync.promoted-at.Production"];
+    assert!(
+        stamp.ends_with("Z previous=1"),
+        "one audit tag per move: {stamp}"
     );
     // The same manifests again, through a counting proxy: no writes at all,
     // and a handful of reads.

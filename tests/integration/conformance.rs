@@ -16,14 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
 use modelsync::state::{LiveModel, Stage, VersionStatus};
 
-/// Instantiates every scenario for one registry:
-/// `conformance_tests!(name, fixture_expr, |fixture| registry_ref_expr);`
-/// The fixture expression is evaluated in each test (it may `.await`) and
-/// kept alive for the test's duration; the closure-like part borrows the
-/// registry from it.
-macro_rules! conformance_tests {
-    ($target:ident, $fixture:expr, |$fx:ident| $registry:expr) => {
-        conformance_tests!(@each $target, $fixture, |$fx| $registry;
+/// Calls `$m!($($pre)* ; scenario, ...)` with every scenario's name: the
+/// one list of scenarios, used by [`conformance_tests!`] and [`run_all`].
+macro_rules! with_scenarios {
+    ($m:ident!($($pre:tt)*)) => {
+        $m! {$($pre)* ;
             register_version,
             register_again_returns_same_version,
             versions_number_sequentially,
@@ -38,7 +35,18 @@ macro_rules! conformance_tests {
             error_reserved_alias,
             error_duplicate_model,
             error_missing_model_or_version,
-        );
+        }
+    };
+}
+
+/// Instantiates every scenario for one registry:
+/// `conformance_tests!(name, fixture_expr, |fixture| registry_ref_expr);`
+/// The fixture expression is evaluated in each test (it may `.await`) and
+/// kept alive for the test's duration; the closure-like part borrows the
+/// registry from it.
+macro_rules! conformance_tests {
+    ($target:ident, $fixture:expr, |$fx:ident| $registry:expr) => {
+        with_scenarios!(conformance_tests!(@each $target, $fixture, |$fx| $registry));
     };
     (@each $target:ident, $fixture:expr, |$fx:ident| $registry:expr; $($scenario:ident),* $(,)?) => {
         mod $target {
@@ -53,6 +61,22 @@ macro_rules! conformance_tests {
         }
     };
 }
+
+macro_rules! define_run_all {
+    (; $($scenario:ident),* $(,)?) => {
+        /// Every scenario, one after the other, against `reg` (the MLflow
+        /// version matrix runs them this way, one server at a time); names
+        /// are prefixed with `label`.
+        pub async fn run_all(reg: &impl Registry, label: &str) {
+            $(
+                eprintln!("conformance {label}: {}", stringify!($scenario));
+                $scenario(reg, &unique_prefix(label, stringify!($scenario))).await;
+            )*
+        }
+    };
+}
+
+with_scenarios!(define_run_all!());
 
 conformance_tests!(
     embedded,

@@ -101,6 +101,8 @@ fn opts() -> ApplyOptions {
         cancel: None,
         gates: Default::default(),
         lease: None,
+        fence: None,
+        progress: None,
     }
 }
 

@@ -104,10 +104,10 @@ async fn pull_request_then_merge_then_daemon_on_one_git_repository() {
     let m = c.model().await;
     assert_eq!(production(&m), vec![1], "{m:?}");
     assert_eq!(m.aliases.get("champion"), Some(&1));
-    assert_eq!(
-        m.versions[&1].tags.get("modelsync.revision"),
-        Some(&head),
-        "audit tag names the merged commit"
+    let stamp = &m.versions[&1].tags["modelsync.promoted-at.Production"];
+    assert!(
+        stamp.ends_with(&format!(" revision={head}")),
+        "audit tag names the merged commit: {stamp}"
     );
 
     // The daemon on the same repository: nothing left to do.

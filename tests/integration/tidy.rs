@@ -23,8 +23,9 @@ const LAYERS: &[(u8, &[&str])] = &[
     (1, &["manifest"]),
     // The planner; the registries; where manifests come from; log output.
     (2, &["plan", "registry", "source", "logging"]),
-    // The only code that writes.
-    (3, &["apply"]),
+    // The only code that writes; the daemon replicas' leader election
+    // (moves the fence the executor checks, never writes a registry).
+    (3, &["apply", "election"]),
     // The one pass; signal handling (cancels an apply).
     (4, &["reconcile", "shutdown"]),
     // The daemon.

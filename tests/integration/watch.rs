@@ -177,7 +177,12 @@ pub fn git_watch_applies_pushes_rejects_invalid_and_recovers(t: &Target) {
         "{s:#}"
     );
     let v = wait_champion(&w, t, &model, "1");
-    assert_eq!(v["tags"]["modelsync.revision"], c1, "audit tag: {v:#}");
+    assert!(
+        v["tags"]["modelsync.promoted-at.champion"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(&format!(" revision={c1}"))),
+        "audit tag: {v:#}"
+    );
 
     // An invalid manifest: nothing written, the error names file and line.
     let file = t.uri.strip_prefix("file:").map(std::path::PathBuf::from);
@@ -218,7 +223,12 @@ pub fn git_watch_applies_pushes_rejects_invalid_and_recovers(t: &Target) {
     let s = d.status();
     assert!(s["last_error"].is_null(), "{s:#}");
     let v = wait_champion(&w, t, &model, "2");
-    assert_eq!(v["tags"]["modelsync.revision"], fix);
+    assert!(
+        v["tags"]["modelsync.promoted-at.champion"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(&format!(" revision={fix}"))),
+        "audit tag: {v:#}"
+    );
 }
 
 pub fn drift_is_healed_at_resync(t: &Target) {

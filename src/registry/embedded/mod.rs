@@ -382,6 +382,20 @@ impl Registry for EmbeddedRegistry {
         self.mutate(|d, now| d.create_version(model, new, now))
     }
 
+    async fn create_version_unseen(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        // Looking for the source in memory costs nothing: keep the check.
+        self.create_version(model, new).await
+    }
+
+    async fn keep_first_registered(
+        &self,
+        _model: &str,
+        registered: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>> {
+        // The file lock excludes other writers: no concurrent duplicate.
+        Ok(registered.clone())
+    }
+
     async fn update_version_description(
         &self,
         model: &str,
@@ -407,6 +421,15 @@ impl Registry for EmbeddedRegistry {
 
     async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
         self.mutate_unit(|d, now| d.transition_stage(model, version, stage, now))
+    }
+
+    async fn transition_stage_archiving(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> Result<()> {
+        self.mutate_unit(|d, now| d.transition_stage_archiving(model, version, stage, now))
     }
 
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {

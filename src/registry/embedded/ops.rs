@@ -243,6 +243,36 @@ impl Data {
         Ok(true)
     }
 
+    /// Moves `version` into `stage` and archives the model's other versions
+    /// in that stage, as MLflow's `archive_existing_versions=true` does
+    /// (only for Staging and Production).
+    pub fn transition_stage_archiving(
+        &mut self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+        now: i64,
+    ) -> Result<Changed> {
+        if !matches!(stage, Stage::Staging | Stage::Production) {
+            return Err(RegistryError::Invalid(format!(
+                "cannot archive existing versions: {stage} is not Staging or Production"
+            )));
+        }
+        let (m, n) = self.version_mut(model, version)?;
+        let mut changed = false;
+        for v in m.versions.values_mut() {
+            if v.version != n && v.stage == stage {
+                v.stage = Stage::Archived;
+                v.last_updated_timestamp = now;
+                changed = true;
+            }
+        }
+        if changed {
+            m.last_updated_timestamp = now;
+        }
+        Ok(self.transition_stage(model, version, stage, now)? || changed)
+    }
+
     /// Points `alias` at `version` (an upsert).
     pub fn set_alias(
         &mut self,

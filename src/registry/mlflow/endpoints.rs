@@ -98,7 +98,6 @@ pub static SEARCH_MODELS: Endpoint =
 pub static GET_MODEL: Endpoint = read("registered-models/get", Get, "read a registered model");
 pub static SEARCH_VERSIONS: Endpoint = read("model-versions/search", Get, "search model versions");
 pub static GET_VERSION: Endpoint = read("model-versions/get", Get, "read a model version");
-pub static GET_ALIAS: Endpoint = read("registered-models/alias", Get, "read an alias");
 pub static GET_EXPERIMENT_BY_NAME: Endpoint =
     read("experiments/get-by-name", Get, "read an experiment");
 pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "search experiments");

@@ -28,6 +28,8 @@ mod errors;
 pub mod lease;
 mod logged;
 mod read;
+
+pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
 mod webhooks;
 mod wire;
@@ -54,6 +56,9 @@ pub struct MlflowRegistry {
     logged_models: AtomicU8,
     /// The `max_results` the server accepts for model-version search.
     version_page: AtomicU64,
+    /// Bulk reads made before the manifests were parsed
+    /// ([`MlflowRegistry::prefetch`]), for the next named snapshot.
+    prefetched: std::sync::Mutex<Option<read::Prefetched>>,
 }
 
 impl MlflowRegistry {
@@ -64,12 +69,25 @@ impl MlflowRegistry {
             client: Box::new(client::Client::new(base_url, config)?),
             logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
+            prefetched: std::sync::Mutex::new(None),
         })
     }
 
     /// Creates or updates the webhook named `spec.name` (the daemon's own).
     pub async fn ensure_webhook(&self, spec: &WebhookSpec<'_>) -> Result<WebhookChange> {
         webhooks::ensure_webhook(self, spec).await
+    }
+
+    /// Reads every registered model and every version now (concurrently),
+    /// kept for the next snapshot of more than a few named models; see
+    /// `AnyRegistry::prefetch`. A failure keeps nothing.
+    pub async fn prefetch(&self) {
+        match read::prefetch(self).await {
+            Ok(p) => *self.prefetched.lock().expect("prefetch lock") = Some(p),
+            Err(e) => {
+                tracing::debug!(error = %e, "bulk reads before the manifests were parsed failed")
+            }
+        }
     }
 
     /// Requests sent so far by this instance (retries included).
@@ -127,6 +145,16 @@ impl Registry for MlflowRegistry {
     async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
         write::create_version(self, model, new).await
     }
+    async fn create_version_unseen(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
+        write::create_version_unseen(self, model, new).await
+    }
+    async fn keep_first_registered(
+        &self,
+        model: &str,
+        registered: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>> {
+        write::keep_first_registered(self, model, registered).await
+    }
     async fn update_version_description(
         &self,
         model: &str,
@@ -148,7 +176,15 @@ impl Registry for MlflowRegistry {
         write::delete_version_tag(self, model, version, key).await
     }
     async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
-        write::transition_stage(self, model, version, stage).await
+        write::transition_stage(self, model, version, stage, false).await
+    }
+    async fn transition_stage_archiving(
+        &self,
+        model: &str,
+        version: u64,
+        stage: Stage,
+    ) -> Result<()> {
+        write::transition_stage(self, model, version, stage, true).await
     }
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, model, alias, version).await

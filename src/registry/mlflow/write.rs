@@ -1,5 +1,7 @@
-//! Writes, each checked against the answer (or a read-back) so that a
-//! silent no-op is an error.
+//! Writes, each checked against its answer so that a silent no-op is an
+//! error. There are no per-write read-backs (an alias set or deleted answers
+//! `{}`): the pass's final verification, a bulk snapshot, reports a write
+//! that did not take.
 //!
 //! Creates (`registered-models/create`, `model-versions/create`,
 //! `experiments/create`) are not idempotent: after an ambiguous failure
@@ -102,6 +104,62 @@ pub async fn create_version(
         );
         return wait_ready(reg, model, found).await;
     }
+    let created = send_create_version(reg, model, new).await?;
+    let created = remove_duplicate(reg, model, &new.declared_source, created).await?;
+    wait_ready(reg, model, created).await
+}
+
+/// Registers `new` without a search first (the caller read the model's
+/// versions in this pass and found none with its source); the duplicate
+/// backstop is [`keep_first_registered`], once per model.
+pub async fn create_version_unseen(
+    reg: &MlflowRegistry,
+    model: &str,
+    new: &NewVersion,
+) -> Result<LiveVersion> {
+    let created = send_create_version(reg, model, new).await?;
+    wait_ready(reg, model, created).await
+}
+
+/// One read of `model`'s versions; every version in `registered` (declared
+/// source -> version this run created) whose source a lower version also
+/// holds is a duplicate from a concurrent applier: deleted, and the lower
+/// one answered.
+pub async fn keep_first_registered(
+    reg: &MlflowRegistry,
+    model: &str,
+    registered: &BTreeMap<String, u64>,
+) -> Result<BTreeMap<String, u64>> {
+    let mut first: BTreeMap<String, u64> = BTreeMap::new();
+    for v in versions_of(reg, model).await? {
+        let v = live(v)?;
+        if let Some(declared) = v.tags.get(tags::SOURCE) {
+            let lowest = first.entry(declared.clone()).or_insert(v.version);
+            *lowest = (*lowest).min(v.version);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (declared, created) in registered {
+        let kept = match first.get(declared) {
+            Some(lower) if lower < created => {
+                delete_duplicate(reg, model, *created, *lower).await;
+                *lower
+            }
+            _ => *created,
+        };
+        out.insert(declared.clone(), kept);
+    }
+    Ok(out)
+}
+
+/// `model-versions/create` for `new` (its declared source in the
+/// `modelsync.source` tag); after an ambiguous failure, re-reads by declared
+/// source before any re-send.
+async fn send_create_version(
+    reg: &MlflowRegistry,
+    model: &str,
+    new: &NewVersion,
+) -> Result<LiveVersion> {
     let mut version_tags = new.tags.clone();
     version_tags.insert(tags::SOURCE.to_owned(), new.declared_source.clone());
     let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
@@ -146,8 +204,7 @@ pub async fn create_version(
             )
         },
     )?;
-    let created = remove_duplicate(reg, model, &new.declared_source, created).await?;
-    wait_ready(reg, model, created).await
+    Ok(created)
 }
 
 /// The backstop against two appliers racing past the lease: right after a
@@ -166,17 +223,22 @@ async fn remove_duplicate(
     if first.version >= created.version {
         return Ok(created);
     }
+    delete_duplicate(reg, model, created.version, first.version).await;
+    Ok(first)
+}
+
+/// Deletes `duplicate` (needs MANAGE; otherwise says so and leaves it).
+async fn delete_duplicate(reg: &MlflowRegistry, model: &str, duplicate: u64, kept: u64) {
     tracing::warn!(
         model,
-        duplicate = created.version,
-        kept = first.version,
+        duplicate,
+        kept,
         "another applier registered this source concurrently; removing the duplicate this run created"
     );
-    let body = json!({ "name": model, "version": created.version.to_string() });
+    let body = json!({ "name": model, "version": duplicate.to_string() });
     if let Err(e) = call::<Empty>(reg, &ep::DELETE_VERSION, &body).await {
-        tracing::warn!(model, version = created.version, error = %e, "could not remove the duplicate version");
+        tracing::warn!(model, version = duplicate, error = %e, "could not remove the duplicate version");
     }
-    Ok(first)
 }
 
 /// `model-versions/update`, always sending the description.
@@ -218,18 +280,22 @@ pub async fn delete_version_tag(
         .map(drop)
 }
 
-/// `model-versions/transition-stage` with `archive_existing_versions=false`.
+/// `model-versions/transition-stage`; with `archive_existing` the server
+/// archives the model's other versions in `stage` in the same transaction
+/// (MLflow's store: same model, same target stage, other version numbers;
+/// only Staging and Production).
 pub async fn transition_stage(
     reg: &MlflowRegistry,
     model: &str,
     version: u64,
     stage: Stage,
+    archive_existing: bool,
 ) -> Result<()> {
     let body = json!({
         "name": model,
         "version": version.to_string(),
         "stage": stage.as_str(),
-        "archive_existing_versions": false,
+        "archive_existing_versions": archive_existing,
     });
     let r: ModelVersionResponse = call(reg, &ep::TRANSITION_STAGE, &body).await?;
     let got = r.model_version.current_stage;
@@ -238,24 +304,20 @@ pub async fn transition_stage(
     })
 }
 
-/// Points `alias` at `version` (an upsert), then reads it back.
+/// Points `alias` at `version` (an upsert). MLflow answers `{}`: there is
+/// nothing to check in the answer, and no read-back either — the pass's
+/// final verification (a bulk snapshot) reports an alias that is not where
+/// it should be.
 pub async fn set_alias(reg: &MlflowRegistry, model: &str, alias: &str, version: u64) -> Result<()> {
     let body = json!({ "name": model, "alias": alias, "version": version.to_string() });
-    call::<Empty>(reg, &ep::SET_ALIAS, &body).await?;
-    let now = alias_target(reg, model, alias).await?;
-    check(now == Some(version), || {
-        format!("alias {alias:?} of {model:?} points at {now:?}, not {version}")
-    })
+    call::<Empty>(reg, &ep::SET_ALIAS, &body).await.map(drop)
 }
 
-/// Deletes `alias` (a JSON body on DELETE), then reads it back.
+/// Deletes `alias` (a JSON body on DELETE); checked by the final
+/// verification, like [`set_alias`].
 pub async fn delete_alias(reg: &MlflowRegistry, model: &str, alias: &str) -> Result<()> {
     let body = json!({ "name": model, "alias": alias });
-    call::<Empty>(reg, &ep::DELETE_ALIAS, &body).await?;
-    let now = alias_target(reg, model, alias).await?;
-    check(now.is_none(), || {
-        format!("alias {alias:?} of {model:?} still points at {now:?}")
-    })
+    call::<Empty>(reg, &ep::DELETE_ALIAS, &body).await.map(drop)
 }
 
 /// `experiments/create`; returns the id.
@@ -471,21 +533,6 @@ async fn get_version(reg: &MlflowRegistry, model: &str, version: u64) -> Result<
         Err(e) if e.is_not_found() => Err(RegistryError::NotFound(format!(
             "{model:?} version {version}"
         ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The version `alias` points at, or `None` (MLflow answers an unknown alias
-/// with INVALID_PARAMETER_VALUE).
-async fn alias_target(reg: &MlflowRegistry, model: &str, alias: &str) -> Result<Option<u64>> {
-    let q = [("name", model.to_owned()), ("alias", alias.to_owned())];
-    match reg
-        .client
-        .call::<ModelVersionResponse>(&ep::GET_ALIAS, Payload::Query(&q))
-        .await
-    {
-        Ok(r) => Ok(Some(r.model_version.version)),
-        Err(e) if e.is("INVALID_PARAMETER_VALUE") || e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -7,6 +7,7 @@
 //! drift-repair / no-op run on each of them.
 
 mod auth_tls;
+mod matrix;
 mod mlflow2;
 mod postgres_s3;
 mod workspaces;

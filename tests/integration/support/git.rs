@@ -12,7 +12,14 @@ pub struct GitRepo {
 
 impl GitRepo {
     pub fn new(root: &Path) -> GitRepo {
-        let bare = root.join("remote.git");
+        GitRepo::named(root, "remote.git")
+    }
+
+    /// A bare repository at `root/<rel>` (e.g. `acme/models.git`, so that
+    /// its URL names an owner and a repository).
+    pub fn named(root: &Path, rel: &str) -> GitRepo {
+        let bare = root.join(rel);
+        std::fs::create_dir_all(bare.parent().expect("parent")).expect("mkdir");
         let work = root.join("clone");
         git(
             root,
@@ -41,11 +48,38 @@ impl GitRepo {
 
     /// Writes one file, commits and pushes; returns the commit id.
     pub fn push(&self, rel: &str, contents: &str) -> String {
+        self.push_signed(rel, contents, None)
+    }
+
+    /// As [`GitRepo::push`], with the commit SSH-signed by the private key
+    /// file `key` (`git -c gpg.format=ssh commit -S`) when given.
+    pub fn push_signed(&self, rel: &str, contents: &str, key: Option<&Path>) -> String {
         let p = self.work.join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(&p, contents).expect("write");
         git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", "change"]);
+        match key {
+            Some(key) => {
+                let signing = format!("user.signingkey={}", key.display());
+                git(
+                    &self.work,
+                    &[
+                        "-c",
+                        "gpg.format=ssh",
+                        "-c",
+                        &signing,
+                        "commit",
+                        "-q",
+                        "-S",
+                        "-m",
+                        "change",
+                    ],
+                );
+            }
+            None => {
+                git(&self.work, &["commit", "-q", "-m", "change"]);
+            }
+        }
         git(&self.work, &["push", "-q", "origin", "main"]);
         git(&self.work, &["rev-parse", "HEAD"]).trim().to_string()
     }

@@ -135,6 +135,37 @@ impl MlflowServer {
     }
 }
 
+impl MlflowServer {
+    /// Stops a server started by [`launch`]: TERM, then KILL, to the
+    /// process group of its watchdog, then removes its dir. For servers a
+    /// test owns (the version matrix runs one at a time); shared servers
+    /// live as long as the test binary.
+    pub fn stop(&self) {
+        let pattern = format!(
+            "modelsync-test-watchdog {} {} ",
+            std::process::id(),
+            self.dir.display()
+        );
+        let found = Command::new("pgrep").arg("-f").arg(&pattern).output();
+        let groups: Vec<String> = found
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|pid| format!("-{pid}"))
+            .collect();
+        for signal in ["-TERM", "-KILL"] {
+            for group in &groups {
+                let _ = Command::new("kill")
+                    .args([signal, "--", group])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn start() -> Result<MlflowServer, String> {
     start_sqlite(MLFLOW_VERSION, "sqlite")
 }

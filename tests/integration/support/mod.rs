@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod daemon;
 pub mod embedded;
+pub mod etcd;
 pub mod git;
 pub mod mlflow;
 pub mod proxy;
+pub mod receiver;
 pub mod servers;

@@ -26,6 +26,21 @@ use super::mlflow::{
 
 /// The MLflow 2.x release the suite runs against.
 pub const MLFLOW2_VERSION: &str = "2.22.5";
+/// The MLflow version matrix: every version the conformance scenarios and
+/// the binary's core scenario run against, and why it is there. The
+/// README's table of tested versions lists the same.
+pub const MATRIX: &[(&str, &str)] = &[
+    (
+        super::mlflow::MLFLOW_VERSION,
+        "the newest 3.x release PyPI can install; the rest of the suite runs on it",
+    ),
+    (
+        "3.12.0",
+        "the last 3.x before the permission API changed in 3.13",
+    ),
+    ("3.4.0", "a 3.x from before the Host-header check of 3.5"),
+    (MLFLOW2_VERSION, "the last 2.x release"),
+];
 /// The S3 bucket of [`postgres_s3`].
 pub const BUCKET: &str = "modelsync-test";
 /// Dummy AWS credentials, for moto and every S3 client.
@@ -92,6 +107,28 @@ fn start_workspaces() -> Result<MlflowServer, String> {
     Ok(srv)
 }
 
+static POSTGRES: OnceLock<Result<u16, String>> = OnceLock::new();
+
+/// The private PostgreSQL cluster (see [`start_postgres`]), started on
+/// first use and shared by the PostgreSQL + S3 configuration and the
+/// leader-election tests. Its port; the `mlflow` superuser needs no
+/// password.
+pub fn postgres() -> u16 {
+    match postgres_port() {
+        Ok(p) => p,
+        Err(why) => panic!("the private PostgreSQL cluster is not available:\n{why}"),
+    }
+}
+
+fn postgres_port() -> Result<u16, String> {
+    POSTGRES
+        .get_or_init(|| {
+            let dir = temp_dir("postgres")?;
+            start_postgres(&dir)
+        })
+        .clone()
+}
+
 /// The PostgreSQL + S3 configuration, started on first use.
 pub fn postgres_s3() -> &'static PostgresS3 {
     match POSTGRES_S3.get_or_init(|| timed("postgres+s3", start_postgres_s3)) {
@@ -134,7 +171,7 @@ fn start_mlflow2() -> Result<MlflowServer, String> {
 fn start_postgres_s3() -> Result<PostgresS3, String> {
     let bin_dir = ensure_venv(super::mlflow::MLFLOW_VERSION, &["servers"])?;
     let dir = temp_dir("postgres-s3")?;
-    let pg_port = start_postgres(&dir)?;
+    let pg_port = postgres_port()?;
     let backend = format!("postgresql+psycopg://mlflow@127.0.0.1:{pg_port}/mlflow");
 
     let t = Instant::now();

@@ -19,7 +19,7 @@ fn json_errors_branch_on_the_code_not_the_status() {
     assert!(classify_error(&ep::GET_MODEL, 404, missing, "http://x").is_not_found());
     let invalid = r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "Registered model alias zz not found."}"#;
     assert!(matches!(
-        registry_error(400, invalid, &ep::GET_ALIAS),
+        registry_error(400, invalid, &ep::SET_ALIAS),
         RegistryError::Invalid(_)
     ));
 }

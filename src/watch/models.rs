@@ -1,0 +1,209 @@
+//! Per-model view of the last reconcile, for `/status`, the status page
+//! and notifications: each declared model's stage holders and aliases (as
+//! the registry holds them, read back after applying), and whether it is
+//! in sync, drifted, gate-blocked or failed.
+//!
+//! Derived from a pass's [`Outcome`] only (pure); `reconciler.rs` stores it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::apply::Outcome as ActionOutcome;
+use crate::plan::{Action, GateStatus, describe};
+use crate::reconcile::{Mode, Outcome};
+use crate::state::{LiveModel, Stage};
+
+/// One declared model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelView {
+    pub name: String,
+    #[serde(flatten)]
+    pub state: ModelState,
+    /// Staging and Production holders.
+    pub stages: Vec<Holder>,
+    /// Every alias of the model.
+    pub aliases: Vec<Holder>,
+}
+
+/// A stage or alias and the version behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    /// The stage name or the alias.
+    pub target: String,
+    pub version: u64,
+    pub source: String,
+}
+
+/// Whether the registry matches the manifests for one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModelState {
+    InSync,
+    /// The registry differs and was not repaired (`--drift warn`, or a
+    /// pass that wrote nothing): what applying would do.
+    Drifted {
+        actions: Vec<String>,
+    },
+    /// A gate blocked a move: the move, the failing gate, what it observed.
+    Blocked {
+        action: String,
+        gate: String,
+        observed: String,
+    },
+    /// Planning or an action failed.
+    Failed {
+        error: String,
+    },
+}
+
+impl ModelState {
+    /// `in_sync`, `drifted`, `blocked`, `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelState::InSync => "in_sync",
+            ModelState::Drifted { .. } => "drifted",
+            ModelState::Blocked { .. } => "blocked",
+            ModelState::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// The views of every declared model after a pass that planned (not one
+/// stopped by invalid manifests or an unreachable registry), and the
+/// registry's reading of them (for `/models/NAME`).
+pub fn views(out: &Outcome, mode: Mode) -> Option<(Vec<ModelView>, BTreeMap<String, LiveModel>)> {
+    let desired = out.desired.as_ref()?;
+    let live = out.verified.as_ref().or(out.observed.as_ref())?;
+    let mut views = Vec::new();
+    let mut models = BTreeMap::new();
+    for name in desired.models.keys() {
+        let model = live.models.get(name);
+        views.push(ModelView {
+            name: name.clone(),
+            state: state_of(name, out, mode),
+            stages: model.map(stages).unwrap_or_default(),
+            aliases: model.map(aliases).unwrap_or_default(),
+        });
+        if let Some(m) = model {
+            models.insert(name.clone(), m.clone());
+        }
+    }
+    Some((views, models))
+}
+
+/// Marks every view failed with `error` (the registry could not be read:
+/// the holders shown are the last ones read).
+pub fn all_failed(views: &mut [ModelView], error: &str) {
+    for v in views {
+        v.state = ModelState::Failed {
+            error: error.to_string(),
+        };
+    }
+}
+
+fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
+    let plan = out
+        .plan
+        .as_ref()
+        .and_then(|p| p.models.iter().find(|m| m.model == name));
+    if let Some(mp) = plan
+        && !mp.errors.is_empty()
+    {
+        return ModelState::Failed {
+            error: mp.errors.join("; "),
+        };
+    }
+    let results: Vec<_> = out
+        .report
+        .iter()
+        .flat_map(|r| &r.results)
+        .filter(|r| r.object == name)
+        .collect();
+    for r in &results {
+        if let ActionOutcome::Failed(why) | ActionOutcome::Conflict(why) = &r.outcome {
+            return ModelState::Failed {
+                error: format!("{}: {why}", r.action),
+            };
+        }
+    }
+    let prefix = format!("{name}: ");
+    if let Some(line) = out.pending.iter().find(|l| l.starts_with(&prefix)) {
+        return ModelState::Failed {
+            error: format!("not converged after apply: {line}"),
+        };
+    }
+    let actions = plan.map(|m| m.actions.as_slice()).unwrap_or_default();
+    if let Some(blocked) = actions.iter().find(|a| a.is_blocked()) {
+        return blocked_state(blocked);
+    }
+    if let Some(r) = results
+        .iter()
+        .find(|r| matches!(r.outcome, ActionOutcome::Blocked(_)))
+    {
+        let ActionOutcome::Blocked(why) = &r.outcome else {
+            unreachable!("matched above")
+        };
+        return ModelState::Blocked {
+            action: r.action.clone(),
+            gate: why.clone(),
+            observed: String::new(),
+        };
+    }
+    let executed = out.report.is_some() && mode == Mode::Apply;
+    if !actions.is_empty() && !executed {
+        return ModelState::Drifted {
+            actions: actions.iter().map(describe::action).collect(),
+        };
+    }
+    ModelState::InSync
+}
+
+fn blocked_state(action: &Action) -> ModelState {
+    let failing: Vec<_> = action
+        .gates()
+        .iter()
+        .filter(|g| g.status == GateStatus::Blocked)
+        .collect();
+    ModelState::Blocked {
+        action: describe::action(action),
+        gate: failing
+            .iter()
+            .map(|g| g.gate.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        observed: failing
+            .iter()
+            .map(|g| g.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn stages(m: &LiveModel) -> Vec<Holder> {
+    [Stage::Production, Stage::Staging]
+        .into_iter()
+        .flat_map(|s| {
+            m.holders(s).map(move |v| Holder {
+                target: s.as_str().to_string(),
+                version: v.version,
+                source: v.source.clone(),
+            })
+        })
+        .collect()
+}
+
+fn aliases(m: &LiveModel) -> Vec<Holder> {
+    m.aliases
+        .iter()
+        .map(|(alias, n)| Holder {
+            target: alias.clone(),
+            version: *n,
+            source: m
+                .versions
+                .get(n)
+                .map(|v| v.source.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
+}

@@ -1,0 +1,198 @@
+//! What the reconcile step tells operators after each run (issue 14): the
+//! per-model views, recent actions and commits in `/status` and on the
+//! page, the signature check of the head commit (`--verify-signatures`),
+//! and the notifications. A child of `reconciler.rs`, so the step's own
+//! file keeps only the pass.
+
+use tracing::warn;
+
+use super::{Ended, Next, Reconciler, Source, ended};
+use crate::reconcile::{Mode, Outcome, Stop, Verdict};
+use crate::source::signature::Check;
+use crate::watch::models;
+use crate::watch::notify::Event;
+use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
+
+impl Reconciler {
+    /// Waits (at most `timeout`) for queued notifications to be delivered.
+    pub async fn flush_notifications(&self, timeout: std::time::Duration) {
+        self.config.notifier.flush(timeout).await;
+    }
+
+    /// Records the commit being attempted (git sources).
+    pub(super) fn note_commit(&mut self, id: &str) {
+        let info = match &self.source {
+            Source::Git(Some(git)) => git.commit_info(id),
+            _ => None,
+        };
+        self.shared.lock().status.last_attempted_commit = info;
+    }
+
+    /// With `--verify-signatures`: `None` when the head may be applied;
+    /// `Some(None)` when it was refused before (nothing to do);
+    /// `Some(Some(..))` when it is refused now.
+    pub(super) fn check_signature(&mut self, id: &str) -> Option<Option<(Ended, String)>> {
+        let signers = self.config.signers.as_ref()?;
+        let Source::Git(Some(git)) = &self.source else {
+            return None;
+        };
+        let check = match git.commit_signature(id) {
+            Ok(Some(s)) => signers.check(Some(&s.signature), &s.signed_data),
+            Ok(None) => Check::Unsigned,
+            Err(e) => Check::Refused {
+                fingerprint: None,
+                reason: e.to_string(),
+            },
+        };
+        let verified = matches!(check, Check::Verified { .. });
+        let sig = SignatureStatus {
+            commit: id.to_string(),
+            verified,
+            signer: check.signer(),
+            reason: (!verified).then(|| check.to_string()),
+        };
+        if verified {
+            let mut state = self.shared.lock();
+            state.status.signature = Some(sig);
+            state.metrics.set_unverified(None);
+            drop(state);
+            self.unverified = None;
+            return None;
+        }
+        if self.unverified.as_deref() == Some(id) {
+            return Some(None);
+        }
+        let still = self.applied.as_deref().unwrap_or("nothing yet");
+        let msg = format!("commit {id} not applied: {check}; still applied: {still}");
+        warn!(revision = %id, signer = sig.signer.as_deref().unwrap_or("-"), "{msg}");
+        {
+            let mut state = self.shared.lock();
+            state.status.signature = Some(sig.clone());
+            let signer = sig.signer.clone().unwrap_or_else(|| "unsigned".into());
+            state.metrics.set_unverified(Some((id.to_string(), signer)));
+        }
+        self.fail("unverified", &msg, Vec::new());
+        self.unverified = Some(id.to_string());
+        let mut event = self.event("unverified", id);
+        event.error = Some(msg);
+        event.signature = Some(sig);
+        self.config.notifier.send(event);
+        Some(Some((
+            ended("unverified", Next::WaitForChange, Verdict::Error),
+            id.to_string(),
+        )))
+    }
+
+    /// After a pass: models, recent actions, the applied commit, and the
+    /// notification.
+    pub(super) fn report_pass(&mut self, out: &Outcome, id: &str, mode: Mode, end: &Ended) {
+        self.record_views(out, mode);
+        let results = out
+            .report
+            .as_ref()
+            .map(|r| r.results.clone())
+            .unwrap_or_default();
+        {
+            let mut state = self.shared.lock();
+            let at = now_rfc3339();
+            let fresh = results.iter().rev().map(|r| RecentAction {
+                at: at.clone(),
+                revision: id.to_string(),
+                result: r.clone(),
+            });
+            let mut recent: Vec<RecentAction> = fresh.collect();
+            recent.reverse();
+            recent.append(&mut state.status.recent_actions);
+            recent.truncate(RECENT_ACTIONS);
+            state.status.recent_actions = recent;
+            if end.outcome == "success" {
+                state.status.last_applied_commit = state.status.last_attempted_commit.clone();
+            }
+        }
+        let Some(kind) = notification_kind(out, end) else {
+            return;
+        };
+        let mut event = self.event(kind, id);
+        event.actions = results;
+        if kind == "drift" {
+            event.drift = self.shared.lock().status.pending_drift.actions.clone();
+        }
+        if kind == "failed" {
+            event.error = self
+                .shared
+                .lock()
+                .status
+                .last_error
+                .as_ref()
+                .map(|e| e.message.clone());
+        }
+        self.config.notifier.send(event);
+    }
+
+    /// The source could not be read: a `failed` notification (no revision).
+    pub(super) fn report_source_error(&self, error: &str) {
+        let mut event = self.event("failed", "-");
+        event.error = Some(error.to_string());
+        self.config.notifier.send(event);
+    }
+
+    fn record_views(&mut self, out: &Outcome, mode: Mode) {
+        let mut state = self.shared.lock();
+        if let Some(Stop::Registry(e)) = &out.stop {
+            models::all_failed(&mut state.status.models, &e.to_string());
+            return;
+        }
+        if let Some((views, live)) = models::views(out, mode) {
+            state.status.models = views;
+            state.live = live;
+        }
+    }
+
+    fn event(&self, outcome: &str, id: &str) -> Event {
+        let state = self.shared.lock();
+        let is_commit = id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let commit = (matches!(self.source, Source::Git(_)) && is_commit).then(|| id.to_string());
+        Event {
+            outcome: outcome.to_string(),
+            revision: id.to_string(),
+            commit,
+            source: state.status.source.clone(),
+            registry: state.status.registry.clone(),
+            models: state.status.models.clone(),
+            actions: Vec::new(),
+            drift: Vec::new(),
+            error: None,
+            signature: state.status.signature.clone(),
+            time: now_rfc3339(),
+        }
+    }
+}
+
+/// Which notification a run sends: `applied`, `blocked`, `failed`,
+/// `drift`; `success` (a revision applied with nothing to change) only
+/// sets a commit status; `None` for a run that changed nothing.
+fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
+    match end.outcome {
+        "drift" => return Some("drift"),
+        "invalid" | "registry_error" | "apply_error" | "source_error" => return Some("failed"),
+        "cancelled" => return None,
+        _ => {}
+    }
+    if end.verdict == Verdict::Blocked {
+        return Some("blocked");
+    }
+    let applied = out.report.as_ref().is_some_and(|r| r.applied() > 0);
+    let blocked_model = out.report.is_none()
+        && out.plan.as_ref().is_some_and(|p| {
+            p.models
+                .iter()
+                .any(|m| m.actions.iter().any(|a| a.is_blocked()))
+        });
+    if applied {
+        Some("applied")
+    } else if blocked_model {
+        Some("blocked")
+    } else {
+        Some("success")
+    }
+}

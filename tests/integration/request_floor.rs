@@ -1,0 +1,211 @@
+//! Apply at the request floor (issue 13), counted through the harness's
+//! proxy against the real MLflow server: for a model created from empty with
+//! V versions, S stage moves and A aliases, the floor is 1 + V + S + A
+//! writes; apply sends at most one request more per model (the duplicate
+//! backstop's search), plus a bounded number per run (snapshots, the lease).
+//! Exact counts per endpoint, so a change that adds a request per version
+//! or per move fails here.
+
+use std::collections::BTreeMap;
+
+use modelsync::registry::Registry;
+use modelsync::state::Stage;
+
+use crate::support::cli::Workdir;
+use crate::support::mlflow::{server, unique};
+use crate::support::proxy::Proxy;
+
+/// Two versions more than `prod` / `staging` need: v1..v`n`, Production and
+/// `champion` on `prod`, Staging on `staging`.
+fn manifest(name: &str, n: usize, prod: usize, staging: usize) -> String {
+    let mut m = format!(
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  description: floor\n  tags: {{team: ml}}\n  versions:\n"
+    );
+    for i in 1..=n {
+        m.push_str(&format!(
+            "    v{i}: {{source: \"s3://floor/{name}/{i}\"}}\n"
+        ));
+    }
+    m.push_str(&format!(
+        "  stages:\n    Production: v{prod}\n    Staging: v{staging}\n  aliases:\n    champion: v{prod}\n"
+    ));
+    m
+}
+
+/// Requests seen, by `METHOD endpoint`, leaving out the applier lease's
+/// (whose query or body names the lease model); and the lease's count.
+fn by_endpoint(proxy: &Proxy, lease: &str) -> (BTreeMap<String, usize>, usize) {
+    let mut out = BTreeMap::new();
+    let mut lease_requests = 0;
+    for s in proxy.seen() {
+        if s.path.contains(lease) || s.body.contains(lease) {
+            lease_requests += 1;
+            continue;
+        }
+        let endpoint = s
+            .path
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("/api/2.0/mlflow/")
+            .to_string();
+        *out.entry(format!("{} {endpoint}", s.method)).or_default() += 1;
+    }
+    (out, lease_requests)
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
+    let srv = server();
+    let w = Workdir::new();
+    let names = [unique("floor-a"), unique("floor-b")];
+    // Each model: V = 3 versions, S = 2 stage moves, A = 1 alias: floor 7.
+    for name in &names {
+        w.write(&format!("m/{name}.yaml"), &manifest(name, 3, 2, 3));
+    }
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, lease) = by_endpoint(&proxy, &w.lease_name());
+    // Per model: 1 + 3 + 2 + 1 = 7 writes, and 1 read (the duplicate
+    // backstop: one model-versions/search after its registrations). Per
+    // run: 3 snapshots (plan, plan under the lease, final verification),
+    // each one registered-models/search and, for <= 20 models, one
+    // model-versions/search per model. No registered-models/get (the
+    // create is the freshness check), no set-tag (audit tags ride in the
+    // creates), no alias read-back.
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", 3),
+            ("GET model-versions/search", 3 * 2 + 2),
+            ("POST registered-models/create", 2),
+            ("POST model-versions/create", 2 * 3),
+            ("POST model-versions/transition-stage", 2 * 2),
+            ("POST registered-models/alias", 2),
+        ]),
+        "{:#?}",
+        proxy.seen()
+    );
+    assert!(lease <= 6, "{lease} lease requests: {:#?}", proxy.seen());
+
+    let reg = srv.registry();
+    for name in &names {
+        let m = reg.get_model(name).await.expect("read").expect("model");
+        assert_eq!(m.versions.len(), 3);
+        assert_eq!(m.versions[&2].stage, Stage::Production);
+        assert_eq!(m.versions[&3].stage, Stage::Staging);
+        assert_eq!(m.aliases.get("champion"), Some(&2));
+        // The audit trail travelled in the create body: one tag per move.
+        let v2 = &m.versions[&2].tags;
+        assert!(
+            v2["modelsync.promoted-at.Production"].ends_with('Z'),
+            "{v2:?}"
+        );
+        assert!(v2.contains_key("modelsync.promoted-at.champion"), "{v2:?}");
+        assert!(!v2.contains_key("modelsync.previous.Production"));
+    }
+
+    // A promotion wave: each model gets v4, and Production and champion
+    // move to it (v2 archived by the move itself).
+    for name in &names {
+        w.write(&format!("m/{name}.yaml"), &manifest(name, 4, 4, 3));
+    }
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    // Per model: the read before its first write (registered-models/get +
+    // model-versions/search), 1 create, the backstop search, 1
+    // transition-stage with archive_existing_versions (no separate
+    // archival), 1 alias. Per run: 3 snapshots as above.
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", 3),
+            ("GET registered-models/get", 2),
+            ("GET model-versions/search", 3 * 2 + 2 * 2),
+            ("POST model-versions/create", 2),
+            ("POST model-versions/transition-stage", 2),
+            ("POST registered-models/alias", 2),
+        ]),
+        "{:#?}",
+        proxy.seen()
+    );
+    let transitions: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.contains("transition-stage"))
+        .collect();
+    assert!(
+        transitions
+            .iter()
+            .all(|s| s.body.contains("\"archive_existing_versions\":true")),
+        "{transitions:#?}"
+    );
+    for name in &names {
+        let m = reg.get_model(name).await.expect("read").expect("model");
+        assert_eq!(m.versions[&2].stage, Stage::Archived);
+        assert_eq!(m.versions[&3].stage, Stage::Staging);
+        assert_eq!(m.versions[&4].stage, Stage::Production);
+        assert_eq!(m.aliases.get("champion"), Some(&4));
+        let stamp = &m.versions[&4].tags["modelsync.promoted-at.Production"];
+        assert!(stamp.contains(" previous=2"), "{stamp}");
+    }
+    let r = w.run(&["--registry", &srv.url, "plan", "m", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "converged: {r:?}");
+}
+
+/// More models than the per-model reads suit: the plan's bulk reads run
+/// while the manifests are parsed, and a no-op plan is exactly those two
+/// reads. From empty: 3 bulk snapshots (2 requests each) and the floor + 1
+/// per model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_models_read_in_bulk_beside_the_parsing() {
+    let srv = server();
+    let w = Workdir::new();
+    let n = 25;
+    let prefix = unique("bulk");
+    for i in 0..n {
+        let name = format!("{prefix}-{i:02}");
+        w.write(
+            &format!("m/{name}.yaml"),
+            &format!(
+                "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    a: {{source: \"s3://floor/{name}/a\"}}\n  stages:\n    Production: a\n"
+            ),
+        );
+    }
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    let pages = seen["GET registered-models/search"];
+    assert!(pages % 3 == 0 && pages >= 3, "{seen:#?}");
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", pages),
+            ("GET model-versions/search", 3 + n),
+            ("POST registered-models/create", n),
+            ("POST model-versions/create", n),
+            ("POST model-versions/transition-stage", n),
+        ]),
+        "{:#?}",
+        proxy.seen()
+    );
+    let proxy = Proxy::start(&srv.url).await;
+    let r = w.run(&["--registry", &proxy.url, "plan", "m", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    assert_eq!(
+        seen,
+        counts(&[
+            ("GET registered-models/search", pages / 3),
+            ("GET model-versions/search", 1),
+        ]),
+    );
+}
