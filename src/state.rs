@@ -107,6 +107,9 @@ pub struct LiveState {
     pub experiments: BTreeMap<String, LiveExperiment>,
     /// Runs by id: only those the gates need.
     pub runs: BTreeMap<String, LiveRun>,
+    /// MLflow 3 logged models by id (`m-...`): only those the gates need.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logged_models: BTreeMap<String, LiveLoggedModel>,
     /// Declared sources resolved to what the registry would store for them
     /// (MLflow 3 turns `runs:/<run>/<name>` into `models:/<model_id>`).
     /// Only sources that needed resolving are present.
@@ -312,6 +315,40 @@ pub struct LiveRun {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// An MLflow 3 logged model, reduced to what gates read: the metrics
+/// logged against it (by any run, on any dataset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveLoggedModel {
+    pub model_id: String,
+    #[serde(default)]
+    pub experiment_id: String,
+    /// Every metric entry, as MLflow keeps them (one per key, step,
+    /// timestamp and dataset), in the registry's order.
+    #[serde(default)]
+    pub metrics: Vec<LoggedMetric>,
+}
+
+/// One metric value logged against a logged model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoggedMetric {
+    pub key: String,
+    /// NaN kept as NaN (written `"NaN"`, as MLflow does).
+    #[serde(with = "nan_safe_one")]
+    pub value: f64,
+    #[serde(default)]
+    pub step: i64,
+    #[serde(default)]
+    pub timestamp: i64,
+    /// The evaluation dataset, when the metric was logged with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+    /// The run that logged it (often an evaluation run, not the training run).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+}
+
 /// What the registry stores for a declared source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedSource {
@@ -367,6 +404,37 @@ mod nan_safe {
                 (k, f)
             })
             .collect())
+    }
+}
+
+/// [`nan_safe`] for one value.
+mod nan_safe_one {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        F(f64),
+        S(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(match Num::deserialize(d)? {
+            Num::F(f) => f,
+            Num::S(s) => super::parse_special_float(&s),
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use crate::plan::{
 };
 use crate::registry::lease::{LOST_LEADERSHIP, LOST_REASON};
 use crate::registry::{Fence, NewVersion, Registry, RegistryError};
-use crate::state::{LiveModel, LiveState, Stage, tags};
+use crate::state::{LiveModel, LiveState, LiveVersion, Stage, tags};
 
 /// Applies one model's actions in order; see the module docs of `apply`.
 pub async fn apply_model<R: Registry>(
@@ -639,21 +639,15 @@ impl<R: Registry> ModelRun<'_, R> {
             StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
         })?;
         let candidate = model.versions.get(&version);
-        let mut run_ids: Vec<String> = candidate.map(|v| v.run_id.clone()).into_iter().collect();
+        let mut evidence: Vec<&LiveVersion> = candidate.into_iter().collect();
         for gate in gates {
             if let Gate::Beats { alias, .. } = gate
                 && let Some(holder) = model.aliases.get(alias).and_then(|n| model.versions.get(n))
             {
-                run_ids.push(holder.run_id.clone());
+                evidence.push(holder);
             }
         }
-        run_ids.retain(|r| !r.is_empty());
-        run_ids.sort();
-        run_ids.dedup();
-        let mut live = LiveState::default();
-        if !run_ids.is_empty() {
-            live.runs = self.reg.get_runs(&run_ids).await?;
-        }
+        let live = self.read_evidence(&evidence).await?;
         let checks = gates::evaluate(
             gates,
             &gates::Candidate {
@@ -661,6 +655,9 @@ impl<R: Registry> ModelRun<'_, R> {
                 run_id: candidate
                     .map(|v| v.run_id.as_str())
                     .filter(|r| !r.is_empty()),
+                model_id: candidate
+                    .map(|v| v.model_id.as_str())
+                    .filter(|m| !m.is_empty()),
             },
             Some(&model),
             &live,
@@ -679,6 +676,37 @@ impl<R: Registry> ModelRun<'_, R> {
                 blocked.join("; ")
             )))
         }
+    }
+
+    /// The runs and logged models of `versions`, read fresh (a gate
+    /// re-check just before a move).
+    async fn read_evidence(&self, versions: &[&LiveVersion]) -> Result<LiveState, StepError> {
+        let ids = |f: fn(&LiveVersion) -> &str| -> Vec<String> {
+            let set: BTreeSet<String> = versions
+                .iter()
+                .map(|v| f(v))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            set.into_iter().collect()
+        };
+        let run_ids = ids(|v| v.run_id.as_str());
+        let model_ids = ids(|v| v.model_id.as_str());
+        let mut live = LiveState::default();
+        if !run_ids.is_empty() {
+            live.runs = self.reg.get_runs(&run_ids).await?;
+        }
+        if !model_ids.is_empty() {
+            let experiments: BTreeSet<String> = live
+                .runs
+                .values()
+                .map(|r| r.experiment_id.clone())
+                .filter(|e| !e.is_empty())
+                .collect();
+            let experiments: Vec<String> = experiments.into_iter().collect();
+            live.logged_models = self.reg.get_logged_models(&model_ids, &experiments).await?;
+        }
+        Ok(live)
     }
 
     /// Writes the audit tag of a move of `version` into `target` (one

@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Registry URI: http(s)://host:port (MLflow) or file:PATH (embedded).
     #[arg(long, global = true, value_name = "URI")]
     pub registry: Option<String>,
+    /// MLflow workspace every request names (X-MLFLOW-WORKSPACE); default
+    /// MLFLOW_WORKSPACE. Refused by a server without workspaces.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
     /// More logs on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -293,6 +297,17 @@ pub struct WatchArgs {
     /// in this environment variable.
     #[arg(long, value_name = "NAME")]
     pub webhook_secret_env: Option<String>,
+    /// Accept MLflow's own webhooks on POST /hooks/mlflow, verified with the
+    /// secret in this environment variable (X-MLflow-Signature).
+    #[arg(long, value_name = "NAME")]
+    pub mlflow_webhook_secret_env: Option<String>,
+    /// Create or update the daemon's webhook on the MLflow server,
+    /// delivering to URL (this daemon's /hooks/mlflow), with that secret.
+    #[arg(long, value_name = "URL", requires = "mlflow_webhook_secret_env")]
+    pub register_mlflow_webhook: Option<String>,
+    /// The name the daemon's MLflow webhook is found by.
+    #[arg(long, default_value = "modelsync-watch", value_name = "NAME")]
+    pub mlflow_webhook_name: String,
     /// Reconcile once and exit with apply's exit codes.
     #[arg(long)]
     pub once: bool,

@@ -19,14 +19,37 @@ use crate::source::config::Config;
 pub const DEFAULT_REGISTRY: &str = "file:.modelsync/registry.json";
 
 /// The registry URI: `--registry`, then `MODELSYNC_REGISTRY`, then
-/// `MLFLOW_TRACKING_URI`, then [`DEFAULT_REGISTRY`].
+/// `MLFLOW_TRACKING_URI`, then [`DEFAULT_REGISTRY`]; with `--workspace
+/// NAME` as the fragment `#workspace=NAME` (it wins over
+/// `MLFLOW_WORKSPACE`, which the MLflow registry reads itself).
 pub fn registry_uri(g: &GlobalArgs) -> String {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    g.registry
+    let uri = g
+        .registry
         .clone()
         .or_else(|| env("MODELSYNC_REGISTRY"))
         .or_else(|| env("MLFLOW_TRACKING_URI"))
-        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
+        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
+    match g.workspace.as_deref().map(str::trim) {
+        Some(ws) if !ws.is_empty() => {
+            let base = uri.split("#workspace=").next().unwrap_or(&uri).to_string();
+            format!("{base}#workspace={}", fragment_encode(ws))
+        }
+        _ => uri,
+    }
+}
+
+/// Percent-encodes what a URI fragment cannot hold as is.
+fn fragment_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Opens the configured registry.

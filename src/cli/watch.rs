@@ -50,6 +50,20 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
+    let mlflow_webhook_secret = match &a.mlflow_webhook_secret_env {
+        Some(name) => {
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .with_context(|| {
+                    format!(
+                        "--mlflow-webhook-secret-env {name}: the environment variable {name} is not set"
+                    )
+                })?;
+            Some(Secret(value.into_bytes()))
+        }
+        None => None,
+    };
     let clock = crate::clock::EvalClock::from_env()?;
     let election = election_config(&a)?;
     let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
@@ -67,6 +81,11 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         drift: a.drift,
         listen: a.listen,
         webhook_secret,
+        mlflow_webhook_secret,
+        register_mlflow_webhook: a
+            .register_mlflow_webhook
+            .clone()
+            .map(|url| (url, a.mlflow_webhook_name.clone())),
         once: a.once,
         concurrency: a.concurrency,
         debounce: a.debounce,

@@ -239,17 +239,24 @@ impl GateTarget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gate {
-    /// A metric of the version's run must be within bounds.
+    /// A metric of the version (its logged model's, else its run's) must
+    /// be within bounds.
     Metric {
         metric: String,
         at_least: Option<f64>,
         at_most: Option<f64>,
+        /// Only values logged on this evaluation dataset count.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dataset: Option<Dataset>,
     },
     /// The candidate's metric must be at least the alias holder's plus `by`.
     Beats {
         alias: String,
         metric: String,
         by: f64,
+        /// Only values logged on this evaluation dataset count.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dataset: Option<Dataset>,
     },
     /// The version must have held `target` for at least `duration`.
     Soak {
@@ -258,6 +265,24 @@ pub enum Gate {
     },
     /// The version must carry this tag (with this value, when given).
     RequireTag { key: String, value: Option<String> },
+}
+
+/// The evaluation dataset a metric gate narrows to: MLflow records a
+/// logged model's metric with the dataset's name and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.digest {
+            Some(d) => write!(f, "{} (digest {d})", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
 }
 
 /// A declared experiment.

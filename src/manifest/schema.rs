@@ -266,6 +266,15 @@ pub struct GateSpec {
     /// Upper bound (inclusive) for `metric`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_most: Option<Located<Number>>,
+    /// Only the value logged on this evaluation dataset counts (MLflow 3
+    /// logged-model metrics carry the dataset's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_empty)]
+    pub dataset: Option<Located<String>>,
+    /// The dataset's digest, narrowing `dataset` further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_empty)]
+    pub dataset_digest: Option<Located<String>>,
     /// The candidate must beat the alias holder's metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beats: Option<Located<BeatsSpec>>,
@@ -277,9 +286,9 @@ pub struct GateSpec {
     pub require_tag: Option<Located<RequireTagSpec>>,
 }
 
-/// `beats: {alias, metric, by}`.
+/// `beats: {alias, metric, by, dataset, datasetDigest}`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BeatsSpec {
     #[schemars(transform = rules::alias_value)]
     pub alias: Located<String>,
@@ -288,6 +297,14 @@ pub struct BeatsSpec {
     /// Margin the candidate must exceed the holder by (default 0.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Located<Number>>,
+    /// Both values must be the ones logged on this evaluation dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_empty)]
+    pub dataset: Option<Located<String>>,
+    /// The dataset's digest, narrowing `dataset` further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::not_empty)]
+    pub dataset_digest: Option<Located<String>>,
 }
 
 /// `soak: {stage | alias, for}`.

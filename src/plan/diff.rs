@@ -44,7 +44,33 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
 /// candidate of every move guarded by a `metric` or `beats` gate, and the
 /// current holder of every alias a `beats` gate compares against.
 pub fn runs_needed(desired: &DesiredState, live: &LiveState) -> Vec<String> {
-    let mut runs = BTreeSet::new();
+    gate_evidence(desired, live)
+        .into_iter()
+        .filter_map(|(run, _)| run)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// MLflow 3 logged-model ids whose metrics the gates need (sorted,
+/// deduplicated): those of the same versions as [`runs_needed`].
+pub fn logged_models_needed(desired: &DesiredState, live: &LiveState) -> Vec<String> {
+    gate_evidence(desired, live)
+        .into_iter()
+        .filter_map(|(_, model)| model)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// (run id, logged-model id) of every version a `metric` or `beats` gate
+/// reads.
+fn gate_evidence(
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Vec<(Option<String>, Option<String>)> {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut out = Vec::new();
     for (name, dm) in &desired.models {
         let model = live.models.get(name);
         let resolved = resolve(dm, model, live);
@@ -52,26 +78,23 @@ pub fn runs_needed(desired: &DesiredState, live: &LiveState) -> Vec<String> {
             let Some(gates) = dm.gates.get(&p.target) else {
                 continue;
             };
-            let reads_runs = gates
+            let reads_metrics = gates
                 .iter()
                 .any(|g| matches!(g, Gate::Metric { .. } | Gate::Beats { .. }));
-            if reads_runs {
-                runs.extend(p.slot.run_id.clone());
+            if reads_metrics {
+                out.push((p.slot.run_id.clone(), p.slot.model_id.clone()));
             }
             for gate in gates {
-                if let Gate::Beats { alias, .. } = gate {
-                    let holder =
-                        model.and_then(|m| m.aliases.get(alias).and_then(|n| m.versions.get(n)));
-                    runs.extend(
-                        holder
-                            .filter(|v| !v.run_id.is_empty())
-                            .map(|v| v.run_id.clone()),
-                    );
+                if let Gate::Beats { alias, .. } = gate
+                    && let Some(v) =
+                        model.and_then(|m| m.aliases.get(alias).and_then(|n| m.versions.get(n)))
+                {
+                    out.push((non_empty(&v.run_id), non_empty(&v.model_id)));
                 }
             }
         }
     }
-    runs.into_iter().collect()
+    out
 }
 
 /// Declared `runs:/` sources that match no live version verbatim or by the

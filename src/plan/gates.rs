@@ -3,16 +3,20 @@
 //!
 //! Each gate yields a [`GateCheck`] with the gate as written and the values
 //! observed, so the plan can show why a move is blocked or allowed. Gates
-//! read only the snapshot: run metrics from [`LiveState::runs`], tags and
-//! holders from the live model. The time comes in as `now_ms`; no clock, no
+//! read only the snapshot: metrics from the version's MLflow 3 logged model
+//! ([`LiveState::logged_models`], narrowed by evaluation dataset when the
+//! gate names one), falling back to its run ([`LiveState::runs`]); tags and
+//! holders from the live model. Every observed value says where it came
+//! from. The time comes in as `now_ms`; no clock, no
 //! I/O.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::manifest::{Gate, GateTarget};
+use crate::manifest::{Dataset, Gate, GateTarget};
 use crate::plan::{GateCheck, GateStatus};
 use crate::state::tags;
-use crate::state::{LiveModel, LiveState, LiveVersion};
+use crate::state::{LiveLoggedModel, LiveModel, LiveState, LiveVersion, LoggedMetric};
 
 /// The version a gated move would put in place.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +25,8 @@ pub struct Candidate<'a> {
     pub live: Option<&'a LiveVersion>,
     /// The run the version has, or will have once registered.
     pub run_id: Option<&'a str>,
+    /// The MLflow 3 logged model the version has, or will have.
+    pub model_id: Option<&'a str>,
 }
 
 /// Evaluates `gates` for moving `candidate` of `model` (absent when the
@@ -40,10 +46,27 @@ pub fn evaluate(
                     metric,
                     at_least,
                     at_most,
-                } => metric_gate(candidate, metric, *at_least, *at_most, live),
-                Gate::Beats { alias, metric, by } => {
-                    beats_gate(candidate, alias, metric, *by, model, live)
-                }
+                    dataset,
+                } => metric_gate(
+                    candidate,
+                    metric,
+                    (*at_least, *at_most),
+                    dataset.as_ref(),
+                    live,
+                ),
+                Gate::Beats {
+                    alias,
+                    metric,
+                    by,
+                    dataset,
+                } => beats_gate(
+                    candidate,
+                    alias,
+                    metric,
+                    (*by, dataset.as_ref()),
+                    model,
+                    live,
+                ),
                 Gate::Soak { target, duration } => {
                     soak_gate(candidate, target, *duration, model, now_ms)
                 }
@@ -64,21 +87,38 @@ pub fn evaluate(
 
 /// The gate as written, e.g. `metric accuracy >= 0.9`.
 pub fn describe(gate: &Gate) -> String {
+    let on = |d: &Option<Dataset>| {
+        d.as_ref()
+            .map(|d| format!(" on dataset {d}"))
+            .unwrap_or_default()
+    };
     match gate {
         Gate::Metric {
             metric,
             at_least,
             at_most,
-        } => match (at_least, at_most) {
-            (Some(lo), Some(hi)) => format!("metric {metric} >= {lo} and <= {hi}"),
-            (Some(lo), None) => format!("metric {metric} >= {lo}"),
-            (None, Some(hi)) => format!("metric {metric} <= {hi}"),
-            (None, None) => format!("metric {metric}"),
-        },
-        Gate::Beats { alias, metric, by } if *by == 0.0 => {
-            format!("beats @{alias} on {metric}")
+            dataset,
+        } => {
+            let bounds = match (at_least, at_most) {
+                (Some(lo), Some(hi)) => format!("metric {metric} >= {lo} and <= {hi}"),
+                (Some(lo), None) => format!("metric {metric} >= {lo}"),
+                (None, Some(hi)) => format!("metric {metric} <= {hi}"),
+                (None, None) => format!("metric {metric}"),
+            };
+            format!("{bounds}{}", on(dataset))
         }
-        Gate::Beats { alias, metric, by } => format!("beats @{alias} on {metric} by {by}"),
+        Gate::Beats {
+            alias,
+            metric,
+            by,
+            dataset,
+        } if *by == 0.0 => format!("beats @{alias} on {metric}{}", on(dataset)),
+        Gate::Beats {
+            alias,
+            metric,
+            by,
+            dataset,
+        } => format!("beats @{alias} on {metric} by {by}{}", on(dataset)),
         Gate::Soak { target, duration } => {
             format!("soak {target} for {}", duration_text(*duration))
         }
@@ -108,56 +148,170 @@ fn who(candidate: &Candidate<'_>) -> String {
     }
 }
 
-/// The latest value of `metric` in `run_id`, or why there is none.
+/// Where a gate reads a version's metrics: its logged model (MLflow 3),
+/// falling back to its run.
+#[derive(Debug, Clone, Copy)]
+struct Evidence<'a> {
+    owner: &'a str,
+    run_id: Option<&'a str>,
+    model_id: Option<&'a str>,
+}
+
+/// A metric value and where it was read.
+struct Observed {
+    value: f64,
+    from: String,
+}
+
+/// The value of `metric` for `ev`: from its logged model when that holds
+/// the key (narrowed to `dataset` when given), else the latest value in its
+/// run; or why there is none.
 fn metric_value(
-    run_id: Option<&str>,
-    owner: &str,
+    ev: Evidence<'_>,
     metric: &str,
+    dataset: Option<&Dataset>,
     live: &LiveState,
-) -> Result<f64, String> {
-    let run_id = run_id.ok_or_else(|| format!("{owner} has no run"))?;
+) -> Result<Observed, String> {
+    let owner = ev.owner;
+    let mut model_note = String::new();
+    if let Some(model_id) = ev.model_id {
+        match live.logged_models.get(model_id) {
+            Some(lm) => {
+                if let Some(found) = logged_value(lm, owner, metric, dataset)? {
+                    return Ok(found);
+                }
+                model_note = format!(" (nor has its logged model {model_id})");
+            }
+            None if dataset.is_some() => {
+                return Err(format!("logged model {model_id} of {owner} not found"));
+            }
+            None => model_note = format!(" (its logged model {model_id} was not found)"),
+        }
+    }
+    if let Some(ds) = dataset {
+        return Err(match ev.model_id {
+            Some(id) => format!("logged model {id} of {owner} has no {metric} for dataset {ds}"),
+            None => format!(
+                "{owner} has no logged model; dataset {ds} narrows logged-model metrics only"
+            ),
+        });
+    }
+    let run_id = ev
+        .run_id
+        .ok_or_else(|| format!("{owner} has no run{model_note}"))?;
     let run = live
         .runs
         .get(run_id)
-        .ok_or_else(|| format!("run {run_id} of {owner} not found"))?;
+        .ok_or_else(|| format!("run {run_id} of {owner} not found{model_note}"))?;
     let value = *run
         .metrics
         .get(metric)
-        .ok_or_else(|| format!("run {run_id} of {owner} has no metric {metric}"))?;
+        .ok_or_else(|| format!("run {run_id} of {owner} has no metric {metric}{model_note}"))?;
     if value.is_nan() {
         return Err(format!("{metric} is NaN (run {run_id} of {owner})"));
     }
-    Ok(value)
+    Ok(Observed {
+        value,
+        from: format!("run {run_id}"),
+    })
+}
+
+/// The latest value of `metric` logged against `lm` on `dataset` (any
+/// dataset when `None`, as long as it is only one), `None` when it has
+/// none, or why the value cannot be used.
+fn logged_value(
+    lm: &LiveLoggedModel,
+    owner: &str,
+    metric: &str,
+    dataset: Option<&Dataset>,
+) -> Result<Option<Observed>, String> {
+    let id = &lm.model_id;
+    let entries: Vec<&LoggedMetric> = lm
+        .metrics
+        .iter()
+        .filter(|m| m.key == metric && dataset.is_none_or(|d| on_dataset(m, d)))
+        .collect();
+    if dataset.is_none() {
+        let names: BTreeSet<&str> = entries
+            .iter()
+            .map(|m| m.dataset_name.as_deref().unwrap_or("(none)"))
+            .collect();
+        let digests: BTreeSet<_> = entries.iter().map(|m| &m.dataset_digest).collect();
+        if names.len() > 1 || digests.len() > 1 {
+            let list: Vec<&str> = names.into_iter().collect();
+            return Err(format!(
+                "logged model {id} of {owner} has {metric} for several datasets ({}): narrow the gate with dataset",
+                list.join(", ")
+            ));
+        }
+    }
+    let Some(latest) = entries.into_iter().max_by_key(|m| (m.step, m.timestamp)) else {
+        return Ok(None);
+    };
+    let on = latest
+        .dataset_name
+        .as_deref()
+        .map(|n| format!(", dataset {n}"))
+        .unwrap_or_default();
+    if latest.value.is_nan() {
+        return Err(format!(
+            "{metric} is NaN (logged model {id}{on} of {owner})"
+        ));
+    }
+    Ok(Some(Observed {
+        value: latest.value,
+        from: format!("logged model {id}{on}"),
+    }))
+}
+
+/// Whether `m` was logged on `d` (its name, and its digest when given).
+fn on_dataset(m: &LoggedMetric, d: &Dataset) -> bool {
+    m.dataset_name.as_deref() == Some(d.name.as_str())
+        && d.digest
+            .as_ref()
+            .is_none_or(|want| m.dataset_digest.as_ref() == Some(want))
+}
+
+fn candidate_evidence<'a>(candidate: &Candidate<'a>, owner: &'a str) -> Evidence<'a> {
+    Evidence {
+        owner,
+        run_id: candidate.run_id,
+        model_id: candidate.model_id,
+    }
 }
 
 fn metric_gate(
     candidate: &Candidate<'_>,
     metric: &str,
-    at_least: Option<f64>,
-    at_most: Option<f64>,
+    bounds: (Option<f64>, Option<f64>),
+    dataset: Option<&Dataset>,
     live: &LiveState,
 ) -> Result<String, String> {
-    let value = metric_value(candidate.run_id, &who(candidate), metric, live)?;
-    let shown = number(value);
-    if let Some(lo) = at_least.filter(|lo| value < *lo) {
-        return Err(format!("{metric} {shown} < {}", number(lo)));
+    let (at_least, at_most) = bounds;
+    let owner = who(candidate);
+    let seen = metric_value(candidate_evidence(candidate, &owner), metric, dataset, live)?;
+    let shown = number(seen.value);
+    let from = &seen.from;
+    if let Some(lo) = at_least.filter(|lo| seen.value < *lo) {
+        return Err(format!("{metric} {shown} < {}, from {from}", number(lo)));
     }
-    if let Some(hi) = at_most.filter(|hi| value > *hi) {
-        return Err(format!("{metric} {shown} > {}", number(hi)));
+    if let Some(hi) = at_most.filter(|hi| seen.value > *hi) {
+        return Err(format!("{metric} {shown} > {}, from {from}", number(hi)));
     }
-    Ok(match (at_least, at_most) {
+    let check = match (at_least, at_most) {
         (Some(lo), Some(hi)) => format!("{metric} {shown} >= {} and <= {}", number(lo), number(hi)),
         (Some(lo), None) => format!("{metric} {shown} >= {}", number(lo)),
         (None, Some(hi)) => format!("{metric} {shown} <= {}", number(hi)),
         (None, None) => format!("{metric} {shown}"),
-    })
+    };
+    Ok(format!("{check}, from {from}"))
 }
 
 fn beats_gate(
     candidate: &Candidate<'_>,
     alias: &str,
     metric: &str,
-    by: f64,
+    (by, dataset): (f64, Option<&Dataset>),
     model: Option<&LiveModel>,
     live: &LiveState,
 ) -> Result<String, String> {
@@ -170,20 +324,39 @@ fn beats_gate(
     let holder_version = model
         .and_then(|m| m.versions.get(holder))
         .ok_or_else(|| format!("@{alias} points at version {holder}, which does not exist"))?;
-    let ours = metric_value(candidate.run_id, &who(candidate), metric, live)?;
-    let holder_run = (!holder_version.run_id.is_empty()).then_some(holder_version.run_id.as_str());
-    let theirs = metric_value(holder_run, &format!("version {holder}"), metric, live)?;
-    let need = if by == 0.0 {
-        number(theirs)
-    } else {
-        format!("{} + {}", number(theirs), number(by))
+    let owner = who(candidate);
+    let ours = metric_value(candidate_evidence(candidate, &owner), metric, dataset, live)?;
+    let holder_owner = format!("version {holder}");
+    let holder_ev = Evidence {
+        owner: &holder_owner,
+        run_id: non_empty(&holder_version.run_id),
+        model_id: non_empty(&holder_version.model_id),
     };
-    let context = format!("@{alias} is version {holder}");
-    if ours >= theirs + by {
-        Ok(format!("{metric} {} >= {need} ({context})", number(ours)))
+    let theirs = metric_value(holder_ev, metric, dataset, live)?;
+    let need = if by == 0.0 {
+        number(theirs.value)
     } else {
-        Err(format!("{metric} {} < {need} ({context})", number(ours)))
+        format!("{} + {}", number(theirs.value), number(by))
+    };
+    let context = format!(
+        "@{alias} is version {holder}; ours from {}; theirs from {}",
+        ours.from, theirs.from
+    );
+    if ours.value >= theirs.value + by {
+        Ok(format!(
+            "{metric} {} >= {need} ({context})",
+            number(ours.value)
+        ))
+    } else {
+        Err(format!(
+            "{metric} {} < {need} ({context})",
+            number(ours.value)
+        ))
     }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
 fn soak_gate(

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::Stage;
 
-pub use diff::{plan, runs_needed, sources_to_resolve, versions_pending};
+pub use diff::{logged_models_needed, plan, runs_needed, sources_to_resolve, versions_pending};
 pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 
 /// Inputs to the planner that are not registry state.

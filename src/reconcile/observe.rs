@@ -1,6 +1,6 @@
 //! Reading what the planner needs: one bulk snapshot, then only the extra
 //! reads some manifests need (`runs:/` sources to resolve, runs that gates
-//! read).
+//! read, and their MLflow 3 logged models).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,8 +22,8 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
 
 /// Reads everything the planner needs for `desired`: the models and
 /// experiments, the resolution of `runs:/` sources, declared versions
-/// still registering (waited for), and the runs that gates read. Reads are
-/// bulk; extra requests only for what needs them.
+/// still registering (waited for), and the runs and logged models that
+/// gates read. Reads are bulk; extra requests only for what needs them.
 pub async fn observe<R: Registry>(
     reg: &R,
     sources: &Sources,
@@ -57,6 +57,12 @@ pub async fn observe<R: Registry>(
                     metrics: src.metrics.clone(),
                 });
         }
+    }
+    let models = plan::logged_models_needed(desired, &live);
+    if !models.is_empty() {
+        live.logged_models = reg
+            .get_logged_models(&models, &run_experiments(&live))
+            .await?;
     }
     Ok(live)
 }
@@ -111,6 +117,18 @@ fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
         RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
         RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
     }
+}
+
+/// The experiments of the runs read, where the versions' logged models
+/// are (sorted, deduplicated).
+pub fn run_experiments(live: &LiveState) -> Vec<String> {
+    live.runs
+        .values()
+        .map(|r| r.experiment_id.clone())
+        .filter(|e| !e.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Observes the registry and plans.

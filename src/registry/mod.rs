@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::state::{
-    LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+    LiveExperiment, LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution,
+    Stage,
 };
 
 /// Which models a snapshot reads.
@@ -135,6 +136,16 @@ pub trait Registry: Sync {
         &self,
         run_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, LiveRun>>> + Send;
+
+    /// Reads MLflow 3 logged models (their metrics, with datasets);
+    /// unknown ids are left out. `experiment_ids` are where they are likely
+    /// to be (the experiments of the versions' runs), so that one search
+    /// finds them all.
+    fn get_logged_models(
+        &self,
+        model_ids: &[String],
+        experiment_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, LiveLoggedModel>>> + Send;
 
     /// Reads one model with its versions and aliases (read-check-write).
     fn get_model(&self, name: &str) -> impl Future<Output = Result<Option<LiveModel>>> + Send;
@@ -364,6 +375,12 @@ pub struct OpenOptions {
 pub async fn open(uri: &str, opts: &OpenOptions) -> Result<AnyRegistry> {
     if let Some(path) = uri.strip_prefix("file:") {
         let path = path.strip_prefix("//").unwrap_or(path);
+        if let Some((_, ws)) = path.rsplit_once("#workspace=") {
+            return Err(RegistryError::Invalid(format!(
+                "workspace {ws:?} is named, but the embedded registry ({}) has no workspaces: they are an MLflow server feature",
+                uri.split("#workspace=").next().unwrap_or(uri)
+            )));
+        }
         let reg = embedded::EmbeddedRegistry::open(std::path::Path::new(path), opts.write)?;
         Ok(AnyRegistry::Embedded(reg))
     } else if uri.starts_with("http://") || uri.starts_with("https://") {
@@ -405,6 +422,13 @@ impl Registry for AnyRegistry {
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         delegate!(self, r => r.get_runs(run_ids).await)
+    }
+    async fn get_logged_models(
+        &self,
+        model_ids: &[String],
+        experiment_ids: &[String],
+    ) -> Result<BTreeMap<String, LiveLoggedModel>> {
+        delegate!(self, r => r.get_logged_models(model_ids, experiment_ids).await)
     }
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         delegate!(self, r => r.get_model(name).await)

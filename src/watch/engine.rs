@@ -30,6 +30,8 @@ pub enum Trigger {
     Poll,
     /// `POST /hooks/git`.
     Webhook,
+    /// `POST /hooks/mlflow`: MLflow's own webhook (a registry event).
+    RegistryEvent,
     /// The periodic drift check.
     Resync,
     /// A retry after a failure.
@@ -45,6 +47,7 @@ impl Trigger {
             Trigger::Change => "change",
             Trigger::Poll => "poll",
             Trigger::Webhook => "webhook",
+            Trigger::RegistryEvent => "mlflow-webhook",
             Trigger::Resync => "resync",
             Trigger::Retry => "retry",
             Trigger::Elected => "elected",

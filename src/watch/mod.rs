@@ -8,6 +8,8 @@
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//! - `mlflow_hook.rs`: `POST /hooks/mlflow` (MLflow's own signed webhooks)
+//!   and registering the daemon's webhook on the server.
 //! - `models.rs`, `page.rs`: per-model views and the HTML status page
 //!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
 //!   commit-status notifications; `reconciler_report.rs`: what the step
@@ -24,6 +26,7 @@ pub mod backoff;
 pub mod engine;
 pub mod folder;
 pub mod http;
+pub mod mlflow_hook;
 pub mod models;
 pub mod notify;
 pub mod page;
@@ -78,6 +81,12 @@ pub struct WatchConfig {
     pub drift: DriftMode,
     pub listen: SocketAddr,
     pub webhook_secret: Option<http::Secret>,
+    /// MLflow's own webhooks: `POST /hooks/mlflow` verifies them with this
+    /// secret (`--mlflow-webhook-secret-env`); absent, the route does not exist.
+    pub mlflow_webhook_secret: Option<http::Secret>,
+    /// Create or update the daemon's webhook on the server, delivering here
+    /// (`--register-mlflow-webhook URL`), under this name.
+    pub register_mlflow_webhook: Option<(String, String)>,
     /// One reconcile, then exit with the apply exit code.
     pub once: bool,
     pub concurrency: usize,
@@ -210,12 +219,19 @@ async fn serve(
         triggers: triggers.clone(),
         secret: cfg.webhook_secret.clone(),
     };
+    let mut router = http::router(app);
+    if let Some(secret) = &cfg.mlflow_webhook_secret {
+        router = router.merge(mlflow_hook::router(secret.clone(), triggers.clone()));
+        if let Some((url, name)) = &cfg.register_mlflow_webhook {
+            mlflow_hook::register(&cfg.registry_uri, name, url, secret).await?;
+        }
+    }
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = server_stop.wait_for(|s| *s).await;
         };
-        axum::serve(listener, http::router(app))
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await
     });

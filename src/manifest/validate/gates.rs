@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::manifest::schema::{BeatsSpec, GateSpec, RequireTagSpec, SoakSpec};
 use crate::manifest::yaml::{Located, LocatedMap};
-use crate::manifest::{Gate, GateTarget};
+use crate::manifest::{Dataset, Gate, GateTarget};
 use crate::state::Stage;
 
 use super::Ctx;
@@ -144,6 +144,12 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
                 "atLeast and atMost belong to a metric gate: add metric".to_string(),
             );
         }
+        for field in [&g.dataset, &g.dataset_digest].into_iter().flatten() {
+            ctx.error(
+                field,
+                "dataset and datasetDigest belong to a metric gate (or inside beats)".to_string(),
+            );
+        }
     }
     if let Some(metric) = &g.metric {
         check_metric(ctx, metric, g)
@@ -185,10 +191,12 @@ fn check_metric(ctx: &mut Ctx<'_>, metric: &Located<String>, g: &GateSpec) -> Op
         );
         return None;
     }
+    let dataset = check_dataset(ctx, g.dataset.as_ref(), g.dataset_digest.as_ref())?;
     Some(Gate::Metric {
         metric: metric.value.clone(),
         at_least,
         at_most,
+        dataset,
     })
 }
 
@@ -203,10 +211,44 @@ fn check_beats(ctx: &mut Ctx<'_>, b: &BeatsSpec) -> Option<Gate> {
         ctx.error(&b.metric, "metric name must not be empty".to_string());
         ok = false;
     }
+    let dataset = check_dataset(ctx, b.dataset.as_ref(), b.dataset_digest.as_ref())?;
     ok.then(|| Gate::Beats {
         alias: b.alias.value.clone(),
         metric: b.metric.value.clone(),
         by: b.by.as_ref().map_or(0.0, |n| n.value.0),
+        dataset,
+    })
+}
+
+/// `dataset` (and `datasetDigest`, which needs it): non-empty names. The
+/// outer `None` means a problem was reported.
+fn check_dataset(
+    ctx: &mut Ctx<'_>,
+    name: Option<&Located<String>>,
+    digest: Option<&Located<String>>,
+) -> Option<Option<Dataset>> {
+    let mut ok = true;
+    for field in [name, digest].into_iter().flatten() {
+        if field.value.trim().is_empty() {
+            ctx.error(
+                field,
+                "dataset and datasetDigest must not be empty".to_string(),
+            );
+            ok = false;
+        }
+    }
+    if let (None, Some(digest)) = (name, digest) {
+        ctx.error(
+            digest,
+            "datasetDigest narrows a dataset: add dataset (its name)".to_string(),
+        );
+        ok = false;
+    }
+    ok.then(|| {
+        name.map(|n| Dataset {
+            name: n.value.clone(),
+            digest: digest.map(|d| d.value.clone()),
+        })
     })
 }
 

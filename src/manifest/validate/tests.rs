@@ -69,11 +69,13 @@ fn design_example_resolves() {
         gates,
         &vec![
             Gate::Metric {
+                dataset: None,
                 metric: "accuracy".to_string(),
                 at_least: Some(0.9),
                 at_most: None
             },
             Gate::Beats {
+                dataset: None,
                 alias: "champion".to_string(),
                 metric: "accuracy".to_string(),
                 by: 0.0

@@ -72,6 +72,7 @@ pub(crate) fn actions(
                 let candidate = Candidate {
                     live: p.slot.live,
                     run_id: p.slot.run_id.as_deref(),
+                    model_id: p.slot.model_id.as_deref(),
                 };
                 gates::evaluate(g, &candidate, model, live, ctx.now_ms)
             })

@@ -26,6 +26,8 @@ pub(crate) struct Slot<'a> {
     pub live: Option<&'a LiveVersion>,
     /// The run the version has, or will have once registered.
     pub run_id: Option<String>,
+    /// The MLflow 3 logged model the version has, or will have.
+    pub model_id: Option<String>,
 }
 
 /// A version the plan registers.
@@ -115,6 +117,7 @@ pub(crate) fn resolve<'a>(
                     target: Target::New(first.clone()),
                     live: None,
                     run_id: reg.run_id.clone(),
+                    model_id: reg.model_id.clone(),
                 };
                 if first == *handle {
                     out.registrations.push(reg);
@@ -190,6 +193,9 @@ fn resolve_copy<'a>(
         target: Target::New(first.clone()),
         live: None,
         run_id: (!src.run_id.is_empty()).then(|| src.run_id.clone()),
+        // Gated on the source run's metrics (observe adds them) until the
+        // copy is made; the source's logged model is not in this registry.
+        model_id: None,
     };
     let copy = (first == dv.handle).then(|| CopyReg {
         handle: first,
@@ -273,6 +279,7 @@ fn existing(v: &LiveVersion) -> Slot<'_> {
         target: Target::Existing(v.version),
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
+        model_id: (!v.model_id.is_empty()).then(|| v.model_id.clone()),
     }
 }
 

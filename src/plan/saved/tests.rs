@@ -192,11 +192,13 @@ fn gate() -> impl Strategy<Value = Gate> {
             prop::option::of(finite())
         )
             .prop_map(|(metric, at_least, at_most)| Gate::Metric {
+                dataset: None,
                 metric,
                 at_least,
                 at_most
             }),
         (text(), text(), finite()).prop_map(|(alias, metric, by)| Gate::Beats {
+            dataset: None,
             alias,
             metric,
             by

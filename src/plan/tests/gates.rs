@@ -31,6 +31,7 @@ fn eval(gates: &[Gate], version: u64, l: &LiveState) -> String {
     let model = &l.models["nba"];
     let v = &model.versions[&version];
     let candidate = Candidate {
+        model_id: None,
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then_some(v.run_id.as_str()),
     };
@@ -44,11 +45,13 @@ fn metric_gates() {
         metric_at_least("acc", 0.9),
         metric_at_least("acc", 0.95),
         Gate::Metric {
+            dataset: None,
             metric: "acc".into(),
             at_least: Some(0.9),
             at_most: Some(0.99),
         },
         Gate::Metric {
+            dataset: None,
             metric: "acc".into(),
             at_least: None,
             at_most: Some(0.925),
@@ -56,14 +59,14 @@ fn metric_gates() {
         metric_at_least("loss", 0.1),
         metric_at_least("f1", 0.1),
     ];
-    assert_snapshot!(eval(&gates, 4, &l), @r#"
-        Passed | metric acc >= 0.9 | acc 0.93 >= 0.90
-        Blocked | metric acc >= 0.95 | acc 0.93 < 0.95
-        Passed | metric acc >= 0.9 and <= 0.99 | acc 0.93 >= 0.90 and <= 0.99
-        Blocked | metric acc <= 0.925 | acc 0.93 > 0.925
+    assert_snapshot!(eval(&gates, 4, &l), @r"
+        Passed | metric acc >= 0.9 | acc 0.93 >= 0.90, from run run-4
+        Blocked | metric acc >= 0.95 | acc 0.93 < 0.95, from run run-4
+        Passed | metric acc >= 0.9 and <= 0.99 | acc 0.93 >= 0.90 and <= 0.99, from run run-4
+        Blocked | metric acc <= 0.925 | acc 0.93 > 0.925, from run run-4
         Blocked | metric loss >= 0.1 | loss is NaN (run run-4 of version 4)
         Blocked | metric f1 >= 0.1 | run run-4 of version 4 has no metric f1
-        "#);
+        ");
     // No run at all, and a run id the snapshot does not hold.
     assert_snapshot!(eval(&gates[..1], 5, &l), @"Blocked | metric acc >= 0.9 | version 5 has no run");
     let mut l = l;
@@ -75,16 +78,17 @@ fn metric_gates() {
 fn beats_gates() {
     let l = base();
     let beats = |by: f64| Gate::Beats {
+        dataset: None,
         alias: "champion".into(),
         metric: "acc".into(),
         by,
     };
     let gates = [beats(0.0), beats(0.01), beats(0.05)];
-    assert_snapshot!(eval(&gates, 4, &l), @r#"
-        Passed | beats @champion on acc | acc 0.93 >= 0.91 (@champion is version 3)
-        Passed | beats @champion on acc by 0.01 | acc 0.93 >= 0.91 + 0.01 (@champion is version 3)
-        Blocked | beats @champion on acc by 0.05 | acc 0.93 < 0.91 + 0.05 (@champion is version 3)
-        "#);
+    assert_snapshot!(eval(&gates, 4, &l), @r"
+        Passed | beats @champion on acc | acc 0.93 >= 0.91 (@champion is version 3; ours from run run-4; theirs from run run-3)
+        Passed | beats @champion on acc by 0.01 | acc 0.93 >= 0.91 + 0.01 (@champion is version 3; ours from run run-4; theirs from run run-3)
+        Blocked | beats @champion on acc by 0.05 | acc 0.93 < 0.91 + 0.05 (@champion is version 3; ours from run run-4; theirs from run run-3)
+        ");
     // The holder itself passes; no holder passes.
     assert_snapshot!(eval(&gates[..1], 3, &l), @"Passed | beats @champion on acc | version 3 already holds @champion");
     let mut l = l;
@@ -177,6 +181,7 @@ fn require_tag_gates() {
 fn a_new_version_never_passes_soak_or_tag_but_has_its_run() {
     let l = with_run(LiveState::default(), "r9", &[("acc", 0.97)]);
     let candidate = Candidate {
+        model_id: None,
         live: None,
         run_id: Some("r9"),
     };
@@ -191,17 +196,18 @@ fn a_new_version_never_passes_soak_or_tag_but_has_its_run() {
             value: None,
         },
         Gate::Beats {
+            dataset: None,
             alias: "champion".into(),
             metric: "acc".into(),
             by: 0.0,
         },
     ];
-    assert_snapshot!(checks(&evaluate(&gates, &candidate, None, &l, NOW_MS)), @r#"
-        Passed | metric acc >= 0.9 | acc 0.97 >= 0.90
+    assert_snapshot!(checks(&evaluate(&gates, &candidate, None, &l, NOW_MS)), @r"
+        Passed | metric acc >= 0.9 | acc 0.97 >= 0.90, from run r9
         Blocked | soak Staging for 1h | the new version has not held Staging yet
         Blocked | requireTag approved | the new version has no tag approved
         Passed | beats @champion on acc | no current holder of @champion
-        "#);
+        ");
 }
 
 #[test]
@@ -210,6 +216,7 @@ fn numbers_and_descriptions() {
     assert_eq!(number(0.8512), "0.8512");
     assert_eq!(number(12.0), "12.00");
     let g = Gate::Beats {
+        dataset: None,
         alias: "champion".into(),
         metric: "acc".into(),
         by: 0.01,
@@ -246,8 +253,8 @@ fn passed_gates_keep_the_archival() {
         nba:
           {"action":"register_version","handle":"next","declared_source":"runs:/r9/model","source":"runs:/r9/model","run_id":"r9","tags":{"modelsync.source":"runs:/r9/model"}}
           {"action":"transition_stage","version":{"new":"next"},"from":"None","to":"Staging","holders":[4]}
-          {"action":"transition_stage","version":{"existing":4},"from":"Staging","to":"Production","holders":[3],"gates":[{"gate":"metric acc >= 0.9","status":"passed","detail":"acc 0.93 >= 0.90"}]}
-          {"action":"set_alias","alias":"champion","version":{"existing":4},"before":3,"gates":[{"gate":"metric acc >= 0.9","status":"passed","detail":"acc 0.93 >= 0.90"}]}
+          {"action":"transition_stage","version":{"existing":4},"from":"Staging","to":"Production","holders":[3],"gates":[{"gate":"metric acc >= 0.9","status":"passed","detail":"acc 0.93 >= 0.90, from run run-4"}]}
+          {"action":"set_alias","alias":"champion","version":{"existing":4},"before":3,"gates":[{"gate":"metric acc >= 0.9","status":"passed","detail":"acc 0.93 >= 0.90, from run run-4"}]}
           {"action":"archive_version","version":3,"from":"Production","replaced_by":{"existing":4}}
         "#);
 }
@@ -261,7 +268,7 @@ fn blocked_gate_keeps_the_move_but_drops_its_archival() {
         nba:
           {"action":"register_version","handle":"next","declared_source":"runs:/r9/model","source":"runs:/r9/model","run_id":"r9","tags":{"modelsync.source":"runs:/r9/model"}}
           {"action":"transition_stage","version":{"new":"next"},"from":"None","to":"Staging","holders":[4]}
-          {"action":"transition_stage","version":{"existing":4},"from":"Staging","to":"Production","holders":[3],"gates":[{"gate":"metric acc >= 0.95","status":"blocked","detail":"acc 0.93 < 0.95"}]}
-          {"action":"set_alias","alias":"champion","version":{"existing":4},"before":3,"gates":[{"gate":"metric acc >= 0.95","status":"blocked","detail":"acc 0.93 < 0.95"}]}
+          {"action":"transition_stage","version":{"existing":4},"from":"Staging","to":"Production","holders":[3],"gates":[{"gate":"metric acc >= 0.95","status":"blocked","detail":"acc 0.93 < 0.95, from run run-4"}]}
+          {"action":"set_alias","alias":"champion","version":{"existing":4},"before":3,"gates":[{"gate":"metric acc >= 0.95","status":"blocked","detail":"acc 0.93 < 0.95, from run run-4"}]}
         "#);
 }

@@ -6,6 +6,7 @@
 mod converge;
 mod copy;
 mod gates;
+mod logged;
 mod planner;
 mod prune;
 mod registry_facts;
@@ -246,6 +247,7 @@ pub fn live_experiment(name: &str, location: &str, tags: &[(&str, &str)]) -> Liv
 
 pub fn metric_at_least(metric: &str, lo: f64) -> Gate {
     Gate::Metric {
+        dataset: None,
         metric: metric.to_string(),
         at_least: Some(lo),
         at_most: None,

@@ -387,6 +387,7 @@ fn runs_needed_lists_gated_candidates_and_beats_holders() {
             .gate(
                 GateTarget::Alias("champion".into()),
                 Gate::Beats {
+                    dataset: None,
                     alias: "champion".into(),
                     metric: "acc".into(),
                     by: 0.0,

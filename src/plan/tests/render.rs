@@ -101,11 +101,11 @@ fn text_plain() {
               tag dataset = "2026-11"
           ~ stage Staging: version 4 -> new version (next)
           ~ stage Production: versions 2, 3 -> version 4 (from Staging)
-              passed: metric accuracy >= 0.9 (accuracy 0.93 >= 0.90)
+              passed: metric accuracy >= 0.9 (accuracy 0.93 >= 0.90, from run run-4)
               passed: requireTag approved=true (approved = "true")
           + alias challenger: none -> new version (next)
           ! blocked: alias champion: version 3 -> version 4
-              blocked: metric accuracy >= 0.95 (accuracy 0.93 < 0.95)
+              blocked: metric accuracy >= 0.95 (accuracy 0.93 < 0.95, from run run-4)
           - archive version 2 (was Production)
           - archive version 3 (was Production)
           - delete alias old (was version 2, no longer declared)
@@ -238,7 +238,7 @@ fn json_round_trips() {
                     {
                       "gate": "metric accuracy >= 0.9",
                       "status": "passed",
-                      "detail": "accuracy 0.93 >= 0.90"
+                      "detail": "accuracy 0.93 >= 0.90, from run run-4"
                     },
                     {
                       "gate": "requireTag approved=true",
@@ -266,7 +266,7 @@ fn json_round_trips() {
                     {
                       "gate": "metric accuracy >= 0.95",
                       "status": "blocked",
-                      "detail": "accuracy 0.93 < 0.95"
+                      "detail": "accuracy 0.93 < 0.95, from run run-4"
                     }
                   ]
                 },
@@ -362,9 +362,9 @@ fn markdown_with_gates() {
         | description: "XGBoost" -&gt; "XGBoost model for game outcome prediction" |  |
         | register version (next) from runs:/0124b9dda13f4b80b51550ec98e05eab/model<br>description "retrained on November data"<br>tag dataset = "2026-11" |  |
         | stage Staging: version 4 -&gt; new version (next) |  |
-        | stage Production: versions 2, 3 -&gt; version 4 (from Staging) | :white_check_mark: `metric accuracy >= 0.9`: accuracy 0.93 &gt;= 0.90<br>:white_check_mark: `requireTag approved=true`: approved = "true" |
+        | stage Production: versions 2, 3 -&gt; version 4 (from Staging) | :white_check_mark: `metric accuracy >= 0.9`: accuracy 0.93 &gt;= 0.90, from run run-4<br>:white_check_mark: `requireTag approved=true`: approved = "true" |
         | alias challenger: none -&gt; new version (next) |  |
-        | :no_entry: **blocked:** alias champion: version 3 -&gt; version 4 | :x: `metric accuracy >= 0.95`: accuracy 0.93 &lt; 0.95 |
+        | :no_entry: **blocked:** alias champion: version 3 -&gt; version 4 | :x: `metric accuracy >= 0.95`: accuracy 0.93 &lt; 0.95, from run run-4 |
         | archive version 2 (was Production) |  |
         | archive version 3 (was Production) |  |
         | delete alias old (was version 2, no longer declared) |  |

@@ -51,6 +51,11 @@
 //!   "next_experiment_id": 1,
 //!   "runs": {"<run_id>": {"run_id": "<run_id>", "experiment_id": "0",
 //!                         "metrics": {"accuracy": 0.93, "loss": "NaN"}}},
+//!   "logged_models": {"m-…": {"model_id": "m-…", "experiment_id": "0",
+//!                     "metrics": [{"key": "auc", "value": 0.91, "step": 0,
+//!                                  "timestamp": 1733400000000,
+//!                                  "dataset_name": "holdout", "dataset_digest": "…",
+//!                                  "run_id": "<evaluation run>"}]}},
 //!   "resolved_sources": {"runs:/<run>/model": {"source": "models:/m-…",
 //!                        "run_id": "<run>", "model_id": "m-…"}},
 //!   "unresolvable_sources": {"runs:/<run>/typo": "run <run> logged no model under path \"typo\""}
@@ -58,7 +63,8 @@
 //! ```
 //!
 //! Timestamps are milliseconds since the epoch; `next_version` only grows,
-//! so version numbers are never reused. `resolved_sources` and
+//! so version numbers are never reused. `logged_models` (MLflow 3's, with
+//! the metrics gates read), `resolved_sources` and
 //! `unresolvable_sources` are optional (an exported snapshot of an MLflow
 //! registry keeps what it answered for declared `runs:/` sources, so an
 //! offline plan matches the online one). The file holds only the runs gates
@@ -80,7 +86,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{NewVersion, Registry, RegistryError, Result, SnapshotRequest};
-use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage};
+use crate::state::{
+    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+};
 use store::{Data, StoredModel};
 
 pub use store::FORMAT;
@@ -164,6 +172,7 @@ impl EmbeddedRegistry {
                 .max()
                 .map_or(0, |m| m + 1),
             runs: live.runs.clone(),
+            logged_models: live.logged_models.clone(),
             resolved_sources: live.resolved_sources.clone(),
             unresolvable_sources: live.unresolvable_sources.clone(),
             ..Data::default()
@@ -180,6 +189,20 @@ impl EmbeddedRegistry {
         let mut inner = self.lock();
         if inner.data.runs.get(&run.run_id) != Some(&run) {
             inner.data.runs.insert(run.run_id.clone(), run);
+            inner.dirty = true;
+        }
+    }
+
+    /// Adds or replaces a logged model (a test and seeding helper, like
+    /// [`EmbeddedRegistry::insert_run`]: MLflow 3 records metrics on logged
+    /// models, modelsync only reads them).
+    pub fn insert_logged_model(&self, model: LiveLoggedModel) {
+        let mut inner = self.lock();
+        if inner.data.logged_models.get(&model.model_id) != Some(&model) {
+            inner
+                .data
+                .logged_models
+                .insert(model.model_id.clone(), model);
             inner.dirty = true;
         }
     }
@@ -314,6 +337,19 @@ impl Registry for EmbeddedRegistry {
         Ok(run_ids
             .iter()
             .filter_map(|id| runs.get(id).map(|r| (id.clone(), r.clone())))
+            .collect())
+    }
+
+    async fn get_logged_models(
+        &self,
+        model_ids: &[String],
+        _experiment_ids: &[String],
+    ) -> Result<BTreeMap<String, LiveLoggedModel>> {
+        let inner = self.lock();
+        let models = &inner.data.logged_models;
+        Ok(model_ids
+            .iter()
+            .filter_map(|id| models.get(id).map(|m| (id.clone(), m.clone())))
             .collect())
     }
 

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{RegistryError, Result};
-use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveVersion, ResolvedSource};
+use crate::state::{
+    LiveExperiment, LiveLoggedModel, LiveModel, LiveRun, LiveVersion, ResolvedSource,
+};
 
 /// The value of the top-level `format` field this code reads and writes.
 pub const FORMAT: &str = "modelsync-embedded/v1";
@@ -34,6 +36,10 @@ pub struct Data {
     /// Runs by id, with their latest metric values.
     #[serde(default)]
     pub runs: BTreeMap<String, LiveRun>,
+    /// MLflow 3 logged models by id, with their metrics (kept from an
+    /// exported snapshot, or seeded; usually empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logged_models: BTreeMap<String, LiveLoggedModel>,
     /// Declared source -> what a registry resolved it to (kept from an
     /// exported snapshot so offline plans match; usually empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -52,6 +58,7 @@ impl Default for Data {
             experiments: BTreeMap::new(),
             next_experiment_id: 0,
             runs: BTreeMap::new(),
+            logged_models: BTreeMap::new(),
             resolved_sources: BTreeMap::new(),
             unresolvable_sources: BTreeMap::new(),
         }

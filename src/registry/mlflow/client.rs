@@ -37,6 +37,10 @@ pub struct Client {
     display: String,
     auth: Option<Auth>,
     policy: RetryPolicy,
+    /// Sent as `X-MLFLOW-WORKSPACE` on every request.
+    workspace: Option<String>,
+    /// Set once the server confirmed it has that workspace.
+    workspace_ok: tokio::sync::OnceCell<()>,
     reads: AtomicU64,
     writes: AtomicU64,
     errors: AtomicU64,
@@ -66,6 +70,8 @@ impl Client {
             )));
         }
         let mut auth = config.auth.clone();
+        let workspace =
+            super::workspace::from_fragment(url.fragment()).or_else(|| config.workspace.clone());
         if !url.username().is_empty() {
             if auth.is_none() {
                 let username = percent_decode(url.username());
@@ -88,6 +94,8 @@ impl Client {
             display,
             auth,
             policy: config.retry,
+            workspace,
+            workspace_ok: tokio::sync::OnceCell::new(),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -98,6 +106,49 @@ impl Client {
     /// The server URL without credentials.
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// What identifies this registry in saved plans and messages: the
+    /// server URL, with `#workspace=NAME` when a workspace is named.
+    pub fn identity(&self) -> String {
+        match &self.workspace {
+            Some(w) => format!("{}#workspace={w}", self.display),
+            None => self.display.clone(),
+        }
+    }
+
+    /// `GET {server}/api/3.0/mlflow/{segments...}` once, without retries
+    /// (segments percent-encoded): the status and body (MLflow 3's
+    /// server-info and workspace APIs).
+    pub async fn get_v3(&self, segments: &[&str]) -> Result<(u16, String)> {
+        let mut url = Url::parse(&format!("{}/api/3.0/mlflow", self.display))
+            .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        let path = segments.join("/");
+        let mut req = self.http.get(url);
+        req = match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
+            None => req,
+        };
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let resp = req.send().await.map_err(|e| {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            self.transport_error(&e).0.into_registry()
+        })?;
+        let status = resp.status().as_u16();
+        tracing::debug!(
+            method = "GET",
+            endpoint = path.as_str(),
+            status,
+            "mlflow request"
+        );
+        let body = resp.text().await.unwrap_or_default();
+        Ok((status, body))
     }
 
     /// The retry policy.
@@ -142,36 +193,33 @@ impl Client {
         req
     }
 
-    /// Calls `ep` with `path` (relative to `/api/2.0/mlflow/`) in place of
-    /// its own path: endpoints with an id in the path (`logged-models/{id}`).
-    pub async fn call_at<T: DeserializeOwned>(
-        &self,
-        ep: &'static Endpoint,
-        path: &str,
-        payload: Payload<'_>,
-    ) -> Result<T, CallError> {
-        self.call_path(ep, path, payload).await
-    }
-
     /// Calls `ep`, retrying what may be retried, and decodes the answer.
     pub async fn call<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
         payload: Payload<'_>,
     ) -> Result<T, CallError> {
-        self.call_path(ep, ep.path, payload).await
+        self.call_at(ep, None, payload).await
     }
 
-    async fn call_path<T: DeserializeOwned>(
+    /// [`Client::call`] on `ep`'s path followed by one more path segment
+    /// (`logged-models/{id}`), percent-encoded.
+    pub async fn call_at<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
-        path: &str,
+        segment: Option<&str>,
         payload: Payload<'_>,
     ) -> Result<T, CallError> {
+        if let Some(name) = &self.workspace {
+            self.workspace_ok
+                .get_or_try_init(|| super::workspace::check(self, name))
+                .await
+                .map_err(CallError::Registry)?;
+        }
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
-            let (err, how) = match self.attempt::<T>(ep, path, &payload).await {
+            let (err, how) = match self.attempt::<T>(ep, segment, &payload).await {
                 Ok(t) => return Ok(t),
                 Err(failure) => failure,
             };
@@ -205,14 +253,22 @@ impl Client {
     async fn attempt<T: DeserializeOwned>(
         &self,
         ep: &'static Endpoint,
-        path: &str,
+        segment: Option<&str>,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
-        let url = self
+        let mut url = self
             .api
-            .join(path)
+            .join(ep.path)
             .expect("endpoint paths are relative and valid");
+        if let Some(segment) = segment
+            && let Ok(mut path) = url.path_segments_mut()
+        {
+            path.push(segment);
+        }
         let mut req = self.http.request(ep.method(), url);
+        if let Some(w) = &self.workspace {
+            req = req.header(super::workspace::HEADER, w);
+        }
         req = match payload {
             Payload::Query(q) => req.query(q),
             Payload::Json(body) => req.json(body),
@@ -410,7 +466,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -114,6 +114,10 @@ pub struct MlflowConfig {
     /// Client certificate + key, PEM (MLFLOW_TRACKING_CLIENT_CERT_PATH).
     pub client_cert: Option<PathBuf>,
     pub retry: RetryPolicy,
+    /// The MLflow workspace every request names (`X-MLFLOW-WORKSPACE`):
+    /// `MLFLOW_WORKSPACE`, overridden by `--workspace` (which reaches the
+    /// registry as the URI fragment `#workspace=NAME`).
+    pub workspace: Option<String>,
 }
 
 impl MlflowConfig {
@@ -213,6 +217,9 @@ impl MlflowConfig {
             tls,
             client_cert: get("MLFLOW_TRACKING_CLIENT_CERT_PATH").map(PathBuf::from),
             retry,
+            workspace: get("MLFLOW_WORKSPACE")
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty()),
         })
     }
 }

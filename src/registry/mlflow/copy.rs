@@ -370,11 +370,7 @@ pub async fn create_logged_model(
 pub async fn logged_model_location(reg: &MlflowRegistry, model_id: &str) -> Result<String> {
     let v: Value = reg
         .client
-        .call_at(
-            &ep::GET_LOGGED_MODEL,
-            &format!("logged-models/{model_id}"),
-            Payload::Query(&[]),
-        )
+        .call_at(&ep::GET_LOGGED_MODEL, Some(model_id), Payload::Query(&[]))
         .await?;
     Ok(str_of(&v["model"]["info"], "artifact_uri"))
 }
@@ -385,7 +381,7 @@ pub async fn finalize_logged_model(reg: &MlflowRegistry, model_id: &str) -> Resu
     reg.client
         .call_at::<Value>(
             &ep::FINALIZE_LOGGED_MODEL,
-            &format!("logged-models/{model_id}"),
+            Some(model_id),
             Payload::Json(&body),
         )
         .await?;

@@ -105,6 +105,8 @@ pub static SEARCH_EXPERIMENTS: Endpoint = read("experiments/search", Get, "searc
 pub static GET_RUN: Endpoint = read("runs/get", Get, "read a run");
 pub static SEARCH_LOGGED_MODELS: Endpoint =
     read("logged-models/search", Post, "search logged models");
+/// `logged-models/{model_id}`: the id is a path segment ([`super::client::Client::call_at`]).
+pub static GET_LOGGED_MODEL: Endpoint = read("logged-models", Get, "read a logged model");
 pub static LIST_ARTIFACTS: Endpoint = read("artifacts/list", Get, "list a run's artifacts");
 
 pub static CREATE_MODEL: Endpoint = write(
@@ -225,7 +227,6 @@ pub static GET_LATEST_VERSIONS: Endpoint = read(
     "read a stage's latest version",
 );
 pub static SEARCH_RUNS: Endpoint = read("runs/search", Post, "search runs");
-pub static GET_LOGGED_MODEL: Endpoint = read("logged-models", Get, "read a logged model");
 pub static CREATE_RUN: Endpoint = write(
     "runs/create",
     Post,
@@ -267,4 +268,20 @@ pub static FINALIZE_LOGGED_MODEL: Endpoint = write(
     "finalize a copy's logged model (logged-models/{id})",
     true,
     Edit,
+);
+pub static LIST_WEBHOOKS: Endpoint = read("webhooks", Get, "list webhooks");
+pub static CREATE_WEBHOOK: Endpoint = write(
+    "webhooks",
+    Post,
+    "create the daemon's webhook (POST webhooks; admins only under basic-auth)",
+    false,
+    Manage,
+);
+/// `webhooks/{id}`: the id is a path segment.
+pub static UPDATE_WEBHOOK: Endpoint = write(
+    "webhooks",
+    Patch,
+    "update the daemon's webhook (PATCH webhooks/{id}; admins only under basic-auth)",
+    true,
+    Manage,
 );

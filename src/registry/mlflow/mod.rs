@@ -10,10 +10,14 @@
 //! - `wire`: MLflow's answers and their mapping onto [`crate::state`] (the
 //!   only file that knows their shape; requests are built at their call).
 //! - `read`: paged bulk snapshots, runs.
+//! - `logged`: MLflow 3 logged models and their metrics, in bulk.
 //! - `sources`: what a `runs:/` source registers as (MLflow 3 logged
 //!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
+//! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
+//!   request; the server checked once for having that workspace).
+//! - `webhooks`: the daemon's own MLflow webhook, created or updated.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
 //!   version, and the target-side steps the executor sequences;
@@ -26,12 +30,15 @@ pub mod copy;
 mod endpoints;
 mod errors;
 pub mod lease;
+mod logged;
 mod read;
 
 pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
 pub mod store;
+mod webhooks;
 mod wire;
+mod workspace;
 mod write;
 
 use std::collections::BTreeMap;
@@ -39,9 +46,12 @@ use std::sync::atomic::{AtomicU8, AtomicU64};
 
 pub use crate::registry::RequestStats;
 pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+pub use webhooks::{WebhookChange, WebhookSpec};
 
 use super::{NewVersion, Registry, Result, SnapshotRequest};
-use crate::state::{LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage};
+use crate::state::{
+    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+};
 
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
@@ -66,6 +76,11 @@ impl MlflowRegistry {
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
             prefetched: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Creates or updates the webhook named `spec.name` (the daemon's own).
+    pub async fn ensure_webhook(&self, spec: &WebhookSpec<'_>) -> Result<WebhookChange> {
+        webhooks::ensure_webhook(self, spec).await
     }
 
     /// Reads every registered model and every version now (concurrently),
@@ -96,7 +111,7 @@ impl Registry for MlflowRegistry {
         Some(self)
     }
     fn uri(&self) -> String {
-        self.client.display().to_owned()
+        self.client.identity()
     }
     async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
         read::snapshot(self, req).await
@@ -112,6 +127,13 @@ impl Registry for MlflowRegistry {
     }
     async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
         read::get_runs(self, run_ids).await
+    }
+    async fn get_logged_models(
+        &self,
+        model_ids: &[String],
+        experiment_ids: &[String],
+    ) -> Result<BTreeMap<String, LiveLoggedModel>> {
+        logged::get_logged_models(self, model_ids, experiment_ids).await
     }
     async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
         read::get_model(self, name).await

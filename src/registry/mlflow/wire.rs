@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use crate::state::{
-    LiveExperiment, LiveModel, LiveRun, LiveVersion, Stage, VersionStatus, parse_special_float,
+    LiveExperiment, LiveLoggedModel, LiveModel, LiveRun, LiveVersion, LoggedMetric, Stage,
+    VersionStatus, parse_special_float,
 };
 
 /// `{"error_code": "...", "message": "..."}`.
@@ -193,6 +194,62 @@ pub struct LoggedModelPage {
 #[serde(default)]
 pub struct LoggedModel {
     pub info: LoggedModelInfo,
+    pub data: LoggedModelData,
+}
+
+/// `{"model": ...}` (`GET logged-models/{id}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoggedModelResponse {
+    pub model: LoggedModel,
+}
+
+/// A logged model's `data` (only the metrics: what gates read).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoggedModelData {
+    pub metrics: Vec<LoggedModelMetric>,
+}
+
+/// A metric logged against a logged model, with its evaluation dataset.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LoggedModelMetric {
+    pub key: String,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub value: f64,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub timestamp: f64,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub step: f64,
+    pub dataset_name: String,
+    pub dataset_digest: String,
+    pub run_id: String,
+}
+
+impl LoggedModel {
+    /// Maps onto [`LiveLoggedModel`], keeping every metric entry.
+    pub fn into_live(self) -> LiveLoggedModel {
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        LiveLoggedModel {
+            model_id: self.info.model_id,
+            experiment_id: self.info.experiment_id,
+            metrics: self
+                .data
+                .metrics
+                .into_iter()
+                .map(|m| LoggedMetric {
+                    key: m.key,
+                    value: m.value,
+                    step: m.step as i64,
+                    timestamp: m.timestamp as i64,
+                    dataset_name: non_empty(m.dataset_name),
+                    dataset_digest: non_empty(m.dataset_digest),
+                    run_id: m.run_id,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A logged model's `info`.

@@ -10,6 +10,7 @@ mod auth_tls;
 mod matrix;
 mod mlflow2;
 mod postgres_s3;
+mod workspaces;
 
 use modelsync::registry::Registry;
 use modelsync::registry::mlflow::MlflowRegistry;

@@ -24,8 +24,14 @@ pub struct Response {
 impl Daemon {
     /// Starts `cmd` (a `modelsync watch ...` command without `--listen`) on
     /// a free loopback port and waits until it serves HTTP.
-    pub fn start(mut cmd: Command) -> Daemon {
-        cmd.args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+    pub fn start(cmd: Command) -> Daemon {
+        Daemon::start_at(cmd, "127.0.0.1:0")
+    }
+
+    /// [`Daemon::start`] listening on `addr` (a port known beforehand, for
+    /// a webhook URL registered at start-up).
+    pub fn start_at(mut cmd: Command, addr: &str) -> Daemon {
+        cmd.args(["--listen", addr, "--log-format", "json"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

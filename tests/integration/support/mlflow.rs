@@ -182,7 +182,22 @@ pub fn start_sqlite(version: &'static str, dir_label: &str) -> Result<MlflowServ
         artifact_root: dir.join("artifacts").display().to_string(),
         dir,
         args: Vec::new(),
-        env: Vec::new(),
+        // MLflow delivers webhooks only to public https URLs unless told
+        // otherwise; the daemon under test listens on plain-HTTP loopback.
+        // A short cache TTL makes a new webhook deliver at once. One fixed
+        // key encrypts webhook secrets: without it each of the server's
+        // workers makes its own and cannot read the others' (HTTP 500).
+        env: [
+            ("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true"),
+            (
+                "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+                "Tt39gr868sDXUZkhSRPMMvo9Xi0TRQ3NROySYMkj2Fw=",
+            ),
+            ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https"),
+            ("MLFLOW_WEBHOOK_CACHE_TTL", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec(),
         client_env: Vec::new(),
         tls_ca: None,
     })

@@ -71,6 +71,42 @@ pub struct AuthTls {
 static POSTGRES_S3: OnceLock<Result<PostgresS3, String>> = OnceLock::new();
 static AUTH_TLS: OnceLock<Result<AuthTls, String>> = OnceLock::new();
 static MLFLOW2: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+static WORKSPACES: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+
+/// The workspace the workspaces server has besides `default`.
+pub const TEAM_WORKSPACE: &str = "team-a";
+
+/// An MLflow 3 server started with `--enable-workspaces` (sqlite), with
+/// the workspace [`TEAM_WORKSPACE`] created; started on first use.
+pub fn workspaces() -> &'static MlflowServer {
+    match WORKSPACES.get_or_init(|| timed("workspaces", start_workspaces)) {
+        Ok(s) => s,
+        Err(why) => panic!("the MLflow server with workspaces is not available:\n{why}"),
+    }
+}
+
+fn start_workspaces() -> Result<MlflowServer, String> {
+    let version = super::mlflow::MLFLOW_VERSION;
+    let bin_dir = ensure_venv(version, &[])?;
+    let dir = super::mlflow::temp_dir("workspaces")?;
+    let srv = super::mlflow::launch(super::mlflow::ServerSpec {
+        label: "workspaces".into(),
+        version,
+        bin_dir,
+        backend: format!("sqlite:///{}", dir.join("mlflow.db").display()),
+        artifact_root: dir.join("artifacts").display().to_string(),
+        dir,
+        args: vec!["--enable-workspaces".into()],
+        env: Vec::new(),
+        client_env: Vec::new(),
+        tls_ca: None,
+    })?;
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nMlflowClient().create_workspace({TEAM_WORKSPACE:?})\n"
+    ));
+    Ok(srv)
+}
+
 static POSTGRES: OnceLock<Result<u16, String>> = OnceLock::new();
 
 /// The private PostgreSQL cluster (see [`start_postgres`]), started on

@@ -1,0 +1,321 @@
+//! `POST /hooks/mlflow`: MLflow's own webhooks (3.3+, SQL backends) trigger
+//! a reconcile, so a hand-moved alias is healed (or reported, with
+//! `--drift warn`) within seconds instead of at the next resync.
+//!
+//! MLflow signs each delivery (`mlflow/webhooks/delivery.py`):
+//! `X-MLflow-Signature: v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">`
+//! with `X-MLflow-Delivery-Id` (a UUID) and `X-MLflow-Timestamp` (Unix
+//! seconds). A delivery is refused (401) when the signature is missing or
+//! wrong, when its timestamp is more than five minutes from the wall clock,
+//! or when its delivery id was already accepted (a replay). The endpoint
+//! exists only with `--mlflow-webhook-secret-env`; the secret is never
+//! logged. Polling stays: MLflow delivers best-effort and fires nothing for
+//! stage transitions or deletions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::engine::{Trigger, Triggers};
+use super::http::Secret;
+
+/// How far a delivery's timestamp may be from the wall clock.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// The events the daemon's own webhook subscribes to: every registry event
+/// MLflow fires for models (`entity`, `action`).
+pub const EVENTS: [(&str, &str); 6] = [
+    ("REGISTERED_MODEL", "CREATED"),
+    ("MODEL_VERSION", "CREATED"),
+    ("MODEL_VERSION_TAG", "SET"),
+    ("MODEL_VERSION_TAG", "DELETED"),
+    ("MODEL_VERSION_ALIAS", "CREATED"),
+    ("MODEL_VERSION_ALIAS", "DELETED"),
+];
+
+/// The endpoint's state.
+#[derive(Clone)]
+pub struct Hook {
+    secret: Secret,
+    triggers: Triggers,
+    /// Accepted delivery id -> its timestamp (pruned once too old to be
+    /// accepted again anyway).
+    seen: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+/// Why a delivery was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Unsigned,
+    BadSignature,
+    Stale,
+    Replayed,
+}
+
+impl Refusal {
+    fn message(&self) -> &'static str {
+        match self {
+            Refusal::Unsigned => {
+                "missing X-MLflow-Signature, X-MLflow-Delivery-Id or X-MLflow-Timestamp"
+            }
+            Refusal::BadSignature => "invalid X-MLflow-Signature",
+            Refusal::Stale => "X-MLflow-Timestamp is more than 5 minutes away",
+            Refusal::Replayed => "X-MLflow-Delivery-Id already delivered",
+        }
+    }
+}
+
+/// The router for `POST /hooks/mlflow`, merged into the daemon's.
+pub fn router(secret: Secret, triggers: Triggers) -> Router {
+    let hook = Hook {
+        secret,
+        triggers,
+        seen: Arc::default(),
+    };
+    Router::new()
+        .route("/hooks/mlflow", post(handle))
+        .with_state(hook)
+}
+
+async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let now = crate::clock::wall_ms() / 1000;
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    let verdict = verify(
+        &hook.secret.0,
+        header("x-mlflow-delivery-id"),
+        header("x-mlflow-timestamp"),
+        header("x-mlflow-signature"),
+        &body,
+        now,
+    )
+    .and_then(|(id, ts)| remember(&hook.seen, id, ts, now));
+    if let Err(why) = verdict {
+        tracing::warn!("MLflow webhook rejected: {}", why.message());
+        return (StatusCode::UNAUTHORIZED, format!("{}\n", why.message()));
+    }
+    let event = describe(&body);
+    tracing::info!(event = %event, "MLflow webhook received; reconciling now");
+    hook.triggers.fire(Trigger::RegistryEvent);
+    (StatusCode::ACCEPTED, "accepted\n".into())
+}
+
+/// Creates or updates the daemon's webhook `name` on the MLflow server at
+/// `registry_uri`, delivering to `url` with `secret`, for [`EVENTS`].
+pub async fn register(
+    registry_uri: &str,
+    name: &str,
+    url: &str,
+    secret: &Secret,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    use crate::registry::mlflow::{WebhookChange, WebhookSpec};
+    use crate::registry::{self, AnyRegistry, OpenOptions, Registry};
+    let reg = registry::open(registry_uri, &OpenOptions { write: false })
+        .await
+        .context("opening the registry to register the MLflow webhook")?;
+    let AnyRegistry::Mlflow(reg) = reg else {
+        anyhow::bail!(
+            "--register-mlflow-webhook needs an MLflow registry, not {}",
+            reg.uri()
+        );
+    };
+    let secret = String::from_utf8_lossy(&secret.0).into_owned();
+    let spec = WebhookSpec {
+        name,
+        url,
+        events: &EVENTS,
+        secret: &secret,
+    };
+    let change = reg
+        .ensure_webhook(&spec)
+        .await
+        .with_context(|| format!("registering MLflow webhook {name:?} for {url}"))?;
+    match change {
+        WebhookChange::Created(id) => {
+            tracing::info!(webhook = name, id = %id, url, "MLflow webhook created")
+        }
+        WebhookChange::Updated(id) => {
+            tracing::info!(webhook = name, id = %id, url, "MLflow webhook updated")
+        }
+    }
+    Ok(())
+}
+
+/// Checks one delivery's headers and signature at `now` (Unix seconds);
+/// its delivery id and timestamp when valid.
+pub fn verify(
+    secret: &[u8],
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(String, i64), Refusal> {
+    let (Some(id), Some(ts), Some(sig)) = (id, timestamp, signature) else {
+        return Err(Refusal::Unsigned);
+    };
+    let ts_value: i64 = ts.trim().parse().map_err(|_| Refusal::BadSignature)?;
+    let expected = sign(secret, id, ts, body);
+    let matches = sig
+        .split(' ')
+        .any(|s| constant_time_eq(s.trim().as_bytes(), expected.as_bytes()));
+    if !matches {
+        return Err(Refusal::BadSignature);
+    }
+    if (now - ts_value).abs() > MAX_SKEW_SECS {
+        return Err(Refusal::Stale);
+    }
+    Ok((id.to_string(), ts_value))
+}
+
+/// Records an accepted delivery id; a replay when it was seen before.
+fn remember(
+    seen: &Mutex<HashMap<String, i64>>,
+    id: String,
+    ts: i64,
+    now: i64,
+) -> Result<(), Refusal> {
+    let mut seen = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    seen.retain(|_, t| (now - *t).abs() <= 2 * MAX_SKEW_SECS);
+    if seen.contains_key(&id) {
+        return Err(Refusal::Replayed);
+    }
+    seen.insert(id, ts);
+    Ok(())
+}
+
+/// MLflow's signature header value: `v1,<base64 HMAC-SHA256>` of
+/// `"<delivery id>.<timestamp>.<body>"`.
+pub fn sign(secret: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", base64(&mac.finalize().into_bytes()))
+}
+
+/// `entity.action (name)` of a delivery, for the log.
+fn describe(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+    let name = v
+        .get("data")
+        .and_then(|d| d.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("?");
+    format!("{}.{} ({name})", s("entity"), s("action"))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn signature_as_mlflow_computes_it() {
+        // mlflow.webhooks.delivery._generate_hmac_signature("s3cret", "d-1", "1700000000", "{}").
+        assert_eq!(
+            sign(b"s3cret", "d-1", "1700000000", b"{}"),
+            "v1,ffAlUwnIkZyROfdeDakYdx/QELuJ1gjEmzbfJrcVam0="
+        );
+    }
+
+    #[test]
+    fn refuses_forged_stale_and_replayed_deliveries() {
+        let now = 1_700_000_000;
+        let sig = sign(b"k", "d-1", "1700000000", b"{}");
+        let ok = verify(
+            b"k",
+            Some("d-1"),
+            Some("1700000000"),
+            Some(&sig),
+            b"{}",
+            now,
+        );
+        assert_eq!(ok, Ok(("d-1".to_string(), now)));
+        let forged = verify(
+            b"other",
+            Some("d-1"),
+            Some("1700000000"),
+            Some(&sig),
+            b"{}",
+            now,
+        );
+        assert_eq!(forged, Err(Refusal::BadSignature));
+        let tampered = verify(
+            b"k",
+            Some("d-1"),
+            Some("1700000000"),
+            Some(&sig),
+            b"{ }",
+            now,
+        );
+        assert_eq!(tampered, Err(Refusal::BadSignature));
+        let stale = verify(
+            b"k",
+            Some("d-1"),
+            Some("1700000000"),
+            Some(&sig),
+            b"{}",
+            now + 301,
+        );
+        assert_eq!(stale, Err(Refusal::Stale));
+        assert_eq!(
+            verify(b"k", None, Some("1700000000"), Some(&sig), b"{}", now),
+            Err(Refusal::Unsigned)
+        );
+        let seen = Mutex::new(HashMap::new());
+        assert_eq!(remember(&seen, "d-1".into(), now, now), Ok(()));
+        assert_eq!(
+            remember(&seen, "d-1".into(), now, now + 10),
+            Err(Refusal::Replayed)
+        );
+        assert_eq!(remember(&seen, "d-2".into(), now, now + 10), Ok(()));
+    }
+}

@@ -1,0 +1,165 @@
+//! MLflow's own webhooks, end to end: the daemon registers its webhook on
+//! the real server (`--register-mlflow-webhook`, idempotent by name), the
+//! server delivers a signed `model_version_alias.created` to the daemon on
+//! loopback when an alias is moved by hand, and the daemon heals it within
+//! seconds with resync off. Forged, stale and replayed deliveries are
+//! refused with 401.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use modelsync::registry::Registry;
+use modelsync::watch::mlflow_hook::sign;
+
+use crate::support::cli::Workdir;
+use crate::support::daemon::Daemon;
+use crate::support::mlflow::{MlflowServer, free_port, server, unique};
+
+const SECRET: &str = "whsec-modelsync-test";
+
+fn manifest(name: &str) -> String {
+    format!(
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    a: {{source: \"s3://bucket/{name}/a\"}}\n    b: {{source: \"s3://bucket/{name}/b\"}}\n  aliases:\n    champion: a\n    challenger: b\n"
+    )
+}
+
+fn daemon(w: &Workdir, srv: &MlflowServer, port: u16, hook: &str) -> Daemon {
+    let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
+    let mut cmd = w.command(&[
+        "--registry",
+        &srv.url,
+        "watch",
+        "m",
+        "--resync",
+        "0",
+        "--mlflow-webhook-secret-env",
+        "MS_HOOK_SECRET",
+        "--register-mlflow-webhook",
+        &url,
+        "--mlflow-webhook-name",
+        hook,
+    ]);
+    cmd.env("MS_HOOK_SECRET", SECRET);
+    Daemon::start_at(cmd, &format!("127.0.0.1:{port}"))
+}
+
+/// Ids of the server's webhooks named `name`.
+fn webhooks_named(srv: &MlflowServer, name: &str) -> Vec<String> {
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nfor w in MlflowClient().list_webhooks():\n    if w.name == {name:?}: print(w.webhook_id)\n"
+    ))
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_moved_alias_is_healed_after_mlflows_own_webhook() {
+    let srv = server();
+    let name = unique("mlhook");
+    let hook = unique("modelsync-hook");
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&name));
+    let port = free_port().expect("port");
+    let mut d = daemon(&w, srv, port, &hook);
+    d.wait_log("MLflow webhook created", Duration::from_secs(10));
+    d.wait_log("reconcile success", Duration::from_secs(60));
+    let reg = srv.registry();
+    let read = || async { reg.get_model(&name).await.expect("read").expect("model") };
+    let m = read().await;
+    assert_eq!(m.aliases.get("champion"), Some(&1));
+
+    // Moved by hand: MLflow fires model_version_alias.created at the daemon.
+    reg.set_alias(&name, "champion", 2)
+        .await
+        .expect("hand move");
+    let start = Instant::now();
+    loop {
+        if read().await.aliases.get("champion") == Some(&1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not healed (resync is off):\n{}",
+            d.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    d.wait_log("MLflow webhook received", Duration::from_secs(1));
+    d.wait_log("mlflow-webhook", Duration::from_secs(5));
+    assert!(
+        d.logs().iter().all(|l| !l.contains(SECRET)),
+        "the secret was logged"
+    );
+
+    // Forged, stale and replayed deliveries.
+    let body = br#"{"entity": "model_version_alias", "action": "created", "data": {}}"#;
+    let ts = now_secs().to_string();
+    let good = sign(SECRET.as_bytes(), "d-ok", &ts, body);
+    let forged = sign(b"not the secret", "d-forged", &ts, body);
+    let post = |id: &str, ts: &str, sig: &str| {
+        d.post(
+            "/hooks/mlflow",
+            &[
+                ("X-MLflow-Delivery-Id", id),
+                ("X-MLflow-Timestamp", ts),
+                ("X-MLflow-Signature", sig),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    };
+    assert_eq!(post("d-forged", &ts, &forged).status, 401);
+    let old = (now_secs() - 400).to_string();
+    let stale = sign(SECRET.as_bytes(), "d-stale", &old, body);
+    assert_eq!(post("d-stale", &old, &stale).status, 401);
+    assert_eq!(post("d-ok", &ts, &good).status, 202);
+    let replay = post("d-ok", &ts, &good);
+    assert_eq!(replay.status, 401, "{replay:?}");
+    assert!(replay.body.contains("already delivered"), "{replay:?}");
+    let unsigned = d.post("/hooks/mlflow", &[], body);
+    assert_eq!(unsigned.status, 401);
+
+    // Registering again finds the webhook by name and updates it.
+    d.terminate(Duration::from_secs(20));
+    let mut d = daemon(&w, srv, port, &hook);
+    d.wait_log("MLflow webhook updated", Duration::from_secs(10));
+    let ids = webhooks_named(srv, &hook);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    d.terminate(Duration::from_secs(20));
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nMlflowClient().delete_webhook({:?})\n",
+        ids[0]
+    ));
+}
+
+/// MLflow 2.x has no webhooks: registering one is a clear error at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_webhook_on_mlflow_2_is_a_clear_error() {
+    let srv = crate::support::servers::mlflow2();
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&unique("mlhook-v2")));
+    let port = free_port().expect("port");
+    let mut cmd = w.command(&[
+        "--registry",
+        &srv.url,
+        "watch",
+        "m",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--mlflow-webhook-secret-env",
+        "MS_HOOK_SECRET",
+        "--register-mlflow-webhook",
+        &format!("http://127.0.0.1:{port}/hooks/mlflow"),
+    ]);
+    cmd.env("MS_HOOK_SECRET", SECRET);
+    let r = crate::support::cli::Run::from_command(&mut cmd);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("has no webhooks API"), "{r:?}");
+}
