@@ -13,7 +13,7 @@ use super::client::Payload;
 use super::endpoints as ep;
 use crate::registry::{RegistryError, Result};
 
-/// What [`ensure_webhook`] did.
+/// What [`MlflowRegistry::ensure_webhook`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookChange {
     Created(String),
