@@ -585,9 +585,10 @@ impl<R: Registry> ModelRun<'_, R> {
                 let n = self.resolve(version)?;
                 self.recheck_gates(&GateTarget::Stage(*to), n).await?;
                 if self.prepared.archiving.contains(to) {
-                    reg.transition_stage_archiving(model, n, *to).await?;
-                    self.archived_by_move
-                        .extend(holders.iter().copied().filter(|h| *h != n));
+                    if reg.transition_stage_archiving(model, n, *to).await? {
+                        self.archived_by_move
+                            .extend(holders.iter().copied().filter(|h| *h != n));
+                    }
                 } else {
                     reg.transition_stage(model, n, *to).await?;
                 }

@@ -36,34 +36,11 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
             SourceConfig::Folder(paths)
         }
     };
-    let webhook_secret = match &a.webhook_secret_env {
-        Some(name) => {
-            let value = std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| {
-                    format!(
-                        "--webhook-secret-env {name}: the environment variable {name} is not set"
-                    )
-                })?;
-            Some(Secret(value.into_bytes()))
-        }
-        None => None,
-    };
-    let mlflow_webhook_secret = match &a.mlflow_webhook_secret_env {
-        Some(name) => {
-            let value = std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .with_context(|| {
-                    format!(
-                        "--mlflow-webhook-secret-env {name}: the environment variable {name} is not set"
-                    )
-                })?;
-            Some(Secret(value.into_bytes()))
-        }
-        None => None,
-    };
+    let webhook_secret = secret_from_env("--webhook-secret-env", a.webhook_secret_env.as_deref())?;
+    let mlflow_webhook_secret = secret_from_env(
+        "--mlflow-webhook-secret-env",
+        a.mlflow_webhook_secret_env.as_deref(),
+    )?;
     let clock = crate::clock::EvalClock::from_env()?;
     let election = election_config(&a)?;
     let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
@@ -166,4 +143,17 @@ fn notify_config(
         github,
         retry_base,
     })
+}
+
+/// The secret in the environment variable a `--…-secret-env NAME` flag
+/// names; an error when it is unset or empty.
+fn secret_from_env(flag: &str, name: Option<&str>) -> anyhow::Result<Option<Secret>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let value = std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("{flag} {name}: the environment variable {name} is not set"))?;
+    Ok(Some(Secret(value.into_bytes())))
 }

@@ -228,13 +228,16 @@ pub trait Registry: Sync {
     /// Moves one version into `stage` (Staging or Production) and, in the
     /// same write, archives every other version of the model in that stage
     /// (MLflow: `archive_existing_versions=true`, one transaction). Atomic
-    /// make-before-break: the stage is never empty in between.
+    /// make-before-break: the stage is never empty in between. `Ok(false)`:
+    /// the server could not archive in the same write (MLflow on PostgreSQL,
+    /// see `docs/mlflow-rest.md`), so only the move was made and the caller
+    /// archives the other holders itself.
     fn transition_stage_archiving(
         &self,
         model: &str,
         version: u64,
         stage: Stage,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn set_alias(
         &self,
         model: &str,
@@ -491,7 +494,7 @@ impl Registry for AnyRegistry {
         model: &str,
         version: u64,
         stage: Stage,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         delegate!(self, r => r.transition_stage_archiving(model, version, stage).await)
     }
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {

@@ -428,8 +428,9 @@ impl Registry for EmbeddedRegistry {
         model: &str,
         version: u64,
         stage: Stage,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.mutate_unit(|d, now| d.transition_stage_archiving(model, version, stage, now))
+            .map(|()| true)
     }
 
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {

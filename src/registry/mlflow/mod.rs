@@ -64,6 +64,9 @@ pub struct MlflowRegistry {
     /// Bulk reads made before the manifests were parsed
     /// ([`MlflowRegistry::prefetch`]), for the next named snapshot.
     prefetched: std::sync::Mutex<Option<read::Prefetched>>,
+    /// Set once the server failed a move with `archive_existing_versions`
+    /// (MLflow's store on PostgreSQL): later moves archive explicitly.
+    no_archive_on_move: std::sync::atomic::AtomicBool,
 }
 
 impl MlflowRegistry {
@@ -75,6 +78,7 @@ impl MlflowRegistry {
             logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
             prefetched: std::sync::Mutex::new(None),
+            no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -196,8 +200,8 @@ impl Registry for MlflowRegistry {
         model: &str,
         version: u64,
         stage: Stage,
-    ) -> Result<()> {
-        write::transition_stage(self, model, version, stage, true).await
+    ) -> Result<bool> {
+        write::transition_stage_archiving(self, model, version, stage).await
     }
     async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, model, alias, version).await

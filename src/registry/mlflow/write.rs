@@ -304,6 +304,37 @@ pub async fn transition_stage(
     })
 }
 
+/// A move with `archive_existing_versions=true`; `Ok(false)` when the
+/// server cannot archive in the same write and only the move was made.
+/// MLflow's SQL store compares the version column (an integer) with the
+/// request's version string while archiving, which PostgreSQL refuses
+/// (`operator does not exist: integer <> character varying`; the
+/// transaction rolls back, nothing moved). Then, and for the rest of the
+/// run, the move is sent plain and the caller archives.
+pub async fn transition_stage_archiving(
+    reg: &MlflowRegistry,
+    model: &str,
+    version: u64,
+    stage: Stage,
+) -> Result<bool> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !reg.no_archive_on_move.load(Relaxed) {
+        match transition_stage(reg, model, version, stage, true).await {
+            Err(RegistryError::Invalid(m)) if m.contains("operator does not exist") => {
+                tracing::warn!(
+                    "the server cannot archive with a move (archive_existing_versions); \
+                     moving and archiving in separate requests"
+                );
+                reg.no_archive_on_move.store(true, Relaxed);
+            }
+            other => return other.map(|()| true),
+        }
+    }
+    transition_stage(reg, model, version, stage, false)
+        .await
+        .map(|()| false)
+}
+
 /// Points `alias` at `version` (an upsert). MLflow answers `{}`: there is
 /// nothing to check in the answer, and no read-back either — the pass's
 /// final verification (a bulk snapshot) reports an alias that is not where

@@ -52,16 +52,27 @@ async fn kill_mid_copy_then_rerun_converges() {
     train(dev, &source, 0.95, 1.0);
     let wd = workdir(&dev.url, &source, &target, 0.9);
     proxy.fail("PUT", ARTIFACTS, Fault::Delay(Duration::from_secs(5)), 50);
+    let log = wd.path().join("killed-apply.log");
     let mut child = wd
         .command(&["apply", "m"])
         .env("MODELSYNC_REGISTRY", &proxy.url)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("spawn apply");
     let start = Instant::now();
     while proxy.count("PUT", ARTIFACTS) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(60), "no upload began");
+        if let Some(status) = child.try_wait().expect("poll apply") {
+            panic!(
+                "apply ended ({status}) before any upload:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no upload began within 180 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child.kill().expect("kill -9");
