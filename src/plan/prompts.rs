@@ -3,21 +3,10 @@
 //! alias moves. Pure, like the rest of `plan/`; `plan` and `apply` do not
 //! call it yet (README, "Prompts as code").
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredPrompt;
-
-/// A prompt as the registry holds it (MLflow 3: a registered model tagged
-/// `mlflow.prompt.is_prompt=true`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LivePrompt {
-    /// Version number -> template text (tag `mlflow.prompt.text`).
-    pub versions: BTreeMap<u64, String>,
-    /// Alias -> version number.
-    pub aliases: BTreeMap<String, u64>,
-}
+pub use crate::state::LivePrompt;
 
 /// One step for a prompt, in execution order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +88,7 @@ pub fn template_diff(alias: &str, old: &str, new: &str) -> String {
 mod tests {
     use super::*;
     use crate::manifest::{DesiredPromptVersion, Origin, Template};
+    use std::collections::BTreeMap;
 
     fn desired(versions: &[(&str, &str)], aliases: &[(&str, &str)]) -> DesiredPrompt {
         DesiredPrompt {
