@@ -446,3 +446,13 @@ pub fn parse_special_float(s: &str) -> f64 {
         other => other.parse().unwrap_or(f64::NAN),
     }
 }
+
+/// A prompt as the registry holds it (MLflow 3: a registered model tagged
+/// `mlflow.prompt.is_prompt=true`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LivePrompt {
+    /// Version number -> template text (tag `mlflow.prompt.text`).
+    pub versions: BTreeMap<u64, String>,
+    /// Alias -> version number.
+    pub aliases: BTreeMap<String, u64>,
+}

@@ -9,7 +9,7 @@ use super::{Exit, GlobalArgs};
 pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
     let paths = default_paths(&a.paths);
     let files = crate::source::read_paths(&paths)?;
-    let result = crate::manifest::validate::load_with(&files, &load_options(&paths, &a.protect)?);
+    let result = crate::reconcile::load(&files, &load_options(&paths, &a.protect)?);
     if a.format == OutputFormat::Json {
         let diags = result.as_ref().err().cloned().unwrap_or_default();
         let body = json!({

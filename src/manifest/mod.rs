@@ -82,6 +82,8 @@ pub struct DesiredState {
     pub models: BTreeMap<String, DesiredModel>,
     /// Experiments by name.
     pub experiments: BTreeMap<String, DesiredExperiment>,
+    /// Prompts (`kind: Prompt`) by name.
+    pub prompts: BTreeMap<String, DesiredPrompt>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
@@ -281,6 +283,52 @@ impl fmt::Display for Dataset {
         match &self.digest {
             Some(d) => write!(f, "{} (digest {d})", self.name),
             None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A declared prompt: an MLflow registered model tagged
+/// `mlflow.prompt.is_prompt=true`, whose versions are templates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPrompt {
+    pub name: String,
+    pub origin: Origin,
+    /// Version handles, by handle name.
+    pub versions: BTreeMap<String, DesiredPromptVersion>,
+    /// Alias -> handle (a key of `versions`).
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// A declared prompt version; its identity is the template text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPromptVersion {
+    pub handle: String,
+    pub origin: Origin,
+    pub template: Template,
+    /// The version's description in MLflow.
+    pub commit_message: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A template: its text, or (until [`validate::resolve_templates`] reads
+/// it) the file it is in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Template {
+    Text(String),
+    File {
+        /// The path, joined to the manifest file's folder.
+        path: String,
+        /// Where `templateFile` was written.
+        origin: Origin,
+    },
+}
+
+impl Template {
+    /// The text, once resolved.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Template::Text(t) => Some(t),
+            Template::File { .. } => None,
         }
     }
 }

@@ -24,7 +24,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::yaml::{Located, LocatedMap};
 
+mod prompt;
 mod rules;
+
+pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
 
 /// The only supported `apiVersion`.
 pub const API_VERSION: &str = "modelsync/v1";
@@ -363,6 +366,7 @@ pub struct Document {
 pub enum Spec {
     Model(ModelSpec),
     Experiment(ExperimentSpec),
+    Prompt(PromptSpec),
     /// The kind is not supported (reported by `validate`); spec not checked.
     Unsupported,
 }
@@ -396,6 +400,7 @@ impl<'de> Deserialize<'de> for Document {
                             spec = Some(match kind.value.as_str() {
                                 KIND_MODEL => Spec::Model(map.next_value()?),
                                 KIND_EXPERIMENT => Spec::Experiment(map.next_value()?),
+                                KIND_PROMPT => Spec::Prompt(map.next_value()?),
                                 _ => {
                                     map.next_value::<IgnoredAny>()?;
                                     Spec::Unsupported
@@ -412,6 +417,7 @@ impl<'de> Deserialize<'de> for Document {
                 let spec = spec.unwrap_or_else(|| match kind.value.as_str() {
                     KIND_MODEL => Spec::Model(ModelSpec::default()),
                     KIND_EXPERIMENT => Spec::Experiment(ExperimentSpec::default()),
+                    KIND_PROMPT => Spec::Prompt(PromptSpec::default()),
                     _ => Spec::Unsupported,
                 });
                 Ok(Document {
@@ -479,6 +485,7 @@ pub struct ExperimentDocument {
 pub enum ManifestDocument {
     RegisteredModel(ModelDocument),
     Experiment(ExperimentDocument),
+    Prompt(PromptDocument),
 }
 
 /// The JSON Schema of a manifest document, pretty-printed, ending in a newline.
@@ -517,5 +524,6 @@ mod tests {
         let text = value.to_string();
         assert!(text.contains("RegisteredModel") && text.contains("Experiment"));
         assert!(text.contains("artifactLocation") && text.contains("requireTag"));
+        assert!(text.contains("templateFile") && text.contains("commitMessage"));
     }
 }

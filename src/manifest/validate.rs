@@ -11,6 +11,7 @@
 //! - `versions.rs`: the checks of `spec.versions`.
 
 mod gates;
+mod prompts;
 pub(crate) mod rules;
 mod versions;
 
@@ -19,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sha2::{Digest, Sha256};
 
 use super::schema::{
-    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, ModelSpec, Spec, VersionRef,
+    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, KIND_PROMPT, ModelSpec,
+    Spec, VersionRef,
 };
 use super::yaml::{self, Located, LocatedMap};
 use super::{
@@ -33,6 +35,8 @@ use crate::naming::{
 use crate::state::Stage;
 use gates::STAGES;
 use versions::check_versions;
+
+pub use prompts::resolve_templates;
 
 /// Options for [`load_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,6 +168,14 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
                 ctx.error(name, message);
                 return;
             }
+            if let Some(first) = state.prompts.get(&name.value) {
+                let message = format!(
+                    "\"{}\" is already declared as a prompt at {}",
+                    name.value, first.origin
+                );
+                ctx.error(name, message);
+                return;
+            }
             let model = check_model(ctx, name, &spec);
             state.models.insert(name.value.clone(), model);
         }
@@ -190,10 +202,11 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
             let experiment = check_experiment(ctx, name, &spec);
             state.experiments.insert(name.value.clone(), experiment);
         }
+        Spec::Prompt(spec) => prompts::check_prompt(ctx, state, name, &spec),
         Spec::Unsupported => ctx.error(
             &doc.kind,
             format!(
-                "unsupported kind \"{}\": expected {KIND_MODEL} or {KIND_EXPERIMENT}",
+                "unsupported kind \"{}\": expected {KIND_MODEL}, {KIND_EXPERIMENT} or {KIND_PROMPT}",
                 doc.kind.value
             ),
         ),

@@ -7,12 +7,14 @@
 //! - `diff.rs`: computes the actions per model and experiment.
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
+//! - `prompts.rs`: the plan of one prompt (not wired into `plan` yet).
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
 pub mod describe;
 pub mod diff;
 pub mod gates;
+pub mod prompts;
 pub mod render;
 pub mod saved;
 pub mod stale;

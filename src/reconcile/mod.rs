@@ -317,7 +317,11 @@ pub fn load(
     files: &[SourceFile],
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
-    manifest::validate::load_with(files, options)
+    let mut desired = manifest::validate::load_with(files, options)?;
+    manifest::validate::resolve_templates(&mut desired, &|path| {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    })?;
+    Ok(desired)
 }
 
 /// Loads the manifests; on MLflow, when they look like more models than a
@@ -345,7 +349,7 @@ async fn load_beside_reads(
         None
     };
     let Some(reg) = reg else {
-        return (load(&files, &options), None);
+        return (load(&files, &options).and_then(refuse_prompts), None);
     };
     let loaded = {
         let parse = tokio::task::spawn_blocking(move || load(&files, &options));
@@ -368,7 +372,27 @@ async fn load_beside_reads(
         }
         loaded
     };
-    (loaded, Some(reg))
+    (loaded.and_then(refuse_prompts), Some(reg))
+}
+
+/// `plan` and `apply` do not act on `kind: Prompt` yet: a clear error at
+/// each prompt, before any write (`validate` and `export` accept them).
+fn refuse_prompts(desired: DesiredState) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
+    if desired.prompts.is_empty() {
+        return Ok(desired);
+    }
+    Err(desired
+        .prompts
+        .values()
+        .map(|p| crate::manifest::Diagnostic {
+            origin: p.origin.clone(),
+            message: format!(
+                "prompt \"{}\": plan and apply do not manage kind: Prompt yet \
+                 (validate checks it; see README, Prompts as code)",
+                p.name
+            ),
+        })
+        .collect())
 }
 
 /// Occurrences of `needle` in `hay` (an estimate of the declared models).

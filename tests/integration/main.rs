@@ -23,6 +23,7 @@ mod mlflow;
 mod mlflow_webhooks;
 mod operator;
 mod pass;
+mod prompts;
 mod prune;
 mod registry_facts;
 mod request_floor;

@@ -239,6 +239,12 @@ pub fn version_exactly_one(s: &mut Schema) {
     );
 }
 
+/// A prompt version: exactly one of `template` and `templateFile`.
+pub fn template_exactly_one(s: &mut Schema) {
+    let one = |k: &str| json!({"required": [k], "properties": {k: {"type": "string"}}});
+    insert(s, "oneOf", json!([one("template"), one("templateFile")]));
+}
+
 /// `from:`: exactly one of `alias`, `version`, `stage`.
 pub fn from_exactly_one(s: &mut Schema) {
     let one = |k: &str| json!({"required": [k]});

@@ -137,6 +137,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
             .map(|m| (m.0.name.clone(), m.0))
             .collect(),
         experiments: BTreeMap::new(),
+        prompts: BTreeMap::new(),
         digest: "sha256:test".to_string(),
     }
 }

@@ -31,6 +31,7 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod logged;
+mod prompts;
 mod read;
 
 pub use read::PER_MODEL_SEARCH_LIMIT;
