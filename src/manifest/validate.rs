@@ -149,15 +149,7 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
     let name = &doc.metadata.value.name;
     match doc.spec {
         Spec::Model(spec) => {
-            if name.value.trim().is_empty() {
-                ctx.error(
-                    name,
-                    "empty name: metadata.name must not be empty".to_string(),
-                );
-                return;
-            }
-            if let Some(problem) = model_name_problem(&name.value) {
-                ctx.error(name, problem);
+            if !name_ok(ctx, name) {
                 return;
             }
             if let Some(first) = state.models.get(&name.value) {
@@ -488,6 +480,23 @@ fn resolve(
             }
         },
     }
+}
+
+/// Reports an empty or invalid `metadata.name` (a registered model's or a
+/// prompt's: MLflow's naming rules are the same); true when it is fine.
+pub(super) fn name_ok(ctx: &mut Ctx<'_>, name: &Located<String>) -> bool {
+    if name.value.trim().is_empty() {
+        ctx.error(
+            name,
+            "empty name: metadata.name must not be empty".to_string(),
+        );
+        return false;
+    }
+    if let Some(problem) = model_name_problem(&name.value) {
+        ctx.error(name, problem);
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]

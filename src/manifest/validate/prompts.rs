@@ -7,7 +7,7 @@ use super::super::yaml::Located;
 use super::super::{DesiredPrompt, DesiredPromptVersion, DesiredState, Diagnostic, Template};
 use super::rules::handle_problem;
 use super::{Ctx, check_tags};
-use crate::naming::{alias_problem, description_problem, model_name_problem, tag_value_problem};
+use crate::naming::{alias_problem, description_problem, tag_value_problem};
 
 /// Checks one prompt document and adds it to `state`.
 pub(super) fn check_prompt(
@@ -16,15 +16,7 @@ pub(super) fn check_prompt(
     name: &Located<String>,
     spec: &PromptSpec,
 ) {
-    if name.value.trim().is_empty() {
-        ctx.error(
-            name,
-            "empty name: metadata.name must not be empty".to_string(),
-        );
-        return;
-    }
-    if let Some(problem) = model_name_problem(&name.value) {
-        ctx.error(name, problem);
+    if !super::name_ok(ctx, name) {
         return;
     }
     let first = state

@@ -10,20 +10,9 @@ use std::time::Duration;
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
 
-const WAIT: Duration = Duration::from_secs(30);
+use super::model;
 
-fn model(name: &str, champion: &str, gated: bool) -> String {
-    let gate = if gated {
-        "  stages:\n    Production: v1\n  gates:\n    Production:\n      - requireTag: {key: approved, value: \"true\"}\n"
-    } else {
-        ""
-    };
-    format!(
-        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    \
-         v1: {{source: s3://bucket/{name}/1}}\n    v2: {{source: s3://bucket/{name}/2}}\n  aliases:\n    \
-         champion: {champion}\n{gate}"
-    )
-}
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Runs headless Chromium (no sandbox: the tests run as root in CI) with
 /// JavaScript disabled; returns stdout.
