@@ -190,9 +190,8 @@ impl Reconciler {
             }
         };
         let id = identity(&fetched);
-        self.shared.lock().status.last_attempted_revision = Some(id.clone());
-        self.note_commit(&id);
         if let Some(refused) = self.check_signature(&id) {
+            self.attempted(&id);
             return refused;
         }
         if self.invalid.as_deref() == Some(id.as_str()) {
@@ -216,6 +215,9 @@ impl Reconciler {
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
         let end = self.conclude(&out, &id, mode);
+        // Published with the outcome, so a reader that sees this revision
+        // as attempted also sees how the attempt ended.
+        self.attempted(&id);
         self.report_pass(&out, &id, mode, &end);
         Some((end, id))
     }

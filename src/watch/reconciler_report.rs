@@ -19,13 +19,16 @@ impl Reconciler {
         self.config.notifier.flush(timeout).await;
     }
 
-    /// Records the commit being attempted (git sources).
-    pub(super) fn note_commit(&mut self, id: &str) {
+    /// Records the revision (and, for git sources, the commit) the pass
+    /// attempted, once its outcome is in the status.
+    pub(super) fn attempted(&mut self, id: &str) {
         let info = match &self.source {
             Source::Git(Some(git)) => git.commit_info(id),
             _ => None,
         };
-        self.shared.lock().status.last_attempted_commit = info;
+        let mut state = self.shared.lock();
+        state.status.last_attempted_revision = Some(id.to_string());
+        state.status.last_attempted_commit = info;
     }
 
     /// With `--verify-signatures`: `None` when the head may be applied;
