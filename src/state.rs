@@ -11,6 +11,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod capabilities;
 pub mod history;
 pub mod tags;
 
@@ -128,6 +129,9 @@ pub struct LiveState {
     /// alias, no artifacts).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub copy_sources: BTreeMap<String, Result<CopySource, String>>,
+    /// Declared prompts that exist, by name (absent: no such prompt).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompts: BTreeMap<String, LivePrompt>,
 }
 
 /// A version in another registry that `from:` names, as read there.
@@ -449,10 +453,26 @@ pub fn parse_special_float(s: &str) -> f64 {
 
 /// A prompt as the registry holds it (MLflow 3: a registered model tagged
 /// `mlflow.prompt.is_prompt=true`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivePrompt {
     /// Version number -> template text (tag `mlflow.prompt.text`).
     pub versions: BTreeMap<u64, String>,
     /// Alias -> version number.
     pub aliases: BTreeMap<String, u64>,
+    /// The name is held by a registered model that is not a prompt:
+    /// modelsync will not touch it as one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_a_prompt: bool,
+}
+
+impl LivePrompt {
+    /// The newest version holding `text` (the one aliases are pointed at
+    /// when several hold it).
+    pub fn holder(&self, text: &str) -> Option<u64> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|(_, t)| t.as_str() == text)
+            .map(|(n, _)| *n)
+    }
 }

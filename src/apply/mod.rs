@@ -18,11 +18,13 @@
 //! write the model's `modelsync.epoch` is compared with the leader's: a
 //! model carrying a newer epoch is not written (and the leader's fence is
 //! marked lost, so it steps down); otherwise the model is stamped with the
-//! leader's epoch first.
+//! leader's epoch first. Prompts (`apply/prompts.rs`) are applied after
+//! the models, one at a time, read again before their first write too.
 
 mod copy;
 mod model;
 mod prepare;
+mod prompts;
 mod report;
 
 use futures_util::StreamExt;
@@ -155,7 +157,7 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     let mut results = Vec::new();
     let tally = Tally::new(
         opts.progress.clone(),
-        plan.experiments.len() + plan.models.len(),
+        plan.experiments.len() + plan.models.len() + plan.prompts.len(),
     );
     for exp in &plan.experiments {
         let r = model::apply_experiment(reg, exp, opts).await;
@@ -173,6 +175,11 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
         .collect()
         .await;
     results.extend(per_model.into_iter().flatten());
+    for pp in &plan.prompts {
+        let r = prompts::apply_prompt(reg, pp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
+    }
     if results.iter().any(|r| r.outcome == Outcome::Applied)
         && let Err(e) = reg.flush().await
     {

@@ -750,7 +750,7 @@ impl From<RegistryError> for StepError {
     }
 }
 
-fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
+pub(super) fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Applied => info!(model = object, action = description, "applied"),
         other => warn!(model = object, action = description, outcome = ?other, "not applied"),

@@ -168,6 +168,7 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
     Ok(LoadOptions {
         protect: targets,
         registries,
+        files: Default::default(),
     })
 }
 

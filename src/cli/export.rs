@@ -32,7 +32,22 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
             models,
             experiments: BTreeSet::new(),
         };
-        reg.snapshot(&req).await
+        // Everything (no --model, no --snapshot): the prompts too, where
+        // the server has a prompt registry.
+        let all = a.models.is_empty() && a.snapshot.is_none();
+        let prompts = async {
+            if all && reg.capabilities().await?.prompts {
+                reg.list_prompts().await
+            } else {
+                Ok(Default::default())
+            }
+        };
+        futures_util::future::try_join(reg.snapshot(&req), prompts)
+            .await
+            .map(|(mut live, prompts)| {
+                live.prompts = prompts;
+                live
+            })
     }
     .with_context(|| format!("reading {}", reg.uri()))?;
     let mut live = live;

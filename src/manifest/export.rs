@@ -6,11 +6,12 @@
 //! which a manifest cannot express: the highest is declared and a comment
 //! names the others).
 
-use crate::state::{LiveExperiment, LiveModel, LiveState, Stage};
+use crate::state::{LiveExperiment, LiveModel, LivePrompt, LiveState, Stage};
 
 use super::schema::{
     ApiVersion, ExperimentDocument, ExperimentKind, ExperimentSpec, Metadata, ModelDocument,
-    ModelKind, ModelSpec, TagValue, VersionRef, VersionSpec,
+    ModelKind, ModelSpec, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec, TagValue,
+    VersionRef, VersionSpec,
 };
 use super::yaml::{self, Located, LocatedMap};
 
@@ -18,7 +19,8 @@ use super::yaml::{self, Located, LocatedMap};
 pub const SCHEMA_REF: &str = "../schemas/modelsync.schema.json";
 
 /// Renders manifests (multi-document YAML, one `RegisteredModel` per model,
-/// then one `Experiment` per experiment) that declare `live` as it is, so
+/// one `Experiment` per experiment, then one `Prompt` per prompt) that
+/// declare `live` as it is, so
 /// that planning them against `live` gives an empty plan.
 pub fn render(live: &LiveState) -> String {
     let mut docs: Vec<String> = Vec::new();
@@ -27,6 +29,9 @@ pub fn render(live: &LiveState) -> String {
     }
     for experiment in live.experiments.values() {
         docs.push(render_experiment(experiment));
+    }
+    for (name, prompt) in live.prompts.iter().filter(|(_, p)| !p.not_a_prompt) {
+        docs.push(render_prompt(name, prompt));
     }
     let mut out = format!("# yaml-language-server: $schema={SCHEMA_REF}\n");
     out.push_str(&docs.join("---\n"));
@@ -112,6 +117,46 @@ fn render_model(model: &LiveModel) -> String {
     let mut out = comments.concat();
     out.push_str(&yaml::to_yaml(&doc));
     out
+}
+
+/// A prompt's templates, each once (under the newest version holding it,
+/// the one the planner would use), inline, and its aliases.
+fn render_prompt(name: &str, prompt: &LivePrompt) -> String {
+    let mut spec = PromptSpec::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut kept = Vec::new();
+    for (n, text) in prompt.versions.iter().rev() {
+        if seen.insert(text.as_str()) {
+            kept.push((*n, text));
+        }
+    }
+    kept.reverse();
+    for (n, text) in kept {
+        spec.versions.push(
+            handle(n),
+            PromptVersionSpec {
+                template: Some(Located::new(text.clone())),
+                ..PromptVersionSpec::default()
+            },
+        );
+    }
+    for (alias, n) in &prompt.aliases {
+        let held = prompt
+            .versions
+            .get(n)
+            .and_then(|t| prompt.holder(t))
+            .unwrap_or(*n);
+        spec.aliases.push(alias.clone(), Located::new(handle(held)));
+    }
+    let doc = PromptDocument {
+        api_version: ApiVersion::V1,
+        kind: PromptKind::Prompt,
+        metadata: Metadata {
+            name: Located::new(name.to_string()),
+        },
+        spec,
+    };
+    yaml::to_yaml(&doc)
 }
 
 fn render_experiment(experiment: &LiveExperiment) -> String {

@@ -310,8 +310,8 @@ pub struct DesiredPromptVersion {
     pub tags: BTreeMap<String, String>,
 }
 
-/// A template: its text, or (until [`validate::resolve_templates`] reads
-/// it) the file it is in.
+/// A template: its text, or the file it is in (whose text
+/// [`validate::resolve_templates`] reads).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Template {
     Text(String),
@@ -320,6 +320,8 @@ pub enum Template {
         path: String,
         /// Where `templateFile` was written.
         origin: Origin,
+        /// The file's text, once read.
+        text: Option<String>,
     },
 }
 
@@ -328,8 +330,26 @@ impl Template {
     pub fn text(&self) -> Option<&str> {
         match self {
             Template::Text(t) => Some(t),
-            Template::File { .. } => None,
+            Template::File { text, .. } => text.as_deref(),
         }
+    }
+}
+
+impl DesiredState {
+    /// Every resolved `templateFile`: path -> text (what a saved plan keeps
+    /// so that it can be validated again without the files).
+    pub fn template_files(&self) -> BTreeMap<String, String> {
+        let files = self.prompts.values().flat_map(|p| p.versions.values());
+        files
+            .filter_map(|v| match &v.template {
+                Template::File {
+                    path,
+                    text: Some(t),
+                    ..
+                } => Some((path.clone(), t.clone())),
+                _ => None,
+            })
+            .collect()
     }
 }
 

@@ -46,6 +46,10 @@ pub struct LoadOptions {
     pub protect: Vec<String>,
     /// Registries `from:` may name (`[registries.NAME]`): name -> URI.
     pub registries: BTreeMap<String, String>,
+    /// Texts of files beside the manifests, by path (a git commit's, a
+    /// saved plan's, a watched folder's): where `templateFile`s are looked
+    /// up before the file system.
+    pub files: BTreeMap<String, String>,
 }
 
 /// Parses and validates every file; returns the desired state, or every

@@ -117,6 +117,46 @@ pub fn details(action: &Action) -> Vec<String> {
     out
 }
 
+/// One line describing a prompt action.
+pub fn prompt_action(action: &crate::plan::prompts::PromptAction) -> String {
+    use crate::plan::prompts::PromptAction;
+    match action {
+        PromptAction::CreatePrompt => "create prompt".to_string(),
+        PromptAction::RegisterVersion {
+            handle, template, ..
+        } => {
+            let lines = template.lines().count().max(1);
+            let chars = template.chars().count();
+            let size = format!(
+                "{lines} {}, {chars} {}",
+                if lines == 1 { "line" } else { "lines" },
+                if chars == 1 {
+                    "character"
+                } else {
+                    "characters"
+                }
+            );
+            format!("register version ({handle}): template of {size}")
+        }
+        PromptAction::SetAlias {
+            alias,
+            handle,
+            version,
+            from,
+            ..
+        } => {
+            let to = match version {
+                Some(n) => format!("version {n}"),
+                None => format!("new version ({handle})"),
+            };
+            match from {
+                Some(f) => format!("alias {alias}: version {f} -> {to}"),
+                None => format!("alias {alias}: none -> {to}"),
+            }
+        }
+    }
+}
+
 /// One line describing an experiment action.
 pub fn experiment_action(action: &ExperimentAction) -> String {
     match action {

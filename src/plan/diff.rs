@@ -36,6 +36,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
     Plan {
         models,
         experiments,
+        prompts: super::prompts::plan_prompts(&desired.prompts, &live.prompts),
         ..Plan::empty()
     }
 }
@@ -143,6 +144,16 @@ fn plan_model(
     live: &LiveState,
     ctx: &PlanContext,
 ) -> Option<ModelPlan> {
+    if model.is_some_and(|m| crate::state::tags::is_prompt(&m.tags)) {
+        return Some(ModelPlan {
+            model: dm.name.clone(),
+            actions: Vec::new(),
+            errors: vec![format!(
+                "\"{}\" is a prompt in the registry, not a registered model: modelsync will not touch it as a model (declare it with kind: Prompt)",
+                dm.name
+            )],
+        });
+    }
     let resolved = resolve(dm, model, live);
     let mut errors = resolved.errors.clone();
     errors.extend(stage_conflicts(dm, &resolved));

@@ -7,10 +7,12 @@
 //! - `diff.rs`: computes the actions per model and experiment.
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
-//! - `prompts.rs`: the plan of one prompt (not wired into `plan` yet).
+//! - `prompts.rs`: the plan of each prompt (`kind: Prompt`).
+//! - `capabilities.rs`: what the manifests need that the registry lacks.
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
+pub mod capabilities;
 pub mod describe;
 pub mod diff;
 pub mod gates;
@@ -49,6 +51,9 @@ pub struct Plan {
     pub models: Vec<ModelPlan>,
     /// Experiments with at least one action, sorted by name.
     pub experiments: Vec<ExperimentPlan>,
+    /// Prompts with at least one action or problem, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<prompts::PromptPlan>,
 }
 
 /// The actions for one registered model, in execution order.
@@ -259,6 +264,7 @@ impl Plan {
             format_version: PLAN_FORMAT_VERSION,
             models: Vec::new(),
             experiments: Vec::new(),
+            prompts: Vec::new(),
         }
     }
 
@@ -267,7 +273,7 @@ impl Plan {
         self.action_count() == 0
     }
 
-    /// Number of actions, experiments included.
+    /// Number of actions, experiments' and prompts' included.
     pub fn action_count(&self) -> usize {
         self.models.iter().map(|m| m.actions.len()).sum::<usize>()
             + self
@@ -275,12 +281,14 @@ impl Plan {
                 .iter()
                 .map(|e| e.actions.len())
                 .sum::<usize>()
+            + self.prompts.iter().map(|p| p.actions.len()).sum::<usize>()
     }
 
-    /// True when any model or experiment could not be planned.
+    /// True when any model, experiment or prompt could not be planned.
     pub fn has_errors(&self) -> bool {
         self.models.iter().any(|m| !m.errors.is_empty())
             || self.experiments.iter().any(|e| !e.errors.is_empty())
+            || self.prompts.iter().any(|p| !p.errors.is_empty())
     }
 
     /// True when any move is blocked by a gate.

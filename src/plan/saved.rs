@@ -27,8 +27,10 @@ use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
 
 /// The saved-plan format this modelsync writes. Version 2 added
-/// [`SavedPlan::observed`] and spells gate targets as strings.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+/// [`SavedPlan::observed`] and spells gate targets as strings; version 3
+/// added prompts (the plan's `prompts`, `observed.prompts` and
+/// [`SavedPlan::templates`]), which an older modelsync would skip.
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -64,6 +66,9 @@ pub struct SavedPlan {
     /// The other registries (`[registries.NAME]`) `from:` may name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub registries: BTreeMap<String, String>,
+    /// The prompts' `templateFile`s: path -> text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -138,11 +143,11 @@ impl SavedPlan {
         live: &LiveState,
         made: Provenance,
     ) -> Result<SavedPlan, SaveError> {
-        let failed: Vec<String> = plan
-            .models
-            .iter()
-            .filter(|m| !m.errors.is_empty())
+        let models = plan.models.iter().filter(|m| !m.errors.is_empty());
+        let prompts = plan.prompts.iter().filter(|p| !p.errors.is_empty());
+        let failed: Vec<String> = models
             .map(|m| m.model.clone())
+            .chain(prompts.map(|p| format!("prompt {}", p.prompt)))
             .collect();
         if !failed.is_empty() {
             return Err(SaveError::PlanHasErrors(failed));
@@ -167,6 +172,7 @@ impl SavedPlan {
                 .collect(),
             protect: made.protect,
             registries: desired.registries.clone(),
+            templates: desired.template_files(),
         })
     }
 
@@ -183,14 +189,23 @@ impl SavedPlan {
         let options = LoadOptions {
             protect: self.protect.clone(),
             registries: self.registries.clone(),
+            files: self.templates.clone(),
         };
         (files, options)
     }
 
-    /// The desired state the plan was made from, validated again.
+    /// The desired state the plan was made from, validated again, its
+    /// templates read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
         let (files, options) = self.inputs();
-        crate::manifest::validate::load_with(&files, &options)
+        let mut desired = crate::manifest::validate::load_with(&files, &options)?;
+        crate::manifest::validate::resolve_templates(&mut desired, &|path| {
+            self.templates
+                .get(path)
+                .cloned()
+                .ok_or_else(|| "not in the saved plan".to_string())
+        })?;
+        Ok(desired)
     }
 
     /// The models and experiments to read to check this plan: every one

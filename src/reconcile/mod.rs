@@ -169,8 +169,25 @@ async fn run_on(
     pass: &Pass<'_>,
 ) {
     let ctx = pass.context(prune);
-    let settled = settle(out, reg, sources, &desired, saved, &ctx).await;
+    // The capability probe runs beside the first reads; what the manifests
+    // need and the server lacks wins over whatever those reads met.
+    let (caps, settled) = tokio::join!(
+        reg.capabilities(),
+        settle(out, reg, sources, &desired, saved, &ctx)
+    );
+    let lacking = caps.map(|c| crate::plan::capabilities::missing(&desired, &c));
     out.desired = Some(desired);
+    match lacking {
+        Err(e) => {
+            out.stop = Some(Stop::Registry(e));
+            return;
+        }
+        Ok(diags) if !diags.is_empty() => {
+            out.stop = Some(Stop::Invalid(diags));
+            return;
+        }
+        Ok(_) => {}
+    }
     if let Err(stop) = settled {
         out.stop = Some(stop);
         return;
@@ -318,8 +335,9 @@ pub fn load(
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
     let mut desired = manifest::validate::load_with(files, options)?;
-    manifest::validate::resolve_templates(&mut desired, &|path| {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    manifest::validate::resolve_templates(&mut desired, &|path| match options.files.get(path) {
+        Some(text) => Ok(text.clone()),
+        None => std::fs::read_to_string(path).map_err(|e| e.to_string()),
     })?;
     Ok(desired)
 }
@@ -349,7 +367,7 @@ async fn load_beside_reads(
         None
     };
     let Some(reg) = reg else {
-        return (load(&files, &options).and_then(refuse_prompts), None);
+        return (load(&files, &options), None);
     };
     let loaded = {
         let parse = tokio::task::spawn_blocking(move || load(&files, &options));
@@ -372,27 +390,7 @@ async fn load_beside_reads(
         }
         loaded
     };
-    (loaded.and_then(refuse_prompts), Some(reg))
-}
-
-/// `plan` and `apply` do not act on `kind: Prompt` yet: a clear error at
-/// each prompt, before any write (`validate` and `export` accept them).
-fn refuse_prompts(desired: DesiredState) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
-    if desired.prompts.is_empty() {
-        return Ok(desired);
-    }
-    Err(desired
-        .prompts
-        .values()
-        .map(|p| crate::manifest::Diagnostic {
-            origin: p.origin.clone(),
-            message: format!(
-                "prompt \"{}\": plan and apply do not manage kind: Prompt yet \
-                 (validate checks it; see README, Prompts as code)",
-                p.name
-            ),
-        })
-        .collect())
+    (loaded, Some(reg))
 }
 
 /// Occurrences of `needle` in `hay` (an estimate of the declared models).

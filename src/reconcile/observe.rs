@@ -1,6 +1,7 @@
-//! Reading what the planner needs: one bulk snapshot, then only the extra
-//! reads some manifests need (`runs:/` sources to resolve, runs that gates
-//! read, and their MLflow 3 logged models).
+//! Reading what the planner needs: one bulk snapshot (and, beside it, the
+//! declared prompts), then only the extra reads some manifests need
+//! (`runs:/` sources to resolve, runs that gates read, and their MLflow 3
+//! logged models).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,8 +10,7 @@ use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
-use crate::state::LiveState;
-use crate::state::{CopySource, LiveRun};
+use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
 
 /// The snapshot request for what `desired` declares.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
@@ -29,7 +29,17 @@ pub async fn observe<R: Registry>(
     sources: &Sources,
     desired: &DesiredState,
 ) -> Result<LiveState, RegistryError> {
-    let mut live = reg.snapshot(&request_for(desired)).await?;
+    let prompts = async {
+        let names: BTreeSet<String> = desired.prompts.keys().cloned().collect();
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        reg.read_prompts(&names).await
+    };
+    let (mut live, prompts) =
+        futures_util::future::try_join(reg.snapshot(&request_for(desired)), prompts).await?;
+    live.prompts = prompts;
+    mark_prompts(reg, desired, &mut live).await?;
     let copies = read_copy_sources(sources, desired).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
@@ -65,6 +75,37 @@ pub async fn observe<R: Registry>(
             .await?;
     }
     Ok(live)
+}
+
+/// MLflow's model reads leave prompts out, so a declared model that looks
+/// absent may be a prompt: when some are absent (the plan would create
+/// them) and the server has prompts, one search for the prompts' names
+/// tells, and those are kept as the prompts they are (tagged), for the
+/// planner to refuse.
+async fn mark_prompts<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    live: &mut LiveState,
+) -> Result<(), RegistryError> {
+    let absent: Vec<&String> = desired
+        .models
+        .keys()
+        .filter(|n| !live.models.contains_key(*n))
+        .collect();
+    if absent.is_empty() || !reg.capabilities().await?.prompts {
+        return Ok(());
+    }
+    let prompts = reg.prompt_names().await?;
+    for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
+        let tags = BTreeMap::from([(tags::MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
+        let model = LiveModel {
+            name: name.clone(),
+            tags,
+            ..LiveModel::default()
+        };
+        live.models.insert(name.clone(), model);
+    }
+    Ok(())
 }
 
 /// Reads every version `from:` names in its registry, once per distinct
@@ -143,7 +184,8 @@ pub async fn plan<R: Registry>(
     Ok((live, plan))
 }
 
-/// One `model: action` (or `experiment name: action`) line per action of
+/// One `model: action` (or `experiment name: action`, `prompt name:
+/// action`) line per action of
 /// `plan`, gate-blocked moves left out unless `blocked`: the wording of
 /// `plan::describe`, for pending and drift reports.
 pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
@@ -163,7 +205,9 @@ pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
             )
         })
     });
-    models.chain(experiments).collect()
+    let mut lines: Vec<String> = models.chain(experiments).collect();
+    lines.extend(crate::plan::prompts::pending(&plan.prompts));
+    lines
 }
 
 /// The actions a re-plan still finds after an apply, gate-blocked moves

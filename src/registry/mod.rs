@@ -14,9 +14,10 @@ pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveExperiment, LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution,
-    Stage,
+    LiveExperiment, LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion,
+    SourceResolution, Stage,
 };
 
 /// Which models a snapshot reads.
@@ -269,6 +270,71 @@ pub trait Registry: Sync {
     fn as_mlflow(&self) -> Option<&mlflow::MlflowRegistry> {
         None
     }
+
+    /// What this registry can do (MLflow: asked once, `GET /version`).
+    fn capabilities(&self) -> impl Future<Output = Result<Capabilities>> + Send;
+
+    /// The prompts among `names` that exist (a name held by a registered
+    /// model that is not a prompt is reported as `not_a_prompt`). Only
+    /// MLflow 3 has a prompt registry; the others answer an error (the
+    /// pass checks [`Registry::capabilities`] first).
+    fn read_prompts(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, LivePrompt>>> + Send {
+        let _ = names;
+        async { Err(no_prompt_registry()) }
+    }
+
+    /// Every prompt (export).
+    fn list_prompts(&self) -> impl Future<Output = Result<BTreeMap<String, LivePrompt>>> + Send {
+        async { Err(no_prompt_registry()) }
+    }
+
+    /// The names of every prompt (a registry without prompts has none).
+    fn prompt_names(&self) -> impl Future<Output = Result<BTreeSet<String>>> + Send {
+        async { Ok(BTreeSet::new()) }
+    }
+
+    /// Creates the prompt `name`.
+    fn create_prompt(&self, name: &str) -> impl Future<Output = Result<()>> + Send {
+        let _ = name;
+        async { Err(no_prompt_registry()) }
+    }
+
+    /// Registers a template as a new version of prompt `name`; its number.
+    fn create_prompt_version(
+        &self,
+        name: &str,
+        new: &NewPromptVersion,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        let _ = (name, new);
+        async { Err(no_prompt_registry()) }
+    }
+
+    /// Points alias `alias` of prompt `name` at `version`.
+    fn set_prompt_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (name, alias, version);
+        async { Err(no_prompt_registry()) }
+    }
+}
+
+/// A template to register as a prompt version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPromptVersion {
+    pub template: String,
+    /// The version's description in MLflow.
+    pub commit_message: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+fn no_prompt_registry() -> RegistryError {
+    RegistryError::Invalid("this registry has no prompt registry (prompts need MLflow 3)".into())
 }
 
 /// The other registries `from:` names, opened: name -> MLflow server.
@@ -522,5 +588,26 @@ impl Registry for AnyRegistry {
             AnyRegistry::Mlflow(r) => Some(r),
             AnyRegistry::Embedded(_) => None,
         }
+    }
+    async fn capabilities(&self) -> Result<Capabilities> {
+        delegate!(self, r => r.capabilities().await)
+    }
+    async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
+        delegate!(self, r => r.read_prompts(names).await)
+    }
+    async fn list_prompts(&self) -> Result<BTreeMap<String, LivePrompt>> {
+        delegate!(self, r => r.list_prompts().await)
+    }
+    async fn prompt_names(&self) -> Result<BTreeSet<String>> {
+        delegate!(self, r => r.prompt_names().await)
+    }
+    async fn create_prompt(&self, name: &str) -> Result<()> {
+        delegate!(self, r => r.create_prompt(name).await)
+    }
+    async fn create_prompt_version(&self, name: &str, new: &NewPromptVersion) -> Result<u64> {
+        delegate!(self, r => r.create_prompt_version(name, new).await)
+    }
+    async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        delegate!(self, r => r.set_prompt_alias(name, alias, version).await)
     }
 }

@@ -34,6 +34,49 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
     found.iter().map(|p| read_one(p)).collect()
 }
 
+/// The template files ([`super::is_template_file`]) under the folders among
+/// `paths` (not hidden), as [`super::others`] keeps them: where a prompt's
+/// `templateFile` is looked up, so that the daemon sees a template's edit.
+pub fn read_others(
+    paths: &[PathBuf],
+) -> Result<std::collections::BTreeMap<String, String>, SourceError> {
+    let mut found = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        walk_all(dir, &mut found)?;
+    }
+    found.sort();
+    found.dedup();
+    let mut read = Vec::new();
+    for path in found {
+        let meta = fs::metadata(&path).map_err(|e| io_err(&path, e))?;
+        if meta.len() <= super::MAX_OTHER as u64 {
+            read.push((
+                display(&path),
+                fs::read(&path).map_err(|e| io_err(&path, e))?,
+            ));
+        }
+    }
+    Ok(super::others(read))
+}
+
+/// Every regular, non-hidden template file, recursively.
+fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
+        if kind.is_dir() {
+            walk_all(&path, out)?;
+        } else if kind.is_file() && super::is_template_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
     for entry in entries {

@@ -149,7 +149,7 @@ impl GitSource {
                 tracing::warn!(from = %old, to = %id, branch, "branch head moved to a commit that does not descend from the previous one (force-push?)");
             }
         }
-        let files = read_tree(repo, &commit, &path).map_err(|e| match e {
+        let (files, others) = read_tree(repo, &commit, &path).map_err(|e| match e {
             TreeError::Missing => GitError::PathMissing {
                 url: redact(&url),
                 branch: branch.clone(),
@@ -171,6 +171,7 @@ impl GitSource {
             files,
             revision: Some(id.to_string()),
             config,
+            others,
         })
     }
 
@@ -375,7 +376,7 @@ fn read_tree(
     repo: &Repository,
     commit: &git2::Commit<'_>,
     path: &str,
-) -> Result<Vec<SourceFile>, TreeError> {
+) -> Result<(Vec<SourceFile>, std::collections::BTreeMap<String, String>), TreeError> {
     let root = commit.tree()?;
     let prefix = path.trim_matches('/');
     let prefix = if prefix == "." { "" } else { prefix };
@@ -394,6 +395,7 @@ fn read_tree(
         entry.to_object(repo)?.peel_to_tree()?
     };
     let mut blobs = Vec::new();
+    let mut other_blobs = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
             return TreeWalkResult::Skip;
@@ -401,17 +403,28 @@ fn read_tree(
         if name.starts_with('.') {
             return TreeWalkResult::Skip;
         }
-        let is_manifest = name.ends_with(".yaml") || name.ends_with(".yml");
-        if entry.kind() == Some(ObjectType::Blob) && is_manifest {
-            let full = if prefix.is_empty() {
-                format!("{dir}{name}")
-            } else {
-                format!("{prefix}/{dir}{name}")
-            };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return TreeWalkResult::Ok;
+        }
+        let full = if prefix.is_empty() {
+            format!("{dir}{name}")
+        } else {
+            format!("{prefix}/{dir}{name}")
+        };
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
             blobs.push((full, entry.id()));
+        } else {
+            other_blobs.push((full, entry.id()));
         }
         TreeWalkResult::Ok
     })?;
+    let mut others = Vec::new();
+    for (path, id) in other_blobs {
+        let blob = repo.find_blob(id)?;
+        if blob.size() <= super::MAX_OTHER {
+            others.push((path, blob.content().to_vec()));
+        }
+    }
     blobs.sort();
     let mut files = Vec::with_capacity(blobs.len());
     for (path, id) in blobs {
@@ -422,7 +435,7 @@ fn read_tree(
             contents: content[..content.len().min(MAX_READ)].to_vec(),
         });
     }
-    Ok(files)
+    Ok((files, super::others(others)))
 }
 
 /// A URL without userinfo (`https://user:token@host/x` -> `https://host/x`).

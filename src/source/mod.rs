@@ -10,6 +10,8 @@ pub mod signature;
 
 pub use folder::read_paths;
 
+use std::collections::BTreeMap;
+
 /// Why manifests could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -38,4 +40,36 @@ pub struct Fetched {
     /// `modelsync.toml` beside the manifests (in the folder, or in the
     /// commit's tree).
     pub config: config::Config,
+    /// The other text files under the watched path (templates a prompt's
+    /// `templateFile` names), by path; see [`others`].
+    pub others: BTreeMap<String, String>,
+}
+
+/// Extensions of the files a watched folder's daemon treats as templates
+/// (reads into [`Fetched::others`] and reacts to): not `.json`, so that an
+/// embedded registry file kept beside the manifests is never one.
+pub const TEMPLATE_EXTENSIONS: [&str; 10] = [
+    "txt", "md", "prompt", "j2", "jinja", "jinja2", "tmpl", "tpl", "mustache", "hbs",
+];
+
+/// True when `path` has one of [`TEMPLATE_EXTENSIONS`].
+pub fn is_template_file(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| TEMPLATE_EXTENSIONS.contains(&e))
+}
+
+/// The largest file kept in [`Fetched::others`] (MLflow keeps a template in
+/// a tag, which holds far less).
+pub const MAX_OTHER: usize = 1024 * 1024;
+
+/// Keeps `contents` as one of [`Fetched::others`] when it is text and not
+/// too large; binary and oversized files are left out (a `templateFile`
+/// naming one is then reported as unreadable).
+pub fn others(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> BTreeMap<String, String> {
+    files
+        .into_iter()
+        .filter(|(_, c)| c.len() <= MAX_OTHER)
+        .filter_map(|(p, c)| String::from_utf8(c).ok().map(|t| (p, t)))
+        .collect()
 }

@@ -91,6 +91,18 @@ pub const COPY_COMPLETE: &str = "modelsync.copy.complete";
 /// On an experiment modelsync created to hold copied runs.
 pub const COPY_EXPERIMENT: &str = "modelsync.copy.experiment";
 
+/// The tag MLflow marks a prompt (its registered model and each version)
+/// with, `true`.
+pub const MLFLOW_IS_PROMPT: &str = "mlflow.prompt.is_prompt";
+/// The prompt-version tag holding the template.
+pub const MLFLOW_PROMPT_TEXT: &str = "mlflow.prompt.text";
+
+/// True when a registered model's tags mark it as a prompt.
+pub fn is_prompt(tags: &std::collections::BTreeMap<String, String>) -> bool {
+    tags.get(MLFLOW_IS_PROMPT)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

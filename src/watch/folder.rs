@@ -77,8 +77,9 @@ pub async fn debounce_into(
 }
 
 /// Changes that can matter: not reads, not hidden files (`.git`,
-/// `.modelsync`, editor swap files), not backups (`~`), and manifests or
-/// extension-less entries (folders, editors' probe files).
+/// `.modelsync`, editor swap files), not backups (`~`): manifests,
+/// prompts' templates (`source::TEMPLATE_EXTENSIONS`) or extension-less
+/// entries (folders, editors' probe files).
 fn relevant(event: &notify::Event) -> bool {
     if matches!(event.kind, EventKind::Access(_)) {
         return false;
@@ -91,7 +92,7 @@ fn relevant(event: &notify::Event) -> bool {
             return false;
         }
         match p.extension().and_then(|e| e.to_str()) {
-            Some(ext) => ext == "yaml" || ext == "yml",
+            Some(ext) => ext == "yaml" || ext == "yml" || crate::source::is_template_file(p),
             None => true,
         }
     })
@@ -122,6 +123,7 @@ mod tests {
         assert!(!relevant(&ev(modify, "/m/.churn.yaml.swp")));
         assert!(!relevant(&ev(modify, "/m/churn.yaml~")));
         assert!(!relevant(&ev(modify, "/m/registry.json")));
+        assert!(relevant(&ev(modify, "/m/prompts/summarize.txt")));
         assert!(!relevant(&ev(modify, "/m/.modelsync")));
     }
 

@@ -42,10 +42,12 @@ impl Source {
                 tokio::task::spawn_blocking(move || {
                     let files = crate::source::read_paths(&paths)?;
                     let config = crate::source::config::Config::for_paths(&paths)?;
+                    let others = crate::source::folder::read_others(&paths)?;
                     Ok(Fetched {
                         files,
                         revision: None,
                         config,
+                        others,
                     })
                 })
                 .await
@@ -266,6 +268,7 @@ impl Reconciler {
             options: LoadOptions {
                 protect,
                 registries,
+                files: fetched.others,
             },
         };
         // Per-action log lines carry the revision through this span.
@@ -448,17 +451,20 @@ fn ended(outcome: &'static str, next: Next, verdict: Verdict) -> Ended {
     }
 }
 
-/// The git commit, else `sha256:` over the files' paths and bytes.
+/// The git commit, else `sha256:` over the files' paths and bytes (the
+/// manifests', then the other files', templates among them).
 fn identity(f: &Fetched) -> String {
     if let Some(rev) = &f.revision {
         return rev.clone();
     }
     let mut h = Sha256::new();
-    for file in &f.files {
-        h.update((file.path.len() as u64).to_le_bytes());
-        h.update(file.path.as_bytes());
-        h.update((file.contents.len() as u64).to_le_bytes());
-        h.update(&file.contents);
+    let manifests = f.files.iter().map(|m| (&m.path, m.contents.as_slice()));
+    let others = f.others.iter().map(|(p, t)| (p, t.as_bytes()));
+    for (path, contents) in manifests.chain(others) {
+        h.update((path.len() as u64).to_le_bytes());
+        h.update(path.as_bytes());
+        h.update((contents.len() as u64).to_le_bytes());
+        h.update(contents);
     }
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
@@ -502,19 +508,29 @@ mod tests {
             files: vec![file("x: 1")],
             revision: None,
             config: Default::default(),
+            others: Default::default(),
         };
         let b = Fetched {
             files: vec![file("x: 2")],
             revision: None,
             config: Default::default(),
+            others: Default::default(),
         };
         assert!(identity(&a).starts_with("sha256:"));
         assert_eq!(identity(&a), identity(&a.clone()));
         assert_ne!(identity(&a), identity(&b));
+        let mut edited = a.clone();
+        edited.others.insert("m/t.txt".into(), "Hi {{name}}".into());
+        assert_ne!(
+            identity(&a),
+            identity(&edited),
+            "a template edit is a change"
+        );
         let git = Fetched {
             files: vec![],
             revision: Some("abc".into()),
             config: Default::default(),
+            others: Default::default(),
         };
         assert_eq!(identity(&git), "abc");
     }

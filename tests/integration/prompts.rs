@@ -1,9 +1,48 @@
-//! `kind: Prompt` (issue 11 item 4): validation end to end, and plan/apply
-//! refusing prompts before any write until they manage them.
+//! `kind: Prompt` (issue 11 item 4) through the binary: validation, then
+//! plan, apply, saved plans, export and the daemon against the real MLflow
+//! 3.17.2 server, checked with MLflow's own client (`load_prompt` by
+//! alias); the capability errors on MLflow 2.x and the embedded registry;
+//! prompts and models kept apart.
 
-use crate::support::cli::Workdir;
+use crate::support::cli::{Run, Workdir};
+use crate::support::mlflow::{MlflowServer, server, unique};
 
-const PROMPT: &str = "apiVersion: modelsync/v1\nkind: Prompt\nmetadata:\n  name: summarize\nspec:\n  versions:\n    v1:\n      template: \"Summarize {{text}}\"\n      commitMessage: first\n    v2:\n      templateFile: tpl/v2.txt\n  aliases:\n    production: v2\n";
+const PROMPT: &str = "apiVersion: modelsync/v1\nkind: Prompt\nmetadata:\n  name: summarize\nspec:\n  versions:\n    v1:\n      template: \"Summarize {{text}}\"\n      commitMessage: first\n      tags: {team: nlp}\n    v2:\n      templateFile: tpl/v2.txt\n  aliases:\n    production: v2\n";
+
+const V2: &str = "Summarize {{text}}\nin {{n}} words.\n";
+
+fn run(w: &Workdir, url: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--registry", url];
+    all.extend_from_slice(args);
+    w.run(&all)
+}
+
+/// A workdir with the prompt manifest (named `name`) and its template file.
+fn prompt_dir(name: &str) -> Workdir {
+    let w = Workdir::new();
+    w.write(
+        "m/summarize.yaml",
+        &PROMPT.replace("name: summarize", &format!("name: {name}")),
+    );
+    w.write("m/tpl/v2.txt", V2);
+    w
+}
+
+/// `repr(template)`, version and commit message of `prompts:/name@alias`,
+/// as MLflow's client loads them.
+fn load(srv: &MlflowServer, name: &str, alias: &str) -> String {
+    srv.run_python(&format!(
+        "import mlflow\np = mlflow.genai.load_prompt('prompts:/{name}@{alias}')\nprint(repr(p.template)); print(p.version); print(p.commit_message)\n"
+    ))
+}
+
+/// How many versions the prompt has, as MLflow's client counts them.
+fn version_count(srv: &MlflowServer, name: &str) -> usize {
+    let out = srv.run_python(&format!(
+        "from mlflow import MlflowClient\nc = MlflowClient()\nprint(len(c.search_prompt_versions('{name}')))\n"
+    ));
+    out.trim().parse().expect("a count")
+}
 
 #[test]
 fn prompt_manifests_validate_and_read_template_files() {
@@ -13,125 +52,228 @@ fn prompt_manifests_validate_and_read_template_files() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
-            .contains("m/summarize.yaml:11:21: cannot read templateFile m/tpl/v2.txt"),
+            .contains("m/summarize.yaml:12:21: cannot read templateFile m/tpl/v2.txt"),
         "{run:?}"
     );
-    w.write("m/tpl/v2.txt", "Summarize {{text}} in {{n}} words\n");
+    w.write("m/tpl/v2.txt", V2);
     let run = w.run(&["validate", "m"]);
     assert_eq!(run.code, 0, "{run:?}");
 }
 
 #[test]
-fn plan_and_apply_refuse_prompts_before_any_write() {
-    let w = Workdir::new();
-    w.write("m/summarize.yaml", PROMPT);
-    w.write("m/tpl/v2.txt", "Summarize {{text}} in {{n}} words\n");
+fn the_embedded_registry_refuses_prompts_before_any_write() {
+    let w = prompt_dir("summarize");
     for cmd in ["plan", "apply"] {
-        let run = w.run(&[cmd, "m"]);
-        assert_eq!(run.code, 1, "{cmd}: {run:?}");
+        let r = w.run(&[cmd, "m"]);
+        assert_eq!(r.code, 1, "{cmd}: {r:?}");
         assert!(
-            run.stderr.contains("m/summarize.yaml:4:9: prompt \"summarize\": plan and apply do not manage kind: Prompt yet"),
-            "{cmd}: {run:?}"
+            r.stderr.contains(
+                "m/summarize.yaml:4:9: prompt \"summarize\": the embedded registry has no prompt registry"
+            ),
+            "{cmd}: {r:?}"
         );
     }
-    assert!(!w.registry_file().exists());
+    let data = std::fs::read_to_string(w.registry_file()).unwrap_or_default();
+    assert!(!data.contains("summarize"), "nothing written: {data}");
 }
 
-/// The registry writes of `registry/mlflow/prompts.rs` and the planner of
-/// `plan/prompts.rs`, driven by this test (apply does not drive them yet),
-/// against the real MLflow 3.17.2 server: MLflow's own client loads what
-/// they wrote by alias, a second pass plans nothing, and a moved alias
-/// plans the template diff.
-#[tokio::test]
-async fn prompts_written_the_mlflow_way_load_back_by_alias() {
-    use modelsync::plan::prompts::{PromptAction, plan_prompt};
-    use modelsync::registry::mlflow::MlflowRegistry;
-
-    async fn run(reg: &MlflowRegistry, d: &modelsync::manifest::DesiredPrompt) -> usize {
-        let live = reg.read_prompt(&d.name).await.expect("read prompt");
-        let actions = plan_prompt(d, live.as_ref());
-        let mut numbers = live.map(|l| l.versions).unwrap_or_default();
-        for a in &actions {
-            match a {
-                PromptAction::CreatePrompt => reg.create_prompt(&d.name).await.expect("create"),
-                PromptAction::RegisterVersion { handle } => {
-                    let v = &d.versions[handle];
-                    let text = v.template.text().expect("resolved");
-                    let n = reg
-                        .create_prompt_version(&d.name, text, v.commit_message.as_deref(), &v.tags)
-                        .await
-                        .expect("register");
-                    numbers.insert(n, text.to_string());
-                }
-                PromptAction::SetAlias { alias, handle, .. } => {
-                    let text = d.versions[handle].template.text().expect("resolved");
-                    let n = *numbers
-                        .iter()
-                        .rev()
-                        .find(|(_, t)| *t == text)
-                        .expect("registered")
-                        .0;
-                    reg.set_prompt_alias(&d.name, alias, n)
-                        .await
-                        .expect("alias");
-                }
-            }
-        }
-        actions.len()
-    }
-
-    let srv = crate::support::mlflow::server();
-    let reg = srv.registry();
-    let name = crate::support::mlflow::unique("prompt");
-    let yaml = PROMPT
-        .replace("name: summarize", &format!("name: {name}"))
-        .replace(
-            "templateFile: tpl/v2.txt",
-            "template: \"Summarize {{text}} in {{n}} words\"",
+#[test]
+fn mlflow_2_refuses_prompts_before_any_write() {
+    let srv = crate::support::servers::mlflow2();
+    let name = unique("prompt2");
+    let w = prompt_dir(&name);
+    for cmd in ["plan", "apply"] {
+        let r = run(&w, &srv.url, &[cmd, "m"]);
+        assert_eq!(r.code, 1, "{cmd}: {r:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("prompt \"{name}\": MLflow 2.22.5 has no prompt registry; prompts need MLflow 3.0 or later")),
+            "{cmd}: {r:?}"
         );
-    let load = |y: &str| {
-        modelsync::manifest::load(&[modelsync::manifest::SourceFile {
-            path: "m/p.yaml".into(),
-            contents: y.as_bytes().to_vec(),
-        }])
-        .expect("valid")
-        .prompts[&name]
-            .clone()
-    };
-    let desired = load(&yaml);
-    assert_eq!(
-        run(&reg, &desired).await,
-        4,
-        "create, two versions, one alias"
-    );
-    let code = format!(
-        "import mlflow\np = mlflow.genai.load_prompt('prompts:/{name}@production')\nprint(repr(p.template)); print(p.version); print(p.commit_message)\n"
-    );
-    let out = srv.run_python(&code);
-    assert!(
-        out.starts_with("'Summarize {{text}} in {{n}} words'\n"),
-        "{out}"
-    );
-    // Re-applied: nothing to do, no new version.
-    assert_eq!(run(&reg, &desired).await, 0);
-    let live = reg.read_prompt(&name).await.expect("read").expect("exists");
-    assert_eq!(live.versions.len(), 2);
-    // The prompt is not a model to model searches.
-    let models = srv.run_python(&format!(
+    }
+    let found = srv.run_python(&format!(
         "from mlflow import MlflowClient\nprint(len(MlflowClient().search_registered_models(filter_string=\"name = '{name}'\")))\n"
     ));
-    assert_eq!(models.trim(), "0");
-    // The alias moves back to v1: the plan shows the diff, and it moves.
-    let moved = load(&yaml.replace("production: v2", "production: v1"));
-    let actions = plan_prompt(&moved, Some(&live));
-    let [PromptAction::SetAlias { diff, .. }] = actions.as_slice() else {
-        panic!("one alias move: {actions:?}");
-    };
+    assert_eq!(found.trim(), "0", "nothing registered");
+}
+
+/// The PR flow with a prompt: plan, apply, MLflow's client loads the
+/// template by alias; a re-apply writes nothing; an alias move is planned
+/// with the template diff, saved, applied from the saved plan; a saved plan
+/// goes stale when the alias is moved by hand.
+#[test]
+fn prompts_apply_load_back_by_alias_and_move_through_saved_plans() {
+    let srv = server();
+    let name = unique("prompt");
+    let w = prompt_dir(&name);
+    let r = run(&w, &srv.url, &["plan", "m", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "changes pending: {r:?}");
+    assert!(r.stdout.contains(&format!("prompt {name}")), "{r:?}");
+    assert!(r.stdout.contains("+ create prompt"), "{r:?}");
     assert!(
-        diff.contains("-Summarize {{text}} in {{n}} words") && diff.contains("+Summarize {{text}}"),
-        "{diff}"
+        r.stdout
+            .contains("+ register version (v2): template of 2 lines"),
+        "{r:?}"
     );
-    assert_eq!(run(&reg, &moved).await, 1);
-    let out = srv.run_python(&code);
-    assert!(out.starts_with("'Summarize {{text}}'\n1\nfirst\n"), "{out}");
+    assert!(
+        r.stdout
+            .contains("alias production: none -> new version (v2)"),
+        "{r:?}"
+    );
+    let r = run(&w, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        load(srv, &name, "production"),
+        format!("{V2:?}\n2\n\n").replace('"', "'"),
+        "MLflow's client loads the declared template"
+    );
+    let first = srv.run_python(&format!(
+        "import mlflow\np = mlflow.genai.load_prompt('prompts:/{name}/1')\nprint(p.commit_message); print(p.tags.get('team'))\n"
+    ));
+    assert_eq!(first, "first\nnlp\n");
+
+    // Re-applied: nothing to do, no new version.
+    let r = run(&w, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("No changes"), "{r:?}");
+    assert_eq!(version_count(srv, &name), 2);
+
+    // The alias moves back to v1: the plan shows the diff; saved, applied.
+    w.write(
+        "m/summarize.yaml",
+        &PROMPT
+            .replace("name: summarize", &format!("name: {name}"))
+            .replace("production: v2", "production: v1"),
+    );
+    let r = run(
+        &w,
+        &srv.url,
+        &["plan", "m", "--out", "plan.json", "--detailed-exitcode"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("~ alias production: version 2 -> version 1"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("-Summarize {{text}}\n")
+            || r.stdout.contains("      -Summarize {{text}}"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("      -in {{n}} words."),
+        "the diff: {r:?}"
+    );
+    let md = run(&w, &srv.url, &["plan", "m", "--format", "markdown"]);
+    assert!(md.stdout.contains("```diff\n"), "{md:?}");
+    let r = run(&w, &srv.url, &["apply", "--plan", "plan.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        load(srv, &name, "production"),
+        "'Summarize {{text}}'\n1\nfirst\n"
+    );
+    assert_eq!(version_count(srv, &name), 2, "no version registered twice");
+
+    // A saved plan made, then the alias moved by hand: stale (exit 4).
+    w.write(
+        "m/summarize.yaml",
+        &PROMPT.replace("name: summarize", &format!("name: {name}")),
+    );
+    let r = run(
+        &w,
+        &srv.url,
+        &["plan", "m", "--out", "plan.json", "--detailed-exitcode"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nMlflowClient().set_prompt_alias('{name}', 'production', 2)\n"
+    ));
+    let r = run(&w, &srv.url, &["apply", "--plan", "plan.json"]);
+    assert_eq!(r.code, 4, "stale: {r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "prompt {name}: alias production was version 1, now version 2"
+        )),
+        "{r:?}"
+    );
+}
+
+/// Export writes the prompts as `kind: Prompt` manifests, which plan to no
+/// changes; models and prompts never touch each other.
+#[test]
+fn export_round_trips_and_prompts_and_models_stay_apart() {
+    let srv = server();
+    let name = unique("prompt-x");
+    let w = prompt_dir(&name);
+    assert_eq!(run(&w, &srv.url, &["apply", "m"]).code, 0);
+    let r = run(&w, &srv.url, &["export"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r
+        .stdout
+        .split("---\n")
+        .find(|d| d.contains(&format!("name: {name}\n")))
+        .unwrap_or_else(|| panic!("the prompt is exported: {}", r.stdout));
+    assert!(doc.contains("kind: Prompt"), "{doc}");
+    let x = Workdir::new();
+    x.write("e/prompt.yaml", doc);
+    let r = run(&x, &srv.url, &["plan", "e"]);
+    assert_eq!(r.code, 0, "the export plans to no changes: {r:?}");
+
+    // A model manifest naming the prompt, a prompt manifest naming a model.
+    let m = Workdir::new();
+    m.write(
+        "m/model.yaml",
+        &format!("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    v1: {{source: s3://b/x}}\n  aliases: {{champion: v1}}\n"),
+    );
+    let r = run(&m, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "error: \"{name}\" is a prompt in the registry, not a registered model"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(version_count(srv, &name), 2, "the prompt is untouched");
+    let model = unique("model-p");
+    let mm = Workdir::new();
+    mm.write(
+        "m/model.yaml",
+        &format!("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {model}\nspec:\n  versions:\n    v1: {{source: s3://b/x}}\n  aliases: {{champion: v1}}\n"),
+    );
+    assert_eq!(run(&mm, &srv.url, &["apply", "m"]).code, 0);
+    let p = prompt_dir(&model);
+    let r = run(&p, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("is a registered model, not a prompt"),
+        "{r:?}"
+    );
+    assert_eq!(
+        version_count_model(srv, &model),
+        1,
+        "the model is untouched"
+    );
+}
+
+fn version_count_model(srv: &MlflowServer, name: &str) -> usize {
+    let out = srv.run_python(&format!(
+        "from mlflow import MlflowClient\nprint(len(MlflowClient().search_model_versions(\"name = '{name}'\")))\n"
+    ));
+    out.trim().parse().expect("a count")
+}
+
+/// The daemon's one-shot pass applies prompts from a folder, templates
+/// read beside the manifests.
+#[test]
+fn watch_once_applies_prompts() {
+    let srv = server();
+    let name = unique("prompt-w");
+    let w = prompt_dir(&name);
+    let r = run(&w, &srv.url, &["watch", "m", "--once"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        load(srv, &name, "production")
+            .starts_with("'Summarize {{text}}\\nin {{n}} words.\\n'\n2\n")
+    );
 }

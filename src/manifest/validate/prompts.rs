@@ -107,6 +107,7 @@ fn check_version(
             Template::File {
                 path: relative_to(ctx.file, &file.value),
                 origin: ctx.origin(file),
+                text: None,
             }
         }
     };
@@ -146,7 +147,12 @@ pub fn resolve_templates(
     let mut diagnostics = Vec::new();
     for prompt in state.prompts.values_mut() {
         for version in prompt.versions.values_mut() {
-            let Template::File { path, origin } = &version.template else {
+            let Template::File {
+                path,
+                origin,
+                text: None,
+            } = &version.template
+            else {
                 continue;
             };
             let problem = match read(path) {
@@ -154,7 +160,11 @@ pub fn resolve_templates(
                 Ok(text) => match tag_value_problem(&text) {
                     Some(p) => format!("templateFile {path}: {p}"),
                     None => {
-                        version.template = Template::Text(text);
+                        version.template = Template::File {
+                            path: path.clone(),
+                            origin: origin.clone(),
+                            text: Some(text),
+                        };
                         continue;
                     }
                 },
@@ -199,7 +209,7 @@ mod tests {
         assert_eq!(v1.template.text(), Some("Summarize {{text}}"));
         assert_eq!(v1.commit_message.as_deref(), Some("first"));
         assert_eq!(v1.tags["team"], "nlp");
-        let Template::File { path, origin } = &p.versions["v2"].template else {
+        let Template::File { path, origin, .. } = &p.versions["v2"].template else {
             panic!("v2 is a file");
         };
         assert_eq!(path, "prompts/tpl/v2.txt");

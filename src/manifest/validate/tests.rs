@@ -439,6 +439,7 @@ fn protected_targets_need_gates() {
     assert!(load(&files).is_ok(), "no protection by default");
     let options = LoadOptions {
         registries: Default::default(),
+        files: Default::default(),
         protect: vec![
             "production".to_string(),
             "Staging".to_string(),

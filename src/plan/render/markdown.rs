@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{Summary, blocked_count, plural};
+use crate::plan::prompts::{PromptAction, PromptPlan};
 use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan, describe};
 
 /// The most characters a comment may have (GitHub allows 65,536).
@@ -24,7 +25,7 @@ pub fn markdown(plan: &Plan) -> String {
     let summary = Summary::of(plan);
     let mut out = String::from("## modelsync plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary.line());
-    if plan.models.is_empty() && plan.experiments.is_empty() {
+    if plan.models.is_empty() && plan.experiments.is_empty() && plan.prompts.is_empty() {
         return out;
     }
     let mut sections = Vec::new();
@@ -37,7 +38,7 @@ pub fn markdown(plan: &Plan) -> String {
             "error".to_string()
         };
         rows.push(format!("| {} | {changes} | {blocked} |\n", code(&mp.model)));
-        sections.push((true, model_section(mp)));
+        sections.push((Kind::Model, model_section(mp)));
     }
     for ep in &plan.experiments {
         let changes = if ep.errors.is_empty() {
@@ -49,7 +50,16 @@ pub fn markdown(plan: &Plan) -> String {
             "| experiment {} | {changes} | 0 |\n",
             code(&ep.experiment),
         ));
-        sections.push((false, experiment_section(ep)));
+        sections.push((Kind::Experiment, experiment_section(ep)));
+    }
+    for pp in &plan.prompts {
+        let changes = if pp.errors.is_empty() {
+            pp.actions.len().to_string()
+        } else {
+            "error".to_string()
+        };
+        rows.push(format!("| prompt {} | {changes} | 0 |\n", code(&pp.prompt)));
+        sections.push((Kind::Prompt, prompt_section(pp)));
     }
     out.push_str("| model | changes | blocked |\n| --- | ---: | ---: |\n");
     let mut shown_rows = 0;
@@ -64,36 +74,41 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "| … and {} more | | |", rows.len() - shown_rows);
     }
     out.push('\n');
-    let mut omitted = (0, 0);
-    for (is_model, section) in &sections {
+    let mut omitted = [0usize; 3];
+    for (kind, section) in &sections {
         let fits = out.len() + section.len() + RESERVE <= MARKDOWN_LIMIT;
-        if omitted == (0, 0) && fits {
+        if omitted == [0; 3] && fits {
             out.push_str(section);
             continue;
         }
-        if *is_model {
-            omitted.0 += 1;
-        } else {
-            omitted.1 += 1;
-        }
+        omitted[*kind as usize] += 1;
     }
-    if omitted != (0, 0) {
-        out.push_str(&truncation_note(omitted.0, omitted.1));
+    if omitted != [0; 3] {
+        out.push_str(&truncation_note(omitted));
     }
     out
 }
 
-fn truncation_note(models: usize, experiments: usize) -> String {
-    let mut what = Vec::new();
-    if models > 0 {
-        what.push(format!("{models} {}", plural(models, "model", "models")));
-    }
-    if experiments > 0 {
-        what.push(format!(
-            "{experiments} {}",
-            plural(experiments, "experiment", "experiments")
-        ));
-    }
+/// What a section is about.
+#[derive(Clone, Copy)]
+enum Kind {
+    Model = 0,
+    Experiment = 1,
+    Prompt = 2,
+}
+
+fn truncation_note(omitted: [usize; 3]) -> String {
+    let names = [
+        ("model", "models"),
+        ("experiment", "experiments"),
+        ("prompt", "prompts"),
+    ];
+    let what: Vec<String> = omitted
+        .iter()
+        .zip(names)
+        .filter(|(n, _)| **n > 0)
+        .map(|(n, (one, many))| format!("{n} {}", plural(*n, one, many)))
+        .collect();
     format!(
         "> [!NOTE]\n> This comment was truncated to stay under 65,000 characters: \
          {} not shown. Run `modelsync plan` for the full plan.\n",
@@ -149,6 +164,30 @@ fn experiment_section(ep: &ExperimentPlan) -> String {
     }
     for a in &ep.actions {
         let _ = writeln!(s, "- {}", cell(&describe::experiment_action(a)));
+    }
+    s.push('\n');
+    s
+}
+
+/// A prompt's changes; an alias move shows its template diff in a `diff`
+/// block.
+fn prompt_section(pp: &PromptPlan) -> String {
+    let mut s = format!("### prompt {}\n\n", code(&pp.prompt));
+    for e in &pp.errors {
+        let _ = writeln!(s, "- :x: **error:** {}", cell(e));
+    }
+    for a in &pp.actions {
+        let _ = writeln!(s, "- {}", cell(&describe::prompt_action(a)));
+        if let PromptAction::SetAlias { diff, .. } = a
+            && !diff.is_empty()
+        {
+            let fence = if diff.contains("```") { "~~~~" } else { "```" };
+            let _ = write!(s, "\n  {fence}diff\n");
+            for line in diff.lines() {
+                let _ = writeln!(s, "  {line}");
+            }
+            let _ = writeln!(s, "  {fence}\n");
+        }
     }
     s.push('\n');
     s

@@ -15,6 +15,7 @@ pub use json::json;
 pub use markdown::{MARKDOWN_LIMIT, markdown};
 pub use text::text;
 
+use super::prompts::PromptAction;
 use super::{Action, Plan};
 
 /// Counts for the one-line summary.
@@ -31,6 +32,8 @@ pub(crate) struct Summary {
     pub errors: usize,
     /// Experiments that could not be planned.
     pub experiment_errors: usize,
+    /// Prompts that could not be planned.
+    pub prompt_errors: usize,
 }
 
 impl Summary {
@@ -51,6 +54,14 @@ impl Summary {
             .iter()
             .map(|e| e.actions.len())
             .sum::<usize>();
+        for action in plan.prompts.iter().flat_map(|p| &p.actions) {
+            match action {
+                PromptAction::RegisterVersion { .. } => s.register += 1,
+                PromptAction::SetAlias { .. } => s.moves += 1,
+                PromptAction::CreatePrompt => s.other += 1,
+            }
+        }
+        s.prompt_errors = plan.prompts.iter().filter(|p| !p.errors.is_empty()).count();
         s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
         s.experiment_errors = plan
             .experiments
@@ -87,6 +98,13 @@ impl Summary {
             let n = self.experiment_errors;
             let experiments = plural(n, "experiment", "experiments");
             extra.push(format!("{n} {experiments} with errors"));
+        }
+        if self.prompt_errors > 0 {
+            let n = self.prompt_errors;
+            extra.push(format!(
+                "{n} {} with errors",
+                plural(n, "prompt", "prompts")
+            ));
         }
         if !extra.is_empty() {
             line.push_str("; ");

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::Summary;
+use crate::plan::prompts::{PromptAction, PromptPlan};
 use crate::plan::{Action, GateCheck, GateStatus, Plan, describe};
 use crate::state::tags;
 
@@ -60,9 +61,42 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
         out.buf.push('\n');
     }
+    for pp in &plan.prompts {
+        render_prompt(&mut out, pp);
+    }
     let summary = Summary::of(plan);
     out.line(BOLD, &summary.line());
     out.buf
+}
+
+/// A prompt's actions; an alias move shows the template diff under it.
+fn render_prompt(out: &mut Out, pp: &PromptPlan) {
+    out.line(BOLD, &format!("prompt {}", pp.prompt));
+    for action in &pp.actions {
+        let (sign, colour) = match action {
+            PromptAction::SetAlias { from: Some(_), .. } => ("~", YELLOW),
+            PromptAction::SetAlias { .. } => ("+", YELLOW),
+            _ => ("+", GREEN),
+        };
+        out.line(
+            colour,
+            &format!("  {sign} {}", describe::prompt_action(action)),
+        );
+        if let PromptAction::SetAlias { diff, .. } = action {
+            for line in diff.lines() {
+                let colour = match line.as_bytes().first() {
+                    Some(b'+') if !line.starts_with("+++") => GREEN,
+                    Some(b'-') if !line.starts_with("---") => RED,
+                    _ => "",
+                };
+                out.line(colour, &format!("      {line}"));
+            }
+        }
+    }
+    for e in &pp.errors {
+        out.line(BOLD_RED, &format!("  error: {e}"));
+    }
+    out.buf.push('\n');
 }
 
 struct Out {

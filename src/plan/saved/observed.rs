@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredState;
-use crate::state::{LiveExperiment, LiveModel, LiveState, LiveVersion, Stage, VersionStatus, tags};
+use crate::state::{
+    LiveExperiment, LiveModel, LivePrompt, LiveState, LiveVersion, Stage, VersionStatus, tags,
+};
 
 /// Every declared model and experiment, as the registry held it; `None`
 /// when it did not exist.
@@ -21,6 +23,9 @@ use crate::state::{LiveExperiment, LiveModel, LiveState, LiveVersion, Stage, Ver
 pub struct Observed {
     pub models: BTreeMap<String, Option<ObservedModel>>,
     pub experiments: BTreeMap<String, Option<ObservedExperiment>>,
+    /// Every declared prompt: its templates by version, and its aliases.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompts: BTreeMap<String, Option<LivePrompt>>,
 }
 
 /// A registered model as observed.
@@ -131,6 +136,11 @@ impl Observed {
                 .keys()
                 .map(|n| (n.clone(), live.experiments.get(n).map(Into::into)))
                 .collect(),
+            prompts: desired
+                .prompts
+                .keys()
+                .map(|n| (n.clone(), live.prompts.get(n).cloned()))
+                .collect(),
         }
     }
 
@@ -154,8 +164,41 @@ impl Observed {
             };
             lines.extend(found.into_iter().map(|l| format!("experiment {name}: {l}")));
         }
+        for (name, seen) in &self.prompts {
+            let found = match (seen, live.prompts.get(name)) {
+                (Some(s), Some(n)) => prompt_differences(s, n),
+                (s, n) => existence(s.is_some(), n.is_some()),
+            };
+            lines.extend(found.into_iter().map(|l| format!("prompt {name}: {l}")));
+        }
         lines
     }
+}
+
+fn prompt_differences(seen: &LivePrompt, now: &LivePrompt) -> Vec<String> {
+    let mut lines = Vec::new();
+    if seen.not_a_prompt != now.not_a_prompt {
+        lines.push("is now held by a registered model, not a prompt".to_string());
+    }
+    for alias in keys(&seen.aliases, &now.aliases) {
+        let (was, is) = (seen.aliases.get(alias), now.aliases.get(alias));
+        if was != is {
+            lines.push(format!(
+                "alias {alias} was {}, now {}",
+                alias_target(was),
+                alias_target(is)
+            ));
+        }
+    }
+    for n in keys(&seen.versions, &now.versions) {
+        match (seen.versions.get(n), now.versions.get(n)) {
+            (Some(_), None) => lines.push(format!("version {n} was deleted")),
+            (None, Some(_)) => lines.push(format!("version {n} was registered")),
+            (Some(a), Some(b)) if a != b => lines.push(format!("version {n}'s template changed")),
+            _ => {}
+        }
+    }
+    lines
 }
 
 /// A line when something appeared or disappeared.

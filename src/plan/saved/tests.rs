@@ -169,11 +169,60 @@ fn plan() -> impl Strategy<Value = Plan> {
         any::<u32>(),
         prop::collection::vec(model, 0..3),
         prop::collection::vec(exp, 0..3),
+        prop::collection::vec(prompt_plan(), 0..2),
     )
-        .prop_map(|(format_version, models, experiments)| Plan {
+        .prop_map(|(format_version, models, experiments, prompts)| Plan {
             format_version,
             models,
             experiments,
+            prompts,
+        })
+}
+
+fn prompt_plan() -> impl Strategy<Value = crate::plan::prompts::PromptPlan> {
+    use crate::plan::prompts::{PromptAction, PromptPlan};
+    let action = prop_oneof![
+        Just(PromptAction::CreatePrompt),
+        (
+            "[a-z0-9]{1,6}",
+            ".{0,40}",
+            prop::option::of(".{0,10}"),
+            prop::collection::btree_map("[a-z.]{1,6}", ".{0,6}", 0..2)
+        )
+            .prop_map(|(handle, template, commit_message, tags)| {
+                PromptAction::RegisterVersion {
+                    handle,
+                    template,
+                    commit_message,
+                    tags,
+                }
+            }),
+        (
+            "[a-z]{1,6}",
+            "[a-z0-9]{1,6}",
+            prop::option::of(1u64..50),
+            prop::option::of(1u64..50),
+            ".{0,30}"
+        )
+            .prop_map(
+                |(alias, handle, version, from, diff)| PromptAction::SetAlias {
+                    alias,
+                    handle,
+                    version,
+                    from,
+                    diff,
+                }
+            ),
+    ];
+    (
+        "[a-z]{1,8}",
+        prop::collection::vec(action, 0..4),
+        prop::collection::vec(".{0,10}", 0..2),
+    )
+        .prop_map(|(prompt, actions, errors)| PromptPlan {
+            prompt,
+            actions,
+            errors,
         })
 }
 
@@ -259,6 +308,14 @@ fn observed() -> impl Strategy<Value = Observed> {
         .prop_map(|(models, experiments)| Observed {
             models,
             experiments,
+            prompts: BTreeMap::from([(
+                "p".to_string(),
+                Some(crate::state::LivePrompt {
+                    versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
+                    aliases: BTreeMap::from([("prod".to_string(), 1)]),
+                    not_a_prompt: false,
+                }),
+            )]),
         })
 }
 
@@ -289,6 +346,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 protect,
             )| SavedPlan {
                 registries: Default::default(),
+                templates: Default::default(),
                 format_version: PLAN_FORMAT_VERSION,
                 registry,
                 manifests_digest,
@@ -340,6 +398,7 @@ fn small() -> SavedPlan {
     );
     SavedPlan {
         registries: Default::default(),
+        templates: Default::default(),
         format_version: PLAN_FORMAT_VERSION,
         registry: "file:r.json".into(),
         manifests_digest: "sha256:00".into(),
@@ -366,17 +425,21 @@ fn newer_older_and_foreign_files_are_refused() {
     let text = to_json(&small()).expect("serializes");
     let with = |v: &str| {
         text.replace(
-            "\"format_version\": 2,",
+            "\"format_version\": 3,",
             &format!("\"format_version\": {v},"),
         )
     };
-    assert!(text.contains("\"format_version\": 2,"), "{text}");
-    assert_eq!(from_json(&with("3")), Err(FormatError::Newer { found: 3 }));
+    assert!(text.contains("\"format_version\": 3,"), "{text}");
+    assert_eq!(from_json(&with("4")), Err(FormatError::Newer { found: 4 }));
     assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
-    assert_eq!(from_json(&with("\"2\"")), Err(FormatError::NoVersion));
+    assert!(
+        from_json(&with("2")).is_ok(),
+        "version 2 plans are still read"
+    );
+    assert_eq!(from_json(&with("\"3\"")), Err(FormatError::NoVersion));
     assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
     assert!(matches!(
-        from_json(r#"{"format_version": 2}"#),
+        from_json(r#"{"format_version": 3}"#),
         Err(FormatError::Invalid(_))
     ));
     let msg = FormatError::Older { found: 1 }.to_string();

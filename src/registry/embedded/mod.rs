@@ -460,4 +460,9 @@ impl Registry for EmbeddedRegistry {
     async fn flush(&self) -> Result<()> {
         self.flush_sync()
     }
+
+    /// Stages and aliases; no prompt registry, no logged models.
+    async fn capabilities(&self) -> Result<crate::state::capabilities::Capabilities> {
+        Ok(crate::state::capabilities::Capabilities::embedded())
+    }
 }

@@ -136,10 +136,7 @@ impl Client {
             None => req,
         };
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-            self.transport_error(&e).0.into_registry()
-        })?;
+        let resp = req.send().await.map_err(|e| self.send_error(&e))?;
         let status = resp.status().as_u16();
         tracing::debug!(
             method = "GET",
@@ -149,6 +146,13 @@ impl Client {
         );
         let body = resp.text().await.unwrap_or_default();
         Ok((status, body))
+    }
+
+    /// A request that could not be sent (or answered), counted as an
+    /// error: unreachable, a TLS problem, a timeout.
+    pub fn send_error(&self, e: &reqwest::Error) -> RegistryError {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.transport_error(e).0.into_registry()
     }
 
     /// The retry policy.

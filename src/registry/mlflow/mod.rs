@@ -25,6 +25,7 @@
 
 pub mod config;
 
+mod capabilities;
 mod client;
 pub mod copy;
 mod endpoints;
@@ -42,16 +43,18 @@ mod wire;
 mod workspace;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU8, AtomicU64};
 
 pub use crate::registry::RequestStats;
 pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
 pub use webhooks::{WebhookChange, WebhookSpec};
 
-use super::{NewVersion, Registry, Result, SnapshotRequest};
+use super::{NewPromptVersion, NewVersion, Registry, Result, SnapshotRequest};
+use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
+    Stage,
 };
 
 /// An MLflow tracking server.
@@ -68,6 +71,8 @@ pub struct MlflowRegistry {
     /// Set once the server failed a move with `archive_existing_versions`
     /// (MLflow's store on PostgreSQL): later moves archive explicitly.
     no_archive_on_move: std::sync::atomic::AtomicBool,
+    /// What the server can do, asked once ([`Registry::capabilities`]).
+    capabilities: tokio::sync::OnceCell<Capabilities>,
 }
 
 impl MlflowRegistry {
@@ -80,6 +85,7 @@ impl MlflowRegistry {
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
             prefetched: std::sync::Mutex::new(None),
             no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
+            capabilities: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -223,5 +229,29 @@ impl Registry for MlflowRegistry {
     }
     async fn flush(&self) -> Result<()> {
         Ok(())
+    }
+    async fn capabilities(&self) -> Result<Capabilities> {
+        self.capabilities
+            .get_or_try_init(|| capabilities::probe(self))
+            .await
+            .cloned()
+    }
+    async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
+        prompts::read_prompts(self, names).await
+    }
+    async fn list_prompts(&self) -> Result<BTreeMap<String, LivePrompt>> {
+        prompts::list_prompts(self).await
+    }
+    async fn prompt_names(&self) -> Result<BTreeSet<String>> {
+        prompts::prompt_names(self).await
+    }
+    async fn create_prompt(&self, name: &str) -> Result<()> {
+        prompts::create_prompt(self, name).await
+    }
+    async fn create_prompt_version(&self, name: &str, new: &NewPromptVersion) -> Result<u64> {
+        prompts::create_prompt_version(self, name, new).await
+    }
+    async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        write::set_alias(self, name, alias, version).await
     }
 }

@@ -3,111 +3,173 @@
 //! tagged `mlflow.prompt.is_prompt=true`; each version registered with the
 //! placeholder source `prompt-template`, the template in the tag
 //! `mlflow.prompt.text`, `_mlflow_prompt_type=text`, and the commit message
-//! as its description; aliases are plain registered-model aliases.
+//! as its description; aliases are plain registered-model aliases. MLflow's
+//! searches leave prompts out unless a filter asks for the prompt tag, so
+//! every read here names it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::wire::{ModelVersionPage, ModelVersionResponse, RegisteredModelResponse, tags_map};
-use crate::registry::{RegistryError, Result};
+use super::wire::{
+    ModelVersionPage, ModelVersionResponse, RegisteredModelPage, RegisteredModelResponse, tags_map,
+};
+use crate::registry::{NewPromptVersion, Result};
 use crate::state::LivePrompt;
+use crate::state::tags::{MLFLOW_IS_PROMPT, MLFLOW_PROMPT_TEXT, is_prompt};
 
-/// The tag MLflow marks prompts (models and versions) with.
-pub const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
-/// The version tag holding the template.
-pub const PROMPT_TEXT_TAG: &str = "mlflow.prompt.text";
 /// The version tag holding the template's type.
 pub const PROMPT_TYPE_TAG: &str = "_mlflow_prompt_type";
 /// The source MLflow's store sends for a prompt version (the server refuses others).
 pub const PROMPT_SOURCE: &str = "prompt-template";
+/// Prompts read at once.
+const READ_CONCURRENCY: usize = 8;
+/// The largest page of either search.
+const PAGE: &str = "1000";
 
-impl MlflowRegistry {
-    /// The prompt `name` (`None`: absent); a registered model that is not
-    /// a prompt is an error, so that prompts never write over models.
-    pub async fn read_prompt(&self, name: &str) -> Result<Option<LivePrompt>> {
-        let q = [("name", name.to_string())];
-        let model = match self
-            .client
-            .call::<RegisteredModelResponse>(&ep::GET_MODEL, Payload::Query(&q))
-            .await
-        {
-            Ok(r) => r.registered_model,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into_registry()),
-        };
-        let tags = tags_map(model.tags);
-        if tags.get(IS_PROMPT_TAG).map(String::as_str) != Some("true") {
-            return Err(RegistryError::Invalid(format!(
-                "\"{name}\" is a registered model, not a prompt: modelsync will not touch it as one"
-            )));
+/// The prompts among `names` that exist.
+pub async fn read_prompts(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+) -> Result<BTreeMap<String, LivePrompt>> {
+    let reads: Vec<_> = names.iter().map(|name| read_named(reg, name)).collect();
+    let found: Vec<Option<(String, LivePrompt)>> = stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+async fn read_named(reg: &MlflowRegistry, name: &str) -> Result<Option<(String, LivePrompt)>> {
+    Ok(read_prompt(reg, name).await?.map(|p| (name.to_string(), p)))
+}
+
+/// Every prompt on the server (export): [`prompt_names`], then each
+/// prompt's versions.
+pub async fn list_prompts(reg: &MlflowRegistry) -> Result<BTreeMap<String, LivePrompt>> {
+    read_prompts(reg, &prompt_names(reg).await?).await
+}
+
+/// The name of every prompt: a model search asking for the prompt tag.
+pub async fn prompt_names(reg: &MlflowRegistry) -> Result<BTreeSet<String>> {
+    let filter = format!("tags.`{MLFLOW_IS_PROMPT}` = 'true'");
+    let mut names = BTreeSet::new();
+    let mut token = String::new();
+    loop {
+        let mut q = vec![
+            ("filter", filter.clone()),
+            ("max_results", PAGE.to_string()),
+        ];
+        if !token.is_empty() {
+            q.push(("page_token", token.clone()));
         }
-        let filter = format!(
-            "name = '{}' AND tags.`{IS_PROMPT_TAG}` = 'true'",
-            name.replace('\'', "\\'")
-        );
-        let q = [("filter", filter), ("max_results", "1000".to_string())];
-        let page = self
+        let page = reg
+            .client
+            .call::<RegisteredModelPage>(&ep::SEARCH_MODELS, Payload::Query(&q))
+            .await
+            .map_err(|e| e.into_registry())?;
+        names.extend(page.registered_models.into_iter().map(|m| m.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(names)
+}
+
+/// The prompt `name` (`None`: absent); a registered model that is not a
+/// prompt comes back as `not_a_prompt`, so that prompts never write over
+/// models.
+async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LivePrompt>> {
+    let q = [("name", name.to_string())];
+    let model = match reg
+        .client
+        .call::<RegisteredModelResponse>(&ep::GET_MODEL, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => r.registered_model,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into_registry()),
+    };
+    if !is_prompt(&tags_map(model.tags)) {
+        return Ok(Some(LivePrompt {
+            not_a_prompt: true,
+            ..LivePrompt::default()
+        }));
+    }
+    let filter = format!(
+        "name = '{}' AND tags.`{MLFLOW_IS_PROMPT}` = 'true'",
+        name.replace('\'', "\\'")
+    );
+    let mut versions = BTreeMap::new();
+    let mut token = String::new();
+    loop {
+        let mut q = vec![
+            ("filter", filter.clone()),
+            ("max_results", PAGE.to_string()),
+        ];
+        if !token.is_empty() {
+            q.push(("page_token", token.clone()));
+        }
+        let page = reg
             .client
             .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
             .await
             .map_err(|e| e.into_registry())?;
-        let versions = page
-            .model_versions
-            .into_iter()
-            .filter_map(|v| {
-                let text = tags_map(v.tags).remove(PROMPT_TEXT_TAG)?;
-                Some((v.version, text))
-            })
-            .collect();
-        let aliases = model
-            .aliases
-            .into_iter()
-            .map(|a| (a.alias, a.version))
-            .collect();
-        Ok(Some(LivePrompt { versions, aliases }))
-    }
-
-    /// Creates the prompt (`registered-models/create` with MLflow's tag).
-    pub async fn create_prompt(&self, name: &str) -> Result<()> {
-        let body = json!({"name": name, "tags": [{"key": IS_PROMPT_TAG, "value": "true"}]});
-        self.client
-            .call::<RegisteredModelResponse>(&ep::CREATE_MODEL, Payload::Json(&body))
-            .await
-            .map(drop)
-            .map_err(|e| e.into_registry())
-    }
-
-    /// Registers a template as a new version; returns its number.
-    pub async fn create_prompt_version(
-        &self,
-        name: &str,
-        template: &str,
-        commit_message: Option<&str>,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<u64> {
-        let mut all = vec![
-            json!({"key": IS_PROMPT_TAG, "value": "true"}),
-            json!({"key": PROMPT_TEXT_TAG, "value": template}),
-            json!({"key": PROMPT_TYPE_TAG, "value": "text"}),
-        ];
-        all.extend(tags.iter().map(|(k, v)| json!({"key": k, "value": v})));
-        let mut body = json!({"name": name, "source": PROMPT_SOURCE, "tags": all});
-        if let Some(m) = commit_message {
-            body["description"] = json!(m);
+        versions.extend(page.model_versions.into_iter().filter_map(|v| {
+            let text = tags_map(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
+            Some((v.version, text))
+        }));
+        if page.next_page_token.is_empty() {
+            break;
         }
-        self.client
-            .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
-            .await
-            .map(|r| r.model_version.version)
-            .map_err(|e| e.into_registry())
+        token = page.next_page_token;
     }
+    let aliases = model
+        .aliases
+        .into_iter()
+        .map(|a| (a.alias, a.version))
+        .collect();
+    Ok(Some(LivePrompt {
+        versions,
+        aliases,
+        not_a_prompt: false,
+    }))
+}
 
-    /// Points `alias` of the prompt at `version`.
-    pub async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
-        super::write::set_alias(self, name, alias, version).await
+/// Creates the prompt (`registered-models/create` with MLflow's tag).
+pub async fn create_prompt(reg: &MlflowRegistry, name: &str) -> Result<()> {
+    let body = json!({"name": name, "tags": [{"key": MLFLOW_IS_PROMPT, "value": "true"}]});
+    reg.client
+        .call::<RegisteredModelResponse>(&ep::CREATE_MODEL, Payload::Json(&body))
+        .await
+        .map(drop)
+        .map_err(|e| e.into_registry())
+}
+
+/// Registers a template as a new version; returns its number.
+pub async fn create_prompt_version(
+    reg: &MlflowRegistry,
+    name: &str,
+    new: &NewPromptVersion,
+) -> Result<u64> {
+    let mut all = vec![
+        json!({"key": MLFLOW_IS_PROMPT, "value": "true"}),
+        json!({"key": MLFLOW_PROMPT_TEXT, "value": new.template}),
+        json!({"key": PROMPT_TYPE_TAG, "value": "text"}),
+    ];
+    all.extend(new.tags.iter().map(|(k, v)| json!({"key": k, "value": v})));
+    let mut body = json!({"name": name, "source": PROMPT_SOURCE, "tags": all});
+    if let Some(m) = &new.commit_message {
+        body["description"] = json!(m);
     }
+    reg.client
+        .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
+        .await
+        .map(|r| r.model_version.version)
+        .map_err(|e| e.into_registry())
 }
