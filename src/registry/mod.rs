@@ -291,7 +291,8 @@ pub trait Registry: Sync {
         async { Err(no_prompt_registry()) }
     }
 
-    /// The names of every prompt (a registry without prompts has none).
+    /// The names of every prompt (a registry without prompts has none);
+    /// MLflow reads them once per registry instance (one run).
     fn prompt_names(&self) -> impl Future<Output = Result<BTreeSet<String>>> + Send {
         async { Ok(BTreeSet::new()) }
     }

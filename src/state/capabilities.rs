@@ -38,18 +38,19 @@ pub enum PermissionApi {
 }
 
 impl PermissionApi {
-    /// How an admin grants `permission` on model `model` to `user`.
-    pub fn how_to_grant(self, model: &str, permission: &str) -> Option<String> {
+    /// How an admin grants a permission on a registered model, for error
+    /// messages (`None`: no permission API).
+    pub fn how_to_grant(self) -> Option<&'static str> {
         match self {
             PermissionApi::None => None,
-            PermissionApi::PerResource => Some(format!(
+            PermissionApi::PerResource => Some(
                 "an admin grants it with POST /api/2.0/mlflow/registered-models/permissions/create \
-                 {{\"name\": \"{model}\", \"username\": USER, \"permission\": \"{permission}\"}}"
-            )),
-            PermissionApi::Grants => Some(format!(
+                 {\"name\": MODEL, \"username\": USER, \"permission\": EDIT|MANAGE}",
+            ),
+            PermissionApi::Grants => Some(
                 "an admin grants it with POST /api/3.0/mlflow/users/permissions/grant \
-                 {{\"username\": USER, \"resource_type\": \"registered_model\", \"resource_id\": \"{model}\", \"permission\": \"{permission}\"}}"
-            )),
+                 {\"username\": USER, \"resource_type\": \"registered_model\", \"resource_id\": MODEL, \"permission\": EDIT|MANAGE}",
+            ),
         }
     }
 }

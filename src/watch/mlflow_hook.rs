@@ -30,14 +30,21 @@ use super::http::Secret;
 pub const MAX_SKEW_SECS: i64 = 300;
 
 /// The events the daemon's own webhook subscribes to: every registry event
-/// MLflow fires for models (`entity`, `action`).
-pub const EVENTS: [(&str, &str); 6] = [
+/// MLflow fires for models and for prompts (`entity`, `action`; MLflow
+/// fires the `PROMPT_*` ones instead of the model ones for a prompt).
+pub const EVENTS: [(&str, &str); 12] = [
     ("REGISTERED_MODEL", "CREATED"),
     ("MODEL_VERSION", "CREATED"),
     ("MODEL_VERSION_TAG", "SET"),
     ("MODEL_VERSION_TAG", "DELETED"),
     ("MODEL_VERSION_ALIAS", "CREATED"),
     ("MODEL_VERSION_ALIAS", "DELETED"),
+    ("PROMPT", "CREATED"),
+    ("PROMPT_VERSION", "CREATED"),
+    ("PROMPT_VERSION_TAG", "SET"),
+    ("PROMPT_VERSION_TAG", "DELETED"),
+    ("PROMPT_ALIAS", "CREATED"),
+    ("PROMPT_ALIAS", "DELETED"),
 ];
 
 /// The endpoint's state.

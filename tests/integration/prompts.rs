@@ -36,12 +36,40 @@ fn load(srv: &MlflowServer, name: &str, alias: &str) -> String {
     ))
 }
 
-/// How many versions the prompt has, as MLflow's client counts them.
+/// How many versions the prompt has, as the server answers a search that
+/// asks for prompt versions (MLflow's client before 3.5 cannot search them).
 fn version_count(srv: &MlflowServer, name: &str) -> usize {
     let out = srv.run_python(&format!(
-        "from mlflow import MlflowClient\nc = MlflowClient()\nprint(len(c.search_prompt_versions('{name}')))\n"
+        "import os, requests\nr = requests.get(os.environ['MLFLOW_TRACKING_URI'] + '/api/2.0/mlflow/model-versions/search', params={{'filter': \"name = '{name}' AND tags.`mlflow.prompt.is_prompt` = 'true'\"}})\nr.raise_for_status()\nprint(len(r.json().get('model_versions', [])))\n"
     ));
     out.trim().parse().expect("a count")
+}
+
+/// On MLflow 3: a prompt applied loads back by alias with that version's
+/// own client, and a re-apply writes no version; on 2.x: refused, nothing
+/// written (the version matrix runs this on each version).
+pub fn prompt_scenario(srv: &MlflowServer, version: &str, name: &str) {
+    let w = prompt_dir(name);
+    let r = run(&w, &srv.url, &["apply", "m"]);
+    if version.starts_with("2.") {
+        assert_eq!(r.code, 1, "MLflow {version}: {r:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("MLflow {version} has no prompt registry")),
+            "MLflow {version}: {r:?}"
+        );
+        return;
+    }
+    assert_eq!(r.code, 0, "MLflow {version}: {r:?}");
+    let loaded = load(srv, name, "production");
+    assert!(
+        loaded.starts_with("'Summarize {{text}}\\nin {{n}} words.\\n'\n2\n"),
+        "MLflow {version}: {loaded}"
+    );
+    let r = run(&w, &srv.url, &["apply", "m"]);
+    assert_eq!(r.code, 0, "MLflow {version}: {r:?}");
+    assert!(r.stdout.contains("No changes"), "MLflow {version}: {r:?}");
+    assert_eq!(version_count(srv, name), 2, "MLflow {version}");
 }
 
 #[test]
@@ -276,4 +304,63 @@ fn watch_once_applies_prompts() {
         load(srv, &name, "production")
             .starts_with("'Summarize {{text}}\\nin {{n}} words.\\n'\n2\n")
     );
+}
+
+/// A prompt alias moved by hand is healed within seconds after MLflow's own
+/// webhook (`prompt_alias.created`) reaches the daemon, resync off.
+#[test]
+fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
+    use std::time::{Duration, Instant};
+
+    use crate::support::daemon::Daemon;
+    use crate::support::mlflow::free_port;
+
+    let srv = server();
+    let name = unique("prompt-hook");
+    let hook = unique("modelsync-prompt-hook");
+    let w = prompt_dir(&name);
+    let port = free_port().expect("port");
+    let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
+    let mut cmd = w.command(&[
+        "--registry",
+        &srv.url,
+        "watch",
+        "m",
+        "--resync",
+        "0",
+        "--mlflow-webhook-secret-env",
+        "MS_HOOK_SECRET",
+        "--register-mlflow-webhook",
+        &url,
+        "--mlflow-webhook-name",
+        &hook,
+    ]);
+    cmd.env("MS_HOOK_SECRET", "whsec-prompt-test");
+    let mut d = Daemon::start_at(cmd, &format!("127.0.0.1:{port}"));
+    d.wait_log("reconcile success", Duration::from_secs(60));
+    let alias = || {
+        srv.run_python(&format!(
+            "from mlflow import MlflowClient\nprint(MlflowClient().get_prompt_version_by_alias('{name}', 'production').version)\n"
+        ))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(alias(), "2");
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nMlflowClient().set_prompt_alias('{name}', 'production', 1)\n"
+    ));
+    let start = Instant::now();
+    while alias() != "2" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not healed (resync is off):\n{}",
+            d.logs().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    d.wait_log("MLflow webhook received", Duration::from_secs(1));
+    d.terminate(Duration::from_secs(20));
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nfor h in MlflowClient().list_webhooks():\n    if h.name == {hook:?}: MlflowClient().delete_webhook(h.webhook_id)\n"
+    ));
 }

@@ -77,11 +77,15 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     // each one registered-models/search and, for <= 20 models, one
     // model-versions/search per model. No registered-models/get (the
     // create is the freshness check), no set-tag (audit tags ride in the
-    // creates), no alias read-back.
+    // creates), no alias read-back. Per run also: the capability probe
+    // (GET /version), and, as models are to be created, one search for
+    // the prompts' names (a declared model may be a prompt, which model
+    // reads leave out).
     assert_eq!(
         seen,
         counts(&[
-            ("GET registered-models/search", 3),
+            ("GET /version", 1),
+            ("GET registered-models/search", 3 + 1),
             ("GET model-versions/search", 3 * 2 + 2),
             ("POST registered-models/create", 2),
             ("POST model-versions/create", 2 * 3),
@@ -122,10 +126,12 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     // Per model: the read before its first write (registered-models/get +
     // model-versions/search), 1 create, the backstop search, 1
     // transition-stage with archive_existing_versions (no separate
-    // archival), 1 alias. Per run: 3 snapshots as above.
+    // archival), 1 alias. Per run: 3 snapshots and the probe as above
+    // (no prompt-name search: every declared model exists).
     assert_eq!(
         seen,
         counts(&[
+            ("GET /version", 1),
             ("GET registered-models/search", 3),
             ("GET registered-models/get", 2),
             ("GET model-versions/search", 3 * 2 + 2 * 2),
@@ -183,12 +189,15 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
     let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
     let (seen, _) = by_endpoint(&proxy, &w.lease_name());
-    let pages = seen["GET registered-models/search"];
+    // One of the model searches asks for the prompts' names (the models
+    // are to be created; a declared model may be a prompt).
+    let pages = seen["GET registered-models/search"] - 1;
     assert!(pages % 3 == 0 && pages >= 3, "{seen:#?}");
     assert_eq!(
         seen,
         counts(&[
-            ("GET registered-models/search", pages),
+            ("GET /version", 1),
+            ("GET registered-models/search", pages + 1),
             ("GET model-versions/search", 3 + n),
             ("POST registered-models/create", n),
             ("POST model-versions/create", n),
@@ -204,6 +213,7 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
     assert_eq!(
         seen,
         counts(&[
+            ("GET /version", 1),
             ("GET registered-models/search", pages / 3),
             ("GET model-versions/search", 1),
         ]),

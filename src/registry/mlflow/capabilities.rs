@@ -23,8 +23,10 @@ pub async fn probe(reg: &MlflowRegistry) -> Result<Capabilities> {
         .then(|| MlflowVersion::parse(&body))
         .flatten();
     tracing::debug!(status, version = body.trim(), "server version");
-    Ok(match version {
+    let caps = match version {
         Some(v) => v.capabilities(),
         None => Capabilities::unknown(&server),
-    })
+    };
+    reg.client.set_permission_api(caps.permission_api);
+    Ok(caps)
 }

@@ -41,6 +41,9 @@ pub struct Client {
     workspace: Option<String>,
     /// Set once the server confirmed it has that workspace.
     workspace_ok: tokio::sync::OnceCell<()>,
+    /// Which API grants permissions here (from the capability probe), for
+    /// the hint in permission errors.
+    permission_api: std::sync::OnceLock<crate::state::capabilities::PermissionApi>,
     reads: AtomicU64,
     writes: AtomicU64,
     errors: AtomicU64,
@@ -96,6 +99,7 @@ impl Client {
             policy: config.retry,
             workspace,
             workspace_ok: tokio::sync::OnceCell::new(),
+            permission_api: std::sync::OnceLock::new(),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -153,6 +157,39 @@ impl Client {
     pub fn send_error(&self, e: &reqwest::Error) -> RegistryError {
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.transport_error(e).0.into_registry()
+    }
+
+    /// Says, in a permission error, how an admin grants the permission
+    /// on this server (once its permission API is known).
+    fn grant_hint(&self, err: CallError) -> CallError {
+        let Some(hint) = self.permission_api.get().and_then(|a| a.how_to_grant()) else {
+            return err;
+        };
+        match err {
+            CallError::Api {
+                ep,
+                status,
+                code,
+                message,
+            } if code == "PERMISSION_DENIED" => CallError::Api {
+                ep,
+                status,
+                code,
+                message: format!("{message}; {hint}"),
+            },
+            CallError::Registry(RegistryError::PermissionDenied { operation, message }) => {
+                CallError::Registry(RegistryError::PermissionDenied {
+                    operation,
+                    message: format!("{message}; {hint}"),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Records which API grants permissions on this server.
+    pub fn set_permission_api(&self, api: crate::state::capabilities::PermissionApi) {
+        let _ = self.permission_api.set(api);
     }
 
     /// The retry policy.
@@ -316,7 +353,7 @@ impl Client {
                     return decode(ep, &body).map_err(|e| (e, Retry::No));
                 }
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                let err = classify_error(ep, status, &body, &self.display);
+                let err = self.grant_hint(classify_error(ep, status, &body, &self.display));
                 let how = match status {
                     408 | 429 => Retry::Safe(retry_after),
                     500 | 502 | 503 | 504 => Retry::Unknown(retry_after),

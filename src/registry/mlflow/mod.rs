@@ -73,6 +73,9 @@ pub struct MlflowRegistry {
     no_archive_on_move: std::sync::atomic::AtomicBool,
     /// What the server can do, asked once ([`Registry::capabilities`]).
     capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// Every prompt's name, read once (a declared model that looks absent
+    /// may be one; MLflow's model reads leave prompts out).
+    prompt_names: tokio::sync::OnceCell<BTreeSet<String>>,
 }
 
 impl MlflowRegistry {
@@ -86,6 +89,7 @@ impl MlflowRegistry {
             prefetched: std::sync::Mutex::new(None),
             no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
             capabilities: tokio::sync::OnceCell::new(),
+            prompt_names: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -243,7 +247,10 @@ impl Registry for MlflowRegistry {
         prompts::list_prompts(self).await
     }
     async fn prompt_names(&self) -> Result<BTreeSet<String>> {
-        prompts::prompt_names(self).await
+        self.prompt_names
+            .get_or_try_init(|| prompts::prompt_names(self))
+            .await
+            .cloned()
     }
     async fn create_prompt(&self, name: &str) -> Result<()> {
         prompts::create_prompt(self, name).await

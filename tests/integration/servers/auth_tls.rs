@@ -98,7 +98,10 @@ async fn edit_user_promotes_and_prune_needs_manage() {
     let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains("FAILED")).collect();
     assert_eq!(failed.len(), 1, "{r:?}");
     assert!(
-        failed[0].contains("delete alias challenger") && failed[0].contains("MANAGE permission"),
+        failed[0].contains("delete alias challenger")
+            && failed[0].contains("MANAGE permission")
+            && failed[0]
+                .contains("an admin grants it with POST /api/3.0/mlflow/users/permissions/grant"),
         "{r:?}"
     );
     let model = admin.get_model(&name).await.expect("read").expect("model");

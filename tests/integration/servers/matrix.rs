@@ -1,6 +1,7 @@
 //! The MLflow version matrix (`support::servers::MATRIX`): the registry
-//! conformance scenarios and the binary's core scenario against every
-//! version, one server at a time. The suite's own versions (3.17.2, 2.22.5)
+//! conformance scenarios, the binary's core scenario and the prompt
+//! scenario (applied and loaded back by that version's own client on 3.x,
+//! refused on 2.x) against every version, one server at a time. The suite's own versions (3.17.2, 2.22.5)
 //! reuse their shared servers; the others are started here and stopped
 //! when their run ends, so only one extra server runs at once.
 
@@ -52,6 +53,7 @@ async fn run_version(version: &'static str) {
     crate::conformance::run_all(&srv.registry(), &label).await;
     let proxy = Proxy::start(&srv.url).await;
     core_scenario(srv, &srv.registry(), &unique(&label), &[], Some(&proxy)).await;
+    crate::prompts::prompt_scenario(srv, version, &unique(&format!("{label}-prompt")));
 }
 
 #[test]
