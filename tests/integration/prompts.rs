@@ -364,3 +364,48 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
         "from mlflow import MlflowClient\nfor h in MlflowClient().list_webhooks():\n    if h.name == {hook:?}: MlflowClient().delete_webhook(h.webhook_id)\n"
     ));
 }
+
+/// A gated model and a prompt in one folder, the way a team runs them: the
+/// PR's saved plan is written and applied on merge (the prompt applied, the
+/// gated move blocked: exit 5), the approval lands in the registry, and the
+/// daemon's pass promotes the model without touching the prompt.
+#[test]
+fn a_gated_model_and_a_prompt_through_plan_out_apply_plan_and_the_daemon() {
+    let srv = server();
+    let name = unique("prompt-flow");
+    let model = unique("gated-flow");
+    let w = prompt_dir(&name);
+    w.write(
+        "m/model.yaml",
+        &format!(
+            "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {model}\nspec:\n  versions:\n    a: {{source: \"s3://bucket/{model}/a\"}}\n  aliases:\n    champion: a\n  gates:\n    champion:\n      - requireTag: {{key: approved, value: \"true\"}}\n"
+        ),
+    );
+    let r = run(&w, &srv.url, &["plan", "m", "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        w.path().join("plan.json").exists(),
+        "the saved plan is written"
+    );
+    let r = run(&w, &srv.url, &["apply", "--plan", "plan.json"]);
+    assert_eq!(r.code, 5, "the gated move is blocked: {r:?}");
+    assert!(
+        load(srv, &name, "production")
+            .starts_with("'Summarize {{text}}\\nin {{n}} words.\\n'\n2\n")
+    );
+    let champion = |srv: &MlflowServer| {
+        srv.run_python(&format!(
+            "from mlflow import MlflowClient\nm = MlflowClient().get_registered_model('{model}')\nprint(m.aliases.get('champion'))\n"
+        ))
+        .trim()
+        .to_string()
+    };
+    assert_eq!(champion(srv), "None");
+    srv.run_python(&format!(
+        "from mlflow import MlflowClient\nMlflowClient().set_model_version_tag('{model}', '1', 'approved', 'true')\n"
+    ));
+    let r = run(&w, &srv.url, &["watch", "m", "--once"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(champion(srv), "1");
+    assert_eq!(version_count(srv, &name), 2, "the prompt is left as it was");
+}
