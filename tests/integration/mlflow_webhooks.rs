@@ -22,7 +22,9 @@ fn manifest(name: &str) -> String {
     )
 }
 
-fn daemon(w: &Workdir, srv: &MlflowServer, port: u16, hook: &str) -> Daemon {
+/// A daemon watching `m` in `w`, resync off, that registers its MLflow
+/// webhook `hook` delivering to it on `port`.
+pub(crate) fn daemon(w: &Workdir, srv: &MlflowServer, port: u16, hook: &str) -> Daemon {
     let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
     let mut cmd = w.command(&[
         "--registry",

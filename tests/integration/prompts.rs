@@ -312,7 +312,6 @@ fn watch_once_applies_prompts() {
 fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
     use std::time::{Duration, Instant};
 
-    use crate::support::daemon::Daemon;
     use crate::support::mlflow::free_port;
 
     let srv = server();
@@ -320,23 +319,7 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
     let hook = unique("modelsync-prompt-hook");
     let w = prompt_dir(&name);
     let port = free_port().expect("port");
-    let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
-    let mut cmd = w.command(&[
-        "--registry",
-        &srv.url,
-        "watch",
-        "m",
-        "--resync",
-        "0",
-        "--mlflow-webhook-secret-env",
-        "MS_HOOK_SECRET",
-        "--register-mlflow-webhook",
-        &url,
-        "--mlflow-webhook-name",
-        &hook,
-    ]);
-    cmd.env("MS_HOOK_SECRET", "whsec-prompt-test");
-    let mut d = Daemon::start_at(cmd, &format!("127.0.0.1:{port}"));
+    let mut d = crate::mlflow_webhooks::daemon(&w, srv, port, &hook);
     d.wait_log("reconcile success", Duration::from_secs(60));
     let alias = || {
         srv.run_python(&format!(

@@ -180,16 +180,7 @@ fn prompt_differences(seen: &LivePrompt, now: &LivePrompt) -> Vec<String> {
     if seen.not_a_prompt != now.not_a_prompt {
         lines.push("is now held by a registered model, not a prompt".to_string());
     }
-    for alias in keys(&seen.aliases, &now.aliases) {
-        let (was, is) = (seen.aliases.get(alias), now.aliases.get(alias));
-        if was != is {
-            lines.push(format!(
-                "alias {alias} was {}, now {}",
-                alias_target(was),
-                alias_target(is)
-            ));
-        }
-    }
+    lines.extend(alias_differences(&seen.aliases, &now.aliases));
     for n in keys(&seen.versions, &now.versions) {
         match (seen.versions.get(n), now.versions.get(n)) {
             (Some(_), None) => lines.push(format!("version {n} was deleted")),
@@ -219,16 +210,7 @@ fn model_differences(seen: &ObservedModel, now: &ObservedModel) -> Vec<String> {
         ));
     }
     lines.extend(tag_differences("", &seen.tags, &now.tags));
-    for alias in keys(&seen.aliases, &now.aliases) {
-        let (was, is) = (seen.aliases.get(alias), now.aliases.get(alias));
-        if was != is {
-            lines.push(format!(
-                "alias {alias} was {}, now {}",
-                alias_target(was),
-                alias_target(is)
-            ));
-        }
-    }
+    lines.extend(alias_differences(&seen.aliases, &now.aliases));
     for n in keys(&seen.versions, &now.versions) {
         match (seen.versions.get(n), now.versions.get(n)) {
             (Some(_), None) => lines.push(format!("version {n} was deleted")),
@@ -301,6 +283,21 @@ fn tag_differences(
 /// The keys of both maps, sorted, once each.
 fn keys<'a, K: Ord, V>(a: &'a BTreeMap<K, V>, b: &'a BTreeMap<K, V>) -> BTreeSet<&'a K> {
     a.keys().chain(b.keys()).collect()
+}
+
+/// `alias A was version 2, now version 3` for each alias that moved.
+fn alias_differences(seen: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> Vec<String> {
+    keys(seen, now)
+        .into_iter()
+        .filter(|a| seen.get(*a) != now.get(*a))
+        .map(|a| {
+            format!(
+                "alias {a} was {}, now {}",
+                alias_target(seen.get(a)),
+                alias_target(now.get(a))
+            )
+        })
+        .collect()
 }
 
 fn alias_target(v: Option<&u64>) -> String {

@@ -58,26 +58,19 @@ pub async fn list_prompts(reg: &MlflowRegistry) -> Result<BTreeMap<String, LiveP
 pub async fn prompt_names(reg: &MlflowRegistry) -> Result<BTreeSet<String>> {
     let filter = format!("tags.`{MLFLOW_IS_PROMPT}` = 'true'");
     let mut names = BTreeSet::new();
-    let mut token = String::new();
-    loop {
-        let mut q = vec![
-            ("filter", filter.clone()),
-            ("max_results", PAGE.to_string()),
-        ];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page = reg
-            .client
-            .call::<RegisteredModelPage>(&ep::SEARCH_MODELS, Payload::Query(&q))
-            .await
-            .map_err(|e| e.into_registry())?;
-        names.extend(page.registered_models.into_iter().map(|m| m.name));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+    paged(
+        &filter,
+        |q| async move {
+            let page = reg
+                .client
+                .call::<RegisteredModelPage>(&ep::SEARCH_MODELS, Payload::Query(&q))
+                .await
+                .map_err(|e| e.into_registry())?;
+            Ok((page.registered_models, page.next_page_token))
+        },
+        |models| names.extend(models.into_iter().map(|m| m.name)),
+    )
+    .await?;
     Ok(names)
 }
 
@@ -106,29 +99,24 @@ async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveProm
         name.replace('\'', "\\'")
     );
     let mut versions = BTreeMap::new();
-    let mut token = String::new();
-    loop {
-        let mut q = vec![
-            ("filter", filter.clone()),
-            ("max_results", PAGE.to_string()),
-        ];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page = reg
-            .client
-            .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
-            .await
-            .map_err(|e| e.into_registry())?;
-        versions.extend(page.model_versions.into_iter().filter_map(|v| {
-            let text = tags_map(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
-            Some((v.version, text))
-        }));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+    paged(
+        &filter,
+        |q| async move {
+            let page = reg
+                .client
+                .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
+                .await
+                .map_err(|e| e.into_registry())?;
+            Ok((page.model_versions, page.next_page_token))
+        },
+        |page| {
+            versions.extend(page.into_iter().filter_map(|v| {
+                let text = tags_map(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
+                Some((v.version, text))
+            }))
+        },
+    )
+    .await?;
     let aliases = model
         .aliases
         .into_iter()
@@ -139,6 +127,32 @@ async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveProm
         aliases,
         not_a_prompt: false,
     }))
+}
+
+/// Every page of a search with `filter`, one after the other: `fetch` asks
+/// for one page (its query given) and answers its items and the next
+/// token; `take` is handed each page's items.
+async fn paged<T, F, Fut>(filter: &str, fetch: F, mut take: impl FnMut(Vec<T>)) -> Result<()>
+where
+    F: Fn(Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String)>>,
+{
+    let mut token = String::new();
+    loop {
+        let mut q = vec![
+            ("filter", filter.to_string()),
+            ("max_results", PAGE.to_string()),
+        ];
+        if !token.is_empty() {
+            q.push(("page_token", token));
+        }
+        let (items, next) = fetch(q).await?;
+        take(items);
+        if next.is_empty() {
+            return Ok(());
+        }
+        token = next;
+    }
 }
 
 /// Creates the prompt (`registered-models/create` with MLflow's tag).
