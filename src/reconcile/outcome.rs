@@ -100,7 +100,10 @@ impl Outcome {
         if plan_errors || report.is_some_and(|r| r.failed() > 0) || !self.pending.is_empty() {
             return Verdict::Error;
         }
-        if self.cancelled && report.is_some_and(|r| r.skipped() > 0) {
+        // A shutdown during the apply: the model in flight finished, none
+        // after it started, and nothing was read back — not a success, even
+        // when the last model was the one in flight.
+        if self.cancelled && report.is_some() {
             return Verdict::Interrupted;
         }
         let blocked = match report {
@@ -187,5 +190,35 @@ impl Outcome {
             ));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{ActionResult, ApplyReport, Outcome as ActionOutcome};
+
+    #[test]
+    fn a_shutdown_during_the_apply_is_never_a_success() {
+        let applied = ApplyReport {
+            results: vec![ActionResult {
+                object: "m".into(),
+                action: "create model".into(),
+                kind: "create_model",
+                outcome: ActionOutcome::Applied,
+            }],
+        };
+        let mut out = Outcome {
+            report: Some(applied),
+            cancelled: true,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            out.verdict(),
+            Verdict::Interrupted,
+            "the last model was in flight"
+        );
+        out.cancelled = false;
+        assert_eq!(out.verdict(), Verdict::Ok);
     }
 }
