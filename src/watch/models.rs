@@ -12,12 +12,15 @@ use serde::Serialize;
 use crate::apply::Outcome as ActionOutcome;
 use crate::plan::{Action, GateStatus, describe};
 use crate::reconcile::{Mode, Outcome};
-use crate::state::{LiveModel, Stage};
+use crate::state::{LiveModel, LivePrompt, Stage};
 
-/// One declared model.
+/// One declared model (or prompt).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelView {
     pub name: String,
+    /// `model` or `prompt` (`kind: Prompt`: no stages; its aliases'
+    /// `source` is the template's first line).
+    pub kind: &'static str,
     #[serde(flatten)]
     pub state: ModelState,
     /// Staging and Production holders.
@@ -81,6 +84,7 @@ pub fn views(out: &Outcome, mode: Mode) -> Option<(Vec<ModelView>, BTreeMap<Stri
         let model = live.models.get(name);
         views.push(ModelView {
             name: name.clone(),
+            kind: "model",
             state: state_of(name, out, mode),
             stages: model.map(stages).unwrap_or_default(),
             aliases: model.map(aliases).unwrap_or_default(),
@@ -89,7 +93,74 @@ pub fn views(out: &Outcome, mode: Mode) -> Option<(Vec<ModelView>, BTreeMap<Stri
             models.insert(name.clone(), m.clone());
         }
     }
+    for name in desired.prompts.keys() {
+        views.push(ModelView {
+            name: name.clone(),
+            kind: "prompt",
+            state: prompt_state(name, out, mode),
+            stages: Vec::new(),
+            aliases: live
+                .prompts
+                .get(name)
+                .map(prompt_aliases)
+                .unwrap_or_default(),
+        });
+    }
     Some((views, models))
+}
+
+/// A prompt's state, as [`state_of`] for a model (prompts have no gates).
+fn prompt_state(name: &str, out: &Outcome, mode: Mode) -> ModelState {
+    let plan = out
+        .plan
+        .as_ref()
+        .and_then(|p| p.prompts.iter().find(|pp| pp.prompt == name));
+    if let Some(pp) = plan
+        && !pp.errors.is_empty()
+    {
+        return ModelState::Failed {
+            error: pp.errors.join("; "),
+        };
+    }
+    let results = out.report.iter().flat_map(|r| &r.results);
+    for r in results.filter(|r| r.object == name) {
+        if let ActionOutcome::Failed(why) | ActionOutcome::Conflict(why) = &r.outcome {
+            return ModelState::Failed {
+                error: format!("{}: {why}", r.action),
+            };
+        }
+    }
+    let prefix = format!("prompt {name}: ");
+    if let Some(line) = out.pending.iter().find(|l| l.starts_with(&prefix)) {
+        return ModelState::Failed {
+            error: format!("not converged after apply: {line}"),
+        };
+    }
+    let actions = plan.map(|pp| pp.actions.as_slice()).unwrap_or_default();
+    let executed = out.report.is_some() && mode == Mode::Apply;
+    if !actions.is_empty() && !executed {
+        return ModelState::Drifted {
+            actions: actions.iter().map(describe::prompt_action).collect(),
+        };
+    }
+    ModelState::InSync
+}
+
+/// A prompt's aliases, each with the first line of its template.
+fn prompt_aliases(p: &LivePrompt) -> Vec<Holder> {
+    p.aliases
+        .iter()
+        .map(|(alias, n)| Holder {
+            target: alias.clone(),
+            version: *n,
+            source: p
+                .versions
+                .get(n)
+                .and_then(|t| t.lines().next())
+                .map(|l| l.chars().take(60).collect())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Marks every view failed with `error` (the registry could not be read:

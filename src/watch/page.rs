@@ -164,7 +164,10 @@ fn models_table(models: &[ModelView]) -> Markup {
                 tbody {
                     @for m in models {
                         tr.model id={ "model-" (m.name) } data-state=(m.state.as_str()) {
-                            td { a href={ "/models/" (urlencode(&m.name)) } { (m.name) } }
+                            td {
+                                @if m.kind == "prompt" { span.muted { "prompt " } (m.name) }
+                                @else { a href={ "/models/" (urlencode(&m.name)) } { (m.name) } }
+                            }
                             td { span class={ "badge " (m.state.as_str()) } { (m.state.as_str().replace('_', " ")) } }
                             td { (holders(&m.stages)) }
                             td { (holders(&m.aliases)) }
@@ -301,6 +304,7 @@ mod tests {
             source: "<b>src</b>".into(),
             models: vec![ModelView {
                 name: "m<script>".into(),
+                kind: "model",
                 state: ModelState::Failed {
                     error: "<img src=x onerror=alert(1)>".into(),
                 },

@@ -342,6 +342,31 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
         std::thread::sleep(Duration::from_millis(300));
     }
     d.wait_log("MLflow webhook received", Duration::from_secs(1));
+    // The operator sees the prompt: in /status and on the page.
+    let s = d.wait_status("the prompt back in sync", Duration::from_secs(10), |s| {
+        s["models"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["name"] == name.as_str() && m["state"] == "in_sync")
+        })
+    });
+    let view = s["models"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["name"] == name.as_str()))
+        .cloned()
+        .expect("the prompt's view");
+    assert_eq!(view["kind"], "prompt", "{view:#}");
+    assert_eq!(view["aliases"][0]["target"], "production", "{view:#}");
+    assert_eq!(view["aliases"][0]["version"], 2, "{view:#}");
+    assert_eq!(
+        view["aliases"][0]["source"], "Summarize {{text}}",
+        "{view:#}"
+    );
+    let page = d.get("/");
+    assert!(
+        page.body.contains(&format!("prompt </span>{name}")),
+        "{}",
+        page.body
+    );
     d.terminate(Duration::from_secs(20));
     srv.run_python(&format!(
         "from mlflow import MlflowClient\nfor h in MlflowClient().list_webhooks():\n    if h.name == {hook:?}: MlflowClient().delete_webhook(h.webhook_id)\n"
