@@ -193,7 +193,6 @@ impl Reconciler {
         };
         let id = identity(&fetched);
         if let Some(refused) = self.check_signature(&id) {
-            self.attempted(&id);
             return refused;
         }
         if self.invalid.as_deref() == Some(id.as_str()) {
@@ -217,9 +216,6 @@ impl Reconciler {
             .metrics
             .registry_requests(stats.reads + stats.writes, stats.errors);
         let end = self.conclude(&out, &id, mode);
-        // Published with the outcome, so a reader that sees this revision
-        // as attempted also sees how the attempt ended.
-        self.attempted(&id);
         self.report_pass(&out, &id, mode, &end);
         Some((end, id))
     }
@@ -328,7 +324,6 @@ impl Reconciler {
         state.metrics.set_drift(0);
         state.status.pending_drift = Drift::default();
         state.status.last_error = None;
-        state.status.last_applied_revision = Some(id.to_string());
         state.status.last_success_at = Some(now_rfc3339());
         state.status.ready = true;
         state.metrics.succeeded(unix_now(), id);
@@ -401,6 +396,16 @@ impl Step for Reconciler {
             let mut state = self.shared.lock();
             state.metrics.reconciled(end.outcome, secs);
             state.status.reconciles += 1;
+        }
+        // The revisions are published last, so a reader that sees this
+        // revision as attempted (or applied) also sees how the pass ended:
+        // its error, models, actions and counters.
+        // (A source that could not be read has no revision: "-".)
+        if end.outcome != "source_error" {
+            self.attempted(&id);
+        }
+        if end.outcome == "success" {
+            self.applied_revision(&id);
         }
         let trigger: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
         let line = format!("reconcile {}", end.outcome);

@@ -19,6 +19,14 @@ impl Reconciler {
         self.config.notifier.flush(timeout).await;
     }
 
+    /// The revision applied (and its commit): published after the pass's
+    /// outcome, like [`Self::attempted`].
+    pub(super) fn applied_revision(&mut self, id: &str) {
+        let mut state = self.shared.lock();
+        state.status.last_applied_revision = Some(id.to_string());
+        state.status.last_applied_commit = state.status.last_attempted_commit.clone();
+    }
+
     /// Records the revision (and, for git sources, the commit) the pass
     /// attempted, once its outcome is in the status.
     pub(super) fn attempted(&mut self, id: &str) {
@@ -108,9 +116,6 @@ impl Reconciler {
             recent.append(&mut state.status.recent_actions);
             recent.truncate(RECENT_ACTIONS);
             state.status.recent_actions = recent;
-            if end.outcome == "success" {
-                state.status.last_applied_commit = state.status.last_attempted_commit.clone();
-            }
         }
         let Some(kind) = notification_kind(out, end) else {
             return;
