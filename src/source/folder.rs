@@ -24,7 +24,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
             None => io_err(path, e),
         })?;
         if meta.is_dir() {
-            walk(path, &mut found)?;
+            walk(path, is_manifest, &mut found)?;
         } else {
             found.push(path.clone());
         }
@@ -42,7 +42,7 @@ pub fn read_others(
 ) -> Result<std::collections::BTreeMap<String, String>, SourceError> {
     let mut found = Vec::new();
     for dir in paths.iter().filter(|p| p.is_dir()) {
-        walk_all(dir, &mut found)?;
+        walk(dir, is_readable_template, &mut found)?;
     }
     found.sort();
     found.dedup();
@@ -59,25 +59,9 @@ pub fn read_others(
     Ok(super::others(read))
 }
 
-/// Every regular, non-hidden template file, recursively.
-fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
-    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
-        if kind.is_dir() {
-            walk_all(&path, out)?;
-        } else if kind.is_file() && super::is_template_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+/// Every non-hidden file under `dir` that `keep` accepts, recursively
+/// (hidden folders are not entered).
+fn walk(dir: &Path, keep: fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_err(dir, e))?;
@@ -88,12 +72,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
         }
         let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
         if kind.is_dir() {
-            walk(&path, out)?;
-        } else if is_manifest(&path) {
+            walk(&path, keep, out)?;
+        } else if keep(&path) {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// A template file that can be read (a dangling link is not one).
+fn is_readable_template(path: &Path) -> bool {
+    super::is_template_file(path) && path.is_file()
 }
 
 fn is_manifest(path: &Path) -> bool {

@@ -115,35 +115,47 @@ fn prompt_state(name: &str, out: &Outcome, mode: Mode) -> ModelState {
         .plan
         .as_ref()
         .and_then(|p| p.prompts.iter().find(|pp| pp.prompt == name));
-    if let Some(pp) = plan
-        && !pp.errors.is_empty()
-    {
-        return ModelState::Failed {
-            error: pp.errors.join("; "),
-        };
+    let errors = plan.map(|pp| pp.errors.as_slice()).unwrap_or_default();
+    if let Some(failed) = failure(errors, name, &format!("prompt {name}: "), out) {
+        return failed;
+    }
+    let actions = plan.map(|pp| pp.actions.as_slice()).unwrap_or_default();
+    drifted(
+        actions.iter().map(describe::prompt_action).collect(),
+        out,
+        mode,
+    )
+    .unwrap_or(ModelState::InSync)
+}
+
+/// `Failed` when planning `name` found `errors`, one of its actions failed
+/// or conflicted, or a line of what is still pending after the apply
+/// starts with `prefix`.
+fn failure(errors: &[String], name: &str, prefix: &str, out: &Outcome) -> Option<ModelState> {
+    if !errors.is_empty() {
+        return Some(ModelState::Failed {
+            error: errors.join("; "),
+        });
     }
     let results = out.report.iter().flat_map(|r| &r.results);
     for r in results.filter(|r| r.object == name) {
         if let ActionOutcome::Failed(why) | ActionOutcome::Conflict(why) = &r.outcome {
-            return ModelState::Failed {
+            return Some(ModelState::Failed {
                 error: format!("{}: {why}", r.action),
-            };
+            });
         }
     }
-    let prefix = format!("prompt {name}: ");
-    if let Some(line) = out.pending.iter().find(|l| l.starts_with(&prefix)) {
-        return ModelState::Failed {
-            error: format!("not converged after apply: {line}"),
-        };
-    }
-    let actions = plan.map(|pp| pp.actions.as_slice()).unwrap_or_default();
+    let line = out.pending.iter().find(|l| l.starts_with(prefix))?;
+    Some(ModelState::Failed {
+        error: format!("not converged after apply: {line}"),
+    })
+}
+
+/// `Drifted` when there are `actions` (described) and the pass did not
+/// execute them.
+fn drifted(actions: Vec<String>, out: &Outcome, mode: Mode) -> Option<ModelState> {
     let executed = out.report.is_some() && mode == Mode::Apply;
-    if !actions.is_empty() && !executed {
-        return ModelState::Drifted {
-            actions: actions.iter().map(describe::prompt_action).collect(),
-        };
-    }
-    ModelState::InSync
+    (!actions.is_empty() && !executed).then_some(ModelState::Drifted { actions })
 }
 
 /// A prompt's aliases, each with the first line of its template.
@@ -178,12 +190,9 @@ fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
         .plan
         .as_ref()
         .and_then(|p| p.models.iter().find(|m| m.model == name));
-    if let Some(mp) = plan
-        && !mp.errors.is_empty()
-    {
-        return ModelState::Failed {
-            error: mp.errors.join("; "),
-        };
+    let errors = plan.map(|mp| mp.errors.as_slice()).unwrap_or_default();
+    if let Some(failed) = failure(errors, name, &format!("{name}: "), out) {
+        return failed;
     }
     let results: Vec<_> = out
         .report
@@ -191,19 +200,6 @@ fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
         .flat_map(|r| &r.results)
         .filter(|r| r.object == name)
         .collect();
-    for r in &results {
-        if let ActionOutcome::Failed(why) | ActionOutcome::Conflict(why) = &r.outcome {
-            return ModelState::Failed {
-                error: format!("{}: {why}", r.action),
-            };
-        }
-    }
-    let prefix = format!("{name}: ");
-    if let Some(line) = out.pending.iter().find(|l| l.starts_with(&prefix)) {
-        return ModelState::Failed {
-            error: format!("not converged after apply: {line}"),
-        };
-    }
     let actions = plan.map(|m| m.actions.as_slice()).unwrap_or_default();
     if let Some(blocked) = actions.iter().find(|a| a.is_blocked()) {
         return blocked_state(blocked);
@@ -221,13 +217,7 @@ fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
             observed: String::new(),
         };
     }
-    let executed = out.report.is_some() && mode == Mode::Apply;
-    if !actions.is_empty() && !executed {
-        return ModelState::Drifted {
-            actions: actions.iter().map(describe::action).collect(),
-        };
-    }
-    ModelState::InSync
+    drifted(actions.iter().map(describe::action).collect(), out, mode).unwrap_or(ModelState::InSync)
 }
 
 fn blocked_state(action: &Action) -> ModelState {
