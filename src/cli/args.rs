@@ -351,6 +351,11 @@ pub struct WatchArgs {
     /// git's allowed_signers file (principals, then an SSH public key).
     #[arg(long, value_name = "FILE", requires = "verify_signatures")]
     pub allowed_signers: Option<PathBuf>,
+    /// With --verify-signatures: also apply a verified head that does not
+    /// descend from the last verified commit applied (a force-push back to
+    /// an older signed commit, or to another branch's).
+    #[arg(long, requires = "verify_signatures")]
+    pub allow_non_fast_forward: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,7 +68,7 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
                 path.display()
             );
         }
-        None => print(&crate::manifest::export::render(&live)),
+        None => print(&crate::manifest::export::render(&live))?,
     }
     Ok(Exit::Ok)
 }

@@ -73,8 +73,10 @@ pub fn exit_for_error(err: &anyhow::Error) -> Exit {
     }
 }
 
-/// Runs one command.
+/// Runs one command, once the secrets of the environment are registered
+/// for the leak check (`crate::secret`).
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    crate::secret::register_env();
     let g = &cli.global;
     match cli.command {
         Command::Validate(a) => validate::run(g, a),
@@ -88,7 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Completions(a) => completions::completions(a.shell),
         Command::Man(a) => completions::man(a),
         Command::Schema => {
-            common::print(&crate::manifest::schema::json_schema());
+            common::print(&crate::manifest::schema::json_schema())?;
             Ok(Exit::Ok)
         }
     }

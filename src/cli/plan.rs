@@ -25,7 +25,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         prune: a.options.prune,
         ..Pass::new(Mode::Plan, clock)
     };
-    let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
+    let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
     if let Some(exit) = common::report_stop(&out) {
         return Ok(exit);
     }
@@ -38,7 +38,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         PlanFormat::Json => render::json(plan),
         PlanFormat::Markdown => render::markdown(plan),
     };
-    print(&rendered);
+    print(&rendered)?;
     if let Some(path) = &a.out {
         let saved = match saved_plan(&a, &out, files, protect) {
             Ok(s) => s,
@@ -97,7 +97,11 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         }
     };
     let color = common::use_color(g);
-    let show = move |plan: &Plan| print(&render::text(plan, color));
+    let show = move |plan: &Plan| {
+        if let Err(e) = print(&render::text(plan, color)) {
+            crate::logging::error(&format!("{e:#}"));
+        }
+    };
     let cancel = crate::shutdown::cancel_on_signal(|| {});
     let progress = super::progress::ApplyProgress::for_terminal(g);
     let pass = Pass {
@@ -109,7 +113,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         progress: progress.as_ref().map(|p| p.callback()),
         ..Pass::new(Mode::Apply, clock)
     };
-    let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
+    let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
     drop(progress);
     if let Some(exit) = common::report_stop(&out) {
         if let (Some(file), Verdict::Stale) = (&a.plan, out.verdict()) {
@@ -124,8 +128,16 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     Ok(super::exit_for(out.verdict()))
 }
 
+/// Writes a saved plan; refused (nothing written) when it would hold the
+/// value of a secret.
 fn write_plan(path: &Path, saved: &SavedPlan) -> anyhow::Result<()> {
     let body = saved::to_json(saved)?;
+    if let Err(leak) = crate::secret::check(&body) {
+        anyhow::bail!(
+            "refused to save the plan: it would hold {leak}; nothing was written to {}",
+            path.display()
+        );
+    }
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))
 }
 

@@ -9,6 +9,7 @@
 //! [`Outcome`]. Exit codes are not chosen here: the CLI maps
 //! [`Outcome::verdict`].
 
+mod leaks;
 mod observe;
 mod outcome;
 
@@ -289,7 +290,7 @@ async fn apply_under_lease(
 }
 
 /// Observes and plans (a saved plan: observes and checks it), filling
-/// `out.observed` and `out.plan`.
+/// `out.observed` and `out.plan`; refuses a plan that carries a secret.
 async fn settle(
     out: &mut Outcome,
     reg: &AnyRegistry,
@@ -313,6 +314,8 @@ async fn settle(
         }
     };
     out.observed = Some(live);
+    // A plan that would show a secret is neither kept, shown nor applied.
+    leaks::in_plan(&plan).map_err(Stop::Leak)?;
     out.plan = Some(plan);
     Ok(())
 }
@@ -329,8 +332,16 @@ fn desired_of(saved: &SavedPlan, reg: &AnyRegistry) -> Result<DesiredState, Stop
     saved.desired().map_err(Stop::Invalid)
 }
 
-/// Validates manifest files into a desired state.
+/// Validates manifest files into a desired state. Manifests (or template
+/// files) that hold a secret's value are invalid too (`leaks.rs`).
 pub fn load(
+    files: &[SourceFile],
+    options: &LoadOptions,
+) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
+    leaks::refuse(load_unchecked(files, options), leaks::in_files(files))
+}
+
+fn load_unchecked(
     files: &[SourceFile],
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {

@@ -1,18 +1,23 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
 //! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), and
-//! `POST /hooks/git` (optionally HMAC-signed, GitHub style).
+//! `POST /hooks/git` (optionally HMAC-signed, GitHub style; a body over
+//! [`GIT_HOOK_LIMIT`] is refused with 413 before it is read whole).
+//!
+//! Every answer passes [`refuse_leaks`] on its way out: one that would
+//! show the value of a secret modelsync was given is withheld (500).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::engine::{Trigger, Triggers};
 use super::status::Shared;
+use crate::secret::Secret;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -23,15 +28,9 @@ pub struct App {
     pub secret: Option<Secret>,
 }
 
-/// A webhook secret; `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(pub Vec<u8>);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// The largest body `POST /hooks/git` reads (GitHub's push events are
+/// far smaller; one larger is answered 413 and the next poll fetches).
+pub const GIT_HOOK_LIMIT: usize = 1024 * 1024;
 
 /// The router with every endpoint.
 pub fn router(app: App) -> Router {
@@ -42,7 +41,10 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .route("/hooks/git", post(hook))
+        .route(
+            "/hooks/git",
+            post(hook).layer(DefaultBodyLimit::max(GIT_HOOK_LIMIT)),
+        )
         .with_state(app)
 }
 
@@ -91,7 +93,7 @@ async fn hook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> impl I
         let sig = headers
             .get("x-hub-signature-256")
             .and_then(|v| v.to_str().ok());
-        if !signature_valid(&secret.0, &body, sig) {
+        if !signature_valid(secret.expose().as_bytes(), &body, sig) {
             tracing::warn!("webhook rejected: missing or invalid X-Hub-Signature-256");
             return (StatusCode::UNAUTHORIZED, "invalid signature\n");
         }
@@ -99,6 +101,23 @@ async fn hook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> impl I
     tracing::info!("webhook received; fetching now");
     app.triggers.fire(Trigger::Webhook);
     (StatusCode::ACCEPTED, "accepted\n")
+}
+
+/// The last step of every answer: withheld (500, the secret named by its
+/// variable) when its body would show the value of a secret.
+pub async fn refuse_leaks(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match crate::secret::check(&String::from_utf8_lossy(&bytes)) {
+        Ok(()) => Response::from_parts(parts, Body::from(bytes)),
+        Err(leak) => {
+            tracing::error!("answer withheld: it would show {leak}");
+            let why = format!("withheld: this answer would show {leak}\n");
+            (StatusCode::INTERNAL_SERVER_ERROR, why).into_response()
+        }
+    }
 }
 
 /// Checks `sha256=<hex>` against the HMAC-SHA256 of `body` (constant time).
