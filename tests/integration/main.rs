@@ -29,6 +29,7 @@ mod registry_facts;
 mod request_floor;
 mod saved_plan;
 mod schema;
+mod secrets;
 mod servers;
 mod tidy;
 mod watch;
