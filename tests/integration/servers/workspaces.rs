@@ -180,6 +180,9 @@ async fn a_workspace_the_server_lacks_is_a_clear_error_before_any_write() {
     assert!(r.stderr.contains("embedded registry"), "{r:?}");
 }
 
+/// Environment, arguments, and what the error says (or the URL to use).
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
 /// A workspace named twice must be named alike: `--workspace` (or, without
 /// it, `MLFLOW_WORKSPACE`) and the registry URI's `#workspace=` fragment
 /// that disagree are an error (exit 1) before any request; agreeing ones
@@ -192,7 +195,7 @@ async fn a_workspace_named_twice_must_be_named_alike() {
     w.write("m/model.yaml", &manifest(&name, "a", false));
     let proxy = crate::support::proxy::Proxy::start(&srv.url).await;
     let fragment = format!("{}#workspace={TEAM_WORKSPACE}", proxy.url);
-    let disagreeing: [(&[(&str, &str)], &[&str], &str); 3] = [
+    let disagreeing: [Case; 3] = [
         (
             &[],
             &["--workspace", "other", "plan", "m"],
@@ -227,7 +230,7 @@ async fn a_workspace_named_twice_must_be_named_alike() {
     );
     // Named alike (or once) is fine; the flag still wins over the variable
     // when the URI names none.
-    let agreeing: [(&[(&str, &str)], &[&str], &str); 3] = [
+    let agreeing: [Case; 3] = [
         (
             &[],
             &["--workspace", TEAM_WORKSPACE, "plan", "m"],
