@@ -63,8 +63,8 @@ struct Known {
     forms: Vec<String>,
 }
 
-/// Every secret registered so far, and the names of those too short to
-/// be looked for.
+/// Every secret registered so far, and the values too short to be looked
+/// for (each warned about once).
 static KNOWN: RwLock<(Vec<Known>, Vec<String>)> = RwLock::new((Vec::new(), Vec::new()));
 
 impl Secret {
@@ -129,15 +129,15 @@ pub fn is_secret_variable(name: &str) -> bool {
 
 /// Adds `value` to the secrets every publication is checked against,
 /// known as `name`. A value registered before keeps its first name; one
-/// shorter than [`MIN_LEN`] is not looked for (warned once per name).
+/// shorter than [`MIN_LEN`] is not looked for (warned once).
 pub fn register(name: &str, value: &str) {
     if value.is_empty() {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
     if value.chars().count() < MIN_LEN {
-        if !known.1.iter().any(|n| n == name) {
-            known.1.push(name.to_string());
+        if !known.1.iter().any(|v| v == value) {
+            known.1.push(value.to_string());
             tracing::warn!(
                 secret = name,
                 "{name} is shorter than {MIN_LEN} characters: too short to be looked for in what modelsync publishes"

@@ -385,7 +385,8 @@ pub fn redact_url(url: &str) -> String {
 
 /// Registers what [`redact_url`] leaves out of a `--notify` URL — its path
 /// and query, and a password in it — as a secret (named by the URL as
-/// logs show it), so that no published text carries them.
+/// logs show it), so that no published text carries them. A path too short
+/// to be looked for (`/hook`) is no secret worth a warning.
 fn register_secret_parts(url: &str) {
     let name = format!("the path of --notify {}", redact_url(url));
     crate::secret::register_userinfo(&name, url);
@@ -394,7 +395,10 @@ fn register_secret_parts(url: &str) {
     };
     if let Some(i) = rest.find(['/', '?']) {
         let secret = rest[i..].split('#').next().unwrap_or("");
-        crate::secret::register(&name, secret.trim_start_matches('/'));
+        let secret = secret.trim_start_matches('/');
+        if secret.chars().count() >= crate::secret::MIN_LEN {
+            crate::secret::register(&name, secret);
+        }
     }
 }
 
@@ -434,6 +438,29 @@ mod tests {
         assert!(matches!(t, Target::Slack(ref u) if u.starts_with("https://hooks")));
         assert!(!format!("{t:?}").contains("s3cr3t"));
         assert!(Target::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn the_secret_parts_of_a_notify_url_are_secrets() {
+        Target::parse("slack+https://hooks.slack.com/services/T0/B0/unit-s3cr3t").expect("ok");
+        let leak = crate::secret::check("sent services/T0/B0/unit-s3cr3t").expect_err("a secret");
+        assert_eq!(
+            leak.name,
+            "the path of --notify slack+https://hooks.slack.com/…"
+        );
+        Target::parse("https://u:unit-pw-9999@example.com/x?token=unit-q-8888").expect("ok");
+        assert!(
+            crate::secret::check("unit-pw-9999").is_err(),
+            "the password"
+        );
+        assert!(
+            crate::secret::check("x?token=unit-q-8888").is_err(),
+            "the path and query"
+        );
+        assert!(
+            crate::secret::check("https://hooks.slack.com").is_ok(),
+            "the host is not"
+        );
     }
 
     #[test]
