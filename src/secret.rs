@@ -134,17 +134,21 @@ pub fn register(name: &str, value: &str) {
     if value.is_empty() {
         return;
     }
-    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
     if value.chars().count() < MIN_LEN {
-        if !known.1.iter().any(|v| v == value) {
-            known.1.push(value.to_string());
-            tracing::warn!(
-                secret = name,
-                "{name} is shorter than {MIN_LEN} characters: too short to be looked for in what modelsync publishes"
-            );
+        let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+        if known.1.iter().any(|v| v == value) {
+            return;
         }
+        known.1.push(value.to_string());
+        // Logged once the lock is released: the log writer reads the set.
+        drop(known);
+        tracing::warn!(
+            secret = name,
+            "{name} is shorter than {MIN_LEN} characters: too short to be looked for in what modelsync publishes"
+        );
         return;
     }
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
     if known.0.iter().any(|k| k.forms[0] == value) {
         return;
     }

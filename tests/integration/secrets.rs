@@ -318,3 +318,20 @@ fn exit_within(cmd: &mut Command, timeout: Duration) -> (Option<i32>, String) {
     }
     (code, output)
 }
+
+/// A secret under 8 characters is not looked for (it would refuse innocent
+/// text), and a warning says so, naming the variable only.
+#[test]
+fn a_short_secret_is_not_looked_for_and_the_log_says_so() {
+    let w = Workdir::new();
+    w.write("m/a.yaml", &model("short-secret", "abc1234", "ml"));
+    let mut cmd = w.command(&["plan", "m"]);
+    cmd.env("MLFLOW_TRACKING_TOKEN", "abc1234");
+    let (code, output) = exit_within(&mut cmd, WAIT);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("MLFLOW_TRACKING_TOKEN is shorter than 8 characters"),
+        "{output}"
+    );
+    assert!(output.contains("description \"abc1234\""), "{output}");
+}
