@@ -180,6 +180,29 @@ async fn a_secret_the_registry_holds_is_refused_before_any_plan_shows_it() {
     assert_eq!(writes, 0, "{:?}", proxy.seen());
     let m = reg.get_model(&name).await.expect("read").expect("model");
     assert_eq!(m.description, token, "left as it was");
+
+    // Manifests that leave the description alone: the plan shows nothing
+    // of it, but a saved plan records what the registry held, so it is
+    // not saved.
+    w.write(
+        "m/a.yaml",
+        &model(&name, "x", "ml").replace("  description: 'x'\n", ""),
+    );
+    let r = run(&w, &proxy.url, &env, &["plan", "m", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains(escaped), "{r:?}");
+    let r = run(
+        &w,
+        &proxy.url,
+        &env,
+        &["plan", "m", "--out", saved.to_str().expect("utf-8")],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("refused to save the plan") && r.stderr.contains("MLFLOW_TRACKING_TOKEN"),
+        "{r:?}"
+    );
+    assert!(!saved.exists(), "no plan saved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
