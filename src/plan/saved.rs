@@ -6,10 +6,12 @@
 //! can refuse a registry that moved underneath (see [`super::stale`]).
 //!
 //! The format is JSON, versioned by [`PLAN_FORMAT_VERSION`]: a reader refuses
-//! a newer version (written by a newer modelsync) and an older one below
-//! [`OLDEST_READABLE_VERSION`] (it records too little to check). The README's
-//! "Saved plan format" section documents the fields. Pure: strings in and
-//! out; the CLI reads and writes the file.
+//! a newer version (written by a newer modelsync), an older one below
+//! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
+//! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
+//! (it did not record the copy sources, so the copies cannot be checked).
+//! The README's "Saved plan format" section documents the fields. Pure:
+//! strings in and out; the CLI reads and writes the file.
 
 mod observed;
 
@@ -20,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
+pub use self::observed::{
+    Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
+};
 use super::Plan;
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
@@ -29,8 +33,14 @@ use crate::state::LiveState;
 /// The saved-plan format this modelsync writes. Version 2 added
 /// [`SavedPlan::observed`] and spells gate targets as strings; version 3
 /// added prompts (the plan's `prompts`, `observed.prompts` and
-/// [`SavedPlan::templates`]), which an older modelsync would skip.
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+/// [`SavedPlan::templates`]), which an older modelsync would skip; version
+/// 4 added the copy sources `from:` names (`observed.copies`), which an
+/// older modelsync would not check.
+pub const PLAN_FORMAT_VERSION: u32 = 4;
+
+/// The first format that records the copy sources (`observed.copies`):
+/// an older plan is still read when its manifests declare no `from:`.
+pub const COPIES_RECORDED_SINCE: u32 = 4;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -130,6 +140,10 @@ pub enum FormatError {
         "plan format {found} was written by an older modelsync and records too little to check against the registry (this modelsync reads {OLDEST_READABLE_VERSION} to {PLAN_FORMAT_VERSION}); run `modelsync plan --out` again"
     )]
     Older { found: u64 },
+    #[error(
+        "plan format {found} was written by an older modelsync that did not record the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
+    )]
+    CopiesNotRecorded { found: u64 },
     #[error("not a valid saved plan: {0}")]
     Invalid(String),
 }
@@ -208,6 +222,15 @@ impl SavedPlan {
         Ok(desired)
     }
 
+    /// True when the plan copies a version or its manifests declare a
+    /// `from:` (manifests that do not validate declare none here; applying
+    /// them reports why).
+    fn declares_copies(&self) -> bool {
+        let mut actions = self.plan.models.iter().flat_map(|m| &m.actions);
+        actions.any(|a| matches!(a, super::Action::CopyVersion { .. }))
+            || self.desired().is_ok_and(|d| !d.copy_refs().is_empty())
+    }
+
     /// The models and experiments to read to check this plan: every one
     /// it observed or acts on.
     pub fn coverage(&self) -> Coverage {
@@ -243,5 +266,10 @@ pub fn from_json(text: &str) -> Result<SavedPlan, FormatError> {
     if found < u64::from(OLDEST_READABLE_VERSION) {
         return Err(FormatError::Older { found });
     }
-    serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))
+    let saved: SavedPlan =
+        serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))?;
+    if found < u64::from(COPIES_RECORDED_SINCE) && saved.declares_copies() {
+        return Err(FormatError::CopiesNotRecorded { found });
+    }
+    Ok(saved)
 }
