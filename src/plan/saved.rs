@@ -10,8 +10,8 @@
 //! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
 //! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
 //! (it did not record the copy sources, so the copies cannot be checked).
-//! The README's "Saved plan format" section documents the fields. Pure:
-//! strings in and out; the CLI reads and writes the file.
+//! `docs/pull-requests.md` ("Saved plan format") documents the fields.
+//! Pure: strings in and out; the CLI reads and writes the file.
 
 mod observed;
 
