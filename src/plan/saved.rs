@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
 use super::Plan;
+use crate::manifest::paths::{Snapshot, Tree};
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
@@ -69,6 +70,11 @@ pub struct SavedPlan {
     /// The prompts' `templateFile`s: path -> text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
+    /// The manifests roots the plan was made with
+    /// (`crate::manifest::paths`); a plan without them: each manifest's
+    /// own folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -94,6 +100,8 @@ pub struct Provenance {
     /// with.
     pub files: Vec<SourceFile>,
     pub protect: Vec<String>,
+    /// The manifests roots they were found under.
+    pub roots: Vec<String>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -173,6 +181,7 @@ impl SavedPlan {
             protect: made.protect,
             registries: desired.registries.clone(),
             templates: desired.template_files(),
+            roots: made.roots,
         })
     }
 
@@ -189,23 +198,32 @@ impl SavedPlan {
         let options = LoadOptions {
             protect: self.protect.clone(),
             registries: self.registries.clone(),
-            files: self.templates.clone(),
+            roots: self.roots.clone(),
+            tree: Tree::Snapshot(self.snapshot()),
         };
         (files, options)
     }
 
-    /// The desired state the plan was made from, validated again, its
-    /// templates read from the plan.
+    /// The desired state the plan was made from, validated again (every
+    /// `templateFile` inside its root), its templates read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
         let (files, options) = self.inputs();
         let mut desired = crate::manifest::validate::load_with(&files, &options)?;
-        crate::manifest::validate::resolve_templates(&mut desired, &|path| {
-            self.templates
-                .get(path)
-                .cloned()
-                .ok_or_else(|| "not in the saved plan".to_string())
+        let snapshot = self.snapshot();
+        crate::manifest::validate::resolve_templates(&mut desired, &|root, path| {
+            snapshot.read(root, path)
         })?;
         Ok(desired)
+    }
+
+    /// The templates the plan holds, as the only files its manifests can
+    /// read.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: "the saved plan".to_string(),
+            files: self.templates.clone(),
+            links: BTreeMap::new(),
+        }
     }
 
     /// The models and experiments to read to check this plan: every one

@@ -218,11 +218,13 @@ fn prompt_plan() -> impl Strategy<Value = crate::plan::prompts::PromptPlan> {
         "[a-z]{1,8}",
         prop::collection::vec(action, 0..4),
         prop::collection::vec(".{0,10}", 0..2),
+        prop::collection::vec(".{0,10}", 0..2),
     )
-        .prop_map(|(prompt, actions, errors)| PromptPlan {
+        .prop_map(|(prompt, actions, errors, warnings)| PromptPlan {
             prompt,
             actions,
             errors,
+            warnings,
         })
 }
 
@@ -331,6 +333,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
         observed(),
         prop::collection::vec((text(), text()), 0..3),
         prop::collection::vec(text(), 0..2),
+        prop::collection::vec(text(), 0..2),
     )
         .prop_map(
             |(
@@ -344,6 +347,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 observed,
                 files,
                 protect,
+                roots,
             )| SavedPlan {
                 registries: Default::default(),
                 templates: Default::default(),
@@ -361,6 +365,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                     .map(|(path, text)| SavedManifest { path, text })
                     .collect(),
                 protect,
+                roots,
             },
         )
 }
@@ -410,6 +415,7 @@ fn small() -> SavedPlan {
         observed: Observed::default(),
         manifests: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     }
 }
 
@@ -461,6 +467,7 @@ fn a_plan_with_errors_is_not_saved() {
         prune: false,
         files: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
