@@ -7,9 +7,9 @@
 //!
 //! The format is JSON, versioned by [`PLAN_FORMAT_VERSION`]: a reader refuses
 //! a newer version (written by a newer modelsync) and an older one below
-//! [`OLDEST_READABLE_VERSION`] (it records too little to check). The README's
-//! "Saved plan format" section documents the fields. Pure: strings in and
-//! out; the CLI reads and writes the file.
+//! [`OLDEST_READABLE_VERSION`] (it records too little to check).
+//! `docs/pull-requests.md` ("Saved plan format") documents the fields.
+//! Pure: strings in and out; the CLI reads and writes the file.
 
 mod observed;
 

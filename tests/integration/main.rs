@@ -12,6 +12,7 @@ mod conformance;
 mod converge;
 mod copy;
 mod corpus;
+mod docs;
 mod examples;
 mod faults;
 mod flows;
