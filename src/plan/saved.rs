@@ -26,6 +26,7 @@ pub use self::observed::{
     Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
 };
 use super::Plan;
+use crate::manifest::paths::{Snapshot, Tree};
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
@@ -79,6 +80,11 @@ pub struct SavedPlan {
     /// The prompts' `templateFile`s: path -> text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
+    /// The manifests roots the plan was made with
+    /// (`crate::manifest::paths`); a plan without them: each manifest's
+    /// own folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -104,6 +110,8 @@ pub struct Provenance {
     /// with.
     pub files: Vec<SourceFile>,
     pub protect: Vec<String>,
+    /// The manifests roots they were found under.
+    pub roots: Vec<String>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -187,6 +195,7 @@ impl SavedPlan {
             protect: made.protect,
             registries: desired.registries.clone(),
             templates: desired.template_files(),
+            roots: made.roots,
         })
     }
 
@@ -203,21 +212,20 @@ impl SavedPlan {
         let options = LoadOptions {
             protect: self.protect.clone(),
             registries: self.registries.clone(),
-            files: self.templates.clone(),
+            roots: self.roots.clone(),
+            tree: Tree::Snapshot(self.snapshot()),
         };
         (files, options)
     }
 
-    /// The desired state the plan was made from, validated again, its
-    /// templates read from the plan.
+    /// The desired state the plan was made from, validated again (every
+    /// `templateFile` inside its root), its templates read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
         let (files, options) = self.inputs();
         let mut desired = crate::manifest::validate::load_with(&files, &options)?;
-        crate::manifest::validate::resolve_templates(&mut desired, &|path| {
-            self.templates
-                .get(path)
-                .cloned()
-                .ok_or_else(|| "not in the saved plan".to_string())
+        let snapshot = self.snapshot();
+        crate::manifest::validate::resolve_templates(&mut desired, &|root, path| {
+            snapshot.read(root, path)
         })?;
         Ok(desired)
     }
@@ -229,6 +237,16 @@ impl SavedPlan {
         let mut actions = self.plan.models.iter().flat_map(|m| &m.actions);
         actions.any(|a| matches!(a, super::Action::CopyVersion { .. }))
             || self.desired().is_ok_and(|d| !d.copy_refs().is_empty())
+    }
+
+    /// The templates the plan holds, as the only files its manifests can
+    /// read.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: "the saved plan".to_string(),
+            files: self.templates.clone(),
+            links: BTreeMap::new(),
+        }
     }
 
     /// The models and experiments to read to check this plan: every one

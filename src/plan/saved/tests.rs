@@ -293,11 +293,13 @@ fn prompt_plan() -> impl Strategy<Value = crate::plan::prompts::PromptPlan> {
         "[a-z]{1,8}",
         prop::collection::vec(action, 0..4),
         prop::collection::vec(".{0,10}", 0..2),
+        prop::collection::vec(".{0,10}", 0..2),
     )
-        .prop_map(|(prompt, actions, errors)| PromptPlan {
+        .prop_map(|(prompt, actions, errors, warnings)| PromptPlan {
             prompt,
             actions,
             errors,
+            warnings,
         })
 }
 
@@ -408,6 +410,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
         observed(),
         prop::collection::vec((text(), text()), 0..3),
         prop::collection::vec(text(), 0..2),
+        prop::collection::vec(text(), 0..2),
     )
         .prop_map(
             |(
@@ -421,6 +424,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 observed,
                 files,
                 protect,
+                roots,
             )| SavedPlan {
                 registries: Default::default(),
                 templates: Default::default(),
@@ -438,6 +442,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                     .map(|(path, text)| SavedManifest { path, text })
                     .collect(),
                 protect,
+                roots,
             },
         )
 }
@@ -487,6 +492,7 @@ fn small() -> SavedPlan {
         observed: Observed::default(),
         manifests: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     }
 }
 
@@ -540,6 +546,7 @@ fn a_plan_with_errors_is_not_saved() {
         prune: false,
         files: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
