@@ -43,6 +43,7 @@ fn template_leaks(v: &DesiredPromptVersion) -> Vec<Diagnostic> {
         path,
         origin,
         text: Some(text),
+        ..
     } = &v.template
     else {
         return Vec::new();
