@@ -22,6 +22,7 @@
 //! the models, one at a time, read again before their first write too.
 
 mod copy;
+mod fence;
 mod model;
 mod prepare;
 mod prompts;
@@ -33,7 +34,8 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::{Fence, LeaseGuard, Registry};
+use crate::registry::lease::lost_reason;
+use crate::registry::{Fence, HeldLease, Registry};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -52,8 +54,10 @@ pub struct ApplyOptions {
     pub gates: crate::manifest::GateSpecs,
     /// The applier lease the writes are made under: asked before each
     /// write; once it is lost (or its deadline passed) nothing further is
-    /// written and the remaining actions are skipped.
-    pub lease: Option<LeaseGuard>,
+    /// written and the remaining actions are skipped. A conflict has it
+    /// confirmed with the registry at once: under a lease released by
+    /// force or taken over, the conflict is that loss, and reported so.
+    pub lease: Option<HeldLease>,
     /// The other registries copies (`from:`) read from.
     pub sources: crate::registry::Sources,
     /// An elected daemon leader's fence: asked before each write like the
@@ -127,11 +131,26 @@ impl Tally {
 impl ApplyOptions {
     /// `Err(reason)` when the leadership or the lease is lost: write
     /// nothing.
-    fn may_write(&self) -> Result<(), &'static str> {
-        if let Some(fence) = &self.fence {
-            fence.check()?;
+    fn may_write(&self) -> Result<(), String> {
+        if let Some(fence) = &self.fence
+            && fence.check().is_err()
+        {
+            return Err(fence.lost_reason());
         }
-        self.lease.as_ref().map_or(Ok(()), LeaseGuard::check)
+        match &self.lease {
+            Some(held) if held.guard().check().is_err() => Err(lost_reason(held.guard())),
+            _ => Ok(()),
+        }
+    }
+
+    /// After a conflict: `Err(reason)` when the applier lease turns out
+    /// lost (confirmed with the registry now) — the conflict is then the
+    /// other applier's writes, and is reported as the lost lease.
+    async fn lease_held_still(&self) -> Result<(), String> {
+        match &self.lease {
+            Some(held) => held.confirm().await,
+            None => Ok(()),
+        }
     }
 }
 
