@@ -15,10 +15,12 @@
 //! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
 //! writes nothing further. An elected daemon leader ([`ApplyOptions::fence`])
 //! is checked the same way before each write, and before a model's first
-//! write the model's `modelsync.epoch` is compared with the leader's: a
-//! model carrying a newer epoch is not written (and the leader's fence is
-//! marked lost, so it steps down); otherwise the model is stamped with the
-//! leader's epoch first. Prompts (`apply/prompts.rs`) are applied after
+//! write the model's `modelsync.epoch` is judged (`fence.rs`): a model
+//! carrying a newer epoch of the leader's own namespace is not written (and
+//! the leader steps down, with that cause); otherwise the model is stamped
+//! with the leader's token first. A conflict under the applier lease has
+//! the lease confirmed at once: a lease released by force or taken over
+//! makes the model's actions skipped for that reason, not conflicts. Prompts (`apply/prompts.rs`) are applied after
 //! the models, one at a time, read again before their first write too.
 
 mod copy;

@@ -7,7 +7,9 @@
 //! holds the leadership while it can renew it, steps down when it cannot,
 //! and campaigns again. While this replica leads, [`View::term`] carries a
 //! [`Fence`]: the term's epoch (etcd: the leader key's create revision;
-//! PostgreSQL: a counter row bumped by each new leader) and a
+//! PostgreSQL: a counter row bumped by each new leader), the namespace it
+//! is valid in (engine, its incarnation — etcd's cluster id, the epoch
+//! row's random id — and the election name), and a
 //! [`LeaseGuard`] whose deadline is the last acknowledged renewal + TTL − a
 //! margin (`registry::lease`), by the wall clock. The reconcile pass is
 //! fenced by it: the executor asks it before every write, and stamps the
@@ -18,7 +20,8 @@
 //!
 //! **Invariant:** this module never talks to a registry; it only moves the
 //! fence's deadline and marks it lost. A fence marked lost by the executor
-//! (a model carried a newer epoch) makes the holder step down.
+//! (a model carried a newer epoch of the same namespace) makes the holder
+//! step down, and the step-down is logged with that cause.
 
 mod etcd;
 mod postgres;

@@ -223,4 +223,39 @@ mod tests {
         out.cancelled = false;
         assert_eq!(out.verdict(), Verdict::Ok);
     }
+
+    #[test]
+    fn a_lost_lease_or_leadership_is_one_message_with_its_cause() {
+        let skipped = ActionResult {
+            object: "m".into(),
+            action: "create model".into(),
+            kind: "create_model",
+            outcome: ActionOutcome::Skipped("lost the applier lease: …".into()),
+        };
+        let mut out = Outcome {
+            report: Some(ApplyReport {
+                results: vec![skipped],
+            }),
+            stop: Some(Stop::LostLease(
+                "lost the applier lease: it was released while this apply ran".into(),
+            )),
+            ..Outcome::default()
+        };
+        assert_eq!(out.verdict(), Verdict::LostLease);
+        let msg = out.error_message().expect("a message");
+        assert_eq!(
+            msg,
+            "lost the applier lease: it was released while this apply ran; stopped writing: \
+             0 action(s) applied, 1 skipped. Run apply again."
+        );
+        out.stop = Some(Stop::LostLeadership(
+            "no longer the elected leader: model \"m\" carries epoch 9".into(),
+        ));
+        let msg = out.error_message().expect("a message");
+        assert!(
+            msg.starts_with("no longer the elected leader: model \"m\" carries epoch 9;"),
+            "{msg}"
+        );
+        assert!(!msg.contains("  "), "{msg}");
+    }
 }

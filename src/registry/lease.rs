@@ -8,7 +8,9 @@
 //! renewal plus the TTL minus a safety margin ([`margin`]), by the wall
 //! clock. Past it, another applier may be about to take the lease over, so
 //! the holder writes nothing further. A heartbeat that finds the lease held
-//! by someone else marks it lost at once.
+//! by someone else, or released (`lease release --force`), marks it lost at
+//! once, with that cause; the executor has it renew at once after a
+//! conflict ([`HeldLease::confirm`]), which is how such a loss shows first.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -425,6 +427,25 @@ mod tests {
         let h = LeaseGuard::new(ttl, 0);
         h.lose();
         assert!(h.check_at(1).is_err());
+    }
+
+    #[test]
+    fn a_lost_lease_keeps_the_first_cause_and_says_it() {
+        let g = LeaseGuard::new(Duration::from_secs(30), 0);
+        assert_eq!(g.cause(), None);
+        g.lose_because("it was released while this apply ran".into());
+        g.lose_because("another modelsync took it over (x:1:ab)".into());
+        assert!(g.is_lost());
+        assert_eq!(
+            lost_reason(&g),
+            "lost the applier lease: it was released while this apply ran"
+        );
+        let late = LeaseGuard::new(Duration::from_secs(3), 0);
+        assert!(late.check_at(10_000).is_err());
+        assert_eq!(
+            lost_reason(&late),
+            "lost the applier lease: it could not be renewed before its deadline"
+        );
     }
 
     #[test]
