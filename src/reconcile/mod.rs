@@ -334,15 +334,16 @@ fn desired_of(saved: &SavedPlan, reg: &AnyRegistry) -> Result<DesiredState, Stop
     saved.desired().map_err(Stop::Invalid)
 }
 
-/// Validates manifest files into a desired state.
+/// Validates manifest files into a desired state, reading the files they
+/// name from `options.tree` inside their roots (`source::tree::read`, the
+/// one reader: a git commit's tree has no fallback to the host).
 pub fn load(
     files: &[SourceFile],
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
     let mut desired = manifest::validate::load_with(files, options)?;
-    manifest::validate::resolve_templates(&mut desired, &|path| match options.files.get(path) {
-        Some(text) => Ok(text.clone()),
-        None => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+    manifest::validate::resolve_templates(&mut desired, &|root, path| {
+        crate::source::tree::read(&options.tree, root, path)
     })?;
     Ok(desired)
 }

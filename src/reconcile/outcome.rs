@@ -159,17 +159,7 @@ impl Outcome {
         if let Some(plan) = &self.plan
             && plan.has_errors()
         {
-            let models = plan
-                .models
-                .iter()
-                .flat_map(|m| m.errors.iter().map(move |e| format!("{}: {e}", m.model)));
-            let experiments = plan.experiments.iter().flat_map(|x| {
-                x.errors
-                    .iter()
-                    .map(move |e| format!("experiment {}: {e}", x.experiment))
-            });
-            let errors: Vec<String> = models.chain(experiments).collect();
-            return Some(format!("{}; nothing was applied", errors.join("; ")));
+            return Some(format!("{}; nothing was applied", plan.errors().join("; ")));
         }
         if let Some(r) = &self.report
             && r.failed() > 0

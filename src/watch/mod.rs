@@ -1,5 +1,5 @@
 //! `modelsync watch`: the daemon that keeps a registry equal to a folder or
-//! a git branch (the README's "The daemon" says what users see).
+//! a git branch (`docs/daemon.md` says what users see).
 //!
 //! - `engine.rs`: the level-triggered, single-flight loop (triggers,
 //!   coalescing, retry with backoff, shutdown); knows nothing of registries.
