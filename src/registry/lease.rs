@@ -340,19 +340,21 @@ impl AnyRegistry {
     }
 
     /// Releases a lease taken by [`AnyRegistry::acquire_lease`]. `Ok(Some(
-    /// cause))` when it turns out it was no longer held (released by force,
-    /// taken over): the writes made since were not protected by it.
+    /// cause))` when it turns out it was no longer held although its
+    /// deadline had not passed (released by force, taken over before it
+    /// expired): the writes made since were not protected by it, and the
+    /// guard is marked lost with that cause. Found taken over after its
+    /// deadline passed, it was simply expired: every write was made before.
     pub async fn release_lease(&self, lease: Lease) -> Result<Option<String>> {
-        match (self, lease.0) {
-            (AnyRegistry::Mlflow(r), Some((lease, held))) => {
-                let lost = r.release_lease(&lease).await?;
-                if let Some(cause) = &lost {
-                    held.guard.lose_because(cause.clone());
-                }
-                Ok(lost)
-            }
-            _ => Ok(None),
+        let (AnyRegistry::Mlflow(r), Some((lease, held))) = (self, lease.0) else {
+            return Ok(None);
+        };
+        let believed = !held.guard.is_lost() && crate::clock::wall_ms() < held.guard.deadline_ms();
+        let lost = r.release_lease(&lease).await?.filter(|_| believed);
+        if let Some(cause) = &lost {
+            held.guard.lose_because(cause.clone());
         }
+        Ok(lost)
     }
 
     /// The applier lease as the registry has it: `Ok(None)` when no lease
