@@ -31,10 +31,12 @@ async fn a_create_held_past_the_timeout_leaves_exactly_one_version() {
         ),
     );
     proxy.fail("POST", CREATE, Fault::HoldUntilAnswered(CREATE.into()), 1);
+    let start = std::time::Instant::now();
     let r = Run::from_command(
         w.command(&["--registry", &proxy.url, "apply", "m"])
             .env("MODELSYNC_HTTP_TIMEOUT", "5s"),
     );
+    let took = start.elapsed();
     assert_eq!(r.code, 0, "{r:?}");
 
     // Both attempts reached MLflow and were accepted: the held one last.
@@ -73,4 +75,8 @@ async fn a_create_held_past_the_timeout_leaves_exactly_one_version() {
 
     let plan = w.run(&["--registry", &srv.url, "plan", "m", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "converged: {plan:?}");
+    crate::harness_note!(
+        "faults: an apply whose create was held past a 5 s timeout took {:.1} s",
+        took.as_secs_f64()
+    );
 }
