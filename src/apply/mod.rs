@@ -20,8 +20,9 @@
 //! the leader steps down, with that cause); otherwise the model is stamped
 //! with the leader's token first. A conflict under the applier lease has
 //! the lease confirmed at once: a lease released by force or taken over
-//! makes the model's actions skipped for that reason, not conflicts. Prompts (`apply/prompts.rs`) are applied after
-//! the models, one at a time, read again before their first write too.
+//! makes the model's actions skipped for that reason, not conflicts.
+//! Prompts (`apply/prompts.rs`) are applied after the models, one at a
+//! time, read again before their first write too.
 
 mod copy;
 mod fence;

@@ -11,8 +11,11 @@
 //! After winning, the replica re-reads its own key: it must exist, be
 //! bound to its lease, and its create revision — the fencing token — must
 //! be the one the campaign returned; the epoch is valid in the namespace of
-//! the cluster's id (which a restore from a snapshot changes) and the
-//! election name. Every request requires an etcd leader
+//! the cluster's id and the election name (a new cluster, or a restore
+//! with a new `--initial-cluster-token`, has another id; a restore keeping
+//! the token and peer URLs keeps the id, and its revisions go back to the
+//! snapshot's unless `--bump-revision` is given). Every request requires an
+//! etcd leader
 //! (`require_leader`), so a member cut off from its quorum answers with an
 //! error at once instead of serving stale state.
 
@@ -167,8 +170,8 @@ impl Session {
                 key.rev()
             ));
         }
-        // The cluster id is what a restore from a snapshot (or a new
-        // cluster) changes: epochs of another cluster never compare.
+        // Epochs of another cluster (a new one, a restore with a new
+        // cluster token) never compare with this one's.
         let cluster = got
             .header()
             .map(|h| h.cluster_id())
