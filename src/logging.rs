@@ -3,7 +3,7 @@
 //! [`diagnostic`], which honour `--log-format` and ignore `-q`.
 //!
 //! Both ends of the process's output pass the secret check
-//! (`crate::secret`): data on stdout ([`print`]) is refused when it holds
+//! (`crate::secret`): data on stdout ([`print()`]) is refused when it holds
 //! a secret's value; a log line cannot be refused, so every line on
 //! stderr has the values masked (`***`) instead.
 
