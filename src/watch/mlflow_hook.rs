@@ -9,16 +9,16 @@
 //! wrong, when its timestamp is more than five minutes from the wall clock,
 //! or when its delivery id was already accepted (a replay). The endpoint
 //! exists only with `--mlflow-webhook-secret-env`; the secret is never
-//! logged. A body over [`BODY_LIMIT`] is answered 413 before it is read
-//! whole (MLflow's deliveries are a few KiB). Polling stays: MLflow delivers best-effort and fires nothing for
+//! logged. A body over [`BODY_LIMIT`] is answered 413 and never held in
+//! memory (MLflow's deliveries are a few KiB; `http::read_body`). Polling stays: MLflow delivers best-effort and fires nothing for
 //! stage transitions or deletions.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
@@ -91,14 +91,15 @@ pub fn router(secret: Secret, triggers: Triggers) -> Router {
         seen: Arc::default(),
     };
     Router::new()
-        .route(
-            "/hooks/mlflow",
-            post(handle).layer(DefaultBodyLimit::max(BODY_LIMIT)),
-        )
+        .route("/hooks/mlflow", post(handle))
         .with_state(hook)
 }
 
-async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Body) -> (StatusCode, String) {
+    let body = match super::http::read_body(&headers, body, BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let now = crate::clock::wall_ms() / 1000;
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
     let verdict = verify(
