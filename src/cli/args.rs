@@ -382,3 +382,19 @@ pub struct LeaseReleaseArgs {
     #[arg(long)]
     pub yes: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_daemon_listens_on_loopback_by_default() {
+        let cli = Cli::try_parse_from(["modelsync", "watch", "manifests"]).expect("parse");
+        let Command::Watch(args) = cli.command else {
+            panic!("not watch");
+        };
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+    }
+}
