@@ -12,6 +12,7 @@
 //! Pure: strings in and out; the CLI reads and writes the file.
 
 mod observed;
+mod regate;
 
 #[cfg(test)]
 mod tests;
@@ -21,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
+pub use self::regate::regated;
 use super::Plan;
 use crate::manifest::paths::{Snapshot, Tree};
-use crate::manifest::validate::LoadOptions;
+use crate::manifest::validate::{ApproversSetting, LoadOptions};
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
 
@@ -31,6 +33,10 @@ use crate::state::LiveState;
 /// [`SavedPlan::observed`] and spells gate targets as strings; version 3
 /// added prompts (the plan's `prompts`, `observed.prompts` and
 /// [`SavedPlan::templates`]), which an older modelsync would skip.
+/// `approvals` gates ([`SavedPlan::approvers`], [`SavedPlan::approvals`],
+/// a gate check's `approved_by`) came within version 3: optional fields,
+/// and a gate kind an older modelsync refuses to read (never applies
+/// without it).
 pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
@@ -75,6 +81,13 @@ pub struct SavedPlan {
     /// own folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roots: Vec<String>,
+    /// `approvers` of `modelsync.toml`, as written and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<ApproversSetting>,
+    /// The approvers file and the approval files the plan read: path ->
+    /// text (approvals stored as tags are read again when applied).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -102,6 +115,8 @@ pub struct Provenance {
     pub protect: Vec<String>,
     /// The manifests roots they were found under.
     pub roots: Vec<String>,
+    /// `approvers` of `modelsync.toml`.
+    pub approvers: Option<ApproversSetting>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -182,6 +197,8 @@ impl SavedPlan {
             registries: desired.registries.clone(),
             templates: desired.template_files(),
             roots: made.roots,
+            approvers: made.approvers,
+            approvals: desired.approvals.texts(),
         })
     }
 
@@ -200,28 +217,36 @@ impl SavedPlan {
             registries: self.registries.clone(),
             roots: self.roots.clone(),
             tree: Tree::Snapshot(self.snapshot()),
+            approvers: self.approvers.clone(),
         };
         (files, options)
     }
 
     /// The desired state the plan was made from, validated again (every
-    /// `templateFile` inside its root), its templates read from the plan.
+    /// `templateFile` inside its root), its templates, approvers file and
+    /// approval files read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
+        use crate::manifest::validate;
         let (files, options) = self.inputs();
-        let mut desired = crate::manifest::validate::load_with(&files, &options)?;
+        let mut desired = validate::load_with(&files, &options)?;
         let snapshot = self.snapshot();
-        crate::manifest::validate::resolve_templates(&mut desired, &|root, path| {
-            snapshot.read(root, path)
+        let read = |root: &str, path: &str| snapshot.read(root, path);
+        validate::resolve_templates(&mut desired, &read)?;
+        let roots = validate::approval_roots(&files, &options);
+        validate::resolve_approvals(&mut desired, &roots, &read, &|root, dir| {
+            snapshot.list(root, dir)
         })?;
         Ok(desired)
     }
 
-    /// The templates the plan holds, as the only files its manifests can
-    /// read.
+    /// The templates and approval files the plan holds, as the only files
+    /// its manifests can read.
     fn snapshot(&self) -> Snapshot {
+        let mut files = self.templates.clone();
+        files.extend(self.approvals.clone());
         Snapshot {
             name: "the saved plan".to_string(),
-            files: self.templates.clone(),
+            files,
             links: BTreeMap::new(),
         }
     }

@@ -186,6 +186,9 @@ fn holders(hs: &[Holder]) -> Markup {
             div.holder {
                 strong { (h.target) } ": version " (h.version)
                 @if !h.source.is_empty() { " " code.muted { (h.source) } }
+                @if !h.approved_by.is_empty() {
+                    " " span.approvers { "approved by " (h.approved_by.join(", ")) }
+                }
             }
         }
         @if hs.is_empty() { span.muted { "—" } }
@@ -257,12 +260,13 @@ pub fn render_model(view: &ModelView, events: &[Promotion]) -> Markup {
                 p.muted id="history" { "No promotions of " (view.name) " recorded by modelsync." }
             } @else {
                 table id="history" {
-                    thead { tr { th { "When" } th { "Target" } th { "Version" } th { "Replaced" } th { "Revision" } } }
+                    thead { tr { th { "When" } th { "Target" } th { "Version" } th { "Replaced" } th { "Approved by" } th { "Revision" } } }
                     tbody {
                         @for e in events {
                             tr {
                                 td { (e.at) } td { (e.target) } td { (e.version) }
                                 td { @if let Some(p) = e.previous { (p) } }
+                                td { (e.approved_by.join(", ")) }
                                 td { @if let Some(r) = &e.revision { code { (r) } } }
                             }
                         }
@@ -312,6 +316,7 @@ mod tests {
                     target: "Production".into(),
                     version: 1,
                     source: "s3://b/\"><script>alert(1)</script>".into(),
+                    approved_by: vec!["<script>eve</script>".into()],
                 }],
                 aliases: vec![],
             }],

@@ -144,6 +144,7 @@ fn converged() -> (SavedPlan, LiveState) {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     (saved, l)
@@ -261,6 +262,7 @@ fn a_model_deleted_or_created_is_stale() {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &LiveState::default(), made).expect("saved");
     let now = live(vec![L::new("new")]);
@@ -281,6 +283,7 @@ fn an_experiment_changed_is_stale() {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     assert_eq!(
