@@ -98,7 +98,11 @@ pub async fn run(g: &GlobalArgs, a: ApproveArgs, decision: Decision) -> anyhow::
                 Ok(()) => reg.flush().await,
                 Err(e) => Err(e),
             };
-            stored.with_context(|| format!("storing the {} as tag {key}", decision.as_str()))?;
+            let what = match decision {
+                Decision::Approve => "approval",
+                Decision::Reject => "rejection",
+            };
+            stored.with_context(|| format!("storing the {what} as tag {key}"))?;
             format!("tag {key} of version {}", version.version)
         }
     };

@@ -327,10 +327,14 @@ impl Tally {
     /// blocked; either way naming every record that does not count.
     pub fn outcome(&self, required: u32) -> Result<String, String> {
         let got = self.approved_by.len();
+        let counted = match got {
+            1 => "1 approval".to_string(),
+            n => format!("{n} approvals"),
+        };
         let mut parts = vec![match got {
-            0 => format!("0 of {required} approvals"),
+            0 => format!("{counted}, {required} required"),
             _ => format!(
-                "{got} of {required} approvals: {}",
+                "{counted}, {required} required: {}",
                 self.approved_by.join(", ")
             ),
         }];

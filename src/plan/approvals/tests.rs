@@ -147,7 +147,10 @@ fn two_listed_approvals_pass_a_gate_of_two() {
     );
     assert_eq!(t.approved_by, ["alice", "bob"]);
     assert!(t.not_counted.is_empty(), "{t:#?}");
-    assert_eq!(t.outcome(2), Ok("2 of 2 approvals: alice, bob".to_string()));
+    assert_eq!(
+        t.outcome(2),
+        Ok("2 approvals, 2 required: alice, bob".to_string())
+    );
     assert!(t.outcome(3).is_err());
 }
 
@@ -158,7 +161,10 @@ fn one_approval_is_not_two() {
         &[],
         &ApproverSet::Any,
     );
-    assert_eq!(t.outcome(2), Err("1 of 2 approvals: alice".to_string()));
+    assert_eq!(
+        t.outcome(2),
+        Err("1 approval, 2 required: alice".to_string())
+    );
 }
 
 #[test]
@@ -374,7 +380,7 @@ fn a_rejection_blocks_until_a_later_approval_of_the_same_principal() {
     );
     let text = t.outcome(2).unwrap_err();
     assert!(
-        text.starts_with("rejected by carol (\"drift on B\"); 2 of 2 approvals"),
+        text.starts_with("rejected by carol (\"drift on B\"); 2 approvals, 2 required"),
         "{text}"
     );
     // carol approves later, in a file: the rejection is superseded.
