@@ -282,3 +282,36 @@ fn approved_by(v: &LiveVersion, target: &str) -> Vec<String> {
         .map(|stamp| tags::Stamp::parse(stamp).approved_by)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_names_who_approved_its_move() {
+        let stamp = |approvers: &str| {
+            format!("2026-05-01T12:00:00Z previous=1 approved-by={approvers} revision=abc")
+        };
+        let version = LiveVersion {
+            version: 2,
+            stage: Stage::Production,
+            tags: [
+                ("modelsync.promoted-at.Production", stamp("alice,bob")),
+                ("modelsync.promoted-at.champion", stamp("carol")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            ..LiveVersion::default()
+        };
+        let model = LiveModel {
+            name: "m".into(),
+            aliases: [("champion".to_string(), 2), ("other".to_string(), 2)].into(),
+            versions: [(2, version)].into(),
+            ..LiveModel::default()
+        };
+        assert_eq!(stages(&model)[0].approved_by, ["alice", "bob"]);
+        let by: Vec<_> = aliases(&model).into_iter().map(|h| h.approved_by).collect();
+        assert_eq!(by, [vec!["carol".to_string()], Vec::new()]);
+    }
+}

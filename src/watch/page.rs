@@ -333,4 +333,43 @@ mod tests {
         assert!(html.contains("href=\"/models/m%3Cscript%3E\""), "{html}");
         assert!(html.contains("http-equiv=\"refresh\""), "{html}");
     }
+
+    #[test]
+    fn holders_and_history_name_the_approvers() {
+        let view = ModelView {
+            name: "m".into(),
+            kind: "model",
+            state: ModelState::InSync,
+            stages: vec![Holder {
+                target: "Production".into(),
+                version: 2,
+                source: "s3://b/m/2".into(),
+                approved_by: vec!["alice".into(), "bob@example.com".into()],
+            }],
+            aliases: vec![],
+        };
+        let events = [Promotion {
+            at: "2026-05-01T12:00:00Z".into(),
+            target: "Production".into(),
+            version: 2,
+            previous: Some(1),
+            approved_by: vec!["alice".into(), "bob@example.com".into()],
+            revision: None,
+        }];
+        let html = render_model(&view, &events).into_string();
+        assert!(
+            html.contains("approved by alice, bob@example.com"),
+            "{html}"
+        );
+        assert!(html.contains("<td>alice, bob@example.com</td>"), "{html}");
+        let s = Status {
+            models: vec![view],
+            ..Status::default()
+        };
+        assert!(
+            render_index(&s)
+                .into_string()
+                .contains("approved by alice, bob@example.com")
+        );
+    }
 }

@@ -233,6 +233,20 @@ async fn approvals_that_do_not_count_leave_the_move_blocked_with_the_reason() {
         "file m/approvals/{}/Staging/v2.bob.approval: signed for Staging",
         t.name
     ));
+    // A file committed by someone without an allowed key, claiming bob.
+    t.sign(
+        "approve",
+        "mallory",
+        &[PROD2, &["--out", "m", "--principal", "bob"]].concat(),
+    );
+    let r = t.blocked(&format!(
+        "file m/approvals/{}/Production/v2.bob.approval: signed by key SHA256:",
+        t.name
+    ));
+    assert!(
+        r.stdout.contains("which the approvers file does not list"),
+        "{r:?}"
+    );
     std::fs::remove_dir_all(t.w.path().join("m/approvals")).expect("rm");
 
     // Expired: signed as of 2020 for a day.
