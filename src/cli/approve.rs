@@ -60,51 +60,15 @@ pub async fn run(g: &GlobalArgs, a: ApproveArgs, decision: Decision) -> anyhow::
         time_ms: now_ms,
         expires_ms: now_ms.saturating_add(expires),
     };
-    let signed = statement.render();
-    // What is signed must read back as the same statement.
-    match Statement::parse(&signed) {
-        Ok(back) if back == statement => {}
-        Ok(_) => bail!(
-            "the statement does not read back as written (a time before 1970, or too far ahead?)"
-        ),
-        Err(m) => bail!("cannot sign this statement: {}", m.message),
-    }
+    let signed = canonical(&statement)?;
     let Some(key) = key else {
         print(&signed);
         return Ok(Exit::Ok);
     };
-    let signature = key
-        .sign(approval::NAMESPACE, HashAlg::Sha512, signed.as_bytes())
-        .and_then(|sig| sig.to_pem(LineEnding::LF))
-        .map_err(|e| anyhow!("signing with {}: {e}", shown(a.key.as_deref())))?;
-    let text = Record::render(&signed, &signature);
-    let record = Record::parse(&text).map_err(|m| anyhow!("the signed record: {m}"))?;
-    if let Some((path, signers)) = &approvers
-        && let Err(refusal) = record.verify(signers)
-    {
-        crate::logging::detail(
-            "warning",
-            &format!("this statement will not count with the approvers file {path}: {refusal}"),
-        );
-    }
+    let text = sign(&key, a.key.as_deref(), &signed, approvers.as_ref())?;
     let place = match &a.out {
         Some(dir) => write_file(dir, &statement, &text)?,
-        None => {
-            let key = approval::tag_key(&statement.target, &statement.principal);
-            let stored = match reg
-                .set_version_tag(&model.name, version.version, &key, &text)
-                .await
-            {
-                Ok(()) => reg.flush().await,
-                Err(e) => Err(e),
-            };
-            let what = match decision {
-                Decision::Approve => "approval",
-                Decision::Reject => "rejection",
-            };
-            stored.with_context(|| format!("storing the {what} as tag {key}"))?;
-            format!("tag {key} of version {}", version.version)
-        }
+        None => store_tag(&reg, &statement, &text).await?,
     };
     print(&format!(
         "{} version {} of {} for {} as {}, until {}: {place}\n",
@@ -119,6 +83,64 @@ pub async fn run(g: &GlobalArgs, a: ApproveArgs, decision: Decision) -> anyhow::
         crate::clock::rfc3339_seconds(statement.expires_ms)
     ));
     Ok(Exit::Ok)
+}
+
+/// The statement's text, once it reads back as the same statement.
+fn canonical(statement: &Statement) -> anyhow::Result<String> {
+    let signed = statement.render();
+    match Statement::parse(&signed) {
+        Ok(back) if back == *statement => Ok(signed),
+        Ok(_) => bail!(
+            "the statement does not read back as written (a time before 1970, or too far ahead?)"
+        ),
+        Err(m) => bail!("cannot sign this statement: {}", m.message),
+    }
+}
+
+/// The record: `signed`, then its SSH signature by `key` (read from
+/// `path`); a warning when the approvers file would not count it.
+fn sign(
+    key: &PrivateKey,
+    path: Option<&Path>,
+    signed: &str,
+    approvers: Option<&(String, AllowedSigners)>,
+) -> anyhow::Result<String> {
+    let signature = key
+        .sign(approval::NAMESPACE, HashAlg::Sha512, signed.as_bytes())
+        .and_then(|sig| sig.to_pem(LineEnding::LF))
+        .map_err(|e| anyhow!("signing with {}: {e}", shown(path)))?;
+    let text = Record::render(signed, &signature);
+    let record = Record::parse(&text).map_err(|m| anyhow!("the signed record: {m}"))?;
+    if let Some((file, signers)) = approvers
+        && let Err(refusal) = record.verify(signers)
+    {
+        crate::logging::detail(
+            "warning",
+            &format!("this statement will not count with the approvers file {file}: {refusal}"),
+        );
+    }
+    Ok(text)
+}
+
+/// Stores the record as the principal's tag for the target on the
+/// version; where it went.
+async fn store_tag<R: Registry>(
+    reg: &R,
+    statement: &Statement,
+    text: &str,
+) -> anyhow::Result<String> {
+    let key = approval::tag_key(&statement.target, &statement.principal);
+    let (model, version) = (&statement.model, statement.version);
+    let stored = match reg.set_version_tag(model, version, &key, text).await {
+        Ok(()) => reg.flush().await,
+        Err(e) => Err(e),
+    };
+    let what = match statement.decision {
+        Decision::Approve => "approval",
+        Decision::Reject => "rejection",
+    };
+    stored.with_context(|| format!("storing the {what} as tag {key}"))?;
+    Ok(format!("tag {key} of version {version}"))
 }
 
 /// `--stage S` or `--alias A`, checked.

@@ -9,6 +9,9 @@
 //!   [`ManifestDocument`] describes the same envelope precisely for the JSON
 //!   Schema and for emitting.
 //!
+//! `schema/prompt.rs` holds `kind: Prompt`, `schema/approvals.rs` the
+//! `approvals` gate.
+//!
 //! Unknown fields are rejected everywhere (`deny_unknown_fields`). Values
 //! that need semantic checks (stage names, version numbers, durations) are
 //! kept loosely typed here and checked in `validate`, so that one file can

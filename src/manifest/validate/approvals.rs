@@ -149,3 +149,158 @@ fn join(root: &str, dir: &str) -> String {
         format!("{}/{dir}", root.trim_end_matches('/'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::{ApproversSetting, LoadOptions, load_with};
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOdl9wS4t4ym/ZEQcvjHAz2ZGCzlRpjS3aUbY9nHDvJs";
+
+    fn model(gate: &str) -> SourceFile {
+        let text = format!(
+            "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: m\nspec:\n  stages: {{Production: 1}}\n  gates:\n    Production:\n      - approvals: {gate}\n"
+        );
+        SourceFile {
+            path: "m/m.yaml".into(),
+            contents: text.into_bytes(),
+        }
+    }
+
+    fn options(approvers: Option<&str>) -> LoadOptions {
+        LoadOptions {
+            roots: vec!["m".into()],
+            approvers: approvers.map(|path| ApproversSetting {
+                origin: Origin {
+                    file: "m/modelsync.toml".into(),
+                    line: 1,
+                    column: 13,
+                },
+                path: path.into(),
+            }),
+            ..LoadOptions::default()
+        }
+    }
+
+    fn problems(gate: &str, approvers: Option<&str>) -> Vec<String> {
+        match load_with(&[model(gate)], &options(approvers)) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn an_approvals_gate_is_checked_as_written() {
+        assert_eq!(
+            problems("{required: 2, from: [alice, bob]}", Some("approvers")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            problems("{from: any}", Some("approvers")),
+            Vec::<String>::new()
+        );
+        let cases = [
+            (
+                "{from: [alice]}",
+                None,
+                "m/m.yaml:9:20: an approvals gate needs an approvers file",
+            ),
+            (
+                "{required: 3, from: [alice, bob]}",
+                Some("a"),
+                "required: 3 approvals from 2 principals can never be given",
+            ),
+            (
+                "{required: 0, from: any}",
+                Some("a"),
+                "required: 0 is not a positive number",
+            ),
+            (
+                "{from: [alice, alice]}",
+                Some("a"),
+                "from: alice is listed twice",
+            ),
+            ("{from: []}", Some("a"), "from: list at least one principal"),
+            (
+                "{from: [alice smith]}",
+                Some("a"),
+                "no spaces, commas or quotes",
+            ),
+            (
+                "{from: everyone}",
+                Some("a"),
+                "write a list of principals ([alice, bob]) or any",
+            ),
+            (
+                "{from: any}",
+                Some("../keys"),
+                "m/modelsync.toml:1:13: approvers ../keys: leads outside the manifests root m",
+            ),
+            (
+                "{from: any}",
+                Some("/etc/ssh/keys"),
+                "m/modelsync.toml:1:13: approvers /etc/ssh/keys: an absolute path",
+            ),
+        ];
+        for (gate, approvers, says) in cases {
+            let found = problems(gate, approvers);
+            assert!(found.iter().any(|p| p.contains(says)), "{gate}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn the_approvers_file_and_approval_files_are_read_through_the_callers_reader() {
+        let mut state =
+            load_with(&[model("{from: any}")], &options(Some("approvers"))).expect("valid");
+        let files = BTreeMap::from([
+            ("m/approvers", format!("alice {KEY}\nbob {KEY}\n")),
+            ("m/approvals/a.approval", "not a record\n".to_string()),
+            ("m/approvals/notes.txt", "ignored".to_string()),
+        ]);
+        let read = |_: &str, path: &str| {
+            files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| "no such file".to_string())
+        };
+        let list = |_: &str, dir: &str| -> Result<Vec<String>, String> {
+            Ok(files
+                .keys()
+                .filter(|p| p.starts_with(&format!("{dir}/")))
+                .map(|p| p.to_string())
+                .collect())
+        };
+        let err =
+            resolve_approvals(&mut state, &["m".into()], &read, &list).expect_err("a bad file");
+        let shown: Vec<String> = err.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "m/approvals/a.approval:1:1: not an approval record: no statement followed by a signature (a line -----BEGIN SSH SIGNATURE----- after the statement)"
+            ]
+        );
+        assert!(state.approvals.signers().is_some_and(|s| s.lists("bob")));
+
+        // A missing approvers file and a bad line are problems too.
+        let mut state = load_with(&[model("{from: any}")], &options(Some("nope"))).expect("valid");
+        let err = resolve_approvals(&mut state, &["m".into()], &read, &list).expect_err("missing");
+        let missing = "m/modelsync.toml:1:13: cannot read the approvers file m/nope";
+        assert!(
+            err.iter().any(|d| d.to_string().starts_with(missing)),
+            "{err:?}"
+        );
+        let bad = BTreeMap::from([("m/approvers", "alice\n".to_string())]);
+        let read_bad = |_: &str, path: &str| bad.get(path).cloned().ok_or_else(|| "no".to_string());
+        let mut state =
+            load_with(&[model("{from: any}")], &options(Some("approvers"))).expect("valid");
+        let err = resolve_approvals(&mut state, &["m".into()], &read_bad, &|_, _| Ok(Vec::new()))
+            .expect_err("bad line");
+        assert_eq!(
+            err[0].to_string(),
+            "m/approvers:1:1: approvers file: no public key after the principals"
+        );
+    }
+}

@@ -356,6 +356,26 @@ fn a_principal_the_gate_does_not_list_or_a_key_of_another_principal_does_not_cou
 }
 
 #[test]
+fn a_key_listed_only_for_other_namespaces_does_not_count() {
+    let git_only = signers(&format!("dave namespaces=\"git\" {}\n", public(4)));
+    let t = run_with(
+        git_only,
+        &[(A, record(&approval("dave"), 4))],
+        &[],
+        &ApproverSet::Any,
+    );
+    assert!(matches!(
+        only_reason(&t),
+        NotCounted::Signature(Refusal::Namespace { .. })
+    ));
+    assert!(
+        t.outcome(1)
+            .unwrap_err()
+            .contains("not allowed for the modelsync-approval namespace")
+    );
+}
+
+#[test]
 fn a_malformed_tag_does_not_count() {
     let t = run(&[(A, "approved!".to_string())], &[], &ApproverSet::Any);
     assert!(matches!(only_reason(&t), NotCounted::Malformed(_)));
