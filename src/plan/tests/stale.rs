@@ -329,3 +329,17 @@ fn bookkeeping_tags_that_cannot_change_the_plan_are_ignored() {
     model m: version 1 tag modelsync.promoted-at.Production was unset, now "t"
     "#);
 }
+
+/// An approval arriving (or withdrawn) after review is not a change of what
+/// the plan observed: the gates read approvals again when it is applied.
+#[test]
+fn approval_tags_are_not_compared() {
+    let out = after(|l| {
+        let v = model(l).versions.get_mut(&2).expect("v2");
+        v.tags.insert(
+            "modelsync.approval.Production.alice".into(),
+            "modelsync-approval v1\n…".into(),
+        );
+    });
+    assert_eq!(out, "");
+}
