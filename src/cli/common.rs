@@ -209,6 +209,7 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
         registries,
         roots: crate::source::folder::roots(paths),
         tree: crate::manifest::paths::Tree::Host,
+        approvers: config.approvers,
     })
 }
 

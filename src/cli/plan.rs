@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::args::{ApplyArgs, PlanArgs, PlanFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
+use crate::manifest::validate::ApproversSetting;
 use crate::plan::saved::{self, Provenance};
 use crate::plan::{Plan, SavedPlan, render};
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
@@ -16,10 +17,14 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
     let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
-    let (protect, roots) = (options.protect.clone(), options.roots.clone());
+    let kept = (
+        options.protect.clone(),
+        options.roots.clone(),
+        options.approvers.clone(),
+    );
     let input = Input::Manifests {
         files: files.clone(),
-        options,
+        options: Box::new(options),
     };
     let pass = Pass {
         prune: a.options.prune,
@@ -48,7 +53,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         return Ok(super::exit_for(out.verdict()));
     }
     if let Some(path) = &a.out {
-        let saved = match saved_plan(&a, &out, files, (protect, roots)) {
+        let saved = match saved_plan(&a, &out, files, kept) {
             Ok(s) => s,
             Err(e) => {
                 crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
@@ -73,7 +78,7 @@ fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
     files: Vec<crate::manifest::SourceFile>,
-    (protect, roots): (Vec<String>, Vec<String>),
+    (protect, roots, approvers): (Vec<String>, Vec<String>, Option<ApproversSetting>),
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
@@ -85,6 +90,7 @@ fn saved_plan(
         files,
         protect,
         roots,
+        approvers,
     };
     let plan = out.plan.clone().expect("planned");
     Ok(SavedPlan::new(plan, desired, live, made)?)
@@ -102,6 +108,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         None => {
             let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
             let revision = common::revision(a.options.revision.as_deref());
+            let options = Box::new(options);
             (Input::Manifests { files, options }, revision)
         }
     };

@@ -8,7 +8,6 @@ use super::{Exit, GlobalArgs, common};
 use crate::reconcile::Verdict;
 use crate::secret::Secret;
 use crate::source::git::{GitOptions, GitSource};
-use crate::source::signature::AllowedSigners;
 use crate::watch::notify::{GithubStatus, NotifyConfig, Target, repo_of};
 use crate::watch::{self, SourceConfig, WatchConfig};
 
@@ -50,7 +49,8 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let signers = match &a.allowed_signers {
         Some(path) if a.verify_signatures => Some(
-            AllowedSigners::load(path).map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
+            crate::source::signature::load(path)
+                .map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
         ),
         _ => None,
     };

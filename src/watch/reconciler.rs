@@ -240,6 +240,7 @@ impl Reconciler {
     ) -> Outcome {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
+        let approvers = fetched.config.approvers.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -270,12 +271,13 @@ impl Reconciler {
         };
         let input = Input::Manifests {
             files: fetched.files,
-            options: LoadOptions {
+            options: Box::new(LoadOptions {
                 protect,
                 registries,
                 roots: fetched.roots,
                 tree: fetched.tree,
-            },
+                approvers,
+            }),
         };
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);

@@ -8,7 +8,7 @@ use tracing::warn;
 
 use super::{Ended, Next, Reconciler, Source, ended};
 use crate::reconcile::{Mode, Outcome, Stop, Verdict};
-use crate::source::signature::Check;
+use crate::source::signature::{self, Check};
 use crate::watch::models;
 use crate::watch::notify::Event;
 use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
@@ -89,7 +89,7 @@ impl Reconciler {
             return None;
         };
         let check = match git.commit_signature(id) {
-            Ok(Some(s)) => signers.check(Some(&s.signature), &s.signed_data),
+            Ok(Some(s)) => signature::check(signers, Some(&s.signature), &s.signed_data),
             Ok(None) => Check::Unsigned,
             Err(e) => Check::Refused {
                 fingerprint: None,
