@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod capabilities;
 pub mod history;
+pub mod hold;
 pub mod tags;
 
 /// A model-version stage, as MLflow names them.
@@ -132,6 +133,10 @@ pub struct LiveState {
     /// Declared prompts that exist, by name (absent: no such prompt).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, LivePrompt>,
+    /// The registry's freeze (`modelsync freeze`), when one stands: every
+    /// snapshot that reads models reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<hold::Freeze>,
 }
 
 /// A version in another registry that `from:` names, as read there.

@@ -31,10 +31,10 @@ pub(super) fn audit_tag(
     revision: Option<&str>,
 ) -> (String, String) {
     let stamp = tags::Stamp {
-        at: crate::clock::rfc3339_seconds(now_ms),
         previous,
         approved_by,
         revision: revision.map(str::to_owned),
+        ..tags::Stamp::at(crate::clock::rfc3339_seconds(now_ms))
     };
     (
         format!("{}{target}", tags::PROMOTED_AT_PREFIX),
