@@ -23,13 +23,21 @@
 //! makes the model's actions skipped for that reason, not conflicts.
 //! Prompts (`apply/prompts.rs`) are applied after the models, one at a
 //! time, read again before their first write too.
+//!
+//! The operations a person (or a verification) asks for outside a plan
+//! are here too, since only the executor writes: `rollback.rs` (a target
+//! moved back and held), `hold.rs` (holds placed and released) and
+//! `freeze.rs` (`modelsync freeze`/`unfreeze`).
 
 mod copy;
 mod fence;
+pub mod freeze;
+pub mod hold;
 mod model;
 mod prepare;
 mod prompts;
 mod report;
+pub mod rollback;
 
 use futures_util::StreamExt;
 use futures_util::stream;

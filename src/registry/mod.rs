@@ -7,6 +7,7 @@
 
 pub mod embedded;
 pub mod fence;
+pub mod hold;
 pub mod lease;
 pub mod mlflow;
 

@@ -59,6 +59,22 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
     events
 }
 
+/// The version that held `target` before `current` did: the `previous=`
+/// of `current`'s audit stamp for `target` (or the `modelsync.previous.*`
+/// tag older releases wrote). What a rollback goes back to by default.
+pub fn previous_holder(model: &LiveModel, target: &str, current: u64) -> Option<u64> {
+    let v = model.versions.get(&current)?;
+    let stamp = v
+        .tags
+        .get(&format!("{}{target}", tags::PROMOTED_AT_PREFIX))
+        .map(|s| tags::Stamp::parse(s));
+    stamp.and_then(|s| s.previous).or_else(|| {
+        v.tags
+            .get(&format!("{}{target}", tags::PREVIOUS_PREFIX))
+            .and_then(|p| p.parse().ok())
+    })
+}
+
 /// The text line `modelsync history` prints for one promotion.
 pub fn line(e: &Promotion) -> String {
     let mut line = format!("{}  {:<12} version {}", e.at, e.target, e.version);

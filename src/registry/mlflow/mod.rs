@@ -22,6 +22,7 @@
 //!   request; the server checked once for having that workspace).
 //! - `webhooks`: the daemon's own MLflow webhook, created or updated.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
+//! - `freeze`: the freeze, a model of a reserved name like the lease's.
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
 //!   version, and the target-side steps the executor sequences;
 //!   [`store`]: the artifact stores files stream between.
@@ -33,6 +34,7 @@ mod client;
 pub mod copy;
 mod endpoints;
 mod errors;
+mod freeze;
 pub mod lease;
 mod logged;
 mod prompts;

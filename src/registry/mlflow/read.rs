@@ -94,13 +94,24 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     let (mut models, versions, (experiments, deleted_experiments)) =
         futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
             .await?;
+    let freeze = take_freeze(&mut models);
     attach(&mut models, versions)?;
     Ok(LiveState {
         models,
         experiments,
         deleted_experiments,
+        freeze,
         ..LiveState::default()
     })
+}
+
+/// The freeze, from the freeze model the model search found (it reads
+/// every registered model: the freeze costs no request of its own), taken
+/// out of the models.
+fn take_freeze(models: &mut BTreeMap<String, LiveModel>) -> Option<crate::state::hold::Freeze> {
+    let model = models.remove(&crate::registry::hold::freeze_model_name())?;
+    let value = model.tags.get(crate::state::tags::FREEZE)?;
+    Some(crate::state::hold::Freeze::parse(value))
 }
 
 /// A named snapshot from the prefetched bulk reads: only the experiments
@@ -113,12 +124,14 @@ async fn from_prefetched(
 ) -> Result<LiveState> {
     let (experiments, deleted_experiments) = experiments_by_name(reg, &req.experiments).await?;
     let mut models = p.models;
+    let freeze = take_freeze(&mut models);
     models.retain(|name, _| names.contains(name));
     attach(&mut models, p.versions)?;
     Ok(LiveState {
         models,
         experiments,
         deleted_experiments,
+        freeze,
         ..LiveState::default()
     })
 }
@@ -295,14 +308,19 @@ fn refuses_max_results(e: &CallError) -> bool {
 }
 
 /// Registered models in scope, all pages, de-duplicated by name.
-async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+pub(super) async fn search_models(
+    reg: &MlflowRegistry,
+    scope: &Scope,
+) -> Result<BTreeMap<String, LiveModel>> {
     let mut models = BTreeMap::new();
     if matches!(scope, Scope::Named(names) if names.is_empty()) {
         return Ok(models);
     }
+    // The freeze model too: a snapshot reports the freeze.
+    let freeze = crate::registry::hold::freeze_model_name();
     let keep = |page: Vec<super::wire::RegisteredModel>| -> Vec<LiveModel> {
         page.into_iter()
-            .filter(|m| scope.contains(&m.name))
+            .filter(|m| scope.contains(&m.name) || m.name == freeze)
             .map(|m| m.into_live())
             .collect()
     };
