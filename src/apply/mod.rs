@@ -80,6 +80,9 @@ pub struct ApplyOptions {
     pub fence: Option<Fence>,
     /// Told after each model (and experiment) is done.
     pub progress: Option<Progress>,
+    /// `--break-glass`: who and why, stamped on each move that went
+    /// through a window or a freeze.
+    pub break_glass: Option<crate::plan::BreakGlass>,
 }
 
 /// How far an apply is: objects (models and experiments) done of `total`,

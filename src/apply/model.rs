@@ -442,6 +442,15 @@ impl<R: Registry> ModelRun<'_, R> {
                     .await?
             }
             Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
+            Action::ReleaseHold { target, .. } => {
+                if self.not_set.contains(target) {
+                    return Err(StepError::Skip(format!(
+                        "the move of {target} did not happen; the hold stays"
+                    )));
+                }
+                reg.delete_model_tag(model, &crate::state::hold::tag_key(target))
+                    .await?
+            }
         }
         Ok(())
     }
@@ -564,7 +573,8 @@ impl<R: Registry> ModelRun<'_, R> {
                 }
                 let previous = holders.iter().copied().find(|h| *h != n);
                 if prepare::audited(*to) {
-                    self.audit(n, to.as_str(), previous, approvers).await?;
+                    self.audit(n, to.as_str(), (previous, approvers), action)
+                        .await?;
                 }
             }
             Action::SetAlias {
@@ -578,7 +588,7 @@ impl<R: Registry> ModelRun<'_, R> {
                     .recheck_gates(&GateTarget::Alias(alias.clone()), n)
                     .await?;
                 reg.set_alias(model, alias, n).await?;
-                self.audit(n, alias, before.filter(|b| *b != n), approvers)
+                self.audit(n, alias, (before.filter(|b| *b != n), approvers), action)
                     .await?;
             }
             _ => unreachable!("promote is called with a move"),
@@ -701,14 +711,20 @@ impl<R: Registry> ModelRun<'_, R> {
         &mut self,
         version: u64,
         target: &str,
-        previous: Option<u64>,
-        approved_by: Vec<String>,
+        (previous, approved_by): (Option<u64>, Vec<String>),
+        action: &Action,
     ) -> Result<(), RegistryError> {
+        let glass = self
+            .opts
+            .break_glass
+            .as_ref()
+            .filter(|_| action.breaks_glass());
         let (key, value) = prepare::audit_tag(
             target,
             self.opts.now_ms,
             (previous, approved_by),
             self.opts.revision.as_deref(),
+            glass,
         );
         if self.tagged_on_create.remove(&(version, key.clone())) {
             return Ok(());

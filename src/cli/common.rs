@@ -210,6 +210,7 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
         roots: crate::source::folder::roots(paths),
         tree: crate::manifest::paths::Tree::Host,
         approvers: config.approvers,
+        windows: config.windows,
     })
 }
 

@@ -21,6 +21,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         options.protect.clone(),
         options.roots.clone(),
         options.approvers.clone(),
+        options.windows.clone(),
     );
     let input = Input::Manifests {
         files: files.clone(),
@@ -78,7 +79,12 @@ fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
     files: Vec<crate::manifest::SourceFile>,
-    (protect, roots, approvers): (Vec<String>, Vec<String>, Option<ApproversSetting>),
+    (protect, roots, approvers, windows): (
+        Vec<String>,
+        Vec<String>,
+        Option<ApproversSetting>,
+        Vec<crate::manifest::windows::WindowSetting>,
+    ),
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
@@ -91,6 +97,7 @@ fn saved_plan(
         protect,
         roots,
         approvers,
+        windows,
     };
     let plan = out.plan.clone().expect("planned");
     Ok(SavedPlan::new(plan, desired, live, made)?)

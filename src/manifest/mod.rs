@@ -16,6 +16,8 @@
 //!   the SSH signature check `ssh-keygen -Y verify` makes.
 //! - `approval.rs`: the signed approval statement and the record stored
 //!   in a version tag or an `approvals/` file.
+//! - `windows.rs`: promotion windows (`[[windows]]` in `modelsync.toml`),
+//!   as written and validated.
 
 pub mod approval;
 pub mod export;
@@ -23,6 +25,7 @@ pub mod paths;
 pub mod schema;
 pub mod signers;
 pub mod validate;
+pub mod windows;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -110,6 +113,8 @@ pub struct DesiredState {
     pub registries: BTreeMap<String, String>,
     /// The approvers file and the approval files (signed approvals).
     pub approvals: Approvals,
+    /// Promotion windows (`[[windows]]` in `modelsync.toml`).
+    pub windows: Vec<windows::Window>,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
 }

@@ -8,6 +8,7 @@
 //! ownership inventory tag. Live models and experiments the manifests do not
 //! declare are ignored. Pure and deterministic: no I/O, no clock.
 
+mod holds;
 mod moves;
 pub mod ownership;
 mod resolve;
@@ -28,7 +29,12 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
         .models
         .iter()
         .filter_map(|(name, dm)| {
-            plan_model(dm, live.models.get(name), live, (ctx, &desired.approvals))
+            let rules = moves::Rules {
+                ctx,
+                approvals: &desired.approvals,
+                windows: &desired.windows,
+            };
+            plan_model(dm, live.models.get(name), live, &rules)
         })
         .collect();
     let experiments = desired
@@ -145,7 +151,7 @@ fn plan_model(
     dm: &DesiredModel,
     model: Option<&LiveModel>,
     live: &LiveState,
-    (ctx, approvals): (&PlanContext, &crate::manifest::Approvals),
+    rules: &moves::Rules<'_>,
 ) -> Option<ModelPlan> {
     if model.is_some_and(|m| crate::state::tags::is_prompt(&m.tags)) {
         return Some(ModelPlan {
@@ -155,6 +161,7 @@ fn plan_model(
                 "\"{}\" is a prompt in the registry, not a registered model: modelsync will not touch it as a model (declare it with kind: Prompt)",
                 dm.name
             )],
+            held: Vec::new(),
         });
     }
     let resolved = resolve(dm, model, live);
@@ -165,14 +172,15 @@ fn plan_model(
             model: dm.name.clone(),
             actions: Vec::new(),
             errors,
+            held: Vec::new(),
         });
     }
-    let moves = moves::actions(dm, model, &resolved, live, (ctx, approvals));
+    let (moves, held) = moves::actions(dm, model, &resolved, live, rules);
     let inventory = Inventory::next(
         dm,
         &Inventory::read(model),
         Inventory::moved_by(&moves),
-        ctx.prune,
+        rules.ctx.prune,
     );
     let mut actions = model_actions(dm, model, &inventory);
     actions.extend(registrations(dm, &resolved));
@@ -182,10 +190,11 @@ fn plan_model(
     if let Some(model) = model {
         actions.extend(ownership_tag(model, &inventory));
     }
-    (!actions.is_empty()).then(|| ModelPlan {
+    (!actions.is_empty() || !held.is_empty()).then(|| ModelPlan {
         model: dm.name.clone(),
         actions,
         errors: Vec::new(),
+        held,
     })
 }
 

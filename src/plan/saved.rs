@@ -41,7 +41,10 @@ use crate::state::LiveState;
 /// older modelsync would not check, and `approvals` gates
 /// ([`SavedPlan::approvers`], [`SavedPlan::approvals`], a gate check's
 /// `approved_by`).
-pub const PLAN_FORMAT_VERSION: u32 = 4;
+/// Version 5 added promotion windows ([`SavedPlan::windows`]), holds
+/// (a model plan's `held`, `release_hold` actions) and gate checks a
+/// `--break-glass` overrode: an older modelsync would apply through them.
+pub const PLAN_FORMAT_VERSION: u32 = 5;
 
 /// The first format that records the copy sources (`observed.copies`):
 /// an older plan is still read when its manifests declare no `from:`.
@@ -96,6 +99,10 @@ pub struct SavedPlan {
     /// text (approvals stored as tags are read again when applied).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approvals: BTreeMap<String, String>,
+    /// `[[windows]]` of `modelsync.toml`, as written: evaluated again when
+    /// the plan is applied. Format 5 on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::manifest::windows::WindowSetting>,
 }
 
 /// One manifest file inside a saved plan.
@@ -125,6 +132,8 @@ pub struct Provenance {
     pub roots: Vec<String>,
     /// `approvers` of `modelsync.toml`.
     pub approvers: Option<ApproversSetting>,
+    /// `[[windows]]` of `modelsync.toml`.
+    pub windows: Vec<crate::manifest::windows::WindowSetting>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -211,6 +220,7 @@ impl SavedPlan {
             roots: made.roots,
             approvers: made.approvers,
             approvals: desired.approvals.texts(),
+            windows: made.windows,
         })
     }
 
@@ -230,6 +240,7 @@ impl SavedPlan {
             roots: self.roots.clone(),
             tree: Tree::Snapshot(self.snapshot()),
             approvers: self.approvers.clone(),
+            windows: self.windows.clone(),
         };
         (files, options)
     }

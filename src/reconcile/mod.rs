@@ -72,6 +72,9 @@ pub struct Pass<'a> {
     pub fence: Option<Fence>,
     /// Told how far the executor is (models done of total, failures).
     pub progress: Option<apply::Progress>,
+    /// `--break-glass --reason`: moves go through windows and a freeze,
+    /// and are stamped so.
+    pub break_glass: Option<crate::plan::BreakGlass>,
 }
 
 impl Pass<'_> {
@@ -87,6 +90,7 @@ impl Pass<'_> {
             on_plan: None,
             fence: None,
             progress: None,
+            break_glass: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl Pass<'_> {
             now_ms: self.clock.now_ms(),
             prune,
             registry: registry.uri(),
+            break_glass: self.break_glass.clone(),
         }
     }
 
@@ -275,6 +280,7 @@ async fn apply_under_lease(
         fence: pass.fence.clone(),
         progress: pass.progress.clone(),
         sources: sources.clone(),
+        break_glass: pass.break_glass.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.cancelled = pass.cancel.is_cancelled();

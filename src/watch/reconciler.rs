@@ -241,6 +241,7 @@ impl Reconciler {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
         let approvers = fetched.config.approvers.clone();
+        let windows = fetched.config.windows.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -268,6 +269,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
+            break_glass: None,
         };
         let input = Input::Manifests {
             files: fetched.files,
@@ -277,6 +279,7 @@ impl Reconciler {
                 roots: fetched.roots,
                 tree: fetched.tree,
                 approvers,
+                windows,
             }),
         };
         // Per-action log lines carry the revision through this span.

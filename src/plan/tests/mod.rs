@@ -34,6 +34,7 @@ pub fn ctx() -> PlanContext {
         now_ms: NOW_MS,
         prune: false,
         registry: REGISTRY.into(),
+        break_glass: None,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn prune_ctx() -> PlanContext {
         now_ms: NOW_MS,
         prune: true,
         registry: REGISTRY.into(),
+        break_glass: None,
     }
 }
 
@@ -163,6 +165,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
         experiments: BTreeMap::new(),
         prompts: BTreeMap::new(),
         approvals: Default::default(),
+        windows: Vec::new(),
         digest: "sha256:test".to_string(),
     }
 }
