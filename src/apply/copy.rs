@@ -28,9 +28,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::ApplyOptions;
-use crate::registry::mlflow::MlflowRegistry;
-use crate::registry::mlflow::copy::{self as mc, CopyRun};
-use crate::registry::mlflow::store::Store;
+use crate::registry::copy::{ByteStream, CopyRun, CopyTarget, Store};
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{CopyFile, CopySource, LiveVersion, tags};
 
@@ -62,20 +60,16 @@ pub(super) async fn copy_version<R: Registry>(
         );
         return Ok(v);
     }
-    let target = reg.as_mlflow().ok_or_else(|| {
+    let target = reg.copy_target().ok_or_else(|| {
         RegistryError::Invalid(format!(
             "copying from registry {} needs an MLflow registry to copy into ({} holds no artifacts)",
             from.registry,
             reg.uri()
         ))
     })?;
-    let source = opts
-        .sources
-        .get(&from.registry)
-        .ok_or_else(|| RegistryError::Invalid(format!("registry {} is not open", from.registry)))?;
     lease(opts)?;
-    let exp = mc::ensure_experiment(target, job.experiment).await?;
-    let run = match mc::find_run(target, &exp, &lineage).await? {
+    let exp = target.ensure_experiment(job.experiment).await?;
+    let run = match target.find_run(&exp, &lineage).await? {
         Some(run) => {
             info!(model = job.model, run = %run.run_id, "resuming an unfinished copy");
             run
@@ -83,26 +77,34 @@ pub(super) async fn copy_version<R: Registry>(
         None => {
             lease(opts)?;
             let name = format!("copy-{}-{}-v{}", from.registry, from.model, from.version);
-            mc::create_run(target, &exp, &lineage, &name, opts.now_ms).await?
+            target
+                .create_run(&exp, &lineage, &name, opts.now_ms)
+                .await?
         }
     };
-    let (model_id, dest) = destination(target, &exp, job.model, &run, &lineage).await?;
+    let (model_id, dest) = destination(&target, &exp, job.model, &run, &lineage).await?;
     if run.tags.get(tags::COPY_COMPLETE).map(String::as_str) != Some("true") {
         let whose_src = format!("registry {} ({})", from.registry, from.uri);
         let whose_dst = format!("this registry ({})", target.display());
-        let src = Store::open(&from.artifact_uri, source, &whose_src)?;
-        let dst = Store::open(&dest, target, &whose_dst)?;
+        let src = opts
+            .sources
+            .store(&from.registry, &from.artifact_uri, &whose_src)?;
+        let dst = target.store(&dest, &whose_dst)?;
         for file in &from.files {
             lease(opts)?;
             transfer(&src, &dst, file).await?;
         }
         lease(opts)?;
-        mc::log_evidence(target, &run.run_id, from, model_id.as_deref(), opts.now_ms).await?;
+        target
+            .log_evidence(&run.run_id, from, model_id.as_deref(), opts.now_ms)
+            .await?;
         if let Some(id) = &model_id {
-            mc::finalize_logged_model(target, id).await?;
+            target.finalize_logged_model(id).await?;
         }
-        mc::finish_run(target, &run.run_id, opts.now_ms).await?;
-        mc::set_run_tag(target, &run.run_id, tags::COPY_COMPLETE, "true").await?;
+        target.finish_run(&run.run_id, opts.now_ms).await?;
+        target
+            .set_run_tag(&run.run_id, tags::COPY_COMPLETE, "true")
+            .await?;
     }
     lease(opts)?;
     let new = NewVersion {
@@ -143,19 +145,19 @@ async fn registered<R: Registry>(
 /// Where the files go: the logged model the run records or a new one
 /// (MLflow 3), else the run's `model` folder (MLflow 2).
 async fn destination(
-    target: &MlflowRegistry,
+    target: &CopyTarget<'_>,
     exp: &str,
     model: &str,
     run: &CopyRun,
     lineage: &str,
 ) -> Result<(Option<String>, String), RegistryError> {
     if let Some(id) = run.tags.get(tags::COPY_MODEL_ID) {
-        return Ok((
-            Some(id.clone()),
-            mc::logged_model_location(target, id).await?,
-        ));
+        return Ok((Some(id.clone()), target.logged_model_location(id).await?));
     }
-    match mc::create_logged_model(target, exp, model, &run.run_id, lineage).await? {
+    match target
+        .create_logged_model(exp, model, &run.run_id, lineage)
+        .await?
+    {
         Some((id, location)) => Ok((Some(id), location)),
         None => Ok((
             None,
@@ -237,9 +239,7 @@ async fn upload(
 }
 
 /// The sha256 and size of a stream.
-async fn sha256(
-    mut s: crate::registry::mlflow::store::ByteStream,
-) -> Result<(String, u64), RegistryError> {
+async fn sha256(mut s: ByteStream) -> Result<(String, u64), RegistryError> {
     let mut h = Sha256::new();
     let mut n = 0u64;
     while let Some(chunk) = s.next().await {

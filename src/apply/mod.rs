@@ -37,8 +37,8 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::lease::lost_reason;
-use crate::registry::{Fence, HeldLease, Registry};
+use crate::registry::{HeldLease, Registry};
+use crate::term::{Fence, lost_reason};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -139,13 +139,14 @@ impl ApplyOptions {
     /// `Err(reason)` when the leadership or the lease is lost: write
     /// nothing.
     fn may_write(&self) -> Result<(), String> {
+        let now = crate::clock::wall_ms();
         if let Some(fence) = &self.fence
-            && fence.check().is_err()
+            && fence.check_at(now).is_err()
         {
             return Err(fence.lost_reason());
         }
         match &self.lease {
-            Some(held) if held.guard().check().is_err() => Err(lost_reason(held.guard())),
+            Some(held) if held.guard().check_at(now).is_err() => Err(lost_reason(held.guard())),
             _ => Ok(()),
         }
     }

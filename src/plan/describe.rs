@@ -117,6 +117,21 @@ pub fn details(action: &Action) -> Vec<String> {
     out
 }
 
+/// One `prompt NAME: action` line per action of `plans`: every declared
+/// alias that does not point at its template, and every declared template
+/// not registered (what is left to do, after an apply, for the
+/// verification).
+pub fn prompt_lines(plans: &[crate::plan::prompts::PromptPlan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            p.actions
+                .iter()
+                .map(move |a| format!("prompt {}: {}", p.prompt, prompt_action(a)))
+        })
+        .collect()
+}
+
 /// One line describing a prompt action.
 pub fn prompt_action(action: &crate::plan::prompts::PromptAction) -> String {
     use crate::plan::prompts::PromptAction;

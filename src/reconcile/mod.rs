@@ -24,8 +24,9 @@ use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
 use crate::registry::{
-    self, AnyRegistry, Fence, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
+    self, AnyRegistry, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
 };
+use crate::term::Fence;
 
 /// Where the pass's intent comes from.
 #[derive(Debug, Clone)]
@@ -203,7 +204,11 @@ async fn run_on(
         out.stop = Some(Stop::Cancelled);
         return;
     }
-    if let Some(fence) = pass.fence.as_ref().filter(|f| f.check().is_err()) {
+    if let Some(fence) = pass
+        .fence
+        .as_ref()
+        .filter(|f| f.check_at(crate::clock::wall_ms()).is_err())
+    {
         out.stop = Some(Stop::LostLeadership(fence.lost_reason()));
         return;
     }
@@ -235,7 +240,7 @@ async fn run_on(
     if let Some(held) = held.filter(|h| h.guard().is_lost())
         && out.stop.is_none()
     {
-        out.stop = Some(Stop::LostLease(registry::lease::lost_reason(held.guard())));
+        out.stop = Some(Stop::LostLease(crate::term::lost_reason(held.guard())));
     }
 }
 
@@ -367,9 +372,10 @@ fn load_unchecked(
     Ok(desired)
 }
 
-/// Loads the manifests; on MLflow, when they look like more models than a
-/// per-model read suits, the registry's bulk reads run meanwhile
-/// (`AnyRegistry::prefetch`) and the opened registry is handed back. Invalid
+/// Loads the manifests; when they look like more models than a per-model
+/// read suits (`registry::worth_prefetching`: on MLflow), the registry's
+/// bulk reads run meanwhile (`AnyRegistry::prefetch`) and the opened
+/// registry is handed back. Invalid
 /// manifests win: the reads are dropped unfinished, whatever they met.
 async fn load_beside_reads(
     uri: &str,
@@ -380,13 +386,11 @@ async fn load_beside_reads(
     Result<DesiredState, Vec<crate::manifest::Diagnostic>>,
     Option<AnyRegistry>,
 ) {
-    let many = files
+    let models = files
         .iter()
         .map(|f| count(&f.contents, b"RegisteredModel"))
-        .sum::<usize>()
-        > registry::mlflow::PER_MODEL_SEARCH_LIMIT;
-    let is_mlflow = uri.starts_with("http://") || uri.starts_with("https://");
-    let reg = if many && is_mlflow {
+        .sum::<usize>();
+    let reg = if registry::worth_prefetching(uri, models) {
         registry::open(uri, &OpenOptions { write }).await.ok()
     } else {
         None

@@ -6,10 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::DesiredState;
-use crate::plan::{self, Action, Plan, PlanContext};
-use crate::registry::Sources;
-use crate::registry::mlflow::copy;
-use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::plan::{self, Action, Plan, PlanContext, describe};
+use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest, Sources};
 use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
 
 /// The snapshot request for what `desired` declares: its models, and its
@@ -124,41 +122,9 @@ async fn read_copy_sources(
 ) -> Result<BTreeMap<String, Result<CopySource, String>>, RegistryError> {
     let mut out = BTreeMap::new();
     for (key, from) in desired.copy_refs() {
-        let Some(src) = sources.get(&from.registry) else {
-            out.insert(
-                key,
-                Err(format!("registry {:?} is not open", from.registry)),
-            );
-            continue;
-        };
-        let read = copy::read_source(src, &from.registry, from)
-            .await
-            .map_err(|e| name_source(&from.registry, src.display(), e))?;
-        out.insert(key, read);
+        out.insert(key, sources.read(from).await?);
     }
     Ok(out)
-}
-
-/// `e` with the source registry's name in front.
-fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
-    let at = format!("source registry {name} ({uri})");
-    match e {
-        RegistryError::Unreachable(m) => RegistryError::Unreachable(format!("{at}: {m}")),
-        RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(format!("{at}: {m}")),
-        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
-            operation: format!("{operation} on {at}"),
-            message,
-        },
-        RegistryError::NotFound(m) => RegistryError::NotFound(format!("{at}: {m}")),
-        RegistryError::AlreadyExists(m) => RegistryError::AlreadyExists(format!("{at}: {m}")),
-        RegistryError::Invalid(m) => RegistryError::Invalid(format!("{at}: {m}")),
-        RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
-        RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
-        RegistryError::Leak { operation, leak } => RegistryError::Leak {
-            operation: format!("{operation} on {at}"),
-            leak,
-        },
-    }
 }
 
 /// The experiments of the runs read, where the versions' logged models
@@ -190,7 +156,6 @@ pub async fn plan<R: Registry>(
 /// `plan`, gate-blocked moves left out unless `blocked`: the wording of
 /// `plan::describe`, for pending and drift reports.
 pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
-    use crate::plan::describe;
     let models = plan.models.iter().flat_map(|m| {
         m.actions
             .iter()
@@ -207,7 +172,7 @@ pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
         })
     });
     let mut lines: Vec<String> = models.chain(experiments).collect();
-    lines.extend(crate::plan::prompts::pending(&plan.prompts));
+    lines.extend(describe::prompt_lines(&plan.prompts));
     lines
 }
 

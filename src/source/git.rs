@@ -28,6 +28,7 @@ use super::config::{Config, FILE_NAME};
 use crate::manifest::SourceFile;
 use crate::manifest::paths::{Snapshot, Tree};
 use crate::secret::Secret;
+use crate::uri::without_userinfo;
 
 /// Same limit as folders: `manifest/` reports oversized files.
 const MAX_READ: usize = 4 * 1024 * 1024 + 1;
@@ -102,7 +103,7 @@ impl GitSource {
     pub fn describe(&self) -> String {
         format!(
             "{}@{}:{}",
-            redact(&self.opts.url),
+            without_userinfo(&self.opts.url),
             self.opts.branch,
             self.path()
         )
@@ -127,7 +128,7 @@ impl GitSource {
         let branch = self.opts.branch.clone();
         let path = self.opts.path.clone();
         let git = |e: git2::Error| GitError::Git {
-            url: redact(&url),
+            url: without_userinfo(&url),
             message: e.message().to_string(),
         };
         let repo = self.repo()?;
@@ -136,7 +137,7 @@ impl GitSource {
         let advertised = fetch_branch(repo, &branch, shallow).map_err(git)?;
         if !advertised {
             return Err(GitError::BranchMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch,
             });
         }
@@ -144,7 +145,7 @@ impl GitSource {
             .find_reference(&tracking)
             .and_then(|r| r.peel_to_commit())
             .map_err(|_| GitError::BranchMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch: branch.clone(),
             })?;
         let id = commit.id();
@@ -157,7 +158,7 @@ impl GitSource {
         }
         let (files, mut snapshot) = read_tree(repo, &commit, &path).map_err(|e| match e {
             TreeError::Missing => GitError::PathMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch: branch.clone(),
                 path: path.clone(),
                 revision: id.to_string(),
@@ -208,11 +209,11 @@ impl GitSource {
     /// is unsigned.
     pub fn commit_signature(&self, id: &str) -> Result<Option<CommitSignature>, GitError> {
         let git = |e: git2::Error| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: e.message().to_string(),
         };
         let repo = self.repo.as_ref().ok_or_else(|| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: "not fetched yet".into(),
         })?;
         let oid = Oid::from_str(id).map_err(git)?;
@@ -469,17 +470,6 @@ const LINK_MODE: i32 = 0o120000;
 /// for the repository's root).
 fn root_of(path: &str) -> String {
     crate::manifest::paths::normalize(path.trim_start_matches('/'))
-}
-
-/// A URL without userinfo (`https://user:token@host/x` -> `https://host/x`).
-pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && !userinfo.contains('/')
-    {
-        return format!("{scheme}://{host}");
-    }
-    url.to_string()
 }
 
 /// `<last path segment>-<16 hex of sha256(url)>`, safe as a folder name.

@@ -259,9 +259,9 @@ fn cache_names_and_redaction() {
     assert_ne!(a, cache_name("https://github.com/other/models.git"));
     assert!(cache_name("file:///tmp/x y").starts_with("x_y-"));
     assert_eq!(
-        redact("https://user:tok@github.com/org/r.git"),
+        without_userinfo("https://user:tok@github.com/org/r.git"),
         "https://github.com/org/r.git"
     );
-    assert_eq!(redact("ssh://git@host/r.git"), "ssh://host/r.git");
-    assert_eq!(redact("file:///tmp/r"), "file:///tmp/r");
+    assert_eq!(without_userinfo("ssh://git@host/r.git"), "ssh://host/r.git");
+    assert_eq!(without_userinfo("file:///tmp/r"), "file:///tmp/r");
 }

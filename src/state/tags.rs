@@ -21,7 +21,7 @@ pub const MANAGED: &str = "modelsync.managed";
 /// On a model: the fencing token of the elected daemon leader that last
 /// wrote it, `<epoch>@<engine>/<incarnation>/<election>` (a plain number
 /// from releases before namespaces); a leader never writes a model carrying
-/// a newer epoch of its own namespace (`registry::fence`).
+/// a newer epoch of its own namespace (`term::fence`).
 pub const EPOCH: &str = "modelsync.epoch";
 /// On a version: the digest of its files (`sha256:…`), recorded at
 /// registration; a signed approval names it when the version has one.

@@ -16,18 +16,8 @@ use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::engine::{Trigger, Triggers};
-use super::status::Shared;
-use crate::secret::Secret;
-
-/// What the handlers need.
-#[derive(Clone)]
-pub struct App {
-    pub shared: Shared,
-    pub triggers: Triggers,
-    /// The webhook secret; `None` accepts unsigned requests.
-    pub secret: Option<Secret>,
-}
+use super::App;
+use super::engine::Trigger;
 
 /// The largest body `POST /hooks/git` reads (GitHub's push events are
 /// far smaller; one larger is answered 413 and the next poll fetches).

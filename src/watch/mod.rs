@@ -44,10 +44,20 @@ use tracing::info;
 use crate::apply::CancelFlag;
 use crate::election::Leader;
 use crate::reconcile::Verdict;
-use crate::source::git::{GitOptions, GitSource, redact};
+use crate::source::git::{GitOptions, GitSource};
+use crate::uri::without_userinfo;
 use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
+
+/// What the HTTP handlers (`http.rs`, `page.rs`) need.
+#[derive(Clone)]
+pub struct App {
+    pub shared: Shared,
+    pub triggers: Triggers,
+    /// The webhook secret; `None` accepts unsigned requests.
+    pub secret: Option<crate::secret::Secret>,
+}
 
 /// How long `--once` and a shutdown wait for notifications still queued.
 const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
@@ -120,7 +130,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     let (source, description) = open_source(&cfg.source);
     let shared = Shared::new(Status {
         source: description.clone(),
-        registry: redact(&cfg.registry_uri),
+        registry: without_userinfo(&cfg.registry_uri),
         drift_mode: match cfg.drift {
             DriftMode::Heal => "heal".into(),
             DriftMode::Warn => "warn".into(),
@@ -219,7 +229,7 @@ async fn serve(
             triggers.clone(),
         ))
     });
-    let app = http::App {
+    let app = App {
         shared,
         triggers: triggers.clone(),
         secret: cfg.webhook_secret.clone(),
@@ -250,7 +260,7 @@ async fn serve(
     info!(
         listen = %addr,
         source = %description,
-        registry = %redact(&cfg.registry_uri),
+        registry = %without_userinfo(&cfg.registry_uri),
         "modelsync watch started"
     );
     triggers.fire(Trigger::Startup);

@@ -21,9 +21,9 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
-use crate::registry::Fence;
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
+use crate::term::Fence;
 
 /// Where manifests come from.
 pub enum Source {

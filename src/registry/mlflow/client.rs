@@ -15,10 +15,12 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use super::config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+use super::config::{Auth, MlflowConfig, RetryPolicy, TlsVerify};
 use super::endpoints::Endpoint;
 use super::errors::{CallError, classify_error, error_chain, snippet};
-use crate::registry::{RegistryError, RequestStats, Result};
+use crate::registry::{RegistryError, RegistryUri, RequestStats, Result};
+use crate::secret::Secret;
+use crate::uri::percent_decode;
 
 /// What a password in the registry URI is called in leak errors.
 const URI_PASSWORD: &str = "the password in the registry URI";
@@ -76,8 +78,9 @@ impl Client {
             )));
         }
         let mut auth = config.auth.clone();
-        let workspace =
-            super::workspace::from_fragment(url.fragment()).or_else(|| config.workspace.clone());
+        let workspace = RegistryUri::new(base_url)
+            .workspace()
+            .or_else(|| config.workspace.clone());
         if !url.username().is_empty() {
             if auth.is_none() {
                 let username = percent_decode(url.username());
@@ -111,6 +114,17 @@ impl Client {
         })
     }
 
+    /// `req` with the credentials (the one place they are sent).
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
+            None => req,
+        }
+    }
+
     /// The server URL without credentials.
     pub fn display(&self) -> &str {
         &self.display
@@ -136,13 +150,7 @@ impl Client {
         }
         let path = segments.join("/");
         let mut req = self.http.get(url);
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         self.reads.fetch_add(1, Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| self.send_error(&e))?;
         let status = resp.status().as_u16();
@@ -223,13 +231,7 @@ impl Client {
     pub fn raw(&self, method: reqwest::Method, path: &str, read: bool) -> reqwest::RequestBuilder {
         let url = format!("{}/{}", self.display, path.trim_start_matches('/'));
         let mut req = self.http.request(method, url);
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         if read {
             self.reads.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -319,13 +321,7 @@ impl Client {
             Payload::Query(q) => req.query(q),
             Payload::Json(body) => req.json(body),
         };
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         if ep.read {
             self.reads.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -537,26 +533,6 @@ fn build_http(config: &MlflowConfig) -> Result<reqwest::Client> {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-pub(super) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -35,10 +35,9 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod logged;
+mod paging;
 mod prompts;
 mod read;
-
-pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
 pub mod store;
 mod twins;
@@ -48,10 +47,11 @@ mod workspace;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU8, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
 pub use crate::registry::RequestStats;
-pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+pub use config::{Auth, LeaseConfig, MlflowConfig, RetryPolicy, TlsVerify};
+pub use read::PER_MODEL_SEARCH_LIMIT;
 pub use webhooks::{WebhookChange, WebhookSpec};
 
 use super::{NewPromptVersion, NewVersion, Registry, Result, SnapshotRequest};
@@ -61,18 +61,10 @@ use crate::state::{
     Stage,
 };
 
-/// The workspace a registry URI names in its fragment (`#workspace=NAME`,
-/// percent-decoded), if any.
-pub fn workspace_in(uri: &str) -> Option<String> {
-    workspace::from_fragment(uri.split_once('#').map(|(_, f)| f))
-}
-
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
     // Boxed: keeps `AnyRegistry` small.
     client: Box<client::Client>,
-    /// Whether the server has MLflow 3's logged-models API (detected once).
-    logged_models: AtomicU8,
     /// The `max_results` the server accepts for model-version search.
     version_page: AtomicU64,
     /// Bulk reads made before the manifests were parsed
@@ -81,20 +73,25 @@ pub struct MlflowRegistry {
     /// Set once the server failed a move with `archive_existing_versions`
     /// (MLflow's store on PostgreSQL): later moves archive explicitly.
     no_archive_on_move: std::sync::atomic::AtomicBool,
-    /// What the server can do, asked once ([`Registry::capabilities`]).
-    capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// What the server can do: asked once ([`Registry::capabilities`]),
+    /// and corrected where the server answers that an endpoint of its
+    /// release does not exist (`capabilities.rs`).
+    capabilities: tokio::sync::OnceCell<std::sync::Mutex<Capabilities>>,
     /// Every prompt's name, read once (a declared model that looks absent
     /// may be one; MLflow's model reads leave prompts out).
     prompt_names: tokio::sync::OnceCell<BTreeSet<String>>,
+    /// The applier lease's model and times.
+    lease: config::LeaseConfig,
 }
 
 impl MlflowRegistry {
     /// A registry at `base_url` (`http(s)://host:port[/prefix]`). Nothing is
     /// sent until the first call.
     pub fn new(base_url: &str, config: MlflowConfig) -> Result<Self> {
+        let lease = config.lease.clone();
         Ok(MlflowRegistry {
+            lease,
             client: Box::new(client::Client::new(base_url, config)?),
-            logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
             prefetched: std::sync::Mutex::new(None),
             no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
@@ -132,8 +129,8 @@ impl MlflowRegistry {
 }
 
 impl Registry for MlflowRegistry {
-    fn as_mlflow(&self) -> Option<&MlflowRegistry> {
-        Some(self)
+    fn copy_target(&self) -> Option<copy::CopyTarget<'_>> {
+        Some(copy::CopyTarget(self))
     }
     fn uri(&self) -> String {
         self.client.identity()
@@ -245,10 +242,7 @@ impl Registry for MlflowRegistry {
         Ok(())
     }
     async fn capabilities(&self) -> Result<Capabilities> {
-        self.capabilities
-            .get_or_try_init(|| capabilities::probe(self))
-            .await
-            .cloned()
+        capabilities::current(self).await
     }
     async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
         prompts::read_prompts(self, names).await

@@ -9,12 +9,14 @@
 //! the first are asked for four at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
+use super::paging::Search;
 use super::wire::{
     Experiment, ExperimentPage, ExperimentResponse, ModelVersion, ModelVersionPage,
     RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
@@ -40,10 +42,6 @@ pub(super) const VERSION_PAGE_MAX: u64 = 20_000;
 const VERSION_PAGE_FALLBACK: u64 = 10_000;
 /// The largest page `registered-models/search` accepts.
 const MODEL_PAGE: u64 = 1000;
-/// Logged-models capability: not yet known / present / absent.
-pub(super) const CAP_UNKNOWN: u8 = 0;
-pub(super) const CAP_YES: u8 = 1;
-pub(super) const CAP_NO: u8 = 2;
 
 /// Every registered model and every version, read before the scope was
 /// known (while the manifests were parsed).
@@ -344,9 +342,7 @@ fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>)
         let Some(model) = models.get_mut(&v.name) else {
             continue;
         };
-        let live = v
-            .into_live()
-            .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))?;
+        let live = v.into_live()?;
         model.versions.entry(live.version).or_insert(live);
     }
     Ok(())
@@ -403,30 +399,19 @@ pub(super) async fn experiment_any(reg: &MlflowRegistry, name: &str) -> Result<O
 
 async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, LiveExperiment>> {
     let mut out = BTreeMap::new();
-    let mut token = String::new();
-    let mut seen = HashSet::new();
-    loop {
-        let mut q = vec![
-            ("max_results", "1000".to_owned()),
-            ("view_type", "ACTIVE_ONLY".to_owned()),
-        ];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page: ExperimentPage = reg
-            .client
-            .call(&ep::SEARCH_EXPERIMENTS, Payload::Query(&q))
-            .await?;
-        for e in page.experiments {
-            if !e.is_deleted() {
+    let q = vec![
+        ("max_results", "1000".to_owned()),
+        ("view_type", "ACTIVE_ONLY".to_owned()),
+    ];
+    reg.client
+        .each_page::<ExperimentPage>(&ep::SEARCH_EXPERIMENTS, Search::Query(q), |page| {
+            for e in page.into_iter().filter(|e| !e.is_deleted()) {
                 out.entry(e.name.clone()).or_insert_with(|| e.into_live());
             }
-        }
-        if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
-            return Ok(out);
-        }
-        token = page.next_page_token;
-    }
+            ControlFlow::Continue(())
+        })
+        .await?;
+    Ok(out)
 }
 
 pub(super) async fn get_run(

@@ -6,20 +6,21 @@
 //! run's logged model named `<path>` (`models:/<model_id>`), and refuses the
 //! source when there is neither; a run that does not exist fails before.
 //! modelsync asks the same questions through REST: `runs/get`,
-//! `logged-models/search` (absent on MLflow 2.x, probed once per registry
-//! instance) and `artifacts/list`. A server that cannot list the run's
+//! `logged-models/search` (absent on MLflow 2.x: the registry's
+//! capabilities say so) and `artifacts/list`. A server that cannot list the run's
 //! artifacts (no access to the artifact store) cannot tell: the source is
 //! then registered as declared, with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
+use std::ops::ControlFlow;
 
 use serde_json::json;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::read::{CAP_NO, CAP_YES, get_run};
+use super::paging::Search;
+use super::read::get_run;
 use super::wire::{ArtifactPage, LoggedModelPage, filter_literal};
 use crate::registry::{RegistryError, Result};
 use crate::state::{ResolvedSource, SourceResolution};
@@ -101,29 +102,22 @@ async fn resolve_one(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<S
 /// True when `<path>/MLmodel` is among the run's artifacts.
 async fn holds_model(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<bool> {
     let wanted = format!("{path}/{MLMODEL}");
-    let mut token = String::new();
-    for _ in 0..ARTIFACT_PAGES {
-        let mut q = vec![("run_id", run_id.to_owned()), ("path", path.to_owned())];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page: ArtifactPage = reg
-            .client
-            .call(&ep::LIST_ARTIFACTS, Payload::Query(&q))
-            .await?;
-        if page
-            .files
-            .iter()
-            .any(|f| !f.is_dir && f.path.trim_start_matches('/') == wanted)
-        {
-            return Ok(true);
-        }
-        if page.next_page_token.is_empty() || page.next_page_token == token {
-            return Ok(false);
-        }
-        token = page.next_page_token;
-    }
-    Ok(false)
+    let q = vec![("run_id", run_id.to_owned()), ("path", path.to_owned())];
+    let (mut found, mut pages) = (false, 0);
+    reg.client
+        .each_page::<ArtifactPage>(&ep::LIST_ARTIFACTS, Search::Query(q), |files| {
+            pages += 1;
+            found = files
+                .iter()
+                .any(|f| !f.is_dir && f.path.trim_start_matches('/') == wanted);
+            if found || pages >= ARTIFACT_PAGES {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+    Ok(found)
 }
 
 /// Logged models of `run_id` (named `name`, or all), newest first: their
@@ -135,7 +129,7 @@ async fn find_logged_model(
     run_id: &str,
     name: Option<&str>,
 ) -> Result<Vec<String>> {
-    if reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
+    if !reg.has_logged_models().await? {
         return Ok(Vec::new());
     }
     let Some(run_lit) = filter_literal(run_id) else {
@@ -160,7 +154,6 @@ async fn find_logged_model(
         .await
     {
         Ok(page) => {
-            reg.logged_models.store(CAP_YES, Ordering::Relaxed);
             let mine = page
                 .models
                 .into_iter()
@@ -182,7 +175,7 @@ async fn find_logged_model(
             tracing::debug!(
                 "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"
             );
-            reg.logged_models.store(CAP_NO, Ordering::Relaxed);
+            reg.lacks_logged_models();
             Ok(Vec::new())
         }
         Err(e) => Err(e.into()),

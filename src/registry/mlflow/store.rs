@@ -17,9 +17,9 @@ use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use reqwest::Method;
-use serde::Deserialize;
 
 use super::MlflowRegistry;
+use super::wire::ArtifactPage;
 use crate::registry::{RegistryError, Result};
 use crate::state::CopyFile;
 
@@ -47,30 +47,6 @@ enum Kind<'a> {
     Local {
         root: PathBuf,
     },
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListPage {
-    files: Vec<ListEntry>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListEntry {
-    path: String,
-    is_dir: bool,
-    #[serde(deserialize_with = "size")]
-    file_size: u64,
-}
-
-fn size<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
-        serde_json::Value::String(s) => s.parse().unwrap_or(0),
-        _ => 0,
-    })
 }
 
 impl<'a> Store<'a> {
@@ -181,7 +157,7 @@ impl<'a> Store<'a> {
                 .await
                 .map_err(|e| self.transport(&dir, &e))?;
             let resp = self.check(resp, &dir, "list").await?;
-            let page: ListPage = resp.json().await.map_err(|e| self.transport(&dir, &e))?;
+            let page: ArtifactPage = resp.json().await.map_err(|e| self.transport(&dir, &e))?;
             for f in page.files {
                 let name = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
                 let rel = join(&dir, &name);

@@ -23,7 +23,6 @@ use super::client::Payload;
 use super::endpoints as ep;
 use super::read::{search_versions, versions_of};
 use super::wire::{Empty, filter_literal};
-use super::write::live;
 use crate::registry::Result;
 use crate::state::{LiveVersion, Stage, tags};
 
@@ -38,7 +37,7 @@ pub async fn keep_first_registered(
 ) -> Result<BTreeMap<String, u64>> {
     let mut first: BTreeMap<String, u64> = BTreeMap::new();
     for v in versions_of(reg, model).await? {
-        let v = live(v)?;
+        let v = v.into_live()?;
         if let Some(declared) = v.tags.get(tags::SOURCE) {
             let lowest = first.entry(declared.clone()).or_insert(v.version);
             *lowest = (*lowest).min(v.version);
@@ -186,7 +185,7 @@ async fn all_by_declared(
     let mut matching: Vec<LiveVersion> = found
         .into_iter()
         .filter(|v| v.name == model)
-        .map(live)
+        .map(|v| v.into_live().map_err(Into::into))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter(|v| v.tags.get(tags::SOURCE).map(String::as_str) == Some(declared))

@@ -2,7 +2,8 @@
 //!
 //! The only file that knows the shape of MLflow's answers (request bodies
 //! and query parameters are built next to their call, in `read.rs`,
-//! `write.rs`, `sources.rs` and `lease.rs`). Every struct
+//! `write.rs`, `sources.rs`, `lease.rs`, `copy.rs` and `webhooks.rs`;
+//! `wire/more.rs` holds the answers of copies, webhooks and workspaces). Every struct
 //! deserializes with defaults, because MLflow omits unset and empty fields
 //! (empty `tags`, `aliases`, `description`), sends `version` as a string and
 //! non-finite doubles as `"NaN"`/`"Infinity"`. Unknown fields are ignored
@@ -150,7 +151,7 @@ pub struct Metric {
     pub value: f64,
 }
 
-/// `Run` (only what gates and source resolution read).
+/// `Run` (what gates, source resolution and copies read).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Run {
@@ -165,6 +166,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub run_uuid: String,
     pub experiment_id: String,
+    /// The run's artifact root.
+    pub artifact_uri: String,
 }
 
 /// `Run.data`.
@@ -172,6 +175,8 @@ pub struct RunInfo {
 #[serde(default)]
 pub struct RunData {
     pub metrics: Vec<Metric>,
+    pub params: Vec<Tag>,
+    pub tags: Vec<Tag>,
 }
 
 /// `{"run": ...}`.
@@ -260,6 +265,8 @@ pub struct LoggedModelInfo {
     pub name: String,
     pub source_run_id: String,
     pub experiment_id: String,
+    /// Where its files are.
+    pub artifact_uri: String,
 }
 
 /// One page of `artifacts/list`: paths relative to the run's artifact root.
@@ -270,12 +277,14 @@ pub struct ArtifactPage {
     pub next_page_token: String,
 }
 
-/// One entry of `artifacts/list`.
+/// One entry of `artifacts/list` (and of the artifact REST API's list).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FileInfo {
     pub path: String,
     pub is_dir: bool,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub file_size: u64,
 }
 
 /// Any response whose content modelsync ignores (`{}`).
@@ -317,6 +326,12 @@ impl RegisteredModel {
             creation_timestamp: self.creation_timestamp,
             last_updated_timestamp: self.last_updated_timestamp,
         }
+    }
+}
+
+impl From<MapError> for crate::registry::RegistryError {
+    fn from(e: MapError) -> Self {
+        crate::registry::RegistryError::Other(format!("unexpected model version: {e}"))
     }
 }
 
@@ -491,6 +506,9 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         NumOrStr::Null(()) => Ok(f64::NAN),
     }
 }
+
+mod more;
+pub use more::{DownloadUri, RunPage, ServerInfo, Webhook, WebhookPage, WebhookResponse};
 
 #[cfg(test)]
 mod tests;

@@ -23,8 +23,7 @@ use super::read::experiment_by_name;
 use super::sources::parse_runs_uri;
 use super::twins;
 use super::wire::{
-    CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
-    tags_json,
+    CreateExperimentResponse, Empty, ModelVersionResponse, RegisteredModelResponse, tags_json,
 };
 use crate::registry::{NewVersion, RegistryError, Result};
 use crate::state::tags;
@@ -170,7 +169,7 @@ async fn send_create_version(
             .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
             .await
         {
-            Ok(r) => break live(r.model_version)?,
+            Ok(r) => break r.model_version.into_live()?,
             Err(e) => {
                 let e = converge.failed(e)?;
                 if let Some(v) = twins::find_by_declared(reg, model, &new.declared_source).await? {
@@ -484,7 +483,7 @@ async fn get_version(reg: &MlflowRegistry, model: &str, version: u64) -> Result<
         .call::<ModelVersionResponse>(&ep::GET_VERSION, Payload::Query(&q))
         .await
     {
-        Ok(r) => live(r.model_version),
+        Ok(r) => Ok(r.model_version.into_live()?),
         Err(e) if e.is_not_found() => Err(RegistryError::NotFound(format!(
             "{model:?} version {version}"
         ))),
@@ -498,11 +497,6 @@ async fn call<T: serde::de::DeserializeOwned>(
     body: &Value,
 ) -> Result<T> {
     Ok(reg.client.call(endpoint, Payload::Json(body)).await?)
-}
-
-pub(super) fn live(v: ModelVersion) -> Result<LiveVersion> {
-    v.into_live()
-        .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {

@@ -18,7 +18,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use modelsync::registry::mlflow::{Auth, MlflowConfig, MlflowRegistry, Secret};
+use modelsync::registry::mlflow::{Auth, MlflowConfig, MlflowRegistry};
+use modelsync::secret::Secret;
 
 use super::mlflow::{
     MlflowServer, ServerSpec, ensure_venv, free_port, launch, spawn_watched, temp_dir, wait_port,
