@@ -74,7 +74,8 @@ pub enum Command {
     /// Show what apply would change.
     #[command(after_help = "Examples:\n  modelsync plan manifests/\n  \
         modelsync plan manifests/ --format markdown --detailed-exitcode   # PR comment\n  \
-        modelsync plan manifests/ --out plan.json                        # then apply --plan")]
+        modelsync plan manifests/ --out plan.json                        # then apply --plan\n  \
+        modelsync plan manifests/ --changed-since origin/main            # only what a PR changed")]
     Plan(PlanArgs),
     /// Converge the registry to the manifests, and print a result per action.
     #[command(after_help = "Examples:\n  modelsync apply manifests/\n  \
@@ -205,6 +206,25 @@ pub struct PlanOptions {
     pub revision: Option<String>,
     #[command(flatten)]
     pub protect: ProtectArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+/// A targeted plan or apply.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Only this model or prompt: a declared name, or a glob (`*`, `?`)
+    /// over the declared names; repeatable. Every manifest is still
+    /// validated; a pattern that matches none is an error. (apply --plan:
+    /// must select exactly the saved plan's targets.)
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Only the models, prompts and experiments whose manifest documents,
+    /// templateFiles or approval files changed between this git revision
+    /// and the working tree (every one when a modelsync.toml beside the
+    /// manifests changed); with --model, those that also match.
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
 }
 
 #[derive(Debug, Args)]

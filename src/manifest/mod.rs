@@ -16,12 +16,15 @@
 //!   the SSH signature check `ssh-keygen -Y verify` makes.
 //! - `approval.rs`: the signed approval statement and the record stored
 //!   in a version tag or an `approvals/` file.
+//! - `targets.rs`: targeted passes (`--model`, `--changed-since`): which
+//!   declared models a pass covers, and the desired state narrowed to them.
 
 pub mod approval;
 pub mod export;
 pub mod paths;
 pub mod schema;
 pub mod signers;
+pub mod targets;
 pub mod validate;
 pub mod yaml;
 
@@ -112,6 +115,9 @@ pub struct DesiredState {
     pub approvals: Approvals,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
+    /// A targeted pass's models and experiments ([`targets`]): the state
+    /// was narrowed to them. `None`: everything the manifests declare.
+    pub targets: Option<targets::Targets>,
 }
 
 /// What `approvals` gates are checked against, read with the manifests:

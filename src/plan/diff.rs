@@ -40,6 +40,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
         models,
         experiments,
         prompts: super::prompts::plan_prompts(&desired.prompts, &live.prompts),
+        targets: desired.targets.clone(),
         ..Plan::empty()
     }
 }

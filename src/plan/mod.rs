@@ -63,6 +63,11 @@ pub struct Plan {
     /// Prompts with at least one action or problem, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prompts: Vec<prompts::PromptPlan>,
+    /// A targeted plan's models and experiments (`--model`,
+    /// `--changed-since`); nothing else was read or planned. Absent: a
+    /// plan of everything the manifests declare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<crate::manifest::targets::Targets>,
 }
 
 /// The actions for one registered model, in execution order.
@@ -277,6 +282,7 @@ impl Plan {
             models: Vec::new(),
             experiments: Vec::new(),
             prompts: Vec::new(),
+            targets: None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Reading what the planner needs: one bulk snapshot (and, beside it, the
-//! declared prompts), then only the extra reads some manifests need
+//! Reading what the planner needs: one snapshot (in bulk; a targeted
+//! pass's few models by name) and, beside it, the declared prompts; then
+//! only the extra reads some manifests need
 //! (`runs:/` sources to resolve, runs that gates read, and their MLflow 3
 //! logged models).
 
@@ -10,9 +11,10 @@ use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
-use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
+use crate::state::{CopySource, LiveRun, LiveState};
 
-/// The snapshot request for what `desired` declares: its models, and its
+/// The snapshot request for what `desired` declares: its models (a
+/// targeted pass's as [`Scope::Targeted`]: a few, read by name), and its
 /// experiments with those copies go to (`from: {experiment}`), so that a
 /// deleted one is a plan error before any write.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
@@ -20,8 +22,12 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
         .copy_refs()
         .into_values()
         .map(|f| f.experiment.clone());
+    let names = desired.models.keys().cloned().collect();
     SnapshotRequest {
-        models: Scope::Named(desired.models.keys().cloned().collect()),
+        models: match desired.targets {
+            Some(_) => Scope::Targeted(names),
+            None => Scope::Named(names),
+        },
         experiments: desired.experiments.keys().cloned().chain(copies).collect(),
     }
 }
@@ -45,7 +51,6 @@ pub async fn observe<R: Registry>(
     let (mut live, prompts) =
         futures_util::future::try_join(reg.snapshot(&request_for(desired)), prompts).await?;
     live.prompts = prompts;
-    mark_prompts(reg, desired, &mut live).await?;
     let copies = read_copy_sources(sources, desired).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
@@ -81,37 +86,6 @@ pub async fn observe<R: Registry>(
             .await?;
     }
     Ok(live)
-}
-
-/// MLflow's model reads leave prompts out, so a declared model that looks
-/// absent may be a prompt: when some are absent (the plan would create
-/// them) and the server has prompts, one search for the prompts' names
-/// tells, and those are kept as the prompts they are (tagged), for the
-/// planner to refuse.
-async fn mark_prompts<R: Registry>(
-    reg: &R,
-    desired: &DesiredState,
-    live: &mut LiveState,
-) -> Result<(), RegistryError> {
-    let absent: Vec<&String> = desired
-        .models
-        .keys()
-        .filter(|n| !live.models.contains_key(*n))
-        .collect();
-    if absent.is_empty() || !reg.capabilities().await?.prompts {
-        return Ok(());
-    }
-    let prompts = reg.prompt_names().await?;
-    for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
-        let tags = BTreeMap::from([(tags::MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
-        let model = LiveModel {
-            name: name.clone(),
-            tags,
-            ..LiveModel::default()
-        };
-        live.models.insert(name.clone(), model);
-    }
-    Ok(())
 }
 
 /// Reads every version `from:` names in its registry, once per distinct

@@ -29,16 +29,37 @@ pub enum Scope {
     All,
     /// Only these models (plan/apply read what the manifests declare).
     Named(BTreeSet<String>),
+    /// Only these models, a few of those the manifests declare (a
+    /// targeted pass): when there are few, each is read by name
+    /// (MLflow: `registered-models/get` and `model-versions/search`
+    /// filtered by name, a few at a time) instead of the bulk pages, whose
+    /// cost grows with the whole registry. The same snapshot otherwise.
+    Targeted(BTreeSet<String>),
 }
 
 impl Scope {
     /// True when `name` is in scope.
     pub fn contains(&self, name: &str) -> bool {
+        self.names().is_none_or(|names| names.contains(name))
+    }
+
+    /// The names in scope; `None` for every model.
+    pub fn names(&self) -> Option<&BTreeSet<String>> {
         match self {
-            Scope::All => true,
-            Scope::Named(names) => names.contains(name),
+            Scope::All => None,
+            Scope::Named(names) | Scope::Targeted(names) => Some(names),
         }
     }
+}
+
+/// True when a snapshot of `models` named models (a full pass's, not a
+/// targeted one's) of the registry `uri` reads in bulk pages that do not
+/// depend on the manifests, so that they pay to start while the manifests
+/// are parsed ([`AnyRegistry::prefetch`]): MLflow, for more models than
+/// its per-model reads suit.
+pub fn prefetch_pays(uri: &str, models: usize) -> bool {
+    let is_mlflow = uri.starts_with("http://") || uri.starts_with("https://");
+    is_mlflow && models > mlflow::PER_MODEL_SEARCH_LIMIT
 }
 
 /// What to read in one snapshot.

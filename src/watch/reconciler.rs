@@ -268,6 +268,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
+            targets: None,
         };
         let input = Input::Manifests {
             files: fetched.files,

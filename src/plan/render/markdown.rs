@@ -25,6 +25,9 @@ pub fn markdown(plan: &Plan) -> String {
     let summary = Summary::of(plan);
     let mut out = String::from("## modelsync plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary.line());
+    if let Some(targets) = &plan.targets {
+        let _ = writeln!(out, "_{}_\n", super::targeted_line(targets, code));
+    }
     if plan.models.is_empty() && plan.experiments.is_empty() && plan.prompts.is_empty() {
         return out;
     }

@@ -115,6 +115,31 @@ impl Summary {
     }
 }
 
+/// The line a targeted plan starts with: what it covers, and that
+/// nothing else was read or planned.
+pub(crate) fn targeted_line(
+    targets: &crate::manifest::targets::Targets,
+    code: fn(&str) -> String,
+) -> String {
+    let models = targets.models.iter().map(|n| code(n));
+    let experiments = (targets.experiments.iter()).map(|e| format!("experiment {}", code(e)));
+    let mut names: Vec<String> = models.chain(experiments).collect();
+    const SHOWN: usize = 20;
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    if more > 0 {
+        names.push(format!("and {more} more"));
+    }
+    let only = if names.is_empty() {
+        "nothing (no declared model was selected)".to_string()
+    } else {
+        names.join(", ")
+    };
+    format!(
+        "Targeted plan: only {only}; the other manifests were validated, not read from the registry or planned."
+    )
+}
+
 pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }

@@ -26,6 +26,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
         buf: String::new(),
         color,
     };
+    if let Some(targets) = &plan.targets {
+        out.line(YELLOW, &super::targeted_line(targets, str::to_string));
+        out.buf.push('\n');
+    }
     for mp in &plan.models {
         out.line(BOLD, &format!("model {}", mp.model));
         for action in &mp.actions {

@@ -164,6 +164,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
         prompts: BTreeMap::new(),
         approvals: Default::default(),
         digest: "sha256:test".to_string(),
+        targets: None,
     }
 }
 
