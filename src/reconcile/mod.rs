@@ -443,9 +443,9 @@ fn targeted(
 ) -> Result<DesiredState, Stop> {
     let selection = targets::select(selector, files, &desired).map_err(Stop::Targets)?;
     for name in &selection.gone {
-        tracing::info!(
+        tracing::warn!(
             model = %name,
-            "its manifest document was deleted since the --changed-since revision; a model the manifests no longer declare is left alone (prune acts only on declared models)"
+            "its manifest document was deleted since the --changed-since revision: a model the manifests no longer declare is left alone, as in a full pass (prune acts only on declared models)"
         );
     }
     tracing::info!(

@@ -35,5 +35,6 @@ mod saved_plan;
 mod schema;
 mod secrets;
 mod servers;
+mod targeted;
 mod tidy;
 mod watch;

@@ -9,6 +9,7 @@
 //! that lands after the client sent it again). One request per connection
 //! (`Connection: close`), which keeps the parsing trivial.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -180,6 +181,34 @@ impl Proxy {
             .filter(|s| s.method == method && s.path.contains(path_contains))
             .count()
     }
+
+    /// Requests seen, by `METHOD endpoint` (`GET registered-models/get`),
+    /// leaving out the applier lease's (whose query or body names the
+    /// lease model `lease`); and the lease's count.
+    pub fn by_endpoint(&self, lease: &str) -> (BTreeMap<String, usize>, usize) {
+        let mut out = BTreeMap::new();
+        let mut lease_requests = 0;
+        for s in self.seen() {
+            if s.path.contains(lease) || s.body.contains(lease) {
+                lease_requests += 1;
+                continue;
+            }
+            let endpoint = s
+                .path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("/api/2.0/mlflow/")
+                .to_string();
+            *out.entry(format!("{} {endpoint}", s.method)).or_default() += 1;
+        }
+        (out, lease_requests)
+    }
+}
+
+/// Expected counts by `METHOD endpoint`, as [`Proxy::by_endpoint`] has them.
+pub fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 async fn handle(mut client: TcpStream, upstream: String, shared: Shared) {
