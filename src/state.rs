@@ -2,7 +2,8 @@
 //! `plan/` compares against the manifests.
 //!
 //! This module owns the vocabulary shared by both sides (stages, versions,
-//! runs) and the tag keys modelsync writes ([`tags`]). It does no I/O and
+//! runs), the tag keys modelsync writes ([`tags`]), and the one rule for
+//! which live version a declared source is ([`source`]). It does no I/O and
 //! has no async.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod capabilities;
 pub mod history;
+pub mod source;
 pub mod tags;
+
+pub use source::DeclaredSource;
 
 /// A model-version stage, as MLflow names them.
 #[derive(
@@ -221,6 +225,18 @@ impl LiveState {
                 }
             }
         }
+    }
+
+    /// The experiments of the runs read (sorted, deduplicated): where the
+    /// versions' MLflow 3 logged models are looked for.
+    pub fn run_experiments(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<&String> = self
+            .runs
+            .values()
+            .map(|r| &r.experiment_id)
+            .filter(|e| !e.is_empty())
+            .collect();
+        ids.into_iter().cloned().collect()
     }
 
     /// Replaces one version of a model with a fresher reading of it.

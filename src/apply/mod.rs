@@ -25,10 +25,15 @@
 //! time, read again before their first write too.
 
 mod copy;
+mod experiment;
 mod fence;
 mod model;
+mod moves;
+mod ownership;
 mod prepare;
 mod prompts;
+mod recheck;
+mod register;
 mod report;
 
 use futures_util::StreamExt;
@@ -182,7 +187,7 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
         plan.experiments.len() + plan.models.len() + plan.prompts.len(),
     );
     for exp in &plan.experiments {
-        let r = model::apply_experiment(reg, exp, opts).await;
+        let r = experiment::apply_experiment(reg, exp, opts).await;
         tally.finished(&r);
         results.extend(r);
     }

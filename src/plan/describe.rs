@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Action, ExperimentAction};
+use super::{Action, ExperimentAction, GateCheck, GateStatus};
 use crate::state::Stage;
 use crate::state::tags;
 
@@ -169,6 +169,18 @@ pub fn experiment_action(action: &ExperimentAction) -> String {
             tag_change(key, before.as_deref(), after)
         }
     }
+}
+
+/// Why a move is gate-blocked: each blocking gate with what was observed,
+/// `metric accuracy >= 0.9 (accuracy 0.85 < 0.90); …` (the executor's
+/// outcome of a blocked move, and of one blocked again at its re-check).
+pub fn blocked_gates(checks: &[GateCheck]) -> String {
+    checks
+        .iter()
+        .filter(|c| c.status == GateStatus::Blocked)
+        .map(|c| format!("{} ({})", c.gate, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `tag k = "v"` for a new tag, `tag k: "a" -> "b"` for a changed one.

@@ -20,7 +20,7 @@ use self::resolve::{Resolved, find_source, resolve};
 use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target};
 use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
 use crate::state::tags;
-use crate::state::{LiveExperiment, LiveModel, LiveState, VersionStatus};
+use crate::state::{DeclaredSource, LiveExperiment, LiveModel, LiveState, VersionStatus};
 
 /// The plan that makes `live` match `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan {
@@ -270,7 +270,7 @@ fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
                     tags.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
-            tags.insert(tags::SOURCE.to_string(), reg.declared_source.clone());
+            DeclaredSource::new(&reg.declared_source).tag(&mut tags);
             Action::RegisterVersion {
                 handle: reg.handle.clone(),
                 declared_source: reg.declared_source.clone(),
@@ -407,19 +407,4 @@ fn plan_experiment(
     }
     (!plan.actions.is_empty() || !plan.warnings.is_empty() || !plan.errors.is_empty())
         .then_some(plan)
-}
-
-/// True when live version `v` is the one a `RegisterVersion` of
-/// `declared` (sending `source`) would create: used to tell a saved plan
-/// that its registration already happened.
-pub(crate) fn matches_declared_source(
-    v: &crate::state::LiveVersion,
-    declared: &str,
-    source: &str,
-    run_id: Option<&str>,
-    live: &LiveState,
-) -> bool {
-    let resolved = live.resolved_sources.get(declared);
-    resolve::matches_source(v, declared, run_id, resolved)
-        || resolve::matches_source(v, source, run_id, None)
 }

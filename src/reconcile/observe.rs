@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::manifest::DesiredState;
 use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
+use crate::registry::evidence::read_evidence;
 use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
 use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
@@ -58,9 +59,9 @@ pub async fn observe<R: Registry>(
     }
     live.copy_sources = copies;
     let runs = plan::runs_needed(desired, &live);
-    if !runs.is_empty() {
-        live.runs = reg.get_runs(&runs).await?;
-    }
+    let evidence = read_evidence(reg, &runs, &plan::logged_models_needed(desired, &live)).await?;
+    live.runs = evidence.runs;
+    live.logged_models = evidence.logged_models;
     // A copy not made yet is gated on its source run's evidence (the same
     // metrics the copy will carry); once made, on the copied run's.
     for src in live.copy_sources.values().flatten() {
@@ -73,12 +74,6 @@ pub async fn observe<R: Registry>(
                     metrics: src.metrics.clone(),
                 });
         }
-    }
-    let models = plan::logged_models_needed(desired, &live);
-    if !models.is_empty() {
-        live.logged_models = reg
-            .get_logged_models(&models, &run_experiments(&live))
-            .await?;
     }
     Ok(live)
 }
@@ -155,18 +150,6 @@ fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
         RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
         RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
     }
-}
-
-/// The experiments of the runs read, where the versions' logged models
-/// are (sorted, deduplicated).
-pub fn run_experiments(live: &LiveState) -> Vec<String> {
-    live.runs
-        .values()
-        .map(|r| r.experiment_id.clone())
-        .filter(|e| !e.is_empty())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 /// Observes the registry and plans.

@@ -6,6 +6,7 @@
 //! idempotent operations that the executor (`apply`) sequences.
 
 pub mod embedded;
+pub mod evidence;
 pub mod fence;
 pub mod lease;
 pub mod mlflow;
@@ -60,6 +61,23 @@ pub struct NewVersion {
     pub model_id: Option<String>,
     pub description: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl NewVersion {
+    /// The declared source this version is registered for: what finds it
+    /// again ([`crate::state::LiveModel::version_for_source`]).
+    pub fn declared(&self) -> crate::state::DeclaredSource<'_> {
+        crate::state::DeclaredSource {
+            source: &self.declared_source,
+            run_id: self.run_id.as_deref(),
+            stored_as: Some(&self.source),
+        }
+    }
+
+    /// The tags it is created with: its own, and the `modelsync.source` tag.
+    pub fn tags_with_source(&self) -> BTreeMap<String, String> {
+        self.declared().tagged(&self.tags)
+    }
 }
 
 /// Why a registry call failed. Branch on the kind, not on the text.

@@ -1,0 +1,63 @@
+//! A move's gates evaluated again just before it, against a fresh read of
+//! the model and of the evidence they weigh (the candidate's run and
+//! logged model, and the holder of every alias a `beats` gate names): a
+//! gate that no longer passes blocks the move, and the model goes on.
+
+use super::model::{ModelRun, StepError};
+use crate::manifest::{Gate, GateTarget};
+use crate::plan::{GateStatus, describe, gates};
+use crate::registry::evidence::read_evidence;
+use crate::registry::{Registry, RegistryError};
+use crate::state::LiveVersion;
+
+impl<R: Registry> ModelRun<'_, R> {
+    /// Evaluates the gates of moving `version` into `target` again;
+    /// `Err(StepError::Blocked)` with the failing gates when one no longer
+    /// passes.
+    pub(super) async fn recheck_gates(
+        &self,
+        target: &GateTarget,
+        version: u64,
+    ) -> Result<(), StepError> {
+        let Some(gates) = self.opts.gates.get(self.model).and_then(|g| g.get(target)) else {
+            return Ok(());
+        };
+        let model = self.reg.get_model(self.model).await?.ok_or_else(|| {
+            StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
+        })?;
+        let candidate = model.versions.get(&version);
+        let mut evidence: Vec<&LiveVersion> = candidate.into_iter().collect();
+        for gate in gates {
+            if let Gate::Beats { alias, .. } = gate
+                && let Some(holder) = model.aliases.get(alias).and_then(|n| model.versions.get(n))
+            {
+                evidence.push(holder);
+            }
+        }
+        let run_ids: Vec<String> = evidence.iter().map(|v| v.run_id.clone()).collect();
+        let model_ids: Vec<String> = evidence.iter().map(|v| v.model_id.clone()).collect();
+        let live = read_evidence(self.reg, &run_ids, &model_ids).await?;
+        let checks = gates::evaluate(
+            gates,
+            &gates::Candidate {
+                live: candidate,
+                run_id: candidate
+                    .map(|v| v.run_id.as_str())
+                    .filter(|r| !r.is_empty()),
+                model_id: candidate
+                    .map(|v| v.model_id.as_str())
+                    .filter(|m| !m.is_empty()),
+            },
+            Some(&model),
+            &live,
+            self.opts.now_ms,
+        );
+        if checks.iter().all(|c| c.status != GateStatus::Blocked) {
+            return Ok(());
+        }
+        Err(StepError::Blocked(format!(
+            "gate no longer passes just before the move: {}",
+            describe::blocked_gates(&checks)
+        )))
+    }
+}
