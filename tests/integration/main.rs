@@ -16,6 +16,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod install;
 mod leader;
 mod logged_metrics;
 mod manifests;
