@@ -116,7 +116,7 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             }
         }
         Stop::Registry(e) => crate::logging::error(&e.to_string()),
-        Stop::LostLease | Stop::LostLeadership => {
+        Stop::LostLease(_) | Stop::LostLeadership(_) => {
             report_applied(out);
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
@@ -134,10 +134,8 @@ pub fn report_applied(out: &Outcome) {
         print("\n");
         print(&report.render_text());
     }
-    if out.plan.as_ref().is_some_and(crate::plan::Plan::has_errors) {
-        crate::logging::error(
-            "some models could not be planned (see above); nothing was written to the registry",
-        );
+    if let Some(plan) = out.plan.as_ref().filter(|p| p.has_errors()) {
+        report_plan_errors(plan, "nothing was written to the registry");
     }
     if !out.pending.is_empty() {
         for line in &out.pending {
@@ -155,7 +153,22 @@ pub fn report_applied(out: &Outcome) {
     }
 }
 
-/// Validation options: `--protect` plus `protect` from `modelsync.toml`.
+/// On stderr, at every verbosity and format: why each model, experiment
+/// or prompt could not be planned, then how many, and `then`.
+pub fn report_plan_errors(plan: &crate::plan::Plan, then: &str) {
+    let errors = plan.errors();
+    for line in &errors {
+        crate::logging::detail("error", line);
+    }
+    crate::logging::error(&format!(
+        "{} problem{} found while planning; {then}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+}
+
+/// Validation options: `--protect` plus `protect` from `modelsync.toml`;
+/// the paths as the manifests roots, read from the host.
 pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<LoadOptions> {
     let config = Config::for_paths(paths)?;
     let registries = config.registry_uris();
@@ -168,7 +181,8 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
     Ok(LoadOptions {
         protect: targets,
         registries,
-        files: Default::default(),
+        roots: crate::source::folder::roots(paths),
+        tree: crate::manifest::paths::Tree::Host,
     })
 }
 

@@ -13,8 +13,14 @@ use crate::registry::{Registry, Scope, SnapshotRequest};
 pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, false).await?;
     let live = if !a.paths.is_empty() {
-        let files = crate::source::read_paths(&common::default_paths(&a.paths))?;
-        let desired = match crate::reconcile::load(&files, &Default::default()) {
+        let paths = common::default_paths(&a.paths);
+        let files = crate::source::read_paths(&paths)?;
+        let options = crate::manifest::validate::LoadOptions {
+            roots: crate::source::folder::roots(&paths),
+            tree: crate::manifest::paths::Tree::Host,
+            ..Default::default()
+        };
+        let desired = match crate::reconcile::load(&files, &options) {
             Ok(d) => d,
             Err(diags) => {
                 common::print_diagnostics(&diags);

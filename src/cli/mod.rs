@@ -1,5 +1,5 @@
 //! The command line: clap definitions (`args.rs`), one module per command,
-//! and the exit codes (the README's table, [`Exit`]): a pass's verdict
+//! and the exit codes (`docs/cli.md`'s table, [`Exit`]): a pass's verdict
 //! becomes one only in [`exit_for`], an error that reached `main` in
 //! [`exit_for_error`].
 

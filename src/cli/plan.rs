@@ -16,7 +16,7 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
     let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
-    let protect = options.protect.clone();
+    let (protect, roots) = (options.protect.clone(), options.roots.clone());
     let input = Input::Manifests {
         files: files.clone(),
         options,
@@ -39,8 +39,16 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         PlanFormat::Markdown => render::markdown(plan),
     };
     print(&rendered);
+    if plan.has_errors() {
+        let then = match &a.out {
+            Some(path) => format!("the plan was not saved to {}", path.display()),
+            None => "it cannot be applied".to_string(),
+        };
+        common::report_plan_errors(plan, &then);
+        return Ok(super::exit_for(out.verdict()));
+    }
     if let Some(path) = &a.out {
-        let saved = match saved_plan(&a, &out, files, protect) {
+        let saved = match saved_plan(&a, &out, files, (protect, roots)) {
             Ok(s) => s,
             Err(e) => {
                 crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
@@ -65,7 +73,7 @@ fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
     files: Vec<crate::manifest::SourceFile>,
-    protect: Vec<String>,
+    (protect, roots): (Vec<String>, Vec<String>),
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
@@ -76,6 +84,7 @@ fn saved_plan(
         prune: a.options.prune,
         files,
         protect,
+        roots,
     };
     let plan = out.plan.clone().expect("planned");
     Ok(SavedPlan::new(plan, desired, live, made)?)

@@ -12,9 +12,13 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
     let result = crate::reconcile::load(&files, &load_options(&paths, &a.protect)?);
     if a.format == OutputFormat::Json {
         let diags = result.as_ref().err().cloned().unwrap_or_default();
+        let count = |f: fn(&crate::manifest::DesiredState) -> usize| result.as_ref().ok().map(f);
         let body = json!({
             "valid": result.is_ok(),
             "files": files.len(),
+            "models": count(|d| d.models.len()),
+            "experiments": count(|d| d.experiments.len()),
+            "prompts": count(|d| d.prompts.len()),
             "diagnostics": diags.iter().map(|d| json!({
                 "file": d.origin.file, "line": d.origin.line,
                 "column": d.origin.column, "message": d.message,
@@ -30,10 +34,11 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
     match result {
         Ok(desired) => {
             print(&format!(
-                "Valid: {} file(s), {} model(s), {} experiment(s).\n",
+                "Valid: {} file(s), {} model(s), {} experiment(s), {} prompt(s).\n",
                 files.len(),
                 desired.models.len(),
-                desired.experiments.len()
+                desired.experiments.len(),
+                desired.prompts.len()
             ));
             Ok(Exit::Ok)
         }

@@ -10,8 +10,11 @@
 //! - `yaml.rs`: the only code that knows YAML (parsing with locations, limits,
 //!   and emitting manifests for `export`).
 //! - `validate.rs`: semantic checks and resolution into [`DesiredState`].
+//! - `paths.rs`: the one rule for the paths a manifest names (inside the
+//!   manifests root, after symbolic links).
 
 pub mod export;
+pub mod paths;
 pub mod schema;
 pub mod validate;
 pub mod yaml;
@@ -72,6 +75,19 @@ impl DesiredState {
             .filter(|(_, m)| !m.gates.is_empty())
             .map(|(name, m)| (name.clone(), m.gates.clone()))
             .collect()
+    }
+
+    /// Every `from:` the models declare, once per source version reference
+    /// (by [`FromRef::key`]; the first declaration, by model and handle,
+    /// when several name it).
+    pub fn copy_refs(&self) -> BTreeMap<String, &FromRef> {
+        let mut out = BTreeMap::new();
+        for dv in self.models.values().flat_map(|m| m.versions.values()) {
+            if let Locator::From(from) = &dv.locator {
+                out.entry(from.key()).or_insert(from);
+            }
+        }
+        out
     }
 }
 
@@ -316,8 +332,11 @@ pub struct DesiredPromptVersion {
 pub enum Template {
     Text(String),
     File {
-        /// The path, joined to the manifest file's folder.
+        /// The path, joined to the manifest file's folder and normalized
+        /// (inside `root`: [`paths::named`]).
         path: String,
+        /// The manifests root of the manifest that names it.
+        root: String,
         /// Where `templateFile` was written.
         origin: Origin,
         /// The file's text, once read.

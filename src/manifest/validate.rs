@@ -46,10 +46,13 @@ pub struct LoadOptions {
     pub protect: Vec<String>,
     /// Registries `from:` may name (`[registries.NAME]`): name -> URI.
     pub registries: BTreeMap<String, String>,
-    /// Texts of files beside the manifests, by path (a git commit's, a
-    /// saved plan's, a watched folder's): where `templateFile`s are looked
-    /// up before the file system.
-    pub files: BTreeMap<String, String>,
+    /// The manifests roots (the folders the manifests were found under;
+    /// see [`super::paths`]): what the paths a manifest names must stay
+    /// inside. Empty: each manifest's own folder.
+    pub roots: Vec<String>,
+    /// Where those paths are read: the host's folders, or a snapshot (a
+    /// git commit's tree, a saved plan's templates).
+    pub tree: super::paths::Tree,
 }
 
 /// Parses and validates every file; returns the desired state, or every

@@ -8,6 +8,7 @@
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
 //! - `prompts.rs`: the plan of each prompt (`kind: Prompt`).
+//! - `hidden.rs`: hidden and bidirectional characters in templates.
 //! - `capabilities.rs`: what the manifests need that the registry lacks.
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
@@ -16,6 +17,7 @@ pub mod capabilities;
 pub mod describe;
 pub mod diff;
 pub mod gates;
+pub mod hidden;
 pub mod prompts;
 pub mod render;
 pub mod saved;
@@ -289,6 +291,27 @@ impl Plan {
         self.models.iter().any(|m| !m.errors.is_empty())
             || self.experiments.iter().any(|e| !e.errors.is_empty())
             || self.prompts.iter().any(|p| !p.errors.is_empty())
+    }
+
+    /// Why models, experiments or prompts could not be planned, one line
+    /// each (`model m: …`, `experiment e: …`, `prompt p: …`).
+    pub fn errors(&self) -> Vec<String> {
+        let models = self.models.iter().map(|m| ("model", &m.model, &m.errors));
+        let experiments = self
+            .experiments
+            .iter()
+            .map(|e| ("experiment", &e.experiment, &e.errors));
+        let prompts = self
+            .prompts
+            .iter()
+            .map(|p| ("prompt", &p.prompt, &p.errors));
+        models
+            .chain(experiments)
+            .chain(prompts)
+            .flat_map(|(kind, name, errors)| {
+                errors.iter().map(move |e| format!("{kind} {name}: {e}"))
+            })
+            .collect()
     }
 
     /// True when any move is blocked by a gate.

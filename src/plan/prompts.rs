@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::DesiredPrompt;
+use crate::manifest::{DesiredPrompt, Template};
 pub use crate::state::LivePrompt;
 
 /// The actions for one prompt, in execution order.
@@ -18,6 +18,10 @@ pub struct PromptPlan {
     /// by a registered model). A prompt with errors has no actions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Hidden or bidirectional Unicode characters in a template the plan
+    /// registers or points an alias at (see [`super::hidden`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One step for a prompt, in execution order.
@@ -80,11 +84,13 @@ pub fn plan_prompts(
                     errors: vec![format!(
                         "\"{name}\" is a registered model, not a prompt: modelsync will not touch it as one"
                     )],
+                    warnings: Vec::new(),
                 });
             }
             let actions = plan_prompt(d, l);
             (!actions.is_empty()).then(|| PromptPlan {
                 prompt: name.clone(),
+                warnings: hidden_characters(d, &actions),
                 actions,
                 errors: Vec::new(),
             })
@@ -136,6 +142,38 @@ pub fn plan_prompt(desired: &DesiredPrompt, live: Option<&LivePrompt>) -> Vec<Pr
     actions
 }
 
+/// The warnings for the hidden characters in the templates `actions`
+/// register or point an alias at, each template once.
+fn hidden_characters(desired: &DesiredPrompt, actions: &[PromptAction]) -> Vec<String> {
+    let mut handles: Vec<&str> = Vec::new();
+    for action in actions {
+        if let PromptAction::RegisterVersion { handle, .. } | PromptAction::SetAlias { handle, .. } =
+            action
+            && !handles.contains(&handle.as_str())
+        {
+            handles.push(handle);
+        }
+    }
+    let mut texts: Vec<&str> = Vec::new();
+    let mut warnings = Vec::new();
+    for handle in handles {
+        let Some(v) = desired.versions.get(handle) else {
+            continue;
+        };
+        let text = v.template.text().unwrap_or_default();
+        if texts.contains(&text) {
+            continue;
+        }
+        texts.push(text);
+        let what = match &v.template {
+            Template::File { path, .. } => format!("template of {handle} ({path})"),
+            Template::Text(_) => format!("template of {handle}"),
+        };
+        warnings.extend(super::hidden::warnings(&what, text));
+    }
+    warnings
+}
+
 /// The handle whose registration creates `text` (the first declaring it),
 /// so that an alias names the action that registers its version.
 fn registered_handle(desired: &DesiredPrompt, handle: &str, text: &str) -> String {
@@ -173,7 +211,7 @@ pub fn template_diff(alias: &str, old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{DesiredPromptVersion, Origin, Template};
+    use crate::manifest::{DesiredPromptVersion, Origin};
     use std::collections::BTreeMap;
 
     fn desired(versions: &[(&str, &str)], aliases: &[(&str, &str)]) -> DesiredPrompt {

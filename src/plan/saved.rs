@@ -6,10 +6,12 @@
 //! can refuse a registry that moved underneath (see [`super::stale`]).
 //!
 //! The format is JSON, versioned by [`PLAN_FORMAT_VERSION`]: a reader refuses
-//! a newer version (written by a newer modelsync) and an older one below
-//! [`OLDEST_READABLE_VERSION`] (it records too little to check). The README's
-//! "Saved plan format" section documents the fields. Pure: strings in and
-//! out; the CLI reads and writes the file.
+//! a newer version (written by a newer modelsync), an older one below
+//! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
+//! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
+//! (it did not record the copy sources, so the copies cannot be checked).
+//! `docs/pull-requests.md` ("Saved plan format") documents the fields.
+//! Pure: strings in and out; the CLI reads and writes the file.
 
 mod observed;
 
@@ -20,8 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
+pub use self::observed::{
+    Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
+};
 use super::Plan;
+use crate::manifest::paths::{Snapshot, Tree};
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
@@ -29,8 +34,14 @@ use crate::state::LiveState;
 /// The saved-plan format this modelsync writes. Version 2 added
 /// [`SavedPlan::observed`] and spells gate targets as strings; version 3
 /// added prompts (the plan's `prompts`, `observed.prompts` and
-/// [`SavedPlan::templates`]), which an older modelsync would skip.
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+/// [`SavedPlan::templates`]), which an older modelsync would skip; version
+/// 4 added the copy sources `from:` names (`observed.copies`), which an
+/// older modelsync would not check.
+pub const PLAN_FORMAT_VERSION: u32 = 4;
+
+/// The first format that records the copy sources (`observed.copies`):
+/// an older plan is still read when its manifests declare no `from:`.
+pub const COPIES_RECORDED_SINCE: u32 = 4;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -69,6 +80,11 @@ pub struct SavedPlan {
     /// The prompts' `templateFile`s: path -> text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
+    /// The manifests roots the plan was made with
+    /// (`crate::manifest::paths`); a plan without them: each manifest's
+    /// own folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -94,6 +110,8 @@ pub struct Provenance {
     /// with.
     pub files: Vec<SourceFile>,
     pub protect: Vec<String>,
+    /// The manifests roots they were found under.
+    pub roots: Vec<String>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -130,6 +148,10 @@ pub enum FormatError {
         "plan format {found} was written by an older modelsync and records too little to check against the registry (this modelsync reads {OLDEST_READABLE_VERSION} to {PLAN_FORMAT_VERSION}); run `modelsync plan --out` again"
     )]
     Older { found: u64 },
+    #[error(
+        "plan format {found} was written by an older modelsync that did not record the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
+    )]
+    CopiesNotRecorded { found: u64 },
     #[error("not a valid saved plan: {0}")]
     Invalid(String),
 }
@@ -173,6 +195,7 @@ impl SavedPlan {
             protect: made.protect,
             registries: desired.registries.clone(),
             templates: desired.template_files(),
+            roots: made.roots,
         })
     }
 
@@ -189,23 +212,41 @@ impl SavedPlan {
         let options = LoadOptions {
             protect: self.protect.clone(),
             registries: self.registries.clone(),
-            files: self.templates.clone(),
+            roots: self.roots.clone(),
+            tree: Tree::Snapshot(self.snapshot()),
         };
         (files, options)
     }
 
-    /// The desired state the plan was made from, validated again, its
-    /// templates read from the plan.
+    /// The desired state the plan was made from, validated again (every
+    /// `templateFile` inside its root), its templates read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
         let (files, options) = self.inputs();
         let mut desired = crate::manifest::validate::load_with(&files, &options)?;
-        crate::manifest::validate::resolve_templates(&mut desired, &|path| {
-            self.templates
-                .get(path)
-                .cloned()
-                .ok_or_else(|| "not in the saved plan".to_string())
+        let snapshot = self.snapshot();
+        crate::manifest::validate::resolve_templates(&mut desired, &|root, path| {
+            snapshot.read(root, path)
         })?;
         Ok(desired)
+    }
+
+    /// True when the plan copies a version or its manifests declare a
+    /// `from:` (manifests that do not validate declare none here; applying
+    /// them reports why).
+    fn declares_copies(&self) -> bool {
+        let mut actions = self.plan.models.iter().flat_map(|m| &m.actions);
+        actions.any(|a| matches!(a, super::Action::CopyVersion { .. }))
+            || self.desired().is_ok_and(|d| !d.copy_refs().is_empty())
+    }
+
+    /// The templates the plan holds, as the only files its manifests can
+    /// read.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: "the saved plan".to_string(),
+            files: self.templates.clone(),
+            links: BTreeMap::new(),
+        }
     }
 
     /// The models and experiments to read to check this plan: every one
@@ -243,5 +284,10 @@ pub fn from_json(text: &str) -> Result<SavedPlan, FormatError> {
     if found < u64::from(OLDEST_READABLE_VERSION) {
         return Err(FormatError::Older { found });
     }
-    serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))
+    let saved: SavedPlan =
+        serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))?;
+    if found < u64::from(COPIES_RECORDED_SINCE) && saved.declares_copies() {
+        return Err(FormatError::CopiesNotRecorded { found });
+    }
+    Ok(saved)
 }

@@ -95,13 +95,13 @@ impl Config {
                 p.parent().unwrap_or(Path::new("."))
             };
             let file = dir.join(FILE_NAME);
-            if seen.contains(&file) || !file.is_file() {
+            if seen.contains(&file) || std::fs::symlink_metadata(&file).is_err() {
                 continue;
             }
-            let text = std::fs::read_to_string(&file).map_err(|error| SourceError::Io {
-                path: file.display().to_string(),
-                error,
-            })?;
+            // Read as any path in the manifests is: a link must stay inside.
+            let (root, path) = (dir.display().to_string(), file.display().to_string());
+            let text = super::tree::read_host(&root, &path)
+                .map_err(|e| SourceError::Config(format!("{path}: {e}")))?;
             let cfg = Config::parse(&file.display().to_string(), &text)?;
             for (name, entry) in cfg.registries {
                 match merged.registries.get(&name) {

@@ -12,7 +12,9 @@ use crate::manifest::SourceFile;
 const MAX_READ: u64 = 4 * 1024 * 1024 + 1;
 
 /// Reads every manifest under `paths` (files are taken as given, folders are
-/// searched recursively, skipping hidden entries), sorted by path.
+/// searched recursively, skipping hidden entries), sorted by path. A
+/// manifest found in a folder that is a symbolic link must lead inside that
+/// folder (`crate::manifest::paths::follow`).
 pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
     let mut found = Vec::new();
     for path in paths {
@@ -24,7 +26,12 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
             None => io_err(path, e),
         })?;
         if meta.is_dir() {
-            walk(path, is_manifest, &mut found)?;
+            let mut under = Vec::new();
+            walk(path, is_manifest, &mut under)?;
+            for file in &under {
+                inside(path, file)?;
+            }
+            found.extend(under);
         } else {
             found.push(path.clone());
         }
@@ -34,29 +41,59 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SourceError> {
     found.iter().map(|p| read_one(p)).collect()
 }
 
+/// The manifests roots of `paths` (see `crate::manifest::paths`): each
+/// folder, and the folder of each file given directly.
+pub fn roots(paths: &[PathBuf]) -> Vec<String> {
+    let mut roots: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                display(p)
+            } else {
+                p.parent().map(display).unwrap_or_default()
+            }
+        })
+        .collect();
+    roots.dedup();
+    roots
+}
+
 /// The template files ([`super::is_template_file`]) under the folders among
-/// `paths` (not hidden), as [`super::others`] keeps them: where a prompt's
-/// `templateFile` is looked up, so that the daemon sees a template's edit.
+/// `paths` (not hidden) that read inside their folder
+/// ([`super::tree::read_host`]), as [`super::others`] keeps them: read so
+/// that the daemon sees a template's edit.
 pub fn read_others(
     paths: &[PathBuf],
 ) -> Result<std::collections::BTreeMap<String, String>, SourceError> {
-    let mut found = Vec::new();
-    for dir in paths.iter().filter(|p| p.is_dir()) {
-        walk(dir, is_readable_template, &mut found)?;
-    }
-    found.sort();
-    found.dedup();
     let mut read = Vec::new();
-    for path in found {
-        let meta = fs::metadata(&path).map_err(|e| io_err(&path, e))?;
-        if meta.len() <= super::MAX_OTHER as u64 {
-            read.push((
-                display(&path),
-                fs::read(&path).map_err(|e| io_err(&path, e))?,
-            ));
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        let mut found = Vec::new();
+        walk(dir, super::is_template_file, &mut found)?;
+        let root = display(dir);
+        for path in found {
+            let path = display(&path);
+            if let Ok(text) = super::tree::read_host(&root, &path) {
+                read.push((path, text.into_bytes()));
+            }
         }
     }
+    read.sort();
+    read.dedup();
     Ok(super::others(read))
+}
+
+/// Refuses `file`, found under the folder `dir`, when it is a symbolic link
+/// (or under one) that leads out of `dir`. A dangling link is left to
+/// [`read_one`], which names it as such.
+fn inside(dir: &Path, file: &Path) -> Result<(), SourceError> {
+    if fs::metadata(file).is_err() {
+        return Ok(());
+    }
+    let (root, path) = (display(dir), display(file));
+    let named = crate::manifest::paths::normalize(&path);
+    crate::manifest::paths::follow(&root, &named, &mut super::tree::host_link)
+        .map(|_| ())
+        .map_err(|escape| SourceError::Outside { path, escape })
 }
 
 /// Every non-hidden file under `dir` that `keep` accepts, recursively
@@ -78,11 +115,6 @@ fn walk(dir: &Path, keep: fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> Result<(
         }
     }
     Ok(())
-}
-
-/// A template file that can be read (a dangling link is not one).
-fn is_readable_template(path: &Path) -> bool {
-    super::is_template_file(path) && path.is_file()
 }
 
 fn is_manifest(path: &Path) -> bool {
@@ -175,6 +207,43 @@ mod tests {
             assert_eq!(err.to_string(), expected);
             assert_eq!(format!("{:#}", anyhow::Error::new(err)), expected);
         }
+    }
+
+    /// A manifest or template linked in from outside the folder is not
+    /// read through the folder; links inside it are.
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_folder_are_not_read_through_it() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (base, m) = (dir.path(), dir.path().join("m"));
+        fs::create_dir_all(&m).expect("mkdir");
+        fs::write(base.join("secret.yaml"), "a: SECRET").expect("write");
+        fs::write(base.join("secret.txt"), "SECRET").expect("write");
+        fs::write(m.join("t.txt"), "Hi").expect("write");
+        symlink("../secret.yaml", m.join("s.yaml")).expect("symlink");
+        symlink("../secret.txt", m.join("out.txt")).expect("symlink");
+        symlink("t.txt", m.join("in.txt")).expect("symlink");
+        let err = read_paths(std::slice::from_ref(&m))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("s.yaml -> ../secret.yaml, which leads outside the manifests root")
+                || err.contains("which leads outside the manifests root"),
+            "{err}"
+        );
+        assert!(
+            read_paths(&[m.join("s.yaml")]).is_ok(),
+            "a file given directly is the operator's choice"
+        );
+        fs::remove_file(m.join("s.yaml")).expect("rm");
+        let others = read_others(std::slice::from_ref(&m)).expect("read");
+        let names: Vec<&str> = others
+            .keys()
+            .map(|k| k.rsplit('/').next().unwrap_or(k))
+            .collect();
+        assert_eq!(names, ["in.txt", "t.txt"], "{others:?}");
+        assert_eq!(roots(&[m.clone(), m.join("t.txt")]), [display(&m)]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::Fetched;
 use super::config::{Config, FILE_NAME};
 use crate::manifest::SourceFile;
+use crate::manifest::paths::{Snapshot, Tree};
 
 /// Same limit as folders: `manifest/` reports oversized files.
 const MAX_READ: usize = 4 * 1024 * 1024 + 1;
@@ -149,7 +150,7 @@ impl GitSource {
                 tracing::warn!(from = %old, to = %id, branch, "branch head moved to a commit that does not descend from the previous one (force-push?)");
             }
         }
-        let (files, others) = read_tree(repo, &commit, &path).map_err(|e| match e {
+        let (files, mut snapshot) = read_tree(repo, &commit, &path).map_err(|e| match e {
             TreeError::Missing => GitError::PathMissing {
                 url: redact(&url),
                 branch: branch.clone(),
@@ -167,11 +168,14 @@ impl GitSource {
         })?;
         drop(commit);
         self.head = Some(id);
+        snapshot.name = format!("commit {id} under --path {}", self.path());
         Ok(Fetched {
             files,
             revision: Some(id.to_string()),
             config,
-            others,
+            roots: vec![root_of(&path)],
+            tree: Tree::Snapshot(snapshot),
+            others: Default::default(),
         })
     }
 
@@ -339,8 +343,6 @@ impl From<git2::Error> for TreeError {
     }
 }
 
-/// Reads every `*.yaml`/`*.yml` blob under `path` in the commit's tree
-/// (skipping hidden entries), sorted by path; paths are repository-relative.
 enum ConfigError {
     Git(git2::Error),
     Invalid(String),
@@ -372,19 +374,22 @@ fn read_config(
     Config::parse(&file, &text).map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
+/// Reads every `*.yaml`/`*.yml` blob under `path` in the commit's tree
+/// (skipping hidden entries), sorted by path, and beside them the other
+/// text files and the symbolic links under `path` (where a `templateFile`
+/// resolves; nothing else exists for it); paths are repository-relative.
 fn read_tree(
     repo: &Repository,
     commit: &git2::Commit<'_>,
     path: &str,
-) -> Result<(Vec<SourceFile>, std::collections::BTreeMap<String, String>), TreeError> {
+) -> Result<(Vec<SourceFile>, Snapshot), TreeError> {
     let root = commit.tree()?;
-    let prefix = path.trim_matches('/');
-    let prefix = if prefix == "." { "" } else { prefix };
+    let prefix = root_of(path);
     let tree = if prefix.is_empty() {
         root
     } else {
         let entry = root
-            .get_path(Path::new(prefix))
+            .get_path(Path::new(&prefix))
             .map_err(|e| match e.code() {
                 git2::ErrorCode::NotFound => TreeError::Missing,
                 _ => TreeError::Git(e),
@@ -396,6 +401,7 @@ fn read_tree(
     };
     let mut blobs = Vec::new();
     let mut other_blobs = Vec::new();
+    let mut link_blobs = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
             return TreeWalkResult::Skip;
@@ -411,9 +417,12 @@ fn read_tree(
         } else {
             format!("{prefix}/{dir}{name}")
         };
+        if entry.filemode() == LINK_MODE {
+            link_blobs.push((full.clone(), entry.id()));
+        }
         if name.ends_with(".yaml") || name.ends_with(".yml") {
             blobs.push((full, entry.id()));
-        } else {
+        } else if entry.filemode() != LINK_MODE {
             other_blobs.push((full, entry.id()));
         }
         TreeWalkResult::Ok
@@ -425,6 +434,11 @@ fn read_tree(
             others.push((path, blob.content().to_vec()));
         }
     }
+    let mut links = std::collections::BTreeMap::new();
+    for (path, id) in link_blobs {
+        let blob = repo.find_blob(id)?;
+        links.insert(path, String::from_utf8_lossy(blob.content()).into_owned());
+    }
     blobs.sort();
     let mut files = Vec::with_capacity(blobs.len());
     for (path, id) in blobs {
@@ -435,7 +449,21 @@ fn read_tree(
             contents: content[..content.len().min(MAX_READ)].to_vec(),
         });
     }
-    Ok((files, super::others(others)))
+    let snapshot = Snapshot {
+        name: String::new(),
+        files: super::others(others),
+        links,
+    };
+    Ok((files, snapshot))
+}
+
+/// The git mode of a symbolic link.
+const LINK_MODE: i32 = 0o120000;
+
+/// `--path` as a manifests root: repository-relative, normalized (`""`
+/// for the repository's root).
+fn root_of(path: &str) -> String {
+    crate::manifest::paths::normalize(path.trim_start_matches('/'))
 }
 
 /// A URL without userinfo (`https://user:token@host/x` -> `https://host/x`).

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use git2::{Repository, Signature};
 
 use super::*;
@@ -27,15 +29,22 @@ impl Upstream {
     /// Commits `files` (path, contents) as the whole tree of `branch`, on top
     /// of `parent` (or as a root commit).
     fn commit(&self, branch: &str, files: &[(&str, &str)], parent: Option<Oid>) -> Oid {
+        let files: Vec<(&str, &str, u32)> = files.iter().map(|(p, c)| (*p, *c, 0o100644)).collect();
+        self.commit_modes(branch, &files, parent)
+    }
+
+    /// [`Upstream::commit`] with each entry's mode (`0o120000`: a symbolic
+    /// link whose target is the contents).
+    fn commit_modes(&self, branch: &str, files: &[(&str, &str, u32)], parent: Option<Oid>) -> Oid {
         let mut index = git2::Index::new().expect("index");
-        for (path, contents) in files {
+        for (path, contents, mode) in files {
             let blob = self.repo.blob(contents.as_bytes()).expect("blob");
             let entry = git2::IndexEntry {
                 ctime: git2::IndexTime::new(0, 0),
                 mtime: git2::IndexTime::new(0, 0),
                 dev: 0,
                 ino: 0,
-                mode: 0o100644,
+                mode: *mode,
                 uid: 0,
                 gid: 0,
                 file_size: contents.len() as u32,
@@ -107,11 +116,62 @@ fn reads_manifests_under_path_from_the_fetched_commit() {
         "no working copy"
     );
 
+    assert_eq!(got.roots, ["manifests"]);
+    let Tree::Snapshot(snapshot) = &got.tree else {
+        panic!("a commit is a snapshot: {:?}", got.tree);
+    };
+    assert_eq!(snapshot.name, format!("commit {c1} under --path manifests"));
+    assert_eq!(
+        snapshot.files,
+        BTreeMap::from([("manifests/readme.md".to_string(), "no".to_string())]),
+        "only the files under --path, not hidden, not other/"
+    );
+
     let c2 = up.commit("main", &[("manifests/a.yaml", "a: 2")], Some(c1));
     let got = src.fetch().expect("fetch");
     assert_eq!(got.revision, Some(c2.to_string()));
     assert_eq!(names(&got), ["manifests/a.yaml"]);
     assert_eq!(got.files[0].contents, b"a: 2");
+}
+
+/// Symbolic links in the commit are kept as links (never followed on the
+/// host): a template through a link inside `--path` reads; one leading out,
+/// or a file only on the host, does not.
+#[test]
+fn links_in_the_commit_resolve_inside_the_path_only() {
+    let up = Upstream::new();
+    up.commit_modes(
+        "main",
+        &[
+            ("m/a.yaml", "a: 1", 0o100644),
+            ("m/tpl/t.txt", "Hi", 0o100644),
+            ("m/in.txt", "tpl/t.txt", 0o120000),
+            ("m/out.txt", "../other/s.txt", 0o120000),
+            ("m/abs.txt", "/etc/passwd", 0o120000),
+            ("other/s.txt", "SECRET", 0o100644),
+        ],
+        None,
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let got = source(&up, cache.path(), "m").fetch().expect("fetch");
+    let read = |p: &str| crate::source::tree::read(&got.tree, "m", p);
+    assert_eq!(read("m/tpl/t.txt"), Ok("Hi".into()));
+    assert_eq!(read("m/in.txt"), Ok("Hi".into()));
+    assert!(
+        read("m/out.txt")
+            .unwrap_err()
+            .contains("leads outside the manifests root m")
+    );
+    assert!(
+        read("m/abs.txt")
+            .unwrap_err()
+            .contains("an absolute target")
+    );
+    assert!(read("m/a.yaml").unwrap_err().contains("not in commit"));
+    assert!(
+        read("m/../../../etc/passwd").is_err(),
+        "never the host's file system"
+    );
 }
 
 #[test]

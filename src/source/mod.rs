@@ -7,6 +7,7 @@ pub mod config;
 pub mod folder;
 pub mod git;
 pub mod signature;
+pub mod tree;
 
 pub use folder::read_paths;
 
@@ -21,6 +22,13 @@ pub enum SourceError {
     Io { path: String, error: std::io::Error },
     #[error("{0}: no such file or directory")]
     Missing(String),
+    /// A manifest found under a folder is a symbolic link leading out of
+    /// it (`crate::manifest::paths`).
+    #[error("{path}: {escape}")]
+    Outside {
+        path: String,
+        escape: crate::manifest::paths::Escape,
+    },
     /// A symbolic link whose target does not exist.
     #[error("{path}: broken symbolic link: its target {target} does not exist")]
     BrokenLink { path: String, target: String },
@@ -40,8 +48,15 @@ pub struct Fetched {
     /// `modelsync.toml` beside the manifests (in the folder, or in the
     /// commit's tree).
     pub config: config::Config,
-    /// The other text files under the watched path (templates a prompt's
-    /// `templateFile` names), by path; see [`others`].
+    /// The manifests roots (`crate::manifest::paths`): the watched folders,
+    /// or `--path` in the commit.
+    pub roots: Vec<String>,
+    /// Where the paths the manifests name are read: the commit's tree
+    /// under `--path` (git), the host's folders (folders).
+    pub tree: crate::manifest::paths::Tree,
+    /// Folders only: the template files under the roots, by path (see
+    /// [`others`]), read so that a template's edit is a change of the
+    /// source. A commit's are in `tree`.
     pub others: BTreeMap<String, String>,
 }
 

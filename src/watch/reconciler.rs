@@ -47,6 +47,8 @@ impl Source {
                         files,
                         revision: None,
                         config,
+                        roots: crate::source::folder::roots(&paths),
+                        tree: crate::manifest::paths::Tree::Host,
                         others,
                     })
                 })
@@ -264,7 +266,8 @@ impl Reconciler {
             options: LoadOptions {
                 protect,
                 registries,
-                files: fetched.others,
+                roots: fetched.roots,
+                tree: fetched.tree,
             },
         };
         // Per-action log lines carry the revision through this span.
@@ -513,12 +516,16 @@ mod tests {
             files: vec![file("x: 1")],
             revision: None,
             config: Default::default(),
+            roots: Vec::new(),
+            tree: Default::default(),
             others: Default::default(),
         };
         let b = Fetched {
             files: vec![file("x: 2")],
             revision: None,
             config: Default::default(),
+            roots: Vec::new(),
+            tree: Default::default(),
             others: Default::default(),
         };
         assert!(identity(&a).starts_with("sha256:"));
@@ -535,6 +542,8 @@ mod tests {
             files: vec![],
             revision: Some("abc".into()),
             config: Default::default(),
+            roots: Vec::new(),
+            tree: Default::default(),
             others: Default::default(),
         };
         assert_eq!(identity(&git), "abc");

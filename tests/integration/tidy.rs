@@ -2,6 +2,7 @@
 //! under `#[cfg(test)]` and the test files they declare are skipped):
 //!
 //! - the functional core does no I/O and has no async;
+//! - the pass, the executor and the daemon read no file themselves;
 //! - every module imports only from layers below its own ([`LAYERS`], the
 //!   same table as ARCHITECTURE.md's), so the import graph has no cycles.
 
@@ -151,6 +152,36 @@ fn the_core_does_no_io_and_has_no_async() {
         offenders.is_empty(),
         "the functional core ({}) must stay pure and synchronous:\n{}",
         CORE.join(", "),
+        offenders.join("\n")
+    );
+}
+
+/// Where a pass runs (the one pass, the executor, the daemon): they read no
+/// file themselves. A path the manifests name is read only through
+/// `source/` (`source/tree.rs`: inside the manifests root, or from the
+/// commit), so a fallback to the host's file system cannot come back.
+const NO_FILES: [&str; 3] = ["reconcile", "apply", "watch"];
+
+#[test]
+fn the_pass_and_the_daemon_read_files_only_through_source() {
+    let mut offenders = Vec::new();
+    for part in NO_FILES {
+        for (file, s) in sources(&src().join(part)) {
+            for word in ["std::fs", "tokio::fs", "File::open", "read_to_string"] {
+                for line in s.uses(word) {
+                    offenders.push(format!(
+                        "{}:{line}: uses {word}: {}",
+                        shown(&file),
+                        s.line_text(line)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "{} read files only through source/ (a path a manifest names: source::tree::read):\n{}",
+        NO_FILES.join(", "),
         offenders.join("\n")
     );
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::super::paths::{self, Escape};
 use super::super::schema::{PromptSpec, PromptVersionSpec};
 use super::super::yaml::Located;
 use super::super::{DesiredPrompt, DesiredPromptVersion, DesiredState, Diagnostic, Template};
@@ -100,14 +101,22 @@ fn check_version(
             Template::Text(text.value.clone())
         }
         (None, Some(file)) => {
-            if file.value.trim().is_empty() {
-                ctx.error(file, "templateFile must not be empty".to_string());
-                return None;
-            }
-            Template::File {
-                path: relative_to(ctx.file, &file.value),
-                origin: ctx.origin(file),
-                text: None,
+            let root = paths::root_of(&ctx.options.roots, ctx.file);
+            match paths::named(&root, ctx.file, &file.value) {
+                Ok(path) => Template::File {
+                    path,
+                    root,
+                    origin: ctx.origin(file),
+                    text: None,
+                },
+                Err(Escape::Empty) => {
+                    ctx.error(file, "templateFile must not be empty".to_string());
+                    return None;
+                }
+                Err(escape) => {
+                    ctx.error(file, format!("templateFile {}: {escape}", file.value));
+                    return None;
+                }
             }
         }
     };
@@ -125,43 +134,34 @@ fn check_version(
     })
 }
 
-/// `path` joined to the folder of `manifest` (absolute paths stay).
-fn relative_to(manifest: &str, path: &str) -> String {
-    let p = std::path::Path::new(path);
-    if p.is_absolute() {
-        return path.to_string();
-    }
-    match std::path::Path::new(manifest).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(p).display().to_string(),
-        _ => path.to_string(),
-    }
-}
-
-/// Reads every `templateFile` with `read` (the shell passes the file
-/// system); a file that cannot be read, or whose text is empty or too long,
-/// is a diagnostic at its `templateFile`.
+/// Reads every `templateFile` with `read(root, path)` (the shell passes
+/// `source::tree::read`, a saved plan its [`super::super::paths::Snapshot`]);
+/// a file that cannot be read (also: a link leading out of the root), or
+/// whose text is empty or too long, is a diagnostic at its `templateFile`.
 pub fn resolve_templates(
     state: &mut DesiredState,
-    read: &dyn Fn(&str) -> Result<String, String>,
+    read: &dyn Fn(&str, &str) -> Result<String, String>,
 ) -> Result<(), Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     for prompt in state.prompts.values_mut() {
         for version in prompt.versions.values_mut() {
             let Template::File {
                 path,
+                root,
                 origin,
                 text: None,
             } = &version.template
             else {
                 continue;
             };
-            let problem = match read(path) {
+            let problem = match read(root, path) {
                 Ok(text) if text.is_empty() => format!("templateFile {path} is empty"),
                 Ok(text) => match tag_value_problem(&text) {
                     Some(p) => format!("templateFile {path}: {p}"),
                     None => {
                         version.template = Template::File {
                             path: path.clone(),
+                            root: root.clone(),
                             origin: origin.clone(),
                             text: Some(text),
                         };
@@ -214,7 +214,8 @@ mod tests {
         };
         assert_eq!(path, "prompts/tpl/v2.txt");
         assert_eq!(origin.to_string(), "prompts/s.yaml:12:21");
-        let read = |p: &str| {
+        let read = |root: &str, p: &str| {
+            assert_eq!(root, "prompts", "the manifest's folder, without roots");
             if p == "prompts/tpl/v2.txt" {
                 Ok("Summarize {{text}} in {{n}} words".to_string())
             } else {
@@ -232,12 +233,49 @@ mod tests {
     #[test]
     fn unreadable_template_file_is_located() {
         let mut state = load(&[file("prompts/s.yaml", PROMPT)]).expect("valid");
-        let read = |_: &str| Err("No such file or directory".to_string());
+        let read = |_: &str, _: &str| Err("No such file or directory".to_string());
         let diags = resolve_templates(&mut state, &read).expect_err("unreadable");
         assert_eq!(
             diags[0].to_string(),
             "prompts/s.yaml:12:21: cannot read templateFile prompts/tpl/v2.txt: No such file or directory"
         );
+    }
+
+    /// Paths out of the manifests root are refused as written, before
+    /// anything is read, each at its `templateFile`.
+    #[test]
+    fn template_files_outside_the_root_are_located() {
+        let options = crate::manifest::validate::LoadOptions {
+            roots: vec!["m".to_string()],
+            ..Default::default()
+        };
+        let mut diags = Vec::new();
+        for path in [
+            "../outside.txt",
+            "/etc/passwd",
+            "/proc/self/environ",
+            "tpl/../../x",
+        ] {
+            let text = PROMPT.replace("tpl/v2.txt", path);
+            let got = crate::manifest::validate::load_with(&[file("m/s.yaml", &text)], &options)
+                .expect_err(path);
+            diags.push(got[0].to_string());
+        }
+        insta::assert_snapshot!(diags.join("\n"), @r"
+        m/s.yaml:12:21: templateFile ../outside.txt: leads outside the manifests root m; a manifest may only read files inside it
+        m/s.yaml:12:21: templateFile /etc/passwd: an absolute path; a manifest may only read files inside its manifests root m, named relative to the manifest
+        m/s.yaml:12:21: templateFile /proc/self/environ: an absolute path; a manifest may only read files inside its manifests root m, named relative to the manifest
+        m/s.yaml:12:21: templateFile tpl/../../x: leads outside the manifests root m; a manifest may only read files inside it
+        ");
+        let inside = PROMPT.replace("tpl/v2.txt", "sub/../tpl/v2.txt");
+        let state =
+            crate::manifest::validate::load_with(&[file("m/sub/s.yaml", &inside)], &options)
+                .expect("inside the root");
+        let Template::File { path, root, .. } = &state.prompts["summarize"].versions["v2"].template
+        else {
+            panic!("a file");
+        };
+        assert_eq!((path.as_str(), root.as_str()), ("m/sub/tpl/v2.txt", "m"));
     }
 
     #[test]

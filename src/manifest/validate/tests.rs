@@ -439,12 +439,12 @@ fn protected_targets_need_gates() {
     assert!(load(&files).is_ok(), "no protection by default");
     let options = LoadOptions {
         registries: Default::default(),
-        files: Default::default(),
         protect: vec![
             "production".to_string(),
             "Staging".to_string(),
             "champion".to_string(),
         ],
+        ..LoadOptions::default()
     };
     let diags: Vec<String> = load_with(&files, &options)
         .expect_err("protected targets without gates")

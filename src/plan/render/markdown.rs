@@ -176,6 +176,12 @@ fn prompt_section(pp: &PromptPlan) -> String {
     for e in &pp.errors {
         let _ = writeln!(s, "- :x: **error:** {}", cell(e));
     }
+    if !pp.warnings.is_empty() {
+        s.push_str("> [!WARNING]\n> A template contains hidden or bidirectional Unicode characters: it may read differently than it displays below.\n\n");
+    }
+    for w in &pp.warnings {
+        let _ = writeln!(s, "- :warning: **warning:** {}", cell(w));
+    }
     for a in &pp.actions {
         let _ = writeln!(s, "- {}", cell(&describe::prompt_action(a)));
         if let PromptAction::SetAlias { diff, .. } = a

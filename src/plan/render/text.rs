@@ -93,6 +93,9 @@ fn render_prompt(out: &mut Out, pp: &PromptPlan) {
             }
         }
     }
+    for w in &pp.warnings {
+        out.line(YELLOW, &format!("  warning: {w}"));
+    }
     for e in &pp.errors {
         out.line(BOLD_RED, &format!("  error: {e}"));
     }

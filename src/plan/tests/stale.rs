@@ -143,6 +143,7 @@ fn converged() -> (SavedPlan, LiveState) {
         prune: false,
         files: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     (saved, l)
@@ -259,6 +260,7 @@ fn a_model_deleted_or_created_is_stale() {
         prune: false,
         files: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &LiveState::default(), made).expect("saved");
     let now = live(vec![L::new("new")]);
@@ -278,6 +280,7 @@ fn an_experiment_changed_is_stale() {
         prune: false,
         files: Vec::new(),
         protect: Vec::new(),
+        roots: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     assert_eq!(

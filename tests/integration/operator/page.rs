@@ -180,7 +180,7 @@ fn scenario(registry: Option<&str>, prefix: &str, keep_screenshot: bool) {
         "a page, not a blank: {} bytes",
         png.len()
     );
-    // `MODELSYNC_SCREENSHOT_DIR=docs` refreshes the README's picture.
+    // `MODELSYNC_SCREENSHOT_DIR=docs` refreshes the picture in `docs/daemon.md`.
     if let Some(dir) = std::env::var_os("MODELSYNC_SCREENSHOT_DIR").filter(|_| keep_screenshot) {
         std::fs::copy(&shot, Path::new(&dir).join("status-page.png")).expect("copy screenshot");
     }

@@ -27,8 +27,8 @@ use super::mlflow::{
 /// The MLflow 2.x release the suite runs against.
 pub const MLFLOW2_VERSION: &str = "2.22.5";
 /// The MLflow version matrix: every version the conformance scenarios and
-/// the binary's core scenario run against, and why it is there. The
-/// README's table of tested versions lists the same.
+/// the binary's core scenario run against, and why it is there. The table
+/// of tested versions in `docs/mlflow.md` lists the same.
 pub const MATRIX: &[(&str, &str)] = &[
     (
         super::mlflow::MLFLOW_VERSION,
