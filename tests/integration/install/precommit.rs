@@ -1,8 +1,11 @@
 //! The pre-commit hook (`.pre-commit-hooks.yaml`, `modelsync-validate`):
-//! `pre-commit try-repo` installs it as pre-commit installs any `language:
-//! python` hook — `pip install .` of this repository, which maturin builds
-//! from source — and runs it on a valid manifest (passes) and a broken one
-//! (fails, naming file:line:column).
+//! pre-commit installs it as it installs any `language: python` hook —
+//! `pip install .` of this repository, which maturin builds from source —
+//! and runs it on a valid manifest (passes) and a broken one (fails, naming
+//! file:line:column). This is `pre-commit try-repo` of the working tree,
+//! spelled as the configuration `try-repo` writes (a `repos:` entry with the
+//! repository and its commit): `try-repo` keeps its environments in a
+//! throw-away store, so each of its runs would build the crate again.
 //!
 //! pre-commit (PyPI) comes from `scripts/ensure-pytool.sh pre-commit`. The
 //! build runs offline: pip finds maturin in the wheelhouse of
@@ -106,16 +109,34 @@ fn the_pre_commit_hook_passes_valid_manifests_and_names_the_broken_line() {
     std::fs::write(work.join("manifests/model.yaml"), VALID).expect("write");
     std::fs::write(work.join("manifests/broken.yaml"), BROKEN).expect("write");
 
-    let try_repo = |file: &str| {
+    let rev = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&hook_repo)
+        .output()
+        .expect("git rev-parse");
+    let config = format!(
+        "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: modelsync-validate\n",
+        hook_repo.display(),
+        String::from_utf8_lossy(&rev.stdout).trim()
+    );
+    std::fs::write(work.join(".pre-commit-config.yaml"), config).expect("write");
+    // pre-commit refuses a configuration that is not staged.
+    git(&work, &["add", ".pre-commit-config.yaml"]);
+    let run_hook = |file: &str| {
         Run::from_command(
             // The hook's build is a release compile of the crate: niced, so
             // the tests running beside it keep their share of the CPU.
             Command::new("nice")
                 .args(["-n", "15"])
                 .arg(&pre_commit)
-                .arg("try-repo")
-                .arg(&hook_repo)
-                .args(["modelsync-validate", "--color", "never", "--files", file])
+                .args([
+                    "run",
+                    "modelsync-validate",
+                    "--color",
+                    "never",
+                    "--files",
+                    file,
+                ])
                 .current_dir(&work)
                 .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"))
                 // pip builds the hook offline: maturin from the wheelhouse.
@@ -127,7 +148,7 @@ fn the_pre_commit_hook_passes_valid_manifests_and_names_the_broken_line() {
         )
     };
     let started = Instant::now();
-    let ok = try_repo("manifests/model.yaml");
+    let ok = run_hook("manifests/model.yaml");
     harness_note!(
         "harness: pre-commit installed and ran the hook in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -136,7 +157,7 @@ fn the_pre_commit_hook_passes_valid_manifests_and_names_the_broken_line() {
     assert!(ok.stdout.contains("modelsync validate"), "{ok:?}");
     assert!(ok.stdout.contains("Passed"), "{ok:?}");
 
-    let bad = try_repo("manifests/broken.yaml");
+    let bad = run_hook("manifests/broken.yaml");
     assert_eq!(bad.code, 1, "a broken manifest fails: {bad:?}");
     assert!(bad.stdout.contains("Failed"), "{bad:?}");
     assert!(
