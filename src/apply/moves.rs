@@ -1,6 +1,7 @@
 //! Stage moves, alias moves and archivals of one model: each move's gates
 //! re-checked just before it (`recheck.rs`), then the move, then its audit
-//! tag (unless the version's create carried it); a replaced holder archived
+//! tag naming the approvers the gates counted (unless the version's create
+//! carried it); a replaced holder archived
 //! only once its replacement is in place (or by the move itself,
 //! `archive_existing_versions`, where `prepare.rs` allowed it).
 //!
@@ -112,7 +113,7 @@ impl<R: Registry> ModelRun<'_, R> {
     ) -> Result<(), StepError> {
         let (reg, model) = (self.reg, self.model);
         let n = self.resolve(version)?;
-        self.recheck_gates(&GateTarget::Stage(to), n).await?;
+        let approvers = self.recheck_gates(&GateTarget::Stage(to), n).await?;
         if self.moves.prepared.archiving.contains(&to) {
             if reg.transition_stage_archiving(model, n, to).await? {
                 let others = holders.iter().copied().filter(|h| *h != n);
@@ -123,7 +124,7 @@ impl<R: Registry> ModelRun<'_, R> {
         }
         if prepare::audited(to) {
             let previous = holders.iter().copied().find(|h| *h != n);
-            self.audit(n, to.as_str(), previous).await?;
+            self.audit(n, to.as_str(), (previous, approvers)).await?;
         }
         Ok(())
     }
@@ -136,10 +137,12 @@ impl<R: Registry> ModelRun<'_, R> {
         before: Option<u64>,
     ) -> Result<(), StepError> {
         let n = self.resolve(version)?;
-        self.recheck_gates(&GateTarget::Alias(alias.to_string()), n)
+        let approvers = self
+            .recheck_gates(&GateTarget::Alias(alias.to_string()), n)
             .await?;
         self.reg.set_alias(self.model, alias, n).await?;
-        self.audit(n, alias, before.filter(|b| *b != n)).await?;
+        let previous = before.filter(|b| *b != n);
+        self.audit(n, alias, (previous, approvers)).await?;
         Ok(())
     }
 
@@ -170,17 +173,18 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     /// Writes the audit tag of a move of `version` into `target` (one
-    /// tag), unless the version's create carried it already.
+    /// tag: the version it replaced and the approvers counted), unless the
+    /// version's create carried it already.
     async fn audit(
         &mut self,
         version: u64,
         target: &str,
-        previous: Option<u64>,
+        replaced_and_approvers: (Option<u64>, Vec<String>),
     ) -> Result<(), RegistryError> {
         let (key, value) = prepare::audit_tag(
             target,
             self.opts.now_ms,
-            previous,
+            replaced_and_approvers,
             self.opts.revision.as_deref(),
         );
         if self.moves.tagged_on_create.remove(&(version, key.clone())) {

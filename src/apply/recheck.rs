@@ -1,7 +1,8 @@
 //! A move's gates evaluated again just before it, against a fresh read of
-//! the model and of the evidence they weigh (the candidate's run and
-//! logged model, and the holder of every alias a `beats` gate names): a
-//! gate that no longer passes blocks the move, and the model goes on.
+//! the model (its approval tags) and of the evidence they weigh (the
+//! candidate's run and logged model, and the holder of every alias a
+//! `beats` gate names): a gate that no longer passes blocks the move, and
+//! the model goes on; one that passes names the approvers it counted.
 
 use super::model::{ModelRun, StepError};
 use crate::manifest::{Gate, GateTarget};
@@ -11,16 +12,16 @@ use crate::registry::{Registry, RegistryError};
 use crate::state::LiveVersion;
 
 impl<R: Registry> ModelRun<'_, R> {
-    /// Evaluates the gates of moving `version` into `target` again;
-    /// `Err(StepError::Blocked)` with the failing gates when one no longer
-    /// passes.
+    /// Evaluates the gates of moving `version` into `target` again: the
+    /// principals whose approvals counted, or `Err(StepError::Blocked)`
+    /// with the failing gates when one no longer passes.
     pub(super) async fn recheck_gates(
         &self,
         target: &GateTarget,
         version: u64,
-    ) -> Result<(), StepError> {
+    ) -> Result<Vec<String>, StepError> {
         let Some(gates) = self.opts.gates.get(self.model).and_then(|g| g.get(target)) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let model = self.reg.get_model(self.model).await?.ok_or_else(|| {
             StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
@@ -37,9 +38,17 @@ impl<R: Registry> ModelRun<'_, R> {
         let run_ids: Vec<String> = evidence.iter().map(|v| v.run_id.clone()).collect();
         let model_ids: Vec<String> = evidence.iter().map(|v| v.model_id.clone()).collect();
         let live = read_evidence(self.reg, &run_ids, &model_ids).await?;
+        let registry = self.reg.uri();
+        let env = gates::Env {
+            now_ms: self.opts.now_ms,
+            registry: &registry,
+            approvals: &self.opts.approvals,
+        };
         let checks = gates::evaluate(
             gates,
             &gates::Candidate {
+                model: self.model,
+                target,
                 live: candidate,
                 run_id: candidate
                     .map(|v| v.run_id.as_str())
@@ -50,10 +59,10 @@ impl<R: Registry> ModelRun<'_, R> {
             },
             Some(&model),
             &live,
-            self.opts.now_ms,
+            &env,
         );
         if checks.iter().all(|c| c.status != GateStatus::Blocked) {
-            return Ok(());
+            return Ok(gates::approvers(&checks));
         }
         Err(StepError::Blocked(format!(
             "gate no longer passes just before the move: {}",

@@ -227,6 +227,7 @@ pub async fn adopt_version_registered_by_hand(reg: &impl Registry, p: &str) {
     let ctx = PlanContext {
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
+        registry: reg.uri(),
     };
     let (_, plan) = reconcile::plan(reg, &Default::default(), &desired, &ctx)
         .await
@@ -258,6 +259,7 @@ fn apply_options() -> ApplyOptions {
         fence: None,
         progress: None,
         sources: Default::default(),
+        approvals: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod approvals;
 mod cli;
 mod cli_edges;
 mod cli_mlflow;
@@ -17,6 +18,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod install;
 mod leader;
 mod logged_metrics;
 mod manifest_paths;
@@ -32,6 +34,7 @@ mod registry_facts;
 mod request_floor;
 mod saved_plan;
 mod schema;
+mod secrets;
 mod servers;
 mod tidy;
 mod watch;
