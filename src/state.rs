@@ -11,6 +11,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod access;
 pub mod capabilities;
 pub mod history;
 pub mod tags;
@@ -132,6 +133,11 @@ pub struct LiveState {
     /// Declared prompts that exist, by name (absent: no such prompt).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, LivePrompt>,
+    /// Who holds which permission on the registered models, read only when
+    /// the manifests declare an `AccessPolicy` (or a declared model records
+    /// grants modelsync made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<access::LiveAccess>,
 }
 
 /// A version in another registry that `from:` names, as read there.

@@ -19,8 +19,10 @@
 //! model carrying a newer epoch is not written (and the leader's fence is
 //! marked lost, so it steps down); otherwise the model is stamped with the
 //! leader's epoch first. Prompts (`apply/prompts.rs`) are applied after
-//! the models, one at a time, read again before their first write too.
+//! the models, one at a time, read again before their first write too;
+//! permission changes (`apply/access.rs`) after them, one model at a time.
 
+mod access;
 mod copy;
 mod model;
 mod prepare;
@@ -157,7 +159,7 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     let mut results = Vec::new();
     let tally = Tally::new(
         opts.progress.clone(),
-        plan.experiments.len() + plan.models.len() + plan.prompts.len(),
+        plan.experiments.len() + plan.models.len() + plan.prompts.len() + plan.access.len(),
     );
     for exp in &plan.experiments {
         let r = model::apply_experiment(reg, exp, opts).await;
@@ -177,6 +179,11 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     results.extend(per_model.into_iter().flatten());
     for pp in &plan.prompts {
         let r = prompts::apply_prompt(reg, pp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
+    }
+    for ap in &plan.access {
+        let r = access::apply_access(reg, ap, opts).await;
         tally.finished(&r);
         results.extend(r);
     }

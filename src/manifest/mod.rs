@@ -12,7 +12,9 @@
 //! - `validate.rs`: semantic checks and resolution into [`DesiredState`].
 //! - `paths.rs`: the one rule for the paths a manifest names (inside the
 //!   manifests root, after symbolic links).
+//! - `access.rs`: the desired state of `kind: AccessPolicy` (permissions).
 
+pub mod access;
 pub mod export;
 pub mod paths;
 pub mod schema;
@@ -87,6 +89,8 @@ pub struct DesiredState {
     pub experiments: BTreeMap<String, DesiredExperiment>,
     /// Prompts (`kind: Prompt`) by name.
     pub prompts: BTreeMap<String, DesiredPrompt>,
+    /// Access policies (`kind: AccessPolicy`) by `metadata.name`.
+    pub policies: BTreeMap<String, access::DesiredPolicy>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).

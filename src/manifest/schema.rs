@@ -24,9 +24,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::yaml::{Located, LocatedMap};
 
+mod access;
 mod prompt;
 mod rules;
 
+pub use access::{
+    AccessPolicyDocument, AccessPolicyKind, AccessPolicySpec, GrantSpec, KIND_ACCESS_POLICY,
+    ModelAccessSpec,
+};
 pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
 
 /// The only supported `apiVersion`.
@@ -367,6 +372,7 @@ pub enum Spec {
     Model(ModelSpec),
     Experiment(ExperimentSpec),
     Prompt(PromptSpec),
+    AccessPolicy(AccessPolicySpec),
     /// The kind is not supported (reported by `validate`); spec not checked.
     Unsupported,
 }
@@ -401,6 +407,7 @@ impl<'de> Deserialize<'de> for Document {
                                 KIND_MODEL => Spec::Model(map.next_value()?),
                                 KIND_EXPERIMENT => Spec::Experiment(map.next_value()?),
                                 KIND_PROMPT => Spec::Prompt(map.next_value()?),
+                                KIND_ACCESS_POLICY => Spec::AccessPolicy(map.next_value()?),
                                 _ => {
                                     map.next_value::<IgnoredAny>()?;
                                     Spec::Unsupported
@@ -418,6 +425,7 @@ impl<'de> Deserialize<'de> for Document {
                     KIND_MODEL => Spec::Model(ModelSpec::default()),
                     KIND_EXPERIMENT => Spec::Experiment(ExperimentSpec::default()),
                     KIND_PROMPT => Spec::Prompt(PromptSpec::default()),
+                    KIND_ACCESS_POLICY => Spec::AccessPolicy(AccessPolicySpec::default()),
                     _ => Spec::Unsupported,
                 });
                 Ok(Document {
@@ -486,6 +494,7 @@ pub enum ManifestDocument {
     RegisteredModel(ModelDocument),
     Experiment(ExperimentDocument),
     Prompt(PromptDocument),
+    AccessPolicy(AccessPolicyDocument),
 }
 
 /// The JSON Schema of a manifest document, pretty-printed, ending in a newline.
@@ -525,5 +534,6 @@ mod tests {
         assert!(text.contains("RegisteredModel") && text.contains("Experiment"));
         assert!(text.contains("artifactLocation") && text.contains("requireTag"));
         assert!(text.contains("templateFile") && text.contains("commitMessage"));
+        assert!(text.contains("AccessPolicy") && text.contains("protect"));
     }
 }

@@ -157,6 +157,42 @@ pub fn prompt_action(action: &crate::plan::prompts::PromptAction) -> String {
     }
 }
 
+/// One line describing a permission change: `grant user alice READ
+/// (policy p)`, `user alice: EDIT -> READ (policy p)`, `revoke user bob
+/// EDIT (granted by modelsync, no longer declared)`, `ownership record:
+/// none -> user alice READ`.
+pub fn access_action(action: &crate::plan::access::AccessAction) -> String {
+    use crate::plan::access::AccessAction;
+    match action {
+        AccessAction::Grant {
+            principal,
+            level,
+            before: None,
+            policy,
+        } => format!("grant {principal} {level} (policy {policy})"),
+        AccessAction::Grant {
+            principal,
+            level,
+            before: Some(b),
+            policy,
+        } => format!("{principal}: {b} -> {level} (policy {policy})"),
+        AccessAction::Revoke { principal, before } => {
+            format!("revoke {principal} {before} (granted by modelsync, no longer declared)")
+        }
+        AccessAction::Record { before, after } => {
+            let list = |g: &crate::state::access::Grants| {
+                if g.is_empty() {
+                    return "none".to_string();
+                }
+                let items: Vec<String> = g.iter().map(|(p, l)| format!("{p} {l}")).collect();
+                items.join(", ")
+            };
+            let before = before.as_ref().map_or_else(|| "none".to_string(), list);
+            format!("ownership record: {before} -> {}", list(after))
+        }
+    }
+}
+
 /// One line describing an experiment action.
 pub fn experiment_action(action: &ExperimentAction) -> String {
     match action {

@@ -37,6 +37,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
         models,
         experiments,
         prompts: super::prompts::plan_prompts(&desired.prompts, &live.prompts),
+        access: super::access::plan_access(desired, live),
         ..Plan::empty()
     }
 }

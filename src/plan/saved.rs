@@ -11,6 +11,7 @@
 //! `docs/pull-requests.md` ("Saved plan format") documents the fields.
 //! Pure: strings in and out; the CLI reads and writes the file.
 
+mod access;
 mod observed;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::access::ObservedAccess;
 pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
 use super::Plan;
 use crate::manifest::paths::{Snapshot, Tree};
@@ -30,8 +32,9 @@ use crate::state::LiveState;
 /// The saved-plan format this modelsync writes. Version 2 added
 /// [`SavedPlan::observed`] and spells gate targets as strings; version 3
 /// added prompts (the plan's `prompts`, `observed.prompts` and
-/// [`SavedPlan::templates`]), which an older modelsync would skip.
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+/// [`SavedPlan::templates`]), which an older modelsync would skip; version
+/// 4 added permissions (the plan's `access` and `observed.access`).
+pub const PLAN_FORMAT_VERSION: u32 = 4;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -153,9 +156,11 @@ impl SavedPlan {
     ) -> Result<SavedPlan, SaveError> {
         let models = plan.models.iter().filter(|m| !m.errors.is_empty());
         let prompts = plan.prompts.iter().filter(|p| !p.errors.is_empty());
+        let access = plan.access.iter().filter(|a| !a.errors.is_empty());
         let failed: Vec<String> = models
             .map(|m| m.model.clone())
             .chain(prompts.map(|p| format!("prompt {}", p.prompt)))
+            .chain(access.map(|a| format!("access {}", a.model)))
             .collect();
         if !failed.is_empty() {
             return Err(SaveError::PlanHasErrors(failed));

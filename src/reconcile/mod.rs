@@ -193,6 +193,10 @@ async fn run_on(
         return;
     }
     let plan = out.plan.as_ref().expect("settled");
+    // Holes in a protected model's protection: said at every run.
+    for warning in plan.warnings() {
+        tracing::warn!("{warning}");
+    }
     if pass.mode == Mode::Plan || plan.is_empty() || plan.has_errors() {
         pass.show(plan);
         return;

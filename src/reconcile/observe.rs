@@ -10,6 +10,7 @@ use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::state::capabilities::PermissionApi;
 use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
 
 /// The snapshot request for what `desired` declares.
@@ -40,6 +41,13 @@ pub async fn observe<R: Registry>(
         futures_util::future::try_join(reg.snapshot(&request_for(desired)), prompts).await?;
     live.prompts = prompts;
     mark_prompts(reg, desired, &mut live).await?;
+    if needs_access(reg, desired, &live).await? {
+        let access = reg
+            .read_access()
+            .await
+            .map_err(|e| policies_need(desired, e))?;
+        live.access = Some(access);
+    }
     let copies = read_copy_sources(sources, desired).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
@@ -106,6 +114,48 @@ async fn mark_prompts<R: Registry>(
         live.models.insert(name.clone(), model);
     }
     Ok(())
+}
+
+/// Permissions are read when the manifests declare an `AccessPolicy`, or
+/// when a declared model records grants modelsync made (a policy dropped:
+/// its grants are taken back), on a registry that has permissions.
+async fn needs_access<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Result<bool, RegistryError> {
+    if !desired.policies.is_empty() {
+        return Ok(true);
+    }
+    let recorded = live.models.values().any(|m| {
+        m.tags
+            .get(tags::ACCESS)
+            .and_then(|t| crate::state::access::Record::parse(t))
+            .is_some_and(|r| !r.grants.is_empty())
+    });
+    Ok(recorded && reg.capabilities().await?.permission_api != PermissionApi::None)
+}
+
+/// `e` with the policies that needed the read named (which file says so).
+fn policies_need(desired: &DesiredState, e: RegistryError) -> RegistryError {
+    let named: Vec<String> = desired
+        .policies
+        .values()
+        .map(|p| format!("AccessPolicy {} ({})", p.name, p.origin))
+        .collect();
+    if named.is_empty() {
+        return e;
+    }
+    let why = format!(" [needed by {}]", named.join(", "));
+    match e {
+        RegistryError::Invalid(m) => RegistryError::Invalid(m + &why),
+        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
+            operation,
+            message: message + &why,
+        },
+        RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(m + &why),
+        other => other,
+    }
 }
 
 /// Reads every version `from:` names in its registry, once per distinct
@@ -207,6 +257,7 @@ pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
     });
     let mut lines: Vec<String> = models.chain(experiments).collect();
     lines.extend(crate::plan::prompts::pending(&plan.prompts));
+    lines.extend(crate::plan::access::pending(&plan.access));
     lines
 }
 

@@ -14,6 +14,7 @@ pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use crate::state::access::{Level, LiveAccess, Principal};
 use crate::state::capabilities::Capabilities;
 use crate::state::{
     LiveExperiment, LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion,
@@ -323,6 +324,47 @@ pub trait Registry: Sync {
         let _ = (name, alias, version);
         async { Err(no_prompt_registry()) }
     }
+
+    // Permissions (`kind: AccessPolicy`): only MLflow's basic-auth app has
+    // them; the others answer an error (the pass checks
+    // [`Registry::capabilities`] first).
+
+    /// Who holds which permission on the registered models, and who
+    /// modelsync's own principal is.
+    fn read_access(&self) -> impl Future<Output = Result<LiveAccess>> + Send {
+        async { Err(no_permissions()) }
+    }
+
+    /// Gives `principal` `level` on `model`; `before` is the level the plan
+    /// saw (`None`: no grant). A grant made meanwhile is replaced.
+    fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal, level, before);
+        async { Err(no_permissions()) }
+    }
+
+    /// Takes `principal`'s grant on `model` back (a grant already gone is
+    /// fine).
+    fn remove_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal);
+        async { Err(no_permissions()) }
+    }
+}
+
+fn no_permissions() -> RegistryError {
+    RegistryError::Invalid(
+        "this registry has no permissions (kind: AccessPolicy needs an MLflow server with the basic-auth app)"
+            .into(),
+    )
 }
 
 /// A template to register as a prompt version.
@@ -610,5 +652,20 @@ impl Registry for AnyRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         delegate!(self, r => r.set_prompt_alias(name, alias, version).await)
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        delegate!(self, r => r.read_access().await)
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        delegate!(self, r => r.set_permission(model, principal, level, before).await)
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        delegate!(self, r => r.remove_permission(model, principal).await)
     }
 }

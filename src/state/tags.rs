@@ -17,6 +17,10 @@ pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
+/// On a model: the grants modelsync made on it (`kind: AccessPolicy`), and
+/// when and from which revision it last changed them (JSON, see
+/// `plan::access::Record`).
+pub const ACCESS: &str = "modelsync.access";
 /// On a model: the epoch (fencing token) of the elected daemon leader that
 /// last wrote it; a leader never writes a model carrying a newer one.
 pub const EPOCH: &str = "modelsync.epoch";
@@ -146,6 +150,7 @@ mod tests {
             PROMOTED_AT_PREFIX,
             PREVIOUS_PREFIX,
             MANAGED,
+            ACCESS,
             EPOCH,
             LEASE_PREFIX,
         ] {

@@ -215,7 +215,7 @@ fn saved_plan_from_another_registry_or_newer_format_is_refused() {
     let body = std::fs::read_to_string(w.path().join("plan.json")).expect("plan");
     w.write(
         "newer.json",
-        &body.replace("\"format_version\": 3", "\"format_version\": 99"),
+        &body.replace("\"format_version\": 4", "\"format_version\": 99"),
     );
     let run = w.run(&["apply", "--plan", "newer.json"]);
     assert_eq!(run.code, 1, "{run:?}");

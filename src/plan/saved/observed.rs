@@ -26,6 +26,10 @@ pub struct Observed {
     /// Every declared prompt: its templates by version, and its aliases.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, Option<LivePrompt>>,
+    /// The permissions the policies cover (`kind: AccessPolicy`), when
+    /// they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<super::access::ObservedAccess>,
 }
 
 /// A registered model as observed.
@@ -141,6 +145,7 @@ impl Observed {
                 .keys()
                 .map(|n| (n.clone(), live.prompts.get(n).cloned()))
                 .collect(),
+            access: super::access::ObservedAccess::capture(desired, live),
         }
     }
 
@@ -170,6 +175,9 @@ impl Observed {
                 (s, n) => existence(s.is_some(), n.is_some()),
             };
             lines.extend(found.into_iter().map(|l| format!("prompt {name}: {l}")));
+        }
+        if let Some(access) = &self.access {
+            lines.extend(access.differences(live.access.as_ref()));
         }
         lines
     }

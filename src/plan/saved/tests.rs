@@ -170,12 +170,58 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec(model, 0..3),
         prop::collection::vec(exp, 0..3),
         prop::collection::vec(prompt_plan(), 0..2),
+        prop::collection::vec(access_plan(), 0..2),
     )
-        .prop_map(|(format_version, models, experiments, prompts)| Plan {
-            format_version,
-            models,
-            experiments,
-            prompts,
+        .prop_map(
+            |(format_version, models, experiments, prompts, access)| Plan {
+                format_version,
+                models,
+                experiments,
+                prompts,
+                access,
+            },
+        )
+}
+
+fn access_plan() -> impl Strategy<Value = crate::plan::access::AccessPlan> {
+    use crate::plan::access::{AccessAction, AccessPlan};
+    use crate::state::access::{Grants, Level, Principal};
+    let principal = prop_oneof![
+        "[a-z]{1,6}".prop_map(Principal::User),
+        "[a-z-]{1,6}".prop_map(Principal::Role),
+    ];
+    let level = prop::sample::select(Level::DECLARABLE.to_vec());
+    let grants = prop::collection::btree_map(principal.clone(), level.clone(), 0..3);
+    let action = prop_oneof![
+        (
+            principal.clone(),
+            level.clone(),
+            prop::option::of(level.clone()),
+            "[a-z]{1,6}"
+        )
+            .prop_map(|(principal, level, before, policy)| AccessAction::Grant {
+                principal,
+                level,
+                before,
+                policy,
+            }),
+        (principal, level)
+            .prop_map(|(principal, before)| AccessAction::Revoke { principal, before }),
+        (prop::option::of(grants.clone()), grants).prop_map(
+            |(before, after): (Option<Grants>, Grants)| AccessAction::Record { before, after }
+        ),
+    ];
+    (
+        "[a-z]{1,8}",
+        prop::collection::vec(action, 0..4),
+        prop::collection::vec(".{0,10}", 0..2),
+        prop::collection::vec(".{0,10}", 0..2),
+    )
+        .prop_map(|(model, actions, warnings, errors)| AccessPlan {
+            model,
+            actions,
+            warnings,
+            errors,
         })
 }
 
@@ -318,6 +364,20 @@ fn observed() -> impl Strategy<Value = Observed> {
                     not_a_prompt: false,
                 }),
             )]),
+            access: Some(super::ObservedAccess {
+                models: BTreeMap::from([(
+                    "m".to_string(),
+                    crate::state::access::ModelAccess {
+                        grants: BTreeMap::from([(
+                            crate::state::access::Principal::User("alice".into()),
+                            crate::state::access::Level::Read,
+                        )]),
+                        record: Some("{\"grants\":{}}".into()),
+                    },
+                )]),
+                wildcard: BTreeMap::new(),
+                default_permission: Some(crate::state::access::Level::Read),
+            }),
         })
 }
 
@@ -431,12 +491,12 @@ fn newer_older_and_foreign_files_are_refused() {
     let text = to_json(&small()).expect("serializes");
     let with = |v: &str| {
         text.replace(
-            "\"format_version\": 3,",
+            "\"format_version\": 4,",
             &format!("\"format_version\": {v},"),
         )
     };
-    assert!(text.contains("\"format_version\": 3,"), "{text}");
-    assert_eq!(from_json(&with("4")), Err(FormatError::Newer { found: 4 }));
+    assert!(text.contains("\"format_version\": 4,"), "{text}");
+    assert_eq!(from_json(&with("5")), Err(FormatError::Newer { found: 5 }));
     assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
     assert!(
         from_json(&with("2")).is_ok(),

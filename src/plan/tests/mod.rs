@@ -138,6 +138,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
             .collect(),
         experiments: BTreeMap::new(),
         prompts: BTreeMap::new(),
+        policies: BTreeMap::new(),
         digest: "sha256:test".to_string(),
     }
 }

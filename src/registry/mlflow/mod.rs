@@ -18,6 +18,8 @@
 //! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
 //!   request; the server checked once for having that workspace).
 //! - `webhooks`: the daemon's own MLflow webhook, created or updated.
+//! - `permissions`: the basic-auth app's grants on registered models
+//!   (`kind: AccessPolicy`), through either permission API.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
 //!   version, and the target-side steps the executor sequences;
@@ -32,6 +34,7 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod logged;
+mod permissions;
 mod prompts;
 mod read;
 
@@ -51,6 +54,7 @@ pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
 pub use webhooks::{WebhookChange, WebhookSpec};
 
 use super::{NewPromptVersion, NewVersion, Registry, Result, SnapshotRequest};
+use crate::state::access::{Level, LiveAccess, Principal};
 use crate::state::capabilities::Capabilities;
 use crate::state::{
     LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
@@ -260,5 +264,20 @@ impl Registry for MlflowRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, name, alias, version).await
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        permissions::read_access(self).await
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        permissions::set_permission(self, model, principal, level, before).await
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        permissions::remove_permission(self, model, principal).await
     }
 }
