@@ -64,10 +64,13 @@ async fn run<R: Registry>(
             ..
         } => reg.set_permission(model, principal, *level, *before).await,
         AccessAction::Revoke { principal, .. } => reg.remove_permission(model, principal).await,
-        AccessAction::Record { after, .. } => {
+        AccessAction::Record {
+            after, policies, ..
+        } => {
             let at = UNIX_EPOCH + Duration::from_millis(opts.now_ms.max(0) as u64);
             let record = Record {
                 grants: after.clone(),
+                policies: policies.clone(),
                 at: Some(humantime::format_rfc3339_seconds(at).to_string()),
                 revision: opts.revision.clone(),
             };

@@ -56,6 +56,8 @@ pub enum AccessAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<Grants>,
         after: Grants,
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        policies: BTreeSet<String>,
     },
 }
 
@@ -71,14 +73,25 @@ impl AccessAction {
 }
 
 /// The registered models the permissions cover: every model a policy
-/// names or matches, and every model that records grants modelsync made.
+/// names or matches, and every model whose record of the grants modelsync
+/// made names one of these policies or that the manifests declare (what a
+/// policy no longer declares there is taken back). A record another
+/// repository's policies wrote is left alone.
 pub fn covered(desired: &DesiredState, live: &LiveState) -> BTreeSet<String> {
     let Some(access) = &live.access else {
         return BTreeSet::new();
     };
     candidates(desired, live, access)
         .into_iter()
-        .filter(|name| !entries(desired, name).is_empty() || !owned(access, name).grants.is_empty())
+        .filter(|name| {
+            let record = owned(access, name);
+            let ours = desired.models.contains_key(name)
+                || record
+                    .policies
+                    .iter()
+                    .any(|p| desired.policies.contains_key(p));
+            !entries(desired, name).is_empty() || (ours && !record.grants.is_empty())
+        })
         .collect()
 }
 
@@ -256,9 +269,14 @@ fn actions(
         .iter()
         .map(|(p, (l, _))| (p.clone(), *l))
         .collect();
-    if after != record.grants {
+    let policies: BTreeSet<String> = declared.grants.values().map(|(_, p)| p.clone()).collect();
+    if after != record.grants || policies != record.policies {
         let before = (!record.grants.is_empty()).then(|| record.grants.clone());
-        out.push(AccessAction::Record { before, after });
+        out.push(AccessAction::Record {
+            before,
+            after,
+            policies,
+        });
     }
     out
 }

@@ -179,7 +179,7 @@ pub fn access_action(action: &crate::plan::access::AccessAction) -> String {
         AccessAction::Revoke { principal, before } => {
             format!("revoke {principal} {before} (granted by modelsync, no longer declared)")
         }
-        AccessAction::Record { before, after } => {
+        AccessAction::Record { before, after, .. } => {
             let list = |g: &crate::state::access::Grants| {
                 if g.is_empty() {
                     return "none".to_string();

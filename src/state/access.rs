@@ -229,6 +229,11 @@ pub struct ModelAccess {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub grants: Grants,
+    /// The policies that declared them: a run whose manifests hold one of
+    /// them (or declare the model) takes back what they no longer declare;
+    /// other runs against the same registry leave them alone.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub policies: BTreeSet<String>,
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod cli;
 mod cli_edges;
 mod cli_mlflow;

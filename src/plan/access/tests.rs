@@ -98,6 +98,7 @@ fn a_new_policy_grants_and_records_then_is_a_no_op() {
     a.models.get_mut("fraud").expect("fraud").record = Some(
         Record {
             grants: Grants::from([(user("alice"), Level::Read)]),
+            policies: BTreeSet::from(["prod".to_string()]),
             ..Record::default()
         }
         .render(),
@@ -139,18 +140,38 @@ fn only_grants_modelsync_made_are_taken_back() {
 
 #[test]
 fn a_dropped_policy_still_takes_back_what_modelsync_made() {
-    let mut a = access();
-    grants_of(&mut a, "fraud").insert(user("alice"), Level::Read);
-    let record = Record {
-        grants: Grants::from([(user("alice"), Level::Read)]),
-        ..Record::default()
+    let recorded = |policy: &str| {
+        let mut a = access();
+        grants_of(&mut a, "fraud").insert(user("alice"), Level::Read);
+        let record = Record {
+            grants: Grants::from([(user("alice"), Level::Read)]),
+            policies: BTreeSet::from([policy.to_string()]),
+            ..Record::default()
+        };
+        a.models.get_mut("fraud").expect("fraud").record = Some(record.render());
+        live(a)
     };
-    a.models.get_mut("fraud").expect("fraud").record = Some(record.render());
-    let p = one(plan_access(&DesiredState::default(), &live(a)));
-    assert_eq!(
-        lines(&p)[0],
-        "revoke user alice READ (granted by modelsync, no longer declared)"
+    let revoke = "revoke user alice READ (granted by modelsync, no longer declared)";
+    // The model is declared: no policy names it any more.
+    let mut declared = DesiredState::default();
+    declared
+        .models
+        .insert("fraud".into(), crate::plan::tests::M::new("fraud").0);
+    let p = one(plan_access(&declared, &recorded("gone")));
+    assert_eq!(lines(&p)[0], revoke);
+    // A policy of these manifests dropped the model.
+    let other = policy(
+        "    - name: churn
+",
     );
+    let plans = plan_access(&other, &recorded("prod"));
+    assert_eq!(
+        lines(plans.iter().find(|p| p.model == "fraud").expect("fraud"))[0],
+        revoke
+    );
+    // Another repository's policy made it: left alone.
+    let plans = plan_access(&other, &recorded("theirs"));
+    assert!(plans.iter().all(|p| p.model != "fraud"), "{plans:?}");
 }
 
 #[test]

@@ -207,9 +207,18 @@ fn access_plan() -> impl Strategy<Value = crate::plan::access::AccessPlan> {
             }),
         (principal, level)
             .prop_map(|(principal, before)| AccessAction::Revoke { principal, before }),
-        (prop::option::of(grants.clone()), grants).prop_map(
-            |(before, after): (Option<Grants>, Grants)| AccessAction::Record { before, after }
-        ),
+        (
+            prop::option::of(grants.clone()),
+            grants,
+            prop::collection::btree_set("[a-z]{1,4}", 0..2)
+        )
+            .prop_map(|(before, after, policies): (Option<Grants>, Grants, _)| {
+                AccessAction::Record {
+                    before,
+                    after,
+                    policies,
+                }
+            }),
     ];
     (
         "[a-z]{1,8}",

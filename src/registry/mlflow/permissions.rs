@@ -105,13 +105,15 @@ fn no_auth_app(reg: &MlflowRegistry) -> RegistryError {
     ))
 }
 
-/// A permission error that says what modelsync's principal must be.
+/// A permission error that says what modelsync's principal must be (the
+/// generic "needs READ; an admin grants it with …" does not apply to the
+/// basic-auth app's own endpoints).
 fn needs(e: CallError, api: PermissionApi, what: &str) -> RegistryError {
     match e.into_registry() {
-        RegistryError::PermissionDenied { operation, message } => {
+        RegistryError::PermissionDenied { operation, .. } => {
             let who = match api {
                 PermissionApi::Grants => {
-                    "an MLflow admin, or a user with a role in the workspace (any grant there)"
+                    "an MLflow admin, or a user with a role in the workspace (a grant on any model there, e.g. one it created)"
                 }
                 _ => {
                     "an MLflow admin (before MLflow 3.13 only admins may read other users' grants)"
@@ -119,7 +121,7 @@ fn needs(e: CallError, api: PermissionApi, what: &str) -> RegistryError {
             };
             RegistryError::PermissionDenied {
                 operation,
-                message: format!("{message}; to {what}, modelsync's principal must be {who}"),
+                message: format!("to {what}, modelsync's principal must be {who}"),
             }
         }
         other => other,

@@ -1,6 +1,7 @@
 //! Test harness shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod daemon;
 pub mod embedded;
