@@ -153,6 +153,16 @@ pub fn experiment_name_problem(name: &str) -> Option<String> {
     length_problem("experiment name", name, MAX_EXPERIMENT_NAME_LEN)
 }
 
+/// Why a name only a deleted experiment holds cannot be used, and what to
+/// do: MLflow keeps a deleted experiment's name (creating it again fails)
+/// until it is restored or purged. `id` is the deleted experiment's id.
+pub fn deleted_experiment_problem(name: &str, id: &str) -> String {
+    format!(
+        "experiment {name:?} is deleted (id {id}); MLflow keeps its name until it is restored \
+         (mlflow experiments restore --experiment-id {id}) or purged (mlflow gc)"
+    )
+}
+
 fn length_problem(what: &str, value: &str, max: usize) -> Option<String> {
     let len = value.chars().count();
     (len > max).then(|| format!("{what} is {len} characters long, more than the limit of {max}"))

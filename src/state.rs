@@ -200,6 +200,16 @@ impl CopySource {
             self.digest
         )
     }
+
+    /// True when `tag` (a version's or run's lineage tag) is this source's
+    /// lineage. A copy of a version with a logged model made by a
+    /// modelsync that could not see the model id (MLflow 3.17 names it only
+    /// in `source`) carries `-` in its place; same origin, same listing
+    /// digest: it is this copy too, not a changed source.
+    pub fn is_lineage(&self, tag: &str) -> bool {
+        tag == self.lineage()
+            || (self.model_id.is_some() && tag == format!("{}/-/{}", self.origin(), self.digest))
+    }
 }
 
 impl LiveState {

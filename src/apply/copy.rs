@@ -54,7 +54,7 @@ pub(super) async fn copy_version<R: Registry>(
 ) -> Result<LiveVersion, RegistryError> {
     let from = job.from;
     let lineage = from.lineage();
-    if let Some(v) = registered(reg, job.model, &lineage).await? {
+    if let Some(v) = registered(reg, job.model, from).await? {
         debug!(
             model = job.model,
             version = v.version,
@@ -125,16 +125,18 @@ fn lease(opts: &ApplyOptions) -> Result<(), RegistryError> {
         .map_err(|why| RegistryError::Other(format!("copy stopped: {why}")))
 }
 
-/// The version of `model` already carrying `lineage`, if any.
+/// The version of `model` already carrying `from`'s lineage, if any.
 async fn registered<R: Registry>(
     reg: &R,
     model: &str,
-    lineage: &str,
+    from: &CopySource,
 ) -> Result<Option<LiveVersion>, RegistryError> {
     Ok(reg.get_model(model).await?.and_then(|m| {
-        m.versions
-            .into_values()
-            .find(|v| v.tags.get(tags::COPY_LINEAGE).is_some_and(|l| l == lineage))
+        m.versions.into_values().find(|v| {
+            v.tags
+                .get(tags::COPY_LINEAGE)
+                .is_some_and(|l| from.is_lineage(l))
+        })
     }))
 }
 

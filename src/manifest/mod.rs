@@ -78,6 +78,19 @@ impl DesiredState {
             .map(|(name, m)| (name.clone(), m.gates.clone()))
             .collect()
     }
+
+    /// Every `from:` the models declare, once per source version reference
+    /// (by [`FromRef::key`]; the first declaration, by model and handle,
+    /// when several name it).
+    pub fn copy_refs(&self) -> BTreeMap<String, &FromRef> {
+        let mut out = BTreeMap::new();
+        for dv in self.models.values().flat_map(|m| m.versions.values()) {
+            if let Locator::From(from) = &dv.locator {
+                out.entry(from.key()).or_insert(from);
+            }
+        }
+        out
+    }
 }
 
 /// What the manifests declare, validated and resolved.

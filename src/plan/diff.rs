@@ -15,6 +15,7 @@ mod resolve;
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::ownership::Inventory;
+pub(crate) use self::resolve::find_copy;
 use self::resolve::{Resolved, find_source, resolve};
 use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target};
 use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
@@ -373,12 +374,12 @@ fn plan_experiment(
     match le {
         // MLflow keeps a deleted experiment's name: creating it again fails.
         None if live.deleted_experiments.contains_key(&de.name) => plan.errors.push(format!(
-            "{}: experiment {:?} is deleted (id {}); MLflow keeps its name until it is \
-             restored (mlflow experiments restore --experiment-id {}) or purged (mlflow gc)",
+            "{}: {}",
             de.origin,
-            de.name,
-            live.deleted_experiments[&de.name],
-            live.deleted_experiments[&de.name]
+            crate::naming::deleted_experiment_problem(
+                &de.name,
+                &live.deleted_experiments[&de.name]
+            )
         )),
         None => plan.actions.push(ExperimentAction::CreateExperiment {
             artifact_location: de.artifact_location.clone(),

@@ -6,8 +6,10 @@
 //! can refuse a registry that moved underneath (see [`super::stale`]).
 //!
 //! The format is JSON, versioned by [`PLAN_FORMAT_VERSION`]: a reader refuses
-//! a newer version (written by a newer modelsync) and an older one below
-//! [`OLDEST_READABLE_VERSION`] (it records too little to check).
+//! a newer version (written by a newer modelsync), an older one below
+//! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
+//! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
+//! (it did not record the copy sources, so the copies cannot be checked).
 //! `docs/pull-requests.md` ("Saved plan format") documents the fields.
 //! Pure: strings in and out; the CLI reads and writes the file.
 
@@ -22,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use self::access::ObservedAccess;
-pub use self::observed::{Observed, ObservedExperiment, ObservedModel, ObservedVersion};
+pub use self::observed::{
+    Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
+};
 use super::Plan;
 use crate::manifest::paths::{Snapshot, Tree};
 use crate::manifest::validate::LoadOptions;
@@ -33,8 +37,15 @@ use crate::state::LiveState;
 /// [`SavedPlan::observed`] and spells gate targets as strings; version 3
 /// added prompts (the plan's `prompts`, `observed.prompts` and
 /// [`SavedPlan::templates`]), which an older modelsync would skip; version
-/// 4 added permissions (the plan's `access` and `observed.access`).
-pub const PLAN_FORMAT_VERSION: u32 = 4;
+/// 4 added the copy sources `from:` names (`observed.copies`), which an
+/// older modelsync would not check; version 5 added permissions (the
+/// plan's `access` and `observed.access`), which an older modelsync would
+/// skip.
+pub const PLAN_FORMAT_VERSION: u32 = 5;
+
+/// The first format that records the copy sources (`observed.copies`):
+/// an older plan is still read when its manifests declare no `from:`.
+pub const COPIES_RECORDED_SINCE: u32 = 4;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -141,6 +152,10 @@ pub enum FormatError {
         "plan format {found} was written by an older modelsync and records too little to check against the registry (this modelsync reads {OLDEST_READABLE_VERSION} to {PLAN_FORMAT_VERSION}); run `modelsync plan --out` again"
     )]
     Older { found: u64 },
+    #[error(
+        "plan format {found} was written by an older modelsync that did not record the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
+    )]
+    CopiesNotRecorded { found: u64 },
     #[error("not a valid saved plan: {0}")]
     Invalid(String),
 }
@@ -221,6 +236,15 @@ impl SavedPlan {
         Ok(desired)
     }
 
+    /// True when the plan copies a version or its manifests declare a
+    /// `from:` (manifests that do not validate declare none here; applying
+    /// them reports why).
+    fn declares_copies(&self) -> bool {
+        let mut actions = self.plan.models.iter().flat_map(|m| &m.actions);
+        actions.any(|a| matches!(a, super::Action::CopyVersion { .. }))
+            || self.desired().is_ok_and(|d| !d.copy_refs().is_empty())
+    }
+
     /// The templates the plan holds, as the only files its manifests can
     /// read.
     fn snapshot(&self) -> Snapshot {
@@ -266,5 +290,10 @@ pub fn from_json(text: &str) -> Result<SavedPlan, FormatError> {
     if found < u64::from(OLDEST_READABLE_VERSION) {
         return Err(FormatError::Older { found });
     }
-    serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))
+    let saved: SavedPlan =
+        serde_json::from_value(raw).map_err(|e| FormatError::Invalid(e.to_string()))?;
+    if found < u64::from(COPIES_RECORDED_SINCE) && saved.declares_copies() {
+        return Err(FormatError::CopiesNotRecorded { found });
+    }
+    Ok(saved)
 }

@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use super::diff::matches_declared_source;
 use super::saved::SavedPlan;
 use super::{Action, ExperimentAction, Plan, Target};
-use crate::state::tags;
 use crate::state::{LiveModel, LiveState, Stage};
 
 /// Every value `saved` observed that `live` no longer shows, one line each
@@ -134,17 +133,20 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
                     v.version
                 )
             }),
-        Action::CopyVersion { from, .. } => {
-            let lineage = from.lineage();
-            m.versions
-                .values()
-                .find(|v| v.tags.get(tags::COPY_LINEAGE) == Some(&lineage))
-                .map(|v| {
-                    format!(
-                        "version {} of {:?} in registry {} is now copied as version {}, the plan saw none",
-                        from.version, from.model, from.registry, v.version
-                    )
-                })
+        Action::CopyVersion {
+            from, experiment, ..
+        } => {
+            let copied = super::diff::find_copy(m, from).map(|v| {
+                format!(
+                    "version {} of {:?} in registry {} is now copied as version {}, the plan saw none",
+                    from.version, from.model, from.registry, v.version
+                )
+            });
+            let deleted = live.deleted_experiments.get(experiment).map(|id| {
+                let problem = crate::naming::deleted_experiment_problem(experiment, id);
+                format!("the copy's {problem}")
+            });
+            copied.or(deleted)
         }
         Action::UpdateVersionDescription {
             version, before, ..

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::{DesiredState, Locator};
+use crate::manifest::DesiredState;
 use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
@@ -13,11 +13,17 @@ use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
 use crate::state::capabilities::PermissionApi;
 use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
 
-/// The snapshot request for what `desired` declares.
+/// The snapshot request for what `desired` declares: its models, and its
+/// experiments with those copies go to (`from: {experiment}`), so that a
+/// deleted one is a plan error before any write.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
+    let copies = desired
+        .copy_refs()
+        .into_values()
+        .map(|f| f.experiment.clone());
     SnapshotRequest {
         models: Scope::Named(desired.models.keys().cloned().collect()),
-        experiments: desired.experiments.keys().cloned().collect::<BTreeSet<_>>(),
+        experiments: desired.experiments.keys().cloned().chain(copies).collect(),
     }
 }
 
@@ -167,27 +173,18 @@ async fn read_copy_sources(
     desired: &DesiredState,
 ) -> Result<BTreeMap<String, Result<CopySource, String>>, RegistryError> {
     let mut out = BTreeMap::new();
-    for dm in desired.models.values() {
-        for dv in dm.versions.values() {
-            let Locator::From(from) = &dv.locator else {
-                continue;
-            };
-            let key = from.key();
-            if out.contains_key(&key) {
-                continue;
-            }
-            let Some(src) = sources.get(&from.registry) else {
-                out.insert(
-                    key,
-                    Err(format!("registry {:?} is not open", from.registry)),
-                );
-                continue;
-            };
-            let read = copy::read_source(src, &from.registry, from)
-                .await
-                .map_err(|e| name_source(&from.registry, src.display(), e))?;
-            out.insert(key, read);
-        }
+    for (key, from) in desired.copy_refs() {
+        let Some(src) = sources.get(&from.registry) else {
+            out.insert(
+                key,
+                Err(format!("registry {:?} is not open", from.registry)),
+            );
+            continue;
+        };
+        let read = copy::read_source(src, &from.registry, from)
+            .await
+            .map_err(|e| name_source(&from.registry, src.display(), e))?;
+        out.insert(key, read);
     }
     Ok(out)
 }

@@ -6,10 +6,12 @@
 //! idempotent operations that the executor (`apply`) sequences.
 
 pub mod embedded;
+pub mod fence;
 pub mod lease;
 pub mod mlflow;
 
-pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
+pub use fence::Fence;
+pub use lease::{HeldLease, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -17,12 +17,14 @@ pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
-/// On a model: the grants modelsync made on it (`kind: AccessPolicy`), and
-/// when and from which revision it last changed them (JSON, see
-/// `plan::access::Record`).
+/// On a model: the grants modelsync made on it (`kind: AccessPolicy`), the
+/// policies that declared them, and when and from which revision it last
+/// changed them (JSON, `state::access::Record`).
 pub const ACCESS: &str = "modelsync.access";
-/// On a model: the epoch (fencing token) of the elected daemon leader that
-/// last wrote it; a leader never writes a model carrying a newer one.
+/// On a model: the fencing token of the elected daemon leader that last
+/// wrote it, `<epoch>@<engine>/<incarnation>/<election>` (a plain number
+/// from releases before namespaces); a leader never writes a model carrying
+/// a newer epoch of its own namespace (`registry::fence`).
 pub const EPOCH: &str = "modelsync.epoch";
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";

@@ -215,7 +215,13 @@ fn saved_plan_from_another_registry_or_newer_format_is_refused() {
     let body = std::fs::read_to_string(w.path().join("plan.json")).expect("plan");
     w.write(
         "newer.json",
-        &body.replace("\"format_version\": 4", "\"format_version\": 99"),
+        &body.replace(
+            &format!(
+                "\"format_version\": {}",
+                modelsync::plan::PLAN_FORMAT_VERSION
+            ),
+            "\"format_version\": 99",
+        ),
     );
     let run = w.run(&["apply", "--plan", "newer.json"]);
     assert_eq!(run.code, 1, "{run:?}");

@@ -4,6 +4,7 @@
 //! with its evidence; MLflow's own client loads it from prod with dev gone.
 
 mod faults;
+mod saved;
 
 use std::collections::BTreeMap;
 

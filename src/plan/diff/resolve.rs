@@ -165,7 +165,7 @@ fn resolve_copy<'a>(
         }
     };
     let lineage = src.lineage();
-    if let Some(v) = model.and_then(|m| find_copy(m, &lineage)) {
+    if let Some(v) = model.and_then(|m| find_copy(m, src)) {
         if let Some(problem) = not_ready(dm, dv, v) {
             return Err(problem);
         }
@@ -184,6 +184,10 @@ fn resolve_copy<'a>(
              changed files as a new version in {:?} and copy that one",
             dv.origin, src.version, src.model, src.registry, v.version, src.registry
         ));
+    }
+    if let Some(id) = live.deleted_experiments.get(&from.experiment) {
+        let problem = crate::naming::deleted_experiment_problem(&from.experiment, id);
+        return Err(format!("{}: the copy's {problem}", dv.origin));
     }
     let first = copied
         .entry(lineage)
@@ -205,12 +209,13 @@ fn resolve_copy<'a>(
     Ok((slot, copy))
 }
 
-/// The lowest live version carrying this copy lineage.
-pub(crate) fn find_copy<'a>(model: &'a LiveModel, lineage: &str) -> Option<&'a LiveVersion> {
-    model
-        .versions
-        .values()
-        .find(|v| v.tags.get(tags::COPY_LINEAGE).is_some_and(|l| l == lineage))
+/// The lowest live version carrying `src`'s copy lineage.
+pub(crate) fn find_copy<'a>(model: &'a LiveModel, src: &CopySource) -> Option<&'a LiveVersion> {
+    model.versions.values().find(|v| {
+        v.tags
+            .get(tags::COPY_LINEAGE)
+            .is_some_and(|l| src.is_lineage(l))
+    })
 }
 
 /// Why the live version `v` that handle `dv` names cannot be used, if it

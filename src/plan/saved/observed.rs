@@ -1,6 +1,9 @@
 //! What a saved plan observed: for every declared model and experiment, the
 //! registry's state when the plan was made, reduced to what a later
-//! snapshot can be compared against (no timestamps).
+//! snapshot can be compared against (no timestamps); and for every source
+//! version a `from:` names, what was read in its registry (which version
+//! the reference resolved to, its run, logged model and file listing
+//! digest), so that a copy applies the bytes that were reviewed.
 //!
 //! Tags modelsync writes only as bookkeeping, which the planner never reads,
 //! are left out: `modelsync.revision`, `modelsync.previous.*` and the
@@ -14,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredState;
 use crate::state::{
-    LiveExperiment, LiveModel, LivePrompt, LiveState, LiveVersion, Stage, VersionStatus, tags,
+    CopySource, LiveExperiment, LiveModel, LivePrompt, LiveState, LiveVersion, Stage,
+    VersionStatus, tags,
 };
 
 /// Every declared model and experiment, as the registry held it; `None`
@@ -26,10 +30,33 @@ pub struct Observed {
     /// Every declared prompt: its templates by version, and its aliases.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, Option<LivePrompt>>,
+    /// Every source version `from:` names, by `FromRef::key`
+    /// (`dev:nba@champion`); `None` when it could not be read (the plan
+    /// said why). Format 4 on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub copies: BTreeMap<String, Option<ObservedCopy>>,
     /// The permissions the policies cover (`kind: AccessPolicy`), when
-    /// they were read.
+    /// they were read. Format 5 on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<super::access::ObservedAccess>,
+}
+
+/// A copy's source version as read in its registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedCopy {
+    /// The registry's name in `modelsync.toml`.
+    pub registry: String,
+    pub model: String,
+    /// The version the reference resolved to (for an alias or a stage:
+    /// the one it named then).
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    /// The logged model (MLflow 3), when the version has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// `sha256:…` over the sorted (path, size) listing of its files.
+    pub digest: String,
 }
 
 /// A registered model as observed.
@@ -126,6 +153,19 @@ impl From<&LiveExperiment> for ObservedExperiment {
     }
 }
 
+impl From<&CopySource> for ObservedCopy {
+    fn from(c: &CopySource) -> ObservedCopy {
+        ObservedCopy {
+            registry: c.registry.clone(),
+            model: c.model.clone(),
+            version: c.version,
+            run_id: c.run_id.clone(),
+            model_id: c.model_id.clone(),
+            digest: c.digest.clone(),
+        }
+    }
+}
+
 impl Observed {
     /// What `live` holds for everything `desired` declares.
     pub fn capture(desired: &DesiredState, live: &LiveState) -> Observed {
@@ -144,6 +184,14 @@ impl Observed {
                 .prompts
                 .keys()
                 .map(|n| (n.clone(), live.prompts.get(n).cloned()))
+                .collect(),
+            copies: desired
+                .copy_refs()
+                .into_keys()
+                .map(|k| {
+                    let read = live.copy_sources.get(&k).and_then(|r| r.as_ref().ok());
+                    (k, read.map(ObservedCopy::from))
+                })
                 .collect(),
             access: super::access::ObservedAccess::capture(desired, live),
         }
@@ -176,11 +224,78 @@ impl Observed {
             };
             lines.extend(found.into_iter().map(|l| format!("prompt {name}: {l}")));
         }
+        lines.extend(self.copy_differences(live));
         if let Some(access) = &self.access {
             lines.extend(access.differences(live.access.as_ref()));
         }
         lines
     }
+
+    /// The copy sources that changed in their registries: re-resolved to
+    /// another version, deleted or unreadable, another run or logged
+    /// model, other files; and any `live` read that this plan did not
+    /// record (it cannot have been reviewed).
+    fn copy_differences(&self, live: &LiveState) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (key, seen) in &self.copies {
+            let found = match (seen, live.copy_sources.get(key)) {
+                (Some(s), Some(Ok(now))) => source_differences(s, &ObservedCopy::from(now)),
+                (Some(s), Some(Err(why))) => {
+                    vec![format!("was version {}, now: {why}", s.version)]
+                }
+                (Some(s), None) => vec![format!("was version {}, now not read", s.version)],
+                (None, Some(Ok(now))) => vec![format!(
+                    "could not be read when the plan was made, now version {}",
+                    now.version
+                )],
+                (None, _) => Vec::new(),
+            };
+            lines.extend(found.into_iter().map(|l| format!("copy source {key}: {l}")));
+        }
+        let unrecorded = live
+            .copy_sources
+            .keys()
+            .filter(|k| !self.copies.contains_key(*k));
+        lines.extend(unrecorded.map(|k| {
+            format!("copy source {k}: not recorded in the saved plan, so it was not reviewed")
+        }));
+        lines
+    }
+}
+
+/// One line per way the source version `now` differs from the one `seen`;
+/// another version says it all.
+fn source_differences(seen: &ObservedCopy, now: &ObservedCopy) -> Vec<String> {
+    if seen.version != now.version {
+        return vec![format!(
+            "was version {}, now version {}",
+            seen.version, now.version
+        )];
+    }
+    let n = seen.version;
+    let mut lines = Vec::new();
+    if seen.run_id != now.run_id {
+        lines.push(format!(
+            "version {n}'s run was {}, now {}",
+            q(&seen.run_id),
+            q(&now.run_id)
+        ));
+    }
+    if seen.model_id != now.model_id {
+        let show = |m: &Option<String>| m.as_deref().map_or_else(|| "none".to_string(), q);
+        lines.push(format!(
+            "version {n}'s logged model was {}, now {}",
+            show(&seen.model_id),
+            show(&now.model_id)
+        ));
+    }
+    if seen.digest != now.digest {
+        lines.push(format!(
+            "version {n}'s files changed (listing {}, now {})",
+            seen.digest, now.digest
+        ));
+    }
+    lines
 }
 
 fn prompt_differences(seen: &LivePrompt, now: &LivePrompt) -> Vec<String> {

@@ -11,7 +11,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
 };
-use crate::state::{Stage, VersionStatus};
+use crate::state::{CopyFile, CopySource, Stage, VersionStatus};
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
@@ -125,7 +125,82 @@ fn action() -> impl Strategy<Value = Action> {
             }
         ),
         (text(), any::<u64>()).prop_map(|(alias, before)| Action::DeleteAlias { alias, before }),
+        (
+            text(),
+            copy_source(),
+            text(),
+            prop::option::of(text()),
+            tags()
+        )
+            .prop_map(|(handle, from, experiment, description, tags)| {
+                Action::CopyVersion {
+                    handle,
+                    from: Box::new(from),
+                    experiment,
+                    description,
+                    tags,
+                }
+            }),
     ]
+}
+
+fn copy_source() -> impl Strategy<Value = CopySource> {
+    let file = (text(), any::<u64>()).prop_map(|(path, size)| CopyFile { path, size });
+    let ids = (
+        text(),
+        text(),
+        any::<u64>(),
+        text(),
+        text(),
+        prop::option::of(text()),
+    );
+    let store = (text(), prop::collection::vec(file, 0..3), text());
+    let evidence = (
+        prop::collection::btree_map(text(), finite(), 0..3),
+        tags(),
+        text(),
+    );
+    (ids, store, evidence).prop_map(
+        |(
+            (registry, uri, version, model, run_id, model_id),
+            (artifact_uri, files, digest),
+            (metrics, params, description),
+        )| CopySource {
+            registry,
+            uri,
+            model,
+            version,
+            run_id,
+            model_id,
+            artifact_uri,
+            files,
+            digest,
+            metrics,
+            params,
+            description,
+        },
+    )
+}
+
+fn observed_copy() -> impl Strategy<Value = ObservedCopy> {
+    (
+        text(),
+        text(),
+        any::<u64>(),
+        text(),
+        prop::option::of(text()),
+        text(),
+    )
+        .prop_map(
+            |(registry, model, version, run_id, model_id, digest)| ObservedCopy {
+                registry,
+                model,
+                version,
+                run_id,
+                model_id,
+                digest,
+            },
+        )
 }
 
 fn experiment_action() -> impl Strategy<Value = ExperimentAction> {
@@ -361,10 +436,12 @@ fn observed() -> impl Strategy<Value = Observed> {
     (
         prop::collection::btree_map(text(), prop::option::of(model), 0..3),
         prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
+        prop::collection::btree_map(text(), prop::option::of(observed_copy()), 0..3),
     )
-        .prop_map(|(models, experiments)| Observed {
+        .prop_map(|(models, experiments, copies)| Observed {
             models,
             experiments,
+            copies,
             prompts: BTreeMap::from([(
                 "p".to_string(),
                 Some(crate::state::LivePrompt {
@@ -500,21 +577,23 @@ fn newer_older_and_foreign_files_are_refused() {
     let text = to_json(&small()).expect("serializes");
     let with = |v: &str| {
         text.replace(
-            "\"format_version\": 4,",
+            "\"format_version\": 5,",
             &format!("\"format_version\": {v},"),
         )
     };
-    assert!(text.contains("\"format_version\": 4,"), "{text}");
-    assert_eq!(from_json(&with("5")), Err(FormatError::Newer { found: 5 }));
+    assert!(text.contains("\"format_version\": 5,"), "{text}");
+    assert_eq!(from_json(&with("6")), Err(FormatError::Newer { found: 6 }));
     assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
-    assert!(
-        from_json(&with("2")).is_ok(),
-        "version 2 plans are still read"
-    );
-    assert_eq!(from_json(&with("\"3\"")), Err(FormatError::NoVersion));
+    for older in ["2", "3", "4"] {
+        assert!(
+            from_json(&with(older)).is_ok(),
+            "version {older} plans without copies are still read"
+        );
+    }
+    assert_eq!(from_json(&with("\"4\"")), Err(FormatError::NoVersion));
     assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
     assert!(matches!(
-        from_json(r#"{"format_version": 3}"#),
+        from_json(r#"{"format_version": 4}"#),
         Err(FormatError::Invalid(_))
     ));
     let msg = FormatError::Older { found: 1 }.to_string();
@@ -540,4 +619,66 @@ fn a_plan_with_errors_is_not_saved() {
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
+}
+
+const COPYING_MANIFEST: &str = "apiVersion: modelsync/v1
+kind: RegisteredModel
+metadata:
+  name: nba
+spec:
+  versions:
+    released:
+      from: {registry: dev, model: nba-dev, alias: champion}
+  aliases:
+    champion: released
+";
+
+/// `small()` made from manifests that copy `champion` of dev's `nba-dev`.
+fn copying() -> SavedPlan {
+    SavedPlan {
+        manifests: vec![SavedManifest {
+            path: "m/nba.yaml".into(),
+            text: COPYING_MANIFEST.into(),
+        }],
+        registries: BTreeMap::from([("dev".to_string(), "http://dev".to_string())]),
+        ..small()
+    }
+}
+
+#[test]
+fn an_older_plan_whose_manifests_copy_is_refused_a_current_one_is_read() {
+    let plan = copying();
+    assert!(plan.desired().is_ok(), "{:?}", plan.desired());
+    let text = to_json(&plan).expect("serializes");
+    assert_eq!(from_json(&text), Ok(plan));
+    let older = text.replace("\"format_version\": 5,", "\"format_version\": 3,");
+    assert_eq!(
+        from_json(&older),
+        Err(FormatError::CopiesNotRecorded { found: 3 })
+    );
+    let msg = FormatError::CopiesNotRecorded { found: 3 }.to_string();
+    assert!(msg.contains("plan --out") && msg.contains("from:"), "{msg}");
+}
+
+#[test]
+fn an_older_plan_with_a_copy_action_is_refused() {
+    let mut plan = small();
+    plan.plan.models.push(ModelPlan {
+        model: "nba".into(),
+        actions: vec![Action::CopyVersion {
+            handle: "released".into(),
+            from: Box::default(),
+            experiment: "modelsync-copies".into(),
+            description: None,
+            tags: BTreeMap::new(),
+        }],
+        errors: Vec::new(),
+    });
+    let text = to_json(&plan)
+        .expect("serializes")
+        .replace("\"format_version\": 5,", "\"format_version\": 2,");
+    assert_eq!(
+        from_json(&text),
+        Err(FormatError::CopiesNotRecorded { found: 2 })
+    );
 }

@@ -121,3 +121,134 @@ fn an_unreadable_source_is_an_error() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_copy_made_before_the_model_id_was_read_from_source_is_still_the_copy() {
+    // An older modelsync saw no `model_id` on MLflow 3.17 and wrote `-`.
+    let src = source(1000);
+    let legacy = format!("{}/-/{}", src.origin(), src.digest);
+    let copied = L::new("nba")
+        .version(1, Stage::None, "models:/m-9")
+        .vtag(1, tags::COPY_LINEAGE, &legacy)
+        .vtag(1, tags::COPY_OF, &src.origin())
+        .alias("champion", 1);
+    let p = plan(
+        &desired_copy(),
+        &with_source(live(vec![copied]), src.clone()),
+        &ctx(),
+    );
+    assert!(
+        p.models
+            .iter()
+            .all(|m| m.actions.is_empty() && m.errors.is_empty()),
+        "{p:?}"
+    );
+    assert!(src.is_lineage(&legacy) && src.is_lineage(&src.lineage()));
+    let other = format!("{}/-/sha256:other", src.origin());
+    assert!(!src.is_lineage(&other), "other bytes are another lineage");
+    let no_model = CopySource {
+        model_id: None,
+        ..src
+    };
+    assert!(!no_model.is_lineage("dev/nba-dev/3/m-1/sha256:1000"));
+}
+
+#[test]
+fn a_deleted_copy_experiment_is_a_plan_error_with_the_hint() {
+    let mut l = with_source(live(vec![L::new("nba")]), source(1000));
+    l.deleted_experiments
+        .insert("modelsync-copies".into(), "7".into());
+    let p = plan(&desired_copy(), &l, &ctx());
+    assert!(p.has_errors() && p.is_empty(), "{p:?}");
+    insta::assert_snapshot!(p.models[0].errors.join("\n"), @r#":0:0: the copy's experiment "modelsync-copies" is deleted (id 7); MLflow keeps its name until it is restored (mlflow experiments restore --experiment-id 7) or purged (mlflow gc)"#);
+    // Once copied, nothing goes into the experiment: no error.
+    let src = source(1000);
+    let copied = L::new("nba")
+        .version(1, Stage::None, "models:/m-9")
+        .vtag(1, tags::COPY_LINEAGE, &src.lineage())
+        .alias("champion", 1);
+    let mut l = with_source(live(vec![copied]), src);
+    l.deleted_experiments
+        .insert("modelsync-copies".into(), "7".into());
+    let p = plan(&desired_copy(), &l, &ctx());
+    assert!(!p.has_errors() && p.is_empty(), "{p:?}");
+}
+
+/// A plan that copies `source(1000)`, saved.
+fn saved_copy() -> crate::plan::saved::SavedPlan {
+    let l = with_source(live(vec![L::new("nba")]), source(1000));
+    let p = plan(&desired_copy(), &l, &ctx());
+    let made = crate::plan::saved::Provenance {
+        registry: "http://prod".into(),
+        revision: None,
+        created_at: "2026-11-20T12:00:00Z".into(),
+        prune: false,
+        files: Vec::new(),
+        protect: Vec::new(),
+        roots: Vec::new(),
+    };
+    let saved = crate::plan::saved::SavedPlan::new(p, &desired_copy(), &l, made).expect("saved");
+    assert_eq!(crate::plan::stale::check(&saved, &l), Vec::<String>::new());
+    saved
+}
+
+/// The stale lines of [`saved_copy`] when the source now reads `now`.
+fn stale_with(now: Result<CopySource, String>) -> String {
+    let mut l = live(vec![L::new("nba")]);
+    l.copy_sources.insert(from().key(), now);
+    crate::plan::stale::check(&saved_copy(), &l).join("\n")
+}
+
+#[test]
+fn a_saved_copy_is_stale_when_its_source_alias_moved() {
+    let moved = CopySource {
+        version: 4,
+        run_id: "r2".into(),
+        ..source(1000)
+    };
+    insta::assert_snapshot!(stale_with(Ok(moved)), @"copy source dev:nba-dev@champion: was version 3, now version 4");
+}
+
+#[test]
+fn a_saved_copy_is_stale_when_its_source_version_was_deleted() {
+    let gone = "alias champion of model \"nba-dev\" does not exist in registry dev (http://dev)";
+    insta::assert_snapshot!(stale_with(Err(gone.into())), @r#"copy source dev:nba-dev@champion: was version 3, now: alias champion of model "nba-dev" does not exist in registry dev (http://dev)"#);
+}
+
+#[test]
+fn a_saved_copy_is_stale_when_its_source_files_run_or_logged_model_changed() {
+    let changed = CopySource {
+        run_id: "r9".into(),
+        model_id: None,
+        ..source(2000)
+    };
+    insta::assert_snapshot!(stale_with(Ok(changed)), @r#"
+    copy source dev:nba-dev@champion: version 3's run was "r1", now "r9"
+    copy source dev:nba-dev@champion: version 3's logged model was "m-1", now none
+    copy source dev:nba-dev@champion: version 3's files changed (listing sha256:1000, now sha256:2000)
+    "#);
+    // What a copy carries besides (metrics, description) is not what
+    // identifies the source version.
+    let same = CopySource {
+        description: "edited".into(),
+        ..source(1000)
+    };
+    assert_eq!(stale_with(Ok(same)), "");
+}
+
+#[test]
+fn a_copy_source_the_saved_plan_did_not_record_is_stale() {
+    let mut saved = saved_copy();
+    saved.observed.copies.clear();
+    let l = with_source(live(vec![L::new("nba")]), source(1000));
+    insta::assert_snapshot!(crate::plan::stale::check(&saved, &l).join("\n"), @"copy source dev:nba-dev@champion: not recorded in the saved plan, so it was not reviewed");
+}
+
+#[test]
+fn a_copy_experiment_deleted_after_the_plan_makes_it_stale() {
+    let saved = saved_copy();
+    let mut l = with_source(live(vec![L::new("nba")]), source(1000));
+    l.deleted_experiments
+        .insert("modelsync-copies".into(), "7".into());
+    insta::assert_snapshot!(crate::plan::stale::check(&saved, &l).join("\n"), @r#"nba: the copy's experiment "modelsync-copies" is deleted (id 7); MLflow keeps its name until it is restored (mlflow experiments restore --experiment-id 7) or purged (mlflow gc)"#);
+}

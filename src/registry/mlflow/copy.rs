@@ -15,7 +15,9 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::store::Store;
-use super::wire::{filter_literal, tags_json};
+use super::wire::{
+    ModelVersion, ModelVersionPage, ModelVersionResponse, filter_literal, tags_json,
+};
 use crate::manifest::{FromRef, FromSelect};
 use crate::registry::{RegistryError, Result};
 use crate::state::{CopyFile, CopySource, tags};
@@ -44,27 +46,28 @@ pub fn listing_digest(files: &[CopyFile]) -> String {
 /// Reads the version `from` names in `reg` (registry `name`). `Ok(Err)`
 /// for what makes it uncopyable (no such model, alias, version or stage
 /// holder; no files), naming the registry and the object; `Err` when the
-/// registry cannot be read at all (unreachable: exit 3).
+/// registry cannot be read at all (unreachable: exit 3). The version is
+/// mapped as every version read is (`wire::ModelVersion::into_live`), so
+/// its logged model is known also where the server answers no `model_id`
+/// (MLflow 3.17: only `source: models:/m-…` names it).
 pub async fn read_source(
     reg: &MlflowRegistry,
     name: &str,
     from: &FromRef,
 ) -> Result<std::result::Result<CopySource, String>> {
     let whose = format!("registry {name} ({})", reg.client.display());
-    let version = match find_version(reg, from).await {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return Ok(Err(format!(
-                "{} of model {:?} does not exist in {whose}",
-                from.select, from.model
-            )));
-        }
-        Err(e) => return Err(e),
+    let Some(version) = find_version(reg, from).await? else {
+        return Ok(Err(format!(
+            "{} of model {:?} does not exist in {whose}",
+            from.select, from.model
+        )));
     };
-    let number: u64 = str_of(&version, "version").parse().unwrap_or(0);
+    let version = version
+        .into_live()
+        .map_err(|e| RegistryError::Other(format!("unexpected model version in {whose}: {e}")))?;
     let q = [
         ("name", from.model.clone()),
-        ("version", number.to_string()),
+        ("version", version.version.to_string()),
     ];
     let uri: Value = reg
         .client
@@ -79,30 +82,28 @@ pub async fn read_source(
     };
     if files.is_empty() {
         return Ok(Err(format!(
-            "version {number} of model {:?} in {whose} has no files at {artifact_uri}",
-            from.model
+            "version {} of model {:?} in {whose} has no files at {artifact_uri}",
+            version.version, from.model
         )));
     }
-    let run_id = str_of(&version, "run_id");
-    let (metrics, params) = if run_id.is_empty() {
+    let (metrics, params) = if version.run_id.is_empty() {
         Default::default()
     } else {
-        run_data(reg, &run_id).await?
+        run_data(reg, &version.run_id).await?
     };
-    let model_id = Some(str_of(&version, "model_id")).filter(|m| !m.is_empty());
     Ok(Ok(CopySource {
         registry: name.to_string(),
         uri: reg.client.display().to_string(),
         model: from.model.clone(),
-        version: number,
-        run_id,
-        model_id,
+        version: version.version,
+        run_id: version.run_id,
+        model_id: Some(version.model_id).filter(|m| !m.is_empty()),
         artifact_uri,
         digest: listing_digest(&files),
         files,
         metrics,
         params,
-        description: str_of(&version, "description"),
+        description: version.description,
     }))
 }
 
@@ -114,42 +115,38 @@ fn str_of(v: &Value, key: &str) -> String {
     }
 }
 
-/// The model version `from` selects, as MLflow's JSON; `None` when absent.
-async fn find_version(reg: &MlflowRegistry, from: &FromRef) -> Result<Option<Value>> {
+/// The model version `from` selects, as MLflow answers it; `None` when
+/// absent.
+async fn find_version(reg: &MlflowRegistry, from: &FromRef) -> Result<Option<ModelVersion>> {
     let answer = match &from.select {
         FromSelect::Alias(alias) => {
             let q = [("name", from.model.clone()), ("alias", alias.clone())];
             reg.client
-                .call::<Value>(&ep::GET_ALIAS, Payload::Query(&q))
+                .call::<ModelVersionResponse>(&ep::GET_ALIAS, Payload::Query(&q))
                 .await
         }
         FromSelect::Version(n) => {
             let q = [("name", from.model.clone()), ("version", n.to_string())];
             reg.client
-                .call::<Value>(&ep::GET_VERSION, Payload::Query(&q))
+                .call::<ModelVersionResponse>(&ep::GET_VERSION, Payload::Query(&q))
                 .await
         }
         FromSelect::Stage(stage) => {
             let body = json!({"name": from.model, "stages": [stage.as_str()]});
-            match reg
+            return match reg
                 .client
-                .call::<Value>(&ep::GET_LATEST_VERSIONS, Payload::Json(&body))
+                .call::<ModelVersionPage>(&ep::GET_LATEST_VERSIONS, Payload::Json(&body))
                 .await
             {
-                Ok(v) => {
-                    let first = v
-                        .get("model_versions")
-                        .and_then(Value::as_array)
-                        .and_then(|a| a.first().cloned());
-                    return Ok(first);
-                }
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+                Ok(page) => Ok(page.model_versions.into_iter().next()),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e.into()),
+            };
         }
     };
     match answer {
-        Ok(v) => Ok(v.get("model_version").cloned()),
+        // An answer without a version number names no version.
+        Ok(r) => Ok(Some(r.model_version).filter(|v| v.version != 0)),
         Err(e) if e.is_not_found() || e.is("INVALID_PARAMETER_VALUE") => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -184,13 +181,20 @@ async fn run_data(
 }
 
 /// The experiment copies go to: its id, created (tagged as modelsync's)
-/// when absent.
+/// when absent. A deleted one is refused with what to do (the planner
+/// refuses it first; this is for one deleted since).
 pub async fn ensure_experiment(reg: &MlflowRegistry, name: &str) -> Result<String> {
-    if let Some(e) = super::read::experiment_by_name(reg, name).await? {
-        return Ok(e.experiment_id);
+    match super::read::experiment_any(reg, name).await? {
+        Some(e) if e.is_deleted() => Err(RegistryError::Invalid(format!(
+            "the copy's {}",
+            crate::naming::deleted_experiment_problem(name, &e.experiment_id)
+        ))),
+        Some(e) => Ok(e.experiment_id),
+        None => {
+            let t = BTreeMap::from([(tags::COPY_EXPERIMENT.to_string(), "true".to_string())]);
+            super::write::create_experiment(reg, name, None, &t).await
+        }
     }
-    let t = BTreeMap::from([(tags::COPY_EXPERIMENT.to_string(), "true".to_string())]);
-    super::write::create_experiment(reg, name, None, &t).await
 }
 
 /// The run in `experiment_id` carrying `lineage`, if any (the lowest id

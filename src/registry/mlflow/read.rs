@@ -391,7 +391,7 @@ pub async fn experiment_by_name(
 
 /// An experiment by name, deleted ones included (MLflow's get-by-name
 /// answers with those too).
-async fn experiment_any(reg: &MlflowRegistry, name: &str) -> Result<Option<Experiment>> {
+pub(super) async fn experiment_any(reg: &MlflowRegistry, name: &str) -> Result<Option<Experiment>> {
     let q = [("experiment_name", name.to_owned())];
     match reg
         .client
