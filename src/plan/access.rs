@@ -40,6 +40,7 @@ pub struct AccessPlan {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AccessAction {
     /// Give `principal` `level` on the model, replacing `before`.
+    #[serde(rename = "grant_permission")]
     Grant {
         principal: Principal,
         level: Level,
@@ -49,9 +50,11 @@ pub enum AccessAction {
         policy: String,
     },
     /// Take back a grant modelsync made that no policy declares any more.
+    #[serde(rename = "revoke_permission")]
     Revoke { principal: Principal, before: Level },
     /// Write the ownership record: the grants modelsync made, as declared
-    /// after this plan.
+    /// after this plan, and the policies that declare them.
+    #[serde(rename = "record_permissions")]
     Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<Grants>,

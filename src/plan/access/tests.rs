@@ -381,3 +381,42 @@ fn the_embedded_registry_and_deny_before_rbac_are_diagnostics() {
     assert_eq!(old[0].origin.line, 8);
     assert!(missing(&d, &MlflowVersion(3, 17, 2).capabilities()).is_empty());
 }
+
+#[test]
+fn the_plan_shows_permission_changes_in_every_rendering() {
+    let d = policy(
+        "    - name: fraud\n      protect: true\n      grants:\n        - {user: alice, permission: READ}\n",
+    );
+    let mut a = access();
+    grants_of(&mut a, "fraud").insert(user("alice"), Level::Edit);
+    grants_of(&mut a, "fraud").insert(user("bob"), Level::Manage);
+    let plan = crate::plan::Plan {
+        access: plan_access(&d, &live(a)),
+        ..crate::plan::Plan::empty()
+    };
+    insta::assert_snapshot!(crate::plan::render::text(&plan, false), @r"
+    access fraud
+      ~ user alice: EDIT -> READ (policy prod)
+      ~ ownership record: none -> user alice READ
+      warning: protected, but user bob can move its stages and aliases: it holds MANAGE, granted outside this policy
+
+    Plan: 0 to register, 0 to move, 0 to archive, 0 to delete, 1 other change, 1 permission change.
+    ");
+    let md = crate::plan::render::markdown(&plan);
+    assert!(md.contains("| access `fraud` | 2 | 0 |"), "{md}");
+    assert!(md.contains("### access `fraud`"), "{md}");
+    assert!(
+        md.contains("- user alice: EDIT -&gt; READ (policy prod)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(":warning: **warning:** protected, but user bob"),
+        "{md}"
+    );
+    let json = crate::plan::render::json(&plan);
+    assert!(json.contains(r#""action": "grant_permission""#), "{json}");
+    assert!(json.contains(r#""principal": "user:alice""#), "{json}");
+    assert!(json.contains(r#""before": "EDIT""#), "{json}");
+    assert_eq!(plan.warnings().len(), 1);
+    assert!(plan.warnings()[0].starts_with("access fraud: protected, but user bob"));
+}
