@@ -1,7 +1,7 @@
 //! Permissions on registered models, as MLflow's basic-auth app keeps them:
 //! the vocabulary ([`Level`], [`Principal`]), what one read of the server
 //! found ([`LiveAccess`]), and the server's own rule for the permission a
-//! user ends up with ([`LiveAccess::effective`]), for both permission APIs.
+//! user ends up with ([`LiveAccess::my_level`]), for both permission APIs.
 //!
 //! The rules, as the servers implement them (`docs/mlflow-rest.md`,
 //! "Permissions"):
