@@ -239,3 +239,30 @@ async fn roles_on_rbac() {
 async fn roles_on_per_model_grants() {
     roles_scenario(Auth::legacy()).await;
 }
+
+/// A principal with no grant in the workspace yet (not an admin) creates a
+/// model and its policy in one pass: it cannot read the workspace's roles
+/// before it holds one, and needs to only for models it does not create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_creates_and_protects_in_one_pass_on_rbac() {
+    let auth = Auth::rbac();
+    let me = auth.user("msync-new").await;
+    let alice = auth.user("alice").await;
+    let name = unique("fresh");
+    let url = auth.mlflow.url.clone();
+    let w = Workdir::new();
+    w.write("m/model.yaml", &model(&name, 1, 1));
+    w.write("m/policy.yaml", &policy(&name, true, &[read(&alice)]));
+    let r = auth.run_as(&w, &me, &url, &["apply", "m"]);
+    ok(&r);
+    assert_eq!(
+        auth.grant_of(&alice.name, &name).await.as_deref(),
+        Some("READ")
+    );
+    assert_eq!(
+        auth.grant_of(&me.name, &name).await.as_deref(),
+        Some("MANAGE")
+    );
+    let r = auth.run_as(&w, &me, &url, &["plan", "--detailed-exitcode", "m"]);
+    assert_eq!(r.code, 0, "converged, read in full now: {r:?}");
+}

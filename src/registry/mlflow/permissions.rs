@@ -134,14 +134,27 @@ async fn read_rbac(reg: &MlflowRegistry, me: &str) -> Result<LiveAccess> {
     let users = list_users(reg, api).await?;
     let ws = workspace(reg);
     let q = [("workspace", ws.clone())];
-    let roles = reg
+    let mine = users.iter().find(|u| u.username == me);
+    let roles = match reg
         .client
         .call::<AuthRoleList>(&ep::LIST_ROLES, Payload::Query(&q))
         .await
-        .map_err(|e| needs(e, api, &format!("read the roles of workspace {ws}")))?
-        .roles;
+    {
+        Ok(l) => l.roles,
+        // A principal with no grant in the workspace yet (its first run):
+        // it holds nothing there, so it can only grant on models it
+        // creates in this pass, which no one else holds a grant on.
+        Err(CallError::Registry(RegistryError::PermissionDenied { .. }))
+            if without_roles(mine, &ws) =>
+        {
+            tracing::debug!(
+                "modelsync's principal has no role in workspace {ws} yet: no grants to read"
+            );
+            Vec::new()
+        }
+        Err(e) => return Err(needs(e, api, &format!("read the roles of workspace {ws}"))),
+    };
     let names: BTreeMap<i64, &AuthUser> = users.iter().map(|u| (u.id, u)).collect();
-    let mine = users.iter().find(|u| u.username == me);
     let mut access = empty(api, me, &users);
     access.me_workspace_admin = mine.is_some_and(|u| {
         u.roles.iter().filter(|r| r.workspace == ws).any(|r| {
@@ -174,6 +187,12 @@ async fn read_rbac(reg: &MlflowRegistry, me: &str) -> Result<LiveAccess> {
     }
     access.default_permission = default_permission(reg, &access).await;
     Ok(access)
+}
+
+/// True when `user` (modelsync's principal, as `users/list` shows it to
+/// itself) has no role in workspace `ws`.
+fn without_roles(user: Option<&AuthUser>, ws: &str) -> bool {
+    user.is_some_and(|u| !u.is_admin && u.roles.iter().all(|r| r.workspace != ws))
 }
 
 /// Before 3.13: users (admins only), each user's direct grants, and the

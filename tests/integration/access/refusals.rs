@@ -115,3 +115,30 @@ async fn deny_before_rbac_is_a_manifest_error() {
         "{r:?}"
     );
 }
+
+/// Users are names: a password in a policy is an unknown field, and its
+/// value is never printed.
+#[test]
+fn a_password_in_a_policy_is_refused_and_never_printed() {
+    let w = Workdir::new();
+    let secret = "hunter2-not-for-logs";
+    w.write(
+        "m/policy.yaml",
+        &POLICY.replace(
+            "permission: DENY",
+            &format!("password: {secret}, permission: READ"),
+        ),
+    );
+    for cmd in [&["validate", "m"][..], &["plan", "m"], &["apply", "m"]] {
+        let r = w.run(cmd);
+        assert_eq!(r.code, 1, "{cmd:?}: {r:?}");
+        assert!(
+            format!("{}{}", r.stdout, r.stderr).contains("unknown field \"password\""),
+            "{cmd:?}: {r:?}"
+        );
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "{cmd:?}: {r:?}"
+        );
+    }
+}
