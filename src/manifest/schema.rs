@@ -9,6 +9,9 @@
 //!   [`ManifestDocument`] describes the same envelope precisely for the JSON
 //!   Schema and for emitting.
 //!
+//! `schema/prompt.rs` holds `kind: Prompt`, `schema/approvals.rs` the
+//! `approvals` gate.
+//!
 //! Unknown fields are rejected everywhere (`deny_unknown_fields`). Values
 //! that need semantic checks (stage names, version numbers, durations) are
 //! kept loosely typed here and checked in `validate`, so that one file can
@@ -25,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::yaml::{Located, LocatedMap};
 
 mod access;
+mod approvals;
 mod prompt;
 mod rules;
 
@@ -32,6 +36,7 @@ pub use access::{
     AccessPolicyDocument, AccessPolicyKind, AccessPolicySpec, GrantSpec, KIND_ACCESS_POLICY,
     ModelAccessSpec,
 };
+pub use approvals::{ApprovalsSpec, ApproverList};
 pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
 
 /// The only supported `apiVersion`.
@@ -259,7 +264,7 @@ impl JsonSchema for Number {
 }
 
 /// One gate: exactly one of `metric` (with `atLeast`/`atMost`), `beats`,
-/// `soak` or `requireTag`.
+/// `soak`, `requireTag` or `approvals`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(transform = rules::gate_exactly_one)]
@@ -292,6 +297,9 @@ pub struct GateSpec {
     /// The version must carry a tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_tag: Option<Located<RequireTagSpec>>,
+    /// Signed approvals by principals of the approvers file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Located<ApprovalsSpec>>,
 }
 
 /// `beats: {alias, metric, by, dataset, datasetDigest}`.

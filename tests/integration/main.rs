@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod approvals;
 mod cli;
 mod cli_edges;
 mod cli_mlflow;
@@ -18,6 +19,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod install;
 mod leader;
 mod logged_metrics;
 mod manifest_paths;
@@ -33,6 +35,7 @@ mod registry_facts;
 mod request_floor;
 mod saved_plan;
 mod schema;
+mod secrets;
 mod servers;
 mod tidy;
 mod watch;

@@ -256,7 +256,7 @@ pub fn from_exactly_one(s: &mut Schema) {
 }
 
 /// A gate: exactly one of `metric` (with `atLeast` and/or `atMost`),
-/// `beats`, `soak`, `requireTag`; bounds only with `metric`.
+/// `beats`, `soak`, `requireTag`, `approvals`; bounds only with `metric`.
 pub fn gate_exactly_one(s: &mut Schema) {
     let other = |kind: &str| {
         json!({
@@ -282,7 +282,8 @@ pub fn gate_exactly_one(s: &mut Schema) {
             },
             other("beats"),
             other("soak"),
-            other("requireTag")
+            other("requireTag"),
+            other("approvals")
         ]),
     );
 }

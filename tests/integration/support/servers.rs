@@ -523,7 +523,7 @@ fn start_auth_tls() -> Result<AuthTls, String> {
 
 /// A private CA and a server certificate it signed, for 127.0.0.1 and
 /// localhost: returns (CA cert, server cert, server key).
-fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+pub fn make_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let p = |f: &str| dir.join(f);
     let openssl = |args: &[&str], what: &str| {
@@ -604,7 +604,7 @@ impl AuthTls {
         self.mlflow.registry_with(MlflowConfig {
             auth: Some(Auth::Basic {
                 username: user.into(),
-                password: Secret::new(password),
+                password: Secret::named("MLFLOW_TRACKING_PASSWORD", password),
             }),
             ..MlflowConfig::default()
         })
