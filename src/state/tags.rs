@@ -15,6 +15,14 @@ pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
 /// Written by releases before the one-tag [`Stamp`]; still read.
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
+/// On a version: the digest of its bytes (`sha256:<hex>`, see
+/// [`super::digest`]), recorded when modelsync registers or first moves
+/// it; the `digest: unchanged` gate compares the bytes with it.
+pub const DIGEST: &str = "modelsync.digest";
+/// On a version, beside [`DIGEST`]: the listing that digest is the sha256
+/// of (one `<sha256> <size> <path>` line per file), so that a changed file
+/// can be named. Left out when longer than a tag value may be.
+pub const DIGEST_FILES: &str = "modelsync.digest.files";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
 /// On a model: the epoch (fencing token) of the elected daemon leader that
@@ -142,6 +150,8 @@ mod tests {
     fn every_key_is_under_the_prefix() {
         for key in [
             SOURCE,
+            DIGEST,
+            DIGEST_FILES,
             REVISION,
             PROMOTED_AT_PREFIX,
             PREVIOUS_PREFIX,

@@ -11,7 +11,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
 };
-use crate::state::{CopyFile, CopySource, Stage, VersionStatus};
+use crate::state::{CopySource, Stage, TreeFile, VersionStatus};
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
@@ -145,7 +145,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn copy_source() -> impl Strategy<Value = CopySource> {
-    let file = (text(), any::<u64>()).prop_map(|(path, size)| CopyFile { path, size });
+    let file = (text(), any::<u64>(), text()).prop_map(|(path, size, sha256)| TreeFile {
+        path,
+        size,
+        sha256,
+    });
     let ids = (
         text(),
         text(),
@@ -508,14 +512,14 @@ fn newer_older_and_foreign_files_are_refused() {
     let text = to_json(&small()).expect("serializes");
     let with = |v: &str| {
         text.replace(
-            "\"format_version\": 4,",
+            "\"format_version\": 5,",
             &format!("\"format_version\": {v},"),
         )
     };
-    assert!(text.contains("\"format_version\": 4,"), "{text}");
-    assert_eq!(from_json(&with("5")), Err(FormatError::Newer { found: 5 }));
+    assert!(text.contains("\"format_version\": 5,"), "{text}");
+    assert_eq!(from_json(&with("6")), Err(FormatError::Newer { found: 6 }));
     assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
-    for older in ["2", "3"] {
+    for older in ["2", "3", "4"] {
         assert!(
             from_json(&with(older)).is_ok(),
             "version {older} plans without copies are still read"
@@ -524,7 +528,7 @@ fn newer_older_and_foreign_files_are_refused() {
     assert_eq!(from_json(&with("\"4\"")), Err(FormatError::NoVersion));
     assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
     assert!(matches!(
-        from_json(r#"{"format_version": 4}"#),
+        from_json(r#"{"format_version": 5}"#),
         Err(FormatError::Invalid(_))
     ));
     let msg = FormatError::Older { found: 1 }.to_string();
@@ -582,11 +586,16 @@ fn an_older_plan_whose_manifests_copy_is_refused_a_current_one_is_read() {
     assert!(plan.desired().is_ok(), "{:?}", plan.desired());
     let text = to_json(&plan).expect("serializes");
     assert_eq!(from_json(&text), Ok(plan));
-    let older = text.replace("\"format_version\": 4,", "\"format_version\": 3,");
-    assert_eq!(
-        from_json(&older),
-        Err(FormatError::CopiesNotRecorded { found: 3 })
-    );
+    for found in [3, 4] {
+        let older = text.replace(
+            "\"format_version\": 5,",
+            &format!("\"format_version\": {found},"),
+        );
+        assert_eq!(
+            from_json(&older),
+            Err(FormatError::CopiesNotRecorded { found })
+        );
+    }
     let msg = FormatError::CopiesNotRecorded { found: 3 }.to_string();
     assert!(msg.contains("plan --out") && msg.contains("from:"), "{msg}");
 }
@@ -607,7 +616,7 @@ fn an_older_plan_with_a_copy_action_is_refused() {
     });
     let text = to_json(&plan)
         .expect("serializes")
-        .replace("\"format_version\": 4,", "\"format_version\": 2,");
+        .replace("\"format_version\": 5,", "\"format_version\": 2,");
     assert_eq!(
         from_json(&text),
         Err(FormatError::CopiesNotRecorded { found: 2 })

@@ -73,6 +73,7 @@
 //! JSON is refused with the file, line and column. Never a silent empty
 //! registry.
 
+mod artifacts;
 mod ops;
 mod store;
 mod validate;
@@ -86,8 +87,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{NewVersion, Registry, RegistryError, Result, SnapshotRequest};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, SourceResolution,
+    Stage,
 };
 use store::{Data, StoredModel};
 
@@ -98,6 +101,8 @@ pub struct EmbeddedRegistry {
     path: PathBuf,
     write: bool,
     inner: Mutex<Inner>,
+    /// Files hashed in this instance (`resolve`, a pass's reads of `s3://`).
+    hashes: super::store::HashCache,
 }
 
 /// The in-memory state and the lock that protects the file.
@@ -151,6 +156,7 @@ impl EmbeddedRegistry {
                 dirty: false,
                 lock,
             }),
+            hashes: Default::default(),
         })
     }
 
@@ -464,5 +470,35 @@ impl Registry for EmbeddedRegistry {
     /// Stages and aliases; no prompt registry, no logged models.
     async fn capabilities(&self) -> Result<crate::state::capabilities::Capabilities> {
         Ok(crate::state::capabilities::Capabilities::embedded())
+    }
+
+    /// The version's source: the embedded registry stores it as written.
+    async fn locate_version(&self, _model: &str, version: &LiveVersion) -> Result<String> {
+        Ok(version.source.clone())
+    }
+
+    async fn version_tree(
+        &self,
+        _model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        Ok(artifacts::for_pass(&self.hashes, &version.source).await)
+    }
+
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        let location = resolved
+            .and_then(|r| r.location.as_deref())
+            .unwrap_or(declared);
+        Ok(artifacts::for_pass(&self.hashes, location).await)
+    }
+
+    async fn resolve_version(&self, _model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        artifacts::read(&self.hashes, &version.source)
+            .await
+            .map_err(RegistryError::Other)
     }
 }
