@@ -7,7 +7,9 @@
 #   setups need (basic-auth, psycopg, moto, boto3);
 # - MLflow 2.22.5 in its own virtualenv (the MLflow 2.x configuration);
 # - MLflow 3.12.0 and 3.4.0, each in its own virtualenv (the version matrix);
-# - actionlint and ShellCheck in a virtualenv (the CI example's lint test).
+# - actionlint and ShellCheck in a virtualenv (the CI example's lint test);
+# - KServe's storage downloader (kserve-storage) in a virtualenv (the
+#   serving tests download what `modelsync resolve` emits with it).
 # Then: cargo fmt --check, clippy with warnings denied, cargo doc with
 # warnings denied, and cargo test. Any failure fails the script.
 set -euo pipefail
@@ -20,6 +22,7 @@ scripts/ensure-mlflow.sh 2.22.5 >/dev/null
 # The rest of the version matrix (tests/integration/support/servers.rs MATRIX).
 for version in 3.12.0 3.4.0; do scripts/ensure-mlflow.sh "$version" >/dev/null; done
 scripts/ensure-actionlint.sh >/dev/null
+scripts/ensure-kserve-storage.sh >/dev/null
 echo "test.sh: tools ready after $(( $(date +%s) - start )) s" >&2
 cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked

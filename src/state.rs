@@ -136,6 +136,14 @@ pub struct LiveState {
     /// Declared prompts that exist, by name (absent: no such prompt).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, LivePrompt>,
+    /// The bytes behind the versions the plan pins or checks (a move of a
+    /// version with no recorded digest, a `digest: unchanged` gate), by
+    /// model and version; `Err` says why they could not be read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_trees: BTreeMap<String, BTreeMap<u64, Result<TreeDigest, String>>>,
+    /// The bytes of the sources the plan registers, by declared source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_trees: BTreeMap<String, Result<TreeDigest, String>>,
 }
 
 /// A version in another registry that `from:` names, as read there.
@@ -223,6 +231,11 @@ impl LiveState {
                 }
             }
         }
+    }
+
+    /// The bytes read behind `version` of `model`, if they were read.
+    pub fn version_tree(&self, model: &str, version: u64) -> Option<&Result<TreeDigest, String>> {
+        self.version_trees.get(model)?.get(&version)
     }
 
     /// Replaces one version of a model with a fresher reading of it.

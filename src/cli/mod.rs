@@ -12,6 +12,7 @@ mod history;
 mod lease;
 mod plan;
 mod progress;
+mod resolve;
 mod validate;
 mod watch;
 
@@ -82,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => plan::apply(g, a).await,
         Command::Export(a) => export::run(g, a).await,
         Command::Get(a) => get::run(g, a).await,
+        Command::Resolve(a) => resolve::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, *a).await,
         Command::Lease(c) => lease::run(g, c).await,

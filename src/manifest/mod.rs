@@ -283,7 +283,13 @@ pub enum Gate {
     },
     /// The version must carry this tag (with this value, when given).
     RequireTag { key: String, value: Option<String> },
+    /// `digest: unchanged`: the bytes behind the version must still be the
+    /// ones whose digest modelsync recorded (`modelsync.digest`).
+    DigestUnchanged,
 }
+
+/// The one value of a `digest` gate.
+pub const DIGEST_UNCHANGED: &str = "unchanged";
 
 /// The evaluation dataset a metric gate narrows to: MLflow records a
 /// logged model's metric with the dataset's name and digest.

@@ -254,7 +254,7 @@ impl JsonSchema for Number {
 }
 
 /// One gate: exactly one of `metric` (with `atLeast`/`atMost`), `beats`,
-/// `soak` or `requireTag`.
+/// `soak`, `requireTag` or `digest`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(transform = rules::gate_exactly_one)]
@@ -287,6 +287,11 @@ pub struct GateSpec {
     /// The version must carry a tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_tag: Option<Located<RequireTagSpec>>,
+    /// `unchanged`: the bytes behind the version must still be the ones
+    /// whose digest modelsync recorded (`modelsync.digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::digest_value)]
+    pub digest: Option<Located<String>>,
 }
 
 /// `beats: {alias, metric, by, dataset, datasetDigest}`.

@@ -5,9 +5,15 @@
 //!
 //! Pure: the registries (`registry/`) locate and read; this module decides.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::digest::TreeDigest;
+
+/// Storage locations of versions, by model and version (`Err`: why one
+/// could not be located).
+pub type Locations = BTreeMap<String, BTreeMap<u64, Result<String, String>>>;
 
 /// The bytes behind a version (or a source about to be registered): where
 /// they are, as the registry answers it, and their files and digest.

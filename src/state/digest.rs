@@ -19,8 +19,12 @@
 //! Pure: the bytes are read (streaming) in `registry/`; this module only
 //! defines, renders, parses and compares listings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::tags;
 
 /// One file of an artifact tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +75,45 @@ impl TreeDigest {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+}
+
+/// How the bytes behind a version compare with the digest modelsync
+/// recorded on it (`modelsync.digest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// No digest was recorded.
+    Unrecorded,
+    /// The bytes are the ones recorded.
+    Matches,
+    /// The bytes changed: what differs, naming the first differing file
+    /// when the listing was recorded too.
+    Differs(String),
+}
+
+/// Compares `now` with the digest (and listing) recorded in a version's
+/// `tags`.
+pub fn check_pin(version_tags: &BTreeMap<String, String>, now: &TreeDigest) -> Pin {
+    let Some(recorded) = version_tags.get(tags::DIGEST) else {
+        return Pin::Unrecorded;
+    };
+    if *recorded == now.digest {
+        return Pin::Matches;
+    }
+    let head = format!(
+        "the bytes changed since modelsync recorded their digest ({recorded} then, {} now)",
+        now.digest
+    );
+    // The listing counts only when it is the one the digest was taken of.
+    let listed = version_tags
+        .get(tags::DIGEST_FILES)
+        .filter(|l| digest_of_listing(l) == *recorded)
+        .and_then(|l| parse_listing(l).ok());
+    Pin::Differs(
+        match listed.and_then(|files| first_difference(&files, &now.files)) {
+            Some(file) => format!("{head}: {file}"),
+            None => format!("{head}; the listing was not recorded, so no file can be named"),
+        },
+    )
 }
 
 /// Why `path` cannot be listed, or `None`.
@@ -249,6 +292,44 @@ mod tests {
             first_difference(&before[..1], &added).as_deref(),
             Some("file 0 was added (3 bytes)")
         );
+    }
+
+    #[test]
+    fn a_pin_matches_is_missing_or_names_the_changed_file() {
+        let then = TreeDigest::new(vec![file("MLmodel", b"m"), file("model.pkl", b"v1")])
+            .expect("listable");
+        let now = TreeDigest::new(vec![file("MLmodel", b"m"), file("model.pkl", b"v2!")])
+            .expect("listable");
+        let mut t = BTreeMap::new();
+        assert_eq!(check_pin(&t, &now), Pin::Unrecorded);
+        t.insert(tags::DIGEST.to_string(), then.digest.clone());
+        let Pin::Differs(why) = check_pin(&t, &now) else {
+            panic!("differs");
+        };
+        assert!(why.contains("no file can be named"), "{why}");
+        t.insert(tags::DIGEST_FILES.to_string(), then.listing());
+        assert_eq!(check_pin(&t, &then), Pin::Matches);
+        let Pin::Differs(why) = check_pin(&t, &now) else {
+            panic!("differs");
+        };
+        assert!(
+            why.contains(&then.digest) && why.contains(&now.digest),
+            "{why}"
+        );
+        assert!(
+            why.ends_with(&format!(
+                "file model.pkl changed: 2 bytes, sha256 {} when recorded; 3 bytes, sha256 {} now",
+                short(&then.files[1].sha256),
+                short(&now.files[1].sha256)
+            )),
+            "{why}"
+        );
+        // A listing that is not the one the digest was taken of names nothing.
+        t.insert(tags::DIGEST_FILES.to_string(), now.listing());
+        let Pin::Differs(why) = check_pin(&t, &now) else {
+            panic!("differs");
+        };
+        assert!(why.contains("no file can be named"), "{why}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
-//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), and
-//! `POST /hooks/git` (optionally HMAC-signed, GitHub style).
+//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), the
+//! feeds (`/feeds/MODEL/ALIAS.json`, in `feed.rs`), and `POST /hooks/git`
+//! (optionally HMAC-signed, GitHub style).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -38,6 +39,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(super::page::index))
         .route("/models/{name}", get(super::page::model))
+        .route("/feeds/{model}/{file}", get(super::feed::get))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

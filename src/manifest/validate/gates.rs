@@ -1,10 +1,10 @@
-//! Checks of `spec.gates`: targets and the four gate kinds.
+//! Checks of `spec.gates`: targets and the five gate kinds.
 
 use std::collections::BTreeSet;
 
 use crate::manifest::schema::{BeatsSpec, GateSpec, RequireTagSpec, SoakSpec};
 use crate::manifest::yaml::{Located, LocatedMap};
-use crate::manifest::{Dataset, Gate, GateTarget};
+use crate::manifest::{DIGEST_UNCHANGED, Dataset, Gate, GateTarget};
 use crate::state::Stage;
 
 use super::Ctx;
@@ -126,6 +126,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         g.beats.is_some(),
         g.soak.is_some(),
         g.require_tag.is_some(),
+        g.digest.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -133,7 +134,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
     if kinds != 1 {
         ctx.error(
             gate,
-            "a gate needs exactly one of metric, beats, soak, requireTag".to_string(),
+            "a gate needs exactly one of metric, beats, soak, requireTag, digest".to_string(),
         );
         return None;
     }
@@ -159,9 +160,27 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         check_soak(ctx, soak)
     } else if let Some(rt) = &g.require_tag {
         check_require_tag(ctx, &rt.value)
+    } else if let Some(digest) = &g.digest {
+        check_digest(ctx, digest)
     } else {
         None
     }
+}
+
+/// `digest: unchanged`, the only value.
+fn check_digest(ctx: &mut Ctx<'_>, digest: &Located<String>) -> Option<Gate> {
+    if digest.value == DIGEST_UNCHANGED {
+        return Some(Gate::DigestUnchanged);
+    }
+    ctx.error(
+        digest,
+        format!(
+            "digest gate {:?}: the only value is \"{DIGEST_UNCHANGED}\" (the bytes must still \
+             be the ones whose digest modelsync recorded)",
+            digest.value
+        ),
+    );
+    None
 }
 
 /// `metric` with `atLeast` and/or `atMost`, a range some value can pass.

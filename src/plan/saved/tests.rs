@@ -382,24 +382,31 @@ fn observed() -> impl Strategy<Value = Observed> {
         artifact_location,
         tags,
     });
+    let versions = prop::collection::btree_map(any::<u64>(), prop::option::of(text()), 0..2);
     (
         prop::collection::btree_map(text(), prop::option::of(model), 0..3),
         prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
         prop::collection::btree_map(text(), prop::option::of(observed_copy()), 0..3),
+        prop::collection::btree_map(text(), versions, 0..2),
+        prop::collection::btree_map(text(), prop::option::of(text()), 0..2),
     )
-        .prop_map(|(models, experiments, copies)| Observed {
-            models,
-            experiments,
-            copies,
-            prompts: BTreeMap::from([(
-                "p".to_string(),
-                Some(crate::state::LivePrompt {
-                    versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
-                    aliases: BTreeMap::from([("prod".to_string(), 1)]),
-                    not_a_prompt: false,
-                }),
-            )]),
-        })
+        .prop_map(
+            |(models, experiments, copies, version_trees, source_trees)| Observed {
+                models,
+                experiments,
+                copies,
+                version_trees,
+                source_trees,
+                prompts: BTreeMap::from([(
+                    "p".to_string(),
+                    Some(crate::state::LivePrompt {
+                        versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
+                        aliases: BTreeMap::from([("prod".to_string(), 1)]),
+                        not_a_prompt: false,
+                    }),
+                )]),
+            },
+        )
 }
 
 fn saved_plan() -> impl Strategy<Value = SavedPlan> {
