@@ -15,13 +15,17 @@
 //! lease's guard ([`ApplyOptions::lease`]): a holder that lost its lease
 //! writes nothing further. An elected daemon leader ([`ApplyOptions::fence`])
 //! is checked the same way before each write, and before a model's first
-//! write the model's `modelsync.epoch` is compared with the leader's: a
-//! model carrying a newer epoch is not written (and the leader's fence is
-//! marked lost, so it steps down); otherwise the model is stamped with the
-//! leader's epoch first. Prompts (`apply/prompts.rs`) are applied after
-//! the models, one at a time, read again before their first write too.
+//! write the model's `modelsync.epoch` is judged (`fence.rs`): a model
+//! carrying a newer epoch of the leader's own namespace is not written (and
+//! the leader steps down, with that cause); otherwise the model is stamped
+//! with the leader's token first. A conflict under the applier lease has
+//! the lease confirmed at once: a lease released by force or taken over
+//! makes the model's actions skipped for that reason, not conflicts.
+//! Prompts (`apply/prompts.rs`) are applied after the models, one at a
+//! time, read again before their first write too.
 
 mod copy;
+mod fence;
 mod model;
 mod prepare;
 mod prompts;
@@ -33,7 +37,8 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::{Fence, LeaseGuard, Registry};
+use crate::registry::lease::lost_reason;
+use crate::registry::{Fence, HeldLease, Registry};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -52,8 +57,10 @@ pub struct ApplyOptions {
     pub gates: crate::manifest::GateSpecs,
     /// The applier lease the writes are made under: asked before each
     /// write; once it is lost (or its deadline passed) nothing further is
-    /// written and the remaining actions are skipped.
-    pub lease: Option<LeaseGuard>,
+    /// written and the remaining actions are skipped. A conflict has it
+    /// confirmed with the registry at once: under a lease released by
+    /// force or taken over, the conflict is that loss, and reported so.
+    pub lease: Option<HeldLease>,
     /// The other registries copies (`from:`) read from.
     pub sources: crate::registry::Sources,
     /// An elected daemon leader's fence: asked before each write like the
@@ -127,11 +134,26 @@ impl Tally {
 impl ApplyOptions {
     /// `Err(reason)` when the leadership or the lease is lost: write
     /// nothing.
-    fn may_write(&self) -> Result<(), &'static str> {
-        if let Some(fence) = &self.fence {
-            fence.check()?;
+    fn may_write(&self) -> Result<(), String> {
+        if let Some(fence) = &self.fence
+            && fence.check().is_err()
+        {
+            return Err(fence.lost_reason());
         }
-        self.lease.as_ref().map_or(Ok(()), LeaseGuard::check)
+        match &self.lease {
+            Some(held) if held.guard().check().is_err() => Err(lost_reason(held.guard())),
+            _ => Ok(()),
+        }
+    }
+
+    /// After a conflict: `Err(reason)` when the applier lease turns out
+    /// lost (confirmed with the registry now) — the conflict is then the
+    /// other applier's writes, and is reported as the lost lease.
+    async fn lease_held_still(&self) -> Result<(), String> {
+        match &self.lease {
+            Some(held) => held.confirm().await,
+            None => Ok(()),
+        }
     }
 }
 

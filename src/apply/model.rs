@@ -11,8 +11,7 @@ use crate::plan::diff::ownership::Inventory;
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
 };
-use crate::registry::lease::{LOST_LEADERSHIP, LOST_REASON};
-use crate::registry::{Fence, NewVersion, Registry, RegistryError};
+use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveModel, LiveState, LiveVersion, Stage, tags};
 
 /// Applies one model's actions in order; see the module docs of `apply`.
@@ -45,7 +44,7 @@ pub async fn apply_model<R: Registry>(
     }
     if let Err(reason) = opts.may_write() {
         for action in &mp.actions {
-            run.record(action, Outcome::Skipped(reason.into()));
+            run.record(action, Outcome::Skipped(reason.clone()));
         }
         return run.results;
     }
@@ -55,15 +54,20 @@ pub async fn apply_model<R: Registry>(
         match run.check_fresh(mp).await {
             Ok(fresh) => run.fresh = Some(fresh),
             Err(reason) => {
+                let outcome = match opts.lease_held_still().await {
+                    Ok(()) => Outcome::Conflict(reason),
+                    Err(lost) => Outcome::Skipped(lost),
+                };
                 for action in &mp.actions {
-                    run.record(action, Outcome::Conflict(reason.clone()));
+                    run.record(action, outcome.clone());
                 }
                 return run.results;
             }
         }
     }
     let fresh_tags = run.fresh.as_ref().map(|m| m.tags.clone());
-    if let Err(reason) = run.fence_model(fresh_tags.as_ref()).await {
+    if let Err(reason) = super::fence::fence_model(reg, &mp.model, opts, fresh_tags.as_ref()).await
+    {
         for action in &mp.actions {
             run.record(action, Outcome::Skipped(reason.clone()));
         }
@@ -89,12 +93,15 @@ pub async fn apply_experiment<R: Registry>(
     let mut results = Vec::new();
     let mut id: Option<String> = None;
     for action in &ep.actions {
-        let outcome = match action {
-            _ if opts.may_write().is_err() => Outcome::Skipped(LOST_REASON.into()),
-            ExperimentAction::CreateExperiment {
-                artifact_location,
-                tags,
-            } => match reg
+        let outcome = match (opts.may_write(), action) {
+            (Err(reason), _) => Outcome::Skipped(reason),
+            (
+                Ok(()),
+                ExperimentAction::CreateExperiment {
+                    artifact_location,
+                    tags,
+                },
+            ) => match reg
                 .create_experiment(&ep.experiment, artifact_location.as_deref(), tags)
                 .await
             {
@@ -104,7 +111,7 @@ pub async fn apply_experiment<R: Registry>(
                 }
                 Err(e) => Outcome::Failed(e.to_string()),
             },
-            ExperimentAction::SetExperimentTag { key, after, .. } => {
+            (Ok(()), ExperimentAction::SetExperimentTag { key, after, .. }) => {
                 match experiment_id(reg, &ep.experiment, &mut id).await {
                     Ok(eid) => match reg.set_experiment_tag(&eid, key, after).await {
                         Ok(()) => Outcome::Applied,
@@ -209,41 +216,6 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
-    /// An elected leader's fencing before a model's first write: refuse a
-    /// model stamped by a newer leader (and mark the fence lost: another
-    /// replica leads), else stamp an existing model with this leader's
-    /// epoch (a model created in this run gets it with its creation).
-    async fn fence_model(&self, tags: Option<&BTreeMap<String, String>>) -> Result<(), String> {
-        let Some(fence) = &self.opts.fence else {
-            return Ok(());
-        };
-        let Some(tags) = tags else {
-            return Ok(());
-        };
-        let theirs = Fence::epoch_of(tags);
-        if let Some(theirs) = theirs.filter(|t| *t > fence.epoch) {
-            fence.guard.lose();
-            warn!(
-                model = self.model,
-                epoch = fence.epoch,
-                newer = theirs,
-                "a newer leader wrote this model; not writing it and stepping down"
-            );
-            return Err(format!(
-                "{LOST_LEADERSHIP}: the model carries epoch {theirs}, newer than this leader's {}",
-                fence.epoch
-            ));
-        }
-        if theirs == Some(fence.epoch) {
-            return Ok(());
-        }
-        self.opts.may_write().map_err(str::to_string)?;
-        self.reg
-            .set_model_tag(self.model, tags::EPOCH, &fence.epoch.to_string())
-            .await
-            .map_err(|e| format!("could not stamp the leader's epoch on the model: {e}"))
-    }
-
     async fn step(&mut self, action: &Action) {
         if let Some(reason) = &self.stop {
             let reason = reason.clone();
@@ -266,8 +238,8 @@ impl<R: Registry> ModelRun<'_, R> {
         }
         if let Err(reason) = self.opts.may_write() {
             self.skip_move(action);
-            self.stop = Some(reason.into());
-            self.record(action, Outcome::Skipped(reason.into()));
+            self.stop = Some(reason.clone());
+            self.record(action, Outcome::Skipped(reason));
             return;
         }
         let outcome = match self.perform(action).await {
@@ -285,10 +257,16 @@ impl<R: Registry> ModelRun<'_, R> {
                 self.stop = Some(format!("an earlier action of {} failed", self.model));
                 Outcome::Failed(e.to_string())
             }
-            Err(StepError::Conflict(reason)) => {
-                self.stop = Some(format!("an earlier action of {} conflicted", self.model));
-                Outcome::Conflict(reason)
-            }
+            Err(StepError::Conflict(reason)) => match self.opts.lease_held_still().await {
+                Ok(()) => {
+                    self.stop = Some(format!("an earlier action of {} conflicted", self.model));
+                    Outcome::Conflict(reason)
+                }
+                Err(lost) => {
+                    self.stop = Some(lost.clone());
+                    Outcome::Skipped(lost)
+                }
+            },
         };
         if outcome != Outcome::Applied {
             self.untag_unmoved(action).await;
@@ -389,15 +367,7 @@ impl<R: Registry> ModelRun<'_, R> {
         let (reg, model) = (self.reg, self.model);
         match action {
             Action::CreateModel { description, tags } => {
-                let mut stamped;
-                let tags = match &self.opts.fence {
-                    Some(fence) => {
-                        stamped = tags.clone();
-                        stamped.insert(tags::EPOCH.to_string(), fence.epoch.to_string());
-                        &stamped
-                    }
-                    None => tags,
-                };
+                let tags = &super::fence::created_tags(self.opts, tags);
                 match reg.create_model(model, description.as_deref(), tags).await {
                     Ok(()) => {}
                     Err(RegistryError::AlreadyExists(_)) => {
@@ -768,9 +738,13 @@ impl From<RegistryError> for StepError {
     }
 }
 
+/// Logs one action's outcome: a skip at info (its cause — a failure, a
+/// lost lease, a shutdown — is reported once, where it happened), anything
+/// else not applied at warn.
 pub(super) fn log_outcome(object: &str, description: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Applied => info!(model = object, action = description, "applied"),
+        Outcome::Skipped(why) => info!(model = object, action = description, why, "skipped"),
         other => warn!(model = object, action = description, outcome = ?other, "not applied"),
     }
 }

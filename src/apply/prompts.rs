@@ -33,8 +33,15 @@ pub async fn apply_prompt<R: Registry>(
     for action in &pp.actions {
         let outcome = match (&step.stop, opts.may_write()) {
             (Some(why), _) => Outcome::Skipped(why.clone()),
-            (None, Err(lost)) => Outcome::Skipped(lost.to_string()),
-            (None, Ok(())) => step.run(reg, &pp.prompt, action).await,
+            (None, Err(lost)) => Outcome::Skipped(lost),
+            (None, Ok(())) => match step.run(reg, &pp.prompt, action).await {
+                // Under a lease lost meanwhile, the conflict is that loss.
+                Outcome::Conflict(why) => match opts.lease_held_still().await {
+                    Ok(()) => Outcome::Conflict(why),
+                    Err(lost) => Outcome::Skipped(lost),
+                },
+                other => other,
+            },
         };
         if matches!(outcome, Outcome::Failed(_) | Outcome::Conflict(_)) {
             step.stop = Some("an earlier action of this prompt did not apply".into());

@@ -116,7 +116,7 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             }
         }
         Stop::Registry(e) => crate::logging::error(&e.to_string()),
-        Stop::LostLease | Stop::LostLeadership => {
+        Stop::LostLease(_) | Stop::LostLeadership(_) => {
             report_applied(out);
             crate::logging::error(&out.error_message().unwrap_or_default());
         }

@@ -10,7 +10,12 @@
 //! too); unary calls (grant, get, resign, revoke) use a client with one.
 //! After winning, the replica re-reads its own key: it must exist, be
 //! bound to its lease, and its create revision — the fencing token — must
-//! be the one the campaign returned. Every request requires an etcd leader
+//! be the one the campaign returned; the epoch is valid in the namespace of
+//! the cluster's id and the election name (a new cluster, or a restore
+//! with a new `--initial-cluster-token`, has another id; a restore keeping
+//! the token and peer URLs keeps the id, and its revisions go back to the
+//! snapshot's unless `--bump-revision` is given). Every request requires an
+//! etcd leader
 //! (`require_leader`), so a member cut off from its quorum answers with an
 //! error at once instead of serving stale state.
 
@@ -24,6 +29,7 @@ use tracing::{debug, warn};
 use super::{Ctx, ElectionConfig, Won, renew_every};
 use crate::clock::wall_ms;
 use crate::registry::Fence;
+use crate::registry::fence::Namespace;
 
 /// One candidacy: a lease, its keep-alive, the observer.
 pub struct Session {
@@ -33,7 +39,10 @@ pub struct Session {
     blocking: Client,
     lease: i64,
     ttl: Duration,
+    /// The election's key prefix in etcd.
     name: String,
+    /// `--leader-election-name`.
+    election: String,
     key: Option<LeaderKey>,
     /// When the last acknowledged keep-alive started (wall ms).
     acked: Arc<AtomicI64>,
@@ -108,6 +117,7 @@ impl Session {
             lease: granted.id(),
             ttl,
             name: election_name(&cfg.name),
+            election: cfg.name.clone(),
             key: None,
             acked,
             expired,
@@ -160,10 +170,17 @@ impl Session {
                 key.rev()
             ));
         }
+        // Epochs of another cluster (a new one, a restore with a new
+        // cluster token) never compare with this one's.
+        let cluster = got
+            .header()
+            .map(|h| h.cluster_id())
+            .ok_or("etcd's answer carries no header (cluster id)")?;
         ctx.contact();
         self.key = Some(key);
         Ok(Won {
             epoch: kv.create_revision() as u64,
+            namespace: Namespace::etcd(cluster, &self.election),
             acked_ms: self.acked.load(Ordering::SeqCst),
         })
     }
@@ -179,8 +196,8 @@ impl Session {
             if self.expired.load(Ordering::SeqCst) {
                 return "the etcd lease expired".into();
             }
-            if let Err(why) = fence.guard.check() {
-                return format!("{why}: no keep-alive acknowledged in time");
+            if let Some(why) = super::fence_lost(fence, "keep-alive") {
+                return why;
             }
             if let Some(seen) = newer_epoch(&view, fence.epoch) {
                 return format!("etcd reports a newer leader (epoch {seen})");

@@ -7,7 +7,9 @@
 //! holds the leadership while it can renew it, steps down when it cannot,
 //! and campaigns again. While this replica leads, [`View::term`] carries a
 //! [`Fence`]: the term's epoch (etcd: the leader key's create revision;
-//! PostgreSQL: a counter row bumped by each new leader) and a
+//! PostgreSQL: a counter row bumped by each new leader), the namespace it
+//! is valid in (engine, its incarnation — etcd's cluster id, the epoch
+//! row's random id — and the election name), and a
 //! [`LeaseGuard`] whose deadline is the last acknowledged renewal + TTL − a
 //! margin (`registry::lease`), by the wall clock. The reconcile pass is
 //! fenced by it: the executor asks it before every write, and stamps the
@@ -18,7 +20,8 @@
 //!
 //! **Invariant:** this module never talks to a registry; it only moves the
 //! fence's deadline and marks it lost. A fence marked lost by the executor
-//! (a model carried a newer epoch) makes the holder step down.
+//! (a model carried a newer epoch of the same namespace) makes the holder
+//! step down, and the step-down is logged with that cause.
 
 mod etcd;
 mod postgres;
@@ -33,6 +36,7 @@ pub use postgres::lock_key;
 pub use uri::{Backend, Secret};
 
 use crate::clock::wall_ms;
+use crate::registry::fence::Namespace;
 use crate::registry::{Fence, LeaseGuard};
 
 /// Requests sent to the election engine by this process (queries,
@@ -108,6 +112,38 @@ impl View {
     pub fn healthy_at(&self, now_ms: i64) -> bool {
         now_ms - self.contact_ms <= self.ttl.as_millis() as i64
     }
+
+    /// Who leads, as this replica can tell at `now_ms`: while it leads,
+    /// itself; otherwise the leader last seen — unless the engine has not
+    /// answered for longer than the TTL (no quorum, a partition), when the
+    /// last one seen may be long gone and the answer is
+    /// [`Leader::Unknown`].
+    pub fn leader_at(&self, now_ms: i64) -> Leader {
+        if self.fence().is_none() && !self.healthy_at(now_ms) {
+            return Leader::Unknown;
+        }
+        match (&self.leader, self.epoch) {
+            (Some(identity), epoch) => Leader::Known {
+                identity: identity.clone(),
+                epoch,
+            },
+            (None, _) => Leader::None,
+        }
+    }
+}
+
+/// Who leads, as a replica reports it (`/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leader {
+    /// This replica, or the one the engine last reported.
+    Known {
+        identity: String,
+        epoch: Option<u64>,
+    },
+    /// The engine reports none.
+    None,
+    /// The engine cannot be asked.
+    Unknown,
 }
 
 /// A running election; [`Election::shutdown`] resigns and revokes.
@@ -224,10 +260,11 @@ impl Ctx {
     }
 }
 
-/// What a won campaign gives: the epoch and when the renewal that vouches
-/// for the leadership started (wall ms).
+/// What a won campaign gives: the epoch, the namespace it is valid in,
+/// and when the renewal that vouches for the leadership started (wall ms).
 struct Won {
     epoch: u64,
+    namespace: Namespace,
     acked_ms: i64,
 }
 
@@ -313,10 +350,11 @@ async fn run(cfg: ElectionConfig, ctx: Ctx, mut stop: watch::Receiver<bool>) {
         };
         let fence = Fence {
             epoch: won.epoch,
+            namespace: won.namespace,
             guard: LeaseGuard::new(ctx.ttl(), won.acked_ms),
         };
         ctx.lead(fence.clone());
-        info!(election = %cfg.name, epoch = won.epoch, identity = %ctx.identity(), "became the leader");
+        info!(election = %cfg.name, epoch = won.epoch, fence = %fence.stamp().render(), identity = %ctx.identity(), "became the leader");
         let lost = tokio::select! {
             why = session.hold(&fence, &ctx) => Some(why),
             () = stopped(&mut stop) => None,
@@ -361,6 +399,18 @@ fn identity() -> String {
     format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
+/// Why a leader must stop holding, when it must: the cause the executor
+/// recorded (a newer epoch of its namespace on a model), else its own
+/// deadline passed (`renewal`: what the engine's renewal is called).
+fn fence_lost(fence: &Fence, renewal: &str) -> Option<String> {
+    fence.check().err()?;
+    Some(
+        fence
+            .cause()
+            .unwrap_or_else(|| format!("{}: no {renewal} succeeded in time", fence.lost_reason())),
+    )
+}
+
 /// How often a leader renews and a standby looks: TTL/3.
 fn renew_every(ttl: Duration) -> Duration {
     crate::registry::lease::renew_every(ttl)
@@ -381,6 +431,7 @@ mod tests {
         assert!(v.healthy_at(4_000) && !v.healthy_at(4_001));
         let fence = Fence {
             epoch: 7,
+            namespace: Namespace::etcd(1, "modelsync"),
             guard: LeaseGuard::new(Duration::from_secs(3), wall_ms()),
         };
         v.term = Some(fence.clone());
@@ -388,6 +439,25 @@ mod tests {
         fence.guard.lose();
         assert_eq!(v.role(), "standby", "a lost fence is no longer leading");
         assert!(v.fence().is_none());
+    }
+
+    #[test]
+    fn a_standby_cut_off_from_the_engine_reports_the_leader_unknown() {
+        let mut v = View {
+            ttl: Duration::from_secs(3),
+            contact_ms: 10_000,
+            leader: Some("other:1:ab".into()),
+            epoch: Some(4),
+            ..View::default()
+        };
+        let known = Leader::Known {
+            identity: "other:1:ab".into(),
+            epoch: Some(4),
+        };
+        assert_eq!(v.leader_at(13_000), known);
+        assert_eq!(v.leader_at(13_001), Leader::Unknown, "no answer for a TTL");
+        v.leader = None;
+        assert_eq!(v.leader_at(12_000), Leader::None);
     }
 
     #[test]
@@ -400,6 +470,7 @@ mod tests {
         let ctx = Ctx { view: tx };
         let fence = Fence {
             epoch: 3,
+            namespace: Namespace::etcd(1, "modelsync"),
             guard: LeaseGuard::new(Duration::from_secs(3), wall_ms()),
         };
         ctx.lead(fence.clone());

@@ -8,7 +8,10 @@
 //!   stack, and one unlock would not free it).
 //! - Winning bumps `modelsync_leader.epoch` for the name
 //!   (`UPDATE … SET epoch = epoch + 1 RETURNING epoch`, the row created if
-//!   missing): the new leader's epoch is larger than every earlier one.
+//!   missing, with a random `incarnation` id): the new leader's epoch is
+//!   larger than every earlier one of that row, and is valid in the
+//!   namespace of the row's id and the election name (a recreated table
+//!   or row starts again at 1 under another id).
 //! - A dead leader's session must end so its lock is freed: the client
 //!   sends TCP keepalives, and the session sets the server's
 //!   `tcp_keepalives_*`, `tcp_user_timeout` and `idle_session_timeout`
@@ -27,6 +30,7 @@ use tracing::debug;
 use super::{Backend, Ctx, ElectionConfig, Won, renew_every};
 use crate::clock::wall_ms;
 use crate::registry::Fence;
+use crate::registry::fence::Namespace;
 
 /// One dedicated connection and whether it holds the lock.
 pub struct Session {
@@ -45,8 +49,17 @@ impl Drop for Session {
     }
 }
 
+/// The epoch table, and its `incarnation` column (added to a table an
+/// older release created): a random id given to each election's row when
+/// it is created, so that epochs of a recreated table or row never compare
+/// with those stamped before.
 const SETUP: &str = "CREATE TABLE IF NOT EXISTS modelsync_leader (\
-     name text PRIMARY KEY, epoch bigint NOT NULL DEFAULT 0, holder text, since timestamptz)";
+     name text PRIMARY KEY, epoch bigint NOT NULL DEFAULT 0, holder text, since timestamptz, \
+     incarnation text); \
+     DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM information_schema.columns \
+     WHERE table_schema = current_schema() AND table_name = 'modelsync_leader' \
+     AND column_name = 'incarnation') THEN \
+     ALTER TABLE modelsync_leader ADD COLUMN IF NOT EXISTS incarnation text; END IF; END $$";
 
 impl Session {
     /// Opens the connection and prepares the session.
@@ -126,9 +139,10 @@ impl Session {
             ctx.contact();
             if row.get::<_, bool>(0) {
                 self.locked = true;
-                let epoch = self.bump_epoch(&ctx.identity()).await?;
+                let (epoch, namespace) = self.bump_epoch(&ctx.identity()).await?;
                 return Ok(Won {
                     epoch,
+                    namespace,
                     acked_ms: started,
                 });
             }
@@ -147,21 +161,27 @@ impl Session {
         }
     }
 
-    async fn bump_epoch(&self, identity: &str) -> Result<u64, String> {
+    /// Bumps the election's epoch (creating its row with a fresh random
+    /// id if missing; a row of an older release gets one now); the epoch and
+    /// the namespace it is valid in.
+    async fn bump_epoch(&self, identity: &str) -> Result<(u64, Namespace), String> {
+        let fresh = format!("{:016x}", fastrand::u64(..));
         self.timed(self.client.execute(
-            "INSERT INTO modelsync_leader (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-            &[&self.name],
+            "INSERT INTO modelsync_leader (name, incarnation) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+            &[&self.name, &fresh],
         ))
         .await?;
         let row = self
             .timed(self.client.query_one(
-                "UPDATE modelsync_leader SET epoch = epoch + 1, holder = $2, since = now() \
-                 WHERE name = $1 RETURNING epoch",
-                &[&self.name, &identity],
+                "UPDATE modelsync_leader SET epoch = epoch + 1, holder = $2, since = now(), \
+                 incarnation = coalesce(incarnation, $3) WHERE name = $1 RETURNING epoch, incarnation",
+                &[&self.name, &identity, &fresh],
             ))
             .await?;
         let epoch: i64 = row.get(0);
-        Ok(epoch as u64)
+        let incarnation: String = row.get(1);
+        Ok((epoch as u64, Namespace::postgres(&incarnation, &self.name)))
     }
 
     /// Self-checks every TTL/3 (with a deadline of TTL/3) until a check
@@ -172,8 +192,8 @@ impl Session {
         let epoch = fence.epoch as i64;
         loop {
             tokio::time::sleep(every).await;
-            if let Err(why) = fence.guard.check() {
-                return format!("{why}: no self-check succeeded in time");
+            if let Some(why) = super::fence_lost(fence, "self-check") {
+                return why;
             }
             let started = wall_ms();
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =

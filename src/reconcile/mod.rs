@@ -24,7 +24,7 @@ use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
 use crate::registry::{
-    self, AnyRegistry, Fence, Lease, LeaseGuard, OpenOptions, Registry, RegistryError, Sources,
+    self, AnyRegistry, Fence, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
 };
 
 /// Where the pass's intent comes from.
@@ -211,8 +211,8 @@ async fn run_on(
         out.stop = Some(Stop::Cancelled);
         return;
     }
-    if pass.fence.as_ref().is_some_and(|f| f.check().is_err()) {
-        out.stop = Some(Stop::LostLeadership);
+    if let Some(fence) = pass.fence.as_ref().filter(|f| f.check().is_err()) {
+        out.stop = Some(Stop::LostLeadership(fence.lost_reason()));
         return;
     }
     let lease = match take_lease(reg, &pass.cancel).await {
@@ -226,19 +226,24 @@ async fn run_on(
             return;
         }
     };
-    let guard = lease.guard();
+    let held = lease.held();
     tokio::select! {
-        () = apply_under_lease(out, reg, sources, saved, pass, &ctx, guard.clone()) => {}
+        () = apply_under_lease(out, reg, sources, saved, pass, &ctx, held.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
     }
-    if pass.fence.as_ref().is_some_and(|f| f.guard.is_lost()) && out.stop.is_none() {
-        out.stop = Some(Stop::LostLeadership);
+    if let Some(fence) = pass.fence.as_ref().filter(|f| f.guard.is_lost())
+        && out.stop.is_none()
+    {
+        out.stop = Some(Stop::LostLeadership(fence.lost_reason()));
     }
-    if guard.is_some_and(|g| g.is_lost()) && out.stop.is_none() {
-        out.stop = Some(Stop::LostLease);
-    }
+    // A lease released by force or taken over may only show at release.
     if let Err(e) = reg.release_lease(lease).await {
         tracing::warn!(error = %e, "could not release the applier lease");
+    }
+    if let Some(held) = held.filter(|h| h.guard().is_lost())
+        && out.stop.is_none()
+    {
+        out.stop = Some(Stop::LostLease(registry::lease::lost_reason(held.guard())));
     }
 }
 
@@ -252,7 +257,7 @@ async fn apply_under_lease(
     saved: Option<&SavedPlan>,
     pass: &Pass<'_>,
     ctx: &PlanContext,
-    lease: Option<LeaseGuard>,
+    lease: Option<HeldLease>,
 ) {
     let desired = out.desired.take().expect("loaded");
     let settled = settle(out, reg, sources, &desired, saved, ctx).await;
@@ -282,7 +287,7 @@ async fn apply_under_lease(
     out.cancelled = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
-    let lost = lease.is_some_and(|g| g.is_lost())
+    let lost = lease.is_some_and(|h| h.guard().is_lost())
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
         match observe::plan(reg, sources, desired, &pass.context(ctx.prune)).await {

@@ -21,14 +21,16 @@ pub enum Stop {
     /// A shutdown was asked for (SIGTERM/SIGINT) before anything was
     /// written; with writes under way, the report tells what was skipped.
     Cancelled,
-    /// The applier lease could not be renewed (or was taken over) while
-    /// applying: nothing was written after its deadline; the report tells
-    /// what was applied before and what was skipped.
-    LostLease,
+    /// The applier lease could not be renewed, was released by force or
+    /// was taken over while applying (why: `lost the applier lease: …`):
+    /// nothing was written once that was known; the report tells what was
+    /// applied before and what was skipped.
+    LostLease(String),
     /// An elected daemon leader stopped being sure it leads (its renewal
-    /// deadline passed, it stepped down, or a model carried a newer
-    /// leader's epoch): nothing further was written.
-    LostLeadership,
+    /// deadline passed, it stepped down, or a model carried a newer epoch
+    /// of its own namespace; why: `no longer the elected leader…`): nothing
+    /// further was written.
+    LostLeadership(String),
 }
 
 /// Everything one pass did and saw.
@@ -95,7 +97,7 @@ impl Outcome {
             Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
             Some(Stop::Registry(_)) => return Verdict::Error,
             Some(Stop::Cancelled) => return Verdict::Interrupted,
-            Some(Stop::LostLease | Stop::LostLeadership) => return Verdict::LostLease,
+            Some(Stop::LostLease(_) | Stop::LostLeadership(_)) => return Verdict::LostLease,
             None => {}
         }
         let plan_errors = self.plan.as_ref().is_some_and(Plan::has_errors);
@@ -143,24 +145,16 @@ impl Outcome {
             Some(Stop::Cancelled) => {
                 return Some("interrupted before applying: nothing was written".into());
             }
-            Some(Stop::LostLease) => {
-                let (applied, skipped) = self
-                    .report
-                    .as_ref()
-                    .map_or((0, 0), |r| (r.applied(), r.skipped()));
+            Some(Stop::LostLease(why)) => {
+                let (applied, skipped) = self.applied_skipped();
                 return Some(format!(
-                    "lost the applier lease (it could not be renewed in time, or another modelsync \
-                     took it over): stopped writing before its deadline; {applied} action(s) \
-                     applied, {skipped} skipped. Run apply again."
+                    "{why}; stopped writing: {applied} action(s) applied, {skipped} skipped. Run apply again."
                 ));
             }
-            Some(Stop::LostLeadership) => {
-                let (applied, skipped) = self
-                    .report
-                    .as_ref()
-                    .map_or((0, 0), |r| (r.applied(), r.skipped()));
+            Some(Stop::LostLeadership(why)) => {
+                let (applied, skipped) = self.applied_skipped();
                 return Some(format!(
-                    "no longer the elected leader (the leadership could not be renewed in time, or                      a newer leader wrote a model): stopped writing; {applied} action(s) applied,                      {skipped} skipped; the new leader reconciles"
+                    "{why}; stopped writing: {applied} action(s) applied, {skipped} skipped; the leader reconciles"
                 ));
             }
             None => {}
@@ -183,6 +177,14 @@ impl Outcome {
             ));
         }
         None
+    }
+}
+
+impl Outcome {
+    fn applied_skipped(&self) -> (usize, usize) {
+        self.report
+            .as_ref()
+            .map_or((0, 0), |r| (r.applied(), r.skipped()))
     }
 }
 
@@ -213,5 +215,40 @@ mod tests {
         );
         out.cancelled = false;
         assert_eq!(out.verdict(), Verdict::Ok);
+    }
+
+    #[test]
+    fn a_lost_lease_or_leadership_is_one_message_with_its_cause() {
+        let skipped = ActionResult {
+            object: "m".into(),
+            action: "create model".into(),
+            kind: "create_model",
+            outcome: ActionOutcome::Skipped("lost the applier lease: …".into()),
+        };
+        let mut out = Outcome {
+            report: Some(ApplyReport {
+                results: vec![skipped],
+            }),
+            stop: Some(Stop::LostLease(
+                "lost the applier lease: it was released while this apply ran".into(),
+            )),
+            ..Outcome::default()
+        };
+        assert_eq!(out.verdict(), Verdict::LostLease);
+        let msg = out.error_message().expect("a message");
+        assert_eq!(
+            msg,
+            "lost the applier lease: it was released while this apply ran; stopped writing: \
+             0 action(s) applied, 1 skipped. Run apply again."
+        );
+        out.stop = Some(Stop::LostLeadership(
+            "no longer the elected leader: model \"m\" carries epoch 9".into(),
+        ));
+        let msg = out.error_message().expect("a message");
+        assert!(
+            msg.starts_with("no longer the elected leader: model \"m\" carries epoch 9;"),
+            "{msg}"
+        );
+        assert!(!msg.contains("  "), "{msg}");
     }
 }

@@ -8,14 +8,16 @@
 //! renewal plus the TTL minus a safety margin ([`margin`]), by the wall
 //! clock. Past it, another applier may be about to take the lease over, so
 //! the holder writes nothing further. A heartbeat that finds the lease held
-//! by someone else marks it lost at once.
+//! by someone else, or released (`lease release --force`), marks it lost at
+//! once, with that cause; the executor has it renew at once after a
+//! conflict ([`HeldLease::confirm`]), which is how such a loss shows first.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{AnyRegistry, RegistryError, Result, mlflow};
 
@@ -28,32 +30,6 @@ pub const LOST_REASON: &str = "lost the applier lease";
 /// What the executor reports for actions not attempted once an elected
 /// daemon leader is no longer sure it leads.
 pub const LOST_LEADERSHIP: &str = "no longer the elected leader";
-
-/// An elected daemon leader's fence (`watch --leader-election`): its term's
-/// epoch, the fencing token stamped on every model it writes
-/// (`modelsync.epoch`), and a guard whose deadline the election moves with
-/// each acknowledged renewal of the leadership (etcd's lease keep-alive,
-/// PostgreSQL's self-check) and which the election marks lost when it
-/// steps down. The executor asks it before each write, as it asks the
-/// applier lease's guard. Clones share the guard.
-#[derive(Debug, Clone)]
-pub struct Fence {
-    pub epoch: u64,
-    pub guard: LeaseGuard,
-}
-
-impl Fence {
-    /// Whether the leader may write now (wall clock).
-    pub fn check(&self) -> Result<(), &'static str> {
-        self.guard.check().map_err(|_| LOST_LEADERSHIP)
-    }
-
-    /// The epoch a model carries, from its tags (`None`: never stamped or
-    /// unreadable).
-    pub fn epoch_of(tags: &std::collections::BTreeMap<String, String>) -> Option<u64> {
-        tags.get(crate::state::tags::EPOCH)?.parse().ok()
-    }
-}
 
 /// The safety margin before the expiry: TTL/5, at least 2 s, but never more
 /// than TTL/4 (a very short TTL, as in tests, must leave time between
@@ -88,6 +64,8 @@ struct Inner {
     acked_ms: AtomicI64,
     /// Latched: once lost, never held again.
     lost: AtomicBool,
+    /// Why it was lost, when the one who noticed said so (the first wins).
+    cause: OnceLock<String>,
 }
 
 impl LeaseGuard {
@@ -98,6 +76,7 @@ impl LeaseGuard {
                 ttl,
                 acked_ms: AtomicI64::new(taken_ms),
                 lost: AtomicBool::new(false),
+                cause: OnceLock::new(),
             }),
         }
     }
@@ -116,6 +95,23 @@ impl LeaseGuard {
     /// Marks the lease lost (taken over, or the deadline passed).
     pub fn lose(&self) {
         self.inner.lost.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks the lease lost and records why (unless a cause was recorded
+    /// before: the first one wins).
+    pub fn lose_because(&self, cause: String) {
+        let _ = self.inner.cause.set(cause);
+        self.lose();
+    }
+
+    /// Why the lease was lost, when a cause was recorded.
+    pub fn cause(&self) -> Option<String> {
+        self.inner.cause.get().cloned()
+    }
+
+    /// When the last acknowledged renewal (or the take) started, wall ms.
+    pub fn acked_ms(&self) -> i64 {
+        self.inner.acked_ms.load(Ordering::SeqCst)
     }
 
     /// True once the lease was found lost.
@@ -185,18 +181,81 @@ pub fn lease_model_name() -> String {
         .unwrap_or_else(|| mlflow::lease::DEFAULT_NAME.to_string())
 }
 
+/// What a renewal of the applier lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still held; renewed from `started_ms` (wall clock) on.
+    Renewed { started_ms: i64 },
+    /// No longer held: why (released by force, taken over).
+    Lost(String),
+}
+
+/// Why a lost lease stops writing, for results and the final report:
+/// `lost the applier lease: <cause>`.
+pub fn lost_reason(guard: &LeaseGuard) -> String {
+    let cause = guard
+        .cause()
+        .unwrap_or_else(|| "it could not be renewed before its deadline".into());
+    format!("{LOST_REASON}: {cause}")
+}
+
 /// The applier lease held on a registry, opaque to callers: keep it with
-/// [`AnyRegistry::keep_lease`], ask its [`Lease::guard`] before writing,
+/// [`AnyRegistry::keep_lease`], hand [`Lease::held`] to the writes,
 /// release it with [`AnyRegistry::release_lease`]. On the embedded
 /// registry it holds nothing (the file's exclusive lock plays that role).
 #[derive(Debug)]
-pub struct Lease(Option<(mlflow::lease::Lease, LeaseGuard)>);
+pub struct Lease(Option<(mlflow::lease::Lease, HeldLease)>);
 
 impl Lease {
     /// What the executor asks before each write; `None` on the embedded
     /// registry, whose lock cannot be lost.
-    pub fn guard(&self) -> Option<LeaseGuard> {
-        self.0.as_ref().map(|(_, g)| g.clone())
+    pub fn held(&self) -> Option<HeldLease> {
+        self.0.as_ref().map(|(_, h)| h.clone())
+    }
+}
+
+/// The executor's side of a held applier lease: the guard it asks before
+/// each write, and [`HeldLease::confirm`], which has the heartbeat renew
+/// at once — asked after a conflict, which is how a forced release or a
+/// take-over by another applier shows up first. Clones share both.
+#[derive(Debug, Clone)]
+pub struct HeldLease {
+    guard: LeaseGuard,
+    recheck: Arc<Recheck>,
+}
+
+/// The executor asks for a renewal now; the heartbeat says it tried.
+#[derive(Debug, Default)]
+struct Recheck {
+    asked: tokio::sync::Notify,
+    answered: tokio::sync::Notify,
+}
+
+impl HeldLease {
+    /// The guard the writes ask.
+    pub fn guard(&self) -> &LeaseGuard {
+        &self.guard
+    }
+
+    /// Has the heartbeat renew now and waits (at most TTL/3) for a renewal
+    /// that started after the question: `Err` with [`lost_reason`] when the
+    /// lease turns out lost (or its deadline passed meanwhile).
+    pub async fn confirm(&self) -> Result<(), String> {
+        let asked = crate::clock::wall_ms();
+        let renewed = async {
+            loop {
+                let answered = self.recheck.answered.notified();
+                tokio::pin!(answered);
+                answered.as_mut().enable();
+                if self.guard.is_lost() || self.guard.acked_ms() >= asked {
+                    return;
+                }
+                self.recheck.asked.notify_one();
+                answered.await;
+            }
+        };
+        let _ = tokio::time::timeout(renew_every(self.guard.ttl()), renewed).await;
+        self.guard.check().map_err(|_| lost_reason(&self.guard))
     }
 }
 
@@ -226,36 +285,46 @@ impl AnyRegistry {
                     times.ttl = ttl;
                 }
                 let lease = r.acquire_lease(&lease_model_name(), times).await?;
-                let guard = LeaseGuard::new(times.ttl, lease.taken_ms);
-                Ok(Lease(Some((lease, guard))))
+                let held = HeldLease {
+                    guard: LeaseGuard::new(times.ttl, lease.taken_ms),
+                    recheck: Arc::default(),
+                };
+                Ok(Lease(Some((lease, held))))
             }
         }
     }
 
-    /// The heartbeat: renews `lease` every TTL/3 for as long as it is
-    /// polled (run it beside the work the lease protects; it never ends).
-    /// A failed renewal is retried sooner; one that finds another holder
-    /// marks the guard lost and stops renewing.
+    /// The heartbeat: renews `lease` every TTL/3 — and at once when the
+    /// executor asks ([`HeldLease::confirm`]) — for as long as it is polled
+    /// (run it beside the work the lease protects; it never ends). A failed
+    /// renewal is retried sooner; one that finds the lease released or
+    /// held by another marks the guard lost, with why, and stops renewing.
     pub async fn keep_lease(&self, lease: &Lease) -> Infallible {
-        let (AnyRegistry::Mlflow(r), Some((lease, guard))) = (self, &lease.0) else {
+        let (AnyRegistry::Mlflow(r), Some((lease, held))) = (self, &lease.0) else {
             return std::future::pending().await;
         };
+        let (guard, recheck) = (&held.guard, &held.recheck);
         let every = renew_every(guard.ttl());
         let mut next = every;
         loop {
-            tokio::time::sleep(next).await;
+            tokio::select! {
+                () = tokio::time::sleep(next) => {}
+                () = recheck.asked.notified() => {}
+            }
             if guard.is_lost() {
+                recheck.answered.notify_waiters();
                 return std::future::pending().await;
             }
             next = every;
             match tokio::time::timeout(every, r.renew_lease(lease, guard.ttl())).await {
-                Ok(Ok(Some(started))) => {
-                    guard.acknowledged(started);
+                Ok(Ok(Renewal::Renewed { started_ms })) => {
+                    guard.acknowledged(started_ms);
                     debug!(lease = %lease.name, "lease renewed");
                 }
-                Ok(Ok(None)) => {
-                    warn!(lease = %lease.name, "the applier lease was taken over by another modelsync");
-                    guard.lose();
+                Ok(Ok(Renewal::Lost(cause))) => {
+                    // Reported once, with the pass's outcome.
+                    info!(lease = %lease.name, cause = %cause, "the applier lease is no longer held");
+                    guard.lose_because(cause);
                 }
                 Ok(Err(e)) => {
                     warn!(lease = %lease.name, error = %e, "could not renew the applier lease; retrying");
@@ -266,15 +335,26 @@ impl AnyRegistry {
                     next = every / 3;
                 }
             }
+            recheck.answered.notify_waiters();
         }
     }
 
-    /// Releases a lease taken by [`AnyRegistry::acquire_lease`].
-    pub async fn release_lease(&self, lease: Lease) -> Result<()> {
-        match (self, lease.0) {
-            (AnyRegistry::Mlflow(r), Some((lease, _))) => r.release_lease(&lease).await,
-            _ => Ok(()),
+    /// Releases a lease taken by [`AnyRegistry::acquire_lease`]. `Ok(Some(
+    /// cause))` when it turns out it was no longer held although its
+    /// deadline had not passed (released by force, taken over before it
+    /// expired): the writes made since were not protected by it, and the
+    /// guard is marked lost with that cause. Found taken over after its
+    /// deadline passed, it was simply expired: every write was made before.
+    pub async fn release_lease(&self, lease: Lease) -> Result<Option<String>> {
+        let (AnyRegistry::Mlflow(r), Some((lease, held))) = (self, lease.0) else {
+            return Ok(None);
+        };
+        let believed = !held.guard.is_lost() && crate::clock::wall_ms() < held.guard.deadline_ms();
+        let lost = r.release_lease(&lease).await?.filter(|_| believed);
+        if let Some(cause) = &lost {
+            held.guard.lose_because(cause.clone());
         }
+        Ok(lost)
     }
 
     /// The applier lease as the registry has it: `Ok(None)` when no lease
@@ -349,6 +429,25 @@ mod tests {
         let h = LeaseGuard::new(ttl, 0);
         h.lose();
         assert!(h.check_at(1).is_err());
+    }
+
+    #[test]
+    fn a_lost_lease_keeps_the_first_cause_and_says_it() {
+        let g = LeaseGuard::new(Duration::from_secs(30), 0);
+        assert_eq!(g.cause(), None);
+        g.lose_because("it was released while this apply ran".into());
+        g.lose_because("another modelsync took it over (x:1:ab)".into());
+        assert!(g.is_lost());
+        assert_eq!(
+            lost_reason(&g),
+            "lost the applier lease: it was released while this apply ran"
+        );
+        let late = LeaseGuard::new(Duration::from_secs(3), 0);
+        assert!(late.check_at(10_000).is_err());
+        assert_eq!(
+            lost_reason(&late),
+            "lost the applier lease: it could not be renewed before its deadline"
+        );
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //! digests).
 
 pub mod embedded;
+pub mod fence;
 pub mod lease;
 pub mod mlflow;
 pub mod store;
 
-pub use lease::{Fence, Lease, LeaseGuard, LeaseInfo, lease_model_name};
+pub use fence::Fence;
+pub use lease::{HeldLease, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -25,8 +25,10 @@ pub const DIGEST: &str = "modelsync.digest";
 pub const DIGEST_FILES: &str = "modelsync.digest.files";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
-/// On a model: the epoch (fencing token) of the elected daemon leader that
-/// last wrote it; a leader never writes a model carrying a newer one.
+/// On a model: the fencing token of the elected daemon leader that last
+/// wrote it, `<epoch>@<engine>/<incarnation>/<election>` (a plain number
+/// from releases before namespaces); a leader never writes a model carrying
+/// a newer epoch of its own namespace (`registry::fence`).
 pub const EPOCH: &str = "modelsync.epoch";
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";

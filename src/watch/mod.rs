@@ -45,6 +45,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::apply::CancelFlag;
+use crate::election::Leader;
 use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource, redact};
 use engine::{Reasons, Step, Trigger, Triggers};
@@ -281,8 +282,11 @@ async fn follow_election(
             let mut state = shared.lock();
             let s = &mut state.status;
             s.role = Some(v.role().to_string());
-            s.leader = v.leader.clone();
-            s.epoch = v.epoch;
+            (s.leader, s.epoch) = match v.leader_at(crate::clock::wall_ms()) {
+                Leader::Known { identity, epoch } => (Some(identity), epoch),
+                Leader::None => (None, None),
+                Leader::Unknown => (Some(status::LEADER_UNKNOWN.to_string()), None),
+            };
             s.since = Some(status::rfc3339_ms(v.since_ms));
             s.election_contact = Some((v.contact_ms, v.ttl.as_millis() as i64));
             state

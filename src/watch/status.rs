@@ -87,10 +87,13 @@ pub struct Status {
     /// With `--leader-election`: `leader` or `standby`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// The leader's identity (`host:pid:nonce`), as last seen.
+    /// The leader's identity (`host:pid:nonce`), as last seen; absent
+    /// when the engine reports none; [`LEADER_UNKNOWN`] when the engine has
+    /// not answered for longer than the TTL (no quorum, a partition).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
-    /// The leader's epoch (fencing token), as last seen.
+    /// The leader's epoch (fencing token), as last seen; absent when the
+    /// leader is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
     /// RFC 3339 time this replica's role last changed.
@@ -113,6 +116,9 @@ pub struct Status {
     /// [`RECENT_ACTIONS`]).
     pub recent_actions: Vec<RecentAction>,
 }
+
+/// `/status` `leader` while the election engine cannot be asked.
+pub const LEADER_UNKNOWN: &str = "unknown";
 
 /// How many results `recent_actions` keeps.
 pub const RECENT_ACTIONS: usize = 50;

@@ -1,6 +1,9 @@
 //! Faults between modelsync and MLflow (a scripted proxy): retries converge,
-//! a create whose answer was lost is never registered twice, and retries
-//! stay bounded.
+//! a create whose answer was lost is never registered twice (also when it
+//! lands after it was sent again, `held_create.rs`), and retries stay
+//! bounded.
+
+mod held_create;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,6 +24,9 @@ fn fast() -> MlflowConfig {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
             request_timeout: Duration::from_secs(10),
+            // A create re-sent after a reset (never forwarded) waits this
+            // long for a late twin that never comes.
+            create_settle: Duration::from_secs(2),
             ..RetryPolicy::default()
         },
         ..MlflowConfig::default()

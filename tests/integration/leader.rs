@@ -6,6 +6,7 @@
 //! registered twice. TTL 3 s throughout.
 
 mod fencing;
+mod history;
 mod kubernetes;
 mod quorum;
 
@@ -28,7 +29,7 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    fn uri(self) -> String {
+    pub(crate) fn uri(self) -> String {
         match self {
             Engine::Etcd => crate::support::etcd::shared().uri(),
             Engine::Postgres => pg_uri(),
@@ -241,7 +242,7 @@ pub(crate) async fn each_source_once(model: &str) {
     assert_eq!(sources.len(), n, "a source registered twice: {m:?}");
 }
 
-fn metric(d: &Daemon, name: &str) -> f64 {
+pub(crate) fn metric(d: &Daemon, name: &str) -> f64 {
     let body = d.get("/metrics").body;
     body.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))

@@ -21,6 +21,7 @@ macro_rules! both {
 }
 
 mod errors;
+mod forced_release;
 mod heartbeat;
 mod lease;
 mod lease_cli;

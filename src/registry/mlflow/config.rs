@@ -1,5 +1,6 @@
 //! Connection settings for an MLflow server, read from MLflow's own
-//! environment variables (plus a few `MODELSYNC_HTTP_*` knobs).
+//! environment variables (plus a few `MODELSYNC_HTTP_*` knobs and
+//! `MODELSYNC_CREATE_SETTLE`).
 //!
 //! Secrets live in [`Secret`], whose `Debug` prints `***`; nothing here
 //! logs. No I/O except reading the environment and certificate files.
@@ -76,6 +77,11 @@ pub struct RetryPolicy {
     /// Longest poll interval while waiting for READY; polls start at a
     /// quarter of it and double (default 1 s).
     pub registration_poll: Duration,
+    /// After a version create whose answer was lost was sent again: how
+    /// long to watch for the first attempt landing late, a duplicate to
+    /// remove before the version is used (MODELSYNC_CREATE_SETTLE; default:
+    /// the request timeout).
+    pub create_settle: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -89,6 +95,7 @@ impl Default for RetryPolicy {
             connect_timeout: Duration::from_secs(10),
             registration_timeout: Duration::from_secs(300),
             registration_poll: Duration::from_secs(1),
+            create_settle: Duration::from_secs(60),
         }
     }
 }
@@ -212,6 +219,7 @@ impl MlflowConfig {
         } else if let Some(secs) = num(&["MLFLOW_HTTP_REQUEST_TIMEOUT"])? {
             retry.request_timeout = Duration::from_secs(secs);
         }
+        retry.create_settle = dur("MODELSYNC_CREATE_SETTLE")?.unwrap_or(retry.request_timeout);
         Ok(MlflowConfig {
             auth,
             tls,
@@ -296,8 +304,16 @@ mod tests {
         .expect("valid");
         assert_eq!(c.retry.max_retries, 2);
         assert_eq!(c.retry.request_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.retry.create_settle,
+            Duration::from_millis(1500),
+            "the settle time follows the request timeout"
+        );
         assert_eq!(c.retry.budget, Duration::from_secs(5));
         assert!(cfg(&[("MODELSYNC_HTTP_MAX_RETRIES", "many")]).is_err());
+        let c = cfg(&[("MODELSYNC_CREATE_SETTLE", "5s")]).expect("valid");
+        assert_eq!(c.retry.create_settle, Duration::from_secs(5));
+        assert!(cfg(&[("MODELSYNC_CREATE_SETTLE", "soon")]).is_err());
     }
 
     #[test]

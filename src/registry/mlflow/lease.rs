@@ -20,8 +20,9 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::wire::Empty;
-use crate::registry::lease::LeaseInfo;
+use crate::registry::lease::{LeaseInfo, Renewal};
 use crate::registry::{Registry, RegistryError, Result};
+use crate::state::LiveModel;
 use crate::state::tags::{LEASE_EXPIRES, LEASE_HOLDER, LEASE_STARTED};
 
 /// The default lease model.
@@ -156,16 +157,14 @@ impl MlflowRegistry {
     }
 
     /// Releases a lease: deletes the lease model, or expires it when this
-    /// user may not delete models (MANAGE).
-    pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
+    /// user may not delete models (MANAGE). `Ok(Some(cause))` when the
+    /// lease was no longer this holder's (released by force, taken over):
+    /// then nothing is written.
+    pub async fn release_lease(&self, lease: &Lease) -> Result<Option<String>> {
         let current = self.get_model(&lease.name).await?;
-        let ours = current
-            .as_ref()
-            .and_then(|m| m.tags.get(LEASE_HOLDER))
-            .is_some_and(|h| *h == lease.holder);
-        if !ours {
-            warn!(lease = %lease.name, "the lease was taken over by someone else before release");
-            return Ok(());
+        if let Some(cause) = not_ours(current.as_ref(), lease) {
+            info!(lease = %lease.name, cause = %cause, "the applier lease was no longer held at release");
+            return Ok(Some(cause));
         }
         let body = json!({ "name": lease.name });
         match self
@@ -173,31 +172,49 @@ impl MlflowRegistry {
             .call::<Empty>(&ep::DELETE_MODEL, Payload::Json(&body))
             .await
         {
-            Ok(_) => Ok(()),
-            Err(_) => self.set_model_tag(&lease.name, LEASE_EXPIRES, "0").await,
+            Ok(_) => Ok(None),
+            Err(_) => self
+                .set_model_tag(&lease.name, LEASE_EXPIRES, "0")
+                .await
+                .map(|()| None),
         }
+    }
+}
+
+/// Why `lease` is no longer its holder's, judging by the lease model as
+/// read (`None`: it still is).
+fn not_ours(current: Option<&LiveModel>, lease: &Lease) -> Option<String> {
+    let Some(model) = current else {
+        return Some(format!(
+            "it was released while this apply ran (`modelsync lease release --force`, or the \
+             lease model {:?} deleted)",
+            lease.name
+        ));
+    };
+    match model.tags.get(LEASE_HOLDER).map(String::as_str) {
+        Some(h) if h == lease.holder => None,
+        None | Some("") => Some("it was released while this apply ran".into()),
+        Some(other) => Some(format!("another modelsync took it over ({other})")),
     }
 }
 
 impl MlflowRegistry {
     /// Renews a held lease: reads the lease model and, when `lease` still
-    /// holds it, sets its expiry to now + `ttl`. `Ok(Some(started))` with
-    /// the time the renewal started (the new expiry is that + `ttl`);
-    /// `Ok(None)` when someone else holds it now (or it is gone).
-    pub async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Option<i64>> {
+    /// holds it, sets its expiry to now + `ttl`: [`Renewal::Renewed`] with
+    /// the time the renewal started (the new expiry is that + `ttl`), or
+    /// [`Renewal::Lost`] with why it is no longer held.
+    pub async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Renewal> {
         let started = now_ms();
         let current = self.get_model(&lease.name).await?;
-        let ours = current
-            .as_ref()
-            .and_then(|m| m.tags.get(LEASE_HOLDER))
-            .is_some_and(|h| *h == lease.holder);
-        if !ours {
-            return Ok(None);
+        if let Some(cause) = not_ours(current.as_ref(), lease) {
+            return Ok(Renewal::Lost(cause));
         }
         let expires = started + ttl.as_millis() as i64;
         self.set_model_tag(&lease.name, LEASE_EXPIRES, &expires.to_string())
             .await?;
-        Ok(Some(started))
+        Ok(Renewal::Renewed {
+            started_ms: started,
+        })
     }
 
     /// The lease model `name` as a lease; `None` when it does not exist.

@@ -15,6 +15,9 @@
 //!   models), and whether the run and its model exist.
 //! - `write`: writes, each verified; creates converge after ambiguous
 //!   failures instead of being re-sent blindly.
+//! - `twins`: the duplicate backstop, one version per declared source
+//!   (a concurrent applier's duplicate; a create's first attempt landing
+//!   after it was sent again).
 //! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
 //!   request; the server checked once for having that workspace).
 //! - `webhooks`: the daemon's own MLflow webhook, created or updated.
@@ -40,6 +43,7 @@ mod read;
 
 pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
+mod twins;
 mod webhooks;
 mod wire;
 mod workspace;
@@ -204,7 +208,7 @@ impl Registry for MlflowRegistry {
         model: &str,
         registered: &BTreeMap<String, u64>,
     ) -> Result<BTreeMap<String, u64>> {
-        write::keep_first_registered(self, model, registered).await
+        twins::keep_first_registered(self, model, registered).await
     }
     async fn update_version_description(
         &self,

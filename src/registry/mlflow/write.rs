@@ -6,8 +6,9 @@
 //! Creates (`registered-models/create`, `model-versions/create`,
 //! `experiments/create`) are not idempotent: after an ambiguous failure
 //! they re-read first and only re-send when the object is really absent
-//! ([`create_converging`]). Everything else is idempotent and retried by the
-//! client.
+//! (`Converge`); a version create sent again then waits for the first
+//! attempt landing late (`twins.rs`). Everything else is idempotent and
+//! retried by the client.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -18,11 +19,12 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
-use super::read::{experiment_by_name, search_versions, versions_of};
+use super::read::experiment_by_name;
 use super::sources::parse_runs_uri;
+use super::twins;
 use super::wire::{
     CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
-    filter_literal, tags_json,
+    tags_json,
 };
 use crate::registry::{NewVersion, RegistryError, Result};
 use crate::state::tags;
@@ -96,7 +98,7 @@ pub async fn create_version(
     model: &str,
     new: &NewVersion,
 ) -> Result<LiveVersion> {
-    if let Some(found) = find_by_declared(reg, model, &new.declared_source).await? {
+    if let Some(found) = twins::find_by_declared(reg, model, &new.declared_source).await? {
         tracing::debug!(
             model,
             version = found.version,
@@ -104,62 +106,45 @@ pub async fn create_version(
         );
         return wait_ready(reg, model, found).await;
     }
-    let created = send_create_version(reg, model, new).await?;
-    let created = remove_duplicate(reg, model, &new.declared_source, created).await?;
+    let (created, abandoned) = send_create_version(reg, model, new).await?;
+    let created = if abandoned > 0 {
+        let window = reg.client.policy().create_settle;
+        twins::settle(reg, model, &new.declared_source, created, abandoned, window).await?
+    } else {
+        twins::remove_duplicate(reg, model, &new.declared_source, created).await?
+    };
     wait_ready(reg, model, created).await
 }
 
 /// Registers `new` without a search first (the caller read the model's
 /// versions in this pass and found none with its source); the duplicate
-/// backstop is [`keep_first_registered`], once per model.
+/// backstop against a concurrent applier is
+/// [`twins::keep_first_registered`], once per model. A create that had to
+/// be sent again still waits for a late twin first ([`twins::settle`]).
 pub async fn create_version_unseen(
     reg: &MlflowRegistry,
     model: &str,
     new: &NewVersion,
 ) -> Result<LiveVersion> {
-    let created = send_create_version(reg, model, new).await?;
+    let (created, abandoned) = send_create_version(reg, model, new).await?;
+    let created = if abandoned > 0 {
+        let window = reg.client.policy().create_settle;
+        twins::settle(reg, model, &new.declared_source, created, abandoned, window).await?
+    } else {
+        created
+    };
     wait_ready(reg, model, created).await
-}
-
-/// One read of `model`'s versions; every version in `registered` (declared
-/// source -> version this run created) whose source a lower version also
-/// holds is a duplicate from a concurrent applier: deleted, and the lower
-/// one answered.
-pub async fn keep_first_registered(
-    reg: &MlflowRegistry,
-    model: &str,
-    registered: &BTreeMap<String, u64>,
-) -> Result<BTreeMap<String, u64>> {
-    let mut first: BTreeMap<String, u64> = BTreeMap::new();
-    for v in versions_of(reg, model).await? {
-        let v = live(v)?;
-        if let Some(declared) = v.tags.get(tags::SOURCE) {
-            let lowest = first.entry(declared.clone()).or_insert(v.version);
-            *lowest = (*lowest).min(v.version);
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (declared, created) in registered {
-        let kept = match first.get(declared) {
-            Some(lower) if lower < created => {
-                delete_duplicate(reg, model, *created, *lower).await;
-                *lower
-            }
-            _ => *created,
-        };
-        out.insert(declared.clone(), kept);
-    }
-    Ok(out)
 }
 
 /// `model-versions/create` for `new` (its declared source in the
 /// `modelsync.source` tag); after an ambiguous failure, re-reads by declared
-/// source before any re-send.
+/// source before any re-send. Also answers how many attempts were sent
+/// again after such a re-read found nothing: each may still land.
 async fn send_create_version(
     reg: &MlflowRegistry,
     model: &str,
     new: &NewVersion,
-) -> Result<LiveVersion> {
+) -> Result<(LiveVersion, u32)> {
     let mut version_tags = new.tags.clone();
     version_tags.insert(tags::SOURCE.to_owned(), new.declared_source.clone());
     let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
@@ -188,7 +173,7 @@ async fn send_create_version(
             Ok(r) => break live(r.model_version)?,
             Err(e) => {
                 let e = converge.failed(e)?;
-                if let Some(v) = find_by_declared(reg, model, &new.declared_source).await? {
+                if let Some(v) = twins::find_by_declared(reg, model, &new.declared_source).await? {
                     break v;
                 }
                 converge.retry(e).await?;
@@ -204,41 +189,7 @@ async fn send_create_version(
             )
         },
     )?;
-    Ok(created)
-}
-
-/// The backstop against two appliers racing past the lease: right after a
-/// create, if a lower version with the same declared source exists, the one
-/// this run created is a duplicate: delete it (needs MANAGE; otherwise say
-/// so) and use the lower one.
-async fn remove_duplicate(
-    reg: &MlflowRegistry,
-    model: &str,
-    declared: &str,
-    created: LiveVersion,
-) -> Result<LiveVersion> {
-    let Some(first) = find_by_declared(reg, model, declared).await? else {
-        return Ok(created);
-    };
-    if first.version >= created.version {
-        return Ok(created);
-    }
-    delete_duplicate(reg, model, created.version, first.version).await;
-    Ok(first)
-}
-
-/// Deletes `duplicate` (needs MANAGE; otherwise says so and leaves it).
-async fn delete_duplicate(reg: &MlflowRegistry, model: &str, duplicate: u64, kept: u64) {
-    tracing::warn!(
-        model,
-        duplicate,
-        kept,
-        "another applier registered this source concurrently; removing the duplicate this run created"
-    );
-    let body = json!({ "name": model, "version": duplicate.to_string() });
-    if let Err(e) = call::<Empty>(reg, &ep::DELETE_VERSION, &body).await {
-        tracing::warn!(model, version = duplicate, error = %e, "could not remove the duplicate version");
-    }
+    Ok((created, converge.retries))
 }
 
 /// `model-versions/update`, always sending the description.
@@ -464,33 +415,6 @@ impl<'a> Converge<'a> {
     }
 }
 
-/// The version of `model` registered from `declared` (by the
-/// `modelsync.source` tag), lowest number first.
-async fn find_by_declared(
-    reg: &MlflowRegistry,
-    model: &str,
-    declared: &str,
-) -> Result<Option<LiveVersion>> {
-    let found = match (filter_literal(model), filter_literal(declared)) {
-        (Some(m), Some(d)) => {
-            let filter = format!("name={m} AND tags.`{}`={d}", tags::SOURCE);
-            search_versions(reg, Some(&filter)).await?
-        }
-        // Not expressible as a filter: read the model's versions instead.
-        _ => versions_of(reg, model).await?,
-    };
-    let mut matching: Vec<LiveVersion> = found
-        .into_iter()
-        .filter(|v| v.name == model)
-        .map(live)
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|v| v.tags.get(tags::SOURCE).map(String::as_str) == Some(declared))
-        .collect();
-    matching.sort_by_key(|v| v.version);
-    Ok(matching.into_iter().next())
-}
-
 /// Waits until `v` is READY: an error when it failed to register or is
 /// still pending after the registration timeout.
 async fn wait_ready(reg: &MlflowRegistry, model: &str, v: LiveVersion) -> Result<LiveVersion> {
@@ -576,7 +500,7 @@ async fn call<T: serde::de::DeserializeOwned>(
     Ok(reg.client.call(endpoint, Payload::Json(body)).await?)
 }
 
-fn live(v: ModelVersion) -> Result<LiveVersion> {
+pub(super) fn live(v: ModelVersion) -> Result<LiveVersion> {
     v.into_live()
         .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
 }

@@ -1,8 +1,10 @@
 //! The engine failing under the leader: etcd losing one member of three
 //! (no interruption: same leader, same epoch, changes still applied) and
-//! then a second (the leader steps down, nobody writes, `/healthz` fails);
-//! PostgreSQL terminating the leader's session (it steps down, the other
-//! replica takes over with a newer epoch and applies).
+//! then a second (the leader steps down, nobody writes, `/healthz` fails,
+//! and no replica goes on naming the old leader as if it still led: the
+//! leader is `unknown`); PostgreSQL terminating the leader's session (it
+//! steps down, the other replica takes over with a newer epoch and
+//! applies).
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,51 @@ async fn etcd_losing_one_member_then_two() {
         .expect("exists");
     assert_eq!(m.description, "v2", "v3 was not applied");
     each_source_once(&f.model).await;
+}
+
+/// Issue 17: without a quorum nobody can be asked who leads, so no replica
+/// reports the last leader it saw as the leader: `/status` says `unknown`
+/// (and no epoch), on the standby and on the leader that stepped down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_without_quorum_no_replica_reports_a_stale_leader() {
+    let cluster = EtcdCluster::start("no-quorum").expect("etcd cluster");
+    let f = Fleet::start(&cluster.uri(), 2).await;
+    let leader = f.one_leader(Duration::from_secs(30));
+    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let identity = f.replicas[leader].daemon.status()["leader"]
+        .as_str()
+        .expect("the leader names itself")
+        .to_string();
+    let standby = 1 - leader;
+    wait("the standby sees the leader", TTL * 3, &f, |f| {
+        f.replicas[standby].daemon.status()["leader"] == identity.as_str()
+    });
+    cluster.kill(0);
+    cluster.kill(1);
+    wait("the leader steps down", TTL * 3, &f, |f| {
+        f.leaders().is_empty()
+    });
+    wait(
+        "every replica reports the leader unknown",
+        TTL * 4,
+        &f,
+        |f| {
+            f.replicas.iter().all(|r| {
+                let s = r.daemon.status();
+                s["leader"] == "unknown" && s["epoch"].is_null()
+            })
+        },
+    );
+    // And it stays so while the engine cannot be asked.
+    let start = Instant::now();
+    while start.elapsed() < TTL {
+        for r in &f.replicas {
+            let s = r.daemon.status();
+            assert_eq!(s["leader"], "unknown", "{s:#}");
+            assert_ne!(s["leader"], identity.as_str(), "{s:#}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ const TTL: Duration = Duration::from_secs(3);
 const TTL_ENV: (&str, &str) = ("MODELSYNC_LEASE_TTL", "3s");
 
 /// `n` one-version models in `w`'s `m/`.
-fn models(w: &Workdir, prefix: &str, n: usize) -> Vec<String> {
+pub(super) fn models(w: &Workdir, prefix: &str, n: usize) -> Vec<String> {
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:02}")).collect();
     for n in &names {
         w.write(&format!("m/{n}.yaml"), &model(n));
@@ -49,7 +49,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// Every model has exactly one version (nothing registered twice).
-async fn one_version_each(names: &[String]) {
+pub(super) async fn one_version_each(names: &[String]) {
     let reg = server().registry();
     for n in names {
         let m = reg.get_model(n).await.expect("read").expect("exists");

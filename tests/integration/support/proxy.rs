@@ -4,7 +4,9 @@
 //! substring, N times); a matching rule can answer a status itself, reset
 //! the connection, delay, or — the important one — forward the request
 //! upstream and then answer the client 502 (or reset), so that a create
-//! happened but the client cannot know. One request per connection
+//! happened but the client cannot know — or hold it past the client's
+//! timeout and forward it only once a later request was answered (a create
+//! that lands after the client sent it again). One request per connection
 //! (`Connection: close`), which keeps the parsing trivial.
 
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,10 @@ pub enum Fault {
     /// Forward, and answer with every `.0` in the body replaced by `.1`
     /// (e.g. a version status the real server never reports).
     RewriteAnswer(String, String),
+    /// Hold the request (the client times out meanwhile) until upstream
+    /// has answered a later request whose path contains `.0`, then forward
+    /// it anyway: it lands after that one. Gives up holding after 120 s.
+    HoldUntilAnswered(String),
 }
 
 /// One request the proxy saw.
@@ -61,10 +67,22 @@ struct Rule {
     remaining: usize,
 }
 
+/// A request the proxy forwarded and upstream answered.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub method: String,
+    pub path: String,
+    /// Upstream's status code.
+    pub status: u16,
+    /// Held first ([`Fault::HoldUntilAnswered`]).
+    pub held: bool,
+}
+
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Seen>,
+    answered: Vec<Answered>,
 }
 
 /// A running proxy; it stops with the test's runtime.
@@ -72,6 +90,13 @@ pub struct Proxy {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     state: Arc<Mutex<State>>,
+}
+
+/// The shared state and a wake-up for held requests.
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<State>>,
+    answered: Arc<tokio::sync::Notify>,
 }
 
 impl Proxy {
@@ -86,10 +111,13 @@ impl Proxy {
             .expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let shared = Shared {
+            state: state.clone(),
+            answered: Arc::default(),
+        };
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(handle(conn, upstream.clone(), st.clone()));
+                tokio::spawn(handle(conn, upstream.clone(), shared.clone()));
             }
         });
         Proxy { url, state }
@@ -134,6 +162,17 @@ impl Proxy {
             .count()
     }
 
+    /// The requests forwarded and answered by upstream whose path contains
+    /// `path_contains`, in the order answered.
+    pub fn answered(&self, path_contains: &str) -> Vec<Answered> {
+        let st = self.state.lock().expect("proxy state");
+        st.answered
+            .iter()
+            .filter(|a| a.path.contains(path_contains))
+            .cloned()
+            .collect()
+    }
+
     /// How many requests with this method and path substring were seen.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
         self.seen()
@@ -143,7 +182,8 @@ impl Proxy {
     }
 }
 
-async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>) {
+async fn handle(mut client: TcpStream, upstream: String, shared: Shared) {
+    let state = &shared.state;
     let Some((head, body)) = read_request(&mut client).await else {
         return;
     };
@@ -176,7 +216,30 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
         });
         fault
     };
-    match fault {
+    let forward = |upstream: &str, head: &str, body: &[u8]| {
+        let (upstream, head, body) = (upstream.to_owned(), head.to_owned(), body.to_vec());
+        let (method, path, shared) = (method.clone(), path.clone(), shared.clone());
+        let held = matches!(fault, Some(Fault::HoldUntilAnswered(_)));
+        async move {
+            let resp = forward_raw(&upstream, &head, &body).await;
+            if let Some(status) = resp.as_deref().and_then(status_of) {
+                shared
+                    .state
+                    .lock()
+                    .expect("proxy state")
+                    .answered
+                    .push(Answered {
+                        method,
+                        path,
+                        status,
+                        held,
+                    });
+                shared.answered.notify_waiters();
+            }
+            resp
+        }
+    };
+    match fault.clone() {
         None => {
             if let Some(resp) = forward(&upstream, &head, &body).await {
                 let _ = client.write_all(&resp).await;
@@ -216,7 +279,41 @@ async fn handle(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>
                 let _ = client.write_all(&rewrite_body(&resp, &from, &to)).await;
             }
         }
+        Some(Fault::HoldUntilAnswered(later)) => {
+            let since = state.lock().expect("proxy state").answered.len();
+            let answered = || {
+                state.lock().expect("proxy state").answered[since..]
+                    .iter()
+                    .any(|a| a.path.contains(&later))
+            };
+            let held = async {
+                loop {
+                    let wake = shared.answered.notified();
+                    tokio::pin!(wake);
+                    wake.as_mut().enable();
+                    if answered() {
+                        return;
+                    }
+                    wake.await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(120), held).await;
+            if let Some(resp) = forward(&upstream, &head, &body).await {
+                let _ = client.write_all(&resp).await;
+            }
+        }
     }
+}
+
+/// The status code of an HTTP answer.
+fn status_of(resp: &[u8]) -> Option<u16> {
+    let line = resp.split(|b| *b == b'\n').next()?;
+    std::str::from_utf8(line)
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Reads one request: the head (up to the blank line) and a
@@ -257,7 +354,7 @@ async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 /// Sends the request upstream with `Connection: close` and returns the whole
 /// answer.
-async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+async fn forward_raw(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
     let mut up = TcpStream::connect(upstream).await.ok()?;
     let mut out = String::new();
     for line in head.trim_end().lines() {
