@@ -33,5 +33,6 @@ mod request_floor;
 mod saved_plan;
 mod schema;
 mod servers;
+mod serving;
 mod tidy;
 mod watch;
