@@ -298,7 +298,8 @@ pub trait Registry: Sync {
     /// file streamed through the hash once per registry instance.
     /// `Ok(Err(why))` when they cannot be read. A path on this machine is
     /// read only where MLflow handed it out, never because a manifest
-    /// wrote it (so the embedded registry reads none in a pass).
+    /// wrote it; the embedded registry reads no bytes in a pass (it holds
+    /// only what manifests wrote, and serves offline plans).
     fn version_tree(
         &self,
         model: &str,

@@ -39,16 +39,31 @@ pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 /// tree, with the same size (and, where the store has one, the same ETag
 /// or modification time), is not read again — the plan, the plan under
 /// the lease and a gate's re-check before the move read a tree once.
+///
+/// It also remembers a store that failed as a whole (no credentials, an
+/// endpoint that does not answer): later trees in it fail at once with
+/// the same reason, so a pass pays for such a failure once per bucket.
 #[derive(Debug, Default)]
-pub struct HashCache(Mutex<HashMap<(String, String, u64, String), String>>);
+pub struct HashCache {
+    hashes: Mutex<HashMap<(String, String, u64, String), String>>,
+    failed: Mutex<HashMap<String, String>>,
+}
 
 impl HashCache {
     fn get(&self, key: &(String, String, u64, String)) -> Option<String> {
-        self.0.lock().expect("hash cache").get(key).cloned()
+        self.hashes.lock().expect("hash cache").get(key).cloned()
     }
 
     fn put(&self, key: (String, String, u64, String), sha256: String) {
-        self.0.lock().expect("hash cache").insert(key, sha256);
+        self.hashes.lock().expect("hash cache").insert(key, sha256);
+    }
+
+    fn failed(&self, store: &str) -> Option<String> {
+        self.failed.lock().expect("hash cache").get(store).cloned()
+    }
+
+    fn fail(&self, store: String, why: String) {
+        self.failed.lock().expect("hash cache").insert(store, why);
     }
 }
 
@@ -145,6 +160,20 @@ impl<'a> Store<'a> {
             {
                 b = b.with_region(r);
             }
+            // Bounded, so that a store that does not answer (no
+            // credentials, an instance-metadata endpoint that is not
+            // there) fails a pass in seconds, not minutes.
+            let retry = object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            };
+            b = b.with_retry(retry).with_config(
+                object_store::aws::AmazonS3ConfigKey::Client(
+                    object_store::ClientConfigKey::ConnectTimeout,
+                ),
+                "5s",
+            );
             let store = b.build().map_err(|e| {
                 RegistryError::Invalid(format!("{whose}: cannot open S3 store {uri}: {e}"))
             })?;
@@ -198,6 +227,35 @@ impl<'a> Store<'a> {
     /// size and stamp) is not read again. A file whose length differs
     /// from its listing (rewritten while read) is an error.
     pub async fn tree(&self, cache: &HashCache) -> Result<TreeDigest> {
+        let whole = self.whole_store();
+        if let Some(why) = whole.as_deref().and_then(|w| cache.failed(w)) {
+            return Err(RegistryError::Other(why));
+        }
+        let read = self.read_tree(cache).await;
+        if let (Err(e), Some(store)) = (&read, whole) {
+            // Not one object's problem: the store as a whole failed.
+            if matches!(
+                e,
+                RegistryError::Unauthenticated(_) | RegistryError::Other(_)
+            ) {
+                cache.fail(store, e.to_string());
+            }
+        }
+        read
+    }
+
+    /// `s3://bucket` for an S3 store (what fails as a whole), else `None`.
+    fn whole_store(&self) -> Option<String> {
+        match &self.kind {
+            Kind::S3 { .. } => {
+                let rest = self.uri.strip_prefix("s3://")?;
+                Some(format!("s3://{}", rest.split('/').next().unwrap_or(rest)))
+            }
+            _ => None,
+        }
+    }
+
+    async fn read_tree(&self, cache: &HashCache) -> Result<TreeDigest> {
         let listed = self.listed().await?;
         let files: Vec<TreeFile> = stream::iter(listed)
             .map(|l| self.hash_listed(l, cache))

@@ -259,10 +259,10 @@ async fn a_proxied_version_is_refused_for_serving_with_the_reason_but_still_pinn
 }
 
 /// A path on this machine that a manifest wrote is never read during a
-/// pass: the embedded registry records no digest for it (and says why), a
-/// `digest: unchanged` gate blocks with that reason; `resolve`, run by a
-/// person, reads it. On MLflow, a plan registering such a path carries no
-/// digest either.
+/// pass: the embedded registry (which reads no bytes in a pass) records no
+/// digest for it and says why, a `digest: unchanged` gate blocks with that
+/// reason; `resolve`, run by a person, reads it. On MLflow, a plan
+/// registering such a path carries no digest either.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pass_never_reads_a_host_path_a_manifest_wrote() {
     let wd = Workdir::new();
@@ -287,7 +287,7 @@ async fn a_pass_never_reads_a_host_path_a_manifest_wrote() {
     assert!(!r.stdout.contains("modelsync.digest"), "{r:?}");
     assert!(
         r.stderr
-            .contains("a path on this machine that a manifest wrote"),
+            .contains("the embedded registry reads no artifact bytes during a pass"),
         "{r:?}"
     );
     let registry = std::fs::read_to_string(wd.registry_file()).expect("registry");
@@ -297,8 +297,7 @@ async fn a_pass_never_reads_a_host_path_a_manifest_wrote() {
     assert_eq!(r.code, 5, "{r:?}");
     assert!(
         r.stdout.contains("digest unchanged")
-            && r.stdout
-                .contains("a path on this machine that a manifest wrote"),
+            && r.stdout.contains("reads no artifact bytes during a pass"),
         "{r:?}"
     );
     let r = wd.run(&["resolve", "probe", "--stage", "Staging"]);

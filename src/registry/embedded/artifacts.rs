@@ -1,22 +1,21 @@
 //! The bytes behind the embedded registry's versions. It holds only what
-//! manifests wrote (its sources are never checked against anything), so a
-//! pass reads no host path it names; it reads stores (`s3://`) as MLflow's
-//! versions' are read. `modelsync resolve`, run by a person against their
-//! own registry file, also reads `file:` sources (and bare absolute
-//! paths). Files are read through [`crate::registry::store`].
+//! manifests wrote (its sources are never checked against anything) and
+//! serves offline plans (a snapshot, a fork's pull request without
+//! secrets), so a pass reads no bytes at all: not a path on this machine a
+//! manifest named, not a store with whatever credentials the environment
+//! has. `modelsync resolve`, run by a person against their own registry
+//! file, reads `file:` sources (and bare absolute paths) and `s3://` ones.
+//! Files are read through [`crate::registry::store`].
 
 use crate::registry::store::{HashCache, Store};
-use crate::state::artifacts::{ArtifactTree, is_host_path};
+use crate::state::artifacts::ArtifactTree;
 
-/// The bytes at `location` for a pass: never a host path.
-pub async fn for_pass(hashes: &HashCache, location: &str) -> Result<ArtifactTree, String> {
-    if is_host_path(location) {
-        return Err(format!(
-            "{location} is a path on this machine that a manifest wrote: the embedded registry \
-             reads none during a pass (`modelsync resolve` reads it for the person who runs it)"
-        ));
-    }
-    read(hashes, location).await
+/// Why a pass reads nothing behind `location`.
+pub fn not_in_a_pass(location: &str) -> String {
+    format!(
+        "{location} is what a manifest wrote: the embedded registry reads no artifact bytes \
+         during a pass (`modelsync resolve` reads them for the person who runs it)"
+    )
 }
 
 /// The bytes at `location`, host paths included (`modelsync resolve`).

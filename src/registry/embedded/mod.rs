@@ -101,7 +101,7 @@ pub struct EmbeddedRegistry {
     path: PathBuf,
     write: bool,
     inner: Mutex<Inner>,
-    /// Files hashed in this instance (`resolve`, a pass's reads of `s3://`).
+    /// Files hashed in this instance (`resolve`).
     hashes: super::store::HashCache,
 }
 
@@ -482,7 +482,7 @@ impl Registry for EmbeddedRegistry {
         _model: &str,
         version: &LiveVersion,
     ) -> Result<std::result::Result<ArtifactTree, String>> {
-        Ok(artifacts::for_pass(&self.hashes, &version.source).await)
+        Ok(Err(artifacts::not_in_a_pass(&version.source)))
     }
 
     async fn source_tree(
@@ -493,7 +493,7 @@ impl Registry for EmbeddedRegistry {
         let location = resolved
             .and_then(|r| r.location.as_deref())
             .unwrap_or(declared);
-        Ok(artifacts::for_pass(&self.hashes, location).await)
+        Ok(Err(artifacts::not_in_a_pass(location)))
     }
 
     async fn resolve_version(&self, _model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
