@@ -60,6 +60,21 @@ impl EvalClock {
     }
 }
 
+/// `ms` since the epoch as RFC 3339 in UTC, to the second
+/// (`2026-01-31T12:00:00Z`): how modelsync writes times people read.
+pub fn rfc3339_seconds(ms: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time (`Z`, or no offset).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339(s)
+        .or_else(|_| humantime::parse_rfc3339_weak(s))
+        .ok()
+        .map(to_ms)
+}
+
 fn parse(value: &str) -> Result<i64, BadNow> {
     humantime::parse_rfc3339_weak(value.trim())
         .map(to_ms)
@@ -84,6 +99,17 @@ mod tests {
         assert_eq!(parse("1970-01-01T00:00:01Z"), Ok(1000));
         let err = parse("yesterday").unwrap_err();
         assert!(err.to_string().contains("MODELSYNC_NOW=\"yesterday\""));
+    }
+
+    #[test]
+    fn rfc3339_round_trips_to_the_second() {
+        assert_eq!(rfc3339_seconds(1_000), "1970-01-01T00:00:01Z");
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z"), Some(1_000));
+        assert_eq!(
+            parse_rfc3339(&rfc3339_seconds(1_769_860_800_000)),
+            Some(1_769_860_800_000)
+        );
+        assert_eq!(parse_rfc3339("tomorrow"), None);
     }
 
     #[test]

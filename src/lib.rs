@@ -15,6 +15,8 @@
 //! - [`source`]: reads manifest files from folders and git branches.
 //! - [`reconcile`]: the one pass: load -> validate -> observe -> plan ->
 //!   lease -> apply -> verify, run by `plan`, `apply` and `watch` alike.
+//! - [`secret`]: the one `Secret` type, and the process-wide set of secret
+//!   values every published text is checked against.
 //! - [`clock`]: the wall clock (leases, backoff) and the evaluation clock
 //!   (`MODELSYNC_NOW`: gates, audit stamps).
 //! - [`shutdown`]: SIGTERM/SIGINT handling shared by `apply` and `watch`.
@@ -38,6 +40,7 @@ pub mod naming;
 pub mod plan;
 pub mod reconcile;
 pub mod registry;
+pub mod secret;
 pub mod shutdown;
 pub mod source;
 pub mod state;

@@ -1,13 +1,20 @@
 //! Logging setup: tracing to stderr, text or JSON. Only `main` calls
 //! [`init`]; the commands report their errors through [`error`] and
 //! [`diagnostic`], which honour `--log-format` and ignore `-q`.
+//!
+//! Both ends of the process's output pass the secret check
+//! (`crate::secret`): data on stdout ([`print()`]) is refused when it holds
+//! a secret's value; a log line cannot be refused, so every line on
+//! stderr has the values masked (`***`) instead.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::manifest::Diagnostic;
+use crate::secret::{self, Leak};
 
 /// The tracing target of what a command reports as its outcome (the final
 /// error, manifest problems). Enabled at every verbosity and whatever
@@ -50,7 +57,7 @@ pub fn init(opts: Options, default_level: &str) {
         );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(Redacted)
         .with_ansi(stderr_ansi());
     JSON.store(opts.json, Ordering::Relaxed);
     let _ = if opts.json {
@@ -71,7 +78,7 @@ pub fn error(message: &str) {
     if is_json() {
         tracing::error!(target: REPORT_TARGET, "{message}");
     } else {
-        let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+        stderr(&format!("error: {message}\n"));
     }
 }
 
@@ -89,7 +96,7 @@ pub fn diagnostic(d: &Diagnostic) {
             d.message
         );
     } else {
-        let _ = writeln!(std::io::stderr().lock(), "{d}");
+        stderr(&format!("{d}\n"));
     }
 }
 
@@ -105,6 +112,49 @@ pub fn detail(kind: &str, message: &str) {
     if is_json() {
         tracing::error!(target: REPORT_TARGET, kind, "{message}");
     } else {
-        let _ = writeln!(std::io::stderr().lock(), "{kind}: {message}");
+        stderr(&format!("{kind}: {message}\n"));
+    }
+}
+
+/// Writes data on stdout, unless it holds a secret's value: then nothing
+/// is written and the leak is returned. A closed pipe is not an error.
+pub fn print(s: &str) -> Result<(), Leak> {
+    secret::check(s)?;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+    Ok(())
+}
+
+/// A line (or lines) on stderr, secrets masked.
+fn stderr(s: &str) {
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(secret::redact(s).as_bytes());
+}
+
+/// The tracing writer: stderr, with secrets masked in each event (the
+/// formatter hands over one whole event per write).
+struct Redacted;
+
+impl Write for Redacted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr()
+            .lock()
+            .write_all(secret::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Redacted {
+    type Writer = Redacted;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Redacted
     }
 }

@@ -55,6 +55,10 @@ pub struct ApplyOptions {
     /// Gates to re-check just before each move (from the manifests or the
     /// saved plan); a move whose gate no longer passes is blocked.
     pub gates: crate::manifest::GateSpecs,
+    /// What `approvals` gates are re-checked against: the approvers file
+    /// and the approval files read with the manifests (tags are read
+    /// fresh).
+    pub approvals: crate::manifest::Approvals,
     /// The applier lease the writes are made under: asked before each
     /// write; once it is lost (or its deadline passed) nothing further is
     /// written and the remaining actions are skipped. A conflict has it

@@ -542,7 +542,7 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     /// A stage move or an alias: gates re-checked just before, then the
-    /// move, then its audit tags.
+    /// move, then its audit tags (naming the approvers the gates counted).
     async fn promote(&mut self, action: &Action) -> Result<(), StepError> {
         let (reg, model) = (self.reg, self.model);
         match action {
@@ -553,7 +553,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 ..
             } => {
                 let n = self.resolve(version)?;
-                self.recheck_gates(&GateTarget::Stage(*to), n).await?;
+                let approvers = self.recheck_gates(&GateTarget::Stage(*to), n).await?;
                 if self.prepared.archiving.contains(to) {
                     if reg.transition_stage_archiving(model, n, *to).await? {
                         self.archived_by_move
@@ -564,7 +564,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 }
                 let previous = holders.iter().copied().find(|h| *h != n);
                 if prepare::audited(*to) {
-                    self.audit(n, to.as_str(), previous).await?;
+                    self.audit(n, to.as_str(), previous, approvers).await?;
                 }
             }
             Action::SetAlias {
@@ -574,10 +574,12 @@ impl<R: Registry> ModelRun<'_, R> {
                 ..
             } => {
                 let n = self.resolve(version)?;
-                self.recheck_gates(&GateTarget::Alias(alias.clone()), n)
+                let approvers = self
+                    .recheck_gates(&GateTarget::Alias(alias.clone()), n)
                     .await?;
                 reg.set_alias(model, alias, n).await?;
-                self.audit(n, alias, before.filter(|b| *b != n)).await?;
+                self.audit(n, alias, before.filter(|b| *b != n), approvers)
+                    .await?;
             }
             _ => unreachable!("promote is called with a move"),
         }
@@ -601,10 +603,15 @@ impl<R: Registry> ModelRun<'_, R> {
     }
 
     /// Evaluates the target's gates again against a fresh read of the
-    /// model and its runs, just before the move.
-    async fn recheck_gates(&self, target: &GateTarget, version: u64) -> Result<(), StepError> {
+    /// model (its approval tags) and its runs, just before the move: the
+    /// principals whose approvals counted.
+    async fn recheck_gates(
+        &self,
+        target: &GateTarget,
+        version: u64,
+    ) -> Result<Vec<String>, StepError> {
         let Some(gates) = self.opts.gates.get(self.model).and_then(|g| g.get(target)) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let model = self.reg.get_model(self.model).await?.ok_or_else(|| {
             StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
@@ -624,9 +631,17 @@ impl<R: Registry> ModelRun<'_, R> {
         {
             self.read_bytes(v, &mut live).await?;
         }
+        let registry = self.reg.uri();
+        let env = gates::Env {
+            now_ms: self.opts.now_ms,
+            registry: &registry,
+            approvals: &self.opts.approvals,
+        };
         let checks = gates::evaluate(
             gates,
             &gates::Candidate {
+                model: self.model,
+                target,
                 live: candidate,
                 run_id: candidate
                     .map(|v| v.run_id.as_str())
@@ -638,7 +653,7 @@ impl<R: Registry> ModelRun<'_, R> {
             },
             Some(&model),
             &live,
-            self.opts.now_ms,
+            &env,
         );
         let blocked: Vec<String> = checks
             .iter()
@@ -646,7 +661,7 @@ impl<R: Registry> ModelRun<'_, R> {
             .map(|c| format!("{} ({})", c.gate, c.detail))
             .collect();
         if blocked.is_empty() {
-            Ok(())
+            Ok(gates::approvers(&checks))
         } else {
             Err(StepError::Blocked(format!(
                 "gate no longer passes just before the move: {}",
@@ -705,11 +720,12 @@ impl<R: Registry> ModelRun<'_, R> {
         version: u64,
         target: &str,
         previous: Option<u64>,
+        approved_by: Vec<String>,
     ) -> Result<(), RegistryError> {
         let (key, value) = prepare::audit_tag(
             target,
             self.opts.now_ms,
-            previous,
+            (previous, approved_by),
             self.opts.revision.as_deref(),
         );
         if self.tagged_on_create.remove(&(version, key.clone())) {

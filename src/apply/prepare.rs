@@ -10,7 +10,6 @@
 //!   other versions in the target stage, in the transaction of the move).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::plan::{Action, ModelPlan, Target};
 use crate::state::{Stage, tags};
@@ -28,13 +27,13 @@ pub(super) struct Prepared {
 pub(super) fn audit_tag(
     target: &str,
     now_ms: i64,
-    previous: Option<u64>,
+    (previous, approved_by): (Option<u64>, Vec<String>),
     revision: Option<&str>,
 ) -> (String, String) {
-    let at = UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64);
     let stamp = tags::Stamp {
-        at: humantime::format_rfc3339_seconds(at).to_string(),
+        at: crate::clock::rfc3339_seconds(now_ms),
         previous,
+        approved_by,
         revision: revision.map(str::to_owned),
     };
     (
@@ -75,7 +74,12 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
                 if let Target::New(handle) = version
                     && audited(*to)
                 {
-                    let (k, v) = audit_tag(to.as_str(), now_ms, holders.first().copied(), revision);
+                    let (k, v) = audit_tag(
+                        to.as_str(),
+                        now_ms,
+                        (holders.first().copied(), Vec::new()),
+                        revision,
+                    );
                     out.audit_on_create
                         .entry(handle.clone())
                         .or_default()
@@ -91,7 +95,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
                 before,
                 ..
             } => {
-                let (k, v) = audit_tag(alias, now_ms, *before, revision);
+                let (k, v) = audit_tag(alias, now_ms, (*before, Vec::new()), revision);
                 out.audit_on_create
                     .entry(handle.clone())
                     .or_default()

@@ -117,6 +117,22 @@ pub enum Command {
         Git credentials: MODELSYNC_GIT_TOKEN (https, user MODELSYNC_GIT_USERNAME or x-access-token),\n\
         MODELSYNC_GIT_SSH_KEY or the ssh agent (ssh).")]
     Watch(Box<WatchArgs>),
+    /// Sign an approval of one version for a stage or alias: a tag on the
+    /// version, or with --out a file for the manifests' repository.
+    #[command(after_help = "Examples:\n  \
+        modelsync approve fraud-detector --stage Production --version 7 --key ~/.ssh/id_ed25519\n  \
+        modelsync approve fraud-detector --alias champion --key ~/.ssh/id_ed25519 --out manifests/\n  \
+        modelsync approve fraud-detector --stage Production --version 7 --principal alice --print-statement > s\n  \
+        ssh-keygen -Y sign -n modelsync-approval -f ~/.ssh/id_ed25519 s   # then store s and s.sig\n\n\
+        The statement, its storage and how to check one with ssh-keygen: docs/approvals.md.")]
+    Approve(ApproveArgs),
+    /// Sign a rejection (the arguments of approve): the version's approvals
+    /// gate blocks until the same principal signs a later approval or the
+    /// rejection is removed.
+    #[command(
+        after_help = "Example:\n  modelsync reject fraud-detector --stage Production --version 7 --key ~/.ssh/id_ed25519 --comment \"drift on segment B\""
+    )]
+    Reject(ApproveArgs),
     /// Show or free the applier lease (MLflow registries).
     #[command(
         subcommand,
@@ -379,6 +395,52 @@ pub struct WatchArgs {
     /// git's allowed_signers file (principals, then an SSH public key).
     #[arg(long, value_name = "FILE", requires = "verify_signatures")]
     pub allowed_signers: Option<PathBuf>,
+    /// With --verify-signatures: also apply a verified head that does not
+    /// descend from the last verified commit applied (a force-push back to
+    /// an older signed commit, or to another branch's).
+    #[arg(long, requires = "verify_signatures")]
+    pub allow_non_fast_forward: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["stage", "alias"])))]
+pub struct ApproveArgs {
+    /// The registered model.
+    pub model: String,
+    /// The stage the version may move into (Staging, Production, …).
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// The alias the version may move to.
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: Option<String>,
+    /// The version (default: the model's latest version).
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+    /// The SSH private key to sign with (OpenSSH format, unencrypted; for a
+    /// passphrase or an agent, sign --print-statement's output with
+    /// ssh-keygen -Y sign).
+    #[arg(long, value_name = "PATH", required_unless_present = "print_statement")]
+    pub key: Option<PathBuf>,
+    /// The principal to sign as (default: the one the approvers file lists
+    /// for the key, found through the modelsync.toml of --out DIR, else of
+    /// manifests/ or .).
+    #[arg(long, value_name = "NAME")]
+    pub principal: Option<String>,
+    /// A comment, part of the signed statement (one line).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// How long the statement counts from now.
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub expires: std::time::Duration,
+    /// Write the record to DIR/approvals/ (the manifests' folder, for a
+    /// commit) instead of a tag on the version: the way to approve a model
+    /// you may only read.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the canonical statement to sign, and nothing else: no key,
+    /// nothing stored (needs --principal).
+    #[arg(long, conflicts_with_all = ["key", "out"], requires = "principal")]
+    pub print_statement: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,4 +466,20 @@ pub struct LeaseReleaseArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_daemon_listens_on_loopback_by_default() {
+        let cli = Cli::try_parse_from(["modelsync", "watch", "manifests"]).expect("parse");
+        let Command::Watch(args) = cli.command else {
+            panic!("not watch");
+        };
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+    }
 }

@@ -1,10 +1,10 @@
 //! Helpers shared by the commands: registry selection, manifest loading,
 //! output on stdout.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::args::ProtectArgs;
 use super::{ColorChoice, Exit, GlobalArgs};
@@ -21,8 +21,12 @@ pub const DEFAULT_REGISTRY: &str = "file:.modelsync/registry.json";
 /// The registry URI: `--registry`, then `MODELSYNC_REGISTRY`, then
 /// `MLFLOW_TRACKING_URI`, then [`DEFAULT_REGISTRY`]; with `--workspace
 /// NAME` as the fragment `#workspace=NAME` (it wins over
-/// `MLFLOW_WORKSPACE`, which the MLflow registry reads itself).
-pub fn registry_uri(g: &GlobalArgs) -> String {
+/// `MLFLOW_WORKSPACE`, which the MLflow registry reads itself). A
+/// workspace named twice must be named alike: `--workspace` (or, without
+/// it, `MLFLOW_WORKSPACE`) and the URI's own `#workspace=` fragment that
+/// disagree are an error, before any request. A password in the URI is
+/// registered as a secret.
+pub fn registry_uri(g: &GlobalArgs) -> anyhow::Result<String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let uri = g
         .registry
@@ -30,13 +34,34 @@ pub fn registry_uri(g: &GlobalArgs) -> String {
         .or_else(|| env("MODELSYNC_REGISTRY"))
         .or_else(|| env("MLFLOW_TRACKING_URI"))
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
-    match g.workspace.as_deref().map(str::trim) {
-        Some(ws) if !ws.is_empty() => {
+    crate::secret::register_userinfo("the password in the registry URI", &uri);
+    let flag = g
+        .workspace
+        .as_deref()
+        .map(str::trim)
+        .filter(|w| !w.is_empty());
+    if let Some(named) = registry::mlflow::workspace_in(&uri) {
+        let (other, said) = match flag {
+            Some(f) => (Some(f.to_string()), "--workspace"),
+            None => (
+                env("MLFLOW_WORKSPACE").map(|w| w.trim().to_string()),
+                "MLFLOW_WORKSPACE",
+            ),
+        };
+        if let Some(other) = other.filter(|o| *o != named) {
+            bail!(
+                "{said} {other:?} and the registry URI's #workspace={named} name different \
+                 workspaces; name the workspace once (or twice alike)"
+            );
+        }
+    }
+    Ok(match flag {
+        Some(ws) => {
             let base = uri.split("#workspace=").next().unwrap_or(&uri).to_string();
             format!("{base}#workspace={}", fragment_encode(ws))
         }
-        _ => uri,
-    }
+        None => uri,
+    })
 }
 
 /// Percent-encodes what a URI fragment cannot hold as is.
@@ -54,7 +79,7 @@ fn fragment_encode(s: &str) -> String {
 
 /// Opens the configured registry.
 pub async fn open_registry(g: &GlobalArgs, write: bool) -> anyhow::Result<AnyRegistry> {
-    let uri = registry_uri(g);
+    let uri = registry_uri(g)?;
     registry::open(&uri, &OpenOptions { write })
         .await
         .with_context(|| format!("opening registry {}", redact(&uri)))
@@ -120,7 +145,7 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             report_applied(out);
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
-        Stop::OtherRegistry { .. } | Stop::Cancelled => {
+        Stop::OtherRegistry { .. } | Stop::Cancelled | Stop::Leak(_) => {
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
     }
@@ -130,9 +155,10 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
 /// After an apply: the results on stdout, then on stderr what did not
 /// converge, what a shutdown skipped, or why nothing was written.
 pub fn report_applied(out: &Outcome) {
-    if let Some(report) = &out.report {
-        print("\n");
-        print(&report.render_text());
+    if let Some(report) = &out.report
+        && let Err(e) = print(&format!("\n{}", report.render_text()))
+    {
+        crate::logging::error(&format!("{e:#}"));
     }
     if let Some(plan) = out.plan.as_ref().filter(|p| p.has_errors()) {
         report_plan_errors(plan, "nothing was written to the registry");
@@ -183,6 +209,7 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
         registries,
         roots: crate::source::folder::roots(paths),
         tree: crate::manifest::paths::Tree::Host,
+        approvers: config.approvers,
     })
 }
 
@@ -199,11 +226,11 @@ pub fn print_diagnostics(diags: &[Diagnostic]) {
     ));
 }
 
-/// Writes data on stdout; a closed pipe is not an error.
-pub fn print(s: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(s.as_bytes());
-    let _ = out.flush();
+/// Writes data on stdout; a closed pipe is not an error. Refused (nothing
+/// written, an error) when it holds the value of a secret.
+pub fn print(s: &str) -> anyhow::Result<()> {
+    crate::logging::print(s)
+        .map_err(|leak| anyhow::anyhow!("refused to print: the output holds {leak}"))
 }
 
 /// Whether to colour stdout.

@@ -14,7 +14,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "modelsync", &mut out);
-    print(&String::from_utf8(out)?);
+    print(&String::from_utf8(out)?)?;
     Ok(Exit::Ok)
 }
 
@@ -24,7 +24,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
 pub fn man(a: ManArgs) -> anyhow::Result<Exit> {
     let cmd = Cli::command();
     let Some(dir) = a.out_dir else {
-        print(&String::from_utf8(render(cmd)?)?);
+        print(&String::from_utf8(render(cmd)?)?)?;
         return Ok(Exit::Ok);
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -15,11 +15,11 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     let live = if !a.paths.is_empty() {
         let paths = common::default_paths(&a.paths);
         let files = crate::source::read_paths(&paths)?;
-        let options = crate::manifest::validate::LoadOptions {
-            roots: crate::source::folder::roots(&paths),
-            tree: crate::manifest::paths::Tree::Host,
-            ..Default::default()
+        // As plan reads them: modelsync.toml's registries and approvers too.
+        let no_flags = super::args::ProtectArgs {
+            protect: Vec::new(),
         };
+        let options = common::load_options(&paths, &no_flags)?;
         let desired = match crate::reconcile::load(&files, &options) {
             Ok(d) => d,
             Err(diags) => {
@@ -74,7 +74,7 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
                 path.display()
             );
         }
-        None => print(&crate::manifest::export::render(&live)),
+        None => print(&crate::manifest::export::render(&live))?,
     }
     Ok(Exit::Ok)
 }

@@ -29,11 +29,11 @@ pub async fn run(g: &GlobalArgs, a: GetArgs) -> anyhow::Result<Exit> {
             } else {
                 Value::Array(docs)
             };
-            print(&format!("{}\n", serde_json::to_string_pretty(&body)?));
+            print(&format!("{}\n", serde_json::to_string_pretty(&body)?))?;
         }
         OutputFormat::Text => {
             for v in &selected {
-                print(&to_text(&model, v));
+                print(&to_text(&model, v))?;
             }
         }
     }

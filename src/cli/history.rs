@@ -10,14 +10,14 @@ pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
     let model = common::read_model(g, &a.model).await?;
     let events = promotions(&model);
     match a.format {
-        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&events)?)),
+        OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&events)?))?,
         OutputFormat::Text if events.is_empty() => print(&format!(
             "No promotions of {} recorded by modelsync.\n",
             model.name
-        )),
+        ))?,
         OutputFormat::Text => {
             for e in &events {
-                print(&format!("{}\n", crate::state::history::line(e)));
+                print(&format!("{}\n", crate::state::history::line(e)))?;
             }
         }
     }

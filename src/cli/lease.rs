@@ -47,7 +47,7 @@ fn show(reg: &AnyRegistry, info: Option<&LeaseInfo>, a: &LeaseShowArgs) -> anyho
                     "expires_in_s": (i.expires_ms - now) / 1000,
                 }),
             };
-            print(&format!("{}\n", serde_json::to_string_pretty(&body)?));
+            print(&format!("{}\n", serde_json::to_string_pretty(&body)?))?;
         }
         OutputFormat::Text => match held {
             None => print(&format!(
@@ -59,8 +59,8 @@ fn show(reg: &AnyRegistry, info: Option<&LeaseInfo>, a: &LeaseShowArgs) -> anyho
                 } else {
                     ": absent"
                 },
-            )),
-            Some(i) => print(&text(i, now)),
+            ))?,
+            Some(i) => print(&text(i, now))?,
         },
     }
     Ok(Exit::Ok)

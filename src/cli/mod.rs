@@ -3,6 +3,7 @@
 //! becomes one only in [`exit_for`], an error that reached `main` in
 //! [`exit_for_error`].
 
+mod approve;
 mod args;
 mod common;
 mod completions;
@@ -20,6 +21,7 @@ pub use args::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
 
 use std::process::ExitCode;
 
+use crate::manifest::approval::Decision;
 use crate::reconcile::Verdict;
 use crate::registry::RegistryError;
 
@@ -74,8 +76,10 @@ pub fn exit_for_error(err: &anyhow::Error) -> Exit {
     }
 }
 
-/// Runs one command.
+/// Runs one command, once the secrets of the environment are registered
+/// for the leak check (`crate::secret`).
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    crate::secret::register_env();
     let g = &cli.global;
     match cli.command {
         Command::Validate(a) => validate::run(g, a),
@@ -86,11 +90,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Resolve(a) => resolve::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, *a).await,
+        Command::Approve(a) => approve::run(g, a, Decision::Approve).await,
+        Command::Reject(a) => approve::run(g, a, Decision::Reject).await,
         Command::Lease(c) => lease::run(g, c).await,
         Command::Completions(a) => completions::completions(a.shell),
         Command::Man(a) => completions::man(a),
         Command::Schema => {
-            common::print(&crate::manifest::schema::json_schema());
+            common::print(&crate::manifest::schema::json_schema())?;
             Ok(Exit::Ok)
         }
     }

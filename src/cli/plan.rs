@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::args::{ApplyArgs, PlanArgs, PlanFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
+use crate::manifest::validate::ApproversSetting;
 use crate::plan::saved::{self, Provenance};
 use crate::plan::{Plan, SavedPlan, render};
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
@@ -16,16 +17,20 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
     let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
-    let (protect, roots) = (options.protect.clone(), options.roots.clone());
+    let kept = (
+        options.protect.clone(),
+        options.roots.clone(),
+        options.approvers.clone(),
+    );
     let input = Input::Manifests {
         files: files.clone(),
-        options,
+        options: Box::new(options),
     };
     let pass = Pass {
         prune: a.options.prune,
         ..Pass::new(Mode::Plan, clock)
     };
-    let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
+    let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
     if let Some(exit) = common::report_stop(&out) {
         return Ok(exit);
     }
@@ -38,7 +43,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         PlanFormat::Json => render::json(plan),
         PlanFormat::Markdown => render::markdown(plan),
     };
-    print(&rendered);
+    print(&rendered)?;
     if plan.has_errors() {
         let then = match &a.out {
             Some(path) => format!("the plan was not saved to {}", path.display()),
@@ -48,7 +53,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         return Ok(super::exit_for(out.verdict()));
     }
     if let Some(path) = &a.out {
-        let saved = match saved_plan(&a, &out, files, (protect, roots)) {
+        let saved = match saved_plan(&a, &out, files, kept) {
             Ok(s) => s,
             Err(e) => {
                 crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
@@ -73,7 +78,7 @@ fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
     files: Vec<crate::manifest::SourceFile>,
-    (protect, roots): (Vec<String>, Vec<String>),
+    (protect, roots, approvers): (Vec<String>, Vec<String>, Option<ApproversSetting>),
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
@@ -85,6 +90,7 @@ fn saved_plan(
         files,
         protect,
         roots,
+        approvers,
     };
     let plan = out.plan.clone().expect("planned");
     Ok(SavedPlan::new(plan, desired, live, made)?)
@@ -102,11 +108,16 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         None => {
             let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
             let revision = common::revision(a.options.revision.as_deref());
+            let options = Box::new(options);
             (Input::Manifests { files, options }, revision)
         }
     };
     let color = common::use_color(g);
-    let show = move |plan: &Plan| print(&render::text(plan, color));
+    let show = move |plan: &Plan| {
+        if let Err(e) = print(&render::text(plan, color)) {
+            crate::logging::error(&format!("{e:#}"));
+        }
+    };
     let cancel = crate::shutdown::cancel_on_signal(|| {});
     let progress = super::progress::ApplyProgress::for_terminal(g);
     let pass = Pass {
@@ -118,7 +129,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         progress: progress.as_ref().map(|p| p.callback()),
         ..Pass::new(Mode::Apply, clock)
     };
-    let out = reconcile::run(&common::registry_uri(g), input, &pass).await;
+    let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
     drop(progress);
     if let Some(exit) = common::report_stop(&out) {
         if let (Some(file), Verdict::Stale) = (&a.plan, out.verdict()) {
@@ -133,8 +144,16 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     Ok(super::exit_for(out.verdict()))
 }
 
+/// Writes a saved plan; refused (nothing written) when it would hold the
+/// value of a secret.
 fn write_plan(path: &Path, saved: &SavedPlan) -> anyhow::Result<()> {
     let body = saved::to_json(saved)?;
+    if let Err(leak) = crate::secret::check(&body) {
+        anyhow::bail!(
+            "refused to save the plan: it would hold {leak}; nothing was written to {}",
+            path.display()
+        );
+    }
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))
 }
 

@@ -58,13 +58,11 @@ pub async fn run(g: &GlobalArgs, a: ResolveArgs) -> anyhow::Result<Exit> {
         uri,
         digest: found.tree.digest,
     };
-    match a.format {
-        OutputFormat::Json => print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&to_json(&out))?
-        )),
-        OutputFormat::Text => print(&to_text(&out)),
-    }
+    let text = match a.format {
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&to_json(&out))?),
+        OutputFormat::Text => to_text(&out),
+    };
+    print(&text)?;
     Ok(Exit::Ok)
 }
 

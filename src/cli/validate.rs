@@ -24,7 +24,7 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
                 "column": d.origin.column, "message": d.message,
             })).collect::<Vec<_>>(),
         });
-        print(&format!("{}\n", serde_json::to_string_pretty(&body)?));
+        print(&format!("{}\n", serde_json::to_string_pretty(&body)?))?;
         return Ok(if result.is_ok() {
             Exit::Ok
         } else {
@@ -39,13 +39,13 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
                 desired.models.len(),
                 desired.experiments.len(),
                 desired.prompts.len()
-            ));
+            ))?;
             Ok(Exit::Ok)
         }
         Err(diags) => {
             // For `validate` the diagnostics are the data: stdout, greppable.
             let lines: String = diags.iter().map(|d| format!("{d}\n")).collect();
-            print(&lines);
+            print(&lines)?;
             crate::logging::error(&format!(
                 "{} problem{} found in the manifests",
                 diags.len(),

@@ -6,13 +6,16 @@ use anyhow::{Context, bail};
 use super::args::WatchArgs;
 use super::{Exit, GlobalArgs, common};
 use crate::reconcile::Verdict;
+use crate::secret::Secret;
 use crate::source::git::{GitOptions, GitSource};
-use crate::source::signature::AllowedSigners;
 use crate::watch::notify::{GithubStatus, NotifyConfig, Target, repo_of};
-use crate::watch::{self, SourceConfig, WatchConfig, http::Secret};
+use crate::watch::{self, SourceConfig, WatchConfig};
 
 /// `modelsync watch`.
 pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
+    if let Some(url) = &a.git {
+        crate::secret::register_userinfo("the password in the --git URL", url);
+    }
     let source = match &a.git {
         Some(url) => SourceConfig::Git {
             opts: GitOptions {
@@ -46,14 +49,15 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     let notify = notify_config(&a, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let signers = match &a.allowed_signers {
         Some(path) if a.verify_signatures => Some(
-            AllowedSigners::load(path).map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
+            crate::source::signature::load(path)
+                .map_err(|e| anyhow::anyhow!("--allowed-signers: {e}"))?,
         ),
         _ => None,
     };
     let once = a.once;
     let (verdict, error) = watch::run(WatchConfig {
         source,
-        registry_uri: common::registry_uri(g),
+        registry_uri: common::registry_uri(g)?,
         resync: a.resync,
         drift: a.drift,
         listen: a.listen,
@@ -73,6 +77,7 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         election,
         notify,
         signers,
+        allow_non_fast_forward: a.allow_non_fast_forward,
     })
     .await?;
     if once && verdict != Verdict::Ok {
@@ -121,6 +126,7 @@ fn notify_config(
     let github = match (&a.git, a.github_status) {
         (Some(url), true) => {
             let token = env("GITHUB_TOKEN")
+                .map(|t| Secret::named("GITHUB_TOKEN", t))
                 .context("--github-status: the environment variable GITHUB_TOKEN is not set")?;
             let repo = repo_of(url).with_context(|| {
                 format!(
@@ -151,9 +157,7 @@ fn secret_from_env(flag: &str, name: Option<&str>) -> anyhow::Result<Option<Secr
     let Some(name) = name else {
         return Ok(None);
     };
-    let value = std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
+    let secret = Secret::from_env(name)
         .with_context(|| format!("{flag} {name}: the environment variable {name} is not set"))?;
-    Ok(Some(Secret(value.into_bytes())))
+    Ok(Some(secret))
 }

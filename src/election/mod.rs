@@ -32,8 +32,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+pub use crate::secret::Secret;
 pub use postgres::lock_key;
-pub use uri::{Backend, Secret};
+pub use uri::Backend;
 
 use crate::clock::wall_ms;
 use crate::registry::fence::Namespace;

@@ -89,7 +89,7 @@ impl Session {
             .keepalives_retries(3)
             .tcp_user_timeout(cfg.ttl);
         if let Some(p) = password {
-            pg.password(p.0.as_bytes());
+            pg.password(p.expose().as_bytes());
         }
         super::sent();
         let connected = tokio::time::timeout(cfg.ttl, pg.connect(NoTls))

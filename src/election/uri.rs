@@ -1,24 +1,21 @@
 //! `--leader-election URI`: which engine, where, and as whom (pure).
 //!
 //! - `etcd://HOST:PORT[,HOST:PORT...]`: an etcd cluster's client endpoints
-//!   (plain gRPC; etcd's own TLS and authentication are not supported yet).
+//!   (plain gRPC; etcd's own TLS and authentication are not supported, so
+//!   `etcd://USER:PASSWORD@…` is refused, without echoing it).
 //! - `postgresql://USER[:PASSWORD]@HOST:PORT/DB` (also `postgres://`): one
 //!   PostgreSQL database; the password may instead come from `PGPASSWORD`.
 //!
-//! The password is kept in a [`Secret`] and never shown: [`Backend`]'s
-//! `Display` and `Debug` leave it out.
+//! The password is kept in a [`Secret`] (registered for the leak check) and
+//! never shown: [`Backend`]'s `Display` and `Debug` leave it out, and no
+//! error echoes the part of a URI before its `@`.
 
 use std::fmt;
 
-/// A password; `Debug` shows `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+use crate::secret::Secret;
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// What a password in `--leader-election` is called in leak errors.
+const URI_PASSWORD: &str = "the password in --leader-election";
 
 /// The election engine and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +73,14 @@ pub fn parse(uri: &str, pgpassword: Option<String>) -> Result<Backend, String> {
 }
 
 fn parse_etcd(rest: &str) -> Result<Backend, String> {
+    if rest.contains('@') {
+        return Err(
+            "--leader-election etcd://: credentials in the URI are not supported \
+             (etcd authentication is not supported; use etcd://HOST:PORT[,HOST:PORT...] \
+             on a network only the replicas reach)"
+                .into(),
+        );
+    }
     let rest = rest.trim_end_matches('/');
     let mut endpoints = Vec::new();
     for hp in rest.split(',') {
@@ -91,7 +96,7 @@ fn parse_postgres(rest: &str, pgpassword: Option<String>) -> Result<Backend, Str
         .rsplit_once('@')
         .ok_or_else(|| bad("expected USER[:PASSWORD]@HOST:PORT/DB"))?;
     let (user, password) = match auth.split_once(':') {
-        Some((u, p)) => (u, Some(p.to_string())),
+        Some((u, p)) => (u, Some((URI_PASSWORD, p.to_string()))),
         None => (auth, None),
     };
     if user.is_empty() {
@@ -106,9 +111,12 @@ fn parse_postgres(rest: &str, pgpassword: Option<String>) -> Result<Backend, Str
     }
     let (host, port) = host_port(hp).map_err(|e| bad(&e))?;
     let password = password
-        .or(pgpassword)
-        .filter(|p| !p.is_empty())
-        .map(|p| Secret(percent_decode(&p)));
+        .or(pgpassword.map(|p| ("PGPASSWORD", p)))
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(name, p)| {
+            crate::secret::register(name, &p);
+            Secret::named(name, percent_decode(&p))
+        });
     Ok(Backend::Postgres {
         user: percent_decode(user),
         password,
@@ -191,19 +199,19 @@ mod tests {
             (user.as_str(), host.as_str(), *port, dbname.as_str()),
             ("ms", "db", 5432, "election")
         );
-        assert_eq!(password.as_ref().unwrap().0, "p@ss");
+        assert_eq!(password.as_ref().unwrap().expose(), "p@ss");
         assert_eq!(b.to_string(), "postgresql://ms@db:5432/election");
         assert!(!format!("{b:?}").contains("p@ss"));
         let from_env = parse("postgres://ms@db:5432/e", Some("envpw".into())).unwrap();
         let Backend::Postgres { password, .. } = from_env else {
             panic!()
         };
-        assert_eq!(password.unwrap().0, "envpw");
+        assert_eq!(password.unwrap().expose(), "envpw");
         let uri_wins = parse("postgres://ms:uri@db:5432/e", Some("envpw".into())).unwrap();
         let Backend::Postgres { password, .. } = uri_wins else {
             panic!()
         };
-        assert_eq!(password.unwrap().0, "uri");
+        assert_eq!(password.unwrap().expose(), "uri");
     }
 
     #[test]
@@ -214,6 +222,14 @@ mod tests {
             ("postgresql://u@db:5432", "no database"),
             ("postgresql://u@db/e", "HOST:PORT"),
             ("postgresql://:pw@db:1/e", "no user"),
+            (
+                "etcd://root:pw@h:2379",
+                "credentials in the URI are not supported",
+            ),
+            (
+                "etcd://h:1,root:pw@h:2379",
+                "credentials in the URI are not supported",
+            ),
         ] {
             let e = parse(uri, None).unwrap_err();
             assert!(e.contains(why), "{uri}: {e}");

@@ -12,10 +12,16 @@
 //! - `validate.rs`: semantic checks and resolution into [`DesiredState`].
 //! - `paths.rs`: the one rule for the paths a manifest names (inside the
 //!   manifests root, after symbolic links).
+//! - `signers.rs`: git's `allowed_signers` format (the approvers file) and
+//!   the SSH signature check `ssh-keygen -Y verify` makes.
+//! - `approval.rs`: the signed approval statement and the record stored
+//!   in a version tag or an `approvals/` file.
 
+pub mod approval;
 pub mod export;
 pub mod paths;
 pub mod schema;
+pub mod signers;
 pub mod validate;
 pub mod yaml;
 
@@ -102,8 +108,59 @@ pub struct DesiredState {
     pub prompts: BTreeMap<String, DesiredPrompt>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
+    /// The approvers file and the approval files (signed approvals).
+    pub approvals: Approvals,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
+}
+
+/// What `approvals` gates are checked against, read with the manifests:
+/// the approvers file `modelsync.toml` names, and the signed approval
+/// files under `approvals/` in each manifests root (read only when an
+/// approvers file is named).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Approvals {
+    pub approvers: Option<ApproversFile>,
+    /// Path -> the record it holds, sorted by path.
+    pub files: BTreeMap<String, ApprovalFile>,
+}
+
+/// The approvers file: git's allowed_signers format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApproversFile {
+    /// The path, joined to the manifests root and normalized (inside
+    /// `root`: [`paths::named`]).
+    pub path: String,
+    pub root: String,
+    /// Where `approvers` is written in `modelsync.toml`.
+    pub origin: Origin,
+    /// The file's text and the signers it lists, once read.
+    pub read: Option<(String, signers::AllowedSigners)>,
+}
+
+/// One file under `approvals/`: its text and the record in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalFile {
+    pub text: String,
+    pub record: approval::Record,
+}
+
+impl Approvals {
+    /// The signers of the approvers file, once read.
+    pub fn signers(&self) -> Option<&signers::AllowedSigners> {
+        self.approvers.as_ref()?.read.as_ref().map(|(_, s)| s)
+    }
+
+    /// Every file read for approvals, path -> text: the approvers file and
+    /// the approval files (what a saved plan keeps).
+    pub fn texts(&self) -> BTreeMap<String, String> {
+        let approvers = self
+            .approvers
+            .iter()
+            .filter_map(|a| a.read.as_ref().map(|(t, _)| (a.path.clone(), t.clone())));
+        let files = self.files.iter().map(|(p, f)| (p.clone(), f.text.clone()));
+        approvers.chain(files).collect()
+    }
 }
 
 /// A declared registered model.
@@ -283,9 +340,42 @@ pub enum Gate {
     },
     /// The version must carry this tag (with this value, when given).
     RequireTag { key: String, value: Option<String> },
+    /// At least `required` distinct principals of the approvers file (of
+    /// `from`) must have signed an approval of this version for this
+    /// target on this registry, and none of them a rejection.
+    Approvals { required: u32, from: ApproverSet },
     /// `digest: unchanged`: the bytes behind the version must still be the
     /// ones whose digest modelsync recorded (`modelsync.digest`).
     DigestUnchanged,
+}
+
+/// Whose approvals an `approvals` gate counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApproverSet {
+    /// Any principal the approvers file lists.
+    Any,
+    /// These principals (each must also be in the approvers file).
+    Listed(Vec<String>),
+}
+
+impl ApproverSet {
+    /// True when `principal`'s approvals count.
+    pub fn admits(&self, principal: &str) -> bool {
+        match self {
+            ApproverSet::Any => true,
+            ApproverSet::Listed(names) => names.iter().any(|n| n == principal),
+        }
+    }
+}
+
+impl fmt::Display for ApproverSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApproverSet::Any => f.write_str("any approver"),
+            ApproverSet::Listed(names) => write!(f, "[{}]", names.join(", ")),
+        }
+    }
 }
 
 /// The one value of a `digest` gate.

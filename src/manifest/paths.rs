@@ -132,6 +132,22 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// The files under the folder `dir` (inside `root`, links followed
+    /// inside the root), sorted; none when there is no such folder.
+    pub fn list(&self, root: &str, dir: &str) -> Result<Vec<String>, String> {
+        let resolved =
+            follow(root, dir, &mut |p| self.links.get(p).cloned()).map_err(|e| e.to_string())?;
+        let prefix = format!("{resolved}/");
+        Ok(self
+            .files
+            .keys()
+            .filter(|p| resolved.is_empty() || p.starts_with(&prefix))
+            .cloned()
+            .collect())
+    }
+}
+
 /// `named`, written in the manifest file `manifest` whose root is `root`,
 /// as a path joined to the manifest's folder and normalized; refused when
 /// it is empty, absolute or leaves the root. Lexical: links are

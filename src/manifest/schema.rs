@@ -9,6 +9,9 @@
 //!   [`ManifestDocument`] describes the same envelope precisely for the JSON
 //!   Schema and for emitting.
 //!
+//! `schema/prompt.rs` holds `kind: Prompt`, `schema/approvals.rs` the
+//! `approvals` gate.
+//!
 //! Unknown fields are rejected everywhere (`deny_unknown_fields`). Values
 //! that need semantic checks (stage names, version numbers, durations) are
 //! kept loosely typed here and checked in `validate`, so that one file can
@@ -24,9 +27,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::yaml::{Located, LocatedMap};
 
+mod approvals;
 mod prompt;
 mod rules;
 
+pub use approvals::{ApprovalsSpec, ApproverList};
 pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
 
 /// The only supported `apiVersion`.
@@ -254,7 +259,7 @@ impl JsonSchema for Number {
 }
 
 /// One gate: exactly one of `metric` (with `atLeast`/`atMost`), `beats`,
-/// `soak`, `requireTag` or `digest`.
+/// `soak`, `requireTag`, `approvals` or `digest`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(transform = rules::gate_exactly_one)]
@@ -287,6 +292,9 @@ pub struct GateSpec {
     /// The version must carry a tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_tag: Option<Located<RequireTagSpec>>,
+    /// Signed approvals by principals of the approvers file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Located<ApprovalsSpec>>,
     /// `unchanged`: the bytes behind the version must still be the ones
     /// whose digest modelsync recorded (`modelsync.digest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

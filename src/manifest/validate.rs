@@ -9,7 +9,9 @@
 //!   and limits are [`crate::naming`], shared with the embedded registry.
 //! - `gates.rs`: the checks of `spec.gates`.
 //! - `versions.rs`: the checks of `spec.versions`.
+//! - `approvals.rs`: the approvers file and the `approvals/` files.
 
+mod approvals;
 mod gates;
 mod prompts;
 pub(crate) mod rules;
@@ -36,6 +38,7 @@ use crate::state::Stage;
 use gates::STAGES;
 use versions::check_versions;
 
+pub use approvals::{approval_roots, resolve_approvals};
 pub use prompts::resolve_templates;
 
 /// Options for [`load_with`].
@@ -53,6 +56,18 @@ pub struct LoadOptions {
     /// Where those paths are read: the host's folders, or a snapshot (a
     /// git commit's tree, a saved plan's templates).
     pub tree: super::paths::Tree,
+    /// `approvers = "PATH"` from `modelsync.toml`: the approvers file of
+    /// `approvals` gates.
+    pub approvers: Option<ApproversSetting>,
+}
+
+/// Where `modelsync.toml` names the approvers file, and the path as
+/// written (relative to the manifests root that holds that file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApproversSetting {
+    /// File, line and column of the value in `modelsync.toml`.
+    pub origin: Origin,
+    pub path: String,
 }
 
 /// Parses and validates every file; returns the desired state, or every
@@ -95,6 +110,7 @@ pub fn load_with(
             }
         }
     }
+    state.approvals.approvers = approvals::check_approvers(options, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(state)
     } else {

@@ -28,7 +28,9 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
     let models = desired
         .models
         .iter()
-        .filter_map(|(name, dm)| plan_model(dm, live.models.get(name), live, ctx))
+        .filter_map(|(name, dm)| {
+            plan_model(dm, live.models.get(name), live, (ctx, &desired.approvals))
+        })
         .collect();
     let experiments = desired
         .experiments
@@ -199,7 +201,7 @@ fn plan_model(
     dm: &DesiredModel,
     model: Option<&LiveModel>,
     live: &LiveState,
-    ctx: &PlanContext,
+    (ctx, approvals): (&PlanContext, &crate::manifest::Approvals),
 ) -> Option<ModelPlan> {
     if model.is_some_and(|m| crate::state::tags::is_prompt(&m.tags)) {
         return Some(ModelPlan {
@@ -221,7 +223,7 @@ fn plan_model(
             errors,
         });
     }
-    let moves = moves::actions(dm, model, &resolved, live, ctx);
+    let moves = moves::actions(dm, model, &resolved, live, (ctx, approvals));
     let inventory = Inventory::next(
         dm,
         &Inventory::read(model),

@@ -6,23 +6,39 @@
 //! read only the snapshot: metrics from the version's MLflow 3 logged model
 //! ([`LiveState::logged_models`], narrowed by evaluation dataset when the
 //! gate names one), falling back to its run ([`LiveState::runs`]); tags and
-//! holders from the live model; the bytes behind the version from
-//! [`LiveState::version_trees`] (read in `registry/`, compared with the
-//! recorded digest by `state::digest::check_pin`). Every observed value
-//! says where it came from. The time comes in as `now_ms`; no clock, no
-//! I/O.
+//! holders from the live model; signed approvals from the version's tags
+//! and the approval files read with the manifests (`super::approvals`);
+//! the bytes behind the version from [`LiveState::version_trees`] (read in
+//! `registry/`, compared with the recorded digest by
+//! `state::digest::check_pin`). Every observed value says where it came
+//! from. The time comes in as [`Env::now_ms`]; no clock, no I/O.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::manifest::{Dataset, Gate, GateTarget};
+use crate::manifest::{Approvals, ApproverSet, Dataset, Gate, GateTarget};
+use crate::plan::approvals::{self, Subject};
 use crate::plan::{GateCheck, GateStatus};
 use crate::state::tags;
 use crate::state::{LiveLoggedModel, LiveModel, LiveState, LiveVersion, LoggedMetric};
 
-/// The version a gated move would put in place.
+/// What gates are evaluated at, besides the registry's state.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The time, ms since the epoch.
+    pub now_ms: i64,
+    /// The registry as modelsync prints it: what an approval must name.
+    pub registry: &'a str,
+    /// The approvers file and approval files read with the manifests.
+    pub approvals: &'a Approvals,
+}
+
+/// The move a gate guards, and the version it would put in place.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
+    /// The model and the stage or alias the move sets.
+    pub model: &'a str,
+    pub target: &'a GateTarget,
     /// The live version; `None` for a version the same plan registers.
     pub live: Option<&'a LiveVersion>,
     /// The run the version has, or will have once registered.
@@ -41,11 +57,12 @@ pub fn evaluate(
     candidate: &Candidate<'_>,
     model: Option<&LiveModel>,
     live: &LiveState,
-    now_ms: i64,
+    env: &Env<'_>,
 ) -> Vec<GateCheck> {
     gates
         .iter()
         .map(|gate| {
+            let mut approved_by = Vec::new();
             let outcome = match gate {
                 Gate::Metric {
                     metric,
@@ -73,9 +90,12 @@ pub fn evaluate(
                     live,
                 ),
                 Gate::Soak { target, duration } => {
-                    soak_gate(candidate, target, *duration, model, now_ms)
+                    soak_gate(candidate, target, *duration, model, env.now_ms)
                 }
                 Gate::RequireTag { key, value } => require_tag(candidate, key, value.as_deref()),
+                Gate::Approvals { required, from } => {
+                    approvals_gate(candidate, *required, from, env, &mut approved_by)
+                }
                 Gate::DigestUnchanged => digest_unchanged(candidate, model, live),
             };
             let (status, detail) = match outcome {
@@ -86,9 +106,22 @@ pub fn evaluate(
                 gate: describe(gate),
                 status,
                 detail,
+                approved_by,
             }
         })
         .collect()
+}
+
+/// The principals whose approvals `checks` counted (an audit stamp names
+/// them), in order, each once.
+pub fn approvers(checks: &[GateCheck]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in checks.iter().flat_map(|c| &c.approved_by) {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// The gate as written, e.g. `metric accuracy >= 0.9`.
@@ -133,6 +166,7 @@ pub fn describe(gate: &Gate) -> String {
             value: Some(v),
         } => format!("requireTag {key}={v}"),
         Gate::RequireTag { key, value: None } => format!("requireTag {key}"),
+        Gate::Approvals { required, from } => format!("approvals {required} of {from}"),
         Gate::DigestUnchanged => "digest unchanged".to_string(),
     }
 }
@@ -415,6 +449,35 @@ fn require_tag(candidate: &Candidate<'_>, key: &str, want: Option<&str>) -> Resu
     }
 }
 
+/// Signed approvals of the candidate for this move ([`approvals::tally`]);
+/// the principals counted go to `approved_by`.
+fn approvals_gate(
+    candidate: &Candidate<'_>,
+    required: u32,
+    from: &ApproverSet,
+    env: &Env<'_>,
+    approved_by: &mut Vec<String>,
+) -> Result<String, String> {
+    let Some(version) = candidate.live else {
+        return Err("the new version is not registered yet, so nobody has approved it".into());
+    };
+    let Some(signers) = env.approvals.signers() else {
+        return Err("no approvers file was read (approvers in modelsync.toml)".into());
+    };
+    let subject = Subject {
+        registry: env.registry,
+        model: candidate.model,
+        target: candidate.target,
+        version,
+    };
+    let tally = approvals::tally(&subject, from, env.approvals, signers, env.now_ms);
+    let outcome = tally.outcome(required);
+    if outcome.is_ok() {
+        *approved_by = tally.approved_by;
+    }
+    outcome
+}
+
 /// The bytes behind the candidate are the ones whose digest was recorded
 /// on it; a version registered by this plan records them now.
 fn digest_unchanged(
@@ -454,11 +517,7 @@ fn digest_unchanged(
 
 /// Milliseconds since the epoch of an RFC 3339 time (`Z` or no offset).
 fn parse_time_ms(s: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339(s)
-        .or_else(|_| humantime::parse_rfc3339_weak(s))
-        .ok()?;
-    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_millis()).ok()
+    crate::clock::parse_rfc3339(s)
 }
 
 /// A duration the way people write them in manifests: `24h`, `90m`,

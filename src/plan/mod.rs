@@ -6,6 +6,8 @@
 //! - `describe.rs`: the one description of each action, for people.
 //! - `diff.rs`: computes the actions per model and experiment.
 //! - `gates.rs`: evaluates gates against the live state (runs, tags).
+//! - `approvals.rs`: which signed approvals an `approvals` gate counts,
+//!   and why the others do not.
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
 //! - `prompts.rs`: the plan of each prompt (`kind: Prompt`).
 //! - `hidden.rs`: hidden and bidirectional characters in templates.
@@ -13,6 +15,7 @@
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
+pub mod approvals;
 pub mod capabilities;
 pub mod describe;
 pub mod diff;
@@ -42,10 +45,14 @@ pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 /// Inputs to the planner that are not registry state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanContext {
-    /// The current time, ms since the epoch (for soak gates).
+    /// The current time, ms since the epoch (soak gates, approvals'
+    /// expiry).
     pub now_ms: i64,
     /// Remove owned aliases and stage holders no longer declared.
     pub prune: bool,
+    /// The registry as modelsync prints it (`AnyRegistry::uri`, with
+    /// `#workspace=NAME`): what a signed approval must name.
+    pub registry: String,
 }
 
 /// A full plan: what apply would do, and what it observed to decide it.
@@ -253,6 +260,9 @@ pub struct GateCheck {
     pub status: GateStatus,
     /// What was observed, e.g. `accuracy 0.85 < 0.90`.
     pub detail: String,
+    /// An `approvals` gate: the principals whose signed approvals counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

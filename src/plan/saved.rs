@@ -15,6 +15,7 @@
 //! Pure: strings in and out; the CLI reads and writes the file.
 
 mod observed;
+mod regate;
 
 #[cfg(test)]
 mod tests;
@@ -26,9 +27,10 @@ use serde::{Deserialize, Serialize};
 pub use self::observed::{
     Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
 };
+pub use self::regate::regated;
 use super::Plan;
 use crate::manifest::paths::{Snapshot, Tree};
-use crate::manifest::validate::LoadOptions;
+use crate::manifest::validate::{ApproversSetting, LoadOptions};
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
 
@@ -37,10 +39,13 @@ use crate::state::LiveState;
 /// added prompts (the plan's `prompts`, `observed.prompts` and
 /// [`SavedPlan::templates`]), which an older modelsync would skip; version
 /// 4 added the copy sources `from:` names (`observed.copies`), which an
-/// older modelsync would not check; version 5 records their digests over
-/// the bytes (`state::digest`, every file's sha256, where 4 had a digest
-/// of paths and sizes), the `digest: unchanged` gate, and the digests of
-/// the versions the plan pins or checks (`observed.trees`).
+/// older modelsync would not check, and `approvals` gates
+/// ([`SavedPlan::approvers`], [`SavedPlan::approvals`], a gate check's
+/// `approved_by`); version 5 records the copy sources' digests over the
+/// bytes (`state::digest`, every file's sha256, where 4 had a digest of
+/// paths and sizes), the `digest: unchanged` gate, and the digests of the
+/// versions the plan pins or checks (`observed.version_trees`,
+/// `observed.source_trees`).
 pub const PLAN_FORMAT_VERSION: u32 = 5;
 
 /// The first format that records the copy sources (`observed.copies`)
@@ -90,6 +95,13 @@ pub struct SavedPlan {
     /// own folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roots: Vec<String>,
+    /// `approvers` of `modelsync.toml`, as written and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<ApproversSetting>,
+    /// The approvers file and the approval files the plan read: path ->
+    /// text (approvals stored as tags are read again when applied).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, String>,
 }
 
 /// One manifest file inside a saved plan.
@@ -117,6 +129,8 @@ pub struct Provenance {
     pub protect: Vec<String>,
     /// The manifests roots they were found under.
     pub roots: Vec<String>,
+    /// `approvers` of `modelsync.toml`.
+    pub approvers: Option<ApproversSetting>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -201,6 +215,8 @@ impl SavedPlan {
             registries: desired.registries.clone(),
             templates: desired.template_files(),
             roots: made.roots,
+            approvers: made.approvers,
+            approvals: desired.approvals.texts(),
         })
     }
 
@@ -219,18 +235,24 @@ impl SavedPlan {
             registries: self.registries.clone(),
             roots: self.roots.clone(),
             tree: Tree::Snapshot(self.snapshot()),
+            approvers: self.approvers.clone(),
         };
         (files, options)
     }
 
     /// The desired state the plan was made from, validated again (every
-    /// `templateFile` inside its root), its templates read from the plan.
+    /// `templateFile` inside its root), its templates, approvers file and
+    /// approval files read from the plan.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
+        use crate::manifest::validate;
         let (files, options) = self.inputs();
-        let mut desired = crate::manifest::validate::load_with(&files, &options)?;
+        let mut desired = validate::load_with(&files, &options)?;
         let snapshot = self.snapshot();
-        crate::manifest::validate::resolve_templates(&mut desired, &|root, path| {
-            snapshot.read(root, path)
+        let read = |root: &str, path: &str| snapshot.read(root, path);
+        validate::resolve_templates(&mut desired, &read)?;
+        let roots = validate::approval_roots(&files, &options);
+        validate::resolve_approvals(&mut desired, &roots, &read, &|root, dir| {
+            snapshot.list(root, dir)
         })?;
         Ok(desired)
     }
@@ -244,12 +266,14 @@ impl SavedPlan {
             || self.desired().is_ok_and(|d| !d.copy_refs().is_empty())
     }
 
-    /// The templates the plan holds, as the only files its manifests can
-    /// read.
+    /// The templates and approval files the plan holds, as the only files
+    /// its manifests can read.
     fn snapshot(&self) -> Snapshot {
+        let mut files = self.templates.clone();
+        files.extend(self.approvals.clone());
         Snapshot {
             name: "the saved plan".to_string(),
-            files: self.templates.clone(),
+            files,
             links: BTreeMap::new(),
         }
     }

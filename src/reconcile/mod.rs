@@ -9,6 +9,7 @@
 //! [`Outcome`]. Exit codes are not chosen here: the CLI maps
 //! [`Outcome::verdict`].
 
+mod leaks;
 mod locate;
 mod observe;
 mod outcome;
@@ -33,7 +34,7 @@ pub enum Input {
     /// Manifest files (a folder, a git commit) and how to load them.
     Manifests {
         files: Vec<SourceFile>,
-        options: LoadOptions,
+        options: Box<LoadOptions>,
     },
     /// A plan saved by `plan --out`: its actions are what gets applied, and
     /// only if every value it observed still holds.
@@ -95,10 +96,11 @@ impl Pass<'_> {
         }
     }
 
-    fn context(&self, prune: bool) -> PlanContext {
+    fn context(&self, prune: bool, registry: &AnyRegistry) -> PlanContext {
         PlanContext {
             now_ms: self.clock.now_ms(),
             prune,
+            registry: registry.uri(),
         }
     }
 
@@ -120,7 +122,7 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
     let mut early = None;
     let (desired, saved) = match input {
         Input::Manifests { files, options } => {
-            match load_beside_reads(uri, files, options, write).await {
+            match load_beside_reads(uri, files, *options, write).await {
                 (Ok(d), reg) => {
                     early = reg;
                     (Some(d), None)
@@ -178,7 +180,7 @@ async fn run_on(
     prune: bool,
     pass: &Pass<'_>,
 ) {
-    let ctx = pass.context(prune);
+    let ctx = pass.context(prune, reg);
     // The capability probe runs beside the first reads; what the manifests
     // need and the server lacks wins over whatever those reads met.
     let (caps, settled) = tokio::join!(
@@ -278,6 +280,7 @@ async fn apply_under_lease(
         now_ms: pass.clock.now_ms(),
         cancel: Some(pass.cancel.clone()),
         gates: desired.gate_specs(),
+        approvals: desired.approvals.clone(),
         lease: lease.clone(),
         fence: pass.fence.clone(),
         progress: pass.progress.clone(),
@@ -290,11 +293,11 @@ async fn apply_under_lease(
     let lost = lease.is_some_and(|h| h.guard().is_lost())
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
     if wrote && !out.cancelled && !lost {
-        match observe::plan(reg, sources, desired, &pass.context(ctx.prune)).await {
+        match observe::plan(reg, sources, desired, &pass.context(ctx.prune, reg)).await {
             Ok((live, after)) => {
                 out.verified = Some(live);
                 out.pending = match saved {
-                    Some(s) => observe::pending_reviewed(&after, &s.plan),
+                    Some(_) => observe::pending_reviewed(&after, &plan),
                     None => pending(&after),
                 }
             }
@@ -304,7 +307,7 @@ async fn apply_under_lease(
 }
 
 /// Observes and plans (a saved plan: observes and checks it), filling
-/// `out.observed` and `out.plan`.
+/// `out.observed` and `out.plan`; refuses a plan that carries a secret.
 async fn settle(
     out: &mut Outcome,
     reg: &AnyRegistry,
@@ -324,10 +327,13 @@ async fn settle(
                 out.observed = Some(live);
                 return Err(Stop::Stale(stale));
             }
-            saved.plan.clone()
+            // Fresh: its gates are evaluated again, as now.
+            crate::plan::saved::regated(&saved.plan, &plan)
         }
     };
     out.observed = Some(live);
+    // A plan that would show a secret is neither kept, shown nor applied.
+    leaks::in_plan(&plan).map_err(Stop::Leak)?;
     out.plan = Some(plan);
     Ok(())
 }
@@ -345,15 +351,28 @@ fn desired_of(saved: &SavedPlan, reg: &AnyRegistry) -> Result<DesiredState, Stop
 }
 
 /// Validates manifest files into a desired state, reading the files they
-/// name from `options.tree` inside their roots (`source::tree::read`, the
-/// one reader: a git commit's tree has no fallback to the host).
+/// name — templates, the approvers file, the approval files — from
+/// `options.tree` inside their roots (`source::tree`, the one reader: a
+/// git commit's tree has no fallback to the host). Manifests (or template
+/// files) that hold a secret's value are invalid too (`leaks.rs`).
 pub fn load(
     files: &[SourceFile],
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
+    leaks::refuse(load_unchecked(files, options), leaks::in_files(files))
+}
+
+fn load_unchecked(
+    files: &[SourceFile],
+    options: &LoadOptions,
+) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
+    use crate::source::tree;
     let mut desired = manifest::validate::load_with(files, options)?;
-    manifest::validate::resolve_templates(&mut desired, &|root, path| {
-        crate::source::tree::read(&options.tree, root, path)
+    let read = |root: &str, path: &str| tree::read(&options.tree, root, path);
+    manifest::validate::resolve_templates(&mut desired, &read)?;
+    let roots = manifest::validate::approval_roots(files, options);
+    manifest::validate::resolve_approvals(&mut desired, &roots, &read, &|root, dir| {
+        tree::list(&options.tree, root, dir)
     })?;
     Ok(desired)
 }

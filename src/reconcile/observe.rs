@@ -216,6 +216,10 @@ fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
         RegistryError::Invalid(m) => RegistryError::Invalid(format!("{at}: {m}")),
         RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
         RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
+        RegistryError::Leak { operation, leak } => RegistryError::Leak {
+            operation: format!("{operation} on {at}"),
+            leak,
+        },
     }
 }
 

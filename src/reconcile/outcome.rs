@@ -31,6 +31,10 @@ pub enum Stop {
     /// of its own namespace; why: `no longer the elected leader…`): nothing
     /// further was written.
     LostLeadership(String),
+    /// The plan would show the value of a secret modelsync was given (a
+    /// value the registry holds, or one the manifests' text hid): it was
+    /// not kept, shown, saved or applied; nothing was written.
+    Leak(crate::secret::Leak),
 }
 
 /// Everything one pass did and saw.
@@ -92,7 +96,9 @@ impl Outcome {
     /// blocked, changes, ok.
     pub fn verdict(&self) -> Verdict {
         match &self.stop {
-            Some(Stop::Invalid(_) | Stop::OtherRegistry { .. }) => return Verdict::Error,
+            Some(Stop::Invalid(_) | Stop::OtherRegistry { .. } | Stop::Leak(_)) => {
+                return Verdict::Error;
+            }
             Some(Stop::Stale(_)) => return Verdict::Stale,
             Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
             Some(Stop::Registry(_)) => return Verdict::Error,
@@ -142,6 +148,11 @@ impl Outcome {
                 return Some(format!("the plan was made against {planned}, not {here}"));
             }
             Some(Stop::Registry(e)) => return Some(format!("{e}; nothing was applied")),
+            Some(Stop::Leak(leak)) => {
+                return Some(format!(
+                    "refused: the plan would show {leak}; nothing was shown, saved or written"
+                ));
+            }
             Some(Stop::Cancelled) => {
                 return Some("interrupted before applying: nothing was written".into());
             }

@@ -93,6 +93,13 @@ pub enum RegistryError {
     /// Any other failure reported by the registry.
     #[error("{0}")]
     Other(String),
+    /// A write (or request) would have carried the value of a secret
+    /// modelsync was given; nothing was sent.
+    #[error("refused to {operation}: it would send {leak}; nothing was sent")]
+    Leak {
+        operation: String,
+        leak: crate::secret::Leak,
+    },
 }
 
 impl RegistryError {

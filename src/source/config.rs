@@ -4,6 +4,10 @@
 //! # Moves into these stages/aliases must declare gates.
 //! protect = ["Production", "champion"]
 //!
+//! # Who may sign approvals (git's allowed_signers format), relative to
+//! # the manifests: what `approvals` gates check signatures against.
+//! approvers = "approvers.allowed_signers"
+//!
 //! # Other registries that `from:` in a version may name.
 //! [registries.dev]
 //! uri = "https://mlflow-dev.example.com"
@@ -18,6 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::SourceError;
+use crate::manifest::Origin;
+pub use crate::manifest::validate::ApproversSetting;
 
 /// The config file's name, looked up in each manifest folder.
 pub const FILE_NAME: &str = "modelsync.toml";
@@ -32,6 +38,12 @@ pub struct Config {
     /// Other registries, by name.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryEntry>,
+    /// The approvers file, as written, with its place in this file (set
+    /// by [`Config::parse`]).
+    #[serde(skip)]
+    pub approvers: Option<ApproversSetting>,
+    #[serde(default, rename = "approvers")]
+    approvers_written: Option<toml::Spanned<String>>,
 }
 
 /// One `[registries.NAME]` table.
@@ -55,7 +67,7 @@ impl Config {
 impl Config {
     /// Parses a config file's text; errors name the file, line and column.
     pub fn parse(path: &str, text: &str) -> Result<Config, SourceError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| line_col(text, s.start))
@@ -80,6 +92,17 @@ impl Config {
                 )));
             }
         }
+        cfg.approvers = cfg.approvers_written.take().map(|written| {
+            let (line, column) = line_col(text, written.span().start);
+            ApproversSetting {
+                origin: Origin {
+                    file: path.to_string(),
+                    line,
+                    column,
+                },
+                path: written.into_inner(),
+            }
+        });
         Ok(cfg)
     }
 
@@ -121,6 +144,15 @@ impl Config {
                     merged.protect.push(t);
                 }
             }
+            if let Some(a) = cfg.approvers {
+                if let Some(first) = &merged.approvers {
+                    return Err(SourceError::Config(format!(
+                        "{}: approvers is named again (first at {}): name one approvers file",
+                        a.origin, first.origin
+                    )));
+                }
+                merged.approvers = Some(a);
+            }
             seen.push(file);
         }
         Ok(merged)
@@ -151,5 +183,18 @@ mod tests {
             err.to_string().starts_with("m/modelsync.toml:2:1: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn approvers_keeps_where_it_is_written() {
+        let cfg = Config::parse(
+            "m/modelsync.toml",
+            "protect = []\napprovers = \"keys/approvers\"\n",
+        )
+        .expect("valid");
+        let a = cfg.approvers.expect("named");
+        assert_eq!(a.path, "keys/approvers");
+        assert_eq!(a.origin.to_string(), "m/modelsync.toml:2:13");
+        assert!(Config::parse("m/modelsync.toml", "approvers = 1\n").is_err());
     }
 }

@@ -58,7 +58,7 @@ pub fn roots(paths: &[PathBuf]) -> Vec<String> {
     roots
 }
 
-/// The template files ([`super::is_template_file`]) under the folders among
+/// The template and approval files ([`super::is_other_file`]) under the folders among
 /// `paths` (not hidden) that read inside their folder
 /// ([`super::tree::read_host`]), as [`super::others`] keeps them: read so
 /// that the daemon sees a template's edit.
@@ -68,7 +68,7 @@ pub fn read_others(
     let mut read = Vec::new();
     for dir in paths.iter().filter(|p| p.is_dir()) {
         let mut found = Vec::new();
-        walk(dir, super::is_template_file, &mut found)?;
+        walk(dir, super::is_other_file, &mut found)?;
         let root = display(dir);
         for path in found {
             let path = display(&path);

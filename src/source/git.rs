@@ -19,10 +19,15 @@ use git2::{
 };
 use sha2::{Digest, Sha256};
 
+mod verified;
+
+pub use verified::VERIFIED_REF;
+
 use super::Fetched;
 use super::config::{Config, FILE_NAME};
 use crate::manifest::SourceFile;
 use crate::manifest::paths::{Snapshot, Tree};
+use crate::secret::Secret;
 
 /// Same limit as folders: `manifest/` reports oversized files.
 const MAX_READ: usize = 4 * 1024 * 1024 + 1;
@@ -310,10 +315,10 @@ fn callbacks() -> RemoteCallbacks<'static> {
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-            && let Some(token) = env("MODELSYNC_GIT_TOKEN")
+            && let Some(token) = Secret::from_env("MODELSYNC_GIT_TOKEN")
         {
             let user = env("MODELSYNC_GIT_USERNAME").unwrap_or_else(|| "x-access-token".into());
-            return Cred::userpass_plaintext(&user, &token);
+            return Cred::userpass_plaintext(&user, token.expose());
         }
         let user = user_from_url.unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {

@@ -54,9 +54,9 @@ pub struct Fetched {
     /// Where the paths the manifests name are read: the commit's tree
     /// under `--path` (git), the host's folders (folders).
     pub tree: crate::manifest::paths::Tree,
-    /// Folders only: the template files under the roots, by path (see
-    /// [`others`]), read so that a template's edit is a change of the
-    /// source. A commit's are in `tree`.
+    /// Folders only: the template and approval files under the roots, by
+    /// path (see [`others`]), read so that an edit of one is a change of
+    /// the source. A commit's are in `tree`.
     pub others: BTreeMap<String, String>,
 }
 
@@ -72,6 +72,16 @@ pub fn is_template_file(path: &std::path::Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| TEMPLATE_EXTENSIONS.contains(&e))
+}
+
+/// True for the files besides manifests a watched folder's daemon reads
+/// into [`Fetched::others`] and reacts to: templates, and signed approval
+/// files (`*.approval`).
+pub fn is_other_file(path: &std::path::Path) -> bool {
+    is_template_file(path)
+        || path
+            .extension()
+            .is_some_and(|e| e == crate::manifest::approval::EXTENSION)
 }
 
 /// The largest file kept in [`Fetched::others`] (MLflow keeps a template in

@@ -1,7 +1,8 @@
 //! Reads a path the manifests name — the one reader every such path goes
-//! through (a prompt's `templateFile` today; `modelsync.toml`'s paths and
-//! serving outputs next): [`read`] after [`crate::manifest::paths::named`]
-//! has checked it as written.
+//! through (a prompt's `templateFile`, `modelsync.toml`'s `approvers`, the
+//! files under `approvals/`; serving outputs next): [`read`] after
+//! [`crate::manifest::paths::named`] has checked it as written, and
+//! [`list`] for the files under a folder.
 //!
 //! From a [`paths::Snapshot`] (a git commit's tree, a saved plan) only its own
 //! files are read. From the host ([`Tree::Host`]) the symbolic links below
@@ -23,6 +24,47 @@ pub fn read(tree: &Tree, root: &str, path: &str) -> Result<String, String> {
         Tree::Snapshot(snapshot) => snapshot.read(root, path),
         Tree::Host => read_host(root, path),
     }
+}
+
+/// The files under the folder `dir` (inside `root`), sorted, for
+/// [`read`] to read: a snapshot's own; on the host, the regular files and
+/// links below the folder (not hidden; folders reached through a link are
+/// not entered; [`read`] refuses a link that leads out). None when there
+/// is no such folder.
+pub fn list(tree: &Tree, root: &str, dir: &str) -> Result<Vec<String>, String> {
+    match tree {
+        Tree::Snapshot(snapshot) => snapshot.list(root, dir),
+        Tree::Host => {
+            let resolved = paths::follow(root, dir, &mut host_link).map_err(|e| e.to_string())?;
+            let mut found = Vec::new();
+            if fs::symlink_metadata(host_path(&resolved)).is_ok_and(|m| m.is_dir()) {
+                walk(&resolved, &mut found).map_err(|e| format!("{resolved}: {e}"))?;
+            }
+            found.sort();
+            Ok(found)
+        }
+    }
+}
+
+fn walk(dir: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in fs::read_dir(host_path(dir))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// [`read`] from the host's file system.

@@ -16,6 +16,9 @@ pub struct Promotion {
     pub version: u64,
     /// The version it replaced, when recorded.
     pub previous: Option<u64>,
+    /// The principals whose signed approvals the move's gates counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
     /// The revision recorded on the version (its latest move).
     pub revision: Option<String>,
 }
@@ -41,6 +44,7 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
                 target: target.to_string(),
                 version: v.version,
                 previous,
+                approved_by: stamp.approved_by,
                 revision: stamp
                     .revision
                     .or_else(|| v.tags.get(tags::REVISION).cloned()),
@@ -60,6 +64,9 @@ pub fn line(e: &Promotion) -> String {
     let mut line = format!("{}  {:<12} version {}", e.at, e.target, e.version);
     if let Some(p) = e.previous {
         line.push_str(&format!(" (replaced version {p})"));
+    }
+    if !e.approved_by.is_empty() {
+        line.push_str(&format!("  approved by {}", e.approved_by.join(", ")));
     }
     if let Some(r) = &e.revision {
         line.push_str(&format!("  revision {r}"));

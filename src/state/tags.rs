@@ -10,14 +10,16 @@ pub const SOURCE: &str = "modelsync.source";
 /// On a version: the revision (git commit) of the last move.
 pub const REVISION: &str = "modelsync.revision";
 /// On a version: `modelsync.promoted-at.<stage-or-alias>`, one tag per
-/// move: a [`Stamp`] (`<RFC 3339>[ previous=<n>][ revision=<rev>]`).
+/// move: a [`Stamp`] (`<RFC 3339>[ previous=<n>][ approved-by=<p>,…][
+/// revision=<rev>]`).
 pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
 /// Written by releases before the one-tag [`Stamp`]; still read.
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
 /// On a version: the digest of its bytes (`sha256:<hex>`, see
 /// [`super::digest`]), recorded when modelsync registers or first moves
-/// it; the `digest: unchanged` gate compares the bytes with it.
+/// it; the `digest: unchanged` gate compares the bytes with it, and a
+/// signed approval names it when the version has one.
 pub const DIGEST: &str = "modelsync.digest";
 /// On a version, beside [`DIGEST`]: the listing that digest is the sha256
 /// of (one `<sha256> <size> <path>` line per file), so that a changed file
@@ -30,6 +32,12 @@ pub const MANAGED: &str = "modelsync.managed";
 /// from releases before namespaces); a leader never writes a model carrying
 /// a newer epoch of its own namespace (`registry::fence`).
 pub const EPOCH: &str = "modelsync.epoch";
+/// On a version: `modelsync.approval.<stage-or-alias>.<principal>`, a
+/// signed approval or rejection (`manifest::approval`'s record and
+/// `tag_key`). Every tag under this prefix is read; only its signature
+/// makes it count.
+pub const APPROVAL_PREFIX: &str = "modelsync.approval.";
+
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";
 /// On the lease model: who holds the lease (`host:pid:nonce`).
@@ -49,19 +57,29 @@ pub struct Stamp {
     /// RFC 3339.
     pub at: String,
     pub previous: Option<u64>,
+    /// The principals whose signed approvals the move's gates counted.
+    pub approved_by: Vec<String>,
     pub revision: Option<String>,
 }
 
 const PREVIOUS_FIELD: &str = "previous=";
+const APPROVED_BY_FIELD: &str = "approved-by=";
 const REVISION_FIELD: &str = "revision=";
 
 impl Stamp {
-    /// `<at>[ previous=<n>][ revision=<rev>]` (the revision last: it may
-    /// hold spaces).
+    /// `<at>[ previous=<n>][ approved-by=<p>,…][ revision=<rev>]` (the
+    /// revision last: it may hold spaces; principals hold no spaces or
+    /// commas).
     pub fn render(&self) -> String {
         let mut out = self.at.clone();
         if let Some(p) = self.previous {
             out.push_str(&format!(" {PREVIOUS_FIELD}{p}"));
+        }
+        if !self.approved_by.is_empty() {
+            out.push_str(&format!(
+                " {APPROVED_BY_FIELD}{}",
+                self.approved_by.join(",")
+            ));
         }
         if let Some(r) = &self.revision {
             out.push_str(&format!(" {REVISION_FIELD}{r}"));
@@ -75,11 +93,17 @@ impl Stamp {
         let mut stamp = Stamp {
             at: at.to_string(),
             previous: None,
+            approved_by: Vec::new(),
             revision: None,
         };
         if let Some(r) = rest.strip_prefix(PREVIOUS_FIELD) {
             let (n, more) = r.split_once(' ').unwrap_or((r, ""));
             stamp.previous = n.parse().ok();
+            rest = more;
+        }
+        if let Some(r) = rest.strip_prefix(APPROVED_BY_FIELD) {
+            let (names, more) = r.split_once(' ').unwrap_or((r, ""));
+            stamp.approved_by = names.split(',').map(str::to_string).collect();
             rest = more;
         }
         if let Some(r) = rest.strip_prefix(REVISION_FIELD) {
@@ -123,17 +147,26 @@ mod tests {
             Stamp {
                 at: "2026-01-02T03:04:05Z".into(),
                 previous: None,
+                approved_by: Vec::new(),
                 revision: None,
             },
             Stamp {
                 at: "2026-01-02T03:04:05Z".into(),
                 previous: Some(3),
+                approved_by: Vec::new(),
                 revision: Some("abc def".into()),
             },
             Stamp {
                 at: "2026-01-02T03:04:05Z".into(),
                 previous: None,
+                approved_by: Vec::new(),
                 revision: Some("0123abcd".into()),
+            },
+            Stamp {
+                at: "2026-01-02T03:04:05Z".into(),
+                previous: Some(1),
+                approved_by: vec!["alice@example.com".into(), "bob".into()],
+                revision: Some("abc def".into()),
             },
         ] {
             assert_eq!(Stamp::parse(&stamp.render()), stamp);
@@ -160,6 +193,7 @@ mod tests {
             MANAGED,
             EPOCH,
             LEASE_PREFIX,
+            APPROVAL_PREFIX,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }

@@ -78,7 +78,8 @@ pub async fn debounce_into(
 
 /// Changes that can matter: not reads, not hidden files (`.git`,
 /// `.modelsync`, editor swap files), not backups (`~`): manifests,
-/// prompts' templates (`source::TEMPLATE_EXTENSIONS`) or extension-less
+/// prompts' templates (`source::TEMPLATE_EXTENSIONS`), signed approval
+/// files (`*.approval`) or extension-less
 /// entries (folders, editors' probe files).
 fn relevant(event: &notify::Event) -> bool {
     if matches!(event.kind, EventKind::Access(_)) {
@@ -92,7 +93,7 @@ fn relevant(event: &notify::Event) -> bool {
             return false;
         }
         match p.extension().and_then(|e| e.to_str()) {
-            Some(ext) => ext == "yaml" || ext == "yml" || crate::source::is_template_file(p),
+            Some(ext) => ext == "yaml" || ext == "yml" || crate::source::is_other_file(p),
             None => true,
         }
     })
@@ -124,6 +125,10 @@ mod tests {
         assert!(!relevant(&ev(modify, "/m/churn.yaml~")));
         assert!(!relevant(&ev(modify, "/m/registry.json")));
         assert!(relevant(&ev(modify, "/m/prompts/summarize.txt")));
+        assert!(relevant(&ev(
+            modify,
+            "/m/approvals/m/Production/v3.alice.approval"
+        )));
         assert!(!relevant(&ev(modify, "/m/.modelsync")));
     }
 

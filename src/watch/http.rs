@@ -1,19 +1,24 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
 //! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), the
 //! feeds (`/feeds/MODEL/ALIAS.json`, in `feed.rs`), and `POST /hooks/git`
-//! (optionally HMAC-signed, GitHub style).
+//! (optionally HMAC-signed, GitHub style; a body over [`GIT_HOOK_LIMIT`] is
+//! answered 413, and never held in memory: [`read_body`]).
+//!
+//! Every answer passes [`refuse_leaks`] on its way out: one that would
+//! show the value of a secret modelsync was given is withheld (500).
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::engine::{Trigger, Triggers};
 use super::status::Shared;
+use crate::secret::Secret;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -24,15 +29,14 @@ pub struct App {
     pub secret: Option<Secret>,
 }
 
-/// A webhook secret; `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(pub Vec<u8>);
+/// The largest body `POST /hooks/git` reads (GitHub's push events are
+/// far smaller; one larger is answered 413 and the next poll fetches).
+pub const GIT_HOOK_LIMIT: usize = 1024 * 1024;
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// How much of an oversized body is read and dropped before the 413, so a
+/// client that sends it all before reading the answer gets that answer
+/// (a larger one is cut off: the connection closes).
+pub const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The router with every endpoint.
 pub fn router(app: App) -> Router {
@@ -88,19 +92,83 @@ async fn status(State(app): State<App>) -> impl IntoResponse {
     axum::Json(status)
 }
 
-async fn hook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn hook(State(app): State<App>, headers: HeaderMap, body: Body) -> (StatusCode, String) {
+    let body = match read_body(&headers, body, GIT_HOOK_LIMIT).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     if let Some(secret) = &app.secret {
         let sig = headers
             .get("x-hub-signature-256")
             .and_then(|v| v.to_str().ok());
-        if !signature_valid(&secret.0, &body, sig) {
+        if !signature_valid(secret.expose().as_bytes(), &body, sig) {
             tracing::warn!("webhook rejected: missing or invalid X-Hub-Signature-256");
-            return (StatusCode::UNAUTHORIZED, "invalid signature\n");
+            return (StatusCode::UNAUTHORIZED, "invalid signature\n".into());
         }
     }
     tracing::info!("webhook received; fetching now");
     app.triggers.fire(Trigger::Webhook);
-    (StatusCode::ACCEPTED, "accepted\n")
+    (StatusCode::ACCEPTED, "accepted\n".into())
+}
+
+/// A webhook's body, at most `limit` bytes: a larger one is 413 — read to
+/// its end and dropped (up to [`DRAIN_LIMIT`]; one declared larger is not
+/// read at all), never held in memory.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, (StatusCode, String)> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        tracing::warn!(limit, "webhook rejected: the body is too large");
+        let why = format!("the body is larger than {limit} bytes\n");
+        Err((StatusCode::PAYLOAD_TOO_LARGE, why))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return too_large();
+    }
+    let mut stream = body.into_data_stream();
+    let (mut kept, mut seen) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "the body could not be read\n".into(),
+            ));
+        };
+        seen = seen.saturating_add(chunk.len());
+        if seen > DRAIN_LIMIT {
+            return too_large();
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return too_large();
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// The last step of every answer: withheld (500, the secret named by its
+/// variable) when its body would show the value of a secret.
+pub async fn refuse_leaks(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match crate::secret::check(&String::from_utf8_lossy(&bytes)) {
+        Ok(()) => Response::from_parts(parts, Body::from(bytes)),
+        Err(leak) => {
+            tracing::error!("answer withheld: it would show {leak}");
+            let why = format!("withheld: this answer would show {leak}\n");
+            (StatusCode::INTERNAL_SERVER_ERROR, why).into_response()
+        }
+    }
 }
 
 /// Checks `sha256=<hex>` against the HMAC-SHA256 of `body` (constant time).

@@ -9,14 +9,15 @@
 //! wrong, when its timestamp is more than five minutes from the wall clock,
 //! or when its delivery id was already accepted (a replay). The endpoint
 //! exists only with `--mlflow-webhook-secret-env`; the secret is never
-//! logged. Polling stays: MLflow delivers best-effort and fires nothing for
+//! logged. A body over [`BODY_LIMIT`] is answered 413 and never held in
+//! memory (MLflow's deliveries are a few KiB; `http::read_body`). Polling stays: MLflow delivers best-effort and fires nothing for
 //! stage transitions or deletions.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -24,7 +25,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::engine::{Trigger, Triggers};
-use super::http::Secret;
+use crate::secret::Secret;
+
+/// The largest body `POST /hooks/mlflow` reads.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// How far a delivery's timestamp may be from the wall clock.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -91,11 +95,15 @@ pub fn router(secret: Secret, triggers: Triggers) -> Router {
         .with_state(hook)
 }
 
-async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Body) -> (StatusCode, String) {
+    let body = match super::http::read_body(&headers, body, BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let now = crate::clock::wall_ms() / 1000;
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
     let verdict = verify(
-        &hook.secret.0,
+        hook.secret.expose().as_bytes(),
         header("x-mlflow-delivery-id"),
         header("x-mlflow-timestamp"),
         header("x-mlflow-signature"),
@@ -134,12 +142,11 @@ pub async fn register(
             reg.uri()
         );
     };
-    let secret = String::from_utf8_lossy(&secret.0).into_owned();
     let spec = WebhookSpec {
         name,
         url,
         events: &EVENTS,
-        secret: &secret,
+        secret: secret.expose(),
     };
     let change = reg
         .ensure_webhook(&spec)

@@ -84,10 +84,10 @@ pub struct WatchConfig {
     pub resync: Duration,
     pub drift: DriftMode,
     pub listen: SocketAddr,
-    pub webhook_secret: Option<http::Secret>,
+    pub webhook_secret: Option<crate::secret::Secret>,
     /// MLflow's own webhooks: `POST /hooks/mlflow` verifies them with this
     /// secret (`--mlflow-webhook-secret-env`); absent, the route does not exist.
-    pub mlflow_webhook_secret: Option<http::Secret>,
+    pub mlflow_webhook_secret: Option<crate::secret::Secret>,
     /// Create or update the daemon's webhook on the server, delivering here
     /// (`--register-mlflow-webhook URL`), under this name.
     pub register_mlflow_webhook: Option<(String, String)>,
@@ -111,6 +111,9 @@ pub struct WatchConfig {
     pub notify: notify::NotifyConfig,
     /// `--verify-signatures --allowed-signers FILE`.
     pub signers: Option<crate::source::signature::AllowedSigners>,
+    /// `--allow-non-fast-forward`: apply a verified head that does not
+    /// descend from the last verified commit applied.
+    pub allow_non_fast_forward: bool,
 }
 
 /// Runs the daemon (or one reconcile with `once`). Returns the verdict of
@@ -141,6 +144,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
             clock: cfg.clock,
             notifier: notify::Notifier::start(cfg.notify.clone()),
             signers: cfg.signers.clone(),
+            allow_non_fast_forward: cfg.allow_non_fast_forward,
         },
         shared.clone(),
         cancel.clone(),
@@ -230,6 +234,7 @@ async fn serve(
             mlflow_hook::register(&cfg.registry_uri, name, url, secret).await?;
         }
     }
+    let router = router.layer(axum::middleware::map_response(http::refuse_leaks));
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::apply::Outcome as ActionOutcome;
 use crate::plan::{Action, GateStatus, describe};
 use crate::reconcile::{Mode, Outcome};
-use crate::state::{LiveModel, LivePrompt, Stage};
+use crate::state::{LiveModel, LivePrompt, LiveVersion, Stage, tags};
 
 /// One declared model (or prompt).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,6 +36,10 @@ pub struct Holder {
     pub target: String,
     pub version: u64,
     pub source: String,
+    /// Who approved the move that put the version there (its audit
+    /// stamp), when approvals gated it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
 }
 
 /// Whether the registry matches the manifests for one model.
@@ -163,6 +167,7 @@ fn prompt_aliases(p: &LivePrompt) -> Vec<Holder> {
     p.aliases
         .iter()
         .map(|(alias, n)| Holder {
+            approved_by: Vec::new(),
             target: alias.clone(),
             version: *n,
             source: p
@@ -249,6 +254,7 @@ fn stages(m: &LiveModel) -> Vec<Holder> {
                 target: s.as_str().to_string(),
                 version: v.version,
                 source: v.source.clone(),
+                approved_by: approved_by(v, s.as_str()),
             })
         })
         .collect()
@@ -257,14 +263,55 @@ fn stages(m: &LiveModel) -> Vec<Holder> {
 fn aliases(m: &LiveModel) -> Vec<Holder> {
     m.aliases
         .iter()
-        .map(|(alias, n)| Holder {
-            target: alias.clone(),
-            version: *n,
-            source: m
-                .versions
-                .get(n)
-                .map(|v| v.source.clone())
-                .unwrap_or_default(),
+        .map(|(alias, n)| {
+            let v = m.versions.get(n);
+            Holder {
+                target: alias.clone(),
+                version: *n,
+                source: v.map(|v| v.source.clone()).unwrap_or_default(),
+                approved_by: v.map(|v| approved_by(v, alias)).unwrap_or_default(),
+            }
         })
         .collect()
+}
+
+/// The approvers the audit stamp of `v`'s move into `target` names.
+fn approved_by(v: &LiveVersion, target: &str) -> Vec<String> {
+    v.tags
+        .get(&format!("{}{target}", tags::PROMOTED_AT_PREFIX))
+        .map(|stamp| tags::Stamp::parse(stamp).approved_by)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_names_who_approved_its_move() {
+        let stamp = |approvers: &str| {
+            format!("2026-05-01T12:00:00Z previous=1 approved-by={approvers} revision=abc")
+        };
+        let version = LiveVersion {
+            version: 2,
+            stage: Stage::Production,
+            tags: [
+                ("modelsync.promoted-at.Production", stamp("alice,bob")),
+                ("modelsync.promoted-at.champion", stamp("carol")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            ..LiveVersion::default()
+        };
+        let model = LiveModel {
+            name: "m".into(),
+            aliases: [("champion".to_string(), 2), ("other".to_string(), 2)].into(),
+            versions: [(2, version)].into(),
+            ..LiveModel::default()
+        };
+        assert_eq!(stages(&model)[0].approved_by, ["alice", "bob"]);
+        let by: Vec<_> = aliases(&model).into_iter().map(|h| h.approved_by).collect();
+        assert_eq!(by, [vec!["carol".to_string()], Vec::new()]);
+    }
 }

@@ -55,6 +55,7 @@ impl Target {
                 redact_url(url)
             ));
         }
+        register_secret_parts(url);
         Ok(if slack {
             Target::Slack(rest.to_string())
         } else {
@@ -82,7 +83,7 @@ pub struct GithubStatus {
     pub api: String,
     /// `owner/name`.
     pub repo: String,
-    pub token: String,
+    pub token: crate::secret::Secret,
 }
 
 impl std::fmt::Debug for GithubStatus {
@@ -200,10 +201,14 @@ async fn deliver_all(
                 Target::CloudEvents(_) => (cloud_event(&event), "application/cloudevents+json"),
                 Target::Slack(_) => (slack_message(&event), "application/json"),
             };
+            let body = body.to_string();
+            if withheld(&body, &redact_url(t.url())) {
+                continue;
+            }
             let req = client
                 .post(t.url())
                 .header("content-type", content_type)
-                .body(body.to_string());
+                .body(body);
             sends.push(deliver(req, redact_url(t.url()), base));
         }
         if let (Some(gh), Some(commit)) = (&cfg.github, &event.commit)
@@ -221,20 +226,31 @@ async fn deliver_all(
                 "context": "modelsync",
                 "description": truncate(&describe(&event), 140),
             });
-            let req = client
-                .post(&url)
-                .bearer_auth(&gh.token)
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28")
-                .json(&body);
-            sends.push(deliver(
-                req,
-                format!("GitHub status {}@{commit}", gh.repo),
-                base,
-            ));
+            let name = format!("GitHub status {}@{commit}", gh.repo);
+            if !withheld(&body.to_string(), &name) {
+                let req = client
+                    .post(&url)
+                    .bearer_auth(gh.token.expose())
+                    .header("accept", "application/vnd.github+json")
+                    .header("x-github-api-version", "2022-11-28")
+                    .json(&body);
+                sends.push(deliver(req, name, base));
+            }
         }
         futures_util::future::join_all(sends).await;
         pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// True (with a warning) when a notification's body would carry the value
+/// of a secret: it is not sent.
+fn withheld(body: &str, target: &str) -> bool {
+    match crate::secret::check(body) {
+        Ok(()) => false,
+        Err(leak) => {
+            warn!(target_name = %target, "notification not sent: it would carry {leak}");
+            true
+        }
     }
 }
 
@@ -367,6 +383,25 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{host}{}", if more { "/…" } else { "" })
 }
 
+/// Registers what [`redact_url`] leaves out of a `--notify` URL — its path
+/// and query, and a password in it — as a secret (named by the URL as
+/// logs show it), so that no published text carries them. A path too short
+/// to be looked for (`/hook`) is no secret worth a warning.
+fn register_secret_parts(url: &str) {
+    let name = format!("the path of --notify {}", redact_url(url));
+    crate::secret::register_userinfo(&name, url);
+    let Some((_, rest)) = url.split_once("://") else {
+        return;
+    };
+    if let Some(i) = rest.find(['/', '?']) {
+        let secret = rest[i..].split('#').next().unwrap_or("");
+        let secret = secret.trim_start_matches('/');
+        if secret.chars().count() >= crate::secret::MIN_LEN {
+            crate::secret::register(&name, secret);
+        }
+    }
+}
+
 /// `owner/name` from a git URL: its last two path segments, without
 /// `.git` (`https://github.com/o/n.git`, `git@github.com:o/n`, …).
 pub fn repo_of(url: &str) -> Option<String> {
@@ -403,6 +438,29 @@ mod tests {
         assert!(matches!(t, Target::Slack(ref u) if u.starts_with("https://hooks")));
         assert!(!format!("{t:?}").contains("s3cr3t"));
         assert!(Target::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn the_secret_parts_of_a_notify_url_are_secrets() {
+        Target::parse("slack+https://hooks.slack.com/services/T0/B0/unit-s3cr3t").expect("ok");
+        let leak = crate::secret::check("sent services/T0/B0/unit-s3cr3t").expect_err("a secret");
+        assert_eq!(
+            leak.name,
+            "the path of --notify slack+https://hooks.slack.com/…"
+        );
+        Target::parse("https://u:unit-pw-9999@example.com/x?token=unit-q-8888").expect("ok");
+        assert!(
+            crate::secret::check("unit-pw-9999").is_err(),
+            "the password"
+        );
+        assert!(
+            crate::secret::check("x?token=unit-q-8888").is_err(),
+            "the path and query"
+        );
+        assert!(
+            crate::secret::check("https://hooks.slack.com").is_ok(),
+            "the host is not"
+        );
     }
 
     #[test]

@@ -186,6 +186,9 @@ fn holders(hs: &[Holder]) -> Markup {
             div.holder {
                 strong { (h.target) } ": version " (h.version)
                 @if !h.source.is_empty() { " " code.muted { (h.source) } }
+                @if !h.approved_by.is_empty() {
+                    " " span.approvers { "approved by " (h.approved_by.join(", ")) }
+                }
             }
         }
         @if hs.is_empty() { span.muted { "—" } }
@@ -257,12 +260,13 @@ pub fn render_model(view: &ModelView, events: &[Promotion]) -> Markup {
                 p.muted id="history" { "No promotions of " (view.name) " recorded by modelsync." }
             } @else {
                 table id="history" {
-                    thead { tr { th { "When" } th { "Target" } th { "Version" } th { "Replaced" } th { "Revision" } } }
+                    thead { tr { th { "When" } th { "Target" } th { "Version" } th { "Replaced" } th { "Approved by" } th { "Revision" } } }
                     tbody {
                         @for e in events {
                             tr {
                                 td { (e.at) } td { (e.target) } td { (e.version) }
                                 td { @if let Some(p) = e.previous { (p) } }
+                                td { (e.approved_by.join(", ")) }
                                 td { @if let Some(r) = &e.revision { code { (r) } } }
                             }
                         }
@@ -312,6 +316,7 @@ mod tests {
                     target: "Production".into(),
                     version: 1,
                     source: "s3://b/\"><script>alert(1)</script>".into(),
+                    approved_by: vec!["<script>eve</script>".into()],
                 }],
                 aliases: vec![],
             }],
@@ -327,5 +332,44 @@ mod tests {
         );
         assert!(html.contains("href=\"/models/m%3Cscript%3E\""), "{html}");
         assert!(html.contains("http-equiv=\"refresh\""), "{html}");
+    }
+
+    #[test]
+    fn holders_and_history_name_the_approvers() {
+        let view = ModelView {
+            name: "m".into(),
+            kind: "model",
+            state: ModelState::InSync,
+            stages: vec![Holder {
+                target: "Production".into(),
+                version: 2,
+                source: "s3://b/m/2".into(),
+                approved_by: vec!["alice".into(), "bob@example.com".into()],
+            }],
+            aliases: vec![],
+        };
+        let events = [Promotion {
+            at: "2026-05-01T12:00:00Z".into(),
+            target: "Production".into(),
+            version: 2,
+            previous: Some(1),
+            approved_by: vec!["alice".into(), "bob@example.com".into()],
+            revision: None,
+        }];
+        let html = render_model(&view, &events).into_string();
+        assert!(
+            html.contains("approved by alice, bob@example.com"),
+            "{html}"
+        );
+        assert!(html.contains("<td>alice, bob@example.com</td>"), "{html}");
+        let s = Status {
+            models: vec![view],
+            ..Status::default()
+        };
+        assert!(
+            render_index(&s)
+                .into_string()
+                .contains("approved by alice, bob@example.com")
+        );
     }
 }

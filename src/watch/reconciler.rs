@@ -90,6 +90,9 @@ pub struct Config {
     pub notifier: super::notify::Notifier,
     /// `--verify-signatures`: the keys a head commit must be signed by.
     pub signers: Option<crate::source::signature::AllowedSigners>,
+    /// `--allow-non-fast-forward`: a verified head need not descend from
+    /// the last verified commit applied.
+    pub allow_non_fast_forward: bool,
 }
 
 /// The real reconcile step.
@@ -104,6 +107,9 @@ pub struct Reconciler {
     invalid: Option<String>,
     /// The head commit last refused by `--verify-signatures`.
     unverified: Option<String>,
+    /// With `--verify-signatures`: the last verified commit applied (read
+    /// from the git cache at first, then kept here).
+    verified: Option<String>,
     /// The verdict of the last run and why it failed (for `--once`).
     pub last: (Verdict, Option<String>),
     /// With `--leader-election`: the election's view; only a leader runs
@@ -134,6 +140,7 @@ impl Reconciler {
             applied: None,
             invalid: None,
             unverified: None,
+            verified: None,
             last: (Verdict::Ok, None),
             election: None,
             locations: Default::default(),
@@ -240,6 +247,7 @@ impl Reconciler {
     ) -> Outcome {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
+        let approvers = fetched.config.approvers.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -271,12 +279,13 @@ impl Reconciler {
         };
         let input = Input::Manifests {
             files: fetched.files,
-            options: LoadOptions {
+            options: Box::new(LoadOptions {
                 protect,
                 registries,
                 roots: fetched.roots,
                 tree: fetched.tree,
-            },
+                approvers,
+            }),
         };
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);
@@ -292,6 +301,12 @@ impl Reconciler {
             Some(Stop::Invalid(diags)) => return self.invalid(diags, id, verdict),
             Some(Stop::Registry(_)) => return self.registry_failed(out, verdict),
             Some(Stop::Cancelled) => return ended("cancelled", Next::Done, verdict),
+            Some(Stop::Leak(_)) => {
+                // Retried: the value may be in the registry, not the commit.
+                let msg = out.error_message().unwrap_or_default();
+                self.fail("invalid", &msg, Vec::new());
+                return ended("invalid", Next::Retry, verdict);
+            }
             _ => {}
         }
         self.invalid = None;
@@ -340,6 +355,7 @@ impl Reconciler {
         state.metrics.succeeded(unix_now(), id);
         drop(state);
         self.applied = Some(id.to_string());
+        self.verified_applied(id);
     }
 
     /// `--drift warn`: the applied revision's plan is not empty; report it,
@@ -486,11 +502,12 @@ fn identity(f: &Fetched) -> String {
     format!("sha256:{hex}")
 }
 
+/// `--once`'s plan and results on stdout (refused, with a warning, when
+/// they would show a secret).
 fn print_stdout(s: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(s.as_bytes());
-    let _ = out.flush();
+    if let Err(leak) = crate::logging::print(s) {
+        warn!("not printed: the output holds {leak}");
+    }
 }
 
 fn unix_now() -> f64 {

@@ -8,7 +8,7 @@ use tracing::warn;
 
 use super::{Ended, Next, Reconciler, Source, ended};
 use crate::reconcile::{Mode, Outcome, Stop, Verdict};
-use crate::source::signature::Check;
+use crate::source::signature::{self, Check};
 use crate::watch::models;
 use crate::watch::notify::Event;
 use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
@@ -41,40 +41,27 @@ impl Reconciler {
 
     /// With `--verify-signatures`: `None` when the head may be applied;
     /// `Some(None)` when it was refused before (nothing to do);
-    /// `Some(Some(..))` when it is refused now.
+    /// `Some(Some(..))` when it is refused now. A head is refused when its
+    /// signature does not verify, and (unless `--allow-non-fast-forward`)
+    /// when it does not descend from the last verified commit applied.
     pub(super) fn check_signature(&mut self, id: &str) -> Option<Option<(Ended, String)>> {
-        let signers = self.config.signers.as_ref()?;
-        let Source::Git(Some(git)) = &self.source else {
-            return None;
-        };
-        let check = match git.commit_signature(id) {
-            Ok(Some(s)) => signers.check(Some(&s.signature), &s.signed_data),
-            Ok(None) => Check::Unsigned,
-            Err(e) => Check::Refused {
-                fingerprint: None,
-                reason: e.to_string(),
-            },
-        };
-        let verified = matches!(check, Check::Verified { .. });
+        self.config.signers.as_ref()?;
+        let (check, refusal) = self.head_check(id)?;
         let sig = SignatureStatus {
             commit: id.to_string(),
-            verified,
+            verified: refusal.is_none(),
             signer: check.signer(),
-            reason: (!verified).then(|| check.to_string()),
+            reason: refusal.clone(),
         };
-        if verified {
-            let mut state = self.shared.lock();
-            state.status.signature = Some(sig);
-            state.metrics.set_unverified(None);
-            drop(state);
-            self.unverified = None;
+        let Some(reason) = refusal else {
+            self.accepted(sig);
             return None;
-        }
+        };
         if self.unverified.as_deref() == Some(id) {
             return Some(None);
         }
         let still = self.applied.as_deref().unwrap_or("nothing yet");
-        let msg = format!("commit {id} not applied: {check}; still applied: {still}");
+        let msg = format!("commit {id} not applied: {reason}; still applied: {still}");
         warn!(revision = %id, signer = sig.signer.as_deref().unwrap_or("-"), "{msg}");
         {
             let mut state = self.shared.lock();
@@ -92,6 +79,85 @@ impl Reconciler {
             ended("unverified", Next::WaitForChange, Verdict::Error),
             id.to_string(),
         )))
+    }
+
+    /// The signature check of the head and, when it may not be applied,
+    /// why; `None` for a source that is not git.
+    fn head_check(&mut self, id: &str) -> Option<(Check, Option<String>)> {
+        let signers = self.config.signers.as_ref()?;
+        let Source::Git(Some(git)) = &mut self.source else {
+            return None;
+        };
+        let check = match git.commit_signature(id) {
+            Ok(Some(s)) => signature::check(signers, Some(&s.signature), &s.signed_data),
+            Ok(None) => Check::Unsigned,
+            Err(e) => Check::Refused {
+                fingerprint: None,
+                reason: e.to_string(),
+            },
+        };
+        if !matches!(check, Check::Verified { .. }) {
+            let reason = check.to_string();
+            return Some((check, Some(reason)));
+        }
+        if self.config.allow_non_fast_forward {
+            return Some((check, None));
+        }
+        if self.verified.is_none() {
+            self.verified = git.verified_applied();
+        }
+        let Some(last) = self.verified.as_deref() else {
+            return Some((check, None));
+        };
+        let refusal = match git.descends_from(id, last) {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "{check}, but it does not descend from {last}, the last verified commit \
+                 applied (a force-push back to an older commit, or another branch's commit); \
+                 --allow-non-fast-forward applies it anyway"
+            )),
+            Err(e) => Some(format!(
+                "{check}, but whether it descends from {last}, the last verified commit \
+                 applied, cannot be told ({e})"
+            )),
+        };
+        Some((check, refusal))
+    }
+
+    /// A head that may be applied: its signature in `/status`, no refused
+    /// commit in `/metrics`, and a refusal's error cleared once the head is
+    /// the applied commit again (a head that is new gets its pass's).
+    fn accepted(&mut self, sig: SignatureStatus) {
+        let back = self.applied.as_deref() == Some(sig.commit.as_str());
+        let mut state = self.shared.lock();
+        if back
+            && state
+                .status
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.kind == "unverified")
+        {
+            state.status.last_error = None;
+        }
+        state.status.signature = Some(sig);
+        state.metrics.set_unverified(None);
+        drop(state);
+        self.unverified = None;
+    }
+
+    /// With `--verify-signatures`, after `id` was applied: it is the last
+    /// verified commit applied (kept in the git cache, for a restart).
+    pub(super) fn verified_applied(&mut self, id: &str) {
+        if self.config.signers.is_none() {
+            return;
+        }
+        let Source::Git(Some(git)) = &mut self.source else {
+            return;
+        };
+        if let Err(e) = git.set_verified_applied(id) {
+            warn!(revision = %id, error = %e, "cannot record the verified commit in the git cache");
+        }
+        self.verified = Some(id.to_string());
     }
 
     /// After a pass: models, recent actions, the applied commit, and the

@@ -100,6 +100,7 @@ fn opts() -> ApplyOptions {
         now_ms: modelsync::clock::wall_ms(),
         cancel: None,
         gates: Default::default(),
+        approvals: Default::default(),
         lease: None,
         fence: None,
         progress: None,
@@ -116,6 +117,7 @@ async fn converge(before: Vec<Option<ModelSpec>>, drift: Drift, after: Vec<Optio
     let ctx = PlanContext {
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
+        registry: String::new(),
     };
     // The live state: an earlier set of manifests, applied, then drifted by hand.
     let earlier = manifest::load(&files(&before)).expect("earlier manifests are valid");

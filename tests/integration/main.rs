@@ -4,6 +4,7 @@
 
 mod support;
 
+mod approvals;
 mod cli;
 mod cli_edges;
 mod cli_mlflow;
@@ -32,6 +33,7 @@ mod registry_facts;
 mod request_floor;
 mod saved_plan;
 mod schema;
+mod secrets;
 mod servers;
 mod serving;
 mod tidy;

@@ -165,3 +165,40 @@ async fn registering_a_webhook_on_mlflow_2_is_a_clear_error() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("has no webhooks API"), "{r:?}");
 }
+
+/// A body larger than an endpoint reads is answered 413 and never held:
+/// `/hooks/mlflow` reads 64 KiB at most (MLflow's deliveries are a few
+/// KiB), `/hooks/git` 1 MiB; a client that sends a large body whole before
+/// reading gets the 413 too (written whole here: `Daemon::post`); smaller
+/// bodies are judged as before.
+#[test]
+fn oversized_webhook_bodies_are_refused_with_413() {
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest("hook-size"));
+    let mut cmd = w.command(&[
+        "watch",
+        "m",
+        "--resync",
+        "0",
+        "--mlflow-webhook-secret-env",
+        "MS_HOOK_SECRET",
+        "--webhook-secret-env",
+        "GIT_HOOK_SECRET",
+    ]);
+    cmd.env("MS_HOOK_SECRET", SECRET)
+        .env("GIT_HOOK_SECRET", "git-hook-secret-test");
+    let d = Daemon::start(cmd);
+    let mlflow_limit = modelsync::watch::mlflow_hook::BODY_LIMIT;
+    let git_limit = modelsync::watch::http::GIT_HOOK_LIMIT;
+    assert_eq!(d.post_sized("/hooks/mlflow", mlflow_limit + 1), 413);
+    assert_eq!(d.post_sized("/hooks/mlflow", 200 * 1024), 413);
+    assert_eq!(d.post_sized("/hooks/git", git_limit + 1), 413);
+    assert_eq!(d.post_sized("/hooks/git", 3 * 1024 * 1024 / 2), 413);
+    let large = vec![b'{'; 10 * 1024 * 1024];
+    assert_eq!(d.post("/hooks/mlflow", &[], &large).status, 413);
+    assert_eq!(d.post("/hooks/git", &[], &large).status, 413);
+    // Within the limits: unsigned, so refused as before.
+    assert_eq!(d.post_sized("/hooks/mlflow", 1024), 401);
+    assert_eq!(d.post_sized("/hooks/git", 64 * 1024), 401);
+    assert_eq!(d.get("/healthz").status, 200, "still serving");
+}

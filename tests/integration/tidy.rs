@@ -18,8 +18,8 @@ use source::Source;
 /// its own layer, never one above.
 const LAYERS: &[(u8, &[&str])] = &[
     // Vocabulary: MLflow's naming rules, the two clocks, the live state
-    // and the tag keys modelsync writes.
-    (0, &["naming", "clock", "state"]),
+    // and the tag keys modelsync writes; secrets and the leak check.
+    (0, &["naming", "clock", "state", "secret"]),
     // Manifests -> validated desired state.
     (1, &["manifest"]),
     // The planner; the registries; where manifests come from; log output.

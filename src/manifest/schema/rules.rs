@@ -257,7 +257,7 @@ pub fn from_exactly_one(s: &mut Schema) {
 }
 
 /// A gate: exactly one of `metric` (with `atLeast` and/or `atMost`),
-/// `beats`, `soak`, `requireTag`, `digest`; bounds only with `metric`.
+/// `beats`, `soak`, `requireTag`, `approvals`, `digest`; bounds only with `metric`.
 pub fn gate_exactly_one(s: &mut Schema) {
     let other = |kind: &str| {
         json!({
@@ -284,6 +284,7 @@ pub fn gate_exactly_one(s: &mut Schema) {
             other("beats"),
             other("soak"),
             other("requireTag"),
+            other("approvals"),
             {
                 "required": ["digest"],
                 "properties": {"atLeast": {"type": "null"}, "atMost": {"type": "null"}}

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::manifest::schema::{BeatsSpec, GateSpec, RequireTagSpec, SoakSpec};
+use crate::manifest::schema::{
+    ApprovalsSpec, ApproverList, BeatsSpec, GateSpec, RequireTagSpec, SoakSpec,
+};
 use crate::manifest::yaml::{Located, LocatedMap};
-use crate::manifest::{DIGEST_UNCHANGED, Dataset, Gate, GateTarget};
+use crate::manifest::{ApproverSet, DIGEST_UNCHANGED, Dataset, Gate, GateTarget};
 use crate::state::Stage;
 
 use super::Ctx;
@@ -126,6 +128,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         g.beats.is_some(),
         g.soak.is_some(),
         g.require_tag.is_some(),
+        g.approvals.is_some(),
         g.digest.is_some(),
     ]
     .iter()
@@ -134,7 +137,8 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
     if kinds != 1 {
         ctx.error(
             gate,
-            "a gate needs exactly one of metric, beats, soak, requireTag, digest".to_string(),
+            "a gate needs exactly one of metric, beats, soak, requireTag, approvals, digest"
+                .to_string(),
         );
         return None;
     }
@@ -160,6 +164,8 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         check_soak(ctx, soak)
     } else if let Some(rt) = &g.require_tag {
         check_require_tag(ctx, &rt.value)
+    } else if let Some(approvals) = &g.approvals {
+        check_approvals(ctx, approvals)
     } else if let Some(digest) = &g.digest {
         check_digest(ctx, digest)
     } else {
@@ -343,4 +349,71 @@ fn check_require_tag(ctx: &mut Ctx<'_>, r: &RequireTagSpec) -> Option<Gate> {
         key: r.key.value.clone(),
         value: r.value.as_ref().map(|v| v.value.0.clone()),
     })
+}
+
+/// `approvals: {required, from}`: at least one approval, no more than
+/// `from` can give, principals as allowed_signers writes them; and an
+/// approvers file named in `modelsync.toml` to check them against.
+fn check_approvals(ctx: &mut Ctx<'_>, approvals: &Located<ApprovalsSpec>) -> Option<Gate> {
+    let spec = &approvals.value;
+    let mut ok = true;
+    if ctx.options.approvers.is_none() {
+        ctx.error(
+            approvals,
+            "an approvals gate needs an approvers file: add approvers = \"PATH\" (git's allowed_signers format) to modelsync.toml beside the manifests".to_string(),
+        );
+        ok = false;
+    }
+    let from = match &spec.from.value {
+        ApproverList::Any => ApproverSet::Any,
+        ApproverList::Listed(names) => {
+            let mut seen = BTreeSet::new();
+            for name in names {
+                if let Some(problem) = crate::manifest::approval::principal_problem(name) {
+                    ctx.error(&spec.from, format!("from: {problem}"));
+                    ok = false;
+                } else if !seen.insert(name.as_str()) {
+                    ctx.error(&spec.from, format!("from: {name} is listed twice"));
+                    ok = false;
+                }
+            }
+            if names.is_empty() {
+                ctx.error(
+                    &spec.from,
+                    "from: list at least one principal, or write any".to_string(),
+                );
+                ok = false;
+            }
+            ApproverSet::Listed(names.clone())
+        }
+    };
+    let required = match &spec.required {
+        None => 1,
+        Some(r) => match u32::try_from(r.value) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                ctx.error(
+                    r,
+                    format!(
+                        "required: {} is not a positive number of approvals",
+                        r.value
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    if let (ApproverSet::Listed(names), Some(r)) = (&from, &spec.required)
+        && required as usize > names.len()
+    {
+        ctx.error(
+            r,
+            format!(
+                "required: {required} approvals from {} principals can never be given",
+                names.len()
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(Gate::Approvals { required, from })
 }

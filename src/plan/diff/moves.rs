@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use super::ownership::Inventory;
 use super::resolve::{Resolved, Slot};
-use crate::manifest::{DesiredModel, GateTarget};
+use crate::manifest::{Approvals, DesiredModel, GateTarget};
 use crate::plan::gates::{self, Candidate};
 use crate::plan::{Action, PlanContext, Target};
 use crate::state::{LiveModel, LiveState, Stage};
@@ -60,8 +60,13 @@ pub(crate) fn actions(
     model: Option<&LiveModel>,
     resolved: &Resolved<'_>,
     live: &LiveState,
-    ctx: &PlanContext,
+    (ctx, approvals): (&PlanContext, &Approvals),
 ) -> Vec<Action> {
+    let env = gates::Env {
+        now_ms: ctx.now_ms,
+        registry: &ctx.registry,
+        approvals,
+    };
     let mut out = Vec::new();
     let mut blocked_stages = BTreeSet::new();
     for p in pending(dm, model, resolved) {
@@ -70,12 +75,14 @@ pub(crate) fn actions(
             .get(&p.target)
             .map(|g| {
                 let candidate = Candidate {
+                    model: &dm.name,
+                    target: &p.target,
                     live: p.slot.live,
                     run_id: p.slot.run_id.as_deref(),
                     model_id: p.slot.model_id.as_deref(),
                     pinned: p.slot.pinned.as_ref(),
                 };
-                gates::evaluate(g, &candidate, model, live, ctx.now_ms)
+                gates::evaluate(g, &candidate, model, live, &env)
             })
             .unwrap_or_default();
         let action = match p.target {

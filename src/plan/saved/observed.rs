@@ -9,7 +9,10 @@
 //!
 //! Tags modelsync writes only as bookkeeping, which the planner never reads,
 //! are left out: `modelsync.revision`, `modelsync.previous.*` and the
-//! lease's `modelsync.lease.*`. Everything else is kept, modelsync's own
+//! lease's `modelsync.lease.*`; and signed approvals
+//! (`modelsync.approval.*`), which `approvals` gates read again when the
+//! plan is applied (an approval arriving after review is what lets a
+//! gated move go). Everything else is kept, modelsync's own
 //! `modelsync.source`, `modelsync.promoted-at.*` (soak gates read them) and
 //! `modelsync.managed` (prune reads it) included.
 
@@ -108,11 +111,13 @@ pub struct ObservedExperiment {
     pub tags: BTreeMap<String, String>,
 }
 
-/// True for bookkeeping tags that cannot change a plan.
+/// True for bookkeeping tags that cannot change a plan, and approvals,
+/// which gates evaluate again when the plan is applied.
 fn ignored(key: &str) -> bool {
     key == tags::REVISION
         || key.starts_with(tags::PREVIOUS_PREFIX)
         || key.starts_with(tags::LEASE_PREFIX)
+        || key.starts_with(tags::APPROVAL_PREFIX)
 }
 
 fn kept(t: &BTreeMap<String, String>) -> BTreeMap<String, String> {

@@ -42,6 +42,7 @@ fn checks() -> impl Strategy<Value = Vec<GateCheck>> {
         gate,
         status,
         detail,
+        approved_by: Vec::new(),
     });
     prop::collection::vec(check, 0..3)
 }
@@ -454,6 +455,8 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                     .collect(),
                 protect,
                 roots,
+                approvers: None,
+                approvals: Default::default(),
             },
         )
 }
@@ -504,6 +507,8 @@ fn small() -> SavedPlan {
         manifests: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
+        approvals: Default::default(),
     }
 }
 
@@ -558,6 +563,7 @@ fn a_plan_with_errors_is_not_saved() {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));

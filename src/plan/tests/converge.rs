@@ -258,7 +258,11 @@ proptest! {
 
     #[test]
     fn one_apply_converges_and_never_registers_twice((d, l, prune) in states()) {
-        let ctx = PlanContext { now_ms: NOW_MS, prune };
+        let ctx = PlanContext {
+            now_ms: NOW_MS,
+            prune,
+            registry: REGISTRY.into(),
+        };
         let first = plan(&d, &l, &ctx);
         for mp in &first.models {
             let mut seen = std::collections::BTreeSet::new();

@@ -220,6 +220,7 @@ fn saved_copy() -> crate::plan::saved::SavedPlan {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = crate::plan::saved::SavedPlan::new(p, &desired_copy(), &l, made).expect("saved");
     assert_eq!(crate::plan::stale::check(&saved, &l), Vec::<String>::new());

@@ -31,12 +31,14 @@ fn eval(gates: &[Gate], version: u64, l: &LiveState) -> String {
     let model = &l.models["nba"];
     let v = &model.versions[&version];
     let candidate = Candidate {
+        model: "nba",
+        target: &PRODUCTION,
         model_id: None,
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then_some(v.run_id.as_str()),
         pinned: None,
     };
-    checks(&evaluate(gates, &candidate, Some(model), l, NOW_MS))
+    checks(&evaluate(gates, &candidate, Some(model), l, &env()))
 }
 
 #[test]
@@ -182,6 +184,8 @@ fn require_tag_gates() {
 fn a_new_version_never_passes_soak_or_tag_but_has_its_run() {
     let l = with_run(LiveState::default(), "r9", &[("acc", 0.97)]);
     let candidate = Candidate {
+        model: "nba",
+        target: &PRODUCTION,
         model_id: None,
         live: None,
         run_id: Some("r9"),
@@ -204,7 +208,7 @@ fn a_new_version_never_passes_soak_or_tag_but_has_its_run() {
             by: 0.0,
         },
     ];
-    assert_snapshot!(checks(&evaluate(&gates, &candidate, None, &l, NOW_MS)), @r"
+    assert_snapshot!(checks(&evaluate(&gates, &candidate, None, &l, &env())), @r"
         Passed | metric acc >= 0.9 | acc 0.97 >= 0.90, from run r9
         Blocked | soak Staging for 1h | the new version has not held Staging yet
         Blocked | requireTag approved | the new version has no tag approved

@@ -70,12 +70,14 @@ fn eval(gates: &[Gate], version: u64, l: &LiveState) -> String {
     let model = &l.models["nba"];
     let v = &model.versions[&version];
     let candidate = Candidate {
+        model: "nba",
+        target: &PRODUCTION,
         live: Some(v),
         run_id: Some(v.run_id.as_str()).filter(|r| !r.is_empty()),
         model_id: Some(v.model_id.as_str()).filter(|m| !m.is_empty()),
         pinned: None,
     };
-    checks(&evaluate(gates, &candidate, Some(model), l, NOW_MS))
+    checks(&evaluate(gates, &candidate, Some(model), l, &env()))
 }
 
 fn on(name: &str, digest: Option<&str>) -> Option<Dataset> {

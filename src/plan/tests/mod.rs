@@ -27,10 +27,14 @@ use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState, LiveVersion, S
 /// 2026-11-20T12:00:00Z, the "now" of every test.
 pub const NOW_MS: i64 = 1_795_176_000_000;
 
+/// The registry every test plans against.
+pub const REGISTRY: &str = "file:r.json";
+
 pub fn ctx() -> PlanContext {
     PlanContext {
         now_ms: NOW_MS,
         prune: false,
+        registry: REGISTRY.into(),
     }
 }
 
@@ -38,8 +42,28 @@ pub fn prune_ctx() -> PlanContext {
     PlanContext {
         now_ms: NOW_MS,
         prune: true,
+        registry: REGISTRY.into(),
     }
 }
+
+/// No approvers file, no approval files.
+pub static NO_APPROVALS: crate::manifest::Approvals = crate::manifest::Approvals {
+    approvers: None,
+    files: BTreeMap::new(),
+};
+
+/// What gates are evaluated at in these tests.
+pub fn env() -> crate::plan::gates::Env<'static> {
+    crate::plan::gates::Env {
+        now_ms: NOW_MS,
+        registry: REGISTRY,
+        approvals: &NO_APPROVALS,
+    }
+}
+
+/// The move gates guard in these tests: `nba` into Production.
+pub static PRODUCTION: crate::manifest::GateTarget =
+    crate::manifest::GateTarget::Stage(crate::state::Stage::Production);
 
 /// A declared model, built up step by step.
 pub struct M(pub DesiredModel);
@@ -139,6 +163,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
             .collect(),
         experiments: BTreeMap::new(),
         prompts: BTreeMap::new(),
+        approvals: Default::default(),
         digest: "sha256:test".to_string(),
     }
 }

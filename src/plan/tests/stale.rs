@@ -144,6 +144,7 @@ fn converged() -> (SavedPlan, LiveState) {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     (saved, l)
@@ -261,6 +262,7 @@ fn a_model_deleted_or_created_is_stale() {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &LiveState::default(), made).expect("saved");
     let now = live(vec![L::new("new")]);
@@ -281,6 +283,7 @@ fn an_experiment_changed_is_stale() {
         files: Vec::new(),
         protect: Vec::new(),
         roots: Vec::new(),
+        approvers: None,
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     assert_eq!(
@@ -325,4 +328,18 @@ fn bookkeeping_tags_that_cannot_change_the_plan_are_ignored() {
     model m: tag modelsync.managed was unset, now "{}"
     model m: version 1 tag modelsync.promoted-at.Production was unset, now "t"
     "#);
+}
+
+/// An approval arriving (or withdrawn) after review is not a change of what
+/// the plan observed: the gates read approvals again when it is applied.
+#[test]
+fn approval_tags_are_not_compared() {
+    let out = after(|l| {
+        let v = model(l).versions.get_mut(&2).expect("v2");
+        v.tags.insert(
+            "modelsync.approval.Production.alice".into(),
+            "modelsync-approval v1\n…".into(),
+        );
+    });
+    assert_eq!(out, "");
 }

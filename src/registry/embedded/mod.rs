@@ -100,6 +100,9 @@ pub use store::FORMAT;
 pub struct EmbeddedRegistry {
     path: PathBuf,
     write: bool,
+    /// The secrets the file held when opened for writing: a write may keep
+    /// them (they were published before), never add one.
+    leaked_before: Vec<String>,
     inner: Mutex<Inner>,
     /// Files hashed in this instance (`resolve`).
     hashes: super::store::HashCache,
@@ -148,9 +151,17 @@ impl EmbeddedRegistry {
             None
         };
         let data = store::load(path)?;
+        let leaked_before = match write {
+            true => store::leaks(&store::serialize(&data))
+                .into_iter()
+                .map(|l| l.name)
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(EmbeddedRegistry {
             path: path.to_path_buf(),
             write,
+            leaked_before,
             inner: Mutex::new(Inner {
                 data,
                 dirty: false,
@@ -185,8 +196,10 @@ impl EmbeddedRegistry {
         };
         let dir = store::parent_dir(path);
         std::fs::create_dir_all(&dir).map_err(|e| write_error(path, &e))?;
+        let bytes = store::serialize(&data);
+        refuse_leaks(path, &bytes, &[])?;
         let _lock = store::acquire_lock(path, true).map_err(|e| write_error(path, &e))?;
-        store::write_atomic(path, &store::serialize(&data)).map_err(|e| write_error(path, &e))
+        store::write_atomic(path, &bytes).map_err(|e| write_error(path, &e))
     }
 
     /// Adds or replaces a run (a test and seeding helper: gates read run
@@ -247,11 +260,12 @@ impl EmbeddedRegistry {
                 self.path.display()
             )));
         }
+        let bytes = store::serialize(&inner.data);
+        refuse_leaks(&self.path, &bytes, &self.leaked_before)?;
         if inner.lock.is_none() {
             inner.lock = Some(self.lock_late()?);
         }
-        store::write_atomic(&self.path, &store::serialize(&inner.data))
-            .map_err(|e| write_error(&self.path, &e))?;
+        store::write_atomic(&self.path, &bytes).map_err(|e| write_error(&self.path, &e))?;
         inner.dirty = false;
         Ok(())
     }
@@ -270,6 +284,21 @@ impl EmbeddedRegistry {
             )));
         }
         Ok(lock)
+    }
+}
+
+/// Refuses to write a registry file that would hold a secret's value it
+/// did not hold before (`before`: the names of those it did).
+fn refuse_leaks(path: &Path, bytes: &[u8], before: &[String]) -> Result<()> {
+    let new = store::leaks(bytes)
+        .into_iter()
+        .find(|l| !before.contains(&l.name));
+    match new {
+        Some(leak) => Err(RegistryError::Leak {
+            operation: format!("write {}", path.display()),
+            leak,
+        }),
+        None => Ok(()),
     }
 }
 

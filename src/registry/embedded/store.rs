@@ -197,6 +197,11 @@ fn check_consistency(path: &Path, data: &Data) -> Result<()> {
     Ok(())
 }
 
+/// The secrets (`crate::secret`) a serialized registry file holds.
+pub fn leaks(bytes: &[u8]) -> Vec<crate::secret::Leak> {
+    crate::secret::leaks(&String::from_utf8_lossy(bytes))
+}
+
 /// Serializes deterministically: pretty JSON, sorted keys, final newline.
 pub fn serialize(data: &Data) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(data).expect("registry data always serializes to JSON");

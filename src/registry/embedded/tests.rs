@@ -599,3 +599,47 @@ async fn a_writer_on_a_missing_directory_refuses_to_overwrite_a_file_created_mea
         "the other writer's file survives"
     );
 }
+
+#[tokio::test]
+async fn a_write_never_adds_a_secret_to_the_file() {
+    crate::secret::register("TEST_EMBEDDED_TOKEN", "tok-embedded-0000-secret");
+    let (_dir, path) = tmp();
+    let reg = EmbeddedRegistry::open(&path, true).expect("open");
+    reg.create_model("m", Some("tok-embedded-0000-secret"), &BTreeMap::new())
+        .await
+        .expect("in memory");
+    let err = reg.flush().await.expect_err("refused");
+    assert!(
+        matches!(&err, RegistryError::Leak { leak, .. } if leak.name == "TEST_EMBEDDED_TOKEN"),
+        "{err}"
+    );
+    assert!(!path.exists(), "nothing written");
+    assert!(!err.to_string().contains("tok-embedded"), "{err}");
+    drop(reg);
+
+    // A file that already held it (written by another tool) may be written
+    // on: the write adds nothing new.
+    let data = Data {
+        models: BTreeMap::from([(
+            "held".to_string(),
+            StoredModel::from_live(&LiveModel {
+                name: "held".into(),
+                description: "tok-embedded-0000-secret".into(),
+                ..LiveModel::default()
+            }),
+        )]),
+        ..Data::default()
+    };
+    store::write_atomic(&path, &store::serialize(&data)).expect("seed");
+    let reg = EmbeddedRegistry::open(&path, true).expect("open");
+    reg.create_model("other", Some("fine"), &BTreeMap::new())
+        .await
+        .expect("create");
+    reg.flush().await.expect("no new secret");
+    // A second secret is still refused.
+    crate::secret::register("TEST_EMBEDDED_TOKEN_2", "tok-embedded-2222-secret");
+    reg.update_model_description("other", "tok-embedded-2222-secret")
+        .await
+        .expect("in memory");
+    assert!(reg.flush().await.is_err());
+}

@@ -20,6 +20,9 @@ use super::endpoints::Endpoint;
 use super::errors::{CallError, classify_error, error_chain, snippet};
 use crate::registry::{RegistryError, RequestStats, Result};
 
+/// What a password in the registry URI is called in leak errors.
+const URI_PASSWORD: &str = "the password in the registry URI";
+
 /// What to send.
 pub enum Payload<'a> {
     /// GET query parameters; repeated keys are repeated.
@@ -78,7 +81,8 @@ impl Client {
         if !url.username().is_empty() {
             if auth.is_none() {
                 let username = percent_decode(url.username());
-                let password = Secret::new(percent_decode(url.password().unwrap_or("")));
+                let password =
+                    Secret::named(URI_PASSWORD, percent_decode(url.password().unwrap_or("")));
                 auth = Some(Auth::Basic { username, password });
             }
             // Both calls only fail for URLs that cannot have credentials.
@@ -251,6 +255,7 @@ impl Client {
         segment: Option<&str>,
         payload: Payload<'_>,
     ) -> Result<T, CallError> {
+        refuse_leaks(ep, segment, &payload).map_err(CallError::Registry)?;
         if let Some(name) = &self.workspace {
             self.workspace_ok
                 .get_or_try_init(|| super::workspace::check(self, name))
@@ -418,6 +423,33 @@ impl Client {
             Retry::Unknown(None),
         )
     }
+}
+
+/// Refuses a request that would send the value of a secret modelsync was
+/// given (anywhere in its path segment, query or body, except the one
+/// field `ep` sends a secret in on purpose): nothing is sent.
+fn refuse_leaks(ep: &Endpoint, segment: Option<&str>, payload: &Payload<'_>) -> Result<()> {
+    let sent = match payload {
+        Payload::Query(q) => q
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Payload::Json(body) => match (ep.secret_field, body.as_object()) {
+            (Some(field), Some(fields)) => {
+                let mut fields = fields.clone();
+                fields.remove(field);
+                serde_json::Value::Object(fields).to_string()
+            }
+            _ => body.to_string(),
+        },
+    };
+    let checked = crate::secret::check(segment.unwrap_or_default())
+        .and_then(|()| crate::secret::check(&sent));
+    checked.map_err(|leak| RegistryError::Leak {
+        operation: ep.op.to_string(),
+        leak,
+    })
 }
 
 fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: &str) -> Result<T, CallError> {

@@ -2,36 +2,17 @@
 //! environment variables (plus a few `MODELSYNC_HTTP_*` knobs and
 //! `MODELSYNC_CREATE_SETTLE`).
 //!
-//! Secrets live in [`Secret`], whose `Debug` prints `***`; nothing here
-//! logs. No I/O except reading the environment and certificate files.
+//! Secrets live in [`Secret`] (`crate::secret`'s, registered for the leak
+//! check under the variable they came from), whose `Debug` prints `***`;
+//! nothing here logs. No I/O except reading the environment and
+//! certificate files.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::secret::Secret;
+
 use crate::registry::{RegistryError, Result};
-
-/// A password or token. `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself: only for building the `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// How requests authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,9 +126,11 @@ impl MlflowConfig {
         let auth = match (user, password, token) {
             (Some(username), Some(password), _) => Some(Auth::Basic {
                 username,
-                password: Secret::new(password),
+                password: Secret::named("MLFLOW_TRACKING_PASSWORD", password),
             }),
-            (_, _, Some(token)) => Some(Auth::Bearer(Secret::new(token))),
+            (_, _, Some(token)) => {
+                Some(Auth::Bearer(Secret::named("MLFLOW_TRACKING_TOKEN", token)))
+            }
             (Some(_), None, None) | (None, Some(_), None) => {
                 return Err(RegistryError::Invalid(
                     "set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
@@ -273,7 +256,13 @@ mod tests {
     #[test]
     fn token_alone_is_bearer() {
         let c = cfg(&[("MLFLOW_TRACKING_TOKEN", "tok-123")]).expect("valid");
-        assert_eq!(c.auth, Some(Auth::Bearer(Secret::new("tok-123"))));
+        assert_eq!(
+            c.auth,
+            Some(Auth::Bearer(Secret::named(
+                "MLFLOW_TRACKING_TOKEN",
+                "tok-123"
+            )))
+        );
         assert_eq!(format!("{:?}", c.auth), "Some(Bearer(***))");
     }
 

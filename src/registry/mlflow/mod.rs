@@ -64,6 +64,12 @@ use crate::state::{
     SourceResolution, Stage,
 };
 
+/// The workspace a registry URI names in its fragment (`#workspace=NAME`,
+/// percent-decoded), if any.
+pub fn workspace_in(uri: &str) -> Option<String> {
+    workspace::from_fragment(uri.split_once('#').map(|(_, f)| f))
+}
+
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
     // Boxed: keeps `AnyRegistry` small.

@@ -41,6 +41,7 @@ fn opts(fence: Fence) -> ApplyOptions {
         now_ms: modelsync::clock::wall_ms(),
         cancel: None,
         gates: Default::default(),
+        approvals: Default::default(),
         lease: None,
         fence: Some(fence),
         progress: None,
@@ -61,6 +62,7 @@ async fn apply(reg: &TempRegistry, description: &str, fence: Fence) -> apply::Ap
     let ctx = PlanContext {
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
+        registry: String::new(),
     };
     let (_, plan) = reconcile::plan(
         &reg.registry,

@@ -218,3 +218,199 @@ fn a_bad_allowed_signers_file_is_an_error_before_anything_runs() {
         "--allowed-signers is required: {missing:?}"
     );
 }
+
+/// A daemon following `repo`'s main with `--verify-signatures`, its git
+/// cache in `w` (kept across restarts), notifying `hook` (CloudEvents and,
+/// with `GITHUB_API_URL` pointing there, commit statuses).
+fn verifying_daemon(
+    w: &Workdir,
+    repo: &GitRepo,
+    signers: &Path,
+    hook: &Receiver,
+    extra: &[&str],
+) -> Daemon {
+    let mut cmd = w.command(&[
+        "watch",
+        "--git",
+        &repo.url,
+        "--path",
+        "m",
+        "--interval",
+        "200ms",
+    ]);
+    cmd.args([
+        "--cache-dir",
+        w.path().join("cache").to_str().expect("utf-8"),
+    ])
+    .arg("--verify-signatures")
+    .arg("--allowed-signers")
+    .arg(signers)
+    .args(["--notify", &hook.url])
+    .arg("--github-status")
+    .env("GITHUB_TOKEN", "ghp-signed-forward-test")
+    .env("GITHUB_API_URL", &hook.url)
+    .args(extra);
+    Daemon::start(cmd)
+}
+
+/// `alice`'s key pair and an allowed_signers file listing it.
+fn alice(w: &Workdir) -> (PathBuf, PathBuf) {
+    let keys = w.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("mkdir");
+    let alice = keygen(&keys, "alice");
+    let signers = w.write(
+        "allowed_signers",
+        &format!("alice@example.com {}", public(&alice)),
+    );
+    (alice, signers)
+}
+
+/// A verified head that does not descend from the last verified commit
+/// applied was refused: said in `/status`, `/metrics`, the page, a
+/// notification and a failed commit status; `last` stays applied.
+fn assert_refused_as_not_forward(d: &mut Daemon, hook: &Receiver, head: &str, last: &str) {
+    let s = d.wait_status("the head refused", WAIT, |s| {
+        s["signature"]["commit"] == head && s["signature"]["verified"] == false
+    });
+    assert_eq!(s["signature"]["signer"], "alice@example.com", "{s:#}");
+    let reason = s["signature"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("does not descend from {last}")),
+        "{s:#}"
+    );
+    assert!(reason.contains("--allow-non-fast-forward"), "{s:#}");
+    assert_eq!(s["last_applied_revision"], last, "{s:#}");
+    assert_eq!(s["last_error"]["kind"], "unverified", "{s:#}");
+    assert!(
+        s["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(head) && m.contains("does not descend")),
+        "{s:#}"
+    );
+    let metrics = d.get("/metrics").body;
+    assert!(
+        metrics.contains(&format!(
+            "modelsync_unverified_commit_info{{commit=\"{head}\",signer=\"alice@example.com\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let page = d.get("/").body;
+    assert!(page.contains("id=\"signature\""), "{page}");
+    assert!(
+        page.contains(head) && page.contains("does not descend"),
+        "{page}"
+    );
+    let event = hook.wait_for("an unverified event for the head", WAIT, |r| {
+        r.path == "/"
+            && r.json()["type"] == "io.modelsync.reconcile.unverified"
+            && r.json()["data"]["signature"]["commit"] == head
+    });
+    let data = &event.json()["data"];
+    assert_eq!(data["signature"]["verified"], false, "{data:#}");
+    assert!(
+        data["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not descend")),
+        "{data:#}"
+    );
+    hook.wait_for("a failed commit status on the head", WAIT, |r| {
+        r.path == format!("/repos/acme/models/statuses/{head}") && r.json()["state"] == "failure"
+    });
+}
+
+#[test]
+fn a_force_push_back_to_an_older_signed_commit_is_refused_unless_allowed() {
+    let w = Workdir::new();
+    let (alice, signers) = alice(&w);
+    let repo = GitRepo::named(w.path(), "acme/models.git");
+    let hook = Receiver::start(0);
+    let c1 = repo.push_signed("m/a.yaml", &model("v1"), Some(&alice));
+    let mut d = verifying_daemon(&w, &repo, &signers, &hook, &[]);
+    d.wait_status("c1 applied", WAIT, |s| {
+        s["last_applied_revision"] == c1.as_str()
+    });
+    let c2 = repo.push_signed("m/a.yaml", &model("v2"), Some(&alice));
+    d.wait_status("c2 applied", WAIT, |s| {
+        s["last_applied_revision"] == c2.as_str()
+    });
+    let champion = |d: &Daemon| d.status()["models"][0]["aliases"][0]["version"].clone();
+    assert_eq!(champion(&d), 2);
+
+    // Back to c1: signed by alice, and older than what is applied.
+    repo.force_push(&c1);
+    assert_refused_as_not_forward(&mut d, &hook, &c1, &c2);
+    assert_eq!(champion(&d), 2, "c2 stays applied");
+
+    // The head is the applied commit again: the error clears.
+    repo.force_push(&c2);
+    let s = d.wait_status("c2 is the head again", WAIT, |s| {
+        s["signature"]["commit"] == c2.as_str() && s["last_error"].is_null()
+    });
+    assert_eq!(s["signature"]["verified"], true, "{s:#}");
+    assert_eq!(s["last_applied_revision"], c2.as_str());
+    assert!(
+        !d.get("/metrics")
+            .body
+            .contains("modelsync_unverified_commit_info{"),
+        "no refused head any more"
+    );
+
+    // The operator opts in: c1 is applied.
+    repo.force_push(&c1);
+    assert_refused_as_not_forward(&mut d, &hook, &c1, &c2);
+    assert_eq!(d.terminate(WAIT), 0);
+    let mut d = verifying_daemon(&w, &repo, &signers, &hook, &["--allow-non-fast-forward"]);
+    let s = d.wait_status("c1 applied with the opt-in", WAIT, |s| {
+        s["last_applied_revision"] == c1.as_str()
+    });
+    assert_eq!(s["signature"]["verified"], true, "{s:#}");
+    assert!(s["last_error"].is_null(), "{s:#}");
+    assert_eq!(champion(&d), 1);
+}
+
+#[test]
+fn a_signed_commit_of_another_branch_is_refused_also_after_a_restart() {
+    let w = Workdir::new();
+    let (alice, signers) = alice(&w);
+    let repo = GitRepo::named(w.path(), "acme/models.git");
+    let hook = Receiver::start(0);
+    let c0 = repo.push_signed("m/a.yaml", &model("v1"), Some(&alice));
+    let c1 = repo.push_signed("m/a.yaml", &model("v2"), Some(&alice));
+    let mut d = verifying_daemon(&w, &repo, &signers, &hook, &[]);
+    d.wait_status("c1 applied", WAIT, |s| {
+        s["last_applied_revision"] == c1.as_str()
+    });
+
+    // A signed commit on another branch (forked before c1), force-pushed.
+    repo.branch("other", &c0);
+    let other = repo.commit_signed("m/a.yaml", &model("v3"), Some(&alice));
+    repo.force_push(&other);
+    assert_refused_as_not_forward(&mut d, &hook, &other, &c1);
+
+    // A restart remembers the last verified commit applied (the git cache).
+    assert_eq!(d.terminate(WAIT), 0);
+    let mut d = verifying_daemon(&w, &repo, &signers, &hook, &[]);
+    let s = d.wait_status("the other branch's commit refused again", WAIT, |s| {
+        s["signature"]["commit"] == other.as_str() && s["signature"]["verified"] == false
+    });
+    assert!(
+        s["signature"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("does not descend from {c1}"))),
+        "{s:#}"
+    );
+    assert_eq!(s["last_error"]["kind"], "unverified", "{s:#}");
+    let champion = |d: &Daemon| d.status()["models"][0]["aliases"][0]["version"].clone();
+    assert!(
+        s["last_applied_revision"].is_null(),
+        "nothing applied since the restart: {s:#}"
+    );
+
+    // With the opt-in it is applied.
+    assert_eq!(d.terminate(WAIT), 0);
+    let mut d = verifying_daemon(&w, &repo, &signers, &hook, &["--allow-non-fast-forward"]);
+    d.wait_status("the other branch's commit applied", WAIT, |s| {
+        s["last_applied_revision"] == other.as_str()
+    });
+    assert_eq!(champion(&d), 3);
+}

@@ -179,3 +179,77 @@ async fn a_workspace_the_server_lacks_is_a_clear_error_before_any_write() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("embedded registry"), "{r:?}");
 }
+
+/// Environment, arguments, and what the error says (or the URL to use).
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
+/// A workspace named twice must be named alike: `--workspace` (or, without
+/// it, `MLFLOW_WORKSPACE`) and the registry URI's `#workspace=` fragment
+/// that disagree are an error (exit 1) before any request; agreeing ones
+/// work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_named_twice_must_be_named_alike() {
+    let srv = workspaces();
+    let name = unique("ws-twice");
+    let w = Workdir::new();
+    w.write("m/model.yaml", &manifest(&name, "a", false));
+    let proxy = crate::support::proxy::Proxy::start(&srv.url).await;
+    let fragment = format!("{}#workspace={TEAM_WORKSPACE}", proxy.url);
+    let disagreeing: [Case; 3] = [
+        (
+            &[],
+            &["--workspace", "other", "plan", "m"],
+            "--workspace \"other\"",
+        ),
+        (
+            &[("MLFLOW_WORKSPACE", "other")],
+            &["plan", "m"],
+            "MLFLOW_WORKSPACE \"other\"",
+        ),
+        (
+            &[],
+            &["--workspace", "other", "apply", "m"],
+            "--workspace \"other\"",
+        ),
+    ];
+    for (env, args, said) in disagreeing {
+        let r = cli(&w, srv, &fragment, env, args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains(said)
+                && r.stderr.contains(&format!(
+                    "#workspace={TEAM_WORKSPACE} name different workspaces"
+                )),
+            "{args:?}: {r:?}"
+        );
+    }
+    assert!(
+        proxy.seen().is_empty(),
+        "not one request: {:?}",
+        proxy.seen()
+    );
+    // Named alike (or once) is fine; the flag still wins over the variable
+    // when the URI names none.
+    let agreeing: [Case; 3] = [
+        (
+            &[],
+            &["--workspace", TEAM_WORKSPACE, "plan", "m"],
+            &fragment,
+        ),
+        (
+            &[("MLFLOW_WORKSPACE", TEAM_WORKSPACE)],
+            &["plan", "m"],
+            &fragment,
+        ),
+        (
+            &[("MLFLOW_WORKSPACE", "other")],
+            &["--workspace", TEAM_WORKSPACE, "plan", "m"],
+            &proxy.url,
+        ),
+    ];
+    for (env, args, url) in agreeing {
+        let r = cli(&w, srv, url, env, args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert!(r.stdout.contains("create model"), "{r:?}");
+    }
+}

@@ -165,6 +165,39 @@ impl Daemon {
         }
     }
 
+    /// `POST path` with a body of `size` bytes, written beside the read of
+    /// the answer (a server may answer before it read the body, and close):
+    /// the status code.
+    pub fn post_sized(&self, path: &str, size: usize) -> u16 {
+        let mut s = TcpStream::connect(&self.addr).expect("connect to the daemon");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut writer = s.try_clone().expect("clone the stream");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n",
+            self.addr
+        );
+        let send = std::thread::spawn(move || {
+            let _ = writer.write_all(head.as_bytes());
+            let _ = writer.write_all(&vec![b' '; size]);
+        });
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Until the end or a reset: what arrived before a reset is kept.
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let _ = send.join();
+        let text = String::from_utf8_lossy(&raw);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"))
+    }
+
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         let mut s = TcpStream::connect(&self.addr).expect("connect to the daemon");
         s.set_read_timeout(Some(Duration::from_secs(10)))

@@ -54,6 +54,27 @@ impl GitRepo {
     /// As [`GitRepo::push`], with the commit SSH-signed by the private key
     /// file `key` (`git -c gpg.format=ssh commit -S`) when given.
     pub fn push_signed(&self, rel: &str, contents: &str, key: Option<&Path>) -> String {
+        let id = self.commit_signed(rel, contents, key);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        id
+    }
+
+    /// Points the remote's `main` at `commit` (`git push --force`): a
+    /// force-push back to an older commit, or to another branch's.
+    pub fn force_push(&self, commit: &str) {
+        let spec = format!("{commit}:refs/heads/main");
+        git(&self.work, &["push", "-q", "--force", "origin", &spec]);
+    }
+
+    /// Checks out a new local branch `name` at `commit` in the clone (later
+    /// commits go on it; nothing is pushed).
+    pub fn branch(&self, name: &str, commit: &str) {
+        git(&self.work, &["checkout", "-q", "-B", name, commit]);
+    }
+
+    /// Writes one file and commits it (signed with `key` when given) on the
+    /// clone's current branch, without pushing; returns the commit id.
+    pub fn commit_signed(&self, rel: &str, contents: &str, key: Option<&Path>) -> String {
         let p = self.work.join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(&p, contents).expect("write");
@@ -80,7 +101,6 @@ impl GitRepo {
                 git(&self.work, &["commit", "-q", "-m", "change"]);
             }
         }
-        git(&self.work, &["push", "-q", "origin", "main"]);
         git(&self.work, &["rev-parse", "HEAD"]).trim().to_string()
     }
 }

@@ -540,7 +540,7 @@ impl AuthTls {
         self.mlflow.registry_with(MlflowConfig {
             auth: Some(Auth::Basic {
                 username: user.into(),
-                password: Secret::new(password),
+                password: Secret::named("MLFLOW_TRACKING_PASSWORD", password),
             }),
             ..MlflowConfig::default()
         })
