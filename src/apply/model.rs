@@ -625,7 +625,12 @@ impl<R: Registry> ModelRun<'_, R> {
                 evidence.push(holder);
             }
         }
-        let live = self.read_evidence(&evidence).await?;
+        let mut live = self.read_evidence(&evidence).await?;
+        if gates.contains(&Gate::DigestUnchanged)
+            && let Some(v) = candidate
+        {
+            self.read_bytes(v, &mut live).await?;
+        }
         let registry = self.reg.uri();
         let env = gates::Env {
             now_ms: self.opts.now_ms,
@@ -644,6 +649,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 model_id: candidate
                     .map(|v| v.model_id.as_str())
                     .filter(|m| !m.is_empty()),
+                pinned: None,
             },
             Some(&model),
             &live,
@@ -662,6 +668,18 @@ impl<R: Registry> ModelRun<'_, R> {
                 blocked.join("; ")
             )))
         }
+    }
+
+    /// The bytes behind `v`, read again for a `digest: unchanged` gate's
+    /// re-check just before the move (files hashed earlier in this pass,
+    /// unchanged in size and stamp, are not read again).
+    async fn read_bytes(&self, v: &LiveVersion, live: &mut LiveState) -> Result<(), StepError> {
+        let tree = self.reg.version_tree(self.model, v).await?;
+        live.version_trees
+            .entry(self.model.to_string())
+            .or_default()
+            .insert(v.version, tree.map(|t| t.tree));
+        Ok(())
     }
 
     /// The runs and logged models of `versions`, read fresh (a gate

@@ -348,6 +348,9 @@ pub enum Gate {
     /// `from`) must have signed an approval of this version for this
     /// target on this registry, and none of them a rejection.
     Approvals { required: u32, from: ApproverSet },
+    /// `digest: unchanged`: the bytes behind the version must still be the
+    /// ones whose digest modelsync recorded (`modelsync.digest`).
+    DigestUnchanged,
 }
 
 /// Whose approvals an `approvals` gate counts.
@@ -378,6 +381,9 @@ impl fmt::Display for ApproverSet {
         }
     }
 }
+
+/// The one value of a `digest` gate.
+pub const DIGEST_UNCHANGED: &str = "unchanged";
 
 /// The evaluation dataset a metric gate narrows to: MLflow records a
 /// logged model's metric with the dataset's name and digest.

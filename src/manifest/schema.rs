@@ -264,7 +264,7 @@ impl JsonSchema for Number {
 }
 
 /// One gate: exactly one of `metric` (with `atLeast`/`atMost`), `beats`,
-/// `soak`, `requireTag` or `approvals`.
+/// `soak`, `requireTag`, `approvals` or `digest`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(transform = rules::gate_exactly_one)]
@@ -300,6 +300,11 @@ pub struct GateSpec {
     /// Signed approvals by principals of the approvers file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<Located<ApprovalsSpec>>,
+    /// `unchanged`: the bytes behind the version must still be the ones
+    /// whose digest modelsync recorded (`modelsync.digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::digest_value)]
+    pub digest: Option<Located<String>>,
 }
 
 /// `beats: {alias, metric, by, dataset, datasetDigest}`.

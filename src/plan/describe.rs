@@ -48,6 +48,14 @@ pub fn action(action: &Action) -> String {
         Action::SetVersionTag {
             version,
             key,
+            after,
+            ..
+        } if key == tags::DIGEST_FILES => {
+            format!("version {version} tag {key} = {}", listing(after))
+        }
+        Action::SetVersionTag {
+            version,
+            key,
             before,
             after,
         } => format!(
@@ -110,11 +118,20 @@ pub fn details(action: &Action) -> Vec<String> {
         // The source tag is implied by `from ...`.
         if k == tags::MANAGED {
             out.push(format!("ownership record: {}", ownership(v)));
+        } else if k == tags::DIGEST_FILES {
+            out.push(format!("tag {k} = {}", listing(v)));
         } else if k != tags::SOURCE {
             out.push(format!("tag {k} = {v:?}"));
         }
     }
     out
+}
+
+/// A digest's file listing, shortened to its size (the listing itself is
+/// in the tag, one line per file).
+fn listing(text: &str) -> String {
+    let n = text.lines().count();
+    format!("listing of {n} file{}", if n == 1 { "" } else { "s" })
 }
 
 /// One line describing a prompt action.

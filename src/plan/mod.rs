@@ -38,7 +38,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::Stage;
 
-pub use diff::{logged_models_needed, plan, runs_needed, sources_to_resolve, versions_pending};
+pub use diff::{
+    TreesNeeded, logged_models_needed, plan, runs_needed, sources_to_resolve, trees_needed,
+    versions_pending,
+};
 pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 
 /// Inputs to the planner that are not registry state.

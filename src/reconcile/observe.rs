@@ -1,17 +1,21 @@
 //! Reading what the planner needs: one bulk snapshot (and, beside it, the
 //! declared prompts), then only the extra reads some manifests need
 //! (`runs:/` sources to resolve, runs that gates read, and their MLflow 3
-//! logged models).
+//! logged models, and the bytes behind the versions the plan pins or a
+//! `digest: unchanged` gate checks).
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::manifest::DesiredState;
 use crate::plan::{self, Action, Plan, PlanContext};
 use crate::registry::Sources;
 use crate::registry::mlflow::copy;
 use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::PermissionApi;
-use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
+use crate::state::{CopySource, LiveModel, LiveRun, LiveState, LiveVersion, TreeDigest, tags};
 
 /// The snapshot request for what `desired` declares: its models, and its
 /// experiments with those copies go to (`from: {experiment}`), so that a
@@ -65,6 +69,7 @@ pub async fn observe<R: Registry>(
         }
     }
     live.copy_sources = copies;
+    read_trees(reg, &plan::trees_needed(desired, &live), &mut live).await?;
     let runs = plan::runs_needed(desired, &live);
     if !runs.is_empty() {
         live.runs = reg.get_runs(&runs).await?;
@@ -89,6 +94,63 @@ pub async fn observe<R: Registry>(
             .await?;
     }
     Ok(live)
+}
+
+/// Trees read at once.
+const TREE_CONCURRENCY: usize = 2;
+
+/// Reads the bytes `needed` names (each file streamed through its hash,
+/// once per registry instance) into `live`. Bytes that cannot be read are
+/// kept with why (the version is not pinned; a digest gate blocks), and
+/// logged.
+async fn read_trees<R: Registry>(
+    reg: &R,
+    needed: &plan::TreesNeeded,
+    live: &mut LiveState,
+) -> Result<(), RegistryError> {
+    let versions: Vec<(String, LiveVersion)> = needed
+        .versions
+        .iter()
+        .filter_map(|(m, n)| {
+            let v = live.models.get(m)?.versions.get(n)?;
+            Some((m.clone(), v.clone()))
+        })
+        .collect();
+    let read: Vec<_> = stream::iter(versions.iter())
+        .map(|(m, v)| async move { reg.version_tree(m, v).await.map(|t| (m, v.version, t)) })
+        .buffer_unordered(TREE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (model, n, tree) in read {
+        let what = format!("version {n} of {model:?}");
+        live.version_trees
+            .entry(model.clone())
+            .or_default()
+            .insert(n, unpinned(&what, tree));
+    }
+    let resolved = &live.resolved_sources;
+    let read: Vec<_> = stream::iter(needed.sources.iter())
+        .map(|s| async move {
+            let tree = reg.source_tree(s, resolved.get(s)).await?;
+            Ok::<_, RegistryError>((s.clone(), tree))
+        })
+        .buffer_unordered(TREE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (source, tree) in read {
+        let tree = unpinned(&format!("source {source}"), tree);
+        live.source_trees.insert(source, tree);
+    }
+    Ok(())
+}
+
+/// The tree read, or why not (logged: what it is not pinned to).
+fn unpinned(what: &str, read: Result<ArtifactTree, String>) -> Result<TreeDigest, String> {
+    read.map(|t| t.tree).inspect_err(|why| {
+        tracing::warn!(
+            "the bytes of {what} cannot be read, so their digest is not recorded: {why}"
+        );
+    })
 }
 
 /// MLflow's model reads leave prompts out, so a declared model that looks

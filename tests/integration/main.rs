@@ -37,5 +37,6 @@ mod saved_plan;
 mod schema;
 mod secrets;
 mod servers;
+mod serving;
 mod tidy;
 mod watch;

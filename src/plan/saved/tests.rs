@@ -11,7 +11,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
 };
-use crate::state::{CopyFile, CopySource, Stage, VersionStatus};
+use crate::state::{CopySource, Stage, TreeFile, VersionStatus};
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
@@ -146,7 +146,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn copy_source() -> impl Strategy<Value = CopySource> {
-    let file = (text(), any::<u64>()).prop_map(|(path, size)| CopyFile { path, size });
+    let file = (text(), any::<u64>(), text()).prop_map(|(path, size, sha256)| TreeFile {
+        path,
+        size,
+        sha256,
+    });
     let ids = (
         text(),
         text(),
@@ -434,38 +438,45 @@ fn observed() -> impl Strategy<Value = Observed> {
         artifact_location,
         tags,
     });
+    let versions = prop::collection::btree_map(any::<u64>(), prop::option::of(text()), 0..2);
     (
         prop::collection::btree_map(text(), prop::option::of(model), 0..3),
         prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
         prop::collection::btree_map(text(), prop::option::of(observed_copy()), 0..3),
+        prop::collection::btree_map(text(), versions, 0..2),
+        prop::collection::btree_map(text(), prop::option::of(text()), 0..2),
     )
-        .prop_map(|(models, experiments, copies)| Observed {
-            models,
-            experiments,
-            copies,
-            prompts: BTreeMap::from([(
-                "p".to_string(),
-                Some(crate::state::LivePrompt {
-                    versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
-                    aliases: BTreeMap::from([("prod".to_string(), 1)]),
-                    not_a_prompt: false,
-                }),
-            )]),
-            access: Some(super::ObservedAccess {
-                models: BTreeMap::from([(
-                    "m".to_string(),
-                    crate::state::access::ModelAccess {
-                        grants: BTreeMap::from([(
-                            crate::state::access::Principal::User("alice".into()),
-                            crate::state::access::Level::Read,
-                        )]),
-                        record: Some("{\"grants\":{}}".into()),
-                    },
+        .prop_map(
+            |(models, experiments, copies, version_trees, source_trees)| Observed {
+                models,
+                experiments,
+                copies,
+                version_trees,
+                source_trees,
+                prompts: BTreeMap::from([(
+                    "p".to_string(),
+                    Some(crate::state::LivePrompt {
+                        versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
+                        aliases: BTreeMap::from([("prod".to_string(), 1)]),
+                        not_a_prompt: false,
+                    }),
                 )]),
-                wildcard: BTreeMap::new(),
-                default_permission: Some(crate::state::access::Level::Read),
-            }),
-        })
+                access: Some(super::ObservedAccess {
+                    models: BTreeMap::from([(
+                        "m".to_string(),
+                        crate::state::access::ModelAccess {
+                            grants: BTreeMap::from([(
+                                crate::state::access::Principal::User("alice".into()),
+                                crate::state::access::Level::Read,
+                            )]),
+                            record: Some("{\"grants\":{}}".into()),
+                        },
+                    )]),
+                    wildcard: BTreeMap::new(),
+                    default_permission: Some(crate::state::access::Level::Read),
+                }),
+            },
+        )
 }
 
 fn saved_plan() -> impl Strategy<Value = SavedPlan> {
@@ -598,7 +609,7 @@ fn newer_older_and_foreign_files_are_refused() {
     assert_eq!(from_json(&with("\"4\"")), Err(FormatError::NoVersion));
     assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
     assert!(matches!(
-        from_json(r#"{"format_version": 4}"#),
+        from_json(r#"{"format_version": 5}"#),
         Err(FormatError::Invalid(_))
     ));
     let msg = FormatError::Older { found: 1 }.to_string();
@@ -657,11 +668,16 @@ fn an_older_plan_whose_manifests_copy_is_refused_a_current_one_is_read() {
     assert!(plan.desired().is_ok(), "{:?}", plan.desired());
     let text = to_json(&plan).expect("serializes");
     assert_eq!(from_json(&text), Ok(plan));
-    let older = text.replace("\"format_version\": 5,", "\"format_version\": 3,");
-    assert_eq!(
-        from_json(&older),
-        Err(FormatError::CopiesNotRecorded { found: 3 })
-    );
+    for found in [3, 4] {
+        let older = text.replace(
+            "\"format_version\": 5,",
+            &format!("\"format_version\": {found},"),
+        );
+        assert_eq!(
+            from_json(&older),
+            Err(FormatError::CopiesNotRecorded { found })
+        );
+    }
     let msg = FormatError::CopiesNotRecorded { found: 3 }.to_string();
     assert!(msg.contains("plan --out") && msg.contains("from:"), "{msg}");
 }

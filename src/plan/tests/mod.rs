@@ -5,6 +5,7 @@
 
 mod converge;
 mod copy;
+mod digest;
 mod gates;
 mod logged;
 mod planner;

@@ -165,6 +165,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub run_uuid: String,
     pub experiment_id: String,
+    /// The run's artifact root.
+    pub artifact_uri: String,
 }
 
 /// `Run.data`.
@@ -260,6 +262,8 @@ pub struct LoggedModelInfo {
     pub name: String,
     pub source_run_id: String,
     pub experiment_id: String,
+    /// Where its files are.
+    pub artifact_uri: String,
 }
 
 /// One page of `artifacts/list`: paths relative to the run's artifact root.

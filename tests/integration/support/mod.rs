@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod embedded;
 pub mod etcd;
 pub mod git;
+pub mod kserve;
 pub mod mlflow;
 pub mod pair;
 pub mod proxy;
