@@ -6,7 +6,7 @@
 use modelsync::state::Stage;
 
 use super::{Bench, managed};
-use crate::gates::Backend;
+use crate::support::backend::Backend;
 
 /// `plan --out` with a passing metric gate on Production; then a lower
 /// value of the metric is logged (gates read the latest); `apply --plan`
@@ -77,4 +77,4 @@ async fn model_created_in_the_run(b: Backend) {
     blocked_at_recheck_is_not_owned(b, true).await;
 }
 
-both!(existing_model, model_created_in_the_run);
+crate::both!(existing_model, model_created_in_the_run);

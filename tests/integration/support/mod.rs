@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod backend;
 pub mod cli;
 pub mod daemon;
 pub mod embedded;

@@ -352,7 +352,7 @@ fn start_postgres(dir: &Path) -> Result<u16, String> {
         if out.status.success() {
             break;
         }
-        if start.elapsed() > Duration::from_secs(30) {
+        if start.elapsed() > Duration::from_secs(120) {
             return Err(format!(
                 "createdb failed: {}",
                 String::from_utf8_lossy(&out.stderr)
