@@ -9,7 +9,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{GateStatus, describe, gates};
 use crate::registry::evidence::read_evidence;
 use crate::registry::{Registry, RegistryError};
-use crate::state::LiveVersion;
+use crate::state::{LiveState, LiveVersion};
 
 impl<R: Registry> ModelRun<'_, R> {
     /// Evaluates the gates of moving `version` into `target` again: the
@@ -37,7 +37,12 @@ impl<R: Registry> ModelRun<'_, R> {
         }
         let run_ids: Vec<String> = evidence.iter().map(|v| v.run_id.clone()).collect();
         let model_ids: Vec<String> = evidence.iter().map(|v| v.model_id.clone()).collect();
-        let live = read_evidence(self.reg, &run_ids, &model_ids).await?;
+        let mut live = read_evidence(self.reg, &run_ids, &model_ids).await?;
+        if gates.contains(&Gate::DigestUnchanged)
+            && let Some(v) = candidate
+        {
+            self.read_bytes(v, &mut live).await?;
+        }
         let registry = self.reg.uri();
         let env = gates::Env {
             now_ms: self.opts.now_ms,
@@ -56,6 +61,7 @@ impl<R: Registry> ModelRun<'_, R> {
                 model_id: candidate
                     .map(|v| v.model_id.as_str())
                     .filter(|m| !m.is_empty()),
+                pinned: None,
             },
             Some(&model),
             &live,
@@ -68,5 +74,17 @@ impl<R: Registry> ModelRun<'_, R> {
             "gate no longer passes just before the move: {}",
             describe::blocked_gates(&checks)
         )))
+    }
+
+    /// The bytes behind `v`, read again for a `digest: unchanged` gate's
+    /// re-check just before the move (files hashed earlier in this pass,
+    /// unchanged in size and stamp, are not read again).
+    async fn read_bytes(&self, v: &LiveVersion, live: &mut LiveState) -> Result<(), StepError> {
+        let tree = self.reg.version_tree(self.model, v).await?;
+        live.version_trees
+            .entry(self.model.to_string())
+            .or_default()
+            .insert(v.version, tree.map(|t| t.tree));
+        Ok(())
     }
 }

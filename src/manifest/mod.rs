@@ -16,7 +16,9 @@
 //!   the SSH signature check `ssh-keygen -Y verify` makes.
 //! - `approval.rs`: the signed approval statement and the record stored
 //!   in a version tag or an `approvals/` file.
+//! - `access.rs`: the desired state of `kind: AccessPolicy` (permissions).
 
+pub mod access;
 pub mod approval;
 pub mod export;
 pub mod paths;
@@ -106,6 +108,8 @@ pub struct DesiredState {
     pub experiments: BTreeMap<String, DesiredExperiment>,
     /// Prompts (`kind: Prompt`) by name.
     pub prompts: BTreeMap<String, DesiredPrompt>,
+    /// Access policies (`kind: AccessPolicy`) by `metadata.name`.
+    pub policies: BTreeMap<String, access::DesiredPolicy>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
     /// The approvers file and the approval files (signed approvals).
@@ -344,6 +348,9 @@ pub enum Gate {
     /// `from`) must have signed an approval of this version for this
     /// target on this registry, and none of them a rejection.
     Approvals { required: u32, from: ApproverSet },
+    /// `digest: unchanged`: the bytes behind the version must still be the
+    /// ones whose digest modelsync recorded (`modelsync.digest`).
+    DigestUnchanged,
 }
 
 /// Whose approvals an `approvals` gate counts.
@@ -374,6 +381,9 @@ impl fmt::Display for ApproverSet {
         }
     }
 }
+
+/// The one value of a `digest` gate.
+pub const DIGEST_UNCHANGED: &str = "unchanged";
 
 /// The evaluation dataset a metric gate narrows to: MLflow records a
 /// logged model's metric with the dataset's name and digest.

@@ -10,6 +10,7 @@
 //! [`Outcome::verdict`].
 
 mod leaks;
+mod locate;
 mod observe;
 mod outcome;
 
@@ -72,6 +73,10 @@ pub struct Pass<'a> {
     pub fence: Option<Fence>,
     /// Told how far the executor is (models done of total, failures).
     pub progress: Option<apply::Progress>,
+    /// Locate the versions behind every declared model's aliases at the
+    /// end of the pass (`Outcome::locations`: the daemon's feeds), reusing
+    /// these earlier findings. `None`: locate nothing.
+    pub locate: Option<&'a crate::state::artifacts::Locations>,
 }
 
 impl Pass<'_> {
@@ -87,6 +92,7 @@ impl Pass<'_> {
             on_plan: None,
             fence: None,
             progress: None,
+            locate: None,
         }
     }
 
@@ -156,6 +162,10 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
+    if let Some(known) = pass.locate.filter(|_| !unreachable) {
+        out.locations = locate::alias_holders(&reg, &out, known).await;
+    }
     out.stats = reg.stats();
     out
 }
@@ -195,6 +205,10 @@ async fn run_on(
         return;
     }
     let plan = out.plan.as_ref().expect("settled");
+    // Holes in a protected model's protection: said at every run.
+    for warning in plan.warnings() {
+        tracing::warn!("{warning}");
+    }
     if pass.mode == Mode::Plan || plan.is_empty() || plan.has_errors() {
         pass.show(plan);
         return;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod approvals;
 mod cli;
 mod cli_edges;
@@ -36,5 +37,6 @@ mod saved_plan;
 mod schema;
 mod secrets;
 mod servers;
+mod serving;
 mod tidy;
 mod watch;

@@ -30,6 +30,9 @@ pub(crate) struct Slot<'a> {
     pub run_id: Option<String>,
     /// The MLflow 3 logged model the version has, or will have.
     pub model_id: Option<String>,
+    /// For a version this plan registers or copies: the digest of its
+    /// bytes, which its registration records (`Err`: why none was taken).
+    pub pinned: Option<Result<String, String>>,
 }
 
 /// A version the plan registers.
@@ -120,6 +123,7 @@ pub(crate) fn resolve<'a>(
                     live: None,
                     run_id: reg.run_id.clone(),
                     model_id: reg.model_id.clone(),
+                    pinned: Some(source_digest(live, source)),
                 };
                 if first == *handle {
                     out.registrations.push(reg);
@@ -202,6 +206,7 @@ fn resolve_copy<'a>(
         // Gated on the source run's metrics (observe adds them) until the
         // copy is made; the source's logged model is not in this registry.
         model_id: None,
+        pinned: Some(Ok(src.digest.clone())),
     };
     let copy = (first == dv.handle).then(|| CopyReg {
         handle: first,
@@ -263,6 +268,17 @@ fn existing(v: &LiveVersion) -> Slot<'_> {
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
         model_id: (!v.model_id.is_empty()).then(|| v.model_id.clone()),
+        pinned: None,
+    }
+}
+
+/// The digest of the bytes a registration of `source` records, or why
+/// there is none.
+fn source_digest(live: &LiveState, source: &str) -> Result<String, String> {
+    match live.source_trees.get(source) {
+        Some(Ok(tree)) => Ok(tree.digest.clone()),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("its bytes were not read".to_string()),
     }
 }
 

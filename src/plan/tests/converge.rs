@@ -246,6 +246,7 @@ prop_compose! {
                 source: "models:/m-2".into(),
                 run_id: Some("r2".into()),
                 model_id: Some("m-2".into()),
+                location: None,
             });
         }
         (d, l, prune)

@@ -160,7 +160,7 @@ fn json_round_trips() {
     assert_eq!(back, p);
     assert_snapshot!(out, @r#"
         {
-          "format_version": 4,
+          "format_version": 5,
           "models": [
             {
               "model": "brand-new",

@@ -295,7 +295,10 @@ fn refuses_max_results(e: &CallError) -> bool {
 }
 
 /// Registered models in scope, all pages, de-duplicated by name.
-async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+pub(super) async fn search_models(
+    reg: &MlflowRegistry,
+    scope: &Scope,
+) -> Result<BTreeMap<String, LiveModel>> {
     let mut models = BTreeMap::new();
     if matches!(scope, Scope::Named(names) if names.is_empty()) {
         return Ok(models);
