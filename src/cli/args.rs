@@ -93,6 +93,18 @@ pub enum Command {
         modelsync get nba-game-predictor --stage Production --format json"
     )]
     Get(GetArgs),
+    /// Print where a version's bytes are (a URI a model server can fetch)
+    /// and their digest.
+    #[command(
+        after_help = "Examples:\n  modelsync resolve fraud-detector@champion\n  \
+        modelsync resolve fraud-detector --stage Production --format json\n  \
+        modelsync resolve fraud-detector --version 7\n\n\
+        The digest is sha256 over the listing of the files (one \"<sha256> <size> <path>\" line\n\
+        per file, sorted by path); docs/serving.md shows how to recompute it with find and\n\
+        sha256sum. Refused (exit 1): a location only MLflow can follow (mlflow-artifacts:,\n\
+        models:/), and bytes that changed since modelsync recorded their digest."
+    )]
+    Resolve(ResolveArgs),
     /// Print the promotions recorded by modelsync's audit tags, newest first.
     #[command(after_help = "Example:\n  modelsync history nba-game-predictor")]
     History(HistoryArgs),
@@ -282,6 +294,22 @@ pub struct GetArgs {
     /// The version behind this alias.
     #[arg(long, group = "select")]
     pub alias: Option<String>,
+    /// This version number.
+    #[arg(long, group = "select")]
+    pub version: Option<u64>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The registered model, as MODEL@ALIAS to take the version behind
+    /// an alias.
+    #[arg(value_name = "MODEL[@ALIAS]")]
+    pub target: String,
+    /// The highest version in this stage.
+    #[arg(long, group = "select")]
+    pub stage: Option<String>,
     /// This version number.
     #[arg(long, group = "select")]
     pub version: Option<u64>,

@@ -18,7 +18,9 @@
 //!   in a version tag or an `approvals/` file.
 //! - `targets.rs`: targeted passes (`--model`, `--changed-since`): which
 //!   declared models a pass covers, and the desired state narrowed to them.
+//! - `access.rs`: the desired state of `kind: AccessPolicy` (permissions).
 
+pub mod access;
 pub mod approval;
 pub mod export;
 pub mod paths;
@@ -109,6 +111,8 @@ pub struct DesiredState {
     pub experiments: BTreeMap<String, DesiredExperiment>,
     /// Prompts (`kind: Prompt`) by name.
     pub prompts: BTreeMap<String, DesiredPrompt>,
+    /// Access policies (`kind: AccessPolicy`) by `metadata.name`.
+    pub policies: BTreeMap<String, access::DesiredPolicy>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
     /// The approvers file and the approval files (signed approvals).
@@ -350,6 +354,9 @@ pub enum Gate {
     /// `from`) must have signed an approval of this version for this
     /// target on this registry, and none of them a rejection.
     Approvals { required: u32, from: ApproverSet },
+    /// `digest: unchanged`: the bytes behind the version must still be the
+    /// ones whose digest modelsync recorded (`modelsync.digest`).
+    DigestUnchanged,
 }
 
 /// Whose approvals an `approvals` gate counts.
@@ -380,6 +387,9 @@ impl fmt::Display for ApproverSet {
         }
     }
 }
+
+/// The one value of a `digest` gate.
+pub const DIGEST_UNCHANGED: &str = "unchanged";
 
 /// The evaluation dataset a metric gate narrows to: MLflow records a
 /// logged model's metric with the dataset's name and digest.

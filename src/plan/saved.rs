@@ -9,10 +9,12 @@
 //! a newer version (written by a newer modelsync), an older one below
 //! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
 //! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
-//! (it did not record the copy sources, so the copies cannot be checked).
+//! (it did not record the copy sources, or recorded a digest of their
+//! listing only, so the copies cannot be checked).
 //! `docs/pull-requests.md` ("Saved plan format") documents the fields.
 //! Pure: strings in and out; the CLI reads and writes the file.
 
+mod access;
 mod observed;
 mod regate;
 
@@ -23,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::access::ObservedAccess;
 pub use self::observed::{
     Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
 };
@@ -41,13 +44,19 @@ use crate::state::LiveState;
 /// 4 added the copy sources `from:` names (`observed.copies`), which an
 /// older modelsync would not check, and `approvals` gates
 /// ([`SavedPlan::approvers`], [`SavedPlan::approvals`], a gate check's
-/// `approved_by`); version 5 added targeted plans ([`SavedPlan::targets`]),
-/// which an older modelsync would apply as full ones.
+/// `approved_by`); version 5 records the copy sources' digests over the
+/// bytes (`state::digest`, every file's sha256, where 4 had a digest of
+/// paths and sizes), the `digest: unchanged` gate, the digests of the
+/// versions the plan pins or checks (`observed.version_trees`,
+/// `observed.source_trees`), permissions (the plan's `access` and
+/// `observed.access`), which an older modelsync would skip, and targeted
+/// plans ([`SavedPlan::targets`]), which it would apply as full ones.
 pub const PLAN_FORMAT_VERSION: u32 = 5;
 
-/// The first format that records the copy sources (`observed.copies`):
-/// an older plan is still read when its manifests declare no `from:`.
-pub const COPIES_RECORDED_SINCE: u32 = 4;
+/// The first format that records the copy sources (`observed.copies`)
+/// with a digest over their bytes: an older plan is still read when its
+/// manifests declare no `from:`.
+pub const COPIES_RECORDED_SINCE: u32 = 5;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -170,7 +179,7 @@ pub enum FormatError {
     )]
     Older { found: u64 },
     #[error(
-        "plan format {found} was written by an older modelsync that did not record the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
+        "plan format {found} was written by an older modelsync that did not record the bytes of the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
     )]
     CopiesNotRecorded { found: u64 },
     #[error("not a valid saved plan: {0}")]
@@ -188,9 +197,11 @@ impl SavedPlan {
     ) -> Result<SavedPlan, SaveError> {
         let models = plan.models.iter().filter(|m| !m.errors.is_empty());
         let prompts = plan.prompts.iter().filter(|p| !p.errors.is_empty());
+        let access = plan.access.iter().filter(|a| !a.errors.is_empty());
         let failed: Vec<String> = models
             .map(|m| m.model.clone())
             .chain(prompts.map(|p| format!("prompt {}", p.prompt)))
+            .chain(access.map(|a| format!("access {}", a.model)))
             .collect();
         if !failed.is_empty() {
             return Err(SaveError::PlanHasErrors(failed));

@@ -10,6 +10,7 @@
 //! [`Outcome::verdict`].
 
 mod leaks;
+mod locate;
 mod observe;
 mod outcome;
 
@@ -80,6 +81,10 @@ pub struct Pass<'a> {
     /// exactly the plan's targets (`None`: the plan must be a full one).
     /// `None`: everything the manifests declare.
     pub targets: Option<Selector>,
+    /// Locate the versions behind every declared model's aliases at the
+    /// end of the pass (`Outcome::locations`: the daemon's feeds), reusing
+    /// these earlier findings. `None`: locate nothing.
+    pub locate: Option<&'a crate::state::artifacts::Locations>,
 }
 
 impl Pass<'_> {
@@ -96,6 +101,7 @@ impl Pass<'_> {
             fence: None,
             progress: None,
             targets: None,
+            locate: None,
         }
     }
 
@@ -168,6 +174,10 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
+    if let Some(known) = pass.locate.filter(|_| !unreachable) {
+        out.locations = locate::alias_holders(&reg, &out, known).await;
+    }
     out.stats = reg.stats();
     out
 }
@@ -207,6 +217,10 @@ async fn run_on(
         return;
     }
     let plan = out.plan.as_ref().expect("settled");
+    // Holes in a protected model's protection: said at every run.
+    for warning in plan.warnings() {
+        tracing::warn!("{warning}");
+    }
     if pass.mode == Mode::Plan || plan.is_empty() || plan.has_errors() {
         pass.show(plan);
         return;

@@ -67,6 +67,9 @@ pub struct Outcome {
     pub stop: Option<Stop>,
     /// A shutdown was asked for while the pass ran.
     pub cancelled: bool,
+    /// With `Pass::locate`: where the bytes behind the declared models'
+    /// aliases are, by model and version.
+    pub locations: crate::state::artifacts::Locations,
 }
 
 /// The outcome reduced to what the user must know first; the CLI maps it

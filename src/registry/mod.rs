@@ -3,12 +3,16 @@
 //! [`Registry`] is the one trait; [`embedded`] (a JSON file) and [`mlflow`]
 //! (MLflow's REST API) implement it, and [`AnyRegistry`] picks one by URI
 //! (`http(s)://` or `file:`). Reads are bulk snapshots; writes are single,
-//! idempotent operations that the executor (`apply`) sequences.
+//! idempotent operations that the executor (`apply`) sequences. [`store`]
+//! reads and writes the artifact stores versions' files are in (copies,
+//! digests).
 
 pub mod embedded;
+pub mod evidence;
 pub mod fence;
 pub mod lease;
 pub mod mlflow;
+pub mod store;
 
 pub use fence::Fence;
 pub use lease::{HeldLease, Lease, LeaseGuard, LeaseInfo, lease_model_name};
@@ -16,10 +20,12 @@ pub use lease::{HeldLease, Lease, LeaseGuard, LeaseInfo, lease_model_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
     LiveExperiment, LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion,
-    SourceResolution, Stage,
+    ResolvedSource, SourceResolution, Stage,
 };
 
 /// Which models a snapshot reads.
@@ -81,6 +87,23 @@ pub struct NewVersion {
     pub model_id: Option<String>,
     pub description: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl NewVersion {
+    /// The declared source this version is registered for: what finds it
+    /// again ([`crate::state::LiveModel::version_for_source`]).
+    pub fn declared(&self) -> crate::state::DeclaredSource<'_> {
+        crate::state::DeclaredSource {
+            source: &self.declared_source,
+            run_id: self.run_id.as_deref(),
+            stored_as: Some(&self.source),
+        }
+    }
+
+    /// The tags it is created with: its own, and the `modelsync.source` tag.
+    pub fn tags_with_source(&self) -> BTreeMap<String, String> {
+        self.declared().tagged(&self.tags)
+    }
 }
 
 /// Why a registry call failed. Branch on the kind, not on the text.
@@ -304,6 +327,51 @@ pub trait Registry: Sync {
     /// What this registry can do (MLflow: asked once, `GET /version`).
     fn capabilities(&self) -> impl Future<Output = Result<Capabilities>> + Send;
 
+    /// Where the bytes of `version` of `model` are: the storage location
+    /// the registry answers (MLflow: `model-versions/get-download-uri`,
+    /// followed through `runs:/` and `models:/m-…`; the embedded registry:
+    /// the source as written). Reads no bytes;
+    /// [`crate::state::artifacts::serving_uri`] says whether a model
+    /// server can fetch it.
+    fn locate_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// The bytes behind `version` of `model`, read during a pass (the
+    /// digest recorded at its first move, the `digest: unchanged` gate):
+    /// their location, files and digest ([`crate::state::digest`]), each
+    /// file streamed through the hash once per registry instance.
+    /// `Ok(Err(why))` when they cannot be read. A path on this machine is
+    /// read only where MLflow handed it out, never because a manifest
+    /// wrote it; the embedded registry reads no bytes in a pass (it holds
+    /// only what manifests wrote, and serves offline plans).
+    fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// The bytes a registration of `declared` (which the registry
+    /// resolved to `resolved`, if it did) will point at, read before the
+    /// version exists, so that its create carries its digest; the same
+    /// rule for host paths as [`Registry::version_tree`].
+    fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// `modelsync resolve`: the bytes behind `version` of `model`, for the
+    /// person who asked (the embedded registry reads its `file:` sources
+    /// too). An error when they cannot be read.
+    fn resolve_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<ArtifactTree>> + Send;
+
     /// The prompts among `names` that exist (a name held by a registered
     /// model that is not a prompt is reported as `not_a_prompt`). Only
     /// MLflow 3 has a prompt registry; the others answer an error (the
@@ -353,6 +421,47 @@ pub trait Registry: Sync {
         let _ = (name, alias, version);
         async { Err(no_prompt_registry()) }
     }
+
+    // Permissions (`kind: AccessPolicy`): only MLflow's basic-auth app has
+    // them; the others answer an error (the pass checks
+    // [`Registry::capabilities`] first).
+
+    /// Who holds which permission on the registered models, and who
+    /// modelsync's own principal is.
+    fn read_access(&self) -> impl Future<Output = Result<LiveAccess>> + Send {
+        async { Err(no_permissions()) }
+    }
+
+    /// Gives `principal` `level` on `model`; `before` is the level the plan
+    /// saw (`None`: no grant). A grant made meanwhile is replaced.
+    fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal, level, before);
+        async { Err(no_permissions()) }
+    }
+
+    /// Takes `principal`'s grant on `model` back (a grant already gone is
+    /// fine).
+    fn remove_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal);
+        async { Err(no_permissions()) }
+    }
+}
+
+fn no_permissions() -> RegistryError {
+    RegistryError::Invalid(
+        "this registry has no permissions (kind: AccessPolicy needs an MLflow server with the basic-auth app)"
+            .into(),
+    )
 }
 
 /// A template to register as a prompt version.
@@ -623,6 +732,26 @@ impl Registry for AnyRegistry {
     async fn capabilities(&self) -> Result<Capabilities> {
         delegate!(self, r => r.capabilities().await)
     }
+    async fn locate_version(&self, model: &str, version: &LiveVersion) -> Result<String> {
+        delegate!(self, r => r.locate_version(model, version).await)
+    }
+    async fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        delegate!(self, r => r.version_tree(model, version).await)
+    }
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        delegate!(self, r => r.source_tree(declared, resolved).await)
+    }
+    async fn resolve_version(&self, model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        delegate!(self, r => r.resolve_version(model, version).await)
+    }
     async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
         delegate!(self, r => r.read_prompts(names).await)
     }
@@ -640,5 +769,20 @@ impl Registry for AnyRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         delegate!(self, r => r.set_prompt_alias(name, alias, version).await)
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        delegate!(self, r => r.read_access().await)
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        delegate!(self, r => r.set_permission(model, principal, level, before).await)
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        delegate!(self, r => r.remove_permission(model, principal).await)
     }
 }

@@ -16,7 +16,7 @@ use modelsync::registry::Registry;
 use modelsync::registry::embedded::EmbeddedRegistry;
 use modelsync::state::Stage;
 
-use crate::gates::{Backend, Ctx, manifest};
+use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
 use crate::support::mlflow::server;
 use crate::support::proxy::Proxy;

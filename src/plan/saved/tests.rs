@@ -11,7 +11,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
 };
-use crate::state::{CopyFile, CopySource, Stage, VersionStatus};
+use crate::state::{CopySource, Stage, TreeFile, VersionStatus};
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
@@ -146,7 +146,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn copy_source() -> impl Strategy<Value = CopySource> {
-    let file = (text(), any::<u64>()).prop_map(|(path, size)| CopyFile { path, size });
+    let file = (text(), any::<u64>(), text()).prop_map(|(path, size, sha256)| TreeFile {
+        path,
+        size,
+        sha256,
+    });
     let ids = (
         text(),
         text(),
@@ -247,14 +251,16 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec(exp, 0..3),
         prop::collection::vec(prompt_plan(), 0..2),
         prop::option::of(targets()),
+        prop::collection::vec(access_plan(), 0..2),
     )
         .prop_map(
-            |(format_version, models, experiments, prompts, targets)| Plan {
+            |(format_version, models, experiments, prompts, targets, access)| Plan {
                 format_version,
                 models,
                 experiments,
                 prompts,
                 targets,
+                access,
             },
         )
 }
@@ -267,6 +273,57 @@ fn targets() -> impl Strategy<Value = Targets> {
         .prop_map(|(models, experiments)| Targets {
             models,
             experiments,
+        })
+}
+
+fn access_plan() -> impl Strategy<Value = crate::plan::access::AccessPlan> {
+    use crate::plan::access::{AccessAction, AccessPlan};
+    use crate::state::access::{Grants, Level, Principal};
+    let principal = prop_oneof![
+        "[a-z]{1,6}".prop_map(Principal::User),
+        "[a-z-]{1,6}".prop_map(Principal::Role),
+    ];
+    let level = prop::sample::select(Level::DECLARABLE.to_vec());
+    let grants = prop::collection::btree_map(principal.clone(), level.clone(), 0..3);
+    let action = prop_oneof![
+        (
+            principal.clone(),
+            level.clone(),
+            prop::option::of(level.clone()),
+            "[a-z]{1,6}"
+        )
+            .prop_map(|(principal, level, before, policy)| AccessAction::Grant {
+                principal,
+                level,
+                before,
+                policy,
+            }),
+        (principal, level)
+            .prop_map(|(principal, before)| AccessAction::Revoke { principal, before }),
+        (
+            prop::option::of(grants.clone()),
+            grants,
+            prop::collection::btree_set("[a-z]{1,4}", 0..2)
+        )
+            .prop_map(|(before, after, policies): (Option<Grants>, Grants, _)| {
+                AccessAction::Record {
+                    before,
+                    after,
+                    policies,
+                }
+            }),
+    ];
+    (
+        "[a-z]{1,8}",
+        prop::collection::vec(action, 0..4),
+        prop::collection::vec(".{0,10}", 0..2),
+        prop::collection::vec(".{0,10}", 0..2),
+    )
+        .prop_map(|(model, actions, warnings, errors)| AccessPlan {
+            model,
+            actions,
+            warnings,
+            errors,
         })
 }
 
@@ -394,24 +451,45 @@ fn observed() -> impl Strategy<Value = Observed> {
         artifact_location,
         tags,
     });
+    let versions = prop::collection::btree_map(any::<u64>(), prop::option::of(text()), 0..2);
     (
         prop::collection::btree_map(text(), prop::option::of(model), 0..3),
         prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
         prop::collection::btree_map(text(), prop::option::of(observed_copy()), 0..3),
+        prop::collection::btree_map(text(), versions, 0..2),
+        prop::collection::btree_map(text(), prop::option::of(text()), 0..2),
     )
-        .prop_map(|(models, experiments, copies)| Observed {
-            models,
-            experiments,
-            copies,
-            prompts: BTreeMap::from([(
-                "p".to_string(),
-                Some(crate::state::LivePrompt {
-                    versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
-                    aliases: BTreeMap::from([("prod".to_string(), 1)]),
-                    not_a_prompt: false,
+        .prop_map(
+            |(models, experiments, copies, version_trees, source_trees)| Observed {
+                models,
+                experiments,
+                copies,
+                version_trees,
+                source_trees,
+                prompts: BTreeMap::from([(
+                    "p".to_string(),
+                    Some(crate::state::LivePrompt {
+                        versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
+                        aliases: BTreeMap::from([("prod".to_string(), 1)]),
+                        not_a_prompt: false,
+                    }),
+                )]),
+                access: Some(super::ObservedAccess {
+                    models: BTreeMap::from([(
+                        "m".to_string(),
+                        crate::state::access::ModelAccess {
+                            grants: BTreeMap::from([(
+                                crate::state::access::Principal::User("alice".into()),
+                                crate::state::access::Level::Read,
+                            )]),
+                            record: Some("{\"grants\":{}}".into()),
+                        },
+                    )]),
+                    wildcard: BTreeMap::new(),
+                    default_permission: Some(crate::state::access::Level::Read),
                 }),
-            )]),
-        })
+            },
+        )
 }
 
 fn saved_plan() -> impl Strategy<Value = SavedPlan> {
@@ -607,11 +685,16 @@ fn an_older_plan_whose_manifests_copy_is_refused_a_current_one_is_read() {
     assert!(plan.desired().is_ok(), "{:?}", plan.desired());
     let text = to_json(&plan).expect("serializes");
     assert_eq!(from_json(&text), Ok(plan));
-    let older = text.replace("\"format_version\": 5,", "\"format_version\": 3,");
-    assert_eq!(
-        from_json(&older),
-        Err(FormatError::CopiesNotRecorded { found: 3 })
-    );
+    for found in [3, 4] {
+        let older = text.replace(
+            "\"format_version\": 5,",
+            &format!("\"format_version\": {found},"),
+        );
+        assert_eq!(
+            from_json(&older),
+            Err(FormatError::CopiesNotRecorded { found })
+        );
+    }
     let msg = FormatError::CopiesNotRecorded { found: 3 }.to_string();
     assert!(msg.contains("plan --out") && msg.contains("from:"), "{msg}");
 }

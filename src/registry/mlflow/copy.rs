@@ -1,5 +1,6 @@
 //! Copies between MLflow servers: reading the source version `from:` names
-//! (its number, run, logged model, files and their listing digest), and the
+//! (its number, run, logged model, files and their digest — every file
+//! hashed, `state::digest`), and the
 //! target-side steps the executor (`apply/copy.rs`) sequences — the
 //! experiment and run that hold the copy, its metrics and params, the
 //! logged model (MLflow 3), and finishing them. Creates that are not
@@ -9,18 +10,17 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::store::Store;
 use super::wire::{
     ModelVersion, ModelVersionPage, ModelVersionResponse, filter_literal, tags_json,
 };
 use crate::manifest::{FromRef, FromSelect};
+use crate::registry::store::Store;
 use crate::registry::{RegistryError, Result};
-use crate::state::{CopyFile, CopySource, tags};
+use crate::state::{CopySource, tags};
 
 /// The run that holds a copy in the target.
 #[derive(Debug, Clone)]
@@ -29,18 +29,6 @@ pub struct CopyRun {
     /// The run's artifact root.
     pub artifact_uri: String,
     pub tags: BTreeMap<String, String>,
-}
-
-/// `sha256:<hex>` over the sorted listing (`path NUL size LF` per file).
-pub fn listing_digest(files: &[CopyFile]) -> String {
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.path.as_bytes());
-        h.update([0]);
-        h.update(f.size.to_string().as_bytes());
-        h.update(b"\n");
-    }
-    format!("sha256:{:x}", h.finalize())
 }
 
 /// Reads the version `from` names in `reg` (registry `name`). `Ok(Err)`
@@ -74,13 +62,13 @@ pub async fn read_source(
         .call(&ep::GET_DOWNLOAD_URI, Payload::Query(&q))
         .await?;
     let artifact_uri = str_of(&uri, "artifact_uri");
-    let store = Store::open(&artifact_uri, reg, &whose)?;
-    let files = match store.list().await {
-        Ok(f) => f,
-        Err(RegistryError::NotFound(m)) => return Ok(Err(m)),
+    let store = Store::open(&artifact_uri, Some(reg), &whose)?;
+    let tree = match store.tree(&reg.hashes).await {
+        Ok(t) => t,
+        Err(RegistryError::NotFound(m) | RegistryError::Invalid(m)) => return Ok(Err(m)),
         Err(e) => return Err(e),
     };
-    if files.is_empty() {
+    if tree.files.is_empty() {
         return Ok(Err(format!(
             "version {} of model {:?} in {whose} has no files at {artifact_uri}",
             version.version, from.model
@@ -99,8 +87,8 @@ pub async fn read_source(
         run_id: version.run_id,
         model_id: Some(version.model_id).filter(|m| !m.is_empty()),
         artifact_uri,
-        digest: listing_digest(&files),
-        files,
+        digest: tree.digest,
+        files: tree.files,
         metrics,
         params,
         description: version.description,

@@ -349,7 +349,10 @@ fn refuses_max_results(e: &CallError) -> bool {
 }
 
 /// Registered models in scope, all pages, de-duplicated by name.
-async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+pub(super) async fn search_models(
+    reg: &MlflowRegistry,
+    scope: &Scope,
+) -> Result<BTreeMap<String, LiveModel>> {
     let mut models = BTreeMap::new();
     if scope.names().is_some_and(BTreeSet::is_empty) {
         return Ok(models);
