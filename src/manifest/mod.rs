@@ -122,6 +122,10 @@ pub struct DesiredState {
     /// A targeted pass's models and experiments ([`targets`]): the state
     /// was narrowed to them. `None`: everything the manifests declare.
     pub targets: Option<targets::Targets>,
+    /// The `templateFile` texts of the prompts a targeted pass left out
+    /// (by path): a saved plan holds them too, for its manifests are
+    /// validated whole when it is applied.
+    pub untargeted_templates: BTreeMap<String, String>,
 }
 
 /// What `approvals` gates are checked against, read with the manifests:
@@ -465,16 +469,16 @@ impl DesiredState {
     /// so that it can be validated again without the files).
     pub fn template_files(&self) -> BTreeMap<String, String> {
         let files = self.prompts.values().flat_map(|p| p.versions.values());
-        files
-            .filter_map(|v| match &v.template {
-                Template::File {
-                    path,
-                    text: Some(t),
-                    ..
-                } => Some((path.clone(), t.clone())),
-                _ => None,
-            })
-            .collect()
+        let mut out = self.untargeted_templates.clone();
+        out.extend(files.filter_map(|v| match &v.template {
+            Template::File {
+                path,
+                text: Some(t),
+                ..
+            } => Some((path.clone(), t.clone())),
+            _ => None,
+        }));
+        out
     }
 }
 

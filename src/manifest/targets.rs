@@ -90,11 +90,17 @@ impl DesiredState {
     /// Only what `targets` names; everything else the manifests declare
     /// is left out (and so neither read nor planned).
     pub fn narrowed(mut self, targets: &Targets) -> DesiredState {
+        let read = self.template_files();
         self.models.retain(|n, _| targets.models.contains(n));
         self.prompts.retain(|n, _| targets.models.contains(n));
         self.experiments
             .retain(|n, _| targets.experiments.contains(n));
         self.targets = Some(targets.clone());
+        let kept = self.template_files();
+        self.untargeted_templates = read
+            .into_iter()
+            .filter(|(path, _)| !kept.contains_key(path))
+            .collect();
         self
     }
 }

@@ -167,6 +167,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
         approvals: Default::default(),
         digest: "sha256:test".to_string(),
         targets: None,
+        untargeted_templates: BTreeMap::new(),
     }
 }
 
