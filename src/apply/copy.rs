@@ -12,7 +12,9 @@
 //!    or a new one; on MLflow 2 the run's `model/` artifact folder;
 //! 4. unless the run says `modelsync.copy.complete`: every file streamed
 //!    from the source's store to the target's, its sha256 taken on the way
-//!    and checked against the bytes read back from the target; then the
+//!    and checked against the one the plan recorded (the bytes that were
+//!    planned, and digested) and against the bytes read back from the
+//!    target; then the
 //!    source run's metrics and params, the logged model finalized, the run
 //!    finished and marked complete;
 //! 5. only then the version is registered, from the target's own store
@@ -28,9 +30,9 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::ApplyOptions;
-use crate::registry::copy::{ByteStream, CopyRun, CopyTarget, Store};
+use crate::registry::copy::{CopyRun, CopyTarget, Store, hash_stream};
 use crate::registry::{NewVersion, Registry, RegistryError};
-use crate::state::{CopyFile, CopySource, LiveVersion, tags};
+use crate::state::{CopySource, LiveVersion, TreeFile, tags};
 
 /// How often one file's transfer is tried before the copy fails.
 const FILE_ATTEMPTS: u32 = 3;
@@ -167,16 +169,25 @@ async fn destination(
 }
 
 /// Streams one file from `src` to `dst` and checks it: its sha256 as read
-/// from the source must be that of the bytes read back from the target.
-/// A transfer that breaks is tried again (the upload replaces the file); a
-/// mismatch is refused at once.
-async fn transfer(src: &Store<'_>, dst: &Store<'_>, file: &CopyFile) -> Result<(), RegistryError> {
+/// from the source must be the one the plan recorded, and that of the
+/// bytes read back from the target. A transfer that breaks is tried again
+/// (the upload replaces the file); a mismatch is refused at once.
+async fn transfer(src: &Store<'_>, dst: &Store<'_>, file: &TreeFile) -> Result<(), RegistryError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match upload(src, dst, file).await {
             Ok(sent) => {
-                let stored = sha256(dst.get(&file.path).await?).await?;
+                if !file.sha256.is_empty() && sent.0 != file.sha256 {
+                    return Err(RegistryError::Other(format!(
+                        "{} changed since the plan: sha256 {} was planned, {} was read; \
+                         the copy is not registered (plan again)",
+                        src.describe(&file.path),
+                        file.sha256,
+                        sent.0
+                    )));
+                }
+                let stored = hash_stream(dst.get(&file.path).await?).await?;
                 if stored.0 != sent.0 || stored.1 != file.size {
                     return Err(RegistryError::Other(format!(
                         "checksum mismatch: {} holds sha256 {} ({} bytes) after the upload, but \
@@ -210,7 +221,7 @@ fn retryable(e: &RegistryError) -> bool {
 async fn upload(
     src: &Store<'_>,
     dst: &Store<'_>,
-    file: &CopyFile,
+    file: &TreeFile,
 ) -> Result<(String, u64), RegistryError> {
     let hasher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
     let h = hasher.clone();
@@ -236,16 +247,4 @@ async fn upload(
         )));
     }
     Ok((format!("{:x}", digest.finalize()), n))
-}
-
-/// The sha256 and size of a stream.
-async fn sha256(mut s: ByteStream) -> Result<(String, u64), RegistryError> {
-    let mut h = Sha256::new();
-    let mut n = 0u64;
-    while let Some(chunk) = s.next().await {
-        let c = chunk?;
-        n += c.len() as u64;
-        h.update(&c);
-    }
-    Ok((format!("{:x}", h.finalize()), n))
 }

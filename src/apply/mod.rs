@@ -22,13 +22,20 @@
 //! the lease confirmed at once: a lease released by force or taken over
 //! makes the model's actions skipped for that reason, not conflicts.
 //! Prompts (`apply/prompts.rs`) are applied after the models, one at a
-//! time, read again before their first write too.
+//! time, read again before their first write too; permission changes
+//! (`apply/access.rs`) after them, one model at a time.
 
+mod access;
 mod copy;
+mod experiment;
 mod fence;
 mod model;
+mod moves;
+mod ownership;
 mod prepare;
 mod prompts;
+mod recheck;
+mod register;
 mod report;
 
 use futures_util::StreamExt;
@@ -184,10 +191,10 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     let mut results = Vec::new();
     let tally = Tally::new(
         opts.progress.clone(),
-        plan.experiments.len() + plan.models.len() + plan.prompts.len(),
+        plan.experiments.len() + plan.models.len() + plan.prompts.len() + plan.access.len(),
     );
     for exp in &plan.experiments {
-        let r = model::apply_experiment(reg, exp, opts).await;
+        let r = experiment::apply_experiment(reg, exp, opts).await;
         tally.finished(&r);
         results.extend(r);
     }
@@ -204,6 +211,11 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     results.extend(per_model.into_iter().flatten());
     for pp in &plan.prompts {
         let r = prompts::apply_prompt(reg, pp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
+    }
+    for ap in &plan.access {
+        let r = access::apply_access(reg, ap, opts).await;
         tally.finished(&r);
         results.extend(r);
     }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::args::ProtectArgs;
+use super::args::{ProtectArgs, TargetArgs};
 use super::{ColorChoice, Exit, GlobalArgs};
 use crate::manifest::Diagnostic;
 use crate::manifest::SourceFile;
+use crate::manifest::targets::Selector;
 use crate::manifest::validate::LoadOptions;
 use crate::reconcile::{Outcome, Stop};
 use crate::registry::{self, AnyRegistry, OpenOptions, RegistryUri};
@@ -106,6 +107,25 @@ pub fn read_manifests(
     Ok((files, options))
 }
 
+/// The targeted pass `--model`/`--changed-since` ask for (`None`: a full
+/// one), the changes read from the git repository that holds `paths`.
+pub fn selector(t: &TargetArgs, paths: &[PathBuf]) -> anyhow::Result<Option<Selector>> {
+    if t.models.is_empty() && t.changed_since.is_none() {
+        return Ok(None);
+    }
+    let changed = match &t.changed_since {
+        Some(rev) => Some(crate::source::git::changed_since(
+            &default_paths(paths),
+            rev,
+        )?),
+        None => None,
+    };
+    Ok(Some(Selector {
+        patterns: t.models.clone(),
+        changed,
+    }))
+}
+
 /// Shows why a pass stopped early, on stderr; the exit code, or `None`
 /// when it did not stop.
 pub fn report_stop(out: &Outcome) -> Option<Exit> {
@@ -122,7 +142,7 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             report_applied(out);
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
-        Stop::OtherRegistry { .. } | Stop::Cancelled | Stop::Leak(_) => {
+        Stop::OtherRegistry { .. } | Stop::Targets(_) | Stop::Cancelled | Stop::Leak(_) => {
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
     }

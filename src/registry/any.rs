@@ -13,10 +13,12 @@ use super::{
     NewPromptVersion, NewVersion, OpenOptions, Registry, RegistryError, RequestStats, Result,
     SnapshotRequest, embedded, mlflow,
 };
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
-    Stage,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, ResolvedSource,
+    SourceResolution, Stage,
 };
 
 /// Either registry, chosen by URI (`http(s)://` or `file:`).
@@ -60,10 +62,10 @@ impl AnyRegistry {
     }
 }
 
-/// Whether a pass should open the registry `uri` names early, to run its
-/// bulk reads while the manifests (declaring about `models` registered
-/// models) are parsed ([`AnyRegistry::prefetch`]): on MLflow, when they
-/// are more than per-model reads suit.
+/// Whether a (full, not targeted) pass should open the registry `uri`
+/// names early, to run its bulk reads while the manifests (declaring about
+/// `models` registered models) are parsed ([`AnyRegistry::prefetch`]): on
+/// MLflow, when they are more than per-model reads suit.
 pub fn worth_prefetching(uri: &str, models: usize) -> bool {
     RegistryUri::new(uri).kind() == Kind::Mlflow && models > mlflow::PER_MODEL_SEARCH_LIMIT
 }
@@ -227,6 +229,26 @@ impl Registry for AnyRegistry {
     async fn capabilities(&self) -> Result<Capabilities> {
         delegate!(self, r => r.capabilities().await)
     }
+    async fn locate_version(&self, model: &str, version: &LiveVersion) -> Result<String> {
+        delegate!(self, r => r.locate_version(model, version).await)
+    }
+    async fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        delegate!(self, r => r.version_tree(model, version).await)
+    }
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        delegate!(self, r => r.source_tree(declared, resolved).await)
+    }
+    async fn resolve_version(&self, model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        delegate!(self, r => r.resolve_version(model, version).await)
+    }
     async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
         delegate!(self, r => r.read_prompts(names).await)
     }
@@ -244,5 +266,20 @@ impl Registry for AnyRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         delegate!(self, r => r.set_prompt_alias(name, alias, version).await)
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        delegate!(self, r => r.read_access().await)
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        delegate!(self, r => r.set_permission(model, principal, level, before).await)
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        delegate!(self, r => r.remove_permission(model, principal).await)
     }
 }

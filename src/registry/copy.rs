@@ -3,13 +3,13 @@
 //! which read the version a `from:` names and open its artifact store; and
 //! [`CopyTarget`] (`Registry::copy_target`), the registry a copy goes into.
 //! Both are MLflow servers (only MLflow holds runs and artifact stores);
-//! the steps are `mlflow/copy.rs`'s and the stores `mlflow/store.rs`'s.
+//! the steps are `mlflow/copy.rs`'s and the stores `store.rs`'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use super::mlflow::copy::{CopyRun, CopyTarget};
-pub use super::mlflow::store::{ByteStream, Store};
+pub use super::store::{ByteStream, Store, hash_stream};
 
 use super::mlflow::{MlflowConfig, MlflowRegistry, copy};
 use super::{RegistryError, Result};
@@ -57,7 +57,7 @@ impl Sources {
             .0
             .get(name)
             .ok_or_else(|| RegistryError::Invalid(format!("registry {name} is not open")))?;
-        Store::open(uri, src, whose)
+        Store::open(uri, Some(src), whose)
     }
 }
 

@@ -6,13 +6,16 @@
 //! are single, idempotent operations that the executor (`apply`)
 //! sequences. Only this module knows which registry it talks to: callers
 //! get verbs — on [`AnyRegistry`], the applier lease ([`lease`]), and
-//! copies ([`copy`]: [`Sources`], [`CopyTarget`]).
+//! copies ([`copy`]: [`Sources`], [`CopyTarget`]). [`store`] reads and
+//! writes the artifact stores versions' files are in (copies, digests).
 
 mod any;
 pub mod copy;
 pub mod embedded;
+pub mod evidence;
 pub mod lease;
 pub mod mlflow;
+pub mod store;
 pub mod uri;
 
 pub use any::{AnyRegistry, open, worth_prefetching, write_snapshot};
@@ -24,10 +27,12 @@ pub use uri::RegistryUri;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
-    Stage,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, ResolvedSource,
+    SourceResolution, Stage,
 };
 
 /// Which models a snapshot reads.
@@ -37,14 +42,25 @@ pub enum Scope {
     All,
     /// Only these models (plan/apply read what the manifests declare).
     Named(BTreeSet<String>),
+    /// Only these models, a few of those the manifests declare (a
+    /// targeted pass): when there are few, each is read by name
+    /// (MLflow: `registered-models/get` and `model-versions/search`
+    /// filtered by name, a few at a time) instead of the bulk pages, whose
+    /// cost grows with the whole registry. The same snapshot otherwise.
+    Targeted(BTreeSet<String>),
 }
 
 impl Scope {
     /// True when `name` is in scope.
     pub fn contains(&self, name: &str) -> bool {
+        self.names().is_none_or(|names| names.contains(name))
+    }
+
+    /// The names in scope; `None` for every model.
+    pub fn names(&self) -> Option<&BTreeSet<String>> {
         match self {
-            Scope::All => true,
-            Scope::Named(names) => names.contains(name),
+            Scope::All => None,
+            Scope::Named(names) | Scope::Targeted(names) => Some(names),
         }
     }
 }
@@ -68,6 +84,23 @@ pub struct NewVersion {
     pub model_id: Option<String>,
     pub description: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl NewVersion {
+    /// The declared source this version is registered for: what finds it
+    /// again ([`crate::state::LiveModel::version_for_source`]).
+    pub fn declared(&self) -> crate::state::DeclaredSource<'_> {
+        crate::state::DeclaredSource {
+            source: &self.declared_source,
+            run_id: self.run_id.as_deref(),
+            stored_as: Some(&self.source),
+        }
+    }
+
+    /// The tags it is created with: its own, and the `modelsync.source` tag.
+    pub fn tags_with_source(&self) -> BTreeMap<String, String> {
+        self.declared().tagged(&self.tags)
+    }
 }
 
 /// Why a registry call failed. Branch on the kind, not on the text.
@@ -315,6 +348,51 @@ pub trait Registry: Sync {
     /// What this registry can do (MLflow: asked once, `GET /version`).
     fn capabilities(&self) -> impl Future<Output = Result<Capabilities>> + Send;
 
+    /// Where the bytes of `version` of `model` are: the storage location
+    /// the registry answers (MLflow: `model-versions/get-download-uri`,
+    /// followed through `runs:/` and `models:/m-…`; the embedded registry:
+    /// the source as written). Reads no bytes;
+    /// [`crate::state::artifacts::serving_uri`] says whether a model
+    /// server can fetch it.
+    fn locate_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// The bytes behind `version` of `model`, read during a pass (the
+    /// digest recorded at its first move, the `digest: unchanged` gate):
+    /// their location, files and digest ([`crate::state::digest`]), each
+    /// file streamed through the hash once per registry instance.
+    /// `Ok(Err(why))` when they cannot be read. A path on this machine is
+    /// read only where MLflow handed it out, never because a manifest
+    /// wrote it; the embedded registry reads no bytes in a pass (it holds
+    /// only what manifests wrote, and serves offline plans).
+    fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// The bytes a registration of `declared` (which the registry
+    /// resolved to `resolved`, if it did) will point at, read before the
+    /// version exists, so that its create carries its digest; the same
+    /// rule for host paths as [`Registry::version_tree`].
+    fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// `modelsync resolve`: the bytes behind `version` of `model`, for the
+    /// person who asked (the embedded registry reads its `file:` sources
+    /// too). An error when they cannot be read.
+    fn resolve_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<ArtifactTree>> + Send;
+
     /// The prompts among `names` that exist (a name held by a registered
     /// model that is not a prompt is reported as `not_a_prompt`). Only
     /// MLflow 3 has a prompt registry; the others answer an error (the
@@ -364,6 +442,47 @@ pub trait Registry: Sync {
         let _ = (name, alias, version);
         async { Err(no_prompt_registry()) }
     }
+
+    // Permissions (`kind: AccessPolicy`): only MLflow's basic-auth app has
+    // them; the others answer an error (the pass checks
+    // [`Registry::capabilities`] first).
+
+    /// Who holds which permission on the registered models, and who
+    /// modelsync's own principal is.
+    fn read_access(&self) -> impl Future<Output = Result<LiveAccess>> + Send {
+        async { Err(no_permissions()) }
+    }
+
+    /// Gives `principal` `level` on `model`; `before` is the level the plan
+    /// saw (`None`: no grant). A grant made meanwhile is replaced.
+    fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal, level, before);
+        async { Err(no_permissions()) }
+    }
+
+    /// Takes `principal`'s grant on `model` back (a grant already gone is
+    /// fine).
+    fn remove_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal);
+        async { Err(no_permissions()) }
+    }
+}
+
+fn no_permissions() -> RegistryError {
+    RegistryError::Invalid(
+        "this registry has no permissions (kind: AccessPolicy needs an MLflow server with the basic-auth app)"
+            .into(),
+    )
 }
 
 /// A template to register as a prompt version.

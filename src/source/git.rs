@@ -1,4 +1,6 @@
-//! Manifests from a git branch (git2), for the daemon.
+//! Manifests from a git branch (git2), for the daemon; and
+//! (`git/changes.rs`) what changed under the manifests since a revision,
+//! for `--changed-since`.
 //!
 //! The repository is cloned once, bare, into a cache folder; each
 //! [`GitSource::fetch`] fetches the one branch (depth 1 on the first fetch
@@ -19,8 +21,10 @@ use git2::{
 };
 use sha2::{Digest, Sha256};
 
+mod changes;
 mod verified;
 
+pub use changes::changed_since;
 pub use verified::VERIFIED_REF;
 
 use super::Fetched;
@@ -52,6 +56,9 @@ pub enum GitError {
     /// `modelsync.toml` in the commit is invalid (file:line:col: message).
     #[error("{message} (at {revision})")]
     Config { message: String, revision: String },
+    /// `--changed-since REV` could not be worked out.
+    #[error("--changed-since {rev}: {message}")]
+    ChangedSince { rev: String, message: String },
 }
 
 /// Where and what to fetch.
@@ -228,7 +235,7 @@ impl GitSource {
     }
 
     /// The URL being watched (it may hold credentials: never log it
-    /// without [`redact`]).
+    /// without [`crate::uri::without_userinfo`]).
     pub fn url(&self) -> &str {
         &self.opts.url
     }

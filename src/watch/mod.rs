@@ -7,7 +7,9 @@
 //! - `reconciler.rs`: the step the loop runs: fetch the source, then one
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
-//! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook;
+//!   `feed.rs`: `/feeds/MODEL/ALIAS.json`, what stands behind an alias
+//!   (version, fetchable URI, pinned digest), shaped for Renovate.
 //! - `mlflow_hook.rs`: `POST /hooks/mlflow` (MLflow's own signed webhooks)
 //!   and registering the daemon's webhook on the server.
 //! - `models.rs`, `page.rs`: per-model views and the HTML status page
@@ -24,6 +26,7 @@
 
 pub mod backoff;
 pub mod engine;
+pub mod feed;
 pub mod folder;
 pub mod http;
 pub mod mlflow_hook;

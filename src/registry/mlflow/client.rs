@@ -38,6 +38,8 @@ pub struct Client {
     http: reqwest::Client,
     /// `…/api/2.0/mlflow/`, without userinfo.
     api: Url,
+    /// `…/api/3.0/mlflow/` (the basic-auth app's roles and grants).
+    api3: Url,
     /// The server URL as given, without userinfo.
     display: String,
     auth: Option<Auth>,
@@ -97,10 +99,13 @@ impl Client {
         let display = url.as_str().trim_end_matches('/').to_owned();
         let api = Url::parse(&format!("{display}/api/2.0/mlflow/"))
             .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
+        let api3 = Url::parse(&format!("{display}/api/3.0/mlflow/"))
+            .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
         let http = build_http(&config)?;
         Ok(Client {
             http,
             api,
+            api3,
             display,
             auth,
             policy: config.retry,
@@ -137,6 +142,20 @@ impl Client {
             Some(w) => format!("{}#workspace={w}", self.display),
             None => self.display.clone(),
         }
+    }
+
+    /// The user name modelsync authenticates as (HTTP Basic), if any: its
+    /// principal on MLflow's basic-auth app.
+    pub fn username(&self) -> Option<&str> {
+        match &self.auth {
+            Some(Auth::Basic { username, .. }) => Some(username),
+            _ => None,
+        }
+    }
+
+    /// The workspace named for this registry, if any.
+    pub fn workspace(&self) -> Option<&str> {
+        self.workspace.as_deref()
     }
 
     /// `GET {server}/api/3.0/mlflow/{segments...}` once, without retries
@@ -304,8 +323,8 @@ impl Client {
         segment: Option<&str>,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
-        let mut url = self
-            .api
+        let base = if ep.v3 { &self.api3 } else { &self.api };
+        let mut url = base
             .join(ep.path)
             .expect("endpoint paths are relative and valid");
         if let Some(segment) = segment

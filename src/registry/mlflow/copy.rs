@@ -1,27 +1,26 @@
 //! Copies between MLflow servers: reading the source version `from:` names
-//! (its number, run, logged model, files and their listing digest), and
-//! [`CopyTarget`], the target-side steps the executor (`apply/copy.rs`)
-//! sequences — the experiment and run that hold the copy, its metrics and
-//! params, the logged model (MLflow 3), and finishing them. Creates that
-//! are not idempotent are found again by the copy's lineage tag after an
-//! ambiguous failure, never blindly re-sent.
+//! (its number, run, logged model, files and their digest — every file
+//! hashed, `state::digest`), and [`CopyTarget`], the target-side steps the
+//! executor (`apply/copy.rs`) sequences — the experiment and run that hold
+//! the copy, its metrics and params, the logged model (MLflow 3), and
+//! finishing them. Creates that are not idempotent are found again by the
+//! copy's lineage tag after an ambiguous failure, never blindly re-sent.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::store::Store;
 use super::wire::{
     DownloadUri, LoggedModelResponse, ModelVersion, ModelVersionPage, ModelVersionResponse, Run,
     RunPage, RunResponse, filter_literal, tags_json, tags_map,
 };
 use crate::manifest::{FromRef, FromSelect};
+use crate::registry::store::Store;
 use crate::registry::{RegistryError, Result};
-use crate::state::{CopyFile, CopySource, tags};
+use crate::state::{CopySource, tags};
 
 /// The run that holds a copy in the target.
 #[derive(Debug, Clone)]
@@ -36,18 +35,6 @@ pub struct CopyRun {
 /// holds runs and artifact stores), with the steps the executor sequences.
 #[derive(Clone, Copy)]
 pub struct CopyTarget<'a>(pub(super) &'a MlflowRegistry);
-
-/// `sha256:<hex>` over the sorted listing (`path NUL size LF` per file).
-pub fn listing_digest(files: &[CopyFile]) -> String {
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.path.as_bytes());
-        h.update([0]);
-        h.update(f.size.to_string().as_bytes());
-        h.update(b"\n");
-    }
-    format!("sha256:{:x}", h.finalize())
-}
 
 /// Reads the version `from` names in `reg` (registry `name`). `Ok(Err)`
 /// for what makes it uncopyable (no such model, alias, version or stage
@@ -80,13 +67,13 @@ pub async fn read_source(
         .call::<DownloadUri>(&ep::GET_DOWNLOAD_URI, Payload::Query(&q))
         .await?
         .artifact_uri;
-    let store = Store::open(&artifact_uri, reg, &whose)?;
-    let files = match store.list().await {
-        Ok(f) => f,
-        Err(RegistryError::NotFound(m)) => return Ok(Err(m)),
+    let store = Store::open(&artifact_uri, Some(reg), &whose)?;
+    let tree = match store.tree(&reg.hashes).await {
+        Ok(t) => t,
+        Err(RegistryError::NotFound(m) | RegistryError::Invalid(m)) => return Ok(Err(m)),
         Err(e) => return Err(e),
     };
-    if files.is_empty() {
+    if tree.files.is_empty() {
         return Ok(Err(format!(
             "version {} of model {:?} in {whose} has no files at {artifact_uri}",
             version.version, from.model
@@ -105,8 +92,8 @@ pub async fn read_source(
         run_id: version.run_id,
         model_id: Some(version.model_id).filter(|m| !m.is_empty()),
         artifact_uri,
-        digest: listing_digest(&files),
-        files,
+        digest: tree.digest,
+        files: tree.files,
         metrics,
         params,
         description: version.description,
@@ -193,7 +180,7 @@ impl<'a> CopyTarget<'a> {
     /// The artifact store at `uri` in this registry; `whose` names it in
     /// messages.
     pub fn store(&self, uri: &str, whose: &str) -> Result<Store<'a>> {
-        Store::open(uri, self.0, whose)
+        Store::open(uri, Some(self.0), whose)
     }
 
     /// The experiment copies go to: its id, created (tagged as modelsync's)

@@ -21,13 +21,18 @@
 //! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
 //!   request; the server checked once for having that workspace).
 //! - `webhooks`: the daemon's own MLflow webhook, created or updated.
+//! - `permissions`: the basic-auth app's grants on registered models
+//!   (`kind: AccessPolicy`), through either permission API.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
-//!   version, and the target-side steps the executor sequences;
-//!   [`store`]: the artifact stores files stream between.
+//!   version, and the target-side steps the executor sequences.
+//! - `artifacts`: where a version's bytes are (`get-download-uri`,
+//!   followed through `runs:/` and `models:/m-…`) and their digest, read
+//!   through [`crate::registry::store`].
 
 pub mod config;
 
+mod artifacts;
 mod capabilities;
 mod client;
 pub mod copy;
@@ -36,10 +41,10 @@ mod errors;
 pub mod lease;
 mod logged;
 mod paging;
+mod permissions;
 mod prompts;
 mod read;
 mod sources;
-pub mod store;
 mod twins;
 mod webhooks;
 mod wire;
@@ -54,11 +59,13 @@ pub use config::{Auth, LeaseConfig, MlflowConfig, RetryPolicy, TlsVerify};
 pub use read::PER_MODEL_SEARCH_LIMIT;
 pub use webhooks::{WebhookChange, WebhookSpec};
 
-use super::{NewPromptVersion, NewVersion, Registry, Result, SnapshotRequest};
+use super::{NewPromptVersion, NewVersion, Registry, RegistryError, Result, SnapshotRequest};
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
-    Stage,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, ResolvedSource,
+    SourceResolution, Stage,
 };
 
 /// An MLflow tracking server.
@@ -82,6 +89,8 @@ pub struct MlflowRegistry {
     prompt_names: tokio::sync::OnceCell<BTreeSet<String>>,
     /// The applier lease's model and times.
     lease: config::LeaseConfig,
+    /// Artifact files hashed by this instance (one pass reads a tree once).
+    hashes: super::store::HashCache,
 }
 
 impl MlflowRegistry {
@@ -97,6 +106,7 @@ impl MlflowRegistry {
             no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
             capabilities: tokio::sync::OnceCell::new(),
             prompt_names: tokio::sync::OnceCell::new(),
+            hashes: Default::default(),
         })
     }
 
@@ -126,6 +136,23 @@ impl MlflowRegistry {
     pub fn stats(&self) -> RequestStats {
         self.client.stats()
     }
+
+    /// A request to `path` under the server's URL with the client's
+    /// authentication and workspace: `registry::store` reaches proxied
+    /// artifacts (`/api/2.0/mlflow-artifacts/…`) through it.
+    pub(in crate::registry) fn artifact_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        read: bool,
+    ) -> reqwest::RequestBuilder {
+        self.client.raw(method, path, read)
+    }
+}
+
+/// A transport error with its causes, for messages (no URL credentials).
+pub(in crate::registry) fn error_chain(e: &reqwest::Error) -> String {
+    errors::error_chain(e)
 }
 
 impl Registry for MlflowRegistry {
@@ -264,5 +291,42 @@ impl Registry for MlflowRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, name, alias, version).await
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        permissions::read_access(self).await
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        permissions::set_permission(self, model, principal, level, before).await
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        permissions::remove_permission(self, model, principal).await
+    }
+    async fn locate_version(&self, model: &str, version: &LiveVersion) -> Result<String> {
+        artifacts::locate(self, model, version).await
+    }
+    async fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        artifacts::version_tree(self, model, version).await
+    }
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        artifacts::source_tree(self, declared, resolved).await
+    }
+    async fn resolve_version(&self, model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        artifacts::version_tree(self, model, version)
+            .await?
+            .map_err(RegistryError::Other)
     }
 }

@@ -21,8 +21,8 @@ use super::wire::{
     ModelVersionPage, ModelVersionResponse, RegisteredModelPage, RegisteredModelResponse, tags_map,
 };
 use crate::registry::{NewPromptVersion, Result};
-use crate::state::LivePrompt;
 use crate::state::tags::{MLFLOW_IS_PROMPT, MLFLOW_PROMPT_TEXT, is_prompt};
+use crate::state::{LiveModel, LivePrompt};
 
 /// The version tag holding the template's type.
 pub const PROMPT_TYPE_TAG: &str = "_mlflow_prompt_type";
@@ -32,6 +32,35 @@ pub const PROMPT_SOURCE: &str = "prompt-template";
 const READ_CONCURRENCY: usize = 8;
 /// The largest page of either search.
 const PAGE: &str = "1000";
+
+/// Marks the `names` a bulk model read found absent that are prompts
+/// (MLflow's model searches leave prompts out): when some are absent and
+/// the server has prompts, one search for the prompts' names (read once
+/// per registry instance) tells, and those are kept as the prompts they
+/// are — models tagged `mlflow.prompt.is_prompt` — for the planner to
+/// refuse.
+pub async fn mark_prompts(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+    models: &mut BTreeMap<String, LiveModel>,
+) -> Result<()> {
+    use crate::registry::Registry;
+    let absent: Vec<&String> = names.iter().filter(|n| !models.contains_key(*n)).collect();
+    if absent.is_empty() || !reg.capabilities().await?.prompts {
+        return Ok(());
+    }
+    let prompts = reg.prompt_names().await?;
+    for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
+        let tags = BTreeMap::from([(MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
+        let model = LiveModel {
+            name: name.clone(),
+            tags,
+            ..LiveModel::default()
+        };
+        models.insert(name.clone(), model);
+    }
+    Ok(())
+}
 
 /// The prompts among `names` that exist.
 pub async fn read_prompts(

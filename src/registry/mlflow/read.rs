@@ -25,7 +25,10 @@ use crate::registry::{RegistryError, Result, Scope, SnapshotRequest};
 use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-/// Up to this many named models, versions are searched per model.
+/// Up to this many named models, versions are searched per model (and a
+/// targeted snapshot reads each model by name: `registered-models/get`,
+/// then its versions; 2 requests per model against the bulk pages, whose
+/// server-side cost grows with the whole registry).
 pub const PER_MODEL_SEARCH_LIMIT: usize = 20;
 /// Requests in flight for per-object reads (runs, per-model searches).
 const READ_CONCURRENCY: usize = 8;
@@ -58,9 +61,58 @@ pub async fn prefetch(reg: &MlflowRegistry) -> Result<Prefetched> {
     Ok(Prefetched { models, versions })
 }
 
-/// A full snapshot of the models and experiments in scope.
+/// A full snapshot of the models and experiments in scope. A declared
+/// name held by a prompt comes back as a model tagged as one (MLflow's
+/// model searches leave prompts out; `registered-models/get` answers
+/// them), for the planner to refuse.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
-    if let Scope::Named(names) = &req.models
+    let mut live = match &req.models {
+        Scope::Targeted(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
+            return by_name(reg, names, &req.experiments).await;
+        }
+        _ => in_bulk(reg, req).await?,
+    };
+    if let Some(names) = req.models.names() {
+        super::prompts::mark_prompts(reg, names, &mut live.models).await?;
+    }
+    Ok(live)
+}
+
+/// A few models, each read by name (`registered-models/get`, then its
+/// versions), a few at a time; and the experiments by name.
+async fn by_name(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+    experiments: &BTreeSet<String>,
+) -> Result<LiveState> {
+    let models = async {
+        let reads: Vec<_> = names.iter().map(|name| get_model(reg, name)).collect();
+        let found: Vec<Option<LiveModel>> = stream::iter(reads)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|m| (m.name.clone(), m))
+            .collect())
+    };
+    let (models, (experiments, deleted_experiments)) =
+        futures_util::future::try_join(models, experiments_by_name(reg, experiments)).await?;
+    Ok(LiveState {
+        models,
+        experiments,
+        deleted_experiments,
+        ..LiveState::default()
+    })
+}
+
+/// The snapshot from the bulk pages (for up to
+/// [`PER_MODEL_SEARCH_LIMIT`] named models, their versions searched per
+/// model); a named one of more models from the prefetched pages when
+/// there are some.
+async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
+    if let Some(names) = req.models.names()
         && names.len() > PER_MODEL_SEARCH_LIMIT
     {
         let early = reg.prefetched.lock().expect("prefetch lock").take();
@@ -71,8 +123,8 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     // The model search, the version search(es) and the experiment reads do
     // not depend on each other: they run concurrently.
     let versions = async {
-        match &req.models {
-            Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
+        match req.models.names() {
+            Some(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
                 let reads: Vec<_> = names.iter().map(|name| versions_of(reg, name)).collect();
                 let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
                     .buffer_unordered(READ_CONCURRENCY)
@@ -86,7 +138,9 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     let experiments = async {
         match &req.models {
             Scope::All => Ok((search_experiments(reg).await?, BTreeMap::new())),
-            Scope::Named(_) => experiments_by_name(reg, &req.experiments).await,
+            Scope::Named(_) | Scope::Targeted(_) => {
+                experiments_by_name(reg, &req.experiments).await
+            }
         }
     };
     let (mut models, versions, (experiments, deleted_experiments)) =
@@ -293,9 +347,12 @@ fn refuses_max_results(e: &CallError) -> bool {
 }
 
 /// Registered models in scope, all pages, de-duplicated by name.
-async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+pub(super) async fn search_models(
+    reg: &MlflowRegistry,
+    scope: &Scope,
+) -> Result<BTreeMap<String, LiveModel>> {
     let mut models = BTreeMap::new();
-    if matches!(scope, Scope::Named(names) if names.is_empty()) {
+    if scope.names().is_some_and(BTreeSet::is_empty) {
         return Ok(models);
     }
     let keep = |page: Vec<super::wire::RegisteredModel>| -> Vec<LiveModel> {

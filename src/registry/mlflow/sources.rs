@@ -21,7 +21,7 @@ use super::client::Payload;
 use super::endpoints as ep;
 use super::paging::Search;
 use super::read::get_run;
-use super::wire::{ArtifactPage, LoggedModelPage, filter_literal};
+use super::wire::{ArtifactPage, LoggedModelInfo, LoggedModelPage, filter_literal};
 use crate::registry::{RegistryError, Result};
 use crate::state::{ResolvedSource, SourceResolution};
 
@@ -66,21 +66,27 @@ async fn resolve_one(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<S
         )));
     };
     let experiment = run.info.experiment_id;
-    if let Some(model_id) = find_logged_model(reg, &experiment, run_id, Some(path))
+    if let Some(model) = find_logged_model(reg, &experiment, run_id, Some(path))
         .await?
         .into_iter()
-        .next()
+        .find(|m| !m.model_id.is_empty())
     {
         return Ok(SourceResolution::Resolved(ResolvedSource {
-            source: format!("models:/{model_id}"),
+            source: format!("models:/{}", model.model_id),
             run_id: Some(run_id.to_owned()),
-            model_id: Some(model_id),
+            model_id: Some(model.model_id),
+            location: Some(model.artifact_uri).filter(|u| !u.is_empty()),
         }));
     }
     match holds_model(reg, run_id, path).await {
         Ok(true) => Ok(SourceResolution::Verbatim),
         Ok(false) => {
-            let logged = find_logged_model(reg, &experiment, run_id, None).await?;
+            let logged: BTreeSet<String> = find_logged_model(reg, &experiment, run_id, None)
+                .await?
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            let logged: Vec<String> = logged.into_iter().collect();
             let mut why = format!("run {run_id} logged no model under path {path:?}");
             if !logged.is_empty() {
                 why.push_str(&format!(" (it logged: {})", logged.join(", ")));
@@ -120,15 +126,15 @@ async fn holds_model(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<b
     Ok(found)
 }
 
-/// Logged models of `run_id` (named `name`, or all), newest first: their
-/// ids when a name is given, else their names. Records whether the server
-/// has the logged-models API at all; empty on a server without it.
+/// Logged models of `run_id` (named `name`, or all), newest first.
+/// Records whether the server has the logged-models API at all; empty on
+/// a server without it.
 async fn find_logged_model(
     reg: &MlflowRegistry,
     experiment_id: &str,
     run_id: &str,
     name: Option<&str>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<LoggedModelInfo>> {
     if !reg.has_logged_models().await? {
         return Ok(Vec::new());
     }
@@ -153,24 +159,12 @@ async fn find_logged_model(
         .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
         .await
     {
-        Ok(page) => {
-            let mine = page
-                .models
-                .into_iter()
-                .map(|m| m.info)
-                .filter(|m| m.source_run_id == run_id);
-            Ok(match name {
-                Some(name) => mine
-                    .filter(|m| m.name == name && !m.model_id.is_empty())
-                    .map(|m| m.model_id)
-                    .collect(),
-                None => mine
-                    .map(|m| m.name)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            })
-        }
+        Ok(page) => Ok(page
+            .models
+            .into_iter()
+            .map(|m| m.info)
+            .filter(|m| m.source_run_id == run_id && name.is_none_or(|n| m.name == n))
+            .collect()),
         Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
             tracing::debug!(
                 "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"

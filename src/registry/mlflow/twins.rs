@@ -1,4 +1,6 @@
-//! The duplicate backstop: one version per declared source (the
+//! The version a declared source already is ([`registered`], the one rule
+//! of `state::source` over one read of the model's versions), and the
+//! duplicate backstop: one version per declared source (the
 //! `modelsync.source` tag), whatever the network did to a create.
 //!
 //! `model-versions/create` is not idempotent. Two things can leave two
@@ -23,7 +25,7 @@ use super::client::Payload;
 use super::endpoints as ep;
 use super::read::{search_versions, versions_of};
 use super::wire::{Empty, filter_literal};
-use crate::registry::Result;
+use crate::registry::{NewVersion, Result};
 use crate::state::{LiveVersion, Stage, tags};
 
 /// One read of `model`'s versions; every version in `registered` (declared
@@ -67,7 +69,11 @@ pub async fn remove_duplicate(
     declared: &str,
     created: LiveVersion,
 ) -> Result<LiveVersion> {
-    let Some(first) = find_by_declared(reg, model, declared).await? else {
+    let Some(first) = all_by_declared(reg, model, declared)
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(created);
     };
     if first.version >= created.version {
@@ -155,20 +161,26 @@ async fn delete(reg: &MlflowRegistry, model: &str, duplicate: u64, kept: u64, wh
     }
 }
 
-/// The version of `model` registered from `declared` (by the
-/// `modelsync.source` tag), lowest number first.
-pub async fn find_by_declared(
+/// The version of `model` that `new`'s declared source already is, if
+/// any: one read of the model's versions, judged by the one rule
+/// ([`crate::state::DeclaredSource`]: the `modelsync.source` tag first,
+/// else the stored source).
+pub async fn registered(
     reg: &MlflowRegistry,
     model: &str,
-    declared: &str,
+    new: &NewVersion,
 ) -> Result<Option<LiveVersion>> {
-    Ok(all_by_declared(reg, model, declared)
+    let versions = versions_of(reg, model)
         .await?
         .into_iter()
-        .next())
+        .filter(|v| v.name == model)
+        .map(|v| v.into_live().map_err(Into::into))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(new.declared().find_in(&versions).cloned())
 }
 
-/// Every version of `model` registered from `declared`, lowest first.
+/// Every version of `model` tagged with the declared source `declared`
+/// (this run's creates and their twins), lowest first.
 async fn all_by_declared(
     reg: &MlflowRegistry,
     model: &str,

@@ -472,6 +472,80 @@ enum NumOrStr {
     Null(()),
 }
 
+// The basic-auth app's users, roles and grants (`permissions.rs`).
+
+/// `GET users/list`: every user (RBAC servers add each user's roles as
+/// the caller may see them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUserList {
+    pub users: Vec<AuthUser>,
+}
+
+/// `GET users/get`: one user.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUserResponse {
+    pub user: AuthUser,
+}
+
+/// A user of the basic-auth app. Before 3.13 `users/get` lists its direct
+/// grants on registered models; RBAC servers list its roles instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUser {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub roles: Vec<AuthRole>,
+    pub registered_model_permissions: Vec<AuthModelPermission>,
+}
+
+/// A direct grant on a registered model (before 3.13).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthModelPermission {
+    pub name: String,
+    pub permission: String,
+}
+
+/// `GET roles/list` and `GET users/roles/list`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRoleList {
+    pub roles: Vec<AuthRole>,
+}
+
+/// A role: a named one, or (RBAC) a user's own `__user_<id>__`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRole {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub name: String,
+    pub workspace: String,
+    pub permissions: Vec<AuthRolePermission>,
+}
+
+/// One grant of a role: `(resource_type, resource_pattern, permission)`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRolePermission {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub resource_type: String,
+    pub resource_pattern: String,
+    pub permission: String,
+}
+
+/// `GET users/permissions/get`: a user's effective permission.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthPermissionAnswer {
+    pub permission: String,
+}
+
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match NumOrStr::deserialize(d)? {
         NumOrStr::I(i) => u64::try_from(i).map_err(serde::de::Error::custom),
