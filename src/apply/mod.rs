@@ -30,12 +30,8 @@ mod copy;
 mod experiment;
 mod fence;
 mod model;
-mod moves;
-mod ownership;
 mod prepare;
 mod prompts;
-mod recheck;
-mod register;
 mod report;
 
 use futures_util::StreamExt;

@@ -1,17 +1,23 @@
 //! Applies the actions of one model, in order (see the module docs of
 //! `apply`): the read before the first write, then each action as one step
-//! whose outcome is recorded. Registrations are `register.rs`, stage and
-//! alias moves and archivals `moves.rs` (their gates re-checked in
-//! `recheck.rs`), the ownership record `ownership.rs`.
+//! whose outcome is recorded. Registrations are `model/register.rs`,
+//! stage and alias moves and archivals `model/moves.rs` (their gates
+//! re-checked in `model/recheck.rs`), the ownership record
+//! `model/ownership.rs`: each adds its steps to `ModelRun`.
+
+mod moves;
+mod ownership;
+mod recheck;
+mod register;
 
 use tracing::{info, warn};
 
-use super::moves::Moves;
-use super::register::Versions;
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
 use crate::plan::{Action, ModelPlan, Plan, describe};
 use crate::registry::{NewVersion, Registry, RegistryError};
 use crate::state::{LiveModel, LiveState, tags};
+use moves::Moves;
+use register::Versions;
 
 /// Applies one model's actions in order; see the module docs of `apply`.
 pub async fn apply_model<R: Registry>(
@@ -47,25 +53,25 @@ pub async fn apply_model<R: Registry>(
 }
 
 /// One model being applied: what its steps share.
-pub(super) struct ModelRun<'a, R> {
-    pub(super) reg: &'a R,
-    pub(super) model: &'a str,
-    pub(super) opts: &'a ApplyOptions,
+struct ModelRun<'a, R> {
+    reg: &'a R,
+    model: &'a str,
+    opts: &'a ApplyOptions,
     /// The versions the model held before its first write, and those this
     /// run registered.
-    pub(super) versions: Versions,
+    versions: Versions,
     /// What the moves share: audit tags sent with creates, archivals done
     /// by moves, the targets not moved.
-    pub(super) moves: Moves,
+    moves: Moves,
     /// The ownership record written with the model's creation, if any.
-    pub(super) created_inventory: Option<String>,
+    created_inventory: Option<String>,
     /// Set after a failure: the reason the remaining actions are skipped.
-    pub(super) stop: Option<String>,
-    pub(super) results: Vec<ActionResult>,
+    stop: Option<String>,
+    results: Vec<ActionResult>,
 }
 
 /// Why a step did not apply.
-pub(super) enum StepError {
+enum StepError {
     /// Not attempted, for the reason given; the model goes on.
     Skip(String),
     /// A gate blocked the move when re-checked; the model goes on.

@@ -330,18 +330,5 @@ pub fn missing(desired: &DesiredState, caps: &Capabilities) -> Vec<Diagnostic> {
     out
 }
 
-/// One `access MODEL: action` line per action, for pending and drift
-/// reports.
-pub fn pending(plans: &[AccessPlan]) -> Vec<String> {
-    plans
-        .iter()
-        .flat_map(|p| {
-            p.actions
-                .iter()
-                .map(move |a| format!("access {}: {}", p.model, super::describe::access_action(a)))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests;

@@ -142,6 +142,19 @@ pub fn prompt_lines(plans: &[crate::plan::prompts::PromptPlan]) -> Vec<String> {
         .collect()
 }
 
+/// One `access MODEL: action` line per action of `plans`, for pending
+/// and drift reports.
+pub fn access_lines(plans: &[crate::plan::access::AccessPlan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            p.actions
+                .iter()
+                .map(move |a| format!("access {}: {}", p.model, access_action(a)))
+        })
+        .collect()
+}
+
 /// A digest's file listing, shortened to its size (the listing itself is
 /// in the tag, one line per file).
 fn listing(text: &str) -> String {

@@ -242,7 +242,7 @@ pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
     });
     let mut lines: Vec<String> = models.chain(experiments).collect();
     lines.extend(describe::prompt_lines(&plan.prompts));
-    lines.extend(crate::plan::access::pending(&plan.access));
+    lines.extend(describe::access_lines(&plan.access));
     lines
 }
 

@@ -13,9 +13,8 @@
 //! symbolic link is refused (it could point anywhere on the host). Every
 //! error names the registry and the object.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -24,6 +23,10 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use reqwest::Method;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+pub mod cache;
+
+pub use cache::HashCache;
 
 use super::mlflow::MlflowRegistry;
 use crate::registry::{RegistryError, Result};
@@ -34,38 +37,6 @@ const HASH_CONCURRENCY: usize = 4;
 
 /// A stream of file chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
-
-/// Hashes already taken by one registry instance (one pass): a file of a
-/// tree, with the same size (and, where the store has one, the same ETag
-/// or modification time), is not read again — the plan, the plan under
-/// the lease and a gate's re-check before the move read a tree once.
-///
-/// It also remembers a store that failed as a whole (no credentials, an
-/// endpoint that does not answer): later trees in it fail at once with
-/// the same reason, so a pass pays for such a failure once per bucket.
-#[derive(Debug, Default)]
-pub struct HashCache {
-    hashes: Mutex<HashMap<(String, String, u64, String), String>>,
-    failed: Mutex<HashMap<String, String>>,
-}
-
-impl HashCache {
-    fn get(&self, key: &(String, String, u64, String)) -> Option<String> {
-        self.hashes.lock().expect("hash cache").get(key).cloned()
-    }
-
-    fn put(&self, key: (String, String, u64, String), sha256: String) {
-        self.hashes.lock().expect("hash cache").insert(key, sha256);
-    }
-
-    fn failed(&self, store: &str) -> Option<String> {
-        self.failed.lock().expect("hash cache").get(store).cloned()
-    }
-
-    fn fail(&self, store: String, why: String) {
-        self.failed.lock().expect("hash cache").insert(store, why);
-    }
-}
 
 /// One artifact location: a store and a root path in it.
 pub struct Store<'a> {

@@ -8,6 +8,8 @@
 //! module never logs secrets: headers are not logged, and the base URL has
 //! its userinfo removed.
 
+mod workspace;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -279,7 +281,7 @@ impl Client {
         refuse_leaks(ep, segment, &payload).map_err(CallError::Registry)?;
         if let Some(name) = &self.workspace {
             self.workspace_ok
-                .get_or_try_init(|| super::workspace::check(self, name))
+                .get_or_try_init(|| workspace::check(self, name))
                 .await
                 .map_err(CallError::Registry)?;
         }
@@ -334,7 +336,7 @@ impl Client {
         }
         let mut req = self.http.request(ep.method(), url);
         if let Some(w) = &self.workspace {
-            req = req.header(super::workspace::HEADER, w);
+            req = req.header(workspace::HEADER, w);
         }
         req = match payload {
             Payload::Query(q) => req.query(q),

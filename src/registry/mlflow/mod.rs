@@ -48,7 +48,6 @@ mod sources;
 mod twins;
 mod webhooks;
 mod wire;
-mod workspace;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,7 +89,7 @@ pub struct MlflowRegistry {
     /// The applier lease's model and times.
     lease: config::LeaseConfig,
     /// Artifact files hashed by this instance (one pass reads a tree once).
-    hashes: super::store::HashCache,
+    hashes: super::store::cache::HashCache,
 }
 
 impl MlflowRegistry {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use tracing::{info, warn};
 
-use super::model::{ModelRun, StepError};
+use super::{ModelRun, StepError};
 use crate::plan::Target;
 use crate::registry::{NewVersion, Registry};
 use crate::state::LiveModel;
@@ -85,9 +85,9 @@ impl<R: Registry> ModelRun<'_, R> {
     pub(super) async fn copy(
         &mut self,
         handle: &str,
-        job: &super::copy::CopyJob<'_>,
+        job: &crate::apply::copy::CopyJob<'_>,
     ) -> Result<(), StepError> {
-        let v = super::copy::copy_version(self.reg, self.opts, job).await?;
+        let v = crate::apply::copy::copy_version(self.reg, self.opts, job).await?;
         info!(model = self.model, version = v.version, handle = %handle, "copied version");
         self.versions.new.insert(handle.to_string(), v.version);
         Ok(())

@@ -4,7 +4,7 @@
 //! `beats` gate names): a gate that no longer passes blocks the move, and
 //! the model goes on; one that passes names the approvers it counted.
 
-use super::model::{ModelRun, StepError};
+use super::{ModelRun, StepError};
 use crate::manifest::{Gate, GateTarget};
 use crate::plan::{GateStatus, describe, gates};
 use crate::registry::evidence::read_evidence;

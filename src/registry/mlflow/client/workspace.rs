@@ -11,8 +11,8 @@
 //! default, space) or without that workspace is a clear error before any
 //! read or write, never a silent write elsewhere.
 
-use super::client::Client;
-use super::wire::ServerInfo;
+use super::Client;
+use crate::registry::mlflow::wire::ServerInfo;
 use crate::registry::{RegistryError, Result};
 
 /// The header MLflow's client sends (`mlflow/utils/workspace_utils.py`).

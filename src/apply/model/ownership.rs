@@ -6,8 +6,8 @@
 
 use tracing::warn;
 
-use super::Outcome;
-use super::model::{ModelRun, StepError};
+use super::{ModelRun, StepError};
+use crate::apply::Outcome;
 use crate::plan::Action;
 use crate::plan::diff::ownership::Inventory;
 use crate::registry::Registry;

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::warn;
 
-use super::ApplyOptions;
-use super::model::{ModelRun, StepError};
-use super::prepare::{self, Prepared};
+use super::{ModelRun, StepError};
+use crate::apply::ApplyOptions;
+use crate::apply::prepare::{self, Prepared};
 use crate::manifest::GateTarget;
 use crate::plan::{Action, ModelPlan, Target};
 use crate::registry::{Registry, RegistryError};
