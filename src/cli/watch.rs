@@ -15,6 +15,9 @@ use crate::watch::{self, SourceConfig, WatchConfig};
 pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     if let Some(url) = &a.git {
         crate::uri::register_password("the password in the --git URL", url);
+        if let Some(why) = crate::source::git::unsupported_transport(url) {
+            bail!(why);
+        }
     }
     let source = match &a.git {
         Some(url) => SourceConfig::Git {

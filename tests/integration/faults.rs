@@ -190,9 +190,9 @@ async fn retry_after_and_timeouts_are_retried() {
     let srv = server();
     let proxy = Proxy::start(&srv.url).await;
     let mut config = fast();
-    // Long enough for any answer on a loaded machine; the held one (20 s)
-    // still times out.
-    config.retry.request_timeout = Duration::from_secs(5);
+    // Long enough for any answer on a loaded machine (a load of 6 on two
+    // cores made 5 s too short once); the held one (60 s) still times out.
+    config.retry.request_timeout = Duration::from_secs(15);
     let reg = via(&proxy, config);
     proxy.fail(
         "GET",
@@ -203,7 +203,7 @@ async fn retry_after_and_timeouts_are_retried() {
     proxy.fail(
         "GET",
         "registered-models/search",
-        Fault::Delay(Duration::from_secs(20)),
+        Fault::Delay(Duration::from_secs(60)),
         1,
     );
     let start = Instant::now();
