@@ -6,8 +6,10 @@
 //! - every module imports only from layers below its own ([`LAYERS`], the
 //!   same table as ARCHITECTURE.md's), so the import graph has no cycles;
 //! - no two files import each other, directly or around a loop, and only
-//!   `registry/` knows which registry it is (`seams.rs`).
+//!   `registry/` knows which registry it is (`seams.rs`);
+//! - every source file is named in ARCHITECTURE.md's code map (`codemap.rs`).
 
+mod codemap;
 mod files;
 mod seams;
 mod source;
