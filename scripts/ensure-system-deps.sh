@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only when
-# missing: what building needs (scripts/ensure-build-deps.sh: pkg-config,
-# libssl-dev, protoc), PostgreSQL (initdb/postgres, for MLflow's PostgreSQL
+# missing: what building needs (scripts/ensure-build-deps.sh: protoc, perl,
+# make), PostgreSQL (initdb/postgres, for MLflow's PostgreSQL
 # backend store and the leader-election tests), etcd (etcd-server 3.4, the
 # leader-election tests' 3-member cluster), the openssl CLI (the tests'
 # private CA), Chromium (the status page's headless browser test) and

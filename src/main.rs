@@ -2,13 +2,22 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches};
 use modelsync::cli::{self, Cli, LogFormat};
 use modelsync::logging;
 
+/// `modelsync --version`: the crate's version and the commit it was built
+/// from (`build.rs`; `unknown` when it could not tell).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MODELSYNC_GIT_COMMIT"),
+    ")"
+);
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
@@ -41,6 +50,13 @@ fn main() -> ExitCode {
             cli::exit_for_error(&err).into()
         }
     }
+}
+
+/// Parses the command line as `Cli::try_parse` does, with [`VERSION`].
+fn parse() -> Result<Cli, clap::Error> {
+    let mut cmd = Cli::command().version(VERSION);
+    let mut matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// `--help` and `--version` print and exit 0; every other parse error (a

@@ -52,11 +52,9 @@ pub async fn release_under_lease<R: Registry>(
         return Ok(None);
     };
     if let Some(h) = lease
-        && h.guard().check().is_err()
+        && h.guard().check_at(crate::clock::wall_ms()).is_err()
     {
-        return Err(RegistryError::Other(crate::registry::lease::lost_reason(
-            h.guard(),
-        )));
+        return Err(RegistryError::Other(crate::term::lost_reason(h.guard())));
     }
     reg.delete_model_tag(model, &hold::tag_key(target)).await?;
     reg.flush().await?;

@@ -90,7 +90,7 @@ pub enum RollbackError {
     HeldByOther {
         model: String,
         target: String,
-        hold: Hold,
+        hold: Box<Hold>,
     },
     #[error("{0}; the rollback stopped")]
     LostLease(String),
@@ -132,7 +132,7 @@ pub fn decide(model: &LiveModel, req: &RollbackRequest) -> Result<Decision, Roll
         return Err(RollbackError::HeldByOther {
             model: req.model.clone(),
             target,
-            hold: h.clone(),
+            hold: Box::new(h.clone()),
         });
     }
     let to = match req.to {
@@ -229,9 +229,9 @@ pub async fn under_lease<R: Registry>(
         .ok_or_else(|| RollbackError::NoModel(req.model.clone()))?;
     let d = decide(&model, req)?;
     let may_write = || match lease {
-        Some(h) if h.guard().check().is_err() => Err(RollbackError::LostLease(
-            crate::registry::lease::lost_reason(h.guard()),
-        )),
+        Some(h) if h.guard().check_at(crate::clock::wall_ms()).is_err() => Err(
+            RollbackError::LostLease(crate::term::lost_reason(h.guard())),
+        ),
         _ => Ok(()),
     };
     let target = req.target.key();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod approvals;
 mod cli;
 mod cli_edges;
@@ -18,6 +19,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod install;
 mod leader;
 mod logged_metrics;
 mod manifest_paths;
@@ -35,5 +37,7 @@ mod saved_plan;
 mod schema;
 mod secrets;
 mod servers;
+mod serving;
+mod targeted;
 mod tidy;
 mod watch;

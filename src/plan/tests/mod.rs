@@ -5,6 +5,7 @@
 
 mod converge;
 mod copy;
+mod digest;
 mod gates;
 mod logged;
 mod planner;
@@ -164,9 +165,12 @@ pub fn desired(models: Vec<M>) -> DesiredState {
             .collect(),
         experiments: BTreeMap::new(),
         prompts: BTreeMap::new(),
+        policies: BTreeMap::new(),
         approvals: Default::default(),
         windows: Vec::new(),
         digest: "sha256:test".to_string(),
+        targets: None,
+        untargeted_templates: BTreeMap::new(),
     }
 }
 
