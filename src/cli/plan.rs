@@ -140,6 +140,10 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         on_plan: Some(&show),
         progress: progress.as_ref().map(|p| p.callback()),
         targets,
+        break_glass: a.break_glass.then(|| crate::plan::BreakGlass {
+            by: common::actor(),
+            reason: a.reason.clone().unwrap_or_default(),
+        }),
         ..Pass::new(Mode::Apply, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;

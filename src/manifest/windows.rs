@@ -164,36 +164,14 @@ pub fn validate(settings: &[WindowSetting]) -> Result<Vec<Window>, Vec<Diagnosti
     }
 }
 
-/// `*` (any run) and `?` (one character) globbing; stage names compare
-/// without case.
+/// `*` (any run) and `?` (one character) globbing (the one matcher,
+/// `manifest::access::glob_match`); stage names compare without case.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let fold = |s: &str| -> Vec<char> {
-        if ignore_case {
-            s.to_lowercase().chars().collect()
-        } else {
-            s.chars().collect()
-        }
-    };
-    let (p, t) = (fold(pattern), fold(text));
-    // Iterative matching with backtracking to the last `*`.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
+    if ignore_case {
+        super::access::glob_match(&pattern.to_lowercase(), &text.to_lowercase())
+    } else {
+        super::access::glob_match(pattern, text)
     }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]

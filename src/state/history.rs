@@ -21,6 +21,18 @@ pub struct Promotion {
     pub approved_by: Vec<String>,
     /// The revision recorded on the version (its latest move).
     pub revision: Option<String>,
+    /// A rollback (`modelsync rollback`), not a move the manifests declared.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// The move went through a window or a freeze by `--break-glass`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+    /// Who rolled back or broke the glass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why, as they said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Every promotion the tags record, newest first.
@@ -48,6 +60,10 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
                 revision: stamp
                     .revision
                     .or_else(|| v.tags.get(tags::REVISION).cloned()),
+                rollback: stamp.rollback,
+                break_glass: stamp.break_glass,
+                by: stamp.by,
+                reason: stamp.reason,
             });
         }
     }
@@ -86,6 +102,21 @@ pub fn line(e: &Promotion) -> String {
     }
     if let Some(r) = &e.revision {
         line.push_str(&format!("  revision {r}"));
+    }
+    let kind = match (e.rollback, e.break_glass) {
+        (true, true) => Some("rollback, break-glass"),
+        (true, false) => Some("rollback"),
+        (false, true) => Some("break-glass"),
+        (false, false) => None,
+    };
+    if let Some(kind) = kind {
+        line.push_str(&format!("  {kind}"));
+    }
+    if let Some(by) = &e.by {
+        line.push_str(&format!(" by {by}"));
+    }
+    if let Some(why) = &e.reason {
+        line.push_str(&format!(": {why:?}"));
     }
     line
 }
