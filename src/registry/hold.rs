@@ -11,17 +11,7 @@ use std::collections::BTreeMap;
 use super::{AnyRegistry, Result};
 use crate::state::hold::{self, Freeze, Hold};
 
-/// The freeze model's default name (MLflow).
-pub const DEFAULT_FREEZE_MODEL: &str = "modelsync-freeze";
-
-/// The freeze model's name: `MODELSYNC_FREEZE_MODEL`, else
-/// `modelsync-freeze`.
-pub fn freeze_model_name() -> String {
-    std::env::var("MODELSYNC_FREEZE_MODEL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_FREEZE_MODEL.to_string())
-}
+pub use super::mlflow::freeze::{DEFAULT_FREEZE_MODEL, freeze_model_name};
 
 impl AnyRegistry {
     /// The freeze, when one stands.

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::moves::Pending;
 use super::resolve::Resolved;
 use crate::manifest::{DesiredModel, GateTarget};
 use crate::plan::{Action, Held, Target};
@@ -28,14 +27,14 @@ fn live_holder(model: Option<&LiveModel>, target: &GateTarget) -> Option<u64> {
 /// The `Held` entry for a pending move a hold keeps from happening.
 pub(crate) fn blocks(
     holds: &Holds,
-    p: &Pending<'_, '_>,
+    (target, declared): (&GateTarget, &Target),
     model: Option<&LiveModel>,
 ) -> Option<Held> {
-    let hold = holds.get(&p.target.key())?;
-    (p.slot.target != Target::Existing(hold.version)).then(|| Held {
-        target: p.target.key(),
-        declared: Some(p.slot.target.clone()),
-        live: live_holder(model, &p.target),
+    let hold = holds.get(&target.key())?;
+    (*declared != Target::Existing(hold.version)).then(|| Held {
+        target: target.key(),
+        declared: Some(declared.clone()),
+        live: live_holder(model, target),
         hold: hold.clone(),
     })
 }

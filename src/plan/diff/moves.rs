@@ -85,7 +85,7 @@ pub(crate) fn actions(
     let mut blocked_stages = BTreeSet::new();
     let mut not_moving = BTreeSet::new();
     for p in pending(dm, model, resolved) {
-        if let Some(h) = holds::blocks(&holds, &p, model) {
+        if let Some(h) = holds::blocks(&holds, (&p.target, &p.slot.target), model) {
             if let GateTarget::Stage(s) = p.target {
                 blocked_stages.insert(s);
             }

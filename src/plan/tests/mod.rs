@@ -7,6 +7,7 @@ mod converge;
 mod copy;
 mod digest;
 mod gates;
+mod holds;
 mod logged;
 mod planner;
 mod prune;

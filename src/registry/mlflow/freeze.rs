@@ -13,9 +13,21 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::wire::Empty;
-use crate::registry::{Registry, RegistryError, Result, Scope};
+use crate::registry::{Registry, RegistryError, Result};
 use crate::state::hold::Freeze;
 use crate::state::tags::FREEZE;
+
+/// The freeze model's default name.
+pub const DEFAULT_FREEZE_MODEL: &str = "modelsync-freeze";
+
+/// The freeze model's name: `MODELSYNC_FREEZE_MODEL`, else
+/// `modelsync-freeze`.
+pub fn freeze_model_name() -> String {
+    std::env::var("MODELSYNC_FREEZE_MODEL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_FREEZE_MODEL.to_string())
+}
 
 impl MlflowRegistry {
     /// The freeze the model `name` holds, if any.
@@ -58,11 +70,5 @@ impl MlflowRegistry {
                 Err(e) => Err(e),
             },
         }
-    }
-
-    /// Every registered model's tags, in one paged search (`hold list`).
-    pub async fn model_tags(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-        let models = super::read::search_models(self, &Scope::All).await?;
-        Ok(models.into_iter().map(|(n, m)| (n, m.tags)).collect())
     }
 }

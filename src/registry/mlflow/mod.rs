@@ -39,7 +39,7 @@ mod client;
 pub mod copy;
 mod endpoints;
 mod errors;
-mod freeze;
+pub(crate) mod freeze;
 pub mod lease;
 mod logged;
 mod paging;

@@ -161,7 +161,7 @@ async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveStat
 /// every registered model: the freeze costs no request of its own), taken
 /// out of the models.
 fn take_freeze(models: &mut BTreeMap<String, LiveModel>) -> Option<crate::state::hold::Freeze> {
-    let model = models.remove(&crate::registry::hold::freeze_model_name())?;
+    let model = models.remove(&super::freeze::freeze_model_name())?;
     let value = model.tags.get(crate::state::tags::FREEZE)?;
     Some(crate::state::hold::Freeze::parse(value))
 }
@@ -369,7 +369,7 @@ pub(super) async fn search_models(
         return Ok(models);
     }
     // The freeze model too: a snapshot reports the freeze.
-    let freeze = crate::registry::hold::freeze_model_name();
+    let freeze = super::freeze::freeze_model_name();
     let keep = |page: Vec<super::wire::RegisteredModel>| -> Vec<LiveModel> {
         page.into_iter()
             .filter(|m| scope.contains(&m.name) || m.name == freeze)
@@ -499,6 +499,14 @@ pub(super) async fn get_run(
         Ok(r) => Ok(Some(r.run)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+impl MlflowRegistry {
+    /// Every registered model's tags, in one paged search (`hold list`).
+    pub async fn model_tags(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let models = search_models(self, &Scope::All).await?;
+        Ok(models.into_iter().map(|(n, m)| (n, m.tags)).collect())
     }
 }
 
