@@ -337,6 +337,17 @@ fn describe(e: &Event) -> String {
                 .collect();
             format!("modelsync {rev}: a gate blocked {}", models.join(", "))
         }
+        "frozen" => {
+            let why = e
+                .models
+                .iter()
+                .find_map(|m| match &m.state {
+                    super::models::ModelState::Frozen { freeze, .. } => Some(freeze.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("frozen");
+            format!("modelsync {rev}: moves stopped, the registry is {why}")
+        }
         "drift" => format!(
             "modelsync found drift at {rev}: {} action(s)",
             e.drift.len()
@@ -353,7 +364,7 @@ fn describe(e: &Event) -> String {
 fn github_state(outcome: &str) -> Option<&'static str> {
     match outcome {
         "applied" | "success" => Some("success"),
-        "blocked" => Some("pending"),
+        "blocked" | "frozen" => Some("pending"),
         "failed" | "unverified" => Some("failure"),
         _ => None,
     }

@@ -313,7 +313,13 @@ impl Reconciler {
             _ => {}
         }
         self.invalid = None;
-        self.shared.lock().status.registry_reachable = Some(true);
+        {
+            let mut state = self.shared.lock();
+            state.status.registry_reachable = Some(true);
+            if let Some(plan) = &out.plan {
+                state.metrics.set_holds(plan.held().count());
+            }
+        }
         if let Some(report) = &out.report {
             if self.config.print {
                 print_stdout(&format!("\n{}", report.render_text()));

@@ -185,6 +185,8 @@ pub struct Metrics {
     /// The head commit refused by `--verify-signatures` and its signer.
     unverified: Option<(String, String)>,
     signature_rejections: u64,
+    /// Targets held by `modelsync rollback` (a hold) at the last pass.
+    holds: u64,
 }
 
 impl Metrics {
@@ -211,6 +213,11 @@ impl Metrics {
 
     pub fn set_drift(&mut self, count: usize) {
         self.drift = count as u64;
+    }
+
+    /// Targets held at the last pass that planned (`modelsync_holds`).
+    pub fn set_holds(&mut self, count: usize) {
+        self.holds = count as u64;
     }
 
     /// The election's state (`modelsync_leader`,
@@ -288,6 +295,13 @@ impl Metrics {
             "Drifted actions found and not repaired (--drift warn).",
         );
         let _ = writeln!(out, "modelsync_drift_detected {}", self.drift);
+        header(
+            &mut out,
+            "holds",
+            "gauge",
+            "Targets a hold keeps where they are (modelsync rollback, hold list), at the last pass.",
+        );
+        let _ = writeln!(out, "modelsync_holds {}", self.holds);
         header(
             &mut out,
             "actions_applied_total",
@@ -427,7 +441,12 @@ mod tests {
         m.action_applied("set_alias");
         m.registry_requests(5, 1);
         m.set_drift(2);
+        m.set_holds(3);
         let text = m.render();
+        assert!(
+            text.contains("# TYPE modelsync_holds gauge\nmodelsync_holds 3\n"),
+            "{text}"
+        );
         assert!(text.contains("modelsync_reconciles_total{outcome=\"success\"} 1\n"));
         assert!(text.contains("modelsync_reconciles_total{outcome=\"apply_error\"} 0\n"));
         assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"0.25\"} 1\n"));

@@ -11,6 +11,7 @@ use modelsync::state::hold::{Cause, Hold};
 
 use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
+use crate::support::receiver::Receiver;
 
 /// Versions one and two; `targets` the stages/aliases block.
 fn write(c: &Ctx, targets: &str) {
@@ -205,12 +206,27 @@ async fn a_freeze_stops_every_move_but_a_rollback(b: Backend) {
         &c,
         "  stages:\n    Production: two\n  aliases:\n    champion: two\n    canary: two\n",
     );
-    for entry in [&["apply", "m"][..], &["watch", "m", "--once"][..]] {
+    let hook = Receiver::start(0);
+    let watch = ["watch", "m", "--once", "--notify", hook.url.as_str()];
+    for entry in [&["apply", "m"][..], &watch[..]] {
         let r = c.run(entry);
         assert_eq!(r.code, 5, "{entry:?} during a freeze: {r:?}");
         assert!(r.stdout.contains("incident 4711"), "{r:?}");
     }
     assert_eq!(c.model().await.aliases.get("canary"), None, "blocked");
+    // The daemon's pass says so: a `frozen` event, the model row frozen.
+    let got = hook.received();
+    let event = got.last().expect("a notification").json();
+    assert_eq!(event["type"], "io.modelsync.reconcile.frozen", "{event:#}");
+    let row = &event["data"]["models"][0];
+    assert_eq!(row["state"], "frozen", "{event:#}");
+    assert!(
+        row["freeze"]
+            .as_str()
+            .unwrap_or("")
+            .contains("incident 4711"),
+        "{event:#}"
+    );
     // The incident tool still works.
     ok(
         &c.run(&[

@@ -243,8 +243,8 @@ impl Reconciler {
     }
 }
 
-/// Which notification a run sends: `applied`, `blocked`, `failed`,
-/// `drift`; `success` (a revision applied with nothing to change) only
+/// Which notification a run sends: `applied`, `blocked` (`frozen` while
+/// the registry is frozen), `failed`, `drift`; `success` (a revision applied with nothing to change) only
 /// sets a commit status; `None` for a run that changed nothing.
 fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
     match end.outcome {
@@ -253,8 +253,10 @@ fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
         "cancelled" => return None,
         _ => {}
     }
+    let frozen = out.observed.as_ref().is_some_and(|l| l.freeze.is_some());
     if end.verdict == Verdict::Blocked {
-        return Some("blocked");
+        // The registry's freeze blocked the moves (`modelsync freeze`).
+        return Some(if frozen { "frozen" } else { "blocked" });
     }
     let applied = out.report.as_ref().is_some_and(|r| r.applied() > 0);
     let blocked_model = out.report.is_none()
