@@ -7,6 +7,7 @@
 //! The registry is opened by the pass and dropped at its end, so the
 //! embedded registry's lock is only held during a run.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -120,6 +121,10 @@ pub struct Reconciler {
     /// Where the alias holders' bytes are, as the last pass located them
     /// (a version's location does not change: reused by the next pass).
     locations: crate::state::artifacts::Locations,
+    /// The revision of the last full pass that loaded the manifests, and
+    /// the models and prompts it declares (an MLflow delivery for none of
+    /// them reconciles nothing).
+    declared: Option<(String, BTreeSet<String>)>,
 }
 
 #[path = "reconciler_report.rs"]
@@ -146,6 +151,7 @@ impl Reconciler {
             last: (Verdict::Ok, None),
             election: None,
             locations: Default::default(),
+            declared: None,
         }
     }
 
@@ -215,9 +221,15 @@ impl Reconciler {
             return None;
         }
         let same = self.applied.as_deref() == Some(id.as_str());
-        let targets = match scope(batch, !same, || self.changes_since_applied(&id)) {
+        let declared = self
+            .declared
+            .as_ref()
+            .filter(|(rev, _)| *rev == id)
+            .map(|(_, names)| names);
+        let changes = || self.changes_since_applied(&id);
+        let targets = match scope(batch, !same, changes, declared) {
             Scope::Nothing => {
-                tracing::debug!(revision = %id, "no new commit");
+                tracing::debug!(revision = %id, "nothing to reconcile: no new commit, no declared model named");
                 return None;
             }
             Scope::Everything => None,
@@ -234,6 +246,10 @@ impl Reconciler {
                 self.locations.extend(out.locations.clone());
             } else {
                 self.locations = out.locations.clone();
+                self.declared = out.desired.as_ref().map(|d| {
+                    let names = d.models.keys().chain(d.prompts.keys()).cloned();
+                    (id.clone(), names.collect())
+                });
             }
         }
         let stats = out.stats;

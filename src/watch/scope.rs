@@ -10,9 +10,13 @@
 //!   files; `manifest::targets` decides), with the models MLflow named;
 //!   a full pass when the change cannot be told (a folder, nothing applied
 //!   yet, a commit no longer in the cache) or `modelsync.toml` changed.
-//! - It did not: the models MLflow named; nothing for a git poll alone;
-//!   a full pass for `POST /hooks/git` (a push whose commit is already
-//!   applied still asks for a pass, as before).
+//! - It did not: the models MLflow named — nothing when none of them is
+//!   declared (MLflow delivers every model's events; the names the applied
+//!   revision declares are known from its last full pass); nothing for a
+//!   git poll alone; a full pass for `POST /hooks/git` (a push whose commit
+//!   is already applied still asks for a pass, as before).
+
+use std::collections::BTreeSet;
 
 use crate::manifest::targets::{Changes, Selector};
 
@@ -30,8 +34,14 @@ pub enum Scope {
 
 /// The scope of a run over `batch`. `moved`: the source's revision is not
 /// the one applied last; `changes` tells what changed since (`None` when
-/// that cannot be told), asked only when it moved.
-pub fn scope(batch: &Batch, moved: bool, changes: impl FnOnce() -> Option<Changes>) -> Scope {
+/// that cannot be told), asked only when it moved; `declared`: the models
+/// and prompts the unmoved revision declares, when known.
+pub fn scope(
+    batch: &Batch,
+    moved: bool,
+    changes: impl FnOnce() -> Option<Changes>,
+    declared: Option<&BTreeSet<String>>,
+) -> Scope {
     if batch.everything {
         return Scope::Everything;
     }
@@ -48,9 +58,10 @@ pub fn scope(batch: &Batch, moved: bool, changes: impl FnOnce() -> Option<Change
             _ => Scope::Everything,
         };
     }
+    let undeclared = declared.is_some_and(|d| batch.models.iter().all(|m| !d.contains(m)));
     if batch.reasons.contains(&Trigger::Webhook) {
         Scope::Everything
-    } else if batch.models.is_empty() {
+    } else if batch.models.is_empty() || undeclared {
         Scope::Nothing
     } else {
         targeted(None)
@@ -91,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_webhook_delivery_targets_its_model() {
-        let Scope::Targeted(s) = scope(&named(&["a"]), false, unasked) else {
+        let Scope::Targeted(s) = scope(&named(&["a"]), false, unasked, None) else {
             panic!("not targeted");
         };
         assert_eq!(s.named, ["a".to_string()].into());
@@ -100,14 +111,14 @@ mod tests {
 
     #[test]
     fn a_new_commit_targets_what_it_changed_and_the_named_models() {
-        let Scope::Targeted(s) = scope(&named(&["b"]), true, || change(false)) else {
+        let Scope::Targeted(s) = scope(&named(&["b"]), true, || change(false), None) else {
             panic!("not targeted");
         };
         assert_eq!(s.changed, change(false));
         assert_eq!(s.named, ["b".to_string()].into());
         let poll = Batch::of([Trigger::Poll]);
         assert!(matches!(
-            scope(&poll, true, || change(false)),
+            scope(&poll, true, || change(false), None),
             Scope::Targeted(_)
         ));
     }
@@ -115,29 +126,54 @@ mod tests {
     #[test]
     fn a_full_pass_when_the_change_cannot_be_told_or_the_config_changed() {
         let poll = Batch::of([Trigger::Poll]);
-        assert_eq!(scope(&poll, true, || change(true)), Scope::Everything);
-        assert_eq!(scope(&poll, true, || None), Scope::Everything);
-        assert_eq!(scope(&named(&["a"]), true, || None), Scope::Everything);
+        assert_eq!(scope(&poll, true, || change(true), None), Scope::Everything);
+        assert_eq!(scope(&poll, true, || None, None), Scope::Everything);
+        assert_eq!(
+            scope(&named(&["a"]), true, || None, None),
+            Scope::Everything
+        );
         for t in [
             Trigger::Startup,
             Trigger::Resync,
             Trigger::Elected,
             Trigger::Change,
         ] {
-            assert_eq!(scope(&Batch::of([t]), false, unasked), Scope::Everything);
+            assert_eq!(
+                scope(&Batch::of([t]), false, unasked, None),
+                Scope::Everything
+            );
         }
+    }
+
+    #[test]
+    fn a_delivery_for_no_declared_model_does_nothing() {
+        let declared: BTreeSet<String> = ["a".to_string()].into();
+        let other = named(&["x", "y"]);
+        assert_eq!(
+            scope(&other, false, unasked, Some(&declared)),
+            Scope::Nothing
+        );
+        let some = named(&["x", "a"]);
+        assert!(matches!(
+            scope(&some, false, unasked, Some(&declared)),
+            Scope::Targeted(_)
+        ));
+        assert!(
+            matches!(scope(&other, false, unasked, None), Scope::Targeted(_)),
+            "unknown declared names: a pass decides"
+        );
     }
 
     #[test]
     fn a_poll_without_a_new_commit_does_nothing_a_git_hook_a_full_pass() {
         assert_eq!(
-            scope(&Batch::of([Trigger::Poll]), false, unasked),
+            scope(&Batch::of([Trigger::Poll]), false, unasked, None),
             Scope::Nothing
         );
         let hook = Batch::of([Trigger::Webhook]);
-        assert_eq!(scope(&hook, false, unasked), Scope::Everything);
+        assert_eq!(scope(&hook, false, unasked, None), Scope::Everything);
         assert!(matches!(
-            scope(&hook, true, || change(false)),
+            scope(&hook, true, || change(false), None),
             Scope::Targeted(_)
         ));
     }
