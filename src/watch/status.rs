@@ -185,7 +185,7 @@ pub struct Metrics {
     /// The head commit refused by `--verify-signatures` and its signer.
     unverified: Option<(String, String)>,
     signature_rejections: u64,
-    /// Targets held by `modelsync rollback` (a hold) at the last pass.
+    /// Holds standing on the declared models, as last read.
     holds: u64,
 }
 
@@ -299,7 +299,7 @@ impl Metrics {
             &mut out,
             "holds",
             "gauge",
-            "Targets a hold keeps where they are (modelsync rollback, hold list), at the last pass.",
+            "Holds standing on the declared models (modelsync rollback, hold list), as last read.",
         );
         let _ = writeln!(out, "modelsync_holds {}", self.holds);
         header(
