@@ -337,6 +337,13 @@ fn describe(e: &Event) -> String {
                 .collect();
             format!("modelsync {rev}: a gate blocked {}", models.join(", "))
         }
+        "held" => {
+            let models: Vec<_> = (e.models.iter())
+                .filter(|m| m.state.as_str() == "held")
+                .map(|m| m.name.as_str())
+                .collect();
+            format!("modelsync {rev}: held by a rollback: {}", models.join(", "))
+        }
         "frozen" => {
             let why = e
                 .models
@@ -363,7 +370,7 @@ fn describe(e: &Event) -> String {
 /// new status).
 fn github_state(outcome: &str) -> Option<&'static str> {
     match outcome {
-        "applied" | "success" => Some("success"),
+        "applied" | "success" | "held" => Some("success"),
         "blocked" | "frozen" => Some("pending"),
         "failed" | "unverified" => Some("failure"),
         _ => None,

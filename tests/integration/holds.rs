@@ -127,7 +127,14 @@ async fn rollback_holds_until_git_catches_up_or_a_release(b: Backend) {
     ok(&c.run(&["apply", "m"]), "apply while held");
     ok(&c.run(&["plan", "m", "--out", "p.json"]), "plan --out");
     ok(&c.run(&["apply", "--plan", "p.json"]), "apply --plan");
-    ok(&c.run(&["watch", "m", "--once"]), "watch --once");
+    let hook = Receiver::start(0);
+    ok(
+        &c.run(&["watch", "m", "--once", "--notify", &hook.url]),
+        "watch --once",
+    );
+    let event = hook.received().last().expect("a notification").json();
+    assert_eq!(event["type"], "io.modelsync.reconcile.held", "{event:#}");
+    assert_eq!(event["data"]["models"][0]["state"], "held", "{event:#}");
     let m = c.model().await;
     assert_eq!(m.aliases.get("champion"), Some(&1), "never undone");
     assert_eq!(production(&m), vec![1], "never undone");

@@ -271,7 +271,8 @@ impl Reconciler {
 }
 
 /// Which notification a run sends: `applied`, `blocked` (`frozen` while
-/// the registry is frozen), `failed`, `drift`; `success` (a revision applied with nothing to change) only
+/// the registry is frozen), `failed`, `drift`, `held` (nothing else to
+/// change, but held targets differ from the manifests); `success` (a revision applied with nothing to change) only
 /// sets a commit status; `None` for a run that changed nothing.
 fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
     match end.outcome {
@@ -292,10 +293,15 @@ fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
                 .iter()
                 .any(|m| m.actions.iter().any(|a| a.is_blocked()))
         });
+    let held = out.plan.as_ref().is_some_and(|p| p.held().next().is_some());
     if applied {
         Some("applied")
     } else if blocked_model {
         Some("blocked")
+    } else if held {
+        // Nothing to change but targets a hold keeps from the manifests'
+        // versions (`modelsync rollback`): said at every pass, as blocked.
+        Some("held")
     } else {
         Some("success")
     }
