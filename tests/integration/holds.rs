@@ -303,11 +303,20 @@ async fn windows_block_with_their_name_until_when_and_glass_passes(b: Backend) {
         &["plan", "m", "--detailed-exitcode"],
     );
     assert_eq!(r.code, 2, "changes, none blocked: {r:?}");
-    let r = c.run_at(
-        saturday,
-        &["apply", "m", "--break-glass", "--reason", "sev1 fix"],
+    // A saved plan, reviewed blocked, applied through the glass.
+    ok(
+        &c.run_at(saturday, &["plan", "m", "--out", "p.json"]),
+        "plan --out",
     );
-    ok(&r, "break glass");
+    let glass = [
+        "apply",
+        "--plan",
+        "p.json",
+        "--break-glass",
+        "--reason",
+        "sev1 fix",
+    ];
+    ok(&c.run_at(saturday, &glass), "break glass");
     let m = c.model().await;
     assert_eq!(m.aliases.get("champion"), Some(&1));
     assert_eq!(production(&m), vec![1]);
