@@ -287,6 +287,7 @@ impl Reconciler {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
         let approvers = fetched.config.approvers.clone();
+        let windows = fetched.config.windows.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -314,6 +315,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
+            break_glass: None,
             targets,
             locate: Some(&self.locations),
         };
@@ -325,6 +327,7 @@ impl Reconciler {
                 roots: fetched.roots,
                 tree: fetched.tree,
                 approvers,
+                windows,
             }),
         };
         // Per-action log lines carry the revision through this span.
