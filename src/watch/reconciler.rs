@@ -127,7 +127,6 @@ pub struct Reconciler {
     declared: Option<(String, BTreeSet<String>)>,
 }
 
-#[path = "reconciler_report.rs"]
 mod report;
 
 /// How one run ended, for metrics, status and the loop.
@@ -373,7 +372,7 @@ impl Reconciler {
         if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
             return self.report_drift(plan.expect("checked"), id, targets_of(out));
         }
-        if matches!(verdict, Verdict::Error | Verdict::LostLease) {
+        if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
             self.fail("apply_error", &msg, Vec::new());
             return ended("apply_error", Next::Retry, verdict);
