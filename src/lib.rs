@@ -5,6 +5,8 @@
 //! - [`manifest`]: YAML manifests -> validated [`manifest::DesiredState`] (pure).
 //! - [`state`]: the live registry state as plain data, and the tag keys
 //!   modelsync writes ([`state::tags`]).
+//! - [`condition`]: the CEL conditions of `verify:` HTTP checks
+//!   (compiled when validated, evaluated over an answer; pure).
 //! - [`naming`]: MLflow's naming rules and limits, shared by `manifest`
 //!   validation and the embedded registry (pure, imports nothing).
 //! - [`plan`]: `plan(desired, live) -> Plan`, and its renderings (pure).
@@ -33,6 +35,7 @@
 pub mod apply;
 pub mod cli;
 pub mod clock;
+pub mod condition;
 pub mod election;
 pub mod logging;
 pub mod manifest;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub mod capabilities;
 pub mod history;
 pub mod tags;
+pub mod verification;
 
 /// A model-version stage, as MLflow names them.
 #[derive(

@@ -31,6 +31,9 @@ pub const DIGEST: &str = "modelsync.digest";
 /// `tag_key`). Every tag under this prefix is read; only its signature
 /// makes it count.
 pub const APPROVAL_PREFIX: &str = "modelsync.approval.";
+/// On a version: `modelsync.verified.<stage-or-alias>`, its verification
+/// after a move into that target (`state::verification::Record`, JSON).
+pub const VERIFIED_PREFIX: &str = "modelsync.verified.";
 
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";
@@ -187,6 +190,7 @@ mod tests {
             LEASE_PREFIX,
             DIGEST,
             APPROVAL_PREFIX,
+            VERIFIED_PREFIX,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }
