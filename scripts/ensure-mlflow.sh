@@ -7,6 +7,8 @@
 #   servers  what the server-setup tests need: mlflow[auth] (basic-auth app),
 #            psycopg (PostgreSQL backend store), moto[server] + boto3 (S3 on
 #            loopback, and MLflow's S3 artifact client)
+#   auth     only mlflow[auth] (the basic-auth app), for a release the suite
+#            runs with permissions but no other server set-up (3.12.0)
 set -euo pipefail
 version="${1:-3.17.2}"
 shift || true
@@ -43,6 +45,9 @@ for set in "$@"; do
   case "$set" in
     servers)
       pkgs=("mlflow[auth]==$version" "psycopg[binary]==3.3.9" "moto[server]==5.2.5" "boto3==1.44.8")
+      ;;
+    auth)
+      pkgs=("mlflow[auth]==$version")
       ;;
     *) echo "ensure-mlflow: unknown set of extras: $set" >&2; exit 1 ;;
   esac

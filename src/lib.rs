@@ -21,6 +21,10 @@
 //!   values every published text is checked against.
 //! - [`clock`]: the wall clock (leases, backoff) and the evaluation clock
 //!   (`MODELSYNC_NOW`: gates, audit stamps).
+//! - [`uri`]: the pieces of a URL modelsync reads itself (userinfo,
+//!   percent-escapes) and the forms URLs are shown in.
+//! - [`term`]: a term's deadline arithmetic and guard (the applier lease,
+//!   an elected leader's fence), pure.
 //! - [`shutdown`]: SIGTERM/SIGINT handling shared by `apply` and `watch`.
 //! - [`election`]: leader election among daemon replicas (etcd or
 //!   PostgreSQL) and the fence an elected leader's writes are checked by.
@@ -47,4 +51,6 @@ pub mod secret;
 pub mod shutdown;
 pub mod source;
 pub mod state;
+pub mod term;
+pub mod uri;
 pub mod watch;

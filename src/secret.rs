@@ -158,20 +158,6 @@ pub fn register(name: &str, value: &str) {
     });
 }
 
-/// Registers the password of a URI's userinfo (`https://USER:PASSWORD@…`),
-/// as written, known as `name`.
-pub fn register_userinfo(name: &str, uri: &str) {
-    let Some((_, rest)) = uri.split_once("://") else {
-        return;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if let Some((userinfo, _)) = authority.rsplit_once('@')
-        && let Some((_, password)) = userinfo.split_once(':')
-    {
-        register(name, password);
-    }
-}
-
 /// `Ok` when `text` holds no registered secret, else the first one found
 /// (the earliest in the text).
 pub fn check(text: &str) -> Result<(), Leak> {
@@ -324,17 +310,6 @@ mod tests {
             "a *** b ***"
         );
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn a_uri_password_is_registered_as_written() {
-        register_userinfo("TEST_URI", "https://u:uri-pw-5555%40x@host:1/p?q=1");
-        assert_eq!(check("uri-pw-5555%40x").expect_err("leak").name, "TEST_URI");
-        register_userinfo("TEST_URI_2", "https://host/p@uri-pw-6666");
-        assert!(
-            check("uri-pw-6666").is_ok(),
-            "an @ in the path is no userinfo"
-        );
     }
 
     #[test]

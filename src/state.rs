@@ -2,7 +2,8 @@
 //! `plan/` compares against the manifests.
 //!
 //! This module owns the vocabulary shared by both sides (stages, versions,
-//! runs) and the tag keys modelsync writes ([`tags`]). It does no I/O and
+//! runs), the tag keys modelsync writes ([`tags`]), and the one rule for
+//! which live version a declared source is ([`source`]). It does no I/O and
 //! has no async.
 
 use std::collections::BTreeMap;
@@ -11,10 +12,17 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod access;
+pub mod artifacts;
 pub mod capabilities;
+pub mod digest;
 pub mod history;
+pub mod source;
 pub mod tags;
 pub mod verification;
+
+pub use digest::{TreeDigest, TreeFile};
+pub use source::DeclaredSource;
 
 /// A model-version stage, as MLflow names them.
 #[derive(
@@ -133,6 +141,19 @@ pub struct LiveState {
     /// Declared prompts that exist, by name (absent: no such prompt).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, LivePrompt>,
+    /// Who holds which permission on the registered models, read only when
+    /// the manifests declare an `AccessPolicy` (or a declared model records
+    /// grants modelsync made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<access::LiveAccess>,
+    /// The bytes behind the versions the plan pins or checks (a move of a
+    /// version with no recorded digest, a `digest: unchanged` gate), by
+    /// model and version; `Err` says why they could not be read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_trees: BTreeMap<String, BTreeMap<u64, Result<TreeDigest, String>>>,
+    /// The bytes of the sources the plan registers, by declared source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_trees: BTreeMap<String, Result<TreeDigest, String>>,
 }
 
 /// A version in another registry that `from:` names, as read there.
@@ -151,9 +172,9 @@ pub struct CopySource {
     pub model_id: Option<String>,
     /// Where the version's files are (`mlflow-artifacts:/…`, `s3://…`, `file:…`).
     pub artifact_uri: String,
-    /// Files under `artifact_uri`, sorted by path.
-    pub files: Vec<CopyFile>,
-    /// `sha256:<hex>` over the sorted (path, size) listing.
+    /// Files under `artifact_uri`, sorted by path, each with its sha256.
+    pub files: Vec<TreeFile>,
+    /// The digest of the files ([`digest`]: the one definition).
     pub digest: String,
     /// The source run's latest metric values.
     #[serde(default, with = "nan_safe")]
@@ -164,14 +185,6 @@ pub struct CopySource {
     /// The source version's description.
     #[serde(default)]
     pub description: String,
-}
-
-/// One file of a [`CopySource`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CopyFile {
-    /// Relative to the artifact URI.
-    pub path: String,
-    pub size: u64,
 }
 
 impl CopySource {
@@ -197,13 +210,19 @@ impl CopySource {
     }
 
     /// True when `tag` (a version's or run's lineage tag) is this source's
-    /// lineage. A copy of a version with a logged model made by a
-    /// modelsync that could not see the model id (MLflow 3.17 names it only
-    /// in `source`) carries `-` in its place; same origin, same listing
-    /// digest: it is this copy too, not a changed source.
+    /// lineage. Two kinds of copies made by older releases are this copy
+    /// too, not a changed source: one that could not see the logged model
+    /// (MLflow 3.17 names it only in `source`) carries `-` in its place;
+    /// one made before the digest covered the bytes carries the digest of
+    /// the (path, size) listing ([`digest::legacy_listing_digest`]) of the
+    /// same files.
     pub fn is_lineage(&self, tag: &str) -> bool {
-        tag == self.lineage()
-            || (self.model_id.is_some() && tag == format!("{}/-/{}", self.origin(), self.digest))
+        let legacy = digest::legacy_listing_digest(&self.files);
+        let ids = [self.model_id.as_deref().unwrap_or("-"), "-"];
+        [self.digest.as_str(), legacy.as_str()]
+            .into_iter()
+            .flat_map(|d| ids.map(|id| format!("{}/{id}/{d}", self.origin())))
+            .any(|candidate| candidate == tag)
     }
 }
 
@@ -222,6 +241,23 @@ impl LiveState {
                 }
             }
         }
+    }
+
+    /// The experiments of the runs read (sorted, deduplicated): where the
+    /// versions' MLflow 3 logged models are looked for.
+    pub fn run_experiments(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<&String> = self
+            .runs
+            .values()
+            .map(|r| &r.experiment_id)
+            .filter(|e| !e.is_empty())
+            .collect();
+        ids.into_iter().cloned().collect()
+    }
+
+    /// The bytes read behind `version` of `model`, if they were read.
+    pub fn version_tree(&self, model: &str, version: u64) -> Option<&Result<TreeDigest, String>> {
+        self.version_trees.get(model)?.get(&version)
     }
 
     /// Replaces one version of a model with a fresher reading of it.
@@ -375,6 +411,10 @@ pub struct ResolvedSource {
     /// The MLflow 3 logged model, when the source resolved to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// Where the files are, as the registry answered it (the logged
+    /// model's artifact location), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// Serializes metric maps so that NaN and infinities survive JSON, spelled

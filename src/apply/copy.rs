@@ -12,7 +12,9 @@
 //!    or a new one; on MLflow 2 the run's `model/` artifact folder;
 //! 4. unless the run says `modelsync.copy.complete`: every file streamed
 //!    from the source's store to the target's, its sha256 taken on the way
-//!    and checked against the bytes read back from the target; then the
+//!    and checked against the one the plan recorded (the bytes that were
+//!    planned, and digested) and against the bytes read back from the
+//!    target; then the
 //!    source run's metrics and params, the logged model finalized, the run
 //!    finished and marked complete;
 //! 5. only then the version is registered, from the target's own store
@@ -28,11 +30,9 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::ApplyOptions;
-use crate::registry::mlflow::MlflowRegistry;
-use crate::registry::mlflow::copy::{self as mc, CopyRun};
-use crate::registry::mlflow::store::Store;
+use crate::registry::copy::{CopyRun, CopyTarget, Store, hash_stream};
 use crate::registry::{NewVersion, Registry, RegistryError};
-use crate::state::{CopyFile, CopySource, LiveVersion, tags};
+use crate::state::{CopySource, LiveVersion, TreeFile, tags};
 
 /// How often one file's transfer is tried before the copy fails.
 const FILE_ATTEMPTS: u32 = 3;
@@ -62,20 +62,16 @@ pub(super) async fn copy_version<R: Registry>(
         );
         return Ok(v);
     }
-    let target = reg.as_mlflow().ok_or_else(|| {
+    let target = reg.copy_target().ok_or_else(|| {
         RegistryError::Invalid(format!(
             "copying from registry {} needs an MLflow registry to copy into ({} holds no artifacts)",
             from.registry,
             reg.uri()
         ))
     })?;
-    let source = opts
-        .sources
-        .get(&from.registry)
-        .ok_or_else(|| RegistryError::Invalid(format!("registry {} is not open", from.registry)))?;
     lease(opts)?;
-    let exp = mc::ensure_experiment(target, job.experiment).await?;
-    let run = match mc::find_run(target, &exp, &lineage).await? {
+    let exp = target.ensure_experiment(job.experiment).await?;
+    let run = match target.find_run(&exp, &lineage).await? {
         Some(run) => {
             info!(model = job.model, run = %run.run_id, "resuming an unfinished copy");
             run
@@ -83,26 +79,34 @@ pub(super) async fn copy_version<R: Registry>(
         None => {
             lease(opts)?;
             let name = format!("copy-{}-{}-v{}", from.registry, from.model, from.version);
-            mc::create_run(target, &exp, &lineage, &name, opts.now_ms).await?
+            target
+                .create_run(&exp, &lineage, &name, opts.now_ms)
+                .await?
         }
     };
-    let (model_id, dest) = destination(target, &exp, job.model, &run, &lineage).await?;
+    let (model_id, dest) = destination(&target, &exp, job.model, &run, &lineage).await?;
     if run.tags.get(tags::COPY_COMPLETE).map(String::as_str) != Some("true") {
         let whose_src = format!("registry {} ({})", from.registry, from.uri);
         let whose_dst = format!("this registry ({})", target.display());
-        let src = Store::open(&from.artifact_uri, source, &whose_src)?;
-        let dst = Store::open(&dest, target, &whose_dst)?;
+        let src = opts
+            .sources
+            .store(&from.registry, &from.artifact_uri, &whose_src)?;
+        let dst = target.store(&dest, &whose_dst)?;
         for file in &from.files {
             lease(opts)?;
             transfer(&src, &dst, file).await?;
         }
         lease(opts)?;
-        mc::log_evidence(target, &run.run_id, from, model_id.as_deref(), opts.now_ms).await?;
+        target
+            .log_evidence(&run.run_id, from, model_id.as_deref(), opts.now_ms)
+            .await?;
         if let Some(id) = &model_id {
-            mc::finalize_logged_model(target, id).await?;
+            target.finalize_logged_model(id).await?;
         }
-        mc::finish_run(target, &run.run_id, opts.now_ms).await?;
-        mc::set_run_tag(target, &run.run_id, tags::COPY_COMPLETE, "true").await?;
+        target.finish_run(&run.run_id, opts.now_ms).await?;
+        target
+            .set_run_tag(&run.run_id, tags::COPY_COMPLETE, "true")
+            .await?;
     }
     lease(opts)?;
     let new = NewVersion {
@@ -143,19 +147,19 @@ async fn registered<R: Registry>(
 /// Where the files go: the logged model the run records or a new one
 /// (MLflow 3), else the run's `model` folder (MLflow 2).
 async fn destination(
-    target: &MlflowRegistry,
+    target: &CopyTarget<'_>,
     exp: &str,
     model: &str,
     run: &CopyRun,
     lineage: &str,
 ) -> Result<(Option<String>, String), RegistryError> {
     if let Some(id) = run.tags.get(tags::COPY_MODEL_ID) {
-        return Ok((
-            Some(id.clone()),
-            mc::logged_model_location(target, id).await?,
-        ));
+        return Ok((Some(id.clone()), target.logged_model_location(id).await?));
     }
-    match mc::create_logged_model(target, exp, model, &run.run_id, lineage).await? {
+    match target
+        .create_logged_model(exp, model, &run.run_id, lineage)
+        .await?
+    {
         Some((id, location)) => Ok((Some(id), location)),
         None => Ok((
             None,
@@ -165,16 +169,25 @@ async fn destination(
 }
 
 /// Streams one file from `src` to `dst` and checks it: its sha256 as read
-/// from the source must be that of the bytes read back from the target.
-/// A transfer that breaks is tried again (the upload replaces the file); a
-/// mismatch is refused at once.
-async fn transfer(src: &Store<'_>, dst: &Store<'_>, file: &CopyFile) -> Result<(), RegistryError> {
+/// from the source must be the one the plan recorded, and that of the
+/// bytes read back from the target. A transfer that breaks is tried again
+/// (the upload replaces the file); a mismatch is refused at once.
+async fn transfer(src: &Store<'_>, dst: &Store<'_>, file: &TreeFile) -> Result<(), RegistryError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match upload(src, dst, file).await {
             Ok(sent) => {
-                let stored = sha256(dst.get(&file.path).await?).await?;
+                if !file.sha256.is_empty() && sent.0 != file.sha256 {
+                    return Err(RegistryError::Other(format!(
+                        "{} changed since the plan: sha256 {} was planned, {} was read; \
+                         the copy is not registered (plan again)",
+                        src.describe(&file.path),
+                        file.sha256,
+                        sent.0
+                    )));
+                }
+                let stored = hash_stream(dst.get(&file.path).await?).await?;
                 if stored.0 != sent.0 || stored.1 != file.size {
                     return Err(RegistryError::Other(format!(
                         "checksum mismatch: {} holds sha256 {} ({} bytes) after the upload, but \
@@ -208,7 +221,7 @@ fn retryable(e: &RegistryError) -> bool {
 async fn upload(
     src: &Store<'_>,
     dst: &Store<'_>,
-    file: &CopyFile,
+    file: &TreeFile,
 ) -> Result<(String, u64), RegistryError> {
     let hasher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
     let h = hasher.clone();
@@ -234,18 +247,4 @@ async fn upload(
         )));
     }
     Ok((format!("{:x}", digest.finalize()), n))
-}
-
-/// The sha256 and size of a stream.
-async fn sha256(
-    mut s: crate::registry::mlflow::store::ByteStream,
-) -> Result<(String, u64), RegistryError> {
-    let mut h = Sha256::new();
-    let mut n = 0u64;
-    while let Some(chunk) = s.next().await {
-        let c = chunk?;
-        n += c.len() as u64;
-        h.update(&c);
-    }
-    Ok((format!("{:x}", h.finalize()), n))
 }

@@ -1,5 +1,5 @@
 //! An elected leader's fencing of one model: before the model's first
-//! write its `modelsync.epoch` is judged (`registry::fence::judge`); a
+//! write its `modelsync.epoch` is judged (`term::fence::judge`); a
 //! newer epoch of the leader's own namespace means another replica leads:
 //! nothing is written and the leader steps down with that cause. Any other
 //! stamp — none, an older epoch, another namespace's (another engine or
@@ -13,8 +13,8 @@ use tracing::{info, warn};
 
 use super::ApplyOptions;
 use crate::registry::Registry;
-use crate::registry::fence::{self, Judgement, Restamp};
 use crate::state::tags;
+use crate::term::fence::{self, Judgement, Restamp};
 
 /// Judges and, when needed, stamps `model` (its tags as read before its
 /// first write; `None`: the run creates it). `Err(reason)`: write nothing.

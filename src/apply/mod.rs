@@ -22,9 +22,12 @@
 //! the lease confirmed at once: a lease released by force or taken over
 //! makes the model's actions skipped for that reason, not conflicts.
 //! Prompts (`apply/prompts.rs`) are applied after the models, one at a
-//! time, read again before their first write too.
+//! time, read again before their first write too; permission changes
+//! (`apply/access.rs`) after them, one model at a time.
 
+mod access;
 mod copy;
+mod experiment;
 mod fence;
 mod model;
 mod prepare;
@@ -37,8 +40,8 @@ use futures_util::stream;
 pub use report::{ActionResult, ApplyReport, Outcome};
 
 use crate::plan::Plan;
-use crate::registry::lease::lost_reason;
-use crate::registry::{Fence, HeldLease, Registry};
+use crate::registry::{HeldLease, Registry};
+use crate::term::{Fence, lost_reason};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -139,13 +142,14 @@ impl ApplyOptions {
     /// `Err(reason)` when the leadership or the lease is lost: write
     /// nothing.
     fn may_write(&self) -> Result<(), String> {
+        let now = crate::clock::wall_ms();
         if let Some(fence) = &self.fence
-            && fence.check().is_err()
+            && fence.check_at(now).is_err()
         {
             return Err(fence.lost_reason());
         }
         match &self.lease {
-            Some(held) if held.guard().check().is_err() => Err(lost_reason(held.guard())),
+            Some(held) if held.guard().check_at(now).is_err() => Err(lost_reason(held.guard())),
             _ => Ok(()),
         }
     }
@@ -183,10 +187,10 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     let mut results = Vec::new();
     let tally = Tally::new(
         opts.progress.clone(),
-        plan.experiments.len() + plan.models.len() + plan.prompts.len(),
+        plan.experiments.len() + plan.models.len() + plan.prompts.len() + plan.access.len(),
     );
     for exp in &plan.experiments {
-        let r = model::apply_experiment(reg, exp, opts).await;
+        let r = experiment::apply_experiment(reg, exp, opts).await;
         tally.finished(&r);
         results.extend(r);
     }
@@ -203,6 +207,11 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
     results.extend(per_model.into_iter().flatten());
     for pp in &plan.prompts {
         let r = prompts::apply_prompt(reg, pp, opts).await;
+        tally.finished(&r);
+        results.extend(r);
+    }
+    for ap in &plan.access {
+        let r = access::apply_access(reg, ap, opts).await;
         tally.finished(&r);
         results.extend(r);
     }

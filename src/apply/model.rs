@@ -1,18 +1,23 @@
-//! Applies the actions of one model (in order) or one experiment.
+//! Applies the actions of one model, in order (see the module docs of
+//! `apply`): the read before the first write, then each action as one step
+//! whose outcome is recorded. Registrations are `model/register.rs`,
+//! stage and alias moves and archivals `model/moves.rs` (their gates
+//! re-checked in `model/recheck.rs`), the ownership record
+//! `model/ownership.rs`: each adds its steps to `ModelRun`.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod moves;
+mod ownership;
+mod recheck;
+mod register;
 
 use tracing::{info, warn};
 
-use super::prepare::{self, Prepared};
 use super::{ActionResult, ApplyOptions, CancelFlag, Outcome};
-use crate::manifest::{Gate, GateTarget};
-use crate::plan::diff::ownership::Inventory;
-use crate::plan::{
-    Action, ExperimentAction, ExperimentPlan, GateStatus, ModelPlan, Plan, Target, describe, gates,
-};
+use crate::plan::{Action, ModelPlan, Plan, describe};
 use crate::registry::{NewVersion, Registry, RegistryError};
-use crate::state::{LiveModel, LiveState, LiveVersion, Stage, tags};
+use crate::state::{LiveModel, LiveState, tags};
+use moves::Moves;
+use register::Versions;
 
 /// Applies one model's actions in order; see the module docs of `apply`.
 pub async fn apply_model<R: Registry>(
@@ -24,52 +29,15 @@ pub async fn apply_model<R: Registry>(
         reg,
         model: &mp.model,
         opts,
-        prepared: prepare::prepare(mp, opts.now_ms, opts.revision.as_deref()),
-        fresh: None,
-        new_versions: BTreeMap::new(),
-        unchecked: BTreeMap::new(),
-        tagged_on_create: BTreeSet::new(),
-        archived_by_move: BTreeSet::new(),
-        not_moved: BTreeSet::new(),
-        not_set: BTreeSet::new(),
+        versions: Versions::default(),
+        moves: Moves::new(mp, opts),
         created_inventory: None,
         stop: None,
         results: Vec::new(),
     };
-    if opts.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+    if let Err(outcome) = run.begin(mp).await {
         for action in &mp.actions {
-            run.record(action, Outcome::Skipped("shutting down".into()));
-        }
-        return run.results;
-    }
-    if let Err(reason) = opts.may_write() {
-        for action in &mp.actions {
-            run.record(action, Outcome::Skipped(reason.clone()));
-        }
-        return run.results;
-    }
-    // A model the plan creates needs no read first: its create is the
-    // check (an existing model answers RESOURCE_ALREADY_EXISTS: a conflict).
-    if !matches!(mp.actions.first(), Some(Action::CreateModel { .. })) {
-        match run.check_fresh(mp).await {
-            Ok(fresh) => run.fresh = Some(fresh),
-            Err(reason) => {
-                let outcome = match opts.lease_held_still().await {
-                    Ok(()) => Outcome::Conflict(reason),
-                    Err(lost) => Outcome::Skipped(lost),
-                };
-                for action in &mp.actions {
-                    run.record(action, outcome.clone());
-                }
-                return run.results;
-            }
-        }
-    }
-    let fresh_tags = run.fresh.as_ref().map(|m| m.tags.clone());
-    if let Err(reason) = super::fence::fence_model(reg, &mp.model, opts, fresh_tags.as_ref()).await
-    {
-        for action in &mp.actions {
-            run.record(action, Outcome::Skipped(reason.clone()));
+            run.record(action, outcome.clone());
         }
         return run.results;
     }
@@ -84,103 +52,17 @@ pub async fn apply_model<R: Registry>(
     run.results
 }
 
-/// Applies one experiment's actions in order.
-pub async fn apply_experiment<R: Registry>(
-    reg: &R,
-    ep: &ExperimentPlan,
-    opts: &ApplyOptions,
-) -> Vec<ActionResult> {
-    let mut results = Vec::new();
-    let mut id: Option<String> = None;
-    for action in &ep.actions {
-        let outcome = match (opts.may_write(), action) {
-            (Err(reason), _) => Outcome::Skipped(reason),
-            (
-                Ok(()),
-                ExperimentAction::CreateExperiment {
-                    artifact_location,
-                    tags,
-                },
-            ) => match reg
-                .create_experiment(&ep.experiment, artifact_location.as_deref(), tags)
-                .await
-            {
-                Ok(new_id) => {
-                    id = Some(new_id);
-                    Outcome::Applied
-                }
-                Err(e) => Outcome::Failed(e.to_string()),
-            },
-            (Ok(()), ExperimentAction::SetExperimentTag { key, after, .. }) => {
-                match experiment_id(reg, &ep.experiment, &mut id).await {
-                    Ok(eid) => match reg.set_experiment_tag(&eid, key, after).await {
-                        Ok(()) => Outcome::Applied,
-                        Err(e) => Outcome::Failed(e.to_string()),
-                    },
-                    Err(e) => Outcome::Failed(e),
-                }
-            }
-        };
-        let description = describe::experiment_action(action);
-        log_outcome(&ep.experiment, &description, &outcome);
-        results.push(ActionResult {
-            object: ep.experiment.clone(),
-            action: description,
-            kind: match action {
-                ExperimentAction::CreateExperiment { .. } => "create_experiment",
-                ExperimentAction::SetExperimentTag { .. } => "set_experiment_tag",
-            },
-            outcome,
-        });
-    }
-    results
-}
-
-async fn experiment_id<R: Registry>(
-    reg: &R,
-    name: &str,
-    cached: &mut Option<String>,
-) -> Result<String, String> {
-    if let Some(id) = cached {
-        return Ok(id.clone());
-    }
-    let req = crate::registry::SnapshotRequest {
-        models: crate::registry::Scope::Named(BTreeSet::new()),
-        experiments: BTreeSet::from([name.to_string()]),
-    };
-    let live = reg.snapshot(&req).await.map_err(|e| e.to_string())?;
-    let id = live
-        .experiments
-        .get(name)
-        .map(|e| e.experiment_id.clone())
-        .ok_or_else(|| format!("experiment {name:?} does not exist"))?;
-    *cached = Some(id.clone());
-    Ok(id)
-}
-
+/// One model being applied: what its steps share.
 struct ModelRun<'a, R> {
     reg: &'a R,
     model: &'a str,
     opts: &'a ApplyOptions,
-    prepared: Prepared,
-    /// The model as read before its first write (for a model this run
-    /// creates: empty once created): answers "is this source registered?".
-    fresh: Option<LiveModel>,
-    /// Handle -> version number, for versions registered in this run.
-    new_versions: BTreeMap<String, u64>,
-    /// Declared source -> (handle, version) registered without a search
-    /// first, not yet checked for a concurrent duplicate.
-    unchecked: BTreeMap<String, (String, u64)>,
-    /// (version, audit tag key) the version got in its create body.
-    tagged_on_create: BTreeSet<(u64, String)>,
-    /// Versions the server archived with a move (`archive_existing_versions`).
-    archived_by_move: BTreeSet<u64>,
-    /// Targets whose move did not happen (blocked, failed, skipped): their
-    /// replaced holders must not be archived.
-    not_moved: BTreeSet<Target>,
-    /// Stage names and aliases whose move did not happen: the ownership
-    /// record must not claim them.
-    not_set: BTreeSet<String>,
+    /// The versions the model held before its first write, and those this
+    /// run registered.
+    versions: Versions,
+    /// What the moves share: audit tags sent with creates, archivals done
+    /// by moves, the targets not moved.
+    moves: Moves,
     /// The ownership record written with the model's creation, if any.
     created_inventory: Option<String>,
     /// Set after a failure: the reason the remaining actions are skipped.
@@ -188,7 +70,53 @@ struct ModelRun<'a, R> {
     results: Vec<ActionResult>,
 }
 
+/// Why a step did not apply.
+enum StepError {
+    /// Not attempted, for the reason given; the model goes on.
+    Skip(String),
+    /// A gate blocked the move when re-checked; the model goes on.
+    Blocked(String),
+    /// The registry failed; the model stops.
+    Registry(RegistryError),
+    /// The registry changed since the plan was made; the model stops.
+    Conflict(String),
+}
+
+impl From<RegistryError> for StepError {
+    fn from(e: RegistryError) -> Self {
+        StepError::Registry(e)
+    }
+}
+
 impl<R: Registry> ModelRun<'_, R> {
+    /// Before the model's first write: a shutdown, a lost lease or
+    /// leadership, a changed model (read-check-write) or a model another
+    /// leader fenced skips all its actions, with this outcome.
+    async fn begin(&mut self, mp: &ModelPlan) -> Result<(), Outcome> {
+        let opts = self.opts;
+        if opts.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+            return Err(Outcome::Skipped("shutting down".into()));
+        }
+        opts.may_write().map_err(Outcome::Skipped)?;
+        // A model the plan creates needs no read first: its create is the
+        // check (an existing model answers RESOURCE_ALREADY_EXISTS: a conflict).
+        if !matches!(mp.actions.first(), Some(Action::CreateModel { .. })) {
+            match self.check_fresh(mp).await {
+                Ok(fresh) => self.versions.fresh = Some(fresh),
+                Err(reason) => {
+                    return Err(match opts.lease_held_still().await {
+                        Ok(()) => Outcome::Conflict(reason),
+                        Err(lost) => Outcome::Skipped(lost),
+                    });
+                }
+            }
+        }
+        let fresh_tags = self.versions.fresh.as_ref().map(|m| &m.tags);
+        super::fence::fence_model(self.reg, self.model, opts, fresh_tags)
+            .await
+            .map_err(Outcome::Skipped)
+    }
+
     /// Re-reads the model and checks the plan's observed values for it;
     /// answers the model as read.
     async fn check_fresh(&self, mp: &ModelPlan) -> Result<LiveModel, String> {
@@ -216,44 +144,33 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
+    /// Performs one action and records its outcome; a move that did not
+    /// happen is remembered (`Moves::unmoved`) and its audit tag removed.
     async fn step(&mut self, action: &Action) {
-        if let Some(reason) = &self.stop {
-            let reason = reason.clone();
-            self.skip_move(action);
+        let outcome = self.outcome_of(action).await;
+        if outcome != Outcome::Applied {
+            self.moves.mark_unmoved(action);
             self.untag_unmoved(action).await;
-            self.record(action, Outcome::Skipped(reason));
-            return;
+        }
+        self.record(action, outcome);
+    }
+
+    async fn outcome_of(&mut self, action: &Action) -> Outcome {
+        if let Some(reason) = &self.stop {
+            return Outcome::Skipped(reason.clone());
         }
         if action.is_blocked() {
-            self.skip_move(action);
-            let why = action
-                .gates()
-                .iter()
-                .filter(|g| g.status == GateStatus::Blocked)
-                .map(|g| format!("{} ({})", g.gate, g.detail))
-                .collect::<Vec<_>>()
-                .join("; ");
-            self.record(action, Outcome::Blocked(why));
-            return;
+            return Outcome::Blocked(describe::blocked_gates(action.gates()));
         }
         if let Err(reason) = self.opts.may_write() {
-            self.skip_move(action);
             self.stop = Some(reason.clone());
-            self.record(action, Outcome::Skipped(reason));
-            return;
+            return Outcome::Skipped(reason);
         }
-        let outcome = match self.perform(action).await {
+        match self.perform(action).await {
             Ok(()) => Outcome::Applied,
-            Err(StepError::Skip(reason)) => {
-                self.skip_move(action);
-                Outcome::Skipped(reason)
-            }
-            Err(StepError::Blocked(reason)) => {
-                self.skip_move(action);
-                Outcome::Blocked(reason)
-            }
+            Err(StepError::Skip(reason)) => Outcome::Skipped(reason),
+            Err(StepError::Blocked(reason)) => Outcome::Blocked(reason),
             Err(StepError::Registry(e)) => {
-                self.skip_move(action);
                 self.stop = Some(format!("an earlier action of {} failed", self.model));
                 Outcome::Failed(e.to_string())
             }
@@ -267,121 +184,15 @@ impl<R: Registry> ModelRun<'_, R> {
                     Outcome::Skipped(lost)
                 }
             },
-        };
-        if outcome != Outcome::Applied {
-            self.untag_unmoved(action).await;
-        }
-        self.record(action, outcome);
-    }
-
-    /// A move of a new version that did not happen: the audit tag its create
-    /// carried is removed again (only on this path; never after the lease is
-    /// lost).
-    async fn untag_unmoved(&mut self, action: &Action) {
-        let (version, target) = match action {
-            Action::TransitionStage { version, to, .. } => (version, to.as_str()),
-            Action::SetAlias { version, alias, .. } => (version, alias.as_str()),
-            _ => return,
-        };
-        let Ok(n) = self.resolve(version) else {
-            return;
-        };
-        let key = format!("{}{target}", tags::PROMOTED_AT_PREFIX);
-        if !self.tagged_on_create.remove(&(n, key.clone())) || self.opts.may_write().is_err() {
-            return;
-        }
-        if let Err(e) = self.reg.delete_version_tag(self.model, n, &key).await {
-            warn!(model = self.model, version = n, key, error = %e,
-                "the move did not happen and its audit tag could not be removed");
         }
     }
 
-    fn skip_move(&mut self, action: &Action) {
-        let (version, target) = match action {
-            Action::TransitionStage { version, to, .. } => (version, to.as_str()),
-            Action::SetAlias { version, alias, .. } => (version, alias.as_str()),
-            _ => return,
-        };
-        self.not_moved.insert(version.clone());
-        self.not_set.insert(target.to_string());
-    }
-
-    /// A model created in this run got its ownership record with the
-    /// create; when a move it lists did not happen, the record is written
-    /// again with only what was done.
-    async fn correct_created_inventory(&mut self) {
-        let Some(planned) = self.created_inventory.take() else {
-            return;
-        };
-        let earned = Inventory::earned(&planned, None, &self.not_set);
-        if earned == planned {
-            return;
-        }
-        if self.opts.may_write().is_err() {
-            warn!(
-                model = self.model,
-                "lost the applier lease: the ownership record of this new model is left as created"
-            );
-            return;
-        }
-        let action = Action::SetModelTag {
-            key: tags::MANAGED.to_string(),
-            before: Some(planned),
-            after: earned.clone(),
-        };
-        let outcome = match self
-            .reg
-            .set_model_tag(self.model, tags::MANAGED, &earned)
-            .await
-        {
-            Ok(()) => Outcome::Applied,
-            Err(e) => Outcome::Failed(e.to_string()),
-        };
-        self.record(&action, outcome);
-    }
-
-    fn record(&mut self, action: &Action, outcome: Outcome) {
-        let description = describe::action(action);
-        log_outcome(self.model, &description, &outcome);
-        self.results.push(ActionResult {
-            object: self.model.to_string(),
-            action: description,
-            kind: action.kind(),
-            outcome,
-        });
-    }
-
-    fn resolve(&self, target: &Target) -> Result<u64, StepError> {
-        match target {
-            Target::Existing(n) => Ok(*n),
-            Target::New(handle) => {
-                self.new_versions.get(handle).copied().ok_or_else(|| {
-                    StepError::Skip(format!("version {handle:?} was not registered"))
-                })
-            }
-        }
-    }
-
-    /// Performs one action; moves and registrations have their own steps.
+    /// Performs one action: each kind in its own step.
     async fn perform(&mut self, action: &Action) -> Result<(), StepError> {
         let (reg, model) = (self.reg, self.model);
         match action {
             Action::CreateModel { description, tags } => {
-                let tags = &super::fence::created_tags(self.opts, tags);
-                match reg.create_model(model, description.as_deref(), tags).await {
-                    Ok(()) => {}
-                    Err(RegistryError::AlreadyExists(_)) => {
-                        return Err(StepError::Conflict(format!(
-                            "the registry changed since the plan was made: {model}: the model now exists, the plan saw none"
-                        )));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                self.created_inventory = tags.get(tags::MANAGED).cloned();
-                self.fresh = Some(LiveModel {
-                    name: model.to_string(),
-                    ..LiveModel::default()
-                });
+                self.create_model(description.as_deref(), tags).await?
             }
             Action::UpdateModelDescription { after, .. } => {
                 reg.update_model_description(model, after).await?
@@ -390,7 +201,25 @@ impl<R: Registry> ModelRun<'_, R> {
                 self.record_ownership(before.as_deref(), after).await?
             }
             Action::SetModelTag { key, after, .. } => reg.set_model_tag(model, key, after).await?,
-            Action::RegisterVersion { .. } => self.register(action).await?,
+            Action::RegisterVersion {
+                handle,
+                declared_source,
+                source,
+                run_id,
+                model_id,
+                description,
+                tags,
+            } => {
+                let new = NewVersion {
+                    declared_source: declared_source.clone(),
+                    source: source.clone(),
+                    run_id: run_id.clone(),
+                    model_id: model_id.clone(),
+                    description: description.clone(),
+                    tags: tags.clone(),
+                };
+                self.register(handle, new).await?
+            }
             Action::CopyVersion {
                 handle,
                 from,
@@ -405,9 +234,7 @@ impl<R: Registry> ModelRun<'_, R> {
                     description: description.as_ref(),
                     tags,
                 };
-                let v = super::copy::copy_version(reg, self.opts, &job).await?;
-                info!(model, version = v.version, handle = %handle, "copied version");
-                self.new_versions.insert(handle.clone(), v.version);
+                self.copy(handle, &job).await?
             }
             Action::UpdateVersionDescription { version, after, .. } => {
                 reg.update_version_description(model, *version, after)
@@ -419,320 +246,64 @@ impl<R: Registry> ModelRun<'_, R> {
                 after,
                 ..
             } => reg.set_version_tag(model, *version, key, after).await?,
-            Action::TransitionStage { .. } | Action::SetAlias { .. } => {
-                self.promote(action).await?
-            }
-            Action::ArchiveVersion {
-                version,
-                replaced_by,
-                ..
-            } => {
-                if let Some(t) = replaced_by
-                    && self.not_moved.contains(t)
-                {
-                    return Err(StepError::Skip(format!(
-                        "its replacement ({t}) is not in place"
-                    )));
-                }
-                if self.archived_by_move.contains(version) {
-                    // Archived by its replacement's move, in one request.
-                    return Ok(());
-                }
-                reg.transition_stage(model, *version, Stage::Archived)
-                    .await?
-            }
-            Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
-        }
-        Ok(())
-    }
-
-    /// Registers a new version and remembers its number for later moves.
-    async fn register(&mut self, action: &Action) -> Result<(), StepError> {
-        let Action::RegisterVersion {
-            handle,
-            declared_source,
-            source,
-            run_id,
-            model_id,
-            description,
-            tags,
-        } = action
-        else {
-            unreachable!("register is called with a RegisterVersion");
-        };
-        // The read before the model's first write lists its versions: a
-        // source registered since the plan is found there, with no search.
-        let known = self.fresh.as_ref().and_then(|m| {
-            m.versions
-                .values()
-                .filter(|v| v.tags.get(tags::SOURCE) == Some(declared_source))
-                .map(|v| v.version)
-                .min()
-        });
-        if let Some(n) = known {
-            info!(model = self.model, version = n, handle = %handle,
-                "a version with this source exists; not registering again");
-            self.new_versions.insert(handle.clone(), n);
-            return Ok(());
-        }
-        let mut all_tags = tags.clone();
-        let audit = self
-            .prepared
-            .audit_on_create
-            .remove(handle)
-            .unwrap_or_default();
-        all_tags.extend(audit.clone());
-        let new = NewVersion {
-            declared_source: declared_source.clone(),
-            source: source.clone(),
-            run_id: run_id.clone(),
-            model_id: model_id.clone(),
-            description: description.clone(),
-            tags: all_tags,
-        };
-        let v = if self.fresh.is_some() {
-            let v = self.reg.create_version_unseen(self.model, &new).await?;
-            self.unchecked
-                .insert(declared_source.clone(), (handle.clone(), v.version));
-            v
-        } else {
-            self.reg.create_version(self.model, &new).await?
-        };
-        info!(model = self.model, version = v.version, handle = %handle, "registered version");
-        for (key, value) in audit {
-            if v.tags.get(&key) == Some(&value) {
-                self.tagged_on_create.insert((v.version, key));
-            }
-        }
-        self.new_versions.insert(handle.clone(), v.version);
-        Ok(())
-    }
-
-    /// The duplicate backstop for the versions registered without a search
-    /// (one read of the model's versions, once its registrations are done):
-    /// a concurrent applier's lower version with the same source wins, ours
-    /// is deleted, and the moves use the kept one (their audit tags then
-    /// written after the move, as for any existing version).
-    async fn keep_first_registered(&mut self) {
-        if self.unchecked.is_empty() {
-            return;
-        }
-        let unchecked = std::mem::take(&mut self.unchecked);
-        let ours: BTreeMap<String, u64> = unchecked
-            .iter()
-            .map(|(src, (_, n))| (src.clone(), *n))
-            .collect();
-        match self.reg.keep_first_registered(self.model, &ours).await {
-            Ok(kept) => {
-                for (src, (handle, n)) in &unchecked {
-                    if let Some(k) = kept.get(src).filter(|k| *k != n) {
-                        self.new_versions.insert(handle.clone(), *k);
-                        self.tagged_on_create.retain(|(v, _)| v != n);
-                    }
-                }
-            }
-            Err(e) => {
-                warn!(model = self.model, error = %e, "could not check the new versions for concurrent duplicates");
-                self.stop = Some(format!(
-                    "the check of {}'s new versions for concurrent duplicates failed: {e}",
-                    self.model
-                ));
-            }
-        }
-    }
-
-    /// A stage move or an alias: gates re-checked just before, then the
-    /// move, then its audit tags (naming the approvers the gates counted).
-    async fn promote(&mut self, action: &Action) -> Result<(), StepError> {
-        let (reg, model) = (self.reg, self.model);
-        match action {
             Action::TransitionStage {
                 version,
                 to,
                 holders,
                 ..
-            } => {
-                let n = self.resolve(version)?;
-                let approvers = self.recheck_gates(&GateTarget::Stage(*to), n).await?;
-                if self.prepared.archiving.contains(to) {
-                    if reg.transition_stage_archiving(model, n, *to).await? {
-                        self.archived_by_move
-                            .extend(holders.iter().copied().filter(|h| *h != n));
-                    }
-                } else {
-                    reg.transition_stage(model, n, *to).await?;
-                }
-                let previous = holders.iter().copied().find(|h| *h != n);
-                if prepare::audited(*to) {
-                    self.audit(n, to.as_str(), previous, approvers).await?;
-                }
-            }
+            } => self.move_stage(version, *to, holders).await?,
             Action::SetAlias {
                 alias,
                 version,
                 before,
                 ..
-            } => {
-                let n = self.resolve(version)?;
-                let approvers = self
-                    .recheck_gates(&GateTarget::Alias(alias.clone()), n)
-                    .await?;
-                reg.set_alias(model, alias, n).await?;
-                self.audit(n, alias, before.filter(|b| *b != n), approvers)
-                    .await?;
-            }
-            _ => unreachable!("promote is called with a move"),
+            } => self.set_alias(alias, version, *before).await?,
+            Action::ArchiveVersion {
+                version,
+                from,
+                replaced_by,
+            } => self.archive(*version, *from, replaced_by.as_ref()).await?,
+            Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
         }
         Ok(())
     }
 
-    /// Writes the ownership record with only the targets whose move took
-    /// effect (a move blocked at its re-check, failed or skipped is left
-    /// out); nothing when that leaves the record as it was.
-    async fn record_ownership(&self, before: Option<&str>, planned: &str) -> Result<(), StepError> {
-        let earned = Inventory::earned(planned, before, &self.not_set);
-        if before == Some(earned.as_str()) {
-            return Err(StepError::Skip(
-                "no move it records took effect; the ownership record is unchanged".into(),
-            ));
-        }
-        self.reg
-            .set_model_tag(self.model, tags::MANAGED, &earned)
-            .await?;
-        Ok(())
-    }
-
-    /// Evaluates the target's gates again against a fresh read of the
-    /// model (its approval tags) and its runs, just before the move: the
-    /// principals whose approvals counted.
-    async fn recheck_gates(
-        &self,
-        target: &GateTarget,
-        version: u64,
-    ) -> Result<Vec<String>, StepError> {
-        let Some(gates) = self.opts.gates.get(self.model).and_then(|g| g.get(target)) else {
-            return Ok(Vec::new());
-        };
-        let model = self.reg.get_model(self.model).await?.ok_or_else(|| {
-            StepError::Registry(RegistryError::NotFound(format!("model {:?}", self.model)))
-        })?;
-        let candidate = model.versions.get(&version);
-        let mut evidence: Vec<&LiveVersion> = candidate.into_iter().collect();
-        for gate in gates {
-            if let Gate::Beats { alias, .. } = gate
-                && let Some(holder) = model.aliases.get(alias).and_then(|n| model.versions.get(n))
-            {
-                evidence.push(holder);
-            }
-        }
-        let live = self.read_evidence(&evidence).await?;
-        let registry = self.reg.uri();
-        let env = gates::Env {
-            now_ms: self.opts.now_ms,
-            registry: &registry,
-            approvals: &self.opts.approvals,
-        };
-        let checks = gates::evaluate(
-            gates,
-            &gates::Candidate {
-                model: self.model,
-                target,
-                live: candidate,
-                run_id: candidate
-                    .map(|v| v.run_id.as_str())
-                    .filter(|r| !r.is_empty()),
-                model_id: candidate
-                    .map(|v| v.model_id.as_str())
-                    .filter(|m| !m.is_empty()),
-            },
-            Some(&model),
-            &live,
-            &env,
-        );
-        let blocked: Vec<String> = checks
-            .iter()
-            .filter(|c| c.status == GateStatus::Blocked)
-            .map(|c| format!("{} ({})", c.gate, c.detail))
-            .collect();
-        if blocked.is_empty() {
-            Ok(gates::approvers(&checks))
-        } else {
-            Err(StepError::Blocked(format!(
-                "gate no longer passes just before the move: {}",
-                blocked.join("; ")
-            )))
-        }
-    }
-
-    /// The runs and logged models of `versions`, read fresh (a gate
-    /// re-check just before a move).
-    async fn read_evidence(&self, versions: &[&LiveVersion]) -> Result<LiveState, StepError> {
-        let ids = |f: fn(&LiveVersion) -> &str| -> Vec<String> {
-            let set: BTreeSet<String> = versions
-                .iter()
-                .map(|v| f(v))
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            set.into_iter().collect()
-        };
-        let run_ids = ids(|v| v.run_id.as_str());
-        let model_ids = ids(|v| v.model_id.as_str());
-        let mut live = LiveState::default();
-        if !run_ids.is_empty() {
-            live.runs = self.reg.get_runs(&run_ids).await?;
-        }
-        if !model_ids.is_empty() {
-            let experiments: BTreeSet<String> = live
-                .runs
-                .values()
-                .map(|r| r.experiment_id.clone())
-                .filter(|e| !e.is_empty())
-                .collect();
-            let experiments: Vec<String> = experiments.into_iter().collect();
-            live.logged_models = self.reg.get_logged_models(&model_ids, &experiments).await?;
-        }
-        Ok(live)
-    }
-
-    /// Writes the audit tag of a move of `version` into `target` (one
-    /// tag), unless the version's create carried it already.
-    async fn audit(
+    /// Creates the model (with an elected leader's token); a model that
+    /// exists now is a conflict: the plan saw none.
+    async fn create_model(
         &mut self,
-        version: u64,
-        target: &str,
-        previous: Option<u64>,
-        approved_by: Vec<String>,
-    ) -> Result<(), RegistryError> {
-        let (key, value) = prepare::audit_tag(
-            target,
-            self.opts.now_ms,
-            (previous, approved_by),
-            self.opts.revision.as_deref(),
-        );
-        if self.tagged_on_create.remove(&(version, key.clone())) {
-            return Ok(());
+        description: Option<&str>,
+        model_tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StepError> {
+        let model = self.model;
+        let all_tags = super::fence::created_tags(self.opts, model_tags);
+        match self.reg.create_model(model, description, &all_tags).await {
+            Ok(()) => {}
+            Err(RegistryError::AlreadyExists(_)) => {
+                return Err(StepError::Conflict(format!(
+                    "the registry changed since the plan was made: {model}: the model now exists, the plan saw none"
+                )));
+            }
+            Err(e) => return Err(e.into()),
         }
-        self.reg
-            .set_version_tag(self.model, version, &key, &value)
-            .await
+        self.created_inventory = all_tags.get(tags::MANAGED).cloned();
+        self.versions.fresh = Some(LiveModel {
+            name: model.to_string(),
+            ..LiveModel::default()
+        });
+        Ok(())
     }
-}
 
-enum StepError {
-    /// Not attempted, for the reason given; the model goes on.
-    Skip(String),
-    /// A gate blocked the move when re-checked; the model goes on.
-    Blocked(String),
-    /// The registry failed; the model stops.
-    Registry(RegistryError),
-    /// The registry changed since the plan was made; the model stops.
-    Conflict(String),
-}
-
-impl From<RegistryError> for StepError {
-    fn from(e: RegistryError) -> Self {
-        StepError::Registry(e)
+    /// Records one action's result and logs it.
+    pub(super) fn record(&mut self, action: &Action, outcome: Outcome) {
+        let description = describe::action(action);
+        log_outcome(self.model, &description, &outcome);
+        self.results.push(ActionResult {
+            object: self.model.to_string(),
+            action: description,
+            kind: action.kind(),
+            outcome,
+        });
     }
 }
 

@@ -74,7 +74,8 @@ pub enum Command {
     /// Show what apply would change.
     #[command(after_help = "Examples:\n  modelsync plan manifests/\n  \
         modelsync plan manifests/ --format markdown --detailed-exitcode   # PR comment\n  \
-        modelsync plan manifests/ --out plan.json                        # then apply --plan")]
+        modelsync plan manifests/ --out plan.json                        # then apply --plan\n  \
+        modelsync plan manifests/ --changed-since origin/main            # only what a PR changed")]
     Plan(PlanArgs),
     /// Converge the registry to the manifests, and print a result per action.
     #[command(after_help = "Examples:\n  modelsync apply manifests/\n  \
@@ -92,6 +93,18 @@ pub enum Command {
         modelsync get nba-game-predictor --stage Production --format json"
     )]
     Get(GetArgs),
+    /// Print where a version's bytes are (a URI a model server can fetch)
+    /// and their digest.
+    #[command(
+        after_help = "Examples:\n  modelsync resolve fraud-detector@champion\n  \
+        modelsync resolve fraud-detector --stage Production --format json\n  \
+        modelsync resolve fraud-detector --version 7\n\n\
+        The digest is sha256 over the listing of the files (one \"<sha256> <size> <path>\" line\n\
+        per file, sorted by path); docs/serving.md shows how to recompute it with find and\n\
+        sha256sum. Refused (exit 1): a location only MLflow can follow (mlflow-artifacts:,\n\
+        models:/), and bytes that changed since modelsync recorded their digest."
+    )]
+    Resolve(ResolveArgs),
     /// Print the promotions recorded by modelsync's audit tags, newest first.
     #[command(after_help = "Example:\n  modelsync history nba-game-predictor")]
     History(HistoryArgs),
@@ -205,6 +218,25 @@ pub struct PlanOptions {
     pub revision: Option<String>,
     #[command(flatten)]
     pub protect: ProtectArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+/// A targeted plan or apply.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Only this model or prompt: a declared name, or a glob (`*`, `?`)
+    /// over the declared names; repeatable. Every manifest is still
+    /// validated; a pattern that matches none is an error. (apply --plan:
+    /// must select exactly the saved plan's targets.)
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Only the models, prompts and experiments whose manifest documents,
+    /// templateFiles or approval files changed between this git revision
+    /// and the working tree (every one when a modelsync.toml beside the
+    /// manifests changed); with --model, those that also match.
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +294,22 @@ pub struct GetArgs {
     /// The version behind this alias.
     #[arg(long, group = "select")]
     pub alias: Option<String>,
+    /// This version number.
+    #[arg(long, group = "select")]
+    pub version: Option<u64>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The registered model, as MODEL@ALIAS to take the version behind
+    /// an alias.
+    #[arg(value_name = "MODEL[@ALIAS]")]
+    pub target: String,
+    /// The highest version in this stage.
+    #[arg(long, group = "select")]
+    pub stage: Option<String>,
     /// This version number.
     #[arg(long, group = "select")]
     pub version: Option<u64>,

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::args::ProtectArgs;
+use super::args::{ProtectArgs, TargetArgs};
 use super::{ColorChoice, Exit, GlobalArgs};
 use crate::manifest::Diagnostic;
 use crate::manifest::SourceFile;
+use crate::manifest::targets::Selector;
 use crate::manifest::validate::LoadOptions;
 use crate::reconcile::{Outcome, Stop};
-use crate::registry::{self, AnyRegistry, OpenOptions};
+use crate::registry::{self, AnyRegistry, OpenOptions, RegistryUri};
 use crate::source::config::Config;
 
 /// The default registry when nothing else is configured.
@@ -34,13 +35,14 @@ pub fn registry_uri(g: &GlobalArgs) -> anyhow::Result<String> {
         .or_else(|| env("MODELSYNC_REGISTRY"))
         .or_else(|| env("MLFLOW_TRACKING_URI"))
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
-    crate::secret::register_userinfo("the password in the registry URI", &uri);
+    crate::uri::register_password("the password in the registry URI", &uri);
+    let uri = RegistryUri::new(&uri);
     let flag = g
         .workspace
         .as_deref()
         .map(str::trim)
         .filter(|w| !w.is_empty());
-    if let Some(named) = registry::mlflow::workspace_in(&uri) {
+    if let Some(named) = uri.workspace() {
         let (other, said) = match flag {
             Some(f) => (Some(f.to_string()), "--workspace"),
             None => (
@@ -56,25 +58,11 @@ pub fn registry_uri(g: &GlobalArgs) -> anyhow::Result<String> {
         }
     }
     Ok(match flag {
-        Some(ws) => {
-            let base = uri.split("#workspace=").next().unwrap_or(&uri).to_string();
-            format!("{base}#workspace={}", fragment_encode(ws))
-        }
+        Some(ws) => uri.with_workspace(ws),
         None => uri,
-    })
-}
-
-/// Percent-encodes what a URI fragment cannot hold as is.
-fn fragment_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    }
+    .as_str()
+    .to_string())
 }
 
 /// Opens the configured registry.
@@ -82,7 +70,7 @@ pub async fn open_registry(g: &GlobalArgs, write: bool) -> anyhow::Result<AnyReg
     let uri = registry_uri(g)?;
     registry::open(&uri, &OpenOptions { write })
         .await
-        .with_context(|| format!("opening registry {}", redact(&uri)))
+        .with_context(|| format!("opening registry {}", RegistryUri::new(&uri)))
 }
 
 /// Reads one registered model from the configured registry; an error when
@@ -94,16 +82,6 @@ pub async fn read_model(g: &GlobalArgs, name: &str) -> anyhow::Result<crate::sta
         .await
         .with_context(|| format!("reading {}", reg.uri()))?
         .ok_or_else(|| anyhow::anyhow!("registered model {name:?} does not exist in {}", reg.uri()))
-}
-
-/// A URI without userinfo (`https://user:pw@host` -> `https://host`).
-pub fn redact(uri: &str) -> String {
-    if let Some((scheme, rest)) = uri.split_once("://")
-        && let Some((_, host)) = rest.split_once('@')
-    {
-        return format!("{scheme}://{host}");
-    }
-    uri.to_string()
 }
 
 /// Paths to read: the given ones, else `manifests/` if it exists, else `.`.
@@ -129,6 +107,25 @@ pub fn read_manifests(
     Ok((files, options))
 }
 
+/// The targeted pass `--model`/`--changed-since` ask for (`None`: a full
+/// one), the changes read from the git repository that holds `paths`.
+pub fn selector(t: &TargetArgs, paths: &[PathBuf]) -> anyhow::Result<Option<Selector>> {
+    if t.models.is_empty() && t.changed_since.is_none() {
+        return Ok(None);
+    }
+    let changed = match &t.changed_since {
+        Some(rev) => Some(crate::source::git::changed_since(
+            &default_paths(paths),
+            rev,
+        )?),
+        None => None,
+    };
+    Ok(Some(Selector {
+        patterns: t.models.clone(),
+        changed,
+    }))
+}
+
 /// Shows why a pass stopped early, on stderr; the exit code, or `None`
 /// when it did not stop.
 pub fn report_stop(out: &Outcome) -> Option<Exit> {
@@ -145,7 +142,7 @@ pub fn report_stop(out: &Outcome) -> Option<Exit> {
             report_applied(out);
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
-        Stop::OtherRegistry { .. } | Stop::Cancelled | Stop::Leak(_) => {
+        Stop::OtherRegistry { .. } | Stop::Targets(_) | Stop::Cancelled | Stop::Leak(_) => {
             crate::logging::error(&out.error_message().unwrap_or_default());
         }
     }
@@ -252,19 +249,4 @@ pub fn revision(flag: Option<&str>) -> Option<String> {
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(
-            redact("https://u:secret@mlflow:5000/x"),
-            "https://mlflow:5000/x"
-        );
-        assert_eq!(redact("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
-        assert_eq!(redact("file:a/b.json"), "file:a/b.json");
-    }
 }

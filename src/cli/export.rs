@@ -7,8 +7,7 @@ use anyhow::Context;
 use super::args::ExportArgs;
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
-use crate::registry::embedded::EmbeddedRegistry;
-use crate::registry::{Registry, Scope, SnapshotRequest};
+use crate::registry::{self, Registry, Scope, SnapshotRequest};
 
 pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, false).await?;
@@ -57,7 +56,9 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     }
     .with_context(|| format!("reading {}", reg.uri()))?;
     let mut live = live;
-    live.models.remove(&crate::registry::lease_model_name());
+    if let Some(lease) = reg.lease_model_name() {
+        live.models.remove(lease);
+    }
     for name in &a.models {
         if !live.models.contains_key(name) {
             anyhow::bail!("registered model {name:?} does not exist in {}", reg.uri());
@@ -65,7 +66,7 @@ pub async fn run(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<Exit> {
     }
     match &a.snapshot {
         Some(path) => {
-            EmbeddedRegistry::write_snapshot(path, &live)
+            registry::write_snapshot(path, &live)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "Wrote {} model(s) to {}; plan offline with --registry file:{}",

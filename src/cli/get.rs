@@ -10,27 +10,17 @@ use crate::state::{LiveModel, LiveVersion, Stage};
 
 pub async fn run(g: &GlobalArgs, a: GetArgs) -> anyhow::Result<Exit> {
     let model = common::read_model(g, &a.model).await?;
-    let selected: Vec<&LiveVersion> = if let Some(stage) = &a.stage {
-        let stage = Stage::parse(stage).ok_or_else(|| {
-            anyhow!("unknown stage {stage:?}: expected one of None, Staging, Production, Archived")
-        })?;
-        let v = model
-            .holders(stage)
-            .last()
-            .ok_or_else(|| anyhow!("no version of {:?} is in stage {stage}", a.model))?;
-        vec![v]
-    } else if let Some(alias) = &a.alias {
-        let n = model
-            .aliases
-            .get(alias)
-            .ok_or_else(|| anyhow!("model {:?} has no alias {alias:?}", a.model))?;
-        vec![version(&model, *n)?]
-    } else if let Some(n) = a.version {
-        vec![version(&model, n)?]
+    let single = a.stage.is_some() || a.alias.is_some() || a.version.is_some();
+    let selected: Vec<&LiveVersion> = if single {
+        vec![select(
+            &model,
+            a.stage.as_deref(),
+            a.alias.as_deref(),
+            a.version,
+        )?]
     } else {
         model.versions.values().collect()
     };
-    let single = a.stage.is_some() || a.alias.is_some() || a.version.is_some();
     match a.format {
         OutputFormat::Json => {
             let docs: Vec<Value> = selected.iter().map(|v| to_json(&model, v)).collect();
@@ -48,6 +38,36 @@ pub async fn run(g: &GlobalArgs, a: GetArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The version a stage (its highest holder), an alias or a number names,
+/// in that order of precedence; an error naming what is missing.
+pub fn select<'m>(
+    model: &'m LiveModel,
+    stage: Option<&str>,
+    alias: Option<&str>,
+    number: Option<u64>,
+) -> anyhow::Result<&'m LiveVersion> {
+    let name = &model.name;
+    if let Some(stage) = stage {
+        let stage = Stage::parse(stage).ok_or_else(|| {
+            anyhow!("unknown stage {stage:?}: expected one of None, Staging, Production, Archived")
+        })?;
+        model
+            .holders(stage)
+            .last()
+            .ok_or_else(|| anyhow!("no version of {name:?} is in stage {stage}"))
+    } else if let Some(alias) = alias {
+        let n = model
+            .aliases
+            .get(alias)
+            .ok_or_else(|| anyhow!("model {name:?} has no alias {alias:?}"))?;
+        version(model, *n)
+    } else if let Some(n) = number {
+        version(model, n)
+    } else {
+        bail!("name a version of {name:?}: an alias, a stage or a number")
+    }
 }
 
 fn version(model: &LiveModel, n: u64) -> anyhow::Result<&LiveVersion> {

@@ -10,32 +10,37 @@ use serde_json::json;
 use super::args::{LeaseCommand, LeaseReleaseArgs, LeaseShowArgs, OutputFormat};
 use super::common::{self, print};
 use super::{Exit, GlobalArgs};
-use crate::registry::mlflow::lease::rfc3339;
-use crate::registry::{AnyRegistry, LeaseInfo, Registry, lease};
+use crate::clock::rfc3339_seconds as rfc3339;
+use crate::registry::{AnyRegistry, LeaseInfo, LeaseRecord, Registry, lease};
 
 pub async fn run(g: &GlobalArgs, c: LeaseCommand) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, false).await?;
-    if matches!(reg, AnyRegistry::Embedded(_)) {
-        eprintln!("{}.", capitalised(lease::EMBEDDED));
-        return Ok(Exit::Ok);
-    }
-    let info = reg
+    let record = reg
         .read_lease()
         .await
         .with_context(|| format!("reading the applier lease on {}", reg.uri()))?;
+    let LeaseRecord::Model { name, info } = record else {
+        eprintln!("{}.", capitalised(lease::EMBEDDED));
+        return Ok(Exit::Ok);
+    };
     match c {
-        LeaseCommand::Show(a) => show(&reg, info.as_ref(), &a),
+        LeaseCommand::Show(a) => show(&reg, &name, info.as_ref(), &a),
         LeaseCommand::Release(a) => release(&reg, info.as_ref(), &a).await,
     }
 }
 
-fn show(reg: &AnyRegistry, info: Option<&LeaseInfo>, a: &LeaseShowArgs) -> anyhow::Result<Exit> {
+fn show(
+    reg: &AnyRegistry,
+    name: &str,
+    info: Option<&LeaseInfo>,
+    a: &LeaseShowArgs,
+) -> anyhow::Result<Exit> {
     let now = crate::clock::wall_ms();
     let held = info.filter(|i| i.held_at(now));
     match a.format {
         OutputFormat::Json => {
             let body = match held {
-                None => json!({ "held": false, "lease": lease::lease_model_name() }),
+                None => json!({ "held": false, "lease": name }),
                 Some(i) => json!({
                     "held": true,
                     "lease": i.name,
@@ -53,7 +58,7 @@ fn show(reg: &AnyRegistry, info: Option<&LeaseInfo>, a: &LeaseShowArgs) -> anyho
             None => print(&format!(
                 "No applier lease is held on {} (lease model {:?}{}).\n",
                 reg.uri(),
-                lease::lease_model_name(),
+                name,
                 if info.is_some() {
                     ": released or expired"
                 } else {

@@ -13,6 +13,7 @@ mod history;
 mod lease;
 mod plan;
 mod progress;
+mod resolve;
 mod validate;
 mod watch;
 
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => plan::apply(g, a).await,
         Command::Export(a) => export::run(g, a).await,
         Command::Get(a) => get::run(g, a).await,
+        Command::Resolve(a) => resolve::run(g, a).await,
         Command::History(a) => history::run(g, a).await,
         Command::Watch(a) => watch::run(g, *a).await,
         Command::Approve(a) => approve::run(g, a, Decision::Approve).await,

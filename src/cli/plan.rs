@@ -17,6 +17,7 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
     let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
+    let targets = common::selector(&a.options.targets, &a.paths)?;
     let kept = (
         options.protect.clone(),
         options.roots.clone(),
@@ -28,6 +29,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     };
     let pass = Pass {
         prune: a.options.prune,
+        targets,
         ..Pass::new(Mode::Plan, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
@@ -62,9 +64,10 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         };
         write_plan(path, &saved)?;
         eprintln!(
-            "Saved the plan to {}; apply it with: modelsync apply --plan {}",
+            "Saved the plan to {}; apply it with: modelsync apply --plan {}{}",
             path.display(),
-            path.display()
+            path.display(),
+            same_targeting(&a.options.targets)
         );
     }
     Ok(match out.verdict() {
@@ -99,17 +102,19 @@ fn saved_plan(
 /// `modelsync apply`, from manifests or (`--plan FILE`) a saved plan.
 pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
-    let (input, revision) = match &a.plan {
+    let (input, revision, targets) = match &a.plan {
         Some(file) => {
             let saved = read_plan(file)?;
             let revision = saved.revision.clone();
-            (Input::Saved(Box::new(saved)), revision)
+            let targets = common::selector(&a.options.targets, &saved_roots(&saved))?;
+            (Input::Saved(Box::new(saved)), revision, targets)
         }
         None => {
             let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
             let revision = common::revision(a.options.revision.as_deref());
+            let targets = common::selector(&a.options.targets, &a.paths)?;
             let options = Box::new(options);
-            (Input::Manifests { files, options }, revision)
+            (Input::Manifests { files, options }, revision, targets)
         }
     };
     let color = common::use_color(g);
@@ -127,6 +132,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         cancel,
         on_plan: Some(&show),
         progress: progress.as_ref().map(|p| p.callback()),
+        targets,
         ..Pass::new(Mode::Apply, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
@@ -142,6 +148,36 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
     }
     common::report_applied(&out);
     Ok(super::exit_for(out.verdict()))
+}
+
+/// The targeting flags a targeted saved plan is applied with: those it
+/// was made with (they select the same over its manifests).
+fn same_targeting(t: &super::args::TargetArgs) -> String {
+    let models = t.models.iter().map(|m| format!(" --model '{m}'"));
+    let since = t
+        .changed_since
+        .iter()
+        .map(|r| format!(" --changed-since '{r}'"));
+    models.chain(since).collect()
+}
+
+/// The manifests roots a saved plan was made with (an older plan: the
+/// folders of its manifests), where `--changed-since` looks for changes.
+fn saved_roots(saved: &SavedPlan) -> Vec<std::path::PathBuf> {
+    let mut roots: Vec<String> = saved.roots.clone();
+    if roots.is_empty() {
+        roots = (saved.manifests.iter())
+            .map(|m| {
+                m.path
+                    .rsplit_once('/')
+                    .map_or(".", |(dir, _)| dir)
+                    .to_string()
+            })
+            .collect();
+        roots.sort();
+        roots.dedup();
+    }
+    roots.into_iter().map(std::path::PathBuf::from).collect()
 }
 
 /// Writes a saved plan; refused (nothing written) when it would hold the

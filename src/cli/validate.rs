@@ -19,6 +19,7 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
             "models": count(|d| d.models.len()),
             "experiments": count(|d| d.experiments.len()),
             "prompts": count(|d| d.prompts.len()),
+            "access_policies": count(|d| d.policies.len()),
             "diagnostics": diags.iter().map(|d| json!({
                 "file": d.origin.file, "line": d.origin.line,
                 "column": d.origin.column, "message": d.message,
@@ -33,8 +34,12 @@ pub fn run(_g: &GlobalArgs, a: ValidateArgs) -> anyhow::Result<Exit> {
     }
     match result {
         Ok(desired) => {
+            let policies = match desired.policies.len() {
+                0 => String::new(),
+                n => format!(", {n} access polic{}", if n == 1 { "y" } else { "ies" }),
+            };
             print(&format!(
-                "Valid: {} file(s), {} model(s), {} experiment(s), {} prompt(s).\n",
+                "Valid: {} file(s), {} model(s), {} experiment(s), {} prompt(s){policies}.\n",
                 files.len(),
                 desired.models.len(),
                 desired.experiments.len(),

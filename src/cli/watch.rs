@@ -14,7 +14,10 @@ use crate::watch::{self, SourceConfig, WatchConfig};
 /// `modelsync watch`.
 pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     if let Some(url) = &a.git {
-        crate::secret::register_userinfo("the password in the --git URL", url);
+        crate::uri::register_password("the password in the --git URL", url);
+        if let Some(why) = crate::source::git::unsupported_transport(url) {
+            bail!(why);
+        }
     }
     let source = match &a.git {
         Some(url) => SourceConfig::Git {
@@ -131,7 +134,7 @@ fn notify_config(
             let repo = repo_of(url).with_context(|| {
                 format!(
                     "--github-status: no owner/repository in the git URL {}",
-                    crate::source::git::redact(url)
+                    crate::uri::without_userinfo(url)
                 )
             })?;
             let api = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());

@@ -28,8 +28,7 @@ use tracing::{debug, warn};
 
 use super::{Ctx, ElectionConfig, Won, renew_every};
 use crate::clock::wall_ms;
-use crate::registry::Fence;
-use crate::registry::fence::Namespace;
+use crate::term::{Fence, Namespace};
 
 /// One candidacy: a lease, its keep-alive, the observer.
 pub struct Session {

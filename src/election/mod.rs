@@ -11,7 +11,7 @@
 //! is valid in (engine, its incarnation — etcd's cluster id, the epoch
 //! row's random id — and the election name), and a
 //! [`LeaseGuard`] whose deadline is the last acknowledged renewal + TTL − a
-//! margin (`registry::lease`), by the wall clock. The reconcile pass is
+//! margin (`crate::term`), by the wall clock. The reconcile pass is
 //! fenced by it: the executor asks it before every write, and stamps the
 //! epoch on each model it writes. Renewals run every TTL/3; a leader whose
 //! renewals stop (a partition, a lost quorum, a SIGSTOP) passes its
@@ -32,13 +32,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-pub use crate::secret::Secret;
 pub use postgres::lock_key;
 pub use uri::Backend;
 
 use crate::clock::wall_ms;
-use crate::registry::fence::Namespace;
-use crate::registry::{Fence, LeaseGuard};
+use crate::term::{Fence, LeaseGuard, Namespace};
 
 /// Requests sent to the election engine by this process (queries,
 /// unary calls, keep-alive messages, streams opened).
@@ -97,7 +95,7 @@ pub struct View {
 impl View {
     /// Leading now: a term whose fence still allows writes.
     pub fn fence(&self) -> Option<Fence> {
-        self.term.clone().filter(|f| f.check().is_ok())
+        self.term.clone().filter(|f| f.check_at(wall_ms()).is_ok())
     }
 
     /// `leader` or `standby`.
@@ -404,7 +402,7 @@ fn identity() -> String {
 /// recorded (a newer epoch of its namespace on a model), else its own
 /// deadline passed (`renewal`: what the engine's renewal is called).
 fn fence_lost(fence: &Fence, renewal: &str) -> Option<String> {
-    fence.check().err()?;
+    fence.check_at(wall_ms()).err()?;
     Some(
         fence
             .cause()
@@ -414,7 +412,7 @@ fn fence_lost(fence: &Fence, renewal: &str) -> Option<String> {
 
 /// How often a leader renews and a standby looks: TTL/3.
 fn renew_every(ttl: Duration) -> Duration {
-    crate::registry::lease::renew_every(ttl)
+    crate::term::renew_every(ttl)
 }
 
 #[cfg(test)]

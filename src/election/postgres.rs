@@ -29,8 +29,7 @@ use tracing::debug;
 
 use super::{Backend, Ctx, ElectionConfig, Won, renew_every};
 use crate::clock::wall_ms;
-use crate::registry::Fence;
-use crate::registry::fence::Namespace;
+use crate::term::{Fence, Namespace};
 
 /// One dedicated connection and whether it holds the lock.
 pub struct Session {

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use crate::secret::Secret;
+use crate::uri::percent_decode;
 
 /// What a password in `--leader-election` is called in leak errors.
 const URI_PASSWORD: &str = "the password in --leader-election";
@@ -137,27 +138,6 @@ fn host_port(hp: &str) -> Result<(String, u16), String> {
         .parse::<u16>()
         .map_err(|_| format!("{hp:?}: the port must be a number"))?;
     Ok((host.to_string(), port))
-}
-
-/// `%XX` escapes as in URIs (a password with `@` or `:` in it).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = || u8::from_str_radix(s.get(i + 1..i + 3)?, 16).ok();
-        match (b[i], hex()) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -16,12 +16,17 @@
 //!   the SSH signature check `ssh-keygen -Y verify` makes.
 //! - `approval.rs`: the signed approval statement and the record stored
 //!   in a version tag or an `approvals/` file.
+//! - `targets.rs`: targeted passes (`--model`, `--changed-since`): which
+//!   declared models a pass covers, and the desired state narrowed to them.
+//! - `access.rs`: the desired state of `kind: AccessPolicy` (permissions).
 
+pub mod access;
 pub mod approval;
 pub mod export;
 pub mod paths;
 pub mod schema;
 pub mod signers;
+pub mod targets;
 pub mod validate;
 pub mod yaml;
 
@@ -106,12 +111,21 @@ pub struct DesiredState {
     pub experiments: BTreeMap<String, DesiredExperiment>,
     /// Prompts (`kind: Prompt`) by name.
     pub prompts: BTreeMap<String, DesiredPrompt>,
+    /// Access policies (`kind: AccessPolicy`) by `metadata.name`.
+    pub policies: BTreeMap<String, access::DesiredPolicy>,
     /// Other registries (`[registries.NAME]` in `modelsync.toml`): name -> URI.
     pub registries: BTreeMap<String, String>,
     /// The approvers file and the approval files (signed approvals).
     pub approvals: Approvals,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
+    /// A targeted pass's models and experiments ([`targets`]): the state
+    /// was narrowed to them. `None`: everything the manifests declare.
+    pub targets: Option<targets::Targets>,
+    /// The `templateFile` texts of the prompts a targeted pass left out
+    /// (by path): a saved plan holds them too, for its manifests are
+    /// validated whole when it is applied.
+    pub untargeted_templates: BTreeMap<String, String>,
 }
 
 /// What `approvals` gates are checked against, read with the manifests:
@@ -344,6 +358,9 @@ pub enum Gate {
     /// `from`) must have signed an approval of this version for this
     /// target on this registry, and none of them a rejection.
     Approvals { required: u32, from: ApproverSet },
+    /// `digest: unchanged`: the bytes behind the version must still be the
+    /// ones whose digest modelsync recorded (`modelsync.digest`).
+    DigestUnchanged,
 }
 
 /// Whose approvals an `approvals` gate counts.
@@ -374,6 +391,9 @@ impl fmt::Display for ApproverSet {
         }
     }
 }
+
+/// The one value of a `digest` gate.
+pub const DIGEST_UNCHANGED: &str = "unchanged";
 
 /// The evaluation dataset a metric gate narrows to: MLflow records a
 /// logged model's metric with the dataset's name and digest.
@@ -449,16 +469,16 @@ impl DesiredState {
     /// so that it can be validated again without the files).
     pub fn template_files(&self) -> BTreeMap<String, String> {
         let files = self.prompts.values().flat_map(|p| p.versions.values());
-        files
-            .filter_map(|v| match &v.template {
-                Template::File {
-                    path,
-                    text: Some(t),
-                    ..
-                } => Some((path.clone(), t.clone())),
-                _ => None,
-            })
-            .collect()
+        let mut out = self.untargeted_templates.clone();
+        out.extend(files.filter_map(|v| match &v.template {
+            Template::File {
+                path,
+                text: Some(t),
+                ..
+            } => Some((path.clone(), t.clone())),
+            _ => None,
+        }));
+        out
     }
 }
 

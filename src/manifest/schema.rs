@@ -27,10 +27,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::yaml::{Located, LocatedMap};
 
+mod access;
 mod approvals;
 mod prompt;
 mod rules;
 
+pub use access::{
+    AccessPolicyDocument, AccessPolicyKind, AccessPolicySpec, GrantSpec, KIND_ACCESS_POLICY,
+    ModelAccessSpec,
+};
 pub use approvals::{ApprovalsSpec, ApproverList};
 pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
 
@@ -259,7 +264,7 @@ impl JsonSchema for Number {
 }
 
 /// One gate: exactly one of `metric` (with `atLeast`/`atMost`), `beats`,
-/// `soak`, `requireTag` or `approvals`.
+/// `soak`, `requireTag`, `approvals` or `digest`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(transform = rules::gate_exactly_one)]
@@ -295,6 +300,11 @@ pub struct GateSpec {
     /// Signed approvals by principals of the approvers file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<Located<ApprovalsSpec>>,
+    /// `unchanged`: the bytes behind the version must still be the ones
+    /// whose digest modelsync recorded (`modelsync.digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::digest_value)]
+    pub digest: Option<Located<String>>,
 }
 
 /// `beats: {alias, metric, by, dataset, datasetDigest}`.
@@ -375,6 +385,7 @@ pub enum Spec {
     Model(ModelSpec),
     Experiment(ExperimentSpec),
     Prompt(PromptSpec),
+    AccessPolicy(AccessPolicySpec),
     /// The kind is not supported (reported by `validate`); spec not checked.
     Unsupported,
 }
@@ -409,6 +420,7 @@ impl<'de> Deserialize<'de> for Document {
                                 KIND_MODEL => Spec::Model(map.next_value()?),
                                 KIND_EXPERIMENT => Spec::Experiment(map.next_value()?),
                                 KIND_PROMPT => Spec::Prompt(map.next_value()?),
+                                KIND_ACCESS_POLICY => Spec::AccessPolicy(map.next_value()?),
                                 _ => {
                                     map.next_value::<IgnoredAny>()?;
                                     Spec::Unsupported
@@ -426,6 +438,7 @@ impl<'de> Deserialize<'de> for Document {
                     KIND_MODEL => Spec::Model(ModelSpec::default()),
                     KIND_EXPERIMENT => Spec::Experiment(ExperimentSpec::default()),
                     KIND_PROMPT => Spec::Prompt(PromptSpec::default()),
+                    KIND_ACCESS_POLICY => Spec::AccessPolicy(AccessPolicySpec::default()),
                     _ => Spec::Unsupported,
                 });
                 Ok(Document {
@@ -494,6 +507,7 @@ pub enum ManifestDocument {
     RegisteredModel(ModelDocument),
     Experiment(ExperimentDocument),
     Prompt(PromptDocument),
+    AccessPolicy(AccessPolicyDocument),
 }
 
 /// The JSON Schema of a manifest document, pretty-printed, ending in a newline.
@@ -533,5 +547,6 @@ mod tests {
         assert!(text.contains("RegisteredModel") && text.contains("Experiment"));
         assert!(text.contains("artifactLocation") && text.contains("requireTag"));
         assert!(text.contains("templateFile") && text.contains("commitMessage"));
+        assert!(text.contains("AccessPolicy") && text.contains("protect"));
     }
 }

@@ -10,7 +10,9 @@
 //! - `gates.rs`: the checks of `spec.gates`.
 //! - `versions.rs`: the checks of `spec.versions`.
 //! - `approvals.rs`: the approvers file and the `approvals/` files.
+//! - `access.rs`: the checks of `kind: AccessPolicy` documents.
 
+mod access;
 mod approvals;
 mod gates;
 mod prompts;
@@ -22,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sha2::{Digest, Sha256};
 
 use super::schema::{
-    API_VERSION, Document, ExperimentSpec, KIND_EXPERIMENT, KIND_MODEL, KIND_PROMPT, ModelSpec,
-    Spec, VersionRef,
+    API_VERSION, Document, ExperimentSpec, KIND_ACCESS_POLICY, KIND_EXPERIMENT, KIND_MODEL,
+    KIND_PROMPT, ModelSpec, Spec, VersionRef,
 };
 use super::yaml::{self, Located, LocatedMap};
 use super::{
@@ -218,10 +220,11 @@ fn check_document(ctx: &mut Ctx<'_>, state: &mut DesiredState, doc: Document) {
             state.experiments.insert(name.value.clone(), experiment);
         }
         Spec::Prompt(spec) => prompts::check_prompt(ctx, state, name, &spec),
+        Spec::AccessPolicy(spec) => access::check_policy(ctx, state, name, &spec),
         Spec::Unsupported => ctx.error(
             &doc.kind,
             format!(
-                "unsupported kind \"{}\": expected {KIND_MODEL}, {KIND_EXPERIMENT} or {KIND_PROMPT}",
+                "unsupported kind \"{}\": expected {KIND_MODEL}, {KIND_EXPERIMENT}, {KIND_PROMPT} or {KIND_ACCESS_POLICY}",
                 doc.kind.value
             ),
         ),

@@ -21,6 +21,7 @@ pub fn missing(desired: &DesiredState, caps: &Capabilities) -> Vec<Diagnostic> {
             message: format!("prompt \"{}\": {why}", p.name),
         }));
     }
+    out.extend(super::access::missing(desired, caps));
     for m in desired.models.values() {
         if !caps.aliases && !m.aliases.is_empty() {
             let names: Vec<&str> = m.aliases.keys().map(String::as_str).collect();

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Action, ExperimentAction};
+use super::{Action, ExperimentAction, GateCheck, GateStatus};
 use crate::state::Stage;
 use crate::state::tags;
 
@@ -45,6 +45,14 @@ pub fn action(action: &Action) -> String {
             before,
             after,
         } => format!("version {version} description: {before:?} -> {after:?}"),
+        Action::SetVersionTag {
+            version,
+            key,
+            after,
+            ..
+        } if key == tags::DIGEST_FILES => {
+            format!("version {version} tag {key} = {}", listing(after))
+        }
         Action::SetVersionTag {
             version,
             key,
@@ -110,11 +118,48 @@ pub fn details(action: &Action) -> Vec<String> {
         // The source tag is implied by `from ...`.
         if k == tags::MANAGED {
             out.push(format!("ownership record: {}", ownership(v)));
+        } else if k == tags::DIGEST_FILES {
+            out.push(format!("tag {k} = {}", listing(v)));
         } else if k != tags::SOURCE {
             out.push(format!("tag {k} = {v:?}"));
         }
     }
     out
+}
+
+/// One `prompt NAME: action` line per action of `plans`: every declared
+/// alias that does not point at its template, and every declared template
+/// not registered (what is left to do, after an apply, for the
+/// verification).
+pub fn prompt_lines(plans: &[crate::plan::prompts::PromptPlan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            p.actions
+                .iter()
+                .map(move |a| format!("prompt {}: {}", p.prompt, prompt_action(a)))
+        })
+        .collect()
+}
+
+/// One `access MODEL: action` line per action of `plans`, for pending
+/// and drift reports.
+pub fn access_lines(plans: &[crate::plan::access::AccessPlan]) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            p.actions
+                .iter()
+                .map(move |a| format!("access {}: {}", p.model, access_action(a)))
+        })
+        .collect()
+}
+
+/// A digest's file listing, shortened to its size (the listing itself is
+/// in the tag, one line per file).
+fn listing(text: &str) -> String {
+    let n = text.lines().count();
+    format!("listing of {n} file{}", if n == 1 { "" } else { "s" })
 }
 
 /// One line describing a prompt action.
@@ -157,6 +202,42 @@ pub fn prompt_action(action: &crate::plan::prompts::PromptAction) -> String {
     }
 }
 
+/// One line describing a permission change: `grant user alice READ
+/// (policy p)`, `user alice: EDIT -> READ (policy p)`, `revoke user bob
+/// EDIT (granted by modelsync, no longer declared)`, `ownership record:
+/// none -> user alice READ`.
+pub fn access_action(action: &crate::plan::access::AccessAction) -> String {
+    use crate::plan::access::AccessAction;
+    match action {
+        AccessAction::Grant {
+            principal,
+            level,
+            before: None,
+            policy,
+        } => format!("grant {principal} {level} (policy {policy})"),
+        AccessAction::Grant {
+            principal,
+            level,
+            before: Some(b),
+            policy,
+        } => format!("{principal}: {b} -> {level} (policy {policy})"),
+        AccessAction::Revoke { principal, before } => {
+            format!("revoke {principal} {before} (granted by modelsync, no longer declared)")
+        }
+        AccessAction::Record { before, after, .. } => {
+            let list = |g: &crate::state::access::Grants| {
+                if g.is_empty() {
+                    return "none".to_string();
+                }
+                let items: Vec<String> = g.iter().map(|(p, l)| format!("{p} {l}")).collect();
+                items.join(", ")
+            };
+            let before = before.as_ref().map_or_else(|| "none".to_string(), list);
+            format!("ownership record: {before} -> {}", list(after))
+        }
+    }
+}
+
 /// One line describing an experiment action.
 pub fn experiment_action(action: &ExperimentAction) -> String {
     match action {
@@ -169,6 +250,18 @@ pub fn experiment_action(action: &ExperimentAction) -> String {
             tag_change(key, before.as_deref(), after)
         }
     }
+}
+
+/// Why a move is gate-blocked: each blocking gate with what was observed,
+/// `metric accuracy >= 0.9 (accuracy 0.85 < 0.90); …` (the executor's
+/// outcome of a blocked move, and of one blocked again at its re-check).
+pub fn blocked_gates(checks: &[GateCheck]) -> String {
+    checks
+        .iter()
+        .filter(|c| c.status == GateStatus::Blocked)
+        .map(|c| format!("{} ({})", c.gate, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `tag k = "v"` for a new tag, `tag k: "a" -> "b"` for a changed one.

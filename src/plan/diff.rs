@@ -3,7 +3,8 @@
 //! field asks for), in execution order.
 //!
 //! Order within a model: create model, model description and tags, version
-//! registrations, version descriptions and tags, stage and alias moves,
+//! registrations, version descriptions and tags, the digests of versions
+//! moved for the first time (`modelsync.digest`), stage and alias moves,
 //! archival of replaced holders (make-before-break), prune, and last the
 //! ownership inventory tag. Live models and experiments the manifests do not
 //! declare are ignored. Pure and deterministic: no I/O, no clock.
@@ -18,9 +19,9 @@ use self::ownership::Inventory;
 pub(crate) use self::resolve::find_copy;
 use self::resolve::{Resolved, find_source, resolve};
 use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target};
-use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, Locator};
+use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, GateTarget, Locator};
 use crate::state::tags;
-use crate::state::{LiveExperiment, LiveModel, LiveState, VersionStatus};
+use crate::state::{DeclaredSource, LiveExperiment, LiveModel, LiveState, Stage, VersionStatus};
 
 /// The plan that makes `live` match `desired`.
 pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan {
@@ -40,6 +41,8 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
         models,
         experiments,
         prompts: super::prompts::plan_prompts(&desired.prompts, &live.prompts),
+        targets: desired.targets.clone(),
+        access: super::access::plan_access(desired, live),
         ..Plan::empty()
     }
 }
@@ -99,6 +102,61 @@ fn gate_evidence(
         }
     }
     out
+}
+
+/// The bytes a plan needs read (`registry::Registry::version_tree`,
+/// `source_tree`): what it pins and what a `digest: unchanged` gate checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreesNeeded {
+    /// (model, version): existing versions a move into a stage or alias is
+    /// pending for that carry no recorded digest, or whose target has a
+    /// `digest: unchanged` gate (sorted, deduplicated).
+    pub versions: Vec<(String, u64)>,
+    /// Declared sources the plan registers (sorted, deduplicated).
+    pub sources: Vec<String>,
+}
+
+/// What the plan for `desired` needs read of the bytes behind versions:
+/// see [`TreesNeeded`]. Call it once `live` holds the resolved sources.
+pub fn trees_needed(desired: &DesiredState, live: &LiveState) -> TreesNeeded {
+    let mut versions = BTreeSet::new();
+    let mut sources = BTreeSet::new();
+    for (name, dm) in &desired.models {
+        let model = live.models.get(name);
+        let resolved = resolve(dm, model, live);
+        sources.extend(
+            resolved
+                .registrations
+                .iter()
+                .map(|r| r.declared_source.clone()),
+        );
+        for p in moves::pending(dm, model, &resolved) {
+            let Some(v) = p.slot.live else {
+                continue;
+            };
+            let gated = dm
+                .gates
+                .get(&p.target)
+                .is_some_and(|g| g.contains(&Gate::DigestUnchanged));
+            let pin = pins_into(&p.target) && !v.tags.contains_key(tags::DIGEST);
+            if gated || pin {
+                versions.insert((name.clone(), v.version));
+            }
+        }
+    }
+    TreesNeeded {
+        versions: versions.into_iter().collect(),
+        sources: sources.into_iter().collect(),
+    }
+}
+
+/// True for a target a move into records the version's digest: an alias,
+/// or a stage that serves (not `None` or `Archived`).
+fn pins_into(target: &GateTarget) -> bool {
+    match target {
+        GateTarget::Alias(_) => true,
+        GateTarget::Stage(stage) => !matches!(stage, Stage::None | Stage::Archived),
+    }
 }
 
 /// Declared `runs:/` sources that match no live version verbatim or by the
@@ -175,9 +233,10 @@ fn plan_model(
         ctx.prune,
     );
     let mut actions = model_actions(dm, model, &inventory);
-    actions.extend(registrations(dm, &resolved));
+    actions.extend(registrations(dm, &resolved, live));
     actions.extend(copies(dm, &resolved));
     actions.extend(version_updates(dm, &resolved));
+    actions.extend(pins(model, &moves, live));
     actions.extend(moves);
     if let Some(model) = model {
         actions.extend(ownership_tag(model, &inventory));
@@ -250,10 +309,11 @@ fn model_actions(
 
 /// One registration per declared source that no live version matches. The
 /// version is tagged with its declared source so it is recognised later
-/// even when the registry stored a resolved source. When several handles
-/// name the same new source, their descriptions and tags are merged (the
-/// first handle by name wins a conflict).
-fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
+/// even when the registry stored a resolved source, and with the digest of
+/// its bytes when they were read. When several handles name the same new
+/// source, their descriptions and tags are merged (the first handle by
+/// name wins a conflict).
+fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>, live: &LiveState) -> Vec<Action> {
     resolved
         .registrations
         .iter()
@@ -272,7 +332,10 @@ fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
                     tags.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
-            tags.insert(tags::SOURCE.to_string(), reg.declared_source.clone());
+            DeclaredSource::new(&reg.declared_source).tag(&mut tags);
+            if let Some(Ok(tree)) = live.source_trees.get(&reg.declared_source) {
+                tags.extend(pin_tags(&tree.digest, &tree.files));
+            }
             Action::RegisterVersion {
                 handle: reg.handle.clone(),
                 declared_source: reg.declared_source.clone(),
@@ -299,6 +362,7 @@ fn copies(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
             let mut tags = dv.map(|d| d.tags.clone()).unwrap_or_default();
             tags.insert(tags::COPY_LINEAGE.to_string(), c.source.lineage());
             tags.insert(tags::COPY_OF.to_string(), c.source.origin());
+            tags.extend(pin_tags(&c.source.digest, &c.source.files));
             let description = dv.and_then(|d| d.description.clone()).or_else(|| {
                 (!c.source.description.is_empty()).then(|| c.source.description.clone())
             });
@@ -343,6 +407,59 @@ fn version_updates(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<Action> {
                 });
             }
         }
+    }
+    out
+}
+
+/// The digest of a version's bytes at its first move: for each existing
+/// version a move into a stage or alias (not blocked) is planned for that
+/// carries no `modelsync.digest`, and whose bytes were read, the digest and
+/// its listing, written before the move.
+fn pins(model: Option<&LiveModel>, moves: &[Action], live: &LiveState) -> Vec<Action> {
+    let Some(model) = model else {
+        return Vec::new();
+    };
+    let mut pinned = BTreeSet::new();
+    let mut out = Vec::new();
+    for action in moves.iter().filter(|a| !a.is_blocked()) {
+        let (version, target) = match action {
+            Action::TransitionStage { version, to, .. } => (version, GateTarget::Stage(*to)),
+            Action::SetAlias { version, alias, .. } => (version, GateTarget::Alias(alias.clone())),
+            _ => continue,
+        };
+        let Target::Existing(n) = version else {
+            continue;
+        };
+        let Some(v) = model.versions.get(n) else {
+            continue;
+        };
+        if !pins_into(&target) || v.tags.contains_key(tags::DIGEST) || !pinned.insert(*n) {
+            continue;
+        }
+        if let Some(Ok(tree)) = live.version_tree(&model.name, *n) {
+            out.extend(
+                pin_tags(&tree.digest, &tree.files)
+                    .into_iter()
+                    .map(|(key, after)| Action::SetVersionTag {
+                        version: *n,
+                        before: v.tags.get(&key).cloned(),
+                        key,
+                        after,
+                    }),
+            );
+        }
+    }
+    out
+}
+
+/// The tags that pin a version to its bytes: the digest, and the listing
+/// it is the sha256 of when every file was hashed and it fits in a tag.
+fn pin_tags(digest: &str, files: &[crate::state::TreeFile]) -> Vec<(String, String)> {
+    let mut out = vec![(tags::DIGEST.to_string(), digest.to_string())];
+    let listing = crate::state::digest::listing(files);
+    let hashed = files.iter().all(|f| !f.sha256.is_empty());
+    if hashed && crate::naming::tag_value_problem(&listing).is_none() {
+        out.push((tags::DIGEST_FILES.to_string(), listing));
     }
     out
 }
@@ -409,19 +526,4 @@ fn plan_experiment(
     }
     (!plan.actions.is_empty() || !plan.warnings.is_empty() || !plan.errors.is_empty())
         .then_some(plan)
-}
-
-/// True when live version `v` is the one a `RegisterVersion` of
-/// `declared` (sending `source`) would create: used to tell a saved plan
-/// that its registration already happened.
-pub(crate) fn matches_declared_source(
-    v: &crate::state::LiveVersion,
-    declared: &str,
-    source: &str,
-    run_id: Option<&str>,
-    live: &LiveState,
-) -> bool {
-    let resolved = live.resolved_sources.get(declared);
-    resolve::matches_source(v, declared, run_id, resolved)
-        || resolve::matches_source(v, source, run_id, None)
 }

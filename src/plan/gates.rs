@@ -7,9 +7,11 @@
 //! ([`LiveState::logged_models`], narrowed by evaluation dataset when the
 //! gate names one), falling back to its run ([`LiveState::runs`]); tags and
 //! holders from the live model; signed approvals from the version's tags
-//! and the approval files read with the manifests (`super::approvals`).
-//! Every observed value says where it came from. The time comes in as
-//! [`Env::now_ms`]; no clock, no I/O.
+//! and the approval files read with the manifests (`super::approvals`);
+//! the bytes behind the version from [`LiveState::version_trees`] (read in
+//! `registry/`, compared with the recorded digest by
+//! `state::digest::check_pin`). Every observed value says where it came
+//! from. The time comes in as [`Env::now_ms`]; no clock, no I/O.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -43,6 +45,9 @@ pub struct Candidate<'a> {
     pub run_id: Option<&'a str>,
     /// The MLflow 3 logged model the version has, or will have.
     pub model_id: Option<&'a str>,
+    /// For a version the same plan registers or copies: the digest its
+    /// registration records (`Err`: why none could be taken).
+    pub pinned: Option<&'a Result<String, String>>,
 }
 
 /// Evaluates `gates` for moving `candidate` of `model` (absent when the
@@ -91,6 +96,7 @@ pub fn evaluate(
                 Gate::Approvals { required, from } => {
                     approvals_gate(candidate, *required, from, env, &mut approved_by)
                 }
+                Gate::DigestUnchanged => digest_unchanged(candidate, model, live),
             };
             let (status, detail) = match outcome {
                 Ok(detail) => (GateStatus::Passed, detail),
@@ -161,6 +167,7 @@ pub fn describe(gate: &Gate) -> String {
         } => format!("requireTag {key}={v}"),
         Gate::RequireTag { key, value: None } => format!("requireTag {key}"),
         Gate::Approvals { required, from } => format!("approvals {required} of {from}"),
+        Gate::DigestUnchanged => "digest unchanged".to_string(),
     }
 }
 
@@ -469,6 +476,43 @@ fn approvals_gate(
         *approved_by = tally.approved_by;
     }
     outcome
+}
+
+/// The bytes behind the candidate are the ones whose digest was recorded
+/// on it; a version registered by this plan records them now.
+fn digest_unchanged(
+    candidate: &Candidate<'_>,
+    model: Option<&LiveModel>,
+    live: &LiveState,
+) -> Result<String, String> {
+    let Some(v) = candidate.live else {
+        return match candidate.pinned {
+            Some(Ok(digest)) => Ok(format!("the new version is registered with {digest}")),
+            Some(Err(why)) => Err(format!("the new version's bytes cannot be read: {why}")),
+            None => Err("the new version's bytes were not read".to_string()),
+        };
+    };
+    let n = v.version;
+    let read = model.and_then(|m| live.version_tree(&m.name, n));
+    let now = match read {
+        Some(Ok(tree)) => tree,
+        Some(Err(why)) => return Err(format!("the bytes of version {n} cannot be read: {why}")),
+        None => return Err(format!("the bytes of version {n} were not read")),
+    };
+    match crate::state::digest::check_pin(&v.tags, now) {
+        crate::state::digest::Pin::Matches => Ok(format!(
+            "the bytes of version {n} match {} ({} file(s))",
+            now.digest,
+            now.files.len()
+        )),
+        crate::state::digest::Pin::Unrecorded => Err(format!(
+            "version {n} has no recorded digest ({}): modelsync records it when it registers \
+             or first moves a version; record it with a move into a target without this gate, \
+             or set the tag to what `modelsync resolve` prints",
+            tags::DIGEST
+        )),
+        crate::state::digest::Pin::Differs(why) => Err(format!("version {n}: {why}")),
+    }
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time (`Z` or no offset).

@@ -10,11 +10,13 @@
 //!   and why the others do not.
 //! - `saved.rs`: the saved-plan file format (`plan --out`, `apply --plan`).
 //! - `prompts.rs`: the plan of each prompt (`kind: Prompt`).
+//! - `access.rs`: the permissions `kind: AccessPolicy` declares, per model.
 //! - `hidden.rs`: hidden and bidirectional characters in templates.
 //! - `capabilities.rs`: what the manifests need that the registry lacks.
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
+pub mod access;
 pub mod approvals;
 pub mod capabilities;
 pub mod describe;
@@ -36,7 +38,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::Stage;
 
-pub use diff::{logged_models_needed, plan, runs_needed, sources_to_resolve, versions_pending};
+pub use diff::{
+    TreesNeeded, logged_models_needed, plan, runs_needed, sources_to_resolve, trees_needed,
+    versions_pending,
+};
 pub use saved::{PLAN_FORMAT_VERSION, SavedManifest, SavedPlan};
 
 /// Inputs to the planner that are not registry state.
@@ -63,6 +68,16 @@ pub struct Plan {
     /// Prompts with at least one action or problem, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prompts: Vec<prompts::PromptPlan>,
+    /// A targeted plan's models and experiments (`--model`,
+    /// `--changed-since`); nothing else was read or planned. Absent: a
+    /// plan of everything the manifests declare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<crate::manifest::targets::Targets>,
+    /// Registered models whose permissions change (`kind: AccessPolicy`),
+    /// or with a warning or a problem, sorted by name; applied after the
+    /// models and prompts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<access::AccessPlan>,
 }
 
 /// The actions for one registered model, in execution order.
@@ -277,6 +292,8 @@ impl Plan {
             models: Vec::new(),
             experiments: Vec::new(),
             prompts: Vec::new(),
+            targets: None,
+            access: Vec::new(),
         }
     }
 
@@ -294,6 +311,7 @@ impl Plan {
                 .map(|e| e.actions.len())
                 .sum::<usize>()
             + self.prompts.iter().map(|p| p.actions.len()).sum::<usize>()
+            + self.access.iter().map(|a| a.actions.len()).sum::<usize>()
     }
 
     /// True when any model, experiment or prompt could not be planned.
@@ -301,10 +319,12 @@ impl Plan {
         self.models.iter().any(|m| !m.errors.is_empty())
             || self.experiments.iter().any(|e| !e.errors.is_empty())
             || self.prompts.iter().any(|p| !p.errors.is_empty())
+            || self.access.iter().any(|a| !a.errors.is_empty())
     }
 
-    /// Why models, experiments or prompts could not be planned, one line
-    /// each (`model m: …`, `experiment e: …`, `prompt p: …`).
+    /// Why models, experiments, prompts or permissions could not be
+    /// planned, one line each (`model m: …`, `experiment e: …`, `prompt p:
+    /// …`, `access m: …`).
     pub fn errors(&self) -> Vec<String> {
         let models = self.models.iter().map(|m| ("model", &m.model, &m.errors));
         let experiments = self
@@ -315,11 +335,26 @@ impl Plan {
             .prompts
             .iter()
             .map(|p| ("prompt", &p.prompt, &p.errors));
+        let access = self.access.iter().map(|a| ("access", &a.model, &a.errors));
         models
             .chain(experiments)
             .chain(prompts)
+            .chain(access)
             .flat_map(|(kind, name, errors)| {
                 errors.iter().map(move |e| format!("{kind} {name}: {e}"))
+            })
+            .collect()
+    }
+
+    /// What a protected model's protection lacks, one line each (`access
+    /// m: …`): modelsync warns at every run.
+    pub fn warnings(&self) -> Vec<String> {
+        self.access
+            .iter()
+            .flat_map(|a| {
+                a.warnings
+                    .iter()
+                    .map(move |w| format!("access {}: {w}", a.model))
             })
             .collect()
     }

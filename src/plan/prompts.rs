@@ -185,20 +185,6 @@ fn registered_handle(desired: &DesiredPrompt, handle: &str, text: &str) -> Strin
         .to_string()
 }
 
-/// Every declared alias that does not point at its template, and every
-/// declared template not registered: what is left to do (after an apply,
-/// for the verification).
-pub fn pending(plans: &[PromptPlan]) -> Vec<String> {
-    plans
-        .iter()
-        .flat_map(|p| {
-            p.actions
-                .iter()
-                .map(move |a| format!("prompt {}: {}", p.prompt, super::describe::prompt_action(a)))
-        })
-        .collect()
-}
-
 /// A unified diff of two templates, line by line.
 pub fn template_diff(alias: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)

@@ -9,10 +9,12 @@
 //! a newer version (written by a newer modelsync), an older one below
 //! [`OLDEST_READABLE_VERSION`] (it records too little to check), and one
 //! older than [`COPIES_RECORDED_SINCE`] whose manifests declare a `from:`
-//! (it did not record the copy sources, so the copies cannot be checked).
+//! (it did not record the copy sources, or recorded a digest of their
+//! listing only, so the copies cannot be checked).
 //! `docs/pull-requests.md` ("Saved plan format") documents the fields.
 //! Pure: strings in and out; the CLI reads and writes the file.
 
+mod access;
 mod observed;
 mod regate;
 
@@ -23,12 +25,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::access::ObservedAccess;
 pub use self::observed::{
     Observed, ObservedCopy, ObservedExperiment, ObservedModel, ObservedVersion,
 };
 pub use self::regate::regated;
 use super::Plan;
 use crate::manifest::paths::{Snapshot, Tree};
+use crate::manifest::targets::Targets;
 use crate::manifest::validate::{ApproversSetting, LoadOptions};
 use crate::manifest::{DesiredState, Diagnostic, GateSpecs, SourceFile};
 use crate::state::LiveState;
@@ -40,12 +44,19 @@ use crate::state::LiveState;
 /// 4 added the copy sources `from:` names (`observed.copies`), which an
 /// older modelsync would not check, and `approvals` gates
 /// ([`SavedPlan::approvers`], [`SavedPlan::approvals`], a gate check's
-/// `approved_by`).
-pub const PLAN_FORMAT_VERSION: u32 = 4;
+/// `approved_by`); version 5 records the copy sources' digests over the
+/// bytes (`state::digest`, every file's sha256, where 4 had a digest of
+/// paths and sizes), the `digest: unchanged` gate, the digests of the
+/// versions the plan pins or checks (`observed.version_trees`,
+/// `observed.source_trees`), permissions (the plan's `access` and
+/// `observed.access`), which an older modelsync would skip, and targeted
+/// plans ([`SavedPlan::targets`]), which it would apply as full ones.
+pub const PLAN_FORMAT_VERSION: u32 = 5;
 
-/// The first format that records the copy sources (`observed.copies`):
-/// an older plan is still read when its manifests declare no `from:`.
-pub const COPIES_RECORDED_SINCE: u32 = 4;
+/// The first format that records the copy sources (`observed.copies`)
+/// with a digest over their bytes: an older plan is still read when its
+/// manifests declare no `from:`.
+pub const COPIES_RECORDED_SINCE: u32 = 5;
 
 /// The oldest format `apply --plan` accepts: version 1 did not record what
 /// the registry held for models without actions, so it cannot be checked.
@@ -96,6 +107,12 @@ pub struct SavedPlan {
     /// text (approvals stored as tags are read again when applied).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approvals: BTreeMap<String, String>,
+    /// A targeted plan's models and experiments (`--model`,
+    /// `--changed-since`; format 5 on): it observed, planned and applies
+    /// only those, and is applied only with targeting that selects exactly
+    /// them ([`SavedPlan::applies_as`]). Absent: a full plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Targets>,
 }
 
 /// One manifest file inside a saved plan.
@@ -162,7 +179,7 @@ pub enum FormatError {
     )]
     Older { found: u64 },
     #[error(
-        "plan format {found} was written by an older modelsync that did not record the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
+        "plan format {found} was written by an older modelsync that did not record the bytes of the source versions its `from:` copies (format {COPIES_RECORDED_SINCE} does), so the copies cannot be checked against their registries; run `modelsync plan --out` again"
     )]
     CopiesNotRecorded { found: u64 },
     #[error("not a valid saved plan: {0}")]
@@ -180,9 +197,11 @@ impl SavedPlan {
     ) -> Result<SavedPlan, SaveError> {
         let models = plan.models.iter().filter(|m| !m.errors.is_empty());
         let prompts = plan.prompts.iter().filter(|p| !p.errors.is_empty());
+        let access = plan.access.iter().filter(|a| !a.errors.is_empty());
         let failed: Vec<String> = models
             .map(|m| m.model.clone())
             .chain(prompts.map(|p| format!("prompt {}", p.prompt)))
+            .chain(access.map(|a| format!("access {}", a.model)))
             .collect();
         if !failed.is_empty() {
             return Err(SaveError::PlanHasErrors(failed));
@@ -211,6 +230,7 @@ impl SavedPlan {
             roots: made.roots,
             approvers: made.approvers,
             approvals: desired.approvals.texts(),
+            targets: desired.targets.clone(),
         })
     }
 
@@ -236,8 +256,19 @@ impl SavedPlan {
 
     /// The desired state the plan was made from, validated again (every
     /// `templateFile` inside its root), its templates, approvers file and
-    /// approval files read from the plan.
+    /// approval files read from the plan; a targeted plan's narrowed to
+    /// its targets.
     pub fn desired(&self) -> Result<DesiredState, Vec<Diagnostic>> {
+        let all = self.desired_all()?;
+        Ok(match &self.targets {
+            Some(t) => all.narrowed(t),
+            None => all,
+        })
+    }
+
+    /// [`SavedPlan::desired`] before narrowing: everything its manifests
+    /// declare (what targeting flags given to `apply --plan` select from).
+    pub fn desired_all(&self) -> Result<DesiredState, Vec<Diagnostic>> {
         use crate::manifest::validate;
         let (files, options) = self.inputs();
         let mut desired = validate::load_with(&files, &options)?;
@@ -282,6 +313,53 @@ impl SavedPlan {
         Coverage {
             models: models.chain(planned).collect(),
             experiments: experiments.chain(planned_exps).collect(),
+        }
+    }
+}
+
+/// Why a saved plan is not applied with the targeting it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetsMismatch {
+    #[error(
+        "the saved plan is targeted (it covers only {}); applied as a full plan it would leave every other model unchecked: apply it with --model or --changed-since selecting exactly those",
+        .0.names().join(", ")
+    )]
+    Targeted(Targets),
+    #[error(
+        "the saved plan is a full plan; --model and --changed-since select part of it ({}): apply it without them, or make a targeted plan with them",
+        .0.names().join(", ")
+    )]
+    Full(Targets),
+    #[error(
+        "--model/--changed-since select {} here, but the saved plan covers {}: apply it with targeting that selects exactly what it was made for",
+        list(.asked),
+        list(.planned)
+    )]
+    Differs { planned: Targets, asked: Targets },
+}
+
+fn list(t: &Targets) -> String {
+    match t.names() {
+        names if names.is_empty() => "nothing".to_string(),
+        names => names.join(", "),
+    }
+}
+
+impl SavedPlan {
+    /// The rule for applying a saved plan with targeting flags: a full
+    /// plan is applied without any (`asked` is `None`), a targeted one
+    /// only with targeting that selects exactly its targets (resolved
+    /// over the plan's own manifests).
+    pub fn applies_as(&self, asked: Option<&Targets>) -> Result<(), TargetsMismatch> {
+        match (&self.targets, asked) {
+            (None, None) => Ok(()),
+            (Some(t), None) => Err(TargetsMismatch::Targeted(t.clone())),
+            (None, Some(a)) => Err(TargetsMismatch::Full(a.clone())),
+            (Some(t), Some(a)) if t == a => Ok(()),
+            (Some(t), Some(a)) => Err(TargetsMismatch::Differs {
+                planned: t.clone(),
+                asked: a.clone(),
+            }),
         }
     }
 }

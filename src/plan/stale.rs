@@ -9,10 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use super::diff::matches_declared_source;
 use super::saved::SavedPlan;
 use super::{Action, ExperimentAction, Plan, Target};
-use crate::state::{LiveModel, LiveState, Stage};
+use crate::state::{DeclaredSource, LiveModel, LiveState, LiveVersion, Stage};
 
 /// Every value `saved` observed that `live` no longer shows, one line each
 /// for the user (`model m: alias champion was version 2, now version 3`).
@@ -123,16 +122,12 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
             source,
             run_id,
             ..
-        } => m
-            .versions
-            .values()
-            .find(|v| matches_declared_source(v, declared_source, source, run_id.as_deref(), live))
-            .map(|v| {
-                format!(
-                    "{declared_source} is now registered as version {}, the plan saw none",
-                    v.version
-                )
-            }),
+        } => registered_as(m, declared_source, source, run_id.as_deref(), live).map(|v| {
+            format!(
+                "{declared_source} is now registered as version {}, the plan saw none",
+                v.version
+            )
+        }),
         Action::CopyVersion {
             from, experiment, ..
         } => {
@@ -191,6 +186,32 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
             })
         }
     }
+}
+
+/// The live version a `RegisterVersion` of `declared` (sending `source`)
+/// would have created, if one exists now: the source as the plan resolved
+/// it, or as the registry resolves it now.
+pub(crate) fn registered_as<'m>(
+    m: &'m LiveModel,
+    declared: &str,
+    source: &str,
+    run_id: Option<&str>,
+    live: &LiveState,
+) -> Option<&'m LiveVersion> {
+    let sent = DeclaredSource {
+        source: declared,
+        run_id,
+        stored_as: Some(source),
+    };
+    let now = DeclaredSource {
+        stored_as: live
+            .resolved_sources
+            .get(declared)
+            .map(|r| r.source.as_str()),
+        ..sent
+    };
+    m.version_for_source(&sent)
+        .or_else(|| m.version_for_source(&now))
 }
 
 fn tag_changed(key: &str, now: Option<&String>, before: Option<&String>) -> Option<String> {

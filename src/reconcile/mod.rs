@@ -10,6 +10,7 @@
 //! [`Outcome::verdict`].
 
 mod leaks;
+mod locate;
 mod observe;
 mod outcome;
 
@@ -20,12 +21,14 @@ pub use outcome::{Outcome, Stop, Verdict};
 
 use crate::apply::{self, ApplyOptions, CancelFlag};
 use crate::clock::EvalClock;
+use crate::manifest::targets::{self, Selector};
 use crate::manifest::validate::LoadOptions;
 use crate::manifest::{self, DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
 use crate::registry::{
-    self, AnyRegistry, Fence, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
+    self, AnyRegistry, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
 };
+use crate::term::Fence;
 
 /// Where the pass's intent comes from.
 #[derive(Debug, Clone)]
@@ -72,6 +75,17 @@ pub struct Pass<'a> {
     pub fence: Option<Fence>,
     /// Told how far the executor is (models done of total, failures).
     pub progress: Option<apply::Progress>,
+    /// A targeted pass (`--model`, `--changed-since`): after every
+    /// manifest is validated, the desired state is narrowed to what this
+    /// selects ([`crate::manifest::targets`]) and only that is read,
+    /// planned, applied and verified. With a saved plan, it must select
+    /// exactly the plan's targets (`None`: the plan must be a full one).
+    /// `None`: everything the manifests declare.
+    pub targets: Option<Selector>,
+    /// Locate the versions behind every declared model's aliases at the
+    /// end of the pass (`Outcome::locations`: the daemon's feeds), reusing
+    /// these earlier findings. `None`: locate nothing.
+    pub locate: Option<&'a crate::state::artifacts::Locations>,
 }
 
 impl Pass<'_> {
@@ -87,6 +101,8 @@ impl Pass<'_> {
             on_plan: None,
             fence: None,
             progress: None,
+            targets: None,
+            locate: None,
         }
     }
 
@@ -116,15 +132,18 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
     let mut early = None;
     let (desired, saved) = match input {
         Input::Manifests { files, options } => {
-            match load_beside_reads(uri, files, *options, write).await {
+            match load_beside_reads(uri, files, *options, write, pass.targets.as_ref()).await {
                 (Ok(d), reg) => {
                     early = reg;
                     (Some(d), None)
                 }
-                (Err(diags), _) => return stopped(out, Stop::Invalid(diags)),
+                (Err(stop), _) => return stopped(out, stop),
             }
         }
-        Input::Saved(saved) => (None, Some(saved)),
+        Input::Saved(saved) => match saved_targets(&saved, pass.targets.as_ref()) {
+            Ok(()) => (None, Some(saved)),
+            Err(stop) => return stopped(out, stop),
+        },
     };
     let reg = match early {
         Some(r) => r,
@@ -156,6 +175,10 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
+    if let Some(known) = pass.locate.filter(|_| !unreachable) {
+        out.locations = locate::alias_holders(&reg, &out, known).await;
+    }
     out.stats = reg.stats();
     out
 }
@@ -195,6 +218,10 @@ async fn run_on(
         return;
     }
     let plan = out.plan.as_ref().expect("settled");
+    // Holes in a protected model's protection: said at every run.
+    for warning in plan.warnings() {
+        tracing::warn!("{warning}");
+    }
     if pass.mode == Mode::Plan || plan.is_empty() || plan.has_errors() {
         pass.show(plan);
         return;
@@ -203,7 +230,11 @@ async fn run_on(
         out.stop = Some(Stop::Cancelled);
         return;
     }
-    if let Some(fence) = pass.fence.as_ref().filter(|f| f.check().is_err()) {
+    if let Some(fence) = pass
+        .fence
+        .as_ref()
+        .filter(|f| f.check_at(crate::clock::wall_ms()).is_err())
+    {
         out.stop = Some(Stop::LostLeadership(fence.lost_reason()));
         return;
     }
@@ -235,7 +266,7 @@ async fn run_on(
     if let Some(held) = held.filter(|h| h.guard().is_lost())
         && out.stop.is_none()
     {
-        out.stop = Some(Stop::LostLease(registry::lease::lost_reason(held.guard())));
+        out.stop = Some(Stop::LostLease(crate::term::lost_reason(held.guard())));
     }
 }
 
@@ -367,32 +398,34 @@ fn load_unchecked(
     Ok(desired)
 }
 
-/// Loads the manifests; on MLflow, when they look like more models than a
-/// per-model read suits, the registry's bulk reads run meanwhile
-/// (`AnyRegistry::prefetch`) and the opened registry is handed back. Invalid
-/// manifests win: the reads are dropped unfinished, whatever they met.
+/// Loads the manifests (a targeted pass: narrowed to its targets, see
+/// [`targeted`]); on MLflow, when they look like more models than a
+/// per-model read suits and the pass is not targeted, the registry's bulk
+/// reads run meanwhile (`AnyRegistry::prefetch`) and the opened registry
+/// is handed back. Invalid manifests win: the reads are dropped
+/// unfinished, whatever they met.
 async fn load_beside_reads(
     uri: &str,
     files: Vec<SourceFile>,
     options: LoadOptions,
     write: bool,
-) -> (
-    Result<DesiredState, Vec<crate::manifest::Diagnostic>>,
-    Option<AnyRegistry>,
-) {
-    let many = files
+    selector: Option<&Selector>,
+) -> (Result<DesiredState, Stop>, Option<AnyRegistry>) {
+    if let Some(selector) = selector {
+        let loaded = load(&files, &options).map_err(Stop::Invalid);
+        return (loaded.and_then(|d| targeted(d, &files, selector)), None);
+    }
+    let declared = files
         .iter()
         .map(|f| count(&f.contents, b"RegisteredModel"))
-        .sum::<usize>()
-        > registry::mlflow::PER_MODEL_SEARCH_LIMIT;
-    let is_mlflow = uri.starts_with("http://") || uri.starts_with("https://");
-    let reg = if many && is_mlflow {
+        .sum::<usize>();
+    let reg = if registry::worth_prefetching(uri, declared) {
         registry::open(uri, &OpenOptions { write }).await.ok()
     } else {
         None
     };
     let Some(reg) = reg else {
-        return (load(&files, &options), None);
+        return (load(&files, &options).map_err(Stop::Invalid), None);
     };
     let loaded = {
         let parse = tokio::task::spawn_blocking(move || load(&files, &options));
@@ -415,7 +448,48 @@ async fn load_beside_reads(
         }
         loaded
     };
-    (loaded, Some(reg))
+    (loaded.map_err(Stop::Invalid), Some(reg))
+}
+
+/// `desired` (every manifest validated) narrowed to what `selector`
+/// selects; a pattern that matches nothing stops the pass. Documents
+/// deleted since `--changed-since`'s revision are logged: a model the
+/// manifests no longer declare is left alone, as in a full pass.
+fn targeted(
+    desired: DesiredState,
+    files: &[SourceFile],
+    selector: &Selector,
+) -> Result<DesiredState, Stop> {
+    let selection = targets::select(selector, files, &desired).map_err(Stop::Targets)?;
+    for name in &selection.gone {
+        tracing::warn!(
+            model = %name,
+            "its manifest document was deleted since the --changed-since revision: a model the manifests no longer declare is left alone, as in a full pass (prune acts only on declared models)"
+        );
+    }
+    tracing::info!(
+        targets = %selection.targets.names().join(", "),
+        "targeted pass: only these are read and planned"
+    );
+    Ok(desired.narrowed(&selection.targets))
+}
+
+/// Checks that `selector` may apply `saved`: what it selects over the
+/// plan's own manifests is exactly what the plan was made for (no
+/// selector: a full plan). Pure; nothing is read.
+fn saved_targets(saved: &SavedPlan, selector: Option<&Selector>) -> Result<(), Stop> {
+    let asked = match selector {
+        None => None,
+        Some(selector) => {
+            let all = saved.desired_all().map_err(Stop::Invalid)?;
+            let (files, _) = saved.inputs();
+            let selection = targets::select(selector, &files, &all).map_err(Stop::Targets)?;
+            Some(selection.targets)
+        }
+    };
+    saved
+        .applies_as(asked.as_ref())
+        .map_err(|e| Stop::Targets(e.to_string()))
 }
 
 /// Occurrences of `needle` in `hay` (an estimate of the declared models).

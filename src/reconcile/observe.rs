@@ -1,18 +1,24 @@
-//! Reading what the planner needs: one bulk snapshot (and, beside it, the
-//! declared prompts), then only the extra reads some manifests need
+//! Reading what the planner needs: one snapshot (in bulk; a targeted
+//! pass's few models by name) and, beside it, the declared prompts; then
+//! only the extra reads some manifests need
 //! (`runs:/` sources to resolve, runs that gates read, and their MLflow 3
-//! logged models).
+//! logged models, and the bytes behind the versions the plan pins or a
+//! `digest: unchanged` gate checks).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::DesiredState;
-use crate::plan::{self, Action, Plan, PlanContext};
-use crate::registry::Sources;
-use crate::registry::mlflow::copy;
-use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest};
-use crate::state::{CopySource, LiveModel, LiveRun, LiveState, tags};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-/// The snapshot request for what `desired` declares: its models, and its
+use crate::manifest::DesiredState;
+use crate::plan::{self, Action, Plan, PlanContext, describe};
+use crate::registry::evidence::read_evidence;
+use crate::registry::{Registry, RegistryError, Scope, SnapshotRequest, Sources};
+use crate::state::artifacts::ArtifactTree;
+use crate::state::capabilities::PermissionApi;
+use crate::state::{CopySource, LiveRun, LiveState, LiveVersion, TreeDigest, tags};
+
+/// The snapshot request for what `desired` declares: its models (a
+/// targeted pass's as [`Scope::Targeted`]: a few, read by name), and its
 /// experiments with those copies go to (`from: {experiment}`), so that a
 /// deleted one is a plan error before any write.
 pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
@@ -20,8 +26,12 @@ pub fn request_for(desired: &DesiredState) -> SnapshotRequest {
         .copy_refs()
         .into_values()
         .map(|f| f.experiment.clone());
+    let names = desired.models.keys().cloned().collect();
     SnapshotRequest {
-        models: Scope::Named(desired.models.keys().cloned().collect()),
+        models: match desired.targets {
+            Some(_) => Scope::Targeted(names),
+            None => Scope::Named(names),
+        },
         experiments: desired.experiments.keys().cloned().chain(copies).collect(),
     }
 }
@@ -45,7 +55,13 @@ pub async fn observe<R: Registry>(
     let (mut live, prompts) =
         futures_util::future::try_join(reg.snapshot(&request_for(desired)), prompts).await?;
     live.prompts = prompts;
-    mark_prompts(reg, desired, &mut live).await?;
+    if needs_access(reg, desired, &live).await? {
+        let access = reg
+            .read_access()
+            .await
+            .map_err(|e| policies_need(desired, e))?;
+        live.access = Some(access);
+    }
     let copies = read_copy_sources(sources, desired).await?;
     let sources = plan::sources_to_resolve(desired, &live);
     if !sources.is_empty() {
@@ -57,10 +73,11 @@ pub async fn observe<R: Registry>(
         }
     }
     live.copy_sources = copies;
+    read_trees(reg, &plan::trees_needed(desired, &live), &mut live).await?;
     let runs = plan::runs_needed(desired, &live);
-    if !runs.is_empty() {
-        live.runs = reg.get_runs(&runs).await?;
-    }
+    let evidence = read_evidence(reg, &runs, &plan::logged_models_needed(desired, &live)).await?;
+    live.runs = evidence.runs;
+    live.logged_models = evidence.logged_models;
     // A copy not made yet is gated on its source run's evidence (the same
     // metrics the copy will carry); once made, on the copied run's.
     for src in live.copy_sources.values().flatten() {
@@ -74,44 +91,106 @@ pub async fn observe<R: Registry>(
                 });
         }
     }
-    let models = plan::logged_models_needed(desired, &live);
-    if !models.is_empty() {
-        live.logged_models = reg
-            .get_logged_models(&models, &run_experiments(&live))
-            .await?;
-    }
     Ok(live)
 }
 
-/// MLflow's model reads leave prompts out, so a declared model that looks
-/// absent may be a prompt: when some are absent (the plan would create
-/// them) and the server has prompts, one search for the prompts' names
-/// tells, and those are kept as the prompts they are (tagged), for the
-/// planner to refuse.
-async fn mark_prompts<R: Registry>(
+/// Trees read at once.
+const TREE_CONCURRENCY: usize = 2;
+
+/// Reads the bytes `needed` names (each file streamed through its hash,
+/// once per registry instance) into `live`. Bytes that cannot be read are
+/// kept with why (the version is not pinned; a digest gate blocks), and
+/// logged.
+async fn read_trees<R: Registry>(
     reg: &R,
-    desired: &DesiredState,
+    needed: &plan::TreesNeeded,
     live: &mut LiveState,
 ) -> Result<(), RegistryError> {
-    let absent: Vec<&String> = desired
-        .models
-        .keys()
-        .filter(|n| !live.models.contains_key(*n))
+    let versions: Vec<(String, LiveVersion)> = needed
+        .versions
+        .iter()
+        .filter_map(|(m, n)| {
+            let v = live.models.get(m)?.versions.get(n)?;
+            Some((m.clone(), v.clone()))
+        })
         .collect();
-    if absent.is_empty() || !reg.capabilities().await?.prompts {
-        return Ok(());
+    let read: Vec<_> = stream::iter(versions.iter())
+        .map(|(m, v)| async move { reg.version_tree(m, v).await.map(|t| (m, v.version, t)) })
+        .buffer_unordered(TREE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (model, n, tree) in read {
+        let what = format!("version {n} of {model:?}");
+        live.version_trees
+            .entry(model.clone())
+            .or_default()
+            .insert(n, unpinned(&what, tree));
     }
-    let prompts = reg.prompt_names().await?;
-    for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
-        let tags = BTreeMap::from([(tags::MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
-        let model = LiveModel {
-            name: name.clone(),
-            tags,
-            ..LiveModel::default()
-        };
-        live.models.insert(name.clone(), model);
+    let resolved = &live.resolved_sources;
+    let read: Vec<_> = stream::iter(needed.sources.iter())
+        .map(|s| async move {
+            let tree = reg.source_tree(s, resolved.get(s)).await?;
+            Ok::<_, RegistryError>((s.clone(), tree))
+        })
+        .buffer_unordered(TREE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (source, tree) in read {
+        let tree = unpinned(&format!("source {source}"), tree);
+        live.source_trees.insert(source, tree);
     }
     Ok(())
+}
+
+/// The tree read, or why not (logged: what it is not pinned to).
+fn unpinned(what: &str, read: Result<ArtifactTree, String>) -> Result<TreeDigest, String> {
+    read.map(|t| t.tree).inspect_err(|why| {
+        tracing::warn!(
+            "the bytes of {what} cannot be read, so their digest is not recorded: {why}"
+        );
+    })
+}
+
+/// Permissions are read when the manifests declare an `AccessPolicy`, or
+/// when a declared model records grants modelsync made (a policy dropped:
+/// its grants are taken back), on a registry that has permissions.
+async fn needs_access<R: Registry>(
+    reg: &R,
+    desired: &DesiredState,
+    live: &LiveState,
+) -> Result<bool, RegistryError> {
+    if !desired.policies.is_empty() {
+        return Ok(true);
+    }
+    let recorded = live.models.values().any(|m| {
+        m.tags
+            .get(tags::ACCESS)
+            .and_then(|t| crate::state::access::Record::parse(t))
+            .is_some_and(|r| !r.grants.is_empty())
+    });
+    Ok(recorded && reg.capabilities().await?.permission_api != PermissionApi::None)
+}
+
+/// `e` with the policies that needed the read named (which file says so).
+fn policies_need(desired: &DesiredState, e: RegistryError) -> RegistryError {
+    let named: Vec<String> = desired
+        .policies
+        .values()
+        .map(|p| format!("AccessPolicy {} ({})", p.name, p.origin))
+        .collect();
+    if named.is_empty() {
+        return e;
+    }
+    let why = format!(" [needed by {}]", named.join(", "));
+    match e {
+        RegistryError::Invalid(m) => RegistryError::Invalid(m + &why),
+        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
+            operation,
+            message: message + &why,
+        },
+        RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(m + &why),
+        other => other,
+    }
 }
 
 /// Reads every version `from:` names in its registry, once per distinct
@@ -124,53 +203,9 @@ async fn read_copy_sources(
 ) -> Result<BTreeMap<String, Result<CopySource, String>>, RegistryError> {
     let mut out = BTreeMap::new();
     for (key, from) in desired.copy_refs() {
-        let Some(src) = sources.get(&from.registry) else {
-            out.insert(
-                key,
-                Err(format!("registry {:?} is not open", from.registry)),
-            );
-            continue;
-        };
-        let read = copy::read_source(src, &from.registry, from)
-            .await
-            .map_err(|e| name_source(&from.registry, src.display(), e))?;
-        out.insert(key, read);
+        out.insert(key, sources.read(from).await?);
     }
     Ok(out)
-}
-
-/// `e` with the source registry's name in front.
-fn name_source(name: &str, uri: &str, e: RegistryError) -> RegistryError {
-    let at = format!("source registry {name} ({uri})");
-    match e {
-        RegistryError::Unreachable(m) => RegistryError::Unreachable(format!("{at}: {m}")),
-        RegistryError::Unauthenticated(m) => RegistryError::Unauthenticated(format!("{at}: {m}")),
-        RegistryError::PermissionDenied { operation, message } => RegistryError::PermissionDenied {
-            operation: format!("{operation} on {at}"),
-            message,
-        },
-        RegistryError::NotFound(m) => RegistryError::NotFound(format!("{at}: {m}")),
-        RegistryError::AlreadyExists(m) => RegistryError::AlreadyExists(format!("{at}: {m}")),
-        RegistryError::Invalid(m) => RegistryError::Invalid(format!("{at}: {m}")),
-        RegistryError::Ambiguous(m) => RegistryError::Ambiguous(format!("{at}: {m}")),
-        RegistryError::Other(m) => RegistryError::Other(format!("{at}: {m}")),
-        RegistryError::Leak { operation, leak } => RegistryError::Leak {
-            operation: format!("{operation} on {at}"),
-            leak,
-        },
-    }
-}
-
-/// The experiments of the runs read, where the versions' logged models
-/// are (sorted, deduplicated).
-pub fn run_experiments(live: &LiveState) -> Vec<String> {
-    live.runs
-        .values()
-        .map(|r| r.experiment_id.clone())
-        .filter(|e| !e.is_empty())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 /// Observes the registry and plans.
@@ -190,7 +225,6 @@ pub async fn plan<R: Registry>(
 /// `plan`, gate-blocked moves left out unless `blocked`: the wording of
 /// `plan::describe`, for pending and drift reports.
 pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
-    use crate::plan::describe;
     let models = plan.models.iter().flat_map(|m| {
         m.actions
             .iter()
@@ -207,7 +241,8 @@ pub fn action_lines(plan: &Plan, blocked: bool) -> Vec<String> {
         })
     });
     let mut lines: Vec<String> = models.chain(experiments).collect();
-    lines.extend(crate::plan::prompts::pending(&plan.prompts));
+    lines.extend(describe::prompt_lines(&plan.prompts));
+    lines.extend(describe::access_lines(&plan.access));
     lines
 }
 

@@ -12,6 +12,11 @@ use crate::state::LiveState;
 pub enum Stop {
     /// The manifests are invalid; nothing was read or written.
     Invalid(Vec<Diagnostic>),
+    /// A targeted pass's selection cannot be made (`--model` matches no
+    /// declared model), or a saved plan was given targeting other than
+    /// its own (a targeted plan applied as a full one, or the reverse);
+    /// nothing was read or written. Why, in one sentence.
+    Targets(String),
     /// A saved plan no longer matches the registry; nothing was written.
     Stale(Vec<String>),
     /// A saved plan was made for another registry; nothing was written.
@@ -62,6 +67,9 @@ pub struct Outcome {
     pub stop: Option<Stop>,
     /// A shutdown was asked for while the pass ran.
     pub cancelled: bool,
+    /// With `Pass::locate`: where the bytes behind the declared models'
+    /// aliases are, by model and version.
+    pub locations: crate::state::artifacts::Locations,
 }
 
 /// The outcome reduced to what the user must know first; the CLI maps it
@@ -93,7 +101,9 @@ impl Outcome {
     /// blocked, changes, ok.
     pub fn verdict(&self) -> Verdict {
         match &self.stop {
-            Some(Stop::Invalid(_) | Stop::OtherRegistry { .. } | Stop::Leak(_)) => {
+            Some(
+                Stop::Invalid(_) | Stop::Targets(_) | Stop::OtherRegistry { .. } | Stop::Leak(_),
+            ) => {
                 return Verdict::Error;
             }
             Some(Stop::Stale(_)) => return Verdict::Stale,
@@ -133,6 +143,9 @@ impl Outcome {
         match &self.stop {
             Some(Stop::Invalid(d)) => {
                 return Some(format!("{} problem(s) in the manifests", d.len()));
+            }
+            Some(Stop::Targets(why)) => {
+                return Some(format!("{why}; nothing was read or written"));
             }
             Some(Stop::Stale(lines)) => {
                 return Some(format!(

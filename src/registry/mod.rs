@@ -1,24 +1,37 @@
 //! Registries: the only code that talks to one.
 //!
 //! [`Registry`] is the one trait; [`embedded`] (a JSON file) and [`mlflow`]
-//! (MLflow's REST API) implement it, and [`AnyRegistry`] picks one by URI
-//! (`http(s)://` or `file:`). Reads are bulk snapshots; writes are single,
-//! idempotent operations that the executor (`apply`) sequences.
+//! (MLflow's REST API) implement it, and [`AnyRegistry`] (`any.rs`) picks
+//! one by URI ([`RegistryUri`], `uri.rs`). Reads are bulk snapshots; writes
+//! are single, idempotent operations that the executor (`apply`)
+//! sequences. Only this module knows which registry it talks to: callers
+//! get verbs — on [`AnyRegistry`], the applier lease ([`lease`]), and
+//! copies ([`copy`]: [`Sources`], [`CopyTarget`]). [`store`] reads and
+//! writes the artifact stores versions' files are in (copies, digests).
 
+mod any;
+pub mod copy;
 pub mod embedded;
-pub mod fence;
+pub mod evidence;
 pub mod lease;
 pub mod mlflow;
+pub mod store;
+pub mod uri;
 
-pub use fence::Fence;
-pub use lease::{HeldLease, Lease, LeaseGuard, LeaseInfo, lease_model_name};
+pub use any::{AnyRegistry, open, worth_prefetching, write_snapshot};
+pub use copy::{CopyTarget, Sources, open_sources};
+pub use lease::{HeldLease, Lease, LeaseInfo, LeaseRecord};
+pub use mlflow::{WebhookChange, WebhookSpec};
+pub use uri::RegistryUri;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveExperiment, LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, ResolvedSource,
     SourceResolution, Stage,
 };
 
@@ -29,14 +42,25 @@ pub enum Scope {
     All,
     /// Only these models (plan/apply read what the manifests declare).
     Named(BTreeSet<String>),
+    /// Only these models, a few of those the manifests declare (a
+    /// targeted pass): when there are few, each is read by name
+    /// (MLflow: `registered-models/get` and `model-versions/search`
+    /// filtered by name, a few at a time) instead of the bulk pages, whose
+    /// cost grows with the whole registry. The same snapshot otherwise.
+    Targeted(BTreeSet<String>),
 }
 
 impl Scope {
     /// True when `name` is in scope.
     pub fn contains(&self, name: &str) -> bool {
+        self.names().is_none_or(|names| names.contains(name))
+    }
+
+    /// The names in scope; `None` for every model.
+    pub fn names(&self) -> Option<&BTreeSet<String>> {
         match self {
-            Scope::All => true,
-            Scope::Named(names) => names.contains(name),
+            Scope::All => None,
+            Scope::Named(names) | Scope::Targeted(names) => Some(names),
         }
     }
 }
@@ -60,6 +84,23 @@ pub struct NewVersion {
     pub model_id: Option<String>,
     pub description: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl NewVersion {
+    /// The declared source this version is registered for: what finds it
+    /// again ([`crate::state::LiveModel::version_for_source`]).
+    pub fn declared(&self) -> crate::state::DeclaredSource<'_> {
+        crate::state::DeclaredSource {
+            source: &self.declared_source,
+            run_id: self.run_id.as_deref(),
+            stored_as: Some(&self.source),
+        }
+    }
+
+    /// The tags it is created with: its own, and the `modelsync.source` tag.
+    pub fn tags_with_source(&self) -> BTreeMap<String, String> {
+        self.declared().tagged(&self.tags)
+    }
 }
 
 /// Why a registry call failed. Branch on the kind, not on the text.
@@ -102,6 +143,30 @@ impl RegistryError {
     /// True when the error means the registry could not be reached at all.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, RegistryError::Unreachable(_))
+    }
+
+    /// The same error, saying where it happened (`source registry dev
+    /// (https://…)`) in front of its message.
+    pub fn at(self, place: &str) -> RegistryError {
+        use RegistryError as E;
+        let with = |m: String| format!("{place}: {m}");
+        match self {
+            E::Unreachable(m) => E::Unreachable(with(m)),
+            E::Unauthenticated(m) => E::Unauthenticated(with(m)),
+            E::PermissionDenied { operation, message } => E::PermissionDenied {
+                operation: format!("{operation} on {place}"),
+                message,
+            },
+            E::NotFound(m) => E::NotFound(with(m)),
+            E::AlreadyExists(m) => E::AlreadyExists(with(m)),
+            E::Invalid(m) => E::Invalid(with(m)),
+            E::Ambiguous(m) => E::Ambiguous(with(m)),
+            E::Other(m) => E::Other(with(m)),
+            E::Leak { operation, leak } => E::Leak {
+                operation: format!("{operation} on {place}"),
+                leak,
+            },
+        }
     }
 }
 
@@ -274,14 +339,59 @@ pub trait Registry: Sync {
     /// file; MLflow's writes are durable already).
     fn flush(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// This registry as an MLflow server, for copies (`from:`), which only
-    /// MLflow holds (they need a run and an artifact store).
-    fn as_mlflow(&self) -> Option<&mlflow::MlflowRegistry> {
+    /// Where a copy (`from:`) goes in this registry: only MLflow holds
+    /// copies (they need a run and an artifact store); `None` elsewhere.
+    fn copy_target(&self) -> Option<CopyTarget<'_>> {
         None
     }
 
     /// What this registry can do (MLflow: asked once, `GET /version`).
     fn capabilities(&self) -> impl Future<Output = Result<Capabilities>> + Send;
+
+    /// Where the bytes of `version` of `model` are: the storage location
+    /// the registry answers (MLflow: `model-versions/get-download-uri`,
+    /// followed through `runs:/` and `models:/m-…`; the embedded registry:
+    /// the source as written). Reads no bytes;
+    /// [`crate::state::artifacts::serving_uri`] says whether a model
+    /// server can fetch it.
+    fn locate_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// The bytes behind `version` of `model`, read during a pass (the
+    /// digest recorded at its first move, the `digest: unchanged` gate):
+    /// their location, files and digest ([`crate::state::digest`]), each
+    /// file streamed through the hash once per registry instance.
+    /// `Ok(Err(why))` when they cannot be read. A path on this machine is
+    /// read only where MLflow handed it out, never because a manifest
+    /// wrote it; the embedded registry reads no bytes in a pass (it holds
+    /// only what manifests wrote, and serves offline plans).
+    fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// The bytes a registration of `declared` (which the registry
+    /// resolved to `resolved`, if it did) will point at, read before the
+    /// version exists, so that its create carries its digest; the same
+    /// rule for host paths as [`Registry::version_tree`].
+    fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> impl Future<Output = Result<std::result::Result<ArtifactTree, String>>> + Send;
+
+    /// `modelsync resolve`: the bytes behind `version` of `model`, for the
+    /// person who asked (the embedded registry reads its `file:` sources
+    /// too). An error when they cannot be read.
+    fn resolve_version(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> impl Future<Output = Result<ArtifactTree>> + Send;
 
     /// The prompts among `names` that exist (a name held by a registered
     /// model that is not a prompt is reported as `not_a_prompt`). Only
@@ -332,6 +442,47 @@ pub trait Registry: Sync {
         let _ = (name, alias, version);
         async { Err(no_prompt_registry()) }
     }
+
+    // Permissions (`kind: AccessPolicy`): only MLflow's basic-auth app has
+    // them; the others answer an error (the pass checks
+    // [`Registry::capabilities`] first).
+
+    /// Who holds which permission on the registered models, and who
+    /// modelsync's own principal is.
+    fn read_access(&self) -> impl Future<Output = Result<LiveAccess>> + Send {
+        async { Err(no_permissions()) }
+    }
+
+    /// Gives `principal` `level` on `model`; `before` is the level the plan
+    /// saw (`None`: no grant). A grant made meanwhile is replaced.
+    fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal, level, before);
+        async { Err(no_permissions()) }
+    }
+
+    /// Takes `principal`'s grant on `model` back (a grant already gone is
+    /// fine).
+    fn remove_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (model, principal);
+        async { Err(no_permissions()) }
+    }
+}
+
+fn no_permissions() -> RegistryError {
+    RegistryError::Invalid(
+        "this registry has no permissions (kind: AccessPolicy needs an MLflow server with the basic-auth app)"
+            .into(),
+    )
 }
 
 /// A template to register as a prompt version.
@@ -347,65 +498,6 @@ fn no_prompt_registry() -> RegistryError {
     RegistryError::Invalid("this registry has no prompt registry (prompts need MLflow 3)".into())
 }
 
-/// The other registries `from:` names, opened: name -> MLflow server.
-#[derive(Clone, Default)]
-pub struct Sources(std::sync::Arc<BTreeMap<String, mlflow::MlflowRegistry>>);
-
-impl std::fmt::Debug for Sources {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|(k, r)| (k, r.display().to_string())))
-            .finish()
-    }
-}
-
-impl Sources {
-    /// The registry named `name`.
-    pub fn get(&self, name: &str) -> Option<&mlflow::MlflowRegistry> {
-        self.0.get(name)
-    }
-}
-
-/// Opens the registries of `[registries.NAME]` (name -> URI). Credentials
-/// come from `MODELSYNC_REGISTRY_<NAME>_TOKEN` or `_USERNAME`/`_PASSWORD`
-/// (NAME upper-cased, `-` as `_`); TLS and retry settings as for the main
-/// registry (`MLFLOW_TRACKING_INSECURE_TLS`, `…_SERVER_CERT_PATH`, …).
-pub fn open_sources(registries: &BTreeMap<String, String>) -> Result<Sources> {
-    let mut out = BTreeMap::new();
-    for (name, uri) in registries {
-        let prefix = format!(
-            "MODELSYNC_REGISTRY_{}_",
-            name.to_ascii_uppercase().replace('-', "_")
-        );
-        let config = mlflow::MlflowConfig::from_lookup(|k| {
-            let own = match k {
-                "MLFLOW_TRACKING_TOKEN" => Some("TOKEN"),
-                "MLFLOW_TRACKING_USERNAME" => Some("USERNAME"),
-                "MLFLOW_TRACKING_PASSWORD" => Some("PASSWORD"),
-                _ => None,
-            };
-            match own {
-                Some(suffix) => std::env::var(format!("{prefix}{suffix}")).ok(),
-                None => std::env::var(k).ok(),
-            }
-        })
-        .map_err(|e| RegistryError::Invalid(format!("registry {name}: {e}")))?;
-        let reg = mlflow::MlflowRegistry::new(uri, config)
-            .map_err(|e| RegistryError::Invalid(format!("registry {name}: {e}")))?;
-        out.insert(name.clone(), reg);
-    }
-    Ok(Sources(std::sync::Arc::new(out)))
-}
-
-/// Either registry, chosen by URI (`http(s)://` or `file:`).
-pub enum AnyRegistry {
-    Embedded(embedded::EmbeddedRegistry),
-    Mlflow(mlflow::MlflowRegistry),
-}
-
-/// Everything a snapshot-only consumer may want about experiments.
-pub type Experiments = BTreeMap<String, LiveExperiment>;
-
 /// Request counters of one registry instance (zero for the embedded one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestStats {
@@ -419,205 +511,10 @@ pub struct RequestStats {
     pub retries: u64,
 }
 
-impl AnyRegistry {
-    /// Starts the bulk reads that do not depend on the manifests (MLflow:
-    /// every registered model, every version) so that they run while the
-    /// manifests are parsed; the next snapshot of more than a few named
-    /// models uses them instead of reading again. The embedded registry
-    /// reads its file: nothing to do. An error is left for that snapshot to
-    /// meet again.
-    pub async fn prefetch(&self) {
-        if let AnyRegistry::Mlflow(r) = self {
-            r.prefetch().await;
-        }
-    }
-
-    /// Requests made so far by this instance.
-    pub fn stats(&self) -> RequestStats {
-        match self {
-            AnyRegistry::Embedded(_) => RequestStats::default(),
-            AnyRegistry::Mlflow(r) => r.stats(),
-        }
-    }
-}
-
 /// How to open a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
     /// The caller will write: the embedded registry takes its exclusive lock
     /// (held until the registry is dropped) instead of a shared one.
     pub write: bool,
-}
-
-/// Opens the registry a URI names: `http(s)://…` is MLflow, `file:PATH` the
-/// embedded registry. Credentials and TLS settings come from the environment.
-pub async fn open(uri: &str, opts: &OpenOptions) -> Result<AnyRegistry> {
-    if let Some(path) = uri.strip_prefix("file:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if let Some((_, ws)) = path.rsplit_once("#workspace=") {
-            return Err(RegistryError::Invalid(format!(
-                "workspace {ws:?} is named, but the embedded registry ({}) has no workspaces: they are an MLflow server feature",
-                uri.split("#workspace=").next().unwrap_or(uri)
-            )));
-        }
-        let reg = embedded::EmbeddedRegistry::open(std::path::Path::new(path), opts.write)?;
-        Ok(AnyRegistry::Embedded(reg))
-    } else if uri.starts_with("http://") || uri.starts_with("https://") {
-        let config = mlflow::MlflowConfig::from_env()?;
-        Ok(AnyRegistry::Mlflow(mlflow::MlflowRegistry::new(
-            uri, config,
-        )?))
-    } else {
-        Err(RegistryError::Invalid(format!(
-            "unsupported registry URI {uri:?}: use http(s)://host:port for MLflow or file:PATH for the embedded registry"
-        )))
-    }
-}
-
-macro_rules! delegate {
-    ($self:ident, $r:ident => $call:expr) => {
-        match $self {
-            AnyRegistry::Embedded($r) => $call,
-            AnyRegistry::Mlflow($r) => $call,
-        }
-    };
-}
-
-impl Registry for AnyRegistry {
-    fn uri(&self) -> String {
-        delegate!(self, r => r.uri())
-    }
-    async fn snapshot(&self, req: &SnapshotRequest) -> Result<LiveState> {
-        delegate!(self, r => r.snapshot(req).await)
-    }
-    async fn resolve_sources(
-        &self,
-        sources: &[String],
-    ) -> Result<BTreeMap<String, SourceResolution>> {
-        delegate!(self, r => r.resolve_sources(sources).await)
-    }
-    async fn await_registration(&self, model: &str, version: u64) -> Result<Option<LiveVersion>> {
-        delegate!(self, r => r.await_registration(model, version).await)
-    }
-    async fn get_runs(&self, run_ids: &[String]) -> Result<BTreeMap<String, LiveRun>> {
-        delegate!(self, r => r.get_runs(run_ids).await)
-    }
-    async fn get_logged_models(
-        &self,
-        model_ids: &[String],
-        experiment_ids: &[String],
-    ) -> Result<BTreeMap<String, LiveLoggedModel>> {
-        delegate!(self, r => r.get_logged_models(model_ids, experiment_ids).await)
-    }
-    async fn get_model(&self, name: &str) -> Result<Option<LiveModel>> {
-        delegate!(self, r => r.get_model(name).await)
-    }
-    async fn create_model(
-        &self,
-        name: &str,
-        description: Option<&str>,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<()> {
-        delegate!(self, r => r.create_model(name, description, tags).await)
-    }
-    async fn update_model_description(&self, name: &str, description: &str) -> Result<()> {
-        delegate!(self, r => r.update_model_description(name, description).await)
-    }
-    async fn set_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        delegate!(self, r => r.set_model_tag(name, key, value).await)
-    }
-    async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
-        delegate!(self, r => r.delete_model_tag(name, key).await)
-    }
-    async fn create_version(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
-        delegate!(self, r => r.create_version(model, new).await)
-    }
-    async fn create_version_unseen(&self, model: &str, new: &NewVersion) -> Result<LiveVersion> {
-        delegate!(self, r => r.create_version_unseen(model, new).await)
-    }
-    async fn keep_first_registered(
-        &self,
-        model: &str,
-        registered: &BTreeMap<String, u64>,
-    ) -> Result<BTreeMap<String, u64>> {
-        delegate!(self, r => r.keep_first_registered(model, registered).await)
-    }
-    async fn update_version_description(
-        &self,
-        model: &str,
-        version: u64,
-        description: &str,
-    ) -> Result<()> {
-        delegate!(self, r => r.update_version_description(model, version, description).await)
-    }
-    async fn set_version_tag(
-        &self,
-        model: &str,
-        version: u64,
-        key: &str,
-        value: &str,
-    ) -> Result<()> {
-        delegate!(self, r => r.set_version_tag(model, version, key, value).await)
-    }
-    async fn delete_version_tag(&self, model: &str, version: u64, key: &str) -> Result<()> {
-        delegate!(self, r => r.delete_version_tag(model, version, key).await)
-    }
-    async fn transition_stage(&self, model: &str, version: u64, stage: Stage) -> Result<()> {
-        delegate!(self, r => r.transition_stage(model, version, stage).await)
-    }
-    async fn transition_stage_archiving(
-        &self,
-        model: &str,
-        version: u64,
-        stage: Stage,
-    ) -> Result<bool> {
-        delegate!(self, r => r.transition_stage_archiving(model, version, stage).await)
-    }
-    async fn set_alias(&self, model: &str, alias: &str, version: u64) -> Result<()> {
-        delegate!(self, r => r.set_alias(model, alias, version).await)
-    }
-    async fn delete_alias(&self, model: &str, alias: &str) -> Result<()> {
-        delegate!(self, r => r.delete_alias(model, alias).await)
-    }
-    async fn create_experiment(
-        &self,
-        name: &str,
-        artifact_location: Option<&str>,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
-        delegate!(self, r => r.create_experiment(name, artifact_location, tags).await)
-    }
-    async fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()> {
-        delegate!(self, r => r.set_experiment_tag(experiment_id, key, value).await)
-    }
-    async fn flush(&self) -> Result<()> {
-        delegate!(self, r => r.flush().await)
-    }
-    fn as_mlflow(&self) -> Option<&mlflow::MlflowRegistry> {
-        match self {
-            AnyRegistry::Mlflow(r) => Some(r),
-            AnyRegistry::Embedded(_) => None,
-        }
-    }
-    async fn capabilities(&self) -> Result<Capabilities> {
-        delegate!(self, r => r.capabilities().await)
-    }
-    async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
-        delegate!(self, r => r.read_prompts(names).await)
-    }
-    async fn list_prompts(&self) -> Result<BTreeMap<String, LivePrompt>> {
-        delegate!(self, r => r.list_prompts().await)
-    }
-    async fn prompt_names(&self) -> Result<BTreeSet<String>> {
-        delegate!(self, r => r.prompt_names().await)
-    }
-    async fn create_prompt(&self, name: &str) -> Result<()> {
-        delegate!(self, r => r.create_prompt(name).await)
-    }
-    async fn create_prompt_version(&self, name: &str, new: &NewPromptVersion) -> Result<u64> {
-        delegate!(self, r => r.create_prompt_version(name, new).await)
-    }
-    async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
-        delegate!(self, r => r.set_prompt_alias(name, alias, version).await)
-    }
 }

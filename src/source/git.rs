@@ -1,4 +1,6 @@
-//! Manifests from a git branch (git2), for the daemon.
+//! Manifests from a git branch (git2), for the daemon; and
+//! (`git/changes.rs`) what changed under the manifests since a revision,
+//! for `--changed-since`.
 //!
 //! The repository is cloned once, bare, into a cache folder; each
 //! [`GitSource::fetch`] fetches the one branch (depth 1 on the first fetch
@@ -8,8 +10,10 @@
 //! deleted branch is an error, never a panic.
 //!
 //! Credentials come from the environment: `MODELSYNC_GIT_TOKEN` for https
-//! (user `MODELSYNC_GIT_USERNAME`, default `x-access-token`), and for ssh the
-//! agent or the key file `MODELSYNC_GIT_SSH_KEY`.
+//! (user `MODELSYNC_GIT_USERNAME`, default `x-access-token`). libgit2 is
+//! built without SSH ([`unsupported_transport`] refuses such URLs at
+//! start); the ssh branch of the credential callback serves a build that
+//! enables git2's `ssh` feature.
 
 use std::path::{Path, PathBuf};
 
@@ -19,8 +23,10 @@ use git2::{
 };
 use sha2::{Digest, Sha256};
 
+mod changes;
 mod verified;
 
+pub use changes::changed_since;
 pub use verified::VERIFIED_REF;
 
 use super::Fetched;
@@ -28,6 +34,7 @@ use super::config::{Config, FILE_NAME};
 use crate::manifest::SourceFile;
 use crate::manifest::paths::{Snapshot, Tree};
 use crate::secret::Secret;
+use crate::uri::without_userinfo;
 
 /// Same limit as folders: `manifest/` reports oversized files.
 const MAX_READ: usize = 4 * 1024 * 1024 + 1;
@@ -51,6 +58,9 @@ pub enum GitError {
     /// `modelsync.toml` in the commit is invalid (file:line:col: message).
     #[error("{message} (at {revision})")]
     Config { message: String, revision: String },
+    /// `--changed-since REV` could not be worked out.
+    #[error("--changed-since {rev}: {message}")]
+    ChangedSince { rev: String, message: String },
 }
 
 /// Where and what to fetch.
@@ -102,7 +112,7 @@ impl GitSource {
     pub fn describe(&self) -> String {
         format!(
             "{}@{}:{}",
-            redact(&self.opts.url),
+            without_userinfo(&self.opts.url),
             self.opts.branch,
             self.path()
         )
@@ -127,7 +137,7 @@ impl GitSource {
         let branch = self.opts.branch.clone();
         let path = self.opts.path.clone();
         let git = |e: git2::Error| GitError::Git {
-            url: redact(&url),
+            url: without_userinfo(&url),
             message: e.message().to_string(),
         };
         let repo = self.repo()?;
@@ -136,7 +146,7 @@ impl GitSource {
         let advertised = fetch_branch(repo, &branch, shallow).map_err(git)?;
         if !advertised {
             return Err(GitError::BranchMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch,
             });
         }
@@ -144,7 +154,7 @@ impl GitSource {
             .find_reference(&tracking)
             .and_then(|r| r.peel_to_commit())
             .map_err(|_| GitError::BranchMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch: branch.clone(),
             })?;
         let id = commit.id();
@@ -157,7 +167,7 @@ impl GitSource {
         }
         let (files, mut snapshot) = read_tree(repo, &commit, &path).map_err(|e| match e {
             TreeError::Missing => GitError::PathMissing {
-                url: redact(&url),
+                url: without_userinfo(&url),
                 branch: branch.clone(),
                 path: path.clone(),
                 revision: id.to_string(),
@@ -208,11 +218,11 @@ impl GitSource {
     /// is unsigned.
     pub fn commit_signature(&self, id: &str) -> Result<Option<CommitSignature>, GitError> {
         let git = |e: git2::Error| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: e.message().to_string(),
         };
         let repo = self.repo.as_ref().ok_or_else(|| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: "not fetched yet".into(),
         })?;
         let oid = Oid::from_str(id).map_err(git)?;
@@ -227,7 +237,7 @@ impl GitSource {
     }
 
     /// The URL being watched (it may hold credentials: never log it
-    /// without [`redact`]).
+    /// without [`crate::uri::without_userinfo`]).
     pub fn url(&self) -> &str {
         &self.opts.url
     }
@@ -471,15 +481,25 @@ fn root_of(path: &str) -> String {
     crate::manifest::paths::normalize(path.trim_start_matches('/'))
 }
 
-/// A URL without userinfo (`https://user:token@host/x` -> `https://host/x`).
-pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && !userinfo.contains('/')
-    {
-        return format!("{scheme}://{host}");
-    }
-    url.to_string()
+/// Why this build cannot fetch `url`, if it cannot: libgit2 is compiled
+/// with HTTPS (and plain git and local transports) but without SSH, so an
+/// `ssh://` or scp-like (`git@host:org/repo.git`) URL is refused before
+/// anything is fetched, naming the way that works.
+pub fn unsupported_transport(url: &str) -> Option<String> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let ssh = match scheme.as_deref() {
+        Some(s) => matches!(s, "ssh" | "git+ssh" | "ssh+git"),
+        // scp-like syntax: `[user@]host:path`, a colon before any slash.
+        None => url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/') && host.len() > 1),
+    };
+    ssh.then(|| {
+        format!(
+            "--git {}: this build of modelsync fetches over https:// (credentials from MODELSYNC_GIT_TOKEN), git:// and file:// only; SSH is not compiled in: use the repository's https:// URL",
+            crate::uri::without_userinfo(url)
+        )
+    })
 }
 
 /// `<last path segment>-<16 hex of sha256(url)>`, safe as a folder name.

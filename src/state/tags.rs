@@ -16,16 +16,26 @@ pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
 /// Written by releases before the one-tag [`Stamp`]; still read.
 pub const PREVIOUS_PREFIX: &str = "modelsync.previous.";
+/// On a version: the digest of its bytes (`sha256:<hex>`, see
+/// [`super::digest`]), recorded when modelsync registers or first moves
+/// it; the `digest: unchanged` gate compares the bytes with it, and a
+/// signed approval names it when the version has one.
+pub const DIGEST: &str = "modelsync.digest";
+/// On a version, beside [`DIGEST`]: the listing that digest is the sha256
+/// of (one `<sha256> <size> <path>` line per file), so that a changed file
+/// can be named. Left out when longer than a tag value may be.
+pub const DIGEST_FILES: &str = "modelsync.digest.files";
 /// On a model: JSON inventory of the stages and aliases modelsync set.
 pub const MANAGED: &str = "modelsync.managed";
+/// On a model: the grants modelsync made on it (`kind: AccessPolicy`), the
+/// policies that declared them, and when and from which revision it last
+/// changed them (JSON, `state::access::Record`).
+pub const ACCESS: &str = "modelsync.access";
 /// On a model: the fencing token of the elected daemon leader that last
 /// wrote it, `<epoch>@<engine>/<incarnation>/<election>` (a plain number
 /// from releases before namespaces); a leader never writes a model carrying
-/// a newer epoch of its own namespace (`registry::fence`).
+/// a newer epoch of its own namespace (`term::fence`).
 pub const EPOCH: &str = "modelsync.epoch";
-/// On a version: the digest of its files (`sha256:…`), recorded at
-/// registration; a signed approval names it when the version has one.
-pub const DIGEST: &str = "modelsync.digest";
 /// On a version: `modelsync.approval.<stage-or-alias>.<principal>`, a
 /// signed approval or rejection (`manifest::approval`'s record and
 /// `tag_key`). Every tag under this prefix is read; only its signature
@@ -182,13 +192,15 @@ mod tests {
     fn every_key_is_under_the_prefix() {
         for key in [
             SOURCE,
+            DIGEST,
+            DIGEST_FILES,
             REVISION,
             PROMOTED_AT_PREFIX,
             PREVIOUS_PREFIX,
             MANAGED,
+            ACCESS,
             EPOCH,
             LEASE_PREFIX,
-            DIGEST,
             APPROVAL_PREFIX,
             VERIFIED_PREFIX,
         ] {

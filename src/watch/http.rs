@@ -1,8 +1,8 @@
 //! The daemon's HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics`,
-//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), and
-//! `POST /hooks/git` (optionally HMAC-signed, GitHub style; a body over
-//! [`GIT_HOOK_LIMIT`] is answered 413, and never held in memory:
-//! [`read_body`]).
+//! `/status`, the status page (`/`, `/models/NAME`, in `page.rs`), the
+//! feeds (`/feeds/MODEL/ALIAS.json`, in `feed.rs`), and `POST /hooks/git`
+//! (optionally HMAC-signed, GitHub style; a body over [`GIT_HOOK_LIMIT`] is
+//! answered 413, and never held in memory: [`read_body`]).
 //!
 //! Every answer passes [`refuse_leaks`] on its way out: one that would
 //! show the value of a secret modelsync was given is withheld (500).
@@ -16,18 +16,8 @@ use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::engine::{Trigger, Triggers};
-use super::status::Shared;
-use crate::secret::Secret;
-
-/// What the handlers need.
-#[derive(Clone)]
-pub struct App {
-    pub shared: Shared,
-    pub triggers: Triggers,
-    /// The webhook secret; `None` accepts unsigned requests.
-    pub secret: Option<Secret>,
-}
+use super::App;
+use super::engine::Trigger;
 
 /// The largest body `POST /hooks/git` reads (GitHub's push events are
 /// far smaller; one larger is answered 413 and the next poll fetches).
@@ -43,6 +33,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(super::page::index))
         .route("/models/{name}", get(super::page::model))
+        .route("/feeds/{model}/{file}", get(super::feed::get))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -131,17 +131,10 @@ pub async fn register(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
 
-    use crate::registry::mlflow::{WebhookChange, WebhookSpec};
-    use crate::registry::{self, AnyRegistry, OpenOptions, Registry};
+    use crate::registry::{self, OpenOptions, WebhookChange, WebhookSpec};
     let reg = registry::open(registry_uri, &OpenOptions { write: false })
         .await
         .context("opening the registry to register the MLflow webhook")?;
-    let AnyRegistry::Mlflow(reg) = reg else {
-        anyhow::bail!(
-            "--register-mlflow-webhook needs an MLflow registry, not {}",
-            reg.uri()
-        );
-    };
     let spec = WebhookSpec {
         name,
         url,

@@ -7,7 +7,9 @@
 //! - `reconciler.rs`: the step the loop runs: fetch the source, then one
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
-//! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook.
+//! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook;
+//!   `feed.rs`: `/feeds/MODEL/ALIAS.json`, what stands behind an alias
+//!   (version, fetchable URI, pinned digest), shaped for Renovate.
 //! - `mlflow_hook.rs`: `POST /hooks/mlflow` (MLflow's own signed webhooks)
 //!   and registering the daemon's webhook on the server.
 //! - `models.rs`, `page.rs`: per-model views and the HTML status page
@@ -24,6 +26,7 @@
 
 pub mod backoff;
 pub mod engine;
+pub mod feed;
 pub mod folder;
 pub mod http;
 pub mod mlflow_hook;
@@ -44,10 +47,20 @@ use tracing::info;
 use crate::apply::CancelFlag;
 use crate::election::Leader;
 use crate::reconcile::Verdict;
-use crate::source::git::{GitOptions, GitSource, redact};
+use crate::source::git::{GitOptions, GitSource};
+use crate::uri::without_userinfo;
 use engine::{Reasons, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
+
+/// What the HTTP handlers (`http.rs`, `page.rs`) need.
+#[derive(Clone)]
+pub struct App {
+    pub shared: Shared,
+    pub triggers: Triggers,
+    /// The webhook secret; `None` accepts unsigned requests.
+    pub secret: Option<crate::secret::Secret>,
+}
 
 /// How long `--once` and a shutdown wait for notifications still queued.
 const NOTIFY_FLUSH: Duration = Duration::from_secs(10);
@@ -120,7 +133,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     let (source, description) = open_source(&cfg.source);
     let shared = Shared::new(Status {
         source: description.clone(),
-        registry: redact(&cfg.registry_uri),
+        registry: without_userinfo(&cfg.registry_uri),
         drift_mode: match cfg.drift {
             DriftMode::Heal => "heal".into(),
             DriftMode::Warn => "warn".into(),
@@ -219,7 +232,7 @@ async fn serve(
             triggers.clone(),
         ))
     });
-    let app = http::App {
+    let app = App {
         shared,
         triggers: triggers.clone(),
         secret: cfg.webhook_secret.clone(),
@@ -250,7 +263,7 @@ async fn serve(
     info!(
         listen = %addr,
         source = %description,
-        registry = %redact(&cfg.registry_uri),
+        registry = %without_userinfo(&cfg.registry_uri),
         "modelsync watch started"
     );
     triggers.fire(Trigger::Startup);

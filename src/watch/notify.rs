@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use super::models::ModelView;
 use super::status::SignatureStatus;
 use crate::apply::ActionResult;
+use crate::uri::scheme_and_host as redact_url;
 
 /// Events waiting for delivery at most.
 const QUEUE: usize = 64;
@@ -371,25 +372,13 @@ fn truncate(s: &str, max: usize) -> String {
     t
 }
 
-/// `scheme://host/…`: a webhook URL without the path and query that hold
-/// its secret (and without userinfo).
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<invalid URL>".into();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let more = rest.len() > authority.len();
-    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
-}
-
-/// Registers what [`redact_url`] leaves out of a `--notify` URL — its path
+/// Registers what [`redact_url`] (`uri::scheme_and_host`) leaves out of a `--notify` URL — its path
 /// and query, and a password in it — as a secret (named by the URL as
 /// logs show it), so that no published text carries them. A path too short
 /// to be looked for (`/hook`) is no secret worth a warning.
 fn register_secret_parts(url: &str) {
     let name = format!("the path of --notify {}", redact_url(url));
-    crate::secret::register_userinfo(&name, url);
+    crate::uri::register_password(&name, url);
     let Some((_, rest)) = url.split_once("://") else {
         return;
     };
@@ -429,11 +418,6 @@ mod tests {
             redact_url("https://hooks.slack.com/services/T0/B0/s3cr3t"),
             "https://hooks.slack.com/…"
         );
-        assert_eq!(
-            redact_url("http://u:p@127.0.0.1:9/x?token=1"),
-            "http://127.0.0.1:9/…"
-        );
-        assert_eq!(redact_url("https://example.com"), "https://example.com");
         let t = Target::parse("slack+https://hooks.slack.com/services/T0/B0/s3cr3t").expect("ok");
         assert!(matches!(t, Target::Slack(ref u) if u.starts_with("https://hooks")));
         assert!(!format!("{t:?}").contains("s3cr3t"));

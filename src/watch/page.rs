@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::http::App;
+use super::App;
 use super::models::{Holder, ModelState, ModelView};
 use super::status::{Status, now_rfc3339};
 use crate::source::git::CommitInfo;

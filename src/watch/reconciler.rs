@@ -21,9 +21,9 @@ use crate::clock::EvalClock;
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
-use crate::registry::Fence;
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
+use crate::term::Fence;
 
 /// Where manifests come from.
 pub enum Source {
@@ -115,6 +115,9 @@ pub struct Reconciler {
     /// With `--leader-election`: the election's view; only a leader runs
     /// the pass, fenced by its term.
     election: Option<tokio::sync::watch::Receiver<crate::election::View>>,
+    /// Where the alias holders' bytes are, as the last pass located them
+    /// (a version's location does not change: reused by the next pass).
+    locations: crate::state::artifacts::Locations,
 }
 
 #[path = "reconciler_report.rs"]
@@ -140,6 +143,7 @@ impl Reconciler {
             verified: None,
             last: (Verdict::Ok, None),
             election: None,
+            locations: Default::default(),
         }
     }
 
@@ -219,6 +223,9 @@ impl Reconciler {
             Decision::ReportDrift => Mode::Plan,
         };
         let out = self.pass(fetched, &id, mode, same, fence).await;
+        if out.desired.is_some() && out.stop.is_none() {
+            self.locations = out.locations.clone();
+        }
         let stats = out.stats;
         self.shared
             .lock()
@@ -268,6 +275,8 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
+            targets: None,
+            locate: Some(&self.locations),
         };
         let input = Input::Manifests {
             files: fetched.files,

@@ -218,6 +218,7 @@ impl Reconciler {
         }
         if let Some((views, live)) = models::views(out, mode) {
             state.status.models = views;
+            state.feeds = crate::watch::feed::feeds(&live, &out.locations);
             state.live = live;
         }
     }

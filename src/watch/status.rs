@@ -36,6 +36,7 @@ impl Shared {
             status,
             metrics: Metrics::default(),
             live: BTreeMap::new(),
+            feeds: Default::default(),
         })))
     }
 
@@ -52,6 +53,8 @@ pub struct State {
     /// The registry's reading of each declared model at the last pass
     /// (for `/models/NAME`'s history).
     pub live: BTreeMap<String, crate::state::LiveModel>,
+    /// What stands behind each alias of those models (`/feeds/…`).
+    pub feeds: super::feed::Feeds,
 }
 
 /// `GET /status`.

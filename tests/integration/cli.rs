@@ -277,6 +277,8 @@ fn help_texts() {
         "export",
         "get",
         "history",
+        "approve",
+        "reject",
         "schema",
         "lease",
         "lease show",

@@ -1,8 +1,10 @@
 //! The combination table: every entry point × every gate situation × with
 //! and without `--prune`, on both registries. One pass serves `apply`,
-//! `apply --plan` and `watch --once`, so each cell checks the exit code,
-//! the registry's state and the number of writes, and the writes of one
-//! situation must be the same whichever entry point ran it.
+//! `apply --plan` and `watch --once`, and their targeted forms (`apply
+//! --model`, `plan --model --out` then `apply --plan --model`), so each
+//! cell checks the exit code, the registry's state and the number of
+//! writes, and the writes of one situation must be the same whichever
+//! entry point ran it.
 //!
 //! Each cell starts from a model modelsync made (version 1 in Production,
 //! aliases `champion` and `old` on it), then the manifests register
@@ -14,7 +16,7 @@ use modelsync::registry::Registry;
 use modelsync::registry::embedded::EmbeddedRegistry;
 use modelsync::state::Stage;
 
-use crate::gates::{Backend, Ctx, manifest};
+use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
 use crate::support::mlflow::server;
 use crate::support::proxy::Proxy;
@@ -24,6 +26,25 @@ enum Entry {
     Apply,
     ApplyPlan,
     WatchOnce,
+    /// `apply --model NAME`.
+    ApplyTargeted,
+    /// `plan --model GLOB --out`, then `apply --plan --model GLOB`.
+    ApplyPlanTargeted,
+}
+
+const ENTRIES: [Entry; 5] = [
+    Entry::Apply,
+    Entry::ApplyPlan,
+    Entry::WatchOnce,
+    Entry::ApplyTargeted,
+    Entry::ApplyPlanTargeted,
+];
+
+impl Entry {
+    /// Applies a saved plan.
+    fn saved(self) -> bool {
+        matches!(self, Entry::ApplyPlan | Entry::ApplyPlanTargeted)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -161,25 +182,39 @@ impl Cell {
         if prune {
             flags.push("--prune");
         }
+        // The model by name, and by a glob of its name.
+        let name = self.c.name.as_str();
+        let glob = format!("{}*", &name[..name.len() - 1]);
         let r = match entry {
-            Entry::Apply | Entry::WatchOnce => {
+            Entry::Apply | Entry::WatchOnce | Entry::ApplyTargeted => {
                 if case == Case::MovedSincePlan {
                     self.hand_change().await;
                 }
-                let cmd: &[&str] = if entry == Entry::Apply {
-                    &["apply", "m"]
-                } else {
-                    &["watch", "--once", "m"]
+                let cmd: &[&str] = match entry {
+                    Entry::Apply => &["apply", "m"],
+                    Entry::ApplyTargeted => &["apply", "m", "--model", name],
+                    _ => &["watch", "--once", "m"],
                 };
                 self.run(&[cmd, &flags].concat())
             }
-            Entry::ApplyPlan => {
-                let p = self.run(&[&["plan", "m", "--out", "plan.json"][..], &flags].concat());
+            Entry::ApplyPlan | Entry::ApplyPlanTargeted => {
+                let (plan, apply): (&[&str], &[&str]) = if entry == Entry::ApplyPlan {
+                    (
+                        &["plan", "m", "--out", "plan.json"],
+                        &["apply", "--plan", "plan.json"],
+                    )
+                } else {
+                    (
+                        &["plan", "m", "--out", "plan.json", "--model", &glob],
+                        &["apply", "--plan", "plan.json", "--model", &glob],
+                    )
+                };
+                let p = self.run(&[plan, &flags].concat());
                 assert_eq!(p.code, 0, "plan --out: {p:?}");
                 if case == Case::MovedSincePlan {
                     self.hand_change().await;
                 }
-                self.run(&["apply", "--plan", "plan.json"])
+                self.run(apply)
             }
         };
         let model = self.c.model().await;
@@ -217,7 +252,7 @@ fn applied(stdout: &str) -> usize {
 /// Checks one cell against the table.
 fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
     let at = format!("{entry:?} × {case:?} × prune={prune}\n{}", s.log);
-    let stale = entry == Entry::ApplyPlan && case == Case::MovedSincePlan;
+    let stale = entry.saved() && case == Case::MovedSincePlan;
     let code = match case {
         _ if stale => 4,
         Case::BlockedGate => 5,
@@ -254,7 +289,7 @@ async fn table(backend: fn() -> Backend) {
     let first = Cell::new(backend(), None).await;
     let run_id = first.run_id.clone();
     let mut writes: BTreeMap<(Case, bool), Vec<(Entry, usize)>> = BTreeMap::new();
-    for entry in [Entry::Apply, Entry::ApplyPlan, Entry::WatchOnce] {
+    for entry in ENTRIES {
         for case in CASES {
             for prune in [false, true] {
                 let cell = Cell::new(backend(), Some(&run_id)).await;
@@ -270,7 +305,7 @@ async fn table(backend: fn() -> Backend) {
     for ((case, prune), per_entry) in &writes {
         let counts: Vec<usize> = per_entry
             .iter()
-            .filter(|(e, _)| !(*e == Entry::ApplyPlan && *case == Case::MovedSincePlan))
+            .filter(|(e, _)| !(e.saved() && *case == Case::MovedSincePlan))
             .map(|(_, n)| *n)
             .collect();
         assert!(

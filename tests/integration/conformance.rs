@@ -13,6 +13,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use modelsync::apply::{self, ApplyOptions};
+use modelsync::manifest::{self, SourceFile};
+use modelsync::plan::{Action, PlanContext};
+use modelsync::reconcile;
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
 use modelsync::state::{LiveModel, Stage, VersionStatus};
 
@@ -23,6 +27,7 @@ macro_rules! with_scenarios {
         $m! {$($pre)* ;
             register_version,
             register_again_returns_same_version,
+            adopt_version_registered_by_hand,
             versions_number_sequentially,
             promote_staging_then_production,
             transition_does_not_archive_others,
@@ -181,6 +186,81 @@ pub async fn register_again_returns_same_version(reg: &impl Registry, p: &str) {
         1,
         "no second version for the same source"
     );
+}
+
+/// A version registered by hand (same source, no `modelsync.source` tag)
+/// is that source's version: registering the source again answers it, and
+/// a manifest declaring the source plans no registration and moves it.
+pub async fn adopt_version_registered_by_hand(reg: &impl Registry, p: &str) {
+    let name = format!("{p}-m");
+    let source = format!("s3://modelsync-conformance/{p}/by-hand");
+    reg.create_model(&name, None, &no_tags())
+        .await
+        .expect("create_model");
+    reg.create_version(&name, &version(&source))
+        .await
+        .expect("create_version");
+    reg.delete_version_tag(&name, 1, "modelsync.source")
+        .await
+        .expect("untag: as if registered by hand");
+    let again = reg
+        .create_version(&name, &version(&source))
+        .await
+        .expect("create_version again");
+    assert_eq!(again.version, 1, "the version registered by hand");
+    assert_eq!(
+        model(reg, &name).await.versions.len(),
+        1,
+        "registered twice"
+    );
+
+    let yaml = format!(
+        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  \
+         versions:\n    cand: {{source: \"{source}\"}}\n  stages:\n    Staging: cand\n  \
+         aliases:\n    champion: cand\n"
+    );
+    let files = [SourceFile {
+        path: "model.yaml".into(),
+        contents: yaml.into_bytes(),
+    }];
+    let desired = manifest::load(&files).expect("a valid manifest");
+    let ctx = PlanContext {
+        now_ms: modelsync::clock::wall_ms(),
+        prune: false,
+        registry: reg.uri(),
+    };
+    let (_, plan) = reconcile::plan(reg, &Default::default(), &desired, &ctx)
+        .await
+        .expect("plan");
+    let registers = plan
+        .models
+        .iter()
+        .flat_map(|m| &m.actions)
+        .any(|a| matches!(a, Action::RegisterVersion { .. }));
+    assert!(!registers, "plans a second registration: {plan:#?}");
+    let report = apply::execute(reg, &plan, &apply_options()).await;
+    assert_eq!(report.failed(), 0, "{report:?}");
+    let m = model(reg, &name).await;
+    assert_eq!(m.versions.len(), 1, "registered twice: {m:#?}");
+    assert_eq!(m.versions[&1].stage, Stage::Staging);
+    assert_eq!(m.aliases.get("champion"), Some(&1));
+    reg.flush().await.expect("flush");
+}
+
+/// How the scenarios apply a plan: no lease, no leader, no copies.
+fn apply_options() -> ApplyOptions {
+    ApplyOptions {
+        concurrency: 1,
+        revision: None,
+        now_ms: modelsync::clock::wall_ms(),
+        cancel: None,
+        gates: Default::default(),
+        lease: None,
+        fence: None,
+        progress: None,
+        sources: Default::default(),
+        approvals: Default::default(),
+    }
 }
 
 pub async fn versions_number_sequentially(reg: &impl Registry, p: &str) {

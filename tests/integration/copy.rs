@@ -161,6 +161,14 @@ async fn proxied_copy_end_to_end() {
     let t = copied_tags(&m, n);
     assert_eq!(t[tags::COPY_OF], format!("dev/{source}/{v1}"));
     assert!(t[tags::COPY_LINEAGE].contains("sha256:"), "{t:?}");
+    // The copy is pinned to the bytes it copied: the digest over every
+    // file's sha256 (the one definition), which its lineage carries too.
+    let digest = &t[tags::DIGEST];
+    assert!(
+        t[tags::COPY_LINEAGE].ends_with(&format!("/{digest}")),
+        "{t:?}"
+    );
+    assert!(t[tags::DIGEST_FILES].contains(" MLmodel\n"), "{t:?}");
     let runs = reg
         .get_runs(std::slice::from_ref(&v.run_id))
         .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use modelsync::state::Stage;
 
-use crate::gates::{Backend, Ctx, manifest};
+use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
 use crate::support::daemon::Daemon;
 use crate::support::git::GitRepo;
@@ -160,10 +160,10 @@ async fn pull_request_then_merge_then_daemon_on_one_git_repository() {
         "manifests/model.yaml",
         &gated(&c, &[("one", &good), ("two", &weak)], "two"),
     );
+    // The blocked revision's pass is over: what it did is in the registry.
     d.wait_status("blocked push reconciled", WAIT, |s| {
         s["last_attempted_revision"] == blocked && s["reconciles"].as_u64() >= Some(2)
     });
-    std::thread::sleep(Duration::from_millis(1500));
     let m = c.model().await;
     assert_eq!(production(&m), vec![1], "the gate held Production: {m:?}");
     assert_eq!(m.versions.len(), 2, "version two was registered: {m:?}");
@@ -183,5 +183,5 @@ async fn pull_request_then_merge_then_daemon_on_one_git_repository() {
     let m = c.model().await;
     assert_eq!(production(&m), vec![3], "{m:?}");
     assert_eq!(m.aliases.get("champion"), Some(&3));
-    assert_eq!(d.terminate(Duration::from_secs(20)), 0);
+    assert_eq!(d.terminate(WAIT), 0);
 }

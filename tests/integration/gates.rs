@@ -3,123 +3,12 @@
 //! `beats` against the current champion, soak times with an injected clock,
 //! `requireTag`; a blocked move blocks only itself and apply exits 5.
 
-use std::collections::BTreeMap;
-
 use modelsync::registry::Registry;
 use modelsync::registry::embedded::EmbeddedRegistry;
-use modelsync::state::{LiveRun, Stage};
+use modelsync::state::Stage;
 
-use crate::support::cli::{Run, Workdir};
-use crate::support::mlflow::{server, unique};
-
-/// Where the test runs: the registry URI and how to make runs with metrics.
-pub(crate) enum Backend {
-    Embedded,
-    Mlflow,
-}
-
-pub(crate) struct Ctx {
-    pub(crate) backend: Backend,
-    pub(crate) w: Workdir,
-    pub(crate) name: String,
-}
-
-impl Ctx {
-    pub(crate) fn new(backend: Backend, prefix: &str) -> Ctx {
-        Ctx {
-            backend,
-            w: Workdir::new(),
-            name: unique(prefix),
-        }
-    }
-
-    pub(crate) fn uri(&self) -> String {
-        match self.backend {
-            Backend::Embedded => self.w.registry_uri(),
-            Backend::Mlflow => server().url.clone(),
-        }
-    }
-
-    pub(crate) fn run(&self, args: &[&str]) -> Run {
-        self.run_at(None, args)
-    }
-
-    pub(crate) fn run_at(&self, now: Option<&str>, args: &[&str]) -> Run {
-        let uri = self.uri();
-        let mut all = vec!["--registry", uri.as_str()];
-        all.extend_from_slice(args);
-        let mut cmd = self.w.command(&all);
-        if let Some(now) = now {
-            cmd.env("MODELSYNC_NOW", now);
-        }
-        let out = cmd.output().expect("run");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Creates a run with these metrics (or logs them again on `run_id`).
-    pub(crate) fn log(&self, run_id: Option<&str>, metrics: &[(&str, f64)]) -> String {
-        match self.backend {
-            Backend::Mlflow => {
-                let logs: String = metrics
-                    .iter()
-                    .map(|(k, v)| format!("c.log_metric(rid, {k:?}, {v}, step=step)\n"))
-                    .collect();
-                let code = format!(
-                    "import mlflow\nfrom mlflow import MlflowClient\nc = MlflowClient()\n\
-                     rid = {rid}\nstep = {step}\n\
-                     if rid is None:\n    exp = c.get_experiment_by_name('Default')\n    rid = c.create_run(exp.experiment_id).info.run_id\n\
-                     {logs}print(rid)\n",
-                    rid = run_id.map(|r| format!("{r:?}")).unwrap_or("None".into()),
-                    step = if run_id.is_some() { 1 } else { 0 },
-                );
-                server().run_python(&code).trim().to_string()
-            }
-            Backend::Embedded => {
-                let id = run_id
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("run{:016x}", fastrand::u64(..)));
-                let reg = EmbeddedRegistry::open(&self.w.registry_file(), true).expect("open");
-                let metrics: BTreeMap<String, f64> =
-                    metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-                reg.insert_run(LiveRun {
-                    run_id: id.clone(),
-                    experiment_id: "0".into(),
-                    metrics,
-                });
-                futures_block(reg.flush()).expect("flush");
-                id
-            }
-        }
-    }
-
-    pub(crate) async fn model(&self) -> modelsync::state::LiveModel {
-        match self.backend {
-            Backend::Mlflow => server().registry().get_model(&self.name).await,
-            Backend::Embedded => {
-                EmbeddedRegistry::open(&self.w.registry_file(), false)
-                    .expect("open")
-                    .get_model(&self.name)
-                    .await
-            }
-        }
-        .expect("read")
-        .expect("model exists")
-    }
-}
-
-pub(crate) fn futures_block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
-}
-
-pub(crate) fn manifest(name: &str, body: &str) -> String {
-    format!(
-        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n{body}"
-    )
-}
+use crate::support::backend::{Backend, Ctx, manifest};
+use crate::support::mlflow::server;
 
 async fn metric_gate_blocks_then_passes(b: Backend) {
     let c = Ctx::new(b, "gate-metric");
@@ -287,22 +176,41 @@ async fn hand_moved_version_fails_soak(b: Backend) {
     assert!(r.stdout.contains("not moved there by modelsync"), "{r:?}");
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Embedded).await })*
-        }
-        mod mlflow {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Mlflow).await })*
-        }
+/// A version moved into Production whose alias move is gate-blocked: the
+/// stage's old holder is still archived (its replacement is in place), and
+/// the apply says so — the blocked alias holds back only itself.
+async fn a_blocked_alias_does_not_hold_back_the_stages_archival(b: Backend) {
+    let c = Ctx::new(b, "gate-archive");
+    let versions = format!(
+        "  versions:\n    old: {{source: \"s3://bucket/{n}/old\"}}\n    cand: {{source: \"s3://bucket/{n}/cand\"}}\n",
+        n = c.name
+    );
+    let before = format!("{versions}  stages:\n    Production: old\n");
+    c.w.write("m/model.yaml", &manifest(&c.name, &before));
+    assert_eq!(c.run(&["apply", "m"]).code, 0);
+    let after = format!(
+        "{versions}  stages:\n    Production: cand\n  aliases:\n    champion: cand\n  gates:\n    champion:\n      - requireTag: {{key: approved, value: \"true\"}}\n"
+    );
+    c.w.write("m/model.yaml", &manifest(&c.name, &after));
+    let r = c.run(&["apply", "m"]);
+    assert_eq!(r.code, 5, "the alias is blocked: {r:?}");
+    assert!(!r.stdout.contains("is not in place"), "{r:?}");
+    let m = c.model().await;
+    let stage_of = |handle: &str| {
+        m.versions
+            .values()
+            .find(|v| v.source.ends_with(&format!("/{handle}")))
+            .map(|v| v.stage)
     };
+    assert_eq!(stage_of("cand"), Some(Stage::Production), "{m:?}");
+    assert_eq!(stage_of("old"), Some(Stage::Archived), "{m:?}");
+    assert_eq!(m.aliases.get("champion"), None, "{m:?}");
 }
 
-both!(
+crate::both!(
     metric_gate_blocks_then_passes,
     beats_the_current_champion,
     soak_and_require_tag,
-    hand_moved_version_fails_soak
+    hand_moved_version_fails_soak,
+    a_blocked_alias_does_not_hold_back_the_stages_archival
 );

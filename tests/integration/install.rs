@@ -88,7 +88,6 @@ pub(crate) fn wheel() -> &'static Path {
 
 /// A virtualenv with the wheel installed, shared by this module's tests.
 pub(crate) struct Installed {
-    _dir: tempfile::TempDir,
     /// The venv's `bin` directory.
     pub bin: PathBuf,
 }
@@ -112,11 +111,12 @@ pub(crate) fn installed() -> &'static Installed {
     static VENV: OnceLock<Installed> = OnceLock::new();
     VENV.get_or_init(|| {
         let wheel = wheel();
-        let dir = tempfile::Builder::new()
-            .prefix("modelsync-install-")
-            .tempdir()
-            .expect("tempdir");
-        let venv = dir.path().join("venv");
+        // Under the target directory, not /tmp: a static is never dropped,
+        // so a temp dir here would outlive every run (53 MB each).
+        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("install-venv");
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv).expect("remove the last run's venv");
+        }
         let started = Instant::now();
         let made = Command::new("python3")
             .args(["-m", "venv"])
@@ -138,7 +138,7 @@ pub(crate) fn installed() -> &'static Installed {
             "harness: pip-installed the wheel into a fresh venv in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        Installed { _dir: dir, bin }
+        Installed { bin }
     })
 }
 

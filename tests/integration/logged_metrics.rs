@@ -9,7 +9,7 @@
 use modelsync::registry::Registry;
 use modelsync::state::Stage;
 
-use crate::gates::manifest;
+use crate::support::backend::manifest;
 use crate::support::cli::{Run, Workdir};
 use crate::support::mlflow::{MlflowServer, server, unique};
 use crate::support::proxy::Proxy;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod approvals;
 mod cli;
 mod cli_edges;
@@ -36,5 +37,7 @@ mod saved_plan;
 mod schema;
 mod secrets;
 mod servers;
+mod serving;
+mod targeted;
 mod tidy;
 mod watch;

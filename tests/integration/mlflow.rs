@@ -357,8 +357,9 @@ async fn unreachable_server_fails_fast_with_unreachable() {
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
     );
+    // Refused at once: not retried for the 60 s budget.
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < Duration::from_secs(30),
         "took {:?}",
         start.elapsed()
     );

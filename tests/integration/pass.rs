@@ -6,20 +6,6 @@
 //! the ownership record holds only what modelsync did. Each runs on the
 //! embedded registry and the real MLflow server where both make sense.
 
-/// Runs `$name(Backend)` as a test on each registry.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::gates::Backend::Embedded).await })*
-        }
-        mod mlflow {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::gates::Backend::Mlflow).await })*
-        }
-    };
-}
-
 mod errors;
 mod forced_release;
 mod heartbeat;
@@ -34,7 +20,7 @@ use modelsync::registry::Registry;
 use modelsync::registry::embedded::EmbeddedRegistry;
 use modelsync::state::{LiveModel, Stage};
 
-use crate::gates::{Backend, Ctx};
+use crate::support::backend::{Backend, Ctx};
 use crate::support::cli::Run;
 use crate::support::mlflow::server;
 use crate::support::proxy::Proxy;
@@ -129,9 +115,10 @@ impl Bench {
 
     /// Writes `m/model.yaml` for this bench's model.
     pub(crate) fn manifest(&self, body: &str) {
-        self.c
-            .w
-            .write("m/model.yaml", &crate::gates::manifest(self.name(), body));
+        self.c.w.write(
+            "m/model.yaml",
+            &crate::support::backend::manifest(self.name(), body),
+        );
     }
 
     /// The model, if it exists (read without the proxy).

@@ -320,7 +320,7 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
     let w = prompt_dir(&name);
     let port = free_port().expect("port");
     let mut d = crate::mlflow_webhooks::daemon(&w, srv, port, &hook);
-    d.wait_log("reconcile success", Duration::from_secs(60));
+    d.wait_log("reconcile success", Duration::from_secs(120));
     let alias = || {
         srv.run_python(&format!(
             "from mlflow import MlflowClient\nprint(MlflowClient().get_prompt_version_by_alias('{name}', 'production').version)\n"
@@ -335,15 +335,15 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
     let start = Instant::now();
     while alias() != "2" {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(120),
             "not healed (resync is off):\n{}",
             d.logs().join("\n")
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    d.wait_log("MLflow webhook received", Duration::from_secs(1));
+    d.wait_log("MLflow webhook received", Duration::from_secs(120));
     // The operator sees the prompt: in /status and on the page.
-    let s = d.wait_status("the prompt back in sync", Duration::from_secs(10), |s| {
+    let s = d.wait_status("the prompt back in sync", Duration::from_secs(120), |s| {
         s["models"].as_array().is_some_and(|ms| {
             ms.iter()
                 .any(|m| m["name"] == name.as_str() && m["state"] == "in_sync")
@@ -367,7 +367,7 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
         "{}",
         page.body
     );
-    d.terminate(Duration::from_secs(20));
+    d.terminate(Duration::from_secs(120));
     srv.run_python(&format!(
         "from mlflow import MlflowClient\nfor h in MlflowClient().list_webhooks():\n    if h.name == {hook:?}: MlflowClient().delete_webhook(h.webhook_id)\n"
     ));

@@ -6,14 +6,12 @@
 //! Exact counts per endpoint, so a change that adds a request per version
 //! or per move fails here.
 
-use std::collections::BTreeMap;
-
 use modelsync::registry::Registry;
 use modelsync::state::Stage;
 
 use crate::support::cli::Workdir;
 use crate::support::mlflow::{server, unique};
-use crate::support::proxy::Proxy;
+use crate::support::proxy::{Proxy, counts};
 
 /// Two versions more than `prod` / `staging` need: v1..v`n`, Production and
 /// `champion` on `prod`, Staging on `staging`.
@@ -32,32 +30,6 @@ fn manifest(name: &str, n: usize, prod: usize, staging: usize) -> String {
     m
 }
 
-/// Requests seen, by `METHOD endpoint`, leaving out the applier lease's
-/// (whose query or body names the lease model); and the lease's count.
-fn by_endpoint(proxy: &Proxy, lease: &str) -> (BTreeMap<String, usize>, usize) {
-    let mut out = BTreeMap::new();
-    let mut lease_requests = 0;
-    for s in proxy.seen() {
-        if s.path.contains(lease) || s.body.contains(lease) {
-            lease_requests += 1;
-            continue;
-        }
-        let endpoint = s
-            .path
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("/api/2.0/mlflow/")
-            .to_string();
-        *out.entry(format!("{} {endpoint}", s.method)).or_default() += 1;
-    }
-    (out, lease_requests)
-}
-
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     let srv = server();
@@ -70,7 +42,7 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     let proxy = Proxy::start(&srv.url).await;
     let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let (seen, lease) = by_endpoint(&proxy, &w.lease_name());
+    let (seen, lease) = proxy.by_endpoint(&w.lease_name());
     // Per model: 1 + 3 + 2 + 1 = 7 writes, and 1 read (the duplicate
     // backstop: one model-versions/search after its registrations). Per
     // run: 3 snapshots (plan, plan under the lease, final verification),
@@ -122,7 +94,7 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     let proxy = Proxy::start(&srv.url).await;
     let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    let (seen, _) = proxy.by_endpoint(&w.lease_name());
     // Per model: the read before its first write (registered-models/get +
     // model-versions/search), 1 create, the backstop search, 1
     // transition-stage with archive_existing_versions (no separate
@@ -188,7 +160,7 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
     let proxy = Proxy::start(&srv.url).await;
     let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    let (seen, _) = proxy.by_endpoint(&w.lease_name());
     // One of the model searches asks for the prompts' names (the models
     // are to be created; a declared model may be a prompt).
     let pages = seen["GET registered-models/search"] - 1;
@@ -209,7 +181,7 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
     let proxy = Proxy::start(&srv.url).await;
     let r = w.run(&["--registry", &proxy.url, "plan", "m", "--detailed-exitcode"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let (seen, _) = by_endpoint(&proxy, &w.lease_name());
+    let (seen, _) = proxy.by_endpoint(&w.lease_name());
     assert_eq!(
         seen,
         counts(&[

@@ -11,7 +11,7 @@ use modelsync::registry::embedded::EmbeddedRegistry;
 use modelsync::registry::{NewVersion, Registry, Scope, SnapshotRequest};
 use modelsync::state::Stage;
 
-use crate::gates::{Backend, Ctx, manifest};
+use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
 use crate::support::mlflow::server;
 use crate::support::proxy::Proxy;
@@ -310,20 +310,7 @@ async fn a_plan_with_errors_or_invalid_manifests_is_not_saved(b: Backend) {
     assert!(!out.exists(), "a plan of invalid manifests was saved");
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Embedded).await })*
-        }
-        mod mlflow {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Mlflow).await })*
-        }
-    };
-}
-
-both!(
+crate::both!(
     gated_plan_is_saved_and_applied,
     every_hand_change_makes_the_plan_stale,
     a_plan_with_errors_or_invalid_manifests_is_not_saved

@@ -22,15 +22,16 @@ const NOT_YAML: &[&str] = &[
 /// Broken corpus files whose problem needs more than one value at a time,
 /// which a JSON Schema cannot compare: the schema accepts them.
 const SEMANTIC: &[&str] = &[
-    "duplicate-experiment",      // the same name in two documents
-    "duplicate-model",           // the same name in two documents
+    "access-protected-edit", // protect: true limits the permissions of the grants beside it
+    "duplicate-experiment",  // the same name in two documents
+    "duplicate-model",       // the same name in two documents
     "gate-dataset-digest-alone", // datasetDigest needs dataset; dataset needs a metric gate
-    "gate-bounds-inverted",      // atLeast > atMost: compares two numbers
-    "gate-target-undeclared",    // a gates key must be a key of stages or aliases
-    "handle-undefined",          // a stage's handle must be a key of versions
-    "runid-mismatch",            // runId must equal the id inside source
-    "same-source-twice",         // two versions with one source
-    "version-in-two-stages",     // two stages naming one version
+    "gate-bounds-inverted",  // atLeast > atMost: compares two numbers
+    "gate-target-undeclared", // a gates key must be a key of stages or aliases
+    "handle-undefined",      // a stage's handle must be a key of versions
+    "runid-mismatch",        // runId must equal the id inside source
+    "same-source-twice",     // two versions with one source
+    "version-in-two-stages", // two stages naming one version
 ];
 
 fn root() -> &'static Path {
@@ -65,10 +66,10 @@ fn documents(contents: &[u8]) -> Result<Vec<serde_json::Value>, String> {
 fn validator_for_kind(kind: &str) -> jsonschema::Validator {
     let mut schema: serde_json::Value =
         serde_json::from_str(&json_schema()).expect("schema is JSON");
-    let def = if kind == "Experiment" {
-        "ExperimentDocument"
-    } else {
-        "ModelDocument"
+    let def = match kind {
+        "Experiment" => "ExperimentDocument",
+        "AccessPolicy" => "AccessPolicyDocument",
+        _ => "ModelDocument",
     };
     schema["anyOf"] = serde_json::json!([{"$ref": format!("#/$defs/{def}")}]);
     jsonschema::validator_for(&schema).expect("valid schema")

@@ -56,7 +56,7 @@ spec:
     )
 }
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(90);
 
 fn watch_cmd(w: &Workdir, t: &Target, args: &[&str]) -> Command {
     let mut cmd = w.command(&["watch"]);
@@ -121,7 +121,7 @@ pub fn folder_watch_applies_an_edit(t: &Target) {
         s["last_actions"].as_array().is_some_and(|a| !a.is_empty()),
         "{s:#}"
     );
-    assert_eq!(d.terminate(Duration::from_secs(10)), 0);
+    assert_eq!(d.terminate(Duration::from_secs(120)), 0);
 }
 
 pub fn a_burst_of_writes_is_a_bounded_number_of_reconciles(t: &Target) {
@@ -435,7 +435,7 @@ pub fn sigterm_during_a_run_exits_0_and_leaves_the_registry_consistent(t: &Targe
         );
     }
     let mut d = Daemon::start(watch_cmd(&w, t, &["m", "--concurrency", "2"]));
-    let code = d.terminate(Duration::from_secs(10));
+    let code = d.terminate(Duration::from_secs(120));
     assert_eq!(code, 0, "{}", d.logs().join("\n"));
     let logs = d.logs().join("\n");
     assert!(logs.contains("shutting down"), "{logs}");

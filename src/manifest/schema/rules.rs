@@ -11,6 +11,7 @@
 use schemars::Schema;
 use serde_json::{Value, json};
 
+use crate::manifest::DIGEST_UNCHANGED;
 use crate::naming::{
     MAX_ALIAS_LEN, MAX_DESCRIPTION_LEN, MAX_EXPERIMENT_NAME_LEN, MAX_EXPERIMENT_TAG_VALUE_LEN,
     MAX_SOURCE_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN,
@@ -256,7 +257,7 @@ pub fn from_exactly_one(s: &mut Schema) {
 }
 
 /// A gate: exactly one of `metric` (with `atLeast` and/or `atMost`),
-/// `beats`, `soak`, `requireTag`, `approvals`; bounds only with `metric`.
+/// `beats`, `soak`, `requireTag`, `approvals`, `digest`; bounds only with `metric`.
 pub fn gate_exactly_one(s: &mut Schema) {
     let other = |kind: &str| {
         json!({
@@ -283,9 +284,18 @@ pub fn gate_exactly_one(s: &mut Schema) {
             other("beats"),
             other("soak"),
             other("requireTag"),
-            other("approvals")
+            other("approvals"),
+            {
+                "required": ["digest"],
+                "properties": {"atLeast": {"type": "null"}, "atMost": {"type": "null"}}
+            }
         ]),
     );
+}
+
+/// `digest`: only `unchanged`.
+pub fn digest_value(s: &mut Schema) {
+    insert(s, "enum", json!([DIGEST_UNCHANGED]));
 }
 
 /// A soak gate: exactly one of `stage` and `alias`.

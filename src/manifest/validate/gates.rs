@@ -6,7 +6,7 @@ use crate::manifest::schema::{
     ApprovalsSpec, ApproverList, BeatsSpec, GateSpec, RequireTagSpec, SoakSpec,
 };
 use crate::manifest::yaml::{Located, LocatedMap};
-use crate::manifest::{ApproverSet, Dataset, Gate, GateTarget};
+use crate::manifest::{ApproverSet, DIGEST_UNCHANGED, Dataset, Gate, GateTarget};
 use crate::state::Stage;
 
 use super::Ctx;
@@ -129,6 +129,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         g.soak.is_some(),
         g.require_tag.is_some(),
         g.approvals.is_some(),
+        g.digest.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -136,7 +137,8 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
     if kinds != 1 {
         ctx.error(
             gate,
-            "a gate needs exactly one of metric, beats, soak, requireTag, approvals".to_string(),
+            "a gate needs exactly one of metric, beats, soak, requireTag, approvals, digest"
+                .to_string(),
         );
         return None;
     }
@@ -164,9 +166,27 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         check_require_tag(ctx, &rt.value)
     } else if let Some(approvals) = &g.approvals {
         check_approvals(ctx, approvals)
+    } else if let Some(digest) = &g.digest {
+        check_digest(ctx, digest)
     } else {
         None
     }
+}
+
+/// `digest: unchanged`, the only value.
+fn check_digest(ctx: &mut Ctx<'_>, digest: &Located<String>) -> Option<Gate> {
+    if digest.value == DIGEST_UNCHANGED {
+        return Some(Gate::DigestUnchanged);
+    }
+    ctx.error(
+        digest,
+        format!(
+            "digest gate {:?}: the only value is \"{DIGEST_UNCHANGED}\" (the bytes must still \
+             be the ones whose digest modelsync recorded)",
+            digest.value
+        ),
+    );
+    None
 }
 
 /// `metric` with `atLeast` and/or `atMost`, a range some value can pass.

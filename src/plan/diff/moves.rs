@@ -80,6 +80,7 @@ pub(crate) fn actions(
                     live: p.slot.live,
                     run_id: p.slot.run_id.as_deref(),
                     model_id: p.slot.model_id.as_deref(),
+                    pinned: p.slot.pinned.as_ref(),
                 };
                 gates::evaluate(g, &candidate, model, live, &env)
             })

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::DesiredModel;
+use crate::manifest::{DesiredModel, GateTarget};
 use crate::plan::Action;
 use crate::state::tags;
 use crate::state::{LiveModel, Stage};
@@ -55,16 +55,17 @@ impl Inventory {
     }
 
     /// The inventory a run actually earned: `planned` (a tag value) minus
-    /// the targets whose move did not take effect (`not_set`: stage names
-    /// and aliases), unless `before` (the value already recorded) owned
-    /// them. The ownership record only ever holds what modelsync did.
-    pub fn earned(planned: &str, before: Option<&str>, not_set: &BTreeSet<String>) -> String {
+    /// the targets whose move did not take effect (`not_set`), unless
+    /// `before` (the value already recorded) owned them. The ownership
+    /// record only ever holds what modelsync did.
+    pub fn earned(planned: &str, before: Option<&str>, not_set: &BTreeSet<GateTarget>) -> String {
         let before = before.map(Inventory::decode).unwrap_or_default();
         let mut inv = Inventory::decode(planned);
-        inv.aliases
-            .retain(|a| !not_set.contains(a) || before.aliases.contains(a));
+        inv.aliases.retain(|a| {
+            !not_set.contains(&GateTarget::Alias(a.clone())) || before.aliases.contains(a)
+        });
         inv.stages
-            .retain(|s| !not_set.contains(s.as_str()) || before.stages.contains(s));
+            .retain(|s| !not_set.contains(&GateTarget::Stage(*s)) || before.stages.contains(s));
         inv.encode()
     }
 
@@ -124,8 +125,15 @@ impl Inventory {
 mod tests {
     use super::*;
 
-    fn set(items: &[&str]) -> BTreeSet<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    /// Stage names and `@alias`es.
+    fn set(items: &[&str]) -> BTreeSet<GateTarget> {
+        items
+            .iter()
+            .map(|s| match s.strip_prefix('@') {
+                Some(alias) => GateTarget::Alias(alias.to_string()),
+                None => GateTarget::Stage(Stage::parse(s).expect("a stage")),
+            })
+            .collect()
     }
 
     const PLANNED: &str =
@@ -139,14 +147,14 @@ mod tests {
 
     #[test]
     fn earned_leaves_out_moves_that_did_not_happen() {
-        let earned = Inventory::earned(PLANNED, None, &set(&["Production", "champion"]));
+        let earned = Inventory::earned(PLANNED, None, &set(&["Production", "@champion"]));
         assert_eq!(earned, r#"{"aliases":["challenger"],"stages":["Staging"]}"#);
     }
 
     #[test]
     fn earned_keeps_what_was_owned_before_even_if_not_moved_now() {
         let before = r#"{"aliases":["champion"],"stages":[]}"#;
-        let earned = Inventory::earned(PLANNED, Some(before), &set(&["Production", "champion"]));
+        let earned = Inventory::earned(PLANNED, Some(before), &set(&["Production", "@champion"]));
         assert_eq!(
             earned,
             r#"{"aliases":["challenger","champion"],"stages":["Staging"]}"#
@@ -159,6 +167,15 @@ mod tests {
         let before = r#"{"aliases":["champion"],"stages":["Production"]}"#;
         let earned = Inventory::earned(planned, Some(before), &set(&["Staging"]));
         assert_eq!(earned, r#"{"aliases":[],"stages":[]}"#);
+    }
+
+    #[test]
+    fn an_alias_named_like_a_stage_is_not_that_stage() {
+        let planned = r#"{"aliases":["Staging"],"stages":["Staging"]}"#;
+        let earned = Inventory::earned(planned, None, &set(&["@Staging"]));
+        assert_eq!(earned, r#"{"aliases":[],"stages":["Staging"]}"#);
+        let earned = Inventory::earned(planned, None, &set(&["Staging"]));
+        assert_eq!(earned, r#"{"aliases":["Staging"],"stages":[]}"#);
     }
 
     #[test]

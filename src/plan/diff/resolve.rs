@@ -2,9 +2,9 @@
 //! plan registers.
 //!
 //! A handle declared by number must exist; a handle declared by source is
-//! the lowest live version registered from that source (verbatim, by the
-//! `modelsync.source` tag, or by the source the registry resolved it to),
-//! and otherwise a new registration — unless the registry said the source
+//! the live version that source is (`LiveModel::version_for_source`: by the
+//! `modelsync.source` tag first, else by its stored source or the source the
+//! registry resolved it to), and otherwise a new registration — unless the registry said the source
 //! cannot be registered (a `runs:/` source whose run does not exist or holds
 //! no model there), which is an error. A handle on a version that is not
 //! READY (still PENDING_REGISTRATION after the wait, or
@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use crate::manifest::{DesiredModel, DesiredVersion, FromRef, Locator, Origin};
 use crate::plan::Target;
 use crate::state::tags;
-use crate::state::{CopySource, LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus};
+use crate::state::{
+    CopySource, DeclaredSource, LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus,
+};
 
 /// A declared handle, resolved.
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ pub(crate) struct Slot<'a> {
     pub run_id: Option<String>,
     /// The MLflow 3 logged model the version has, or will have.
     pub model_id: Option<String>,
+    /// For a version this plan registers or copies: the digest of its
+    /// bytes, which its registration records (`Err`: why none was taken).
+    pub pinned: Option<Result<String, String>>,
 }
 
 /// A version the plan registers.
@@ -118,6 +123,7 @@ pub(crate) fn resolve<'a>(
                     live: None,
                     run_id: reg.run_id.clone(),
                     model_id: reg.model_id.clone(),
+                    pinned: Some(source_digest(live, source)),
                 };
                 if first == *handle {
                     out.registrations.push(reg);
@@ -200,6 +206,7 @@ fn resolve_copy<'a>(
         // Gated on the source run's metrics (observe adds them) until the
         // copy is made; the source's logged model is not in this registry.
         model_id: None,
+        pinned: Some(Ok(src.digest.clone())),
     };
     let copy = (first == dv.handle).then(|| CopyReg {
         handle: first,
@@ -240,43 +247,19 @@ fn not_ready(dm: &DesiredModel, dv: &DesiredVersion, v: &LiveVersion) -> Option<
     }
 }
 
-/// The lowest live version of `model` registered from `source`.
+/// The live version of `model` that the declared `source` is
+/// ([`DeclaredSource`]'s rule), given what the registry resolved it to.
 pub(crate) fn find_source<'a>(
     model: &'a LiveModel,
     source: &str,
     run_id: Option<&str>,
     resolved: Option<&ResolvedSource>,
 ) -> Option<&'a LiveVersion> {
-    // `versions` is a BTreeMap, so the first match is the lowest number. A
-    // failed registration counts only when no other version matches.
-    let mut matching = model
-        .versions
-        .values()
-        .filter(|v| matches_source(v, source, run_id, resolved));
-    let first = matching.next()?;
-    if first.status != VersionStatus::FailedRegistration {
-        return Some(first);
-    }
-    matching
-        .find(|v| v.status != VersionStatus::FailedRegistration)
-        .or(Some(first))
-}
-
-/// True when `v` is the version registered from the declared `source`.
-pub(crate) fn matches_source(
-    v: &LiveVersion,
-    source: &str,
-    run_id: Option<&str>,
-    resolved: Option<&ResolvedSource>,
-) -> bool {
-    let same_source = v.source == source
-        || v.tags.get(tags::SOURCE).is_some_and(|s| s == source)
-        || resolved.is_some_and(|r| v.source == r.source);
-    let same_run = match run_id {
-        Some(r) => v.run_id.is_empty() || v.run_id == r,
-        None => true,
-    };
-    same_source && same_run
+    model.version_for_source(&DeclaredSource {
+        source,
+        run_id,
+        stored_as: resolved.map(|r| r.source.as_str()),
+    })
 }
 
 fn existing(v: &LiveVersion) -> Slot<'_> {
@@ -285,6 +268,17 @@ fn existing(v: &LiveVersion) -> Slot<'_> {
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
         model_id: (!v.model_id.is_empty()).then(|| v.model_id.clone()),
+        pinned: None,
+    }
+}
+
+/// The digest of the bytes a registration of `source` records, or why
+/// there is none.
+fn source_digest(live: &LiveState, source: &str) -> Result<String, String> {
+    match live.source_trees.get(source) {
+        Some(Ok(tree)) => Ok(tree.digest.clone()),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("its bytes were not read".to_string()),
     }
 }
 

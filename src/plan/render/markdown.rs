@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{Summary, blocked_count, plural};
+use crate::plan::access::AccessPlan;
 use crate::plan::prompts::{PromptAction, PromptPlan};
 use crate::plan::{Action, ExperimentPlan, GateStatus, ModelPlan, Plan, describe};
 
@@ -25,7 +26,14 @@ pub fn markdown(plan: &Plan) -> String {
     let summary = Summary::of(plan);
     let mut out = String::from("## modelsync plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary.line());
-    if plan.models.is_empty() && plan.experiments.is_empty() && plan.prompts.is_empty() {
+    if let Some(targets) = &plan.targets {
+        let _ = writeln!(out, "_{}_\n", super::targeted_line(targets, code));
+    }
+    if plan.models.is_empty()
+        && plan.experiments.is_empty()
+        && plan.prompts.is_empty()
+        && plan.access.is_empty()
+    {
         return out;
     }
     let mut sections = Vec::new();
@@ -61,6 +69,15 @@ pub fn markdown(plan: &Plan) -> String {
         rows.push(format!("| prompt {} | {changes} | 0 |\n", code(&pp.prompt)));
         sections.push((Kind::Prompt, prompt_section(pp)));
     }
+    for ap in &plan.access {
+        let changes = if ap.errors.is_empty() {
+            ap.actions.len().to_string()
+        } else {
+            "error".to_string()
+        };
+        rows.push(format!("| access {} | {changes} | 0 |\n", code(&ap.model)));
+        sections.push((Kind::Access, access_section(ap)));
+    }
     out.push_str("| model | changes | blocked |\n| --- | ---: | ---: |\n");
     let mut shown_rows = 0;
     for row in &rows {
@@ -74,16 +91,16 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "| … and {} more | | |", rows.len() - shown_rows);
     }
     out.push('\n');
-    let mut omitted = [0usize; 3];
+    let mut omitted = [0usize; 4];
     for (kind, section) in &sections {
         let fits = out.len() + section.len() + RESERVE <= MARKDOWN_LIMIT;
-        if omitted == [0; 3] && fits {
+        if omitted == [0; 4] && fits {
             out.push_str(section);
             continue;
         }
         omitted[*kind as usize] += 1;
     }
-    if omitted != [0; 3] {
+    if omitted != [0; 4] {
         out.push_str(&truncation_note(omitted));
     }
     out
@@ -95,13 +112,15 @@ enum Kind {
     Model = 0,
     Experiment = 1,
     Prompt = 2,
+    Access = 3,
 }
 
-fn truncation_note(omitted: [usize; 3]) -> String {
+fn truncation_note(omitted: [usize; 4]) -> String {
     let names = [
         ("model", "models"),
         ("experiment", "experiments"),
         ("prompt", "prompts"),
+        ("model's permissions", "models' permissions"),
     ];
     let what: Vec<String> = omitted
         .iter()
@@ -194,6 +213,23 @@ fn prompt_section(pp: &PromptPlan) -> String {
             }
             let _ = writeln!(s, "  {fence}\n");
         }
+    }
+    s.push('\n');
+    s
+}
+
+/// A model's permission changes (`kind: AccessPolicy`), its refusals and
+/// the holes in its protection.
+fn access_section(ap: &AccessPlan) -> String {
+    let mut s = format!("### access {}\n\n", code(&ap.model));
+    for e in &ap.errors {
+        let _ = writeln!(s, "- :x: **refused:** {}", cell(e));
+    }
+    for w in &ap.warnings {
+        let _ = writeln!(s, "- :warning: **warning:** {}", cell(w));
+    }
+    for a in &ap.actions {
+        let _ = writeln!(s, "- {}", cell(&describe::access_action(a)));
     }
     s.push('\n');
     s

@@ -15,6 +15,7 @@ pub use json::json;
 pub use markdown::{MARKDOWN_LIMIT, markdown};
 pub use text::text;
 
+use super::access::AccessAction;
 use super::prompts::PromptAction;
 use super::{Action, Plan};
 
@@ -34,6 +35,10 @@ pub(crate) struct Summary {
     pub experiment_errors: usize,
     /// Prompts that could not be planned.
     pub prompt_errors: usize,
+    /// Permissions to grant, change or take back (`kind: AccessPolicy`).
+    pub permissions: usize,
+    /// Models whose permissions could not be planned.
+    pub access_errors: usize,
 }
 
 impl Summary {
@@ -61,6 +66,13 @@ impl Summary {
                 PromptAction::CreatePrompt => s.other += 1,
             }
         }
+        for action in plan.access.iter().flat_map(|a| &a.actions) {
+            match action {
+                AccessAction::Record { .. } => s.other += 1,
+                _ => s.permissions += 1,
+            }
+        }
+        s.access_errors = plan.access.iter().filter(|a| !a.errors.is_empty()).count();
         s.prompt_errors = plan.prompts.iter().filter(|p| !p.errors.is_empty()).count();
         s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
         s.experiment_errors = plan
@@ -86,6 +98,13 @@ impl Summary {
             self.other,
             plural(self.other, "change", "changes"),
         );
+        if self.permissions > 0 {
+            line.push_str(&format!(
+                ", {} permission {}",
+                self.permissions,
+                plural(self.permissions, "change", "changes")
+            ));
+        }
         let mut extra = Vec::new();
         if self.blocked > 0 {
             extra.push(format!("{} blocked by gates", self.blocked));
@@ -106,6 +125,13 @@ impl Summary {
                 plural(n, "prompt", "prompts")
             ));
         }
+        if self.access_errors > 0 {
+            let n = self.access_errors;
+            extra.push(format!(
+                "{n} {} with refused permissions",
+                plural(n, "model", "models")
+            ));
+        }
         if !extra.is_empty() {
             line.push_str("; ");
             line.push_str(&extra.join(", "));
@@ -113,6 +139,31 @@ impl Summary {
         line.push('.');
         line
     }
+}
+
+/// The line a targeted plan starts with: what it covers, and that
+/// nothing else was read or planned.
+pub(crate) fn targeted_line(
+    targets: &crate::manifest::targets::Targets,
+    code: fn(&str) -> String,
+) -> String {
+    let models = targets.models.iter().map(|n| code(n));
+    let experiments = (targets.experiments.iter()).map(|e| format!("experiment {}", code(e)));
+    let mut names: Vec<String> = models.chain(experiments).collect();
+    const SHOWN: usize = 20;
+    let more = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    if more > 0 {
+        names.push(format!("and {more} more"));
+    }
+    let only = if names.is_empty() {
+        "nothing (no declared model was selected)".to_string()
+    } else {
+        names.join(", ")
+    };
+    format!(
+        "Targeted plan: only {only}; the other manifests were validated, not read from the registry or planned."
+    )
 }
 
 pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {

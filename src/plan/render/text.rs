@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::Summary;
+use crate::plan::access::{AccessAction, AccessPlan};
 use crate::plan::prompts::{PromptAction, PromptPlan};
 use crate::plan::{Action, GateCheck, GateStatus, Plan, describe};
 use crate::state::tags;
@@ -26,6 +27,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
         buf: String::new(),
         color,
     };
+    if let Some(targets) = &plan.targets {
+        out.line(YELLOW, &super::targeted_line(targets, str::to_string));
+        out.buf.push('\n');
+    }
     for mp in &plan.models {
         out.line(BOLD, &format!("model {}", mp.model));
         for action in &mp.actions {
@@ -64,6 +69,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
     for pp in &plan.prompts {
         render_prompt(&mut out, pp);
     }
+    for ap in &plan.access {
+        render_access(&mut out, ap);
+    }
     let summary = Summary::of(plan);
     out.line(BOLD, &summary.line());
     out.buf
@@ -97,6 +105,29 @@ fn render_prompt(out: &mut Out, pp: &PromptPlan) {
         out.line(YELLOW, &format!("  warning: {w}"));
     }
     for e in &pp.errors {
+        out.line(BOLD_RED, &format!("  error: {e}"));
+    }
+    out.buf.push('\n');
+}
+
+/// A model's permission changes (`kind: AccessPolicy`).
+fn render_access(out: &mut Out, ap: &AccessPlan) {
+    out.line(BOLD, &format!("access {}", ap.model));
+    for action in &ap.actions {
+        let (sign, colour) = match action {
+            AccessAction::Grant { before: None, .. } => ("+", GREEN),
+            AccessAction::Revoke { .. } => ("-", RED),
+            _ => ("~", YELLOW),
+        };
+        out.line(
+            colour,
+            &format!("  {sign} {}", describe::access_action(action)),
+        );
+    }
+    for w in &ap.warnings {
+        out.line(YELLOW, &format!("  warning: {w}"));
+    }
+    for e in &ap.errors {
         out.line(BOLD_RED, &format!("  error: {e}"));
     }
     out.buf.push('\n');

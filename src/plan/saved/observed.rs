@@ -1,9 +1,11 @@
 //! What a saved plan observed: for every declared model and experiment, the
 //! registry's state when the plan was made, reduced to what a later
-//! snapshot can be compared against (no timestamps); and for every source
+//! snapshot can be compared against (no timestamps); for every source
 //! version a `from:` names, what was read in its registry (which version
-//! the reference resolved to, its run, logged model and file listing
-//! digest), so that a copy applies the bytes that were reviewed.
+//! the reference resolved to, its run, logged model and the digest of its
+//! files), so that a copy applies the bytes that were reviewed; and the
+//! digests of the bytes the plan pins or a `digest: unchanged` gate
+//! checked.
 //!
 //! Tags modelsync writes only as bookkeeping, which the planner never reads,
 //! are left out: `modelsync.revision`, `modelsync.previous.*` and the
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::DesiredState;
 use crate::state::{
-    CopySource, LiveExperiment, LiveModel, LivePrompt, LiveState, LiveVersion, Stage,
+    CopySource, LiveExperiment, LiveModel, LivePrompt, LiveState, LiveVersion, Stage, TreeDigest,
     VersionStatus, tags,
 };
 
@@ -38,6 +40,19 @@ pub struct Observed {
     /// said why). Format 4 on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub copies: BTreeMap<String, Option<ObservedCopy>>,
+    /// The permissions the policies cover (`kind: AccessPolicy`), when
+    /// they were read. Format 5 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<super::access::ObservedAccess>,
+    /// The digests of the bytes the plan pins or a `digest: unchanged`
+    /// gate checked, by model and version (`None`: they could not be
+    /// read). Format 5 on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_trees: BTreeMap<String, BTreeMap<u64, Option<String>>>,
+    /// The digests of the bytes of the sources the plan registers, by
+    /// declared source. Format 5 on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_trees: BTreeMap<String, Option<String>>,
 }
 
 /// A copy's source version as read in its registry.
@@ -54,7 +69,7 @@ pub struct ObservedCopy {
     /// The logged model (MLflow 3), when the version has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
-    /// `sha256:…` over the sorted (path, size) listing of its files.
+    /// The digest of its files (`state::digest`).
     pub digest: String,
 }
 
@@ -194,6 +209,20 @@ impl Observed {
                     (k, read.map(ObservedCopy::from))
                 })
                 .collect(),
+            access: super::access::ObservedAccess::capture(desired, live),
+            version_trees: live
+                .version_trees
+                .iter()
+                .map(|(m, vs)| {
+                    let digests = vs.iter().map(|(n, t)| (*n, digest_of(t))).collect();
+                    (m.clone(), digests)
+                })
+                .collect(),
+            source_trees: live
+                .source_trees
+                .iter()
+                .map(|(s, t)| (s.clone(), digest_of(t)))
+                .collect(),
         }
     }
 
@@ -225,6 +254,31 @@ impl Observed {
             lines.extend(found.into_iter().map(|l| format!("prompt {name}: {l}")));
         }
         lines.extend(self.copy_differences(live));
+        if let Some(access) = &self.access {
+            lines.extend(access.differences(live.access.as_ref()));
+        }
+        lines.extend(self.tree_differences(live));
+        lines
+    }
+
+    /// The bytes that changed since the plan read them (the digest it pins
+    /// or a gate checked would no longer be theirs).
+    fn tree_differences(&self, live: &LiveState) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (model, versions) in &self.version_trees {
+            for (n, seen) in versions {
+                let now = live.version_tree(model, *n).map(digest_of);
+                if let Some(line) = bytes_changed(seen, now.as_ref()) {
+                    lines.push(format!("model {model}: version {n}'s {line}"));
+                }
+            }
+        }
+        for (source, seen) in &self.source_trees {
+            let now = live.source_trees.get(source).map(digest_of);
+            if let Some(line) = bytes_changed(seen, now.as_ref()) {
+                lines.push(format!("source {source}: its {line}"));
+            }
+        }
         lines
     }
 
@@ -257,6 +311,26 @@ impl Observed {
             format!("copy source {k}: not recorded in the saved plan, so it was not reviewed")
         }));
         lines
+    }
+}
+
+/// The digest of a tree read, `None` when it could not be read.
+fn digest_of(t: &Result<TreeDigest, String>) -> Option<String> {
+    t.as_ref().ok().map(|t| t.digest.clone())
+}
+
+/// How the bytes read for the plan (`seen`) and now (`now`: `None` when
+/// not read again) differ, if they do.
+fn bytes_changed(seen: &Option<String>, now: Option<&Option<String>>) -> Option<String> {
+    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "unreadable".to_string());
+    match now {
+        None => Some(format!("bytes ({}) were not read again", show(seen))),
+        Some(now) if now != seen => Some(format!(
+            "bytes changed since the plan ({} then, {} now)",
+            show(seen),
+            show(now)
+        )),
+        Some(_) => None,
     }
 }
 

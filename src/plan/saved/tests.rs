@@ -11,7 +11,7 @@ use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
     Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
 };
-use crate::state::{CopyFile, CopySource, Stage, VersionStatus};
+use crate::state::{CopySource, Stage, TreeFile, VersionStatus};
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..6).prop_map(String::from_iter)
@@ -146,7 +146,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn copy_source() -> impl Strategy<Value = CopySource> {
-    let file = (text(), any::<u64>()).prop_map(|(path, size)| CopyFile { path, size });
+    let file = (text(), any::<u64>(), text()).prop_map(|(path, size, sha256)| TreeFile {
+        path,
+        size,
+        sha256,
+    });
     let ids = (
         text(),
         text(),
@@ -246,12 +250,80 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec(model, 0..3),
         prop::collection::vec(exp, 0..3),
         prop::collection::vec(prompt_plan(), 0..2),
+        prop::option::of(targets()),
+        prop::collection::vec(access_plan(), 0..2),
     )
-        .prop_map(|(format_version, models, experiments, prompts)| Plan {
-            format_version,
+        .prop_map(
+            |(format_version, models, experiments, prompts, targets, access)| Plan {
+                format_version,
+                models,
+                experiments,
+                prompts,
+                targets,
+                access,
+            },
+        )
+}
+
+fn targets() -> impl Strategy<Value = Targets> {
+    (
+        prop::collection::btree_set(text(), 0..3),
+        prop::collection::btree_set(text(), 0..2),
+    )
+        .prop_map(|(models, experiments)| Targets {
             models,
             experiments,
-            prompts,
+        })
+}
+
+fn access_plan() -> impl Strategy<Value = crate::plan::access::AccessPlan> {
+    use crate::plan::access::{AccessAction, AccessPlan};
+    use crate::state::access::{Grants, Level, Principal};
+    let principal = prop_oneof![
+        "[a-z]{1,6}".prop_map(Principal::User),
+        "[a-z-]{1,6}".prop_map(Principal::Role),
+    ];
+    let level = prop::sample::select(Level::DECLARABLE.to_vec());
+    let grants = prop::collection::btree_map(principal.clone(), level.clone(), 0..3);
+    let action = prop_oneof![
+        (
+            principal.clone(),
+            level.clone(),
+            prop::option::of(level.clone()),
+            "[a-z]{1,6}"
+        )
+            .prop_map(|(principal, level, before, policy)| AccessAction::Grant {
+                principal,
+                level,
+                before,
+                policy,
+            }),
+        (principal, level)
+            .prop_map(|(principal, before)| AccessAction::Revoke { principal, before }),
+        (
+            prop::option::of(grants.clone()),
+            grants,
+            prop::collection::btree_set("[a-z]{1,4}", 0..2)
+        )
+            .prop_map(|(before, after, policies): (Option<Grants>, Grants, _)| {
+                AccessAction::Record {
+                    before,
+                    after,
+                    policies,
+                }
+            }),
+    ];
+    (
+        "[a-z]{1,8}",
+        prop::collection::vec(action, 0..4),
+        prop::collection::vec(".{0,10}", 0..2),
+        prop::collection::vec(".{0,10}", 0..2),
+    )
+        .prop_map(|(model, actions, warnings, errors)| AccessPlan {
+            model,
+            actions,
+            warnings,
+            errors,
         })
 }
 
@@ -379,24 +451,45 @@ fn observed() -> impl Strategy<Value = Observed> {
         artifact_location,
         tags,
     });
+    let versions = prop::collection::btree_map(any::<u64>(), prop::option::of(text()), 0..2);
     (
         prop::collection::btree_map(text(), prop::option::of(model), 0..3),
         prop::collection::btree_map(text(), prop::option::of(exp), 0..3),
         prop::collection::btree_map(text(), prop::option::of(observed_copy()), 0..3),
+        prop::collection::btree_map(text(), versions, 0..2),
+        prop::collection::btree_map(text(), prop::option::of(text()), 0..2),
     )
-        .prop_map(|(models, experiments, copies)| Observed {
-            models,
-            experiments,
-            copies,
-            prompts: BTreeMap::from([(
-                "p".to_string(),
-                Some(crate::state::LivePrompt {
-                    versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
-                    aliases: BTreeMap::from([("prod".to_string(), 1)]),
-                    not_a_prompt: false,
+        .prop_map(
+            |(models, experiments, copies, version_trees, source_trees)| Observed {
+                models,
+                experiments,
+                copies,
+                version_trees,
+                source_trees,
+                prompts: BTreeMap::from([(
+                    "p".to_string(),
+                    Some(crate::state::LivePrompt {
+                        versions: BTreeMap::from([(1, "Hi {{x}}".to_string())]),
+                        aliases: BTreeMap::from([("prod".to_string(), 1)]),
+                        not_a_prompt: false,
+                    }),
+                )]),
+                access: Some(super::ObservedAccess {
+                    models: BTreeMap::from([(
+                        "m".to_string(),
+                        crate::state::access::ModelAccess {
+                            grants: BTreeMap::from([(
+                                crate::state::access::Principal::User("alice".into()),
+                                crate::state::access::Level::Read,
+                            )]),
+                            record: Some("{\"grants\":{}}".into()),
+                        },
+                    )]),
+                    wildcard: BTreeMap::new(),
+                    default_permission: Some(crate::state::access::Level::Read),
                 }),
-            )]),
-        })
+            },
+        )
 }
 
 fn saved_plan() -> impl Strategy<Value = SavedPlan> {
@@ -412,6 +505,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
         prop::collection::vec((text(), text()), 0..3),
         prop::collection::vec(text(), 0..2),
         prop::collection::vec(text(), 0..2),
+        prop::option::of(targets()),
     )
         .prop_map(
             |(
@@ -426,6 +520,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 files,
                 protect,
                 roots,
+                targets,
             )| SavedPlan {
                 registries: Default::default(),
                 templates: Default::default(),
@@ -446,6 +541,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 roots,
                 approvers: None,
                 approvals: Default::default(),
+                targets,
             },
         )
 }
@@ -498,6 +594,7 @@ fn small() -> SavedPlan {
         roots: Vec::new(),
         approvers: None,
         approvals: Default::default(),
+        targets: None,
     }
 }
 
@@ -513,14 +610,14 @@ fn newer_older_and_foreign_files_are_refused() {
     let text = to_json(&small()).expect("serializes");
     let with = |v: &str| {
         text.replace(
-            "\"format_version\": 4,",
+            "\"format_version\": 5,",
             &format!("\"format_version\": {v},"),
         )
     };
-    assert!(text.contains("\"format_version\": 4,"), "{text}");
-    assert_eq!(from_json(&with("5")), Err(FormatError::Newer { found: 5 }));
+    assert!(text.contains("\"format_version\": 5,"), "{text}");
+    assert_eq!(from_json(&with("6")), Err(FormatError::Newer { found: 6 }));
     assert_eq!(from_json(&with("1")), Err(FormatError::Older { found: 1 }));
-    for older in ["2", "3"] {
+    for older in ["2", "3", "4"] {
         assert!(
             from_json(&with(older)).is_ok(),
             "version {older} plans without copies are still read"
@@ -529,7 +626,7 @@ fn newer_older_and_foreign_files_are_refused() {
     assert_eq!(from_json(&with("\"4\"")), Err(FormatError::NoVersion));
     assert!(matches!(from_json("{"), Err(FormatError::NotJson(_))));
     assert!(matches!(
-        from_json(r#"{"format_version": 4}"#),
+        from_json(r#"{"format_version": 5}"#),
         Err(FormatError::Invalid(_))
     ));
     let msg = FormatError::Older { found: 1 }.to_string();
@@ -588,11 +685,16 @@ fn an_older_plan_whose_manifests_copy_is_refused_a_current_one_is_read() {
     assert!(plan.desired().is_ok(), "{:?}", plan.desired());
     let text = to_json(&plan).expect("serializes");
     assert_eq!(from_json(&text), Ok(plan));
-    let older = text.replace("\"format_version\": 4,", "\"format_version\": 3,");
-    assert_eq!(
-        from_json(&older),
-        Err(FormatError::CopiesNotRecorded { found: 3 })
-    );
+    for found in [3, 4] {
+        let older = text.replace(
+            "\"format_version\": 5,",
+            &format!("\"format_version\": {found},"),
+        );
+        assert_eq!(
+            from_json(&older),
+            Err(FormatError::CopiesNotRecorded { found })
+        );
+    }
     let msg = FormatError::CopiesNotRecorded { found: 3 }.to_string();
     assert!(msg.contains("plan --out") && msg.contains("from:"), "{msg}");
 }
@@ -613,9 +715,75 @@ fn an_older_plan_with_a_copy_action_is_refused() {
     });
     let text = to_json(&plan)
         .expect("serializes")
-        .replace("\"format_version\": 4,", "\"format_version\": 2,");
+        .replace("\"format_version\": 5,", "\"format_version\": 2,");
     assert_eq!(
         from_json(&text),
         Err(FormatError::CopiesNotRecorded { found: 2 })
     );
+}
+
+/// Two models, one targeted.
+const TWO_MODELS: &str = "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: a\nspec:\n  versions:\n    v: {version: 1}\n  aliases: {champion: v}\n---\napiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: b\nspec:\n  versions:\n    v: {version: 1}\n  aliases: {champion: v}\n";
+
+#[test]
+fn a_targeted_plan_reads_back_narrowed_and_applies_only_as_targeted() {
+    use crate::manifest::targets::Targets;
+    let only_a = Targets {
+        models: ["a".to_string()].into(),
+        experiments: Default::default(),
+    };
+    let plan = SavedPlan {
+        manifests: vec![SavedManifest {
+            path: "m/two.yaml".into(),
+            text: TWO_MODELS.into(),
+        }],
+        targets: Some(only_a.clone()),
+        ..small()
+    };
+    let text = to_json(&plan).expect("serializes");
+    assert!(text.contains("\"targets\": {"), "{text}");
+    assert_eq!(from_json(&text), Ok(plan.clone()));
+    let desired = plan.desired().expect("valid");
+    assert_eq!(desired.models.keys().collect::<Vec<_>>(), ["a"]);
+    assert_eq!(desired.targets.as_ref(), Some(&only_a));
+    let all = plan.desired_all().expect("valid");
+    assert_eq!(all.models.keys().collect::<Vec<_>>(), ["a", "b"]);
+
+    assert_eq!(plan.applies_as(Some(&only_a)), Ok(()));
+    let full = plan
+        .applies_as(None)
+        .expect_err("a full apply of a targeted plan");
+    assert!(
+        full.to_string()
+            .starts_with("the saved plan is targeted (it covers only a);"),
+        "{full}"
+    );
+    let both = Targets {
+        models: ["a".to_string(), "b".to_string()].into(),
+        experiments: Default::default(),
+    };
+    let differs = plan.applies_as(Some(&both)).expect_err("other targets");
+    assert_eq!(
+        differs.to_string(),
+        "--model/--changed-since select a, b here, but the saved plan covers a: apply it with targeting that selects exactly what it was made for"
+    );
+    let untargeted = SavedPlan {
+        targets: None,
+        ..plan
+    };
+    assert_eq!(untargeted.applies_as(None), Ok(()));
+    let partial = untargeted
+        .applies_as(Some(&only_a))
+        .expect_err("a targeted apply of a full plan");
+    assert!(
+        partial
+            .to_string()
+            .starts_with("the saved plan is a full plan;"),
+        "{partial}"
+    );
+    // An older plan (format 4) has no targets: a full one.
+    let older = to_json(&untargeted)
+        .expect("serializes")
+        .replace("\"format_version\": 5,", "\"format_version\": 4,");
+    assert_eq!(from_json(&older).expect("read").targets, None);
 }

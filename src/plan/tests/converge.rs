@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::plan::diff::matches_declared_source;
+use crate::plan::stale::registered_as;
 use crate::plan::{Action, ExperimentAction, Target, plan};
 use crate::state::{LiveModel, LiveVersion, ResolvedSource};
 
@@ -246,6 +246,7 @@ prop_compose! {
                 source: "models:/m-2".into(),
                 run_id: Some("r2".into()),
                 model_id: Some("m-2".into()),
+                location: None,
             });
         }
         (d, l, prune)
@@ -268,9 +269,9 @@ proptest! {
             for a in &mp.actions {
                 if let Action::RegisterVersion { declared_source, source, run_id, .. } = a {
                     prop_assert!(seen.insert(declared_source.clone()), "{} registered twice", declared_source);
-                    let already = l.models.get(&mp.model).into_iter()
-                        .flat_map(|m| m.versions.values())
-                        .any(|v| matches_declared_source(v, declared_source, source, run_id.as_deref(), &l));
+                    let already = l.models.get(&mp.model)
+                        .and_then(|m| registered_as(m, declared_source, source, run_id.as_deref(), &l))
+                        .is_some();
                     prop_assert!(!already, "{} is already registered", declared_source);
                 }
             }

@@ -4,7 +4,8 @@
 use super::*;
 use crate::manifest::{FromRef, FromSelect};
 use crate::plan::{Action, describe, plan};
-use crate::state::{CopyFile, CopySource, tags};
+use crate::state::digest::legacy_listing_digest;
+use crate::state::{CopySource, TreeFile, tags};
 
 fn from() -> FromRef {
     FromRef {
@@ -25,13 +26,15 @@ fn desired_copy() -> DesiredState {
 
 fn source(size: u64) -> CopySource {
     let files = vec![
-        CopyFile {
+        TreeFile {
             path: "MLmodel".into(),
             size: 200,
+            sha256: "a".repeat(64),
         },
-        CopyFile {
+        TreeFile {
             path: "model.pkl".into(),
             size,
+            sha256: "b".repeat(64),
         },
     ];
     CopySource {
@@ -151,6 +154,37 @@ fn a_copy_made_before_the_model_id_was_read_from_source_is_still_the_copy() {
         ..src
     };
     assert!(!no_model.is_lineage("dev/nba-dev/3/m-1/sha256:1000"));
+}
+
+#[test]
+fn a_copy_made_when_the_digest_covered_paths_and_sizes_only_is_still_the_copy() {
+    // Releases before the digest covered the bytes wrote the digest of the
+    // (path, size) listing into the lineage: the same files, the same copy.
+    let src = source(1000);
+    let legacy = legacy_listing_digest(&src.files);
+    for id in ["m-1", "-"] {
+        let tag = format!("{}/{id}/{legacy}", src.origin());
+        let copied = L::new("nba")
+            .version(1, Stage::None, "models:/m-9")
+            .vtag(1, tags::COPY_LINEAGE, &tag)
+            .vtag(1, tags::COPY_OF, &src.origin())
+            .alias("champion", 1);
+        let p = plan(
+            &desired_copy(),
+            &with_source(live(vec![copied]), src.clone()),
+            &ctx(),
+        );
+        assert!(
+            p.models
+                .iter()
+                .all(|m| m.actions.is_empty() && m.errors.is_empty()),
+            "{tag}: {p:?}"
+        );
+    }
+    // Other sizes are other files: not this copy.
+    let bigger = source(2000);
+    let tag = format!("{}/m-1/{legacy}", src.origin());
+    assert!(!bigger.is_lineage(&tag));
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn eval(gates: &[Gate], version: u64, l: &LiveState) -> String {
         model_id: None,
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then_some(v.run_id.as_str()),
+        pinned: None,
     };
     checks(&evaluate(gates, &candidate, Some(model), l, &env()))
 }
@@ -188,6 +189,7 @@ fn a_new_version_never_passes_soak_or_tag_but_has_its_run() {
         model_id: None,
         live: None,
         run_id: Some("r9"),
+        pinned: None,
     };
     let gates = [
         metric_at_least("acc", 0.9),

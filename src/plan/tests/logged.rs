@@ -75,6 +75,7 @@ fn eval(gates: &[Gate], version: u64, l: &LiveState) -> String {
         live: Some(v),
         run_id: Some(v.run_id.as_str()).filter(|r| !r.is_empty()),
         model_id: Some(v.model_id.as_str()).filter(|m| !m.is_empty()),
+        pinned: None,
     };
     checks(&evaluate(gates, &candidate, Some(model), l, &env()))
 }

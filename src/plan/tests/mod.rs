@@ -5,6 +5,7 @@
 
 mod converge;
 mod copy;
+mod digest;
 mod gates;
 mod logged;
 mod planner;
@@ -162,8 +163,11 @@ pub fn desired(models: Vec<M>) -> DesiredState {
             .collect(),
         experiments: BTreeMap::new(),
         prompts: BTreeMap::new(),
+        policies: BTreeMap::new(),
         approvals: Default::default(),
         digest: "sha256:test".to_string(),
+        targets: None,
+        untargeted_templates: BTreeMap::new(),
     }
 }
 

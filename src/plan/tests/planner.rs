@@ -290,6 +290,7 @@ fn source_matching_by_tag_resolved_source_and_run_id() {
             source: "models:/m-2".to_string(),
             run_id: Some("r2".to_string()),
             model_id: Some("m-2".to_string()),
+            location: None,
         },
     );
     l.resolved_sources.insert(
@@ -298,6 +299,7 @@ fn source_matching_by_tag_resolved_source_and_run_id() {
             source: "models:/m-3".to_string(),
             run_id: Some("r3".to_string()),
             model_id: Some("m-3".to_string()),
+            location: None,
         },
     );
     assert_snapshot!(show(&plan(&d, &l, &ctx())), @r#"

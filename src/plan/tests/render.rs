@@ -160,7 +160,7 @@ fn json_round_trips() {
     assert_eq!(back, p);
     assert_snapshot!(out, @r#"
         {
-          "format_version": 4,
+          "format_version": 5,
           "models": [
             {
               "model": "brand-new",
@@ -493,5 +493,47 @@ fn unknown_version_error_names_where_it_was_declared() {
     assert_eq!(
         js["models"][0]["errors"][0],
         r#"manifests/nhl.yaml:7:21: version 9 of "nhl" does not exist"#
+    );
+}
+
+#[test]
+fn a_targeted_plan_says_what_it_covers_first() {
+    use crate::manifest::targets::Targets;
+    let targets = Targets {
+        models: ["a-model".to_string(), "b".to_string()].into(),
+        experiments: ["e".to_string()].into(),
+    };
+    let targeted = Plan {
+        targets: Some(targets),
+        ..Plan::empty()
+    };
+    assert_snapshot!(text(&targeted, false), @r"
+    Targeted plan: only a-model, b, experiment e; the other manifests were validated, not read from the registry or planned.
+
+    No changes. The registry matches the manifests.
+    ");
+    assert_snapshot!(markdown(&targeted), @r"
+    ## modelsync plan
+
+    **No changes. The registry matches the manifests.**
+
+    _Targeted plan: only `a-model`, `b`, experiment `e`; the other manifests were validated, not read from the registry or planned._
+    ");
+    let nothing = Plan {
+        targets: Some(Targets::default()),
+        ..Plan::empty()
+    };
+    assert!(
+        text(&nothing, false)
+            .starts_with("Targeted plan: only nothing (no declared model was selected);"),
+        "{}",
+        text(&nothing, false)
+    );
+    let full = text(&Plan::empty(), false);
+    assert!(!full.contains("Targeted"), "{full}");
+    let json = json(&targeted);
+    assert!(
+        json.contains("\"targets\": {\n    \"models\": [\n      \"a-model\",\n      \"b\"\n    ],\n    \"experiments\": [\n      \"e\"\n    ]\n  }"),
+        "{json}"
     );
 }

@@ -73,6 +73,7 @@
 //! JSON is refused with the file, line and column. Never a silent empty
 //! registry.
 
+mod artifacts;
 mod ops;
 mod store;
 mod validate;
@@ -86,8 +87,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{NewVersion, Registry, RegistryError, Result, SnapshotRequest};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, SourceResolution, Stage,
+    LiveLoggedModel, LiveModel, LiveRun, LiveState, LiveVersion, ResolvedSource, SourceResolution,
+    Stage,
 };
 use store::{Data, StoredModel};
 
@@ -101,6 +104,8 @@ pub struct EmbeddedRegistry {
     /// them (they were published before), never add one.
     leaked_before: Vec<String>,
     inner: Mutex<Inner>,
+    /// Files hashed in this instance (`resolve`).
+    hashes: super::store::HashCache,
 }
 
 /// The in-memory state and the lock that protects the file.
@@ -162,6 +167,7 @@ impl EmbeddedRegistry {
                 dirty: false,
                 lock,
             }),
+            hashes: Default::default(),
         })
     }
 
@@ -493,5 +499,35 @@ impl Registry for EmbeddedRegistry {
     /// Stages and aliases; no prompt registry, no logged models.
     async fn capabilities(&self) -> Result<crate::state::capabilities::Capabilities> {
         Ok(crate::state::capabilities::Capabilities::embedded())
+    }
+
+    /// The version's source: the embedded registry stores it as written.
+    async fn locate_version(&self, _model: &str, version: &LiveVersion) -> Result<String> {
+        Ok(version.source.clone())
+    }
+
+    async fn version_tree(
+        &self,
+        _model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        Ok(Err(artifacts::not_in_a_pass(&version.source)))
+    }
+
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        let location = resolved
+            .and_then(|r| r.location.as_deref())
+            .unwrap_or(declared);
+        Ok(Err(artifacts::not_in_a_pass(location)))
+    }
+
+    async fn resolve_version(&self, _model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        artifacts::read(&self.hashes, &version.source)
+            .await
+            .map_err(RegistryError::Other)
     }
 }

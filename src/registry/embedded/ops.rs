@@ -108,9 +108,10 @@ impl Data {
         Ok(removed)
     }
 
-    /// Returns the version with the same declared source (tag
-    /// `modelsync.source`), or the same source and run id, if one exists;
-    /// otherwise registers a new one numbered `next_version`.
+    /// Returns the version the declared source already is
+    /// ([`NewVersion::declared`]: by the `modelsync.source` tag, else by
+    /// its stored source), if one exists; otherwise registers a new one
+    /// numbered `next_version`.
     pub fn create_version(
         &mut self,
         model: &str,
@@ -125,29 +126,22 @@ impl Data {
             validate::tag(k, v)?;
         }
         let m = self.model_mut(model)?;
-        let run_id = new.run_id.as_deref().unwrap_or("");
-        let existing = m.versions.values().find(|v| {
-            v.tags.get(SOURCE_TAG) == Some(&new.declared_source)
-                || (v.source == new.source && v.run_id == run_id)
-        });
-        if let Some(v) = existing {
+        if let Some(v) = new.declared().find_in(m.versions.values()) {
             return Ok((v.clone(), false));
         }
         let number = m
             .next_version
             .max(m.versions.keys().next_back().map_or(1, |n| n + 1));
-        let mut tags = new.tags.clone();
-        tags.insert(SOURCE_TAG.to_string(), new.declared_source.clone());
         let version = LiveVersion {
             version: number,
             stage: Stage::None,
             source: new.source.clone(),
-            run_id: run_id.to_string(),
+            run_id: new.run_id.clone().unwrap_or_default(),
             model_id: new.model_id.clone().unwrap_or_default(),
             status: VersionStatus::Ready,
             status_message: String::new(),
             description: new.description.clone().unwrap_or_default(),
-            tags,
+            tags: new.tags_with_source(),
             creation_timestamp: now,
             last_updated_timestamp: now,
         };

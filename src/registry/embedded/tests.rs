@@ -411,6 +411,7 @@ async fn write_snapshot_reproduces_the_live_state() {
             source: "models:/m-1".into(),
             run_id: Some("r1".into()),
             model_id: Some("m-1".into()),
+            location: None,
         },
     );
     live.unresolvable_sources

@@ -8,6 +8,8 @@
 //! module never logs secrets: headers are not logged, and the base URL has
 //! its userinfo removed.
 
+mod workspace;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,10 +17,12 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use super::config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+use super::config::{Auth, MlflowConfig, RetryPolicy, TlsVerify};
 use super::endpoints::Endpoint;
 use super::errors::{CallError, classify_error, error_chain, snippet};
-use crate::registry::{RegistryError, RequestStats, Result};
+use crate::registry::{RegistryError, RegistryUri, RequestStats, Result};
+use crate::secret::Secret;
+use crate::uri::percent_decode;
 
 /// What a password in the registry URI is called in leak errors.
 const URI_PASSWORD: &str = "the password in the registry URI";
@@ -36,6 +40,8 @@ pub struct Client {
     http: reqwest::Client,
     /// `…/api/2.0/mlflow/`, without userinfo.
     api: Url,
+    /// `…/api/3.0/mlflow/` (the basic-auth app's roles and grants).
+    api3: Url,
     /// The server URL as given, without userinfo.
     display: String,
     auth: Option<Auth>,
@@ -76,8 +82,9 @@ impl Client {
             )));
         }
         let mut auth = config.auth.clone();
-        let workspace =
-            super::workspace::from_fragment(url.fragment()).or_else(|| config.workspace.clone());
+        let workspace = RegistryUri::new(base_url)
+            .workspace()
+            .or_else(|| config.workspace.clone());
         if !url.username().is_empty() {
             if auth.is_none() {
                 let username = percent_decode(url.username());
@@ -94,10 +101,13 @@ impl Client {
         let display = url.as_str().trim_end_matches('/').to_owned();
         let api = Url::parse(&format!("{display}/api/2.0/mlflow/"))
             .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
+        let api3 = Url::parse(&format!("{display}/api/3.0/mlflow/"))
+            .map_err(|e| RegistryError::Invalid(format!("invalid MLflow URL: {e}")))?;
         let http = build_http(&config)?;
         Ok(Client {
             http,
             api,
+            api3,
             display,
             auth,
             policy: config.retry,
@@ -109,6 +119,17 @@ impl Client {
             errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
         })
+    }
+
+    /// `req` with the credentials (the one place they are sent).
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
+            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
+            None => req,
+        }
     }
 
     /// The server URL without credentials.
@@ -125,6 +146,20 @@ impl Client {
         }
     }
 
+    /// The user name modelsync authenticates as (HTTP Basic), if any: its
+    /// principal on MLflow's basic-auth app.
+    pub fn username(&self) -> Option<&str> {
+        match &self.auth {
+            Some(Auth::Basic { username, .. }) => Some(username),
+            _ => None,
+        }
+    }
+
+    /// The workspace named for this registry, if any.
+    pub fn workspace(&self) -> Option<&str> {
+        self.workspace.as_deref()
+    }
+
     /// `GET {server}/api/3.0/mlflow/{segments...}` once, without retries
     /// (segments percent-encoded): the status and body (MLflow 3's
     /// server-info and workspace APIs).
@@ -136,13 +171,7 @@ impl Client {
         }
         let path = segments.join("/");
         let mut req = self.http.get(url);
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         self.reads.fetch_add(1, Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| self.send_error(&e))?;
         let status = resp.status().as_u16();
@@ -223,13 +252,7 @@ impl Client {
     pub fn raw(&self, method: reqwest::Method, path: &str, read: bool) -> reqwest::RequestBuilder {
         let url = format!("{}/{}", self.display, path.trim_start_matches('/'));
         let mut req = self.http.request(method, url);
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         if read {
             self.reads.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -258,7 +281,7 @@ impl Client {
         refuse_leaks(ep, segment, &payload).map_err(CallError::Registry)?;
         if let Some(name) = &self.workspace {
             self.workspace_ok
-                .get_or_try_init(|| super::workspace::check(self, name))
+                .get_or_try_init(|| workspace::check(self, name))
                 .await
                 .map_err(CallError::Registry)?;
         }
@@ -302,8 +325,8 @@ impl Client {
         segment: Option<&str>,
         payload: &Payload<'_>,
     ) -> std::result::Result<T, (CallError, Retry)> {
-        let mut url = self
-            .api
+        let base = if ep.v3 { &self.api3 } else { &self.api };
+        let mut url = base
             .join(ep.path)
             .expect("endpoint paths are relative and valid");
         if let Some(segment) = segment
@@ -313,19 +336,13 @@ impl Client {
         }
         let mut req = self.http.request(ep.method(), url);
         if let Some(w) = &self.workspace {
-            req = req.header(super::workspace::HEADER, w);
+            req = req.header(workspace::HEADER, w);
         }
         req = match payload {
             Payload::Query(q) => req.query(q),
             Payload::Json(body) => req.json(body),
         };
-        req = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            Some(Auth::Bearer(token)) => req.bearer_auth(token.expose()),
-            None => req,
-        };
+        req = self.authorize(req);
         if ep.read {
             self.reads.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -537,26 +554,6 @@ fn build_http(config: &MlflowConfig) -> Result<reqwest::Client> {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-pub(super) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

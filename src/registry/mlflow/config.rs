@@ -1,6 +1,6 @@
 //! Connection settings for an MLflow server, read from MLflow's own
-//! environment variables (plus a few `MODELSYNC_HTTP_*` knobs and
-//! `MODELSYNC_CREATE_SETTLE`).
+//! environment variables (plus a few `MODELSYNC_HTTP_*` knobs,
+//! `MODELSYNC_CREATE_SETTLE`, and the applier lease's `MODELSYNC_LEASE_*`).
 //!
 //! Secrets live in [`Secret`] (`crate::secret`'s, registered for the leak
 //! check under the variable they came from), whose `Debug` prints `***`;
@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::secret::Secret;
+use crate::secret::Secret;
 
 use crate::registry::{RegistryError, Result};
 
@@ -94,6 +94,34 @@ impl RetryPolicy {
     }
 }
 
+/// The applier lease (`lease.rs`): the lease model and its times, on the
+/// wall clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// The lease model's name (MODELSYNC_LEASE_MODEL; default
+    /// `modelsync-lease`).
+    pub model: String,
+    /// The lease expires this long after its last renewal
+    /// (MODELSYNC_LEASE_TTL; default 30 s).
+    pub ttl: Duration,
+    /// Give up waiting for another holder after this long
+    /// (MODELSYNC_LEASE_WAIT; default 10 min).
+    pub wait: Duration,
+    /// Pause between attempts (500 ms).
+    pub poll: Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            model: "modelsync-lease".into(),
+            ttl: Duration::from_secs(30),
+            wait: Duration::from_secs(600),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
 /// Connection settings, from MLflow's environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct MlflowConfig {
@@ -106,6 +134,8 @@ pub struct MlflowConfig {
     /// `MLFLOW_WORKSPACE`, overridden by `--workspace` (which reaches the
     /// registry as the URI fragment `#workspace=NAME`).
     pub workspace: Option<String>,
+    /// The applier lease.
+    pub lease: LeaseConfig,
 }
 
 impl MlflowConfig {
@@ -119,100 +149,133 @@ impl MlflowConfig {
     /// Like [`MlflowConfig::from_env`], reading variables through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
-        let user = get("MLFLOW_TRACKING_USERNAME");
-        let password = get("MLFLOW_TRACKING_PASSWORD");
-        let token = get("MLFLOW_TRACKING_TOKEN");
-        // MLflow's client prefers Basic when both username and password are set.
-        let auth = match (user, password, token) {
-            (Some(username), Some(password), _) => Some(Auth::Basic {
-                username,
-                password: Secret::named("MLFLOW_TRACKING_PASSWORD", password),
-            }),
-            (_, _, Some(token)) => {
-                Some(Auth::Bearer(Secret::named("MLFLOW_TRACKING_TOKEN", token)))
-            }
-            (Some(_), None, None) | (None, Some(_), None) => {
-                return Err(RegistryError::Invalid(
-                    "set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
-                        .into(),
-                ));
-            }
-            (None, None, None) => None,
-        };
-        let insecure = match get("MLFLOW_TRACKING_INSECURE_TLS").as_deref() {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
-            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
-            Some(v) => {
-                return Err(RegistryError::Invalid(format!(
-                    "MLFLOW_TRACKING_INSECURE_TLS must be true or false, not {v:?}"
-                )));
-            }
-        };
-        let ca = get("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
-        let tls = match (insecure, ca) {
-            (true, Some(_)) => {
-                return Err(RegistryError::Invalid(
-                    "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set".into(),
-                ));
-            }
-            (true, None) => Some(TlsVerify::Insecure),
-            (false, Some(path)) => Some(TlsVerify::ExtraCa(path)),
-            (false, None) => None,
-        };
-        let mut retry = RetryPolicy::default();
-        let num = |keys: &[&str]| -> Result<Option<u64>> {
-            for k in keys {
-                if let Some(v) = get(k) {
-                    return v.trim().parse().map(Some).map_err(|_| {
-                        RegistryError::Invalid(format!("{k} must be a whole number, not {v:?}"))
-                    });
-                }
-            }
-            Ok(None)
-        };
-        let dur = |key: &str| -> Result<Option<Duration>> {
-            get(key)
-                .map(|v| {
-                    parse_duration(&v).ok_or_else(|| {
-                        RegistryError::Invalid(format!(
-                            "{key} must be a duration such as 30s or 500ms, not {v:?}"
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        if let Some(n) = num(&[
-            "MODELSYNC_HTTP_MAX_RETRIES",
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-        ])? {
-            retry.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
-        }
-        if let Some(d) = dur("MODELSYNC_HTTP_RETRY_BUDGET")? {
-            retry.budget = d;
-        }
-        if let Some(d) = dur("MODELSYNC_HTTP_BACKOFF")? {
-            retry.initial_backoff = d;
-        }
-        if let Some(d) = dur("MODELSYNC_REGISTRATION_WAIT")? {
-            retry.registration_timeout = d;
-        }
-        if let Some(d) = dur("MODELSYNC_HTTP_TIMEOUT")? {
-            retry.request_timeout = d;
-        } else if let Some(secs) = num(&["MLFLOW_HTTP_REQUEST_TIMEOUT"])? {
-            retry.request_timeout = Duration::from_secs(secs);
-        }
-        retry.create_settle = dur("MODELSYNC_CREATE_SETTLE")?.unwrap_or(retry.request_timeout);
         Ok(MlflowConfig {
-            auth,
-            tls,
+            auth: auth(&get)?,
+            tls: tls(&get)?,
             client_cert: get("MLFLOW_TRACKING_CLIENT_CERT_PATH").map(PathBuf::from),
-            retry,
+            retry: retry(&get)?,
             workspace: get("MLFLOW_WORKSPACE")
                 .map(|w| w.trim().to_string())
                 .filter(|w| !w.is_empty()),
+            lease: lease(&get)?,
         })
     }
+}
+
+/// A variable's value (set and not empty).
+type Get<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+fn auth(get: &Get<'_>) -> Result<Option<Auth>> {
+    let user = get("MLFLOW_TRACKING_USERNAME");
+    let password = get("MLFLOW_TRACKING_PASSWORD");
+    let token = get("MLFLOW_TRACKING_TOKEN");
+    // MLflow's client prefers Basic when both username and password are set.
+    match (user, password, token) {
+        (Some(username), Some(password), _) => Ok(Some(Auth::Basic {
+            username,
+            password: Secret::named("MLFLOW_TRACKING_PASSWORD", password),
+        })),
+        (_, _, Some(token)) => Ok(Some(Auth::Bearer(Secret::named(
+            "MLFLOW_TRACKING_TOKEN",
+            token,
+        )))),
+        (Some(_), None, None) | (None, Some(_), None) => Err(RegistryError::Invalid(
+            "set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+                .into(),
+        )),
+        (None, None, None) => Ok(None),
+    }
+}
+
+fn tls(get: &Get<'_>) -> Result<Option<TlsVerify>> {
+    let insecure = match get("MLFLOW_TRACKING_INSECURE_TLS").as_deref() {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+        Some(v) => {
+            return Err(RegistryError::Invalid(format!(
+                "MLFLOW_TRACKING_INSECURE_TLS must be true or false, not {v:?}"
+            )));
+        }
+    };
+    match (insecure, get("MLFLOW_TRACKING_SERVER_CERT_PATH")) {
+        (true, Some(_)) => Err(RegistryError::Invalid(
+            "MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set"
+                .into(),
+        )),
+        (true, None) => Ok(Some(TlsVerify::Insecure)),
+        (false, Some(path)) => Ok(Some(TlsVerify::ExtraCa(PathBuf::from(path)))),
+        (false, None) => Ok(None),
+    }
+}
+
+fn retry(get: &Get<'_>) -> Result<RetryPolicy> {
+    let mut retry = RetryPolicy::default();
+    if let Some(n) = number(
+        get,
+        &[
+            "MODELSYNC_HTTP_MAX_RETRIES",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        ],
+    )? {
+        retry.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(d) = duration(get, "MODELSYNC_HTTP_RETRY_BUDGET")? {
+        retry.budget = d;
+    }
+    if let Some(d) = duration(get, "MODELSYNC_HTTP_BACKOFF")? {
+        retry.initial_backoff = d;
+    }
+    if let Some(d) = duration(get, "MODELSYNC_REGISTRATION_WAIT")? {
+        retry.registration_timeout = d;
+    }
+    if let Some(d) = duration(get, "MODELSYNC_HTTP_TIMEOUT")? {
+        retry.request_timeout = d;
+    } else if let Some(secs) = number(get, &["MLFLOW_HTTP_REQUEST_TIMEOUT"])? {
+        retry.request_timeout = Duration::from_secs(secs);
+    }
+    retry.create_settle =
+        duration(get, "MODELSYNC_CREATE_SETTLE")?.unwrap_or(retry.request_timeout);
+    Ok(retry)
+}
+
+/// The applier lease's settings; a zero duration is the default.
+fn lease(get: &Get<'_>) -> Result<LeaseConfig> {
+    let default = LeaseConfig::default();
+    let positive = |key: &str| -> Result<Option<Duration>> {
+        Ok(duration(get, key)?.filter(|d| !d.is_zero()))
+    };
+    Ok(LeaseConfig {
+        model: get("MODELSYNC_LEASE_MODEL").unwrap_or(default.model),
+        ttl: positive("MODELSYNC_LEASE_TTL")?.unwrap_or(default.ttl),
+        wait: positive("MODELSYNC_LEASE_WAIT")?.unwrap_or(default.wait),
+        poll: default.poll,
+    })
+}
+
+/// The first of `keys` that is set, as a whole number.
+fn number(get: &Get<'_>, keys: &[&str]) -> Result<Option<u64>> {
+    for k in keys {
+        if let Some(v) = get(k) {
+            return v.trim().parse().map(Some).map_err(|_| {
+                RegistryError::Invalid(format!("{k} must be a whole number, not {v:?}"))
+            });
+        }
+    }
+    Ok(None)
+}
+
+/// `key`, when set, as a duration.
+fn duration(get: &Get<'_>, key: &str) -> Result<Option<Duration>> {
+    get(key)
+        .map(|v| {
+            parse_duration(&v).ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "{key} must be a duration such as 30s or 500ms, not {v:?}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// `30s`, `500ms`, `2m` or a bare number of seconds.
@@ -303,6 +366,26 @@ mod tests {
         let c = cfg(&[("MODELSYNC_CREATE_SETTLE", "5s")]).expect("valid");
         assert_eq!(c.retry.create_settle, Duration::from_secs(5));
         assert!(cfg(&[("MODELSYNC_CREATE_SETTLE", "soon")]).is_err());
+    }
+
+    #[test]
+    fn the_applier_lease_is_configured_like_the_rest() {
+        let c = cfg(&[]).expect("valid");
+        assert_eq!(c.lease, LeaseConfig::default());
+        assert_eq!(c.lease.model, "modelsync-lease");
+        let c = cfg(&[
+            ("MODELSYNC_LEASE_MODEL", "team-lease"),
+            ("MODELSYNC_LEASE_TTL", "3s"),
+            ("MODELSYNC_LEASE_WAIT", "2m"),
+        ])
+        .expect("valid");
+        assert_eq!(c.lease.model, "team-lease");
+        assert_eq!(c.lease.ttl, Duration::from_secs(3));
+        assert_eq!(c.lease.wait, Duration::from_secs(120));
+        let zero = cfg(&[("MODELSYNC_LEASE_TTL", "0s")]).expect("valid");
+        assert_eq!(zero.lease.ttl, Duration::from_secs(30), "zero: the default");
+        let err = cfg(&[("MODELSYNC_LEASE_WAIT", "a while")]).expect_err("unparsable");
+        assert!(err.to_string().contains("MODELSYNC_LEASE_WAIT"), "{err}");
     }
 
     #[test]

@@ -1,26 +1,26 @@
 //! Copies between MLflow servers: reading the source version `from:` names
-//! (its number, run, logged model, files and their listing digest), and the
-//! target-side steps the executor (`apply/copy.rs`) sequences — the
-//! experiment and run that hold the copy, its metrics and params, the
-//! logged model (MLflow 3), and finishing them. Creates that are not
-//! idempotent are found again by the copy's lineage tag after an ambiguous
-//! failure, never blindly re-sent.
+//! (its number, run, logged model, files and their digest — every file
+//! hashed, `state::digest`), and [`CopyTarget`], the target-side steps the
+//! executor (`apply/copy.rs`) sequences — the experiment and run that hold
+//! the copy, its metrics and params, the logged model (MLflow 3), and
+//! finishing them. Creates that are not idempotent are found again by the
+//! copy's lineage tag after an ambiguous failure, never blindly re-sent.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::store::Store;
 use super::wire::{
-    ModelVersion, ModelVersionPage, ModelVersionResponse, filter_literal, tags_json,
+    DownloadUri, LoggedModelResponse, ModelVersion, ModelVersionPage, ModelVersionResponse, Run,
+    RunPage, RunResponse, filter_literal, tags_json, tags_map,
 };
 use crate::manifest::{FromRef, FromSelect};
+use crate::registry::store::Store;
 use crate::registry::{RegistryError, Result};
-use crate::state::{CopyFile, CopySource, tags};
+use crate::state::{CopySource, tags};
 
 /// The run that holds a copy in the target.
 #[derive(Debug, Clone)]
@@ -31,17 +31,10 @@ pub struct CopyRun {
     pub tags: BTreeMap<String, String>,
 }
 
-/// `sha256:<hex>` over the sorted listing (`path NUL size LF` per file).
-pub fn listing_digest(files: &[CopyFile]) -> String {
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.path.as_bytes());
-        h.update([0]);
-        h.update(f.size.to_string().as_bytes());
-        h.update(b"\n");
-    }
-    format!("sha256:{:x}", h.finalize())
-}
+/// The registry a copy goes into (`Registry::copy_target`: only MLflow
+/// holds runs and artifact stores), with the steps the executor sequences.
+#[derive(Clone, Copy)]
+pub struct CopyTarget<'a>(pub(super) &'a MlflowRegistry);
 
 /// Reads the version `from` names in `reg` (registry `name`). `Ok(Err)`
 /// for what makes it uncopyable (no such model, alias, version or stage
@@ -69,18 +62,18 @@ pub async fn read_source(
         ("name", from.model.clone()),
         ("version", version.version.to_string()),
     ];
-    let uri: Value = reg
+    let artifact_uri = reg
         .client
-        .call(&ep::GET_DOWNLOAD_URI, Payload::Query(&q))
-        .await?;
-    let artifact_uri = str_of(&uri, "artifact_uri");
-    let store = Store::open(&artifact_uri, reg, &whose)?;
-    let files = match store.list().await {
-        Ok(f) => f,
-        Err(RegistryError::NotFound(m)) => return Ok(Err(m)),
+        .call::<DownloadUri>(&ep::GET_DOWNLOAD_URI, Payload::Query(&q))
+        .await?
+        .artifact_uri;
+    let store = Store::open(&artifact_uri, Some(reg), &whose)?;
+    let tree = match store.tree(&reg.hashes).await {
+        Ok(t) => t,
+        Err(RegistryError::NotFound(m) | RegistryError::Invalid(m)) => return Ok(Err(m)),
         Err(e) => return Err(e),
     };
-    if files.is_empty() {
+    if tree.files.is_empty() {
         return Ok(Err(format!(
             "version {} of model {:?} in {whose} has no files at {artifact_uri}",
             version.version, from.model
@@ -99,20 +92,12 @@ pub async fn read_source(
         run_id: version.run_id,
         model_id: Some(version.model_id).filter(|m| !m.is_empty()),
         artifact_uri,
-        digest: listing_digest(&files),
-        files,
+        digest: tree.digest,
+        files: tree.files,
         metrics,
         params,
         description: version.description,
     }))
-}
-
-fn str_of(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
 }
 
 /// The model version `from` selects, as MLflow answers it; `None` when
@@ -158,236 +143,250 @@ async fn run_data(
     run_id: &str,
 ) -> Result<(BTreeMap<String, f64>, BTreeMap<String, String>)> {
     let q = [("run_id", run_id.to_owned())];
-    let v: Value = match reg.client.call(&ep::GET_RUN, Payload::Query(&q)).await {
-        Ok(v) => v,
+    let run = match reg
+        .client
+        .call::<RunResponse>(&ep::GET_RUN, Payload::Query(&q))
+        .await
+    {
+        Ok(r) => r.run,
         Err(e) if e.is_not_found() => return Ok(Default::default()),
         Err(e) => return Err(e.into()),
     };
-    let data = &v["run"]["data"];
-    let mut metrics = BTreeMap::new();
-    for m in data["metrics"].as_array().into_iter().flatten() {
-        let value = match &m["value"] {
-            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-            Value::String(s) => crate::state::parse_special_float(s),
-            _ => continue,
-        };
-        metrics.insert(str_of(m, "key"), value);
-    }
-    let mut params = BTreeMap::new();
-    for p in data["params"].as_array().into_iter().flatten() {
-        params.insert(str_of(p, "key"), str_of(p, "value"));
-    }
+    let params = tags_map(run.data.params);
+    let metrics = run
+        .data
+        .metrics
+        .into_iter()
+        .map(|m| (m.key, m.value))
+        .collect();
     Ok((metrics, params))
 }
 
-/// The experiment copies go to: its id, created (tagged as modelsync's)
-/// when absent. A deleted one is refused with what to do (the planner
-/// refuses it first; this is for one deleted since).
-pub async fn ensure_experiment(reg: &MlflowRegistry, name: &str) -> Result<String> {
-    match super::read::experiment_any(reg, name).await? {
-        Some(e) if e.is_deleted() => Err(RegistryError::Invalid(format!(
-            "the copy's {}",
-            crate::naming::deleted_experiment_problem(name, &e.experiment_id)
-        ))),
-        Some(e) => Ok(e.experiment_id),
-        None => {
-            let t = BTreeMap::from([(tags::COPY_EXPERIMENT.to_string(), "true".to_string())]);
-            super::write::create_experiment(reg, name, None, &t).await
-        }
+/// What a run records of a copy.
+fn copy_run(run: Run, tags: BTreeMap<String, String>) -> CopyRun {
+    CopyRun {
+        run_id: run.id().to_string(),
+        artifact_uri: run.info.artifact_uri,
+        tags,
     }
 }
 
-/// The run in `experiment_id` carrying `lineage`, if any (the lowest id
-/// when several do).
-pub async fn find_run(
-    reg: &MlflowRegistry,
-    experiment_id: &str,
-    lineage: &str,
-) -> Result<Option<CopyRun>> {
-    let lit = filter_literal(lineage)
-        .ok_or_else(|| RegistryError::Invalid(format!("lineage {lineage:?} cannot be searched")))?;
-    let body = json!({
-        "experiment_ids": [experiment_id],
-        "filter": format!("tags.`{}` = {lit}", tags::COPY_LINEAGE),
-        "run_view_type": "ACTIVE_ONLY",
-        "max_results": 10,
-    });
-    let v: Value = reg
-        .client
-        .call(&ep::SEARCH_RUNS, Payload::Json(&body))
-        .await?;
-    let mut runs: Vec<CopyRun> = v["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| CopyRun {
-            run_id: str_of(&r["info"], "run_id"),
-            artifact_uri: str_of(&r["info"], "artifact_uri"),
-            tags: r["data"]["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| (str_of(t, "key"), str_of(t, "value")))
-                .collect(),
-        })
-        .collect();
-    runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
-    Ok(runs.into_iter().next())
-}
+impl<'a> CopyTarget<'a> {
+    /// The server URL, for messages.
+    pub fn display(&self) -> &'a str {
+        self.0.display()
+    }
 
-/// Creates the copy's run (tagged with `lineage`); after an ambiguous
-/// failure, the run is looked for by its lineage before anything else.
-pub async fn create_run(
-    reg: &MlflowRegistry,
-    experiment_id: &str,
-    lineage: &str,
-    run_name: &str,
-    now_ms: i64,
-) -> Result<CopyRun> {
-    let t = BTreeMap::from([
-        (tags::COPY_LINEAGE.to_string(), lineage.to_string()),
-        ("mlflow.runName".to_string(), run_name.to_string()),
-    ]);
-    let body = json!({
-        "experiment_id": experiment_id,
-        "run_name": run_name,
-        "start_time": now_ms,
-        "tags": tags_json(&t),
-    });
-    match reg
-        .client
-        .call::<Value>(&ep::CREATE_RUN, Payload::Json(&body))
-        .await
-    {
-        Ok(v) => Ok(CopyRun {
-            run_id: str_of(&v["run"]["info"], "run_id"),
-            artifact_uri: str_of(&v["run"]["info"], "artifact_uri"),
-            tags: t,
-        }),
-        Err(e) => {
-            let e = e.into_registry();
-            match find_run(reg, experiment_id, lineage).await? {
-                Some(run) => Ok(run),
-                None => Err(e),
+    /// The artifact store at `uri` in this registry; `whose` names it in
+    /// messages.
+    pub fn store(&self, uri: &str, whose: &str) -> Result<Store<'a>> {
+        Store::open(uri, Some(self.0), whose)
+    }
+
+    /// The experiment copies go to: its id, created (tagged as modelsync's)
+    /// when absent. A deleted one is refused with what to do (the planner
+    /// refuses it first; this is for one deleted since).
+    pub async fn ensure_experiment(&self, name: &str) -> Result<String> {
+        let reg = self.0;
+        match super::read::experiment_any(reg, name).await? {
+            Some(e) if e.is_deleted() => Err(RegistryError::Invalid(format!(
+                "the copy's {}",
+                crate::naming::deleted_experiment_problem(name, &e.experiment_id)
+            ))),
+            Some(e) => Ok(e.experiment_id),
+            None => {
+                let t = BTreeMap::from([(tags::COPY_EXPERIMENT.to_string(), "true".to_string())]);
+                super::write::create_experiment(reg, name, None, &t).await
             }
         }
     }
-}
 
-/// Logs the source run's metrics (linked to `model_id` on MLflow 3) and
-/// params on the copy's run. Idempotent: the same values again.
-pub async fn log_evidence(
-    reg: &MlflowRegistry,
-    run_id: &str,
-    src: &CopySource,
-    model_id: Option<&str>,
-    now_ms: i64,
-) -> Result<()> {
-    let metrics: Vec<Value> = src
-        .metrics
-        .iter()
-        .map(|(k, v)| {
-            let value = if v.is_finite() {
-                json!(v)
-            } else {
-                json!(v.to_string())
-            };
-            let mut m = json!({"key": k, "value": value, "timestamp": now_ms, "step": 0});
-            if let Some(id) = model_id {
-                m["model_id"] = json!(id);
+    /// The run in `experiment_id` carrying `lineage`, if any (the lowest id
+    /// when several do).
+    pub async fn find_run(&self, experiment_id: &str, lineage: &str) -> Result<Option<CopyRun>> {
+        let lit = filter_literal(lineage).ok_or_else(|| {
+            RegistryError::Invalid(format!("lineage {lineage:?} cannot be searched"))
+        })?;
+        let body = json!({
+            "experiment_ids": [experiment_id],
+            "filter": format!("tags.`{}` = {lit}", tags::COPY_LINEAGE),
+            "run_view_type": "ACTIVE_ONLY",
+            "max_results": 10,
+        });
+        let page: RunPage = self
+            .0
+            .client
+            .call(&ep::SEARCH_RUNS, Payload::Json(&body))
+            .await?;
+        let mut runs: Vec<CopyRun> = page
+            .runs
+            .into_iter()
+            .map(|mut r| {
+                let tags = tags_map(std::mem::take(&mut r.data.tags));
+                copy_run(r, tags)
+            })
+            .collect();
+        runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        Ok(runs.into_iter().next())
+    }
+
+    /// Creates the copy's run (tagged with `lineage`); after an ambiguous
+    /// failure, the run is looked for by its lineage before anything else.
+    pub async fn create_run(
+        &self,
+        experiment_id: &str,
+        lineage: &str,
+        run_name: &str,
+        now_ms: i64,
+    ) -> Result<CopyRun> {
+        let t = BTreeMap::from([
+            (tags::COPY_LINEAGE.to_string(), lineage.to_string()),
+            ("mlflow.runName".to_string(), run_name.to_string()),
+        ]);
+        let body = json!({
+            "experiment_id": experiment_id,
+            "run_name": run_name,
+            "start_time": now_ms,
+            "tags": tags_json(&t),
+        });
+        match self
+            .0
+            .client
+            .call::<RunResponse>(&ep::CREATE_RUN, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => Ok(copy_run(r.run, t)),
+            Err(e) => {
+                let e = e.into_registry();
+                match self.find_run(experiment_id, lineage).await? {
+                    Some(run) => Ok(run),
+                    None => Err(e),
+                }
             }
-            m
-        })
-        .collect();
-    let params: Vec<Value> = src
-        .params
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    // MLflow takes at most 1000 metrics and 100 params per batch.
-    for chunk in metrics.chunks(1000) {
-        let body = json!({"run_id": run_id, "metrics": chunk});
-        reg.client
-            .call::<Value>(&ep::LOG_BATCH, Payload::Json(&body))
-            .await?;
+        }
     }
-    for chunk in params.chunks(100) {
-        let body = json!({"run_id": run_id, "params": chunk});
-        reg.client
-            .call::<Value>(&ep::LOG_BATCH, Payload::Json(&body))
-            .await?;
+
+    /// Logs the source run's metrics (linked to `model_id` on MLflow 3) and
+    /// params on the copy's run. Idempotent: the same values again.
+    pub async fn log_evidence(
+        &self,
+        run_id: &str,
+        src: &CopySource,
+        model_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let metrics: Vec<Value> = src
+            .metrics
+            .iter()
+            .map(|(k, v)| {
+                let value = if v.is_finite() {
+                    json!(v)
+                } else {
+                    json!(v.to_string())
+                };
+                let mut m = json!({"key": k, "value": value, "timestamp": now_ms, "step": 0});
+                if let Some(id) = model_id {
+                    m["model_id"] = json!(id);
+                }
+                m
+            })
+            .collect();
+        let params: Vec<Value> = src
+            .params
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        // MLflow takes at most 1000 metrics and 100 params per batch.
+        for chunk in metrics.chunks(1000) {
+            let body = json!({"run_id": run_id, "metrics": chunk});
+            self.0
+                .client
+                .call::<Value>(&ep::LOG_BATCH, Payload::Json(&body))
+                .await?;
+        }
+        for chunk in params.chunks(100) {
+            let body = json!({"run_id": run_id, "params": chunk});
+            self.0
+                .client
+                .call::<Value>(&ep::LOG_BATCH, Payload::Json(&body))
+                .await?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Sets a tag on the copy's run.
-pub async fn set_run_tag(reg: &MlflowRegistry, run_id: &str, key: &str, value: &str) -> Result<()> {
-    let body = json!({"run_id": run_id, "key": key, "value": value});
-    reg.client
-        .call::<Value>(&ep::SET_RUN_TAG, Payload::Json(&body))
-        .await?;
-    Ok(())
-}
+    /// Sets a tag on the copy's run.
+    pub async fn set_run_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        let body = json!({"run_id": run_id, "key": key, "value": value});
+        self.0
+            .client
+            .call::<Value>(&ep::SET_RUN_TAG, Payload::Json(&body))
+            .await?;
+        Ok(())
+    }
 
-/// Marks the copy's run FINISHED.
-pub async fn finish_run(reg: &MlflowRegistry, run_id: &str, now_ms: i64) -> Result<()> {
-    let body = json!({"run_id": run_id, "status": "FINISHED", "end_time": now_ms});
-    reg.client
-        .call::<Value>(&ep::UPDATE_RUN, Payload::Json(&body))
-        .await?;
-    Ok(())
-}
+    /// Marks the copy's run FINISHED.
+    pub async fn finish_run(&self, run_id: &str, now_ms: i64) -> Result<()> {
+        let body = json!({"run_id": run_id, "status": "FINISHED", "end_time": now_ms});
+        self.0
+            .client
+            .call::<Value>(&ep::UPDATE_RUN, Payload::Json(&body))
+            .await?;
+        Ok(())
+    }
 
-/// A logged model for the copy (MLflow 3): `(model_id, artifact_location)`;
-/// `None` on a server without logged models (MLflow 2). The run records its
-/// id (`modelsync.copy.model-id`) at once, so a resumed copy reuses it.
-pub async fn create_logged_model(
-    reg: &MlflowRegistry,
-    experiment_id: &str,
-    name: &str,
-    run_id: &str,
-    lineage: &str,
-) -> Result<Option<(String, String)>> {
-    let t = BTreeMap::from([(tags::COPY_LINEAGE.to_string(), lineage.to_string())]);
-    let body = json!({
-        "experiment_id": experiment_id,
-        "name": name,
-        "source_run_id": run_id,
-        "tags": tags_json(&t),
-    });
-    let v: Value = match reg
-        .client
-        .call(&ep::CREATE_LOGGED_MODEL, Payload::Json(&body))
-        .await
-    {
-        Ok(v) => v,
-        Err(e) if e.is("ENDPOINT_NOT_FOUND") || e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let info = &v["model"]["info"];
-    let id = str_of(info, "model_id");
-    set_run_tag(reg, run_id, tags::COPY_MODEL_ID, &id).await?;
-    Ok(Some((id, str_of(info, "artifact_uri"))))
-}
+    /// A logged model for the copy (MLflow 3): `(model_id, artifact_location)`;
+    /// `None` on a server without logged models (MLflow 2). The run records its
+    /// id (`modelsync.copy.model-id`) at once, so a resumed copy reuses it.
+    pub async fn create_logged_model(
+        &self,
+        experiment_id: &str,
+        name: &str,
+        run_id: &str,
+        lineage: &str,
+    ) -> Result<Option<(String, String)>> {
+        let t = BTreeMap::from([(tags::COPY_LINEAGE.to_string(), lineage.to_string())]);
+        let body = json!({
+            "experiment_id": experiment_id,
+            "name": name,
+            "source_run_id": run_id,
+            "tags": tags_json(&t),
+        });
+        let info = match self
+            .0
+            .client
+            .call::<LoggedModelResponse>(&ep::CREATE_LOGGED_MODEL, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => r.model.info,
+            Err(e) if e.is("ENDPOINT_NOT_FOUND") || e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        self.set_run_tag(run_id, tags::COPY_MODEL_ID, &info.model_id)
+            .await?;
+        Ok(Some((info.model_id, info.artifact_uri)))
+    }
 
-/// A logged model's artifact location.
-pub async fn logged_model_location(reg: &MlflowRegistry, model_id: &str) -> Result<String> {
-    let v: Value = reg
-        .client
-        .call_at(&ep::GET_LOGGED_MODEL, Some(model_id), Payload::Query(&[]))
-        .await?;
-    Ok(str_of(&v["model"]["info"], "artifact_uri"))
-}
+    /// A logged model's artifact location.
+    pub async fn logged_model_location(&self, model_id: &str) -> Result<String> {
+        let r: LoggedModelResponse = self
+            .0
+            .client
+            .call_at(&ep::GET_LOGGED_MODEL, Some(model_id), Payload::Query(&[]))
+            .await?;
+        Ok(r.model.info.artifact_uri)
+    }
 
-/// Marks the copy's logged model READY.
-pub async fn finalize_logged_model(reg: &MlflowRegistry, model_id: &str) -> Result<()> {
-    let body = json!({"model_id": model_id, "status": "LOGGED_MODEL_READY"});
-    reg.client
-        .call_at::<Value>(
-            &ep::FINALIZE_LOGGED_MODEL,
-            Some(model_id),
-            Payload::Json(&body),
-        )
-        .await?;
-    Ok(())
+    /// Marks the copy's logged model READY.
+    pub async fn finalize_logged_model(&self, model_id: &str) -> Result<()> {
+        let body = json!({"model_id": model_id, "status": "LOGGED_MODEL_READY"});
+        self.0
+            .client
+            .call_at::<Value>(
+                &ep::FINALIZE_LOGGED_MODEL,
+                Some(model_id),
+                Payload::Json(&body),
+            )
+            .await?;
+        Ok(())
+    }
 }

@@ -33,13 +33,17 @@ pub enum Permission {
     Manage,
     /// Creating a new registered model or experiment.
     Create,
+    /// An MLflow admin, or (RBAC, 3.13+) an admin of the workspace.
+    Admin,
 }
 
 /// One endpoint.
 #[derive(Debug)]
 pub struct Endpoint {
-    /// Relative to `/api/2.0/mlflow/`.
+    /// Relative to `/api/2.0/mlflow/` (`/api/3.0/mlflow/` when `v3`).
     pub path: &'static str,
+    /// Under `/api/3.0/mlflow/` (the basic-auth app's roles and grants).
+    pub v3: bool,
     pub verb: Verb,
     /// What the call does, for error messages.
     pub op: &'static str,
@@ -69,6 +73,7 @@ impl Endpoint {
 const fn read(path: &'static str, verb: Verb, op: &'static str) -> Endpoint {
     Endpoint {
         path,
+        v3: false,
         verb,
         op,
         read: true,
@@ -87,12 +92,35 @@ const fn write(
 ) -> Endpoint {
     Endpoint {
         path,
+        v3: false,
         verb,
         op,
         read: false,
         idempotent,
         needs,
         secret_field: None,
+    }
+}
+
+/// [`read`] under `/api/3.0/mlflow/`.
+const fn read3(path: &'static str, verb: Verb, op: &'static str) -> Endpoint {
+    Endpoint {
+        v3: true,
+        ..read(path, verb, op)
+    }
+}
+
+/// [`write`] under `/api/3.0/mlflow/`.
+const fn write3(
+    path: &'static str,
+    verb: Verb,
+    op: &'static str,
+    idempotent: bool,
+    needs: Permission,
+) -> Endpoint {
+    Endpoint {
+        v3: true,
+        ..write(path, verb, op, idempotent, needs)
     }
 }
 
@@ -297,3 +325,84 @@ pub static UPDATE_WEBHOOK: Endpoint = Endpoint {
         Manage,
     )
 };
+
+// Permissions on MLflow's basic-auth app (`registry/mlflow/permissions.rs`).
+// Writes that answer RESOURCE_ALREADY_EXISTS or RESOURCE_DOES_NOT_EXIST
+// when re-sent are converged by their caller, so re-sending is harmless.
+pub static LIST_USERS: Endpoint = read("users/list", Get, "list the basic-auth app's users");
+pub static GET_USER: Endpoint = read(
+    "users/get",
+    Get,
+    "read a user and its permissions (users/get)",
+);
+pub static LIST_ROLES: Endpoint = read3(
+    "roles/list",
+    Get,
+    "list the workspace's roles and their permissions (roles/list)",
+);
+pub static LIST_USER_ROLES: Endpoint = read3(
+    "users/roles/list",
+    Get,
+    "list a user's roles (users/roles/list)",
+);
+pub static GET_USER_PERMISSION: Endpoint = read3(
+    "users/permissions/get",
+    Get,
+    "read a user's permission (users/permissions/get)",
+);
+pub static GRANT_USER_PERMISSION: Endpoint = write3(
+    "users/permissions/grant",
+    Post,
+    "grant a user a permission (users/permissions/grant)",
+    true,
+    Manage,
+);
+pub static REVOKE_USER_PERMISSION: Endpoint = write3(
+    "users/permissions/revoke",
+    Post,
+    "revoke a user's permission (users/permissions/revoke)",
+    true,
+    Manage,
+);
+pub static CREATE_MODEL_PERMISSION: Endpoint = write(
+    "registered-models/permissions/create",
+    Post,
+    "grant a user a permission (registered-models/permissions/create)",
+    true,
+    Manage,
+);
+pub static UPDATE_MODEL_PERMISSION: Endpoint = write(
+    "registered-models/permissions/update",
+    Patch,
+    "change a user's permission (registered-models/permissions/update)",
+    true,
+    Manage,
+);
+pub static DELETE_MODEL_PERMISSION: Endpoint = write(
+    "registered-models/permissions/delete",
+    Delete,
+    "revoke a user's permission (registered-models/permissions/delete)",
+    true,
+    Manage,
+);
+pub static ADD_ROLE_PERMISSION: Endpoint = write3(
+    "roles/permissions/add",
+    Post,
+    "grant a role a permission (roles/permissions/add)",
+    true,
+    Permission::Admin,
+);
+pub static UPDATE_ROLE_PERMISSION: Endpoint = write3(
+    "roles/permissions/update",
+    Patch,
+    "change a role's permission (roles/permissions/update)",
+    true,
+    Permission::Admin,
+);
+pub static REMOVE_ROLE_PERMISSION: Endpoint = write3(
+    "roles/permissions/remove",
+    Delete,
+    "revoke a role's permission (roles/permissions/remove)",
+    true,
+    Permission::Admin,
+);

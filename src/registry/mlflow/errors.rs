@@ -111,6 +111,7 @@ fn permission_denied(ep: &Endpoint, message: &str) -> RegistryError {
         Permission::Edit => "EDIT permission",
         Permission::Manage => "MANAGE permission",
         Permission::Create => "permission to create it",
+        Permission::Admin => "an MLflow admin, or an admin of the workspace (MANAGE on it)",
     };
     RegistryError::PermissionDenied {
         operation: ep.op.to_owned(),

@@ -5,8 +5,9 @@
 //!
 //! The lease model (`modelsync-lease` by default) carries its holder,
 //! start and expiry in tags; the holder's heartbeat renews the expiry
-//! (`renew_lease`, see `registry::lease`). Released by deleting the model (needs MANAGE) or, failing
-//! that, by expiring it. An expired lease is taken over by rewriting its
+//! (`renew_lease`, see `registry::lease`). Released by deleting the model
+//! (needs MANAGE) or, failing that, by expiring it. Its name and times
+//! come with the registry's configuration ([`LeaseConfig`]). An expired lease is taken over by rewriting its
 //! tags and reading them back after a pause; the per-create duplicate check
 //! in `write.rs` is the backstop if two breakers race.
 
@@ -18,15 +19,13 @@ use tracing::{info, warn};
 
 use super::MlflowRegistry;
 use super::client::Payload;
+use super::config::LeaseConfig;
 use super::endpoints as ep;
 use super::wire::Empty;
-use crate::registry::lease::{LeaseInfo, Renewal};
+use crate::clock::rfc3339_seconds as rfc3339;
 use crate::registry::{Registry, RegistryError, Result};
 use crate::state::LiveModel;
 use crate::state::tags::{LEASE_EXPIRES, LEASE_HOLDER, LEASE_STARTED};
-
-/// The default lease model.
-pub const DEFAULT_NAME: &str = "modelsync-lease";
 
 /// A held lease; release it with [`MlflowRegistry::release_lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,108 +36,81 @@ pub struct Lease {
     pub taken_ms: i64,
 }
 
-/// How long to hold and wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseTimes {
-    /// The lease expires this long after it was taken.
-    pub ttl: Duration,
-    /// Give up waiting for another holder after this long.
-    pub wait: Duration,
-    /// Pause between attempts.
-    pub poll: Duration,
+/// What one attempt at taking the lease found.
+enum Attempt {
+    Taken(Lease),
+    /// Another holder, whose lease expires at `until` (wall ms).
+    Held {
+        who: String,
+        until: i64,
+    },
+    /// Lost a race (released meanwhile, or overwritten): try again at once.
+    Again,
 }
 
-impl Default for LeaseTimes {
-    fn default() -> Self {
-        LeaseTimes {
-            ttl: crate::registry::lease::DEFAULT_TTL,
-            wait: Duration::from_secs(600),
-            poll: Duration::from_millis(500),
-        }
+/// The applier lease as read from the registry (`modelsync lease show`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// The lease model.
+    pub name: String,
+    /// `host:pid:nonce`.
+    pub holder: String,
+    /// When it was taken, ms since the epoch (0: unknown).
+    pub started_ms: i64,
+    /// When it expires, ms since the epoch (0: released).
+    pub expires_ms: i64,
+}
+
+impl LeaseInfo {
+    /// The holder's host (the holder id's first part).
+    pub fn host(&self) -> &str {
+        self.holder.split(':').next().unwrap_or_default()
+    }
+
+    /// The holder's process id (the holder id's second part).
+    pub fn pid(&self) -> Option<u32> {
+        self.holder.split(':').nth(1).and_then(|p| p.parse().ok())
+    }
+
+    /// Held at `now_ms`: a holder and an expiry still ahead.
+    pub fn held_at(&self, now_ms: i64) -> bool {
+        !self.holder.is_empty() && self.expires_ms > now_ms
     }
 }
 
+/// What a renewal of the applier lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still held; renewed from `started_ms` (wall clock) on.
+    Renewed { started_ms: i64 },
+    /// No longer held: why (released by force, taken over).
+    Lost(String),
+}
+
 impl MlflowRegistry {
-    /// Takes the lease `name`, waiting while someone else holds it.
-    pub async fn acquire_lease(&self, name: &str, times: LeaseTimes) -> Result<Lease> {
+    /// The applier lease's settings.
+    pub fn lease_config(&self) -> &LeaseConfig {
+        &self.lease
+    }
+
+    /// Takes the lease, waiting while someone else holds it.
+    pub async fn acquire_lease(&self) -> Result<Lease> {
+        let (name, wait) = (self.lease.model.as_str(), self.lease.wait);
         let holder = holder_id();
         let start = Instant::now();
         let mut announced = false;
         loop {
-            let taken_ms = now_ms();
-            let expires = taken_ms + times.ttl.as_millis() as i64;
-            let tags = BTreeMap::from([
-                (LEASE_HOLDER.to_string(), holder.clone()),
-                (LEASE_EXPIRES.to_string(), expires.to_string()),
-                (LEASE_STARTED.to_string(), taken_ms.to_string()),
-            ]);
-            let description =
-                "modelsync's lease against concurrent appliers; safe to delete when no apply runs";
-            match self.create_model(name, Some(description), &tags).await {
-                Ok(()) | Err(RegistryError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-            let current = self.get_model(name).await?;
-            let (who, until) = current
-                .as_ref()
-                .map(|m| {
-                    let who = m.tags.get(LEASE_HOLDER).cloned().unwrap_or_default();
-                    let until = m
-                        .tags
-                        .get(LEASE_EXPIRES)
-                        .and_then(|e| e.parse::<i64>().ok())
-                        .unwrap_or(0);
-                    (who, until)
-                })
-                .unwrap_or_default();
-            if who == holder {
-                info!(lease = name, holder = %holder, "lease taken");
-                return Ok(Lease {
-                    name: name.to_string(),
-                    holder,
-                    taken_ms,
-                });
-            }
-            if current.is_some() && until <= now_ms() {
-                // Expired or released: take it over, then confirm after a
-                // pause that no other breaker overwrote us.
-                warn!(lease = name, previous = %who, "taking over an expired lease");
-                let take_over = async {
-                    self.set_model_tag(name, LEASE_HOLDER, &holder).await?;
-                    self.set_model_tag(name, LEASE_EXPIRES, &expires.to_string())
-                        .await?;
-                    self.set_model_tag(name, LEASE_STARTED, &taken_ms.to_string())
-                        .await
-                };
-                match take_over.await {
-                    Ok(()) => {}
-                    // Released (deleted) between our read and our write:
-                    // the next round creates it afresh.
-                    Err(RegistryError::NotFound(_)) => continue,
-                    Err(e) => return Err(not_permitted(name, e)),
-                }
-                tokio::time::sleep(times.poll).await;
-                let again = self.get_model(name).await?;
-                if again
-                    .and_then(|m| m.tags.get(LEASE_HOLDER).cloned())
-                    .as_deref()
-                    == Some(&holder)
-                {
-                    info!(lease = name, holder = %holder, "lease taken over");
-                    return Ok(Lease {
-                        name: name.to_string(),
-                        holder,
-                        taken_ms,
-                    });
-                }
-                continue;
-            }
-            if start.elapsed() >= times.wait {
+            let (who, until) = match self.try_take(&holder).await? {
+                Attempt::Taken(lease) => return Ok(lease),
+                Attempt::Again => continue,
+                Attempt::Held { who, until } => (who, until),
+            };
+            if start.elapsed() >= wait {
                 return Err(RegistryError::Other(format!(
                     "another modelsync holds the lease {name:?} ({who}, expires in {} s); gave up after {} s. \
                      If no other apply is running, delete the registered model {name:?}.",
                     (until - now_ms()).max(0) / 1000,
-                    times.wait.as_secs()
+                    wait.as_secs()
                 )));
             }
             if !announced {
@@ -152,8 +124,78 @@ impl MlflowRegistry {
                 );
                 announced = true;
             }
-            tokio::time::sleep(times.poll).await;
+            tokio::time::sleep(self.lease.poll).await;
         }
+    }
+
+    /// One attempt at taking the lease for `holder`: create the lease
+    /// model (the test-and-set), or take over an expired or released one.
+    async fn try_take(&self, holder: &str) -> Result<Attempt> {
+        let name = self.lease.model.as_str();
+        let taken_ms = now_ms();
+        let expires = taken_ms + self.lease.ttl.as_millis() as i64;
+        let tags = BTreeMap::from([
+            (LEASE_HOLDER.to_string(), holder.to_string()),
+            (LEASE_EXPIRES.to_string(), expires.to_string()),
+            (LEASE_STARTED.to_string(), taken_ms.to_string()),
+        ]);
+        let description =
+            "modelsync's lease against concurrent appliers; safe to delete when no apply runs";
+        match self.create_model(name, Some(description), &tags).await {
+            Ok(()) | Err(RegistryError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let current = self.get_model(name).await?;
+        let who = current
+            .as_ref()
+            .and_then(|m| m.tags.get(LEASE_HOLDER).cloned())
+            .unwrap_or_default();
+        let until = current
+            .as_ref()
+            .and_then(|m| m.tags.get(LEASE_EXPIRES)?.parse::<i64>().ok())
+            .unwrap_or(0);
+        let lease = Lease {
+            name: name.to_string(),
+            holder: holder.to_string(),
+            taken_ms,
+        };
+        if who == holder {
+            info!(lease = name, holder = %holder, "lease taken");
+            return Ok(Attempt::Taken(lease));
+        }
+        if current.is_some() && until <= now_ms() {
+            warn!(lease = name, previous = %who, "taking over an expired lease");
+            return self.take_over(lease, &tags).await;
+        }
+        Ok(Attempt::Held { who, until })
+    }
+
+    /// Takes over an expired or released lease: its tags rewritten, then,
+    /// after a pause, read back to confirm that no other breaker overwrote
+    /// them.
+    async fn take_over(&self, lease: Lease, tags: &BTreeMap<String, String>) -> Result<Attempt> {
+        let name = lease.name.as_str();
+        let write = async {
+            for key in [LEASE_HOLDER, LEASE_EXPIRES, LEASE_STARTED] {
+                self.set_model_tag(name, key, &tags[key]).await?;
+            }
+            Ok(())
+        };
+        match write.await {
+            Ok(()) => {}
+            // Released (deleted) between our read and our write: the next
+            // round creates it afresh.
+            Err(RegistryError::NotFound(_)) => return Ok(Attempt::Again),
+            Err(e) => return Err(not_permitted(name, e)),
+        }
+        tokio::time::sleep(self.lease.poll).await;
+        let again = self.get_model(name).await?;
+        let holder = again.and_then(|m| m.tags.get(LEASE_HOLDER).cloned());
+        if holder.as_deref() == Some(lease.holder.as_str()) {
+            info!(lease = name, holder = %lease.holder, "lease taken over");
+            return Ok(Attempt::Taken(lease));
+        }
+        Ok(Attempt::Again)
     }
 
     /// Releases a lease: deletes the lease model, or expires it when this
@@ -217,8 +259,9 @@ impl MlflowRegistry {
         })
     }
 
-    /// The lease model `name` as a lease; `None` when it does not exist.
-    pub async fn read_lease(&self, name: &str) -> Result<Option<LeaseInfo>> {
+    /// The lease model as a lease; `None` when it does not exist.
+    pub async fn read_lease(&self) -> Result<Option<LeaseInfo>> {
+        let name = self.lease.model.as_str();
         let Some(m) = self.get_model(name).await? else {
             return Ok(None);
         };
@@ -231,9 +274,10 @@ impl MlflowRegistry {
         }))
     }
 
-    /// Frees the lease `name` whoever holds it (`lease release --force`):
+    /// Frees the lease whoever holds it (`lease release --force`):
     /// deletes the lease model, or expires it when this user may not.
-    pub async fn force_release_lease(&self, name: &str) -> Result<()> {
+    pub async fn force_release_lease(&self) -> Result<()> {
+        let name = self.lease.model.as_str();
         let body = json!({ "name": name });
         match self
             .client
@@ -247,12 +291,6 @@ impl MlflowRegistry {
                 .map_err(|e| not_permitted(name, e)),
         }
     }
-}
-
-/// A wall-clock time in ms as RFC 3339 (seconds).
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// A permission error on the lease model, said in terms of the lease: the
@@ -282,4 +320,21 @@ fn holder_id() -> String {
 /// Lease expiry runs on the wall clock, never on `MODELSYNC_NOW`.
 fn now_ms() -> i64 {
     crate::clock::wall_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_info_parses_the_holder() {
+        let i = LeaseInfo {
+            name: "modelsync-lease".into(),
+            holder: "ci-7:4242:feedface".into(),
+            started_ms: 1,
+            expires_ms: 10,
+        };
+        assert_eq!((i.host(), i.pid()), ("ci-7", Some(4242)));
+        assert!(i.held_at(9) && !i.held_at(10));
+    }
 }

@@ -9,7 +9,7 @@
 //! logged models: nothing is read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
+use std::ops::ControlFlow;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
@@ -17,8 +17,8 @@ use serde_json::json;
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::read::{CAP_NO, CAP_YES};
-use super::wire::{LoggedModelPage, LoggedModelResponse};
+use super::paging::Search;
+use super::wire::{LoggedModel, LoggedModelPage, LoggedModelResponse};
 use crate::registry::Result;
 use crate::state::LiveLoggedModel;
 
@@ -35,7 +35,7 @@ pub async fn get_logged_models(
     experiment_ids: &[String],
 ) -> Result<BTreeMap<String, LiveLoggedModel>> {
     let mut out = BTreeMap::new();
-    if ids.is_empty() || reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
+    if ids.is_empty() || !reg.has_logged_models().await? {
         return Ok(out);
     }
     let wanted: BTreeSet<&String> = ids.iter().collect();
@@ -86,47 +86,37 @@ async fn search(
 ) -> Result<Searched> {
     let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
     let filter = format!("model_id IN ({})", list.join(", "));
+    let body = json!({
+        "experiment_ids": experiment_ids,
+        "filter": filter,
+        "max_results": IDS_PER_SEARCH,
+    });
     let mut out = BTreeMap::new();
-    let mut token = String::new();
-    loop {
-        let mut body = json!({
-            "experiment_ids": experiment_ids,
-            "filter": filter,
-            "max_results": IDS_PER_SEARCH,
-        });
-        if !token.is_empty() {
-            body["page_token"] = json!(token);
-        }
-        let page = match reg
-            .client
-            .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
-                reg.logged_models.store(CAP_NO, Ordering::Relaxed);
-                return Ok(Searched::NoApi);
+    let searched = reg
+        .client
+        .each_page::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Search::Json(body), |page| {
+            for m in page.into_iter().map(LoggedModel::into_live) {
+                if ids.iter().any(|id| **id == m.model_id) {
+                    out.insert(m.model_id.clone(), m);
+                }
             }
-            Err(e) if e.is("INVALID_PARAMETER_VALUE") || e.is("BAD_REQUEST") => {
-                tracing::debug!(
-                    "logged-models/search cannot filter by model_id here: {}",
-                    e.into_registry()
-                );
-                return Ok(Searched::Unsupported);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        reg.logged_models.store(CAP_YES, Ordering::Relaxed);
-        for m in page.models {
-            let m = m.into_live();
-            if ids.iter().any(|id| **id == m.model_id) {
-                out.insert(m.model_id.clone(), m);
-            }
+            ControlFlow::Continue(())
+        })
+        .await;
+    match searched {
+        Ok(()) => Ok(Searched::Found(out)),
+        Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
+            reg.lacks_logged_models();
+            Ok(Searched::NoApi)
         }
-        if page.next_page_token.is_empty() || page.next_page_token == token {
-            return Ok(Searched::Found(out));
+        Err(e) if e.is("INVALID_PARAMETER_VALUE") || e.is("BAD_REQUEST") => {
+            tracing::debug!(
+                "logged-models/search cannot filter by model_id here: {}",
+                e.into_registry()
+            );
+            Ok(Searched::Unsupported)
         }
-        token = page.next_page_token;
+        Err(e) => Err(e.into()),
     }
 }
 

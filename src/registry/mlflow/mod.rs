@@ -21,13 +21,18 @@
 //! - `workspace`: MLflow workspaces (`X-MLFLOW-WORKSPACE` on every
 //!   request; the server checked once for having that workspace).
 //! - `webhooks`: the daemon's own MLflow webhook, created or updated.
+//! - `permissions`: the basic-auth app's grants on registered models
+//!   (`kind: AccessPolicy`), through either permission API.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
-//!   version, and the target-side steps the executor sequences;
-//!   [`store`]: the artifact stores files stream between.
+//!   version, and the target-side steps the executor sequences.
+//! - `artifacts`: where a version's bytes are (`get-download-uri`,
+//!   followed through `runs:/` and `models:/m-…`) and their digest, read
+//!   through [`crate::registry::store`].
 
 pub mod config;
 
+mod artifacts;
 mod capabilities;
 mod client;
 pub mod copy;
@@ -35,44 +40,37 @@ mod endpoints;
 mod errors;
 pub mod lease;
 mod logged;
+mod paging;
+mod permissions;
 mod prompts;
 mod read;
-
-pub use read::PER_MODEL_SEARCH_LIMIT;
 mod sources;
-pub mod store;
 mod twins;
 mod webhooks;
 mod wire;
-mod workspace;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU8, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
 pub use crate::registry::RequestStats;
-pub use config::{Auth, MlflowConfig, RetryPolicy, Secret, TlsVerify};
+pub use config::{Auth, LeaseConfig, MlflowConfig, RetryPolicy, TlsVerify};
+pub use read::PER_MODEL_SEARCH_LIMIT;
 pub use webhooks::{WebhookChange, WebhookSpec};
 
-use super::{NewPromptVersion, NewVersion, Registry, Result, SnapshotRequest};
+use super::{NewPromptVersion, NewVersion, Registry, RegistryError, Result, SnapshotRequest};
+use crate::state::access::{Level, LiveAccess, Principal};
+use crate::state::artifacts::ArtifactTree;
 use crate::state::capabilities::Capabilities;
 use crate::state::{
-    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, SourceResolution,
-    Stage,
+    LiveLoggedModel, LiveModel, LivePrompt, LiveRun, LiveState, LiveVersion, ResolvedSource,
+    SourceResolution, Stage,
 };
-
-/// The workspace a registry URI names in its fragment (`#workspace=NAME`,
-/// percent-decoded), if any.
-pub fn workspace_in(uri: &str) -> Option<String> {
-    workspace::from_fragment(uri.split_once('#').map(|(_, f)| f))
-}
 
 /// An MLflow tracking server.
 pub struct MlflowRegistry {
     // Boxed: keeps `AnyRegistry` small.
     client: Box<client::Client>,
-    /// Whether the server has MLflow 3's logged-models API (detected once).
-    logged_models: AtomicU8,
     /// The `max_results` the server accepts for model-version search.
     version_page: AtomicU64,
     /// Bulk reads made before the manifests were parsed
@@ -81,25 +79,33 @@ pub struct MlflowRegistry {
     /// Set once the server failed a move with `archive_existing_versions`
     /// (MLflow's store on PostgreSQL): later moves archive explicitly.
     no_archive_on_move: std::sync::atomic::AtomicBool,
-    /// What the server can do, asked once ([`Registry::capabilities`]).
-    capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// What the server can do: asked once ([`Registry::capabilities`]),
+    /// and corrected where the server answers that an endpoint of its
+    /// release does not exist (`capabilities.rs`).
+    capabilities: tokio::sync::OnceCell<std::sync::Mutex<Capabilities>>,
     /// Every prompt's name, read once (a declared model that looks absent
     /// may be one; MLflow's model reads leave prompts out).
     prompt_names: tokio::sync::OnceCell<BTreeSet<String>>,
+    /// The applier lease's model and times.
+    lease: config::LeaseConfig,
+    /// Artifact files hashed by this instance (one pass reads a tree once).
+    hashes: super::store::cache::HashCache,
 }
 
 impl MlflowRegistry {
     /// A registry at `base_url` (`http(s)://host:port[/prefix]`). Nothing is
     /// sent until the first call.
     pub fn new(base_url: &str, config: MlflowConfig) -> Result<Self> {
+        let lease = config.lease.clone();
         Ok(MlflowRegistry {
+            lease,
             client: Box::new(client::Client::new(base_url, config)?),
-            logged_models: AtomicU8::new(read::CAP_UNKNOWN),
             version_page: AtomicU64::new(read::VERSION_PAGE_MAX),
             prefetched: std::sync::Mutex::new(None),
             no_archive_on_move: std::sync::atomic::AtomicBool::new(false),
             capabilities: tokio::sync::OnceCell::new(),
             prompt_names: tokio::sync::OnceCell::new(),
+            hashes: Default::default(),
         })
     }
 
@@ -129,11 +135,28 @@ impl MlflowRegistry {
     pub fn stats(&self) -> RequestStats {
         self.client.stats()
     }
+
+    /// A request to `path` under the server's URL with the client's
+    /// authentication and workspace: `registry::store` reaches proxied
+    /// artifacts (`/api/2.0/mlflow-artifacts/…`) through it.
+    pub(in crate::registry) fn artifact_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        read: bool,
+    ) -> reqwest::RequestBuilder {
+        self.client.raw(method, path, read)
+    }
+}
+
+/// A transport error with its causes, for messages (no URL credentials).
+pub(in crate::registry) fn error_chain(e: &reqwest::Error) -> String {
+    errors::error_chain(e)
 }
 
 impl Registry for MlflowRegistry {
-    fn as_mlflow(&self) -> Option<&MlflowRegistry> {
-        Some(self)
+    fn copy_target(&self) -> Option<copy::CopyTarget<'_>> {
+        Some(copy::CopyTarget(self))
     }
     fn uri(&self) -> String {
         self.client.identity()
@@ -245,10 +268,7 @@ impl Registry for MlflowRegistry {
         Ok(())
     }
     async fn capabilities(&self) -> Result<Capabilities> {
-        self.capabilities
-            .get_or_try_init(|| capabilities::probe(self))
-            .await
-            .cloned()
+        capabilities::current(self).await
     }
     async fn read_prompts(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, LivePrompt>> {
         prompts::read_prompts(self, names).await
@@ -270,5 +290,42 @@ impl Registry for MlflowRegistry {
     }
     async fn set_prompt_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
         write::set_alias(self, name, alias, version).await
+    }
+    async fn read_access(&self) -> Result<LiveAccess> {
+        permissions::read_access(self).await
+    }
+    async fn set_permission(
+        &self,
+        model: &str,
+        principal: &Principal,
+        level: Level,
+        before: Option<Level>,
+    ) -> Result<()> {
+        permissions::set_permission(self, model, principal, level, before).await
+    }
+    async fn remove_permission(&self, model: &str, principal: &Principal) -> Result<()> {
+        permissions::remove_permission(self, model, principal).await
+    }
+    async fn locate_version(&self, model: &str, version: &LiveVersion) -> Result<String> {
+        artifacts::locate(self, model, version).await
+    }
+    async fn version_tree(
+        &self,
+        model: &str,
+        version: &LiveVersion,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        artifacts::version_tree(self, model, version).await
+    }
+    async fn source_tree(
+        &self,
+        declared: &str,
+        resolved: Option<&ResolvedSource>,
+    ) -> Result<std::result::Result<ArtifactTree, String>> {
+        artifacts::source_tree(self, declared, resolved).await
+    }
+    async fn resolve_version(&self, model: &str, version: &LiveVersion) -> Result<ArtifactTree> {
+        artifacts::version_tree(self, model, version)
+            .await?
+            .map_err(RegistryError::Other)
     }
 }

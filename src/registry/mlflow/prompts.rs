@@ -8,6 +8,7 @@
 //! every read here names it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
@@ -15,12 +16,13 @@ use serde_json::json;
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
+use super::paging::Search;
 use super::wire::{
     ModelVersionPage, ModelVersionResponse, RegisteredModelPage, RegisteredModelResponse, tags_map,
 };
 use crate::registry::{NewPromptVersion, Result};
-use crate::state::LivePrompt;
 use crate::state::tags::{MLFLOW_IS_PROMPT, MLFLOW_PROMPT_TEXT, is_prompt};
+use crate::state::{LiveModel, LivePrompt};
 
 /// The version tag holding the template's type.
 pub const PROMPT_TYPE_TAG: &str = "_mlflow_prompt_type";
@@ -30,6 +32,35 @@ pub const PROMPT_SOURCE: &str = "prompt-template";
 const READ_CONCURRENCY: usize = 8;
 /// The largest page of either search.
 const PAGE: &str = "1000";
+
+/// Marks the `names` a bulk model read found absent that are prompts
+/// (MLflow's model searches leave prompts out): when some are absent and
+/// the server has prompts, one search for the prompts' names (read once
+/// per registry instance) tells, and those are kept as the prompts they
+/// are — models tagged `mlflow.prompt.is_prompt` — for the planner to
+/// refuse.
+pub async fn mark_prompts(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+    models: &mut BTreeMap<String, LiveModel>,
+) -> Result<()> {
+    use crate::registry::Registry;
+    let absent: Vec<&String> = names.iter().filter(|n| !models.contains_key(*n)).collect();
+    if absent.is_empty() || !reg.capabilities().await?.prompts {
+        return Ok(());
+    }
+    let prompts = reg.prompt_names().await?;
+    for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
+        let tags = BTreeMap::from([(MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
+        let model = LiveModel {
+            name: name.clone(),
+            tags,
+            ..LiveModel::default()
+        };
+        models.insert(name.clone(), model);
+    }
+    Ok(())
+}
 
 /// The prompts among `names` that exist.
 pub async fn read_prompts(
@@ -58,19 +89,13 @@ pub async fn list_prompts(reg: &MlflowRegistry) -> Result<BTreeMap<String, LiveP
 pub async fn prompt_names(reg: &MlflowRegistry) -> Result<BTreeSet<String>> {
     let filter = format!("tags.`{MLFLOW_IS_PROMPT}` = 'true'");
     let mut names = BTreeSet::new();
-    paged(
-        &filter,
-        |q| async move {
-            let page = reg
-                .client
-                .call::<RegisteredModelPage>(&ep::SEARCH_MODELS, Payload::Query(&q))
-                .await
-                .map_err(|e| e.into_registry())?;
-            Ok((page.registered_models, page.next_page_token))
-        },
-        |models| names.extend(models.into_iter().map(|m| m.name)),
-    )
-    .await?;
+    reg.client
+        .each_page::<RegisteredModelPage>(&ep::SEARCH_MODELS, search(&filter), |models| {
+            names.extend(models.into_iter().map(|m| m.name));
+            ControlFlow::Continue(())
+        })
+        .await
+        .map_err(|e| e.into_registry())?;
     Ok(names)
 }
 
@@ -99,24 +124,16 @@ async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveProm
         name.replace('\'', "\\'")
     );
     let mut versions = BTreeMap::new();
-    paged(
-        &filter,
-        |q| async move {
-            let page = reg
-                .client
-                .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
-                .await
-                .map_err(|e| e.into_registry())?;
-            Ok((page.model_versions, page.next_page_token))
-        },
-        |page| {
+    reg.client
+        .each_page::<ModelVersionPage>(&ep::SEARCH_VERSIONS, search(&filter), |page| {
             versions.extend(page.into_iter().filter_map(|v| {
                 let text = tags_map(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
                 Some((v.version, text))
-            }))
-        },
-    )
-    .await?;
+            }));
+            ControlFlow::Continue(())
+        })
+        .await
+        .map_err(|e| e.into_registry())?;
     let aliases = model
         .aliases
         .into_iter()
@@ -129,30 +146,12 @@ async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveProm
     }))
 }
 
-/// Every page of a search with `filter`, one after the other: `fetch` asks
-/// for one page (its query given) and answers its items and the next
-/// token; `take` is handed each page's items.
-async fn paged<T, F, Fut>(filter: &str, fetch: F, mut take: impl FnMut(Vec<T>)) -> Result<()>
-where
-    F: Fn(Vec<(&'static str, String)>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, String)>>,
-{
-    let mut token = String::new();
-    loop {
-        let mut q = vec![
-            ("filter", filter.to_string()),
-            ("max_results", PAGE.to_string()),
-        ];
-        if !token.is_empty() {
-            q.push(("page_token", token));
-        }
-        let (items, next) = fetch(q).await?;
-        take(items);
-        if next.is_empty() {
-            return Ok(());
-        }
-        token = next;
-    }
+/// A search with `filter`, in the largest pages.
+fn search(filter: &str) -> Search {
+    Search::Query(vec![
+        ("filter", filter.to_string()),
+        ("max_results", PAGE.to_string()),
+    ])
 }
 
 /// Creates the prompt (`registered-models/create` with MLflow's tag).

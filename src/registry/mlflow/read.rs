@@ -9,12 +9,14 @@
 //! the first are asked for four at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
+use super::paging::Search;
 use super::wire::{
     Experiment, ExperimentPage, ExperimentResponse, ModelVersion, ModelVersionPage,
     RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
@@ -23,7 +25,10 @@ use crate::registry::{RegistryError, Result, Scope, SnapshotRequest};
 use crate::state::{LiveExperiment, LiveModel, LiveRun, LiveState};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-/// Up to this many named models, versions are searched per model.
+/// Up to this many named models, versions are searched per model (and a
+/// targeted snapshot reads each model by name: `registered-models/get`,
+/// then its versions; 2 requests per model against the bulk pages, whose
+/// server-side cost grows with the whole registry).
 pub const PER_MODEL_SEARCH_LIMIT: usize = 20;
 /// Requests in flight for per-object reads (runs, per-model searches).
 const READ_CONCURRENCY: usize = 8;
@@ -40,10 +45,6 @@ pub(super) const VERSION_PAGE_MAX: u64 = 20_000;
 const VERSION_PAGE_FALLBACK: u64 = 10_000;
 /// The largest page `registered-models/search` accepts.
 const MODEL_PAGE: u64 = 1000;
-/// Logged-models capability: not yet known / present / absent.
-pub(super) const CAP_UNKNOWN: u8 = 0;
-pub(super) const CAP_YES: u8 = 1;
-pub(super) const CAP_NO: u8 = 2;
 
 /// Every registered model and every version, read before the scope was
 /// known (while the manifests were parsed).
@@ -60,9 +61,58 @@ pub async fn prefetch(reg: &MlflowRegistry) -> Result<Prefetched> {
     Ok(Prefetched { models, versions })
 }
 
-/// A full snapshot of the models and experiments in scope.
+/// A full snapshot of the models and experiments in scope. A declared
+/// name held by a prompt comes back as a model tagged as one (MLflow's
+/// model searches leave prompts out; `registered-models/get` answers
+/// them), for the planner to refuse.
 pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
-    if let Scope::Named(names) = &req.models
+    let mut live = match &req.models {
+        Scope::Targeted(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
+            return by_name(reg, names, &req.experiments).await;
+        }
+        _ => in_bulk(reg, req).await?,
+    };
+    if let Some(names) = req.models.names() {
+        super::prompts::mark_prompts(reg, names, &mut live.models).await?;
+    }
+    Ok(live)
+}
+
+/// A few models, each read by name (`registered-models/get`, then its
+/// versions), a few at a time; and the experiments by name.
+async fn by_name(
+    reg: &MlflowRegistry,
+    names: &BTreeSet<String>,
+    experiments: &BTreeSet<String>,
+) -> Result<LiveState> {
+    let models = async {
+        let reads: Vec<_> = names.iter().map(|name| get_model(reg, name)).collect();
+        let found: Vec<Option<LiveModel>> = stream::iter(reads)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|m| (m.name.clone(), m))
+            .collect())
+    };
+    let (models, (experiments, deleted_experiments)) =
+        futures_util::future::try_join(models, experiments_by_name(reg, experiments)).await?;
+    Ok(LiveState {
+        models,
+        experiments,
+        deleted_experiments,
+        ..LiveState::default()
+    })
+}
+
+/// The snapshot from the bulk pages (for up to
+/// [`PER_MODEL_SEARCH_LIMIT`] named models, their versions searched per
+/// model); a named one of more models from the prefetched pages when
+/// there are some.
+async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveState> {
+    if let Some(names) = req.models.names()
         && names.len() > PER_MODEL_SEARCH_LIMIT
     {
         let early = reg.prefetched.lock().expect("prefetch lock").take();
@@ -73,8 +123,8 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     // The model search, the version search(es) and the experiment reads do
     // not depend on each other: they run concurrently.
     let versions = async {
-        match &req.models {
-            Scope::Named(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
+        match req.models.names() {
+            Some(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
                 let reads: Vec<_> = names.iter().map(|name| versions_of(reg, name)).collect();
                 let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
                     .buffer_unordered(READ_CONCURRENCY)
@@ -88,7 +138,9 @@ pub async fn snapshot(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<Liv
     let experiments = async {
         match &req.models {
             Scope::All => Ok((search_experiments(reg).await?, BTreeMap::new())),
-            Scope::Named(_) => experiments_by_name(reg, &req.experiments).await,
+            Scope::Named(_) | Scope::Targeted(_) => {
+                experiments_by_name(reg, &req.experiments).await
+            }
         }
     };
     let (mut models, versions, (experiments, deleted_experiments)) =
@@ -295,9 +347,12 @@ fn refuses_max_results(e: &CallError) -> bool {
 }
 
 /// Registered models in scope, all pages, de-duplicated by name.
-async fn search_models(reg: &MlflowRegistry, scope: &Scope) -> Result<BTreeMap<String, LiveModel>> {
+pub(super) async fn search_models(
+    reg: &MlflowRegistry,
+    scope: &Scope,
+) -> Result<BTreeMap<String, LiveModel>> {
     let mut models = BTreeMap::new();
-    if matches!(scope, Scope::Named(names) if names.is_empty()) {
+    if scope.names().is_some_and(BTreeSet::is_empty) {
         return Ok(models);
     }
     let keep = |page: Vec<super::wire::RegisteredModel>| -> Vec<LiveModel> {
@@ -344,9 +399,7 @@ fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>)
         let Some(model) = models.get_mut(&v.name) else {
             continue;
         };
-        let live = v
-            .into_live()
-            .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))?;
+        let live = v.into_live()?;
         model.versions.entry(live.version).or_insert(live);
     }
     Ok(())
@@ -403,30 +456,19 @@ pub(super) async fn experiment_any(reg: &MlflowRegistry, name: &str) -> Result<O
 
 async fn search_experiments(reg: &MlflowRegistry) -> Result<BTreeMap<String, LiveExperiment>> {
     let mut out = BTreeMap::new();
-    let mut token = String::new();
-    let mut seen = HashSet::new();
-    loop {
-        let mut q = vec![
-            ("max_results", "1000".to_owned()),
-            ("view_type", "ACTIVE_ONLY".to_owned()),
-        ];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page: ExperimentPage = reg
-            .client
-            .call(&ep::SEARCH_EXPERIMENTS, Payload::Query(&q))
-            .await?;
-        for e in page.experiments {
-            if !e.is_deleted() {
+    let q = vec![
+        ("max_results", "1000".to_owned()),
+        ("view_type", "ACTIVE_ONLY".to_owned()),
+    ];
+    reg.client
+        .each_page::<ExperimentPage>(&ep::SEARCH_EXPERIMENTS, Search::Query(q), |page| {
+            for e in page.into_iter().filter(|e| !e.is_deleted()) {
                 out.entry(e.name.clone()).or_insert_with(|| e.into_live());
             }
-        }
-        if page.next_page_token.is_empty() || !seen.insert(page.next_page_token.clone()) {
-            return Ok(out);
-        }
-        token = page.next_page_token;
-    }
+            ControlFlow::Continue(())
+        })
+        .await?;
+    Ok(out)
 }
 
 pub(super) async fn get_run(

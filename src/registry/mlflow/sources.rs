@@ -6,21 +6,22 @@
 //! run's logged model named `<path>` (`models:/<model_id>`), and refuses the
 //! source when there is neither; a run that does not exist fails before.
 //! modelsync asks the same questions through REST: `runs/get`,
-//! `logged-models/search` (absent on MLflow 2.x, probed once per registry
-//! instance) and `artifacts/list`. A server that cannot list the run's
+//! `logged-models/search` (absent on MLflow 2.x: the registry's
+//! capabilities say so) and `artifacts/list`. A server that cannot list the run's
 //! artifacts (no access to the artifact store) cannot tell: the source is
 //! then registered as declared, with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
+use std::ops::ControlFlow;
 
 use serde_json::json;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
-use super::read::{CAP_NO, CAP_YES, get_run};
-use super::wire::{ArtifactPage, LoggedModelPage, filter_literal};
+use super::paging::Search;
+use super::read::get_run;
+use super::wire::{ArtifactPage, LoggedModelInfo, LoggedModelPage, filter_literal};
 use crate::registry::{RegistryError, Result};
 use crate::state::{ResolvedSource, SourceResolution};
 
@@ -65,21 +66,27 @@ async fn resolve_one(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<S
         )));
     };
     let experiment = run.info.experiment_id;
-    if let Some(model_id) = find_logged_model(reg, &experiment, run_id, Some(path))
+    if let Some(model) = find_logged_model(reg, &experiment, run_id, Some(path))
         .await?
         .into_iter()
-        .next()
+        .find(|m| !m.model_id.is_empty())
     {
         return Ok(SourceResolution::Resolved(ResolvedSource {
-            source: format!("models:/{model_id}"),
+            source: format!("models:/{}", model.model_id),
             run_id: Some(run_id.to_owned()),
-            model_id: Some(model_id),
+            model_id: Some(model.model_id),
+            location: Some(model.artifact_uri).filter(|u| !u.is_empty()),
         }));
     }
     match holds_model(reg, run_id, path).await {
         Ok(true) => Ok(SourceResolution::Verbatim),
         Ok(false) => {
-            let logged = find_logged_model(reg, &experiment, run_id, None).await?;
+            let logged: BTreeSet<String> = find_logged_model(reg, &experiment, run_id, None)
+                .await?
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+            let logged: Vec<String> = logged.into_iter().collect();
             let mut why = format!("run {run_id} logged no model under path {path:?}");
             if !logged.is_empty() {
                 why.push_str(&format!(" (it logged: {})", logged.join(", ")));
@@ -101,41 +108,34 @@ async fn resolve_one(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<S
 /// True when `<path>/MLmodel` is among the run's artifacts.
 async fn holds_model(reg: &MlflowRegistry, run_id: &str, path: &str) -> Result<bool> {
     let wanted = format!("{path}/{MLMODEL}");
-    let mut token = String::new();
-    for _ in 0..ARTIFACT_PAGES {
-        let mut q = vec![("run_id", run_id.to_owned()), ("path", path.to_owned())];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page: ArtifactPage = reg
-            .client
-            .call(&ep::LIST_ARTIFACTS, Payload::Query(&q))
-            .await?;
-        if page
-            .files
-            .iter()
-            .any(|f| !f.is_dir && f.path.trim_start_matches('/') == wanted)
-        {
-            return Ok(true);
-        }
-        if page.next_page_token.is_empty() || page.next_page_token == token {
-            return Ok(false);
-        }
-        token = page.next_page_token;
-    }
-    Ok(false)
+    let q = vec![("run_id", run_id.to_owned()), ("path", path.to_owned())];
+    let (mut found, mut pages) = (false, 0);
+    reg.client
+        .each_page::<ArtifactPage>(&ep::LIST_ARTIFACTS, Search::Query(q), |files| {
+            pages += 1;
+            found = files
+                .iter()
+                .any(|f| !f.is_dir && f.path.trim_start_matches('/') == wanted);
+            if found || pages >= ARTIFACT_PAGES {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+    Ok(found)
 }
 
-/// Logged models of `run_id` (named `name`, or all), newest first: their
-/// ids when a name is given, else their names. Records whether the server
-/// has the logged-models API at all; empty on a server without it.
+/// Logged models of `run_id` (named `name`, or all), newest first.
+/// Records whether the server has the logged-models API at all; empty on
+/// a server without it.
 async fn find_logged_model(
     reg: &MlflowRegistry,
     experiment_id: &str,
     run_id: &str,
     name: Option<&str>,
-) -> Result<Vec<String>> {
-    if reg.logged_models.load(Ordering::Relaxed) == CAP_NO {
+) -> Result<Vec<LoggedModelInfo>> {
+    if !reg.has_logged_models().await? {
         return Ok(Vec::new());
     }
     let Some(run_lit) = filter_literal(run_id) else {
@@ -159,30 +159,17 @@ async fn find_logged_model(
         .call::<LoggedModelPage>(&ep::SEARCH_LOGGED_MODELS, Payload::Json(&body))
         .await
     {
-        Ok(page) => {
-            reg.logged_models.store(CAP_YES, Ordering::Relaxed);
-            let mine = page
-                .models
-                .into_iter()
-                .map(|m| m.info)
-                .filter(|m| m.source_run_id == run_id);
-            Ok(match name {
-                Some(name) => mine
-                    .filter(|m| m.name == name && !m.model_id.is_empty())
-                    .map(|m| m.model_id)
-                    .collect(),
-                None => mine
-                    .map(|m| m.name)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            })
-        }
+        Ok(page) => Ok(page
+            .models
+            .into_iter()
+            .map(|m| m.info)
+            .filter(|m| m.source_run_id == run_id && name.is_none_or(|n| m.name == n))
+            .collect()),
         Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
             tracing::debug!(
                 "the server has no logged-models API (MLflow 2.x): runs:/ sources register verbatim"
             );
-            reg.logged_models.store(CAP_NO, Ordering::Relaxed);
+            reg.lacks_logged_models();
             Ok(Vec::new())
         }
         Err(e) => Err(e.into()),

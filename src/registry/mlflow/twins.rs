@@ -1,4 +1,6 @@
-//! The duplicate backstop: one version per declared source (the
+//! The version a declared source already is ([`registered`], the one rule
+//! of `state::source` over one read of the model's versions), and the
+//! duplicate backstop: one version per declared source (the
 //! `modelsync.source` tag), whatever the network did to a create.
 //!
 //! `model-versions/create` is not idempotent. Two things can leave two
@@ -23,8 +25,7 @@ use super::client::Payload;
 use super::endpoints as ep;
 use super::read::{search_versions, versions_of};
 use super::wire::{Empty, filter_literal};
-use super::write::live;
-use crate::registry::Result;
+use crate::registry::{NewVersion, Result};
 use crate::state::{LiveVersion, Stage, tags};
 
 /// One read of `model`'s versions; every version in `registered` (declared
@@ -38,7 +39,7 @@ pub async fn keep_first_registered(
 ) -> Result<BTreeMap<String, u64>> {
     let mut first: BTreeMap<String, u64> = BTreeMap::new();
     for v in versions_of(reg, model).await? {
-        let v = live(v)?;
+        let v = v.into_live()?;
         if let Some(declared) = v.tags.get(tags::SOURCE) {
             let lowest = first.entry(declared.clone()).or_insert(v.version);
             *lowest = (*lowest).min(v.version);
@@ -68,7 +69,11 @@ pub async fn remove_duplicate(
     declared: &str,
     created: LiveVersion,
 ) -> Result<LiveVersion> {
-    let Some(first) = find_by_declared(reg, model, declared).await? else {
+    let Some(first) = all_by_declared(reg, model, declared)
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(created);
     };
     if first.version >= created.version {
@@ -156,20 +161,26 @@ async fn delete(reg: &MlflowRegistry, model: &str, duplicate: u64, kept: u64, wh
     }
 }
 
-/// The version of `model` registered from `declared` (by the
-/// `modelsync.source` tag), lowest number first.
-pub async fn find_by_declared(
+/// The version of `model` that `new`'s declared source already is, if
+/// any: one read of the model's versions, judged by the one rule
+/// ([`crate::state::DeclaredSource`]: the `modelsync.source` tag first,
+/// else the stored source).
+pub async fn registered(
     reg: &MlflowRegistry,
     model: &str,
-    declared: &str,
+    new: &NewVersion,
 ) -> Result<Option<LiveVersion>> {
-    Ok(all_by_declared(reg, model, declared)
+    let versions = versions_of(reg, model)
         .await?
         .into_iter()
-        .next())
+        .filter(|v| v.name == model)
+        .map(|v| v.into_live().map_err(Into::into))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(new.declared().find_in(&versions).cloned())
 }
 
-/// Every version of `model` registered from `declared`, lowest first.
+/// Every version of `model` tagged with the declared source `declared`
+/// (this run's creates and their twins), lowest first.
 async fn all_by_declared(
     reg: &MlflowRegistry,
     model: &str,
@@ -186,7 +197,7 @@ async fn all_by_declared(
     let mut matching: Vec<LiveVersion> = found
         .into_iter()
         .filter(|v| v.name == model)
-        .map(live)
+        .map(|v| v.into_live().map_err(Into::into))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter(|v| v.tags.get(tags::SOURCE).map(String::as_str) == Some(declared))

@@ -5,12 +5,15 @@
 //! rotated secret takes effect). Webhooks exist on MLflow 3.3+ with a SQL
 //! backend; under basic-auth only admins may manage them.
 
-use serde::Deserialize;
+use std::ops::ControlFlow;
+
 use serde_json::json;
 
 use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
+use super::paging::Search;
+use super::wire::{WebhookPage, WebhookResponse};
 use crate::registry::{RegistryError, Result};
 
 /// What [`MlflowRegistry::ensure_webhook`] did.
@@ -28,26 +31,6 @@ pub struct WebhookSpec<'a> {
     /// `(entity, action)` in MLflow's enum spelling (`MODEL_VERSION_ALIAS`, `CREATED`).
     pub events: &'a [(&'a str, &'a str)],
     pub secret: &'a str,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct WebhookPage {
-    webhooks: Vec<Webhook>,
-    next_page_token: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Webhook {
-    webhook_id: String,
-    name: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct WebhookResponse {
-    webhook: Webhook,
 }
 
 /// Creates or updates the webhook named `spec.name`.
@@ -92,32 +75,28 @@ pub async fn ensure_webhook(reg: &MlflowRegistry, spec: &WebhookSpec<'_>) -> Res
 
 /// The id of the webhook named `name`, reading every page.
 async fn find(reg: &MlflowRegistry, name: &str) -> Result<Option<String>> {
-    let mut token = String::new();
-    loop {
-        let mut q = vec![("max_results", "1000".to_owned())];
-        if !token.is_empty() {
-            q.push(("page_token", token.clone()));
-        }
-        let page = match reg
-            .client
-            .call::<WebhookPage>(&ep::LIST_WEBHOOKS, Payload::Query(&q))
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if e.is("ENDPOINT_NOT_FOUND") => {
-                return Err(RegistryError::Invalid(format!(
-                    "{} has no webhooks API (MLflow before 3.3): --register-mlflow-webhook needs MLflow 3.3+ with a SQL backend",
-                    reg.client.display()
-                )));
+    let mut found = None;
+    let q = vec![("max_results", "1000".to_owned())];
+    let listed = reg
+        .client
+        .each_page::<WebhookPage>(&ep::LIST_WEBHOOKS, Search::Query(q), |page| {
+            found = page
+                .into_iter()
+                .find(|w| w.name == name)
+                .map(|w| w.webhook_id);
+            if found.is_some() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            Err(e) => return Err(e.into_registry()),
-        };
-        if let Some(w) = page.webhooks.into_iter().find(|w| w.name == name) {
-            return Ok(Some(w.webhook_id));
-        }
-        if page.next_page_token.is_empty() || page.next_page_token == token {
-            return Ok(None);
-        }
-        token = page.next_page_token;
+        })
+        .await;
+    match listed {
+        Ok(()) => Ok(found),
+        Err(e) if e.is("ENDPOINT_NOT_FOUND") => Err(RegistryError::Invalid(format!(
+            "{} has no webhooks API (MLflow before 3.3): --register-mlflow-webhook needs MLflow 3.3+ with a SQL backend",
+            reg.client.display()
+        ))),
+        Err(e) => Err(e.into_registry()),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The only file that knows the shape of MLflow's answers (request bodies
 //! and query parameters are built next to their call, in `read.rs`,
-//! `write.rs`, `sources.rs` and `lease.rs`). Every struct
+//! `write.rs`, `sources.rs`, `lease.rs`, `copy.rs` and `webhooks.rs`;
+//! `wire/more.rs` holds the answers of copies, webhooks and workspaces). Every struct
 //! deserializes with defaults, because MLflow omits unset and empty fields
 //! (empty `tags`, `aliases`, `description`), sends `version` as a string and
 //! non-finite doubles as `"NaN"`/`"Infinity"`. Unknown fields are ignored
@@ -150,7 +151,7 @@ pub struct Metric {
     pub value: f64,
 }
 
-/// `Run` (only what gates and source resolution read).
+/// `Run` (what gates, source resolution and copies read).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Run {
@@ -165,6 +166,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub run_uuid: String,
     pub experiment_id: String,
+    /// The run's artifact root.
+    pub artifact_uri: String,
 }
 
 /// `Run.data`.
@@ -172,6 +175,8 @@ pub struct RunInfo {
 #[serde(default)]
 pub struct RunData {
     pub metrics: Vec<Metric>,
+    pub params: Vec<Tag>,
+    pub tags: Vec<Tag>,
 }
 
 /// `{"run": ...}`.
@@ -260,6 +265,8 @@ pub struct LoggedModelInfo {
     pub name: String,
     pub source_run_id: String,
     pub experiment_id: String,
+    /// Where its files are.
+    pub artifact_uri: String,
 }
 
 /// One page of `artifacts/list`: paths relative to the run's artifact root.
@@ -270,12 +277,14 @@ pub struct ArtifactPage {
     pub next_page_token: String,
 }
 
-/// One entry of `artifacts/list`.
+/// One entry of `artifacts/list` (and of the artifact REST API's list).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FileInfo {
     pub path: String,
     pub is_dir: bool,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub file_size: u64,
 }
 
 /// Any response whose content modelsync ignores (`{}`).
@@ -317,6 +326,12 @@ impl RegisteredModel {
             creation_timestamp: self.creation_timestamp,
             last_updated_timestamp: self.last_updated_timestamp,
         }
+    }
+}
+
+impl From<MapError> for crate::registry::RegistryError {
+    fn from(e: MapError) -> Self {
+        crate::registry::RegistryError::Other(format!("unexpected model version: {e}"))
     }
 }
 
@@ -457,6 +472,80 @@ enum NumOrStr {
     Null(()),
 }
 
+// The basic-auth app's users, roles and grants (`permissions.rs`).
+
+/// `GET users/list`: every user (RBAC servers add each user's roles as
+/// the caller may see them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUserList {
+    pub users: Vec<AuthUser>,
+}
+
+/// `GET users/get`: one user.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUserResponse {
+    pub user: AuthUser,
+}
+
+/// A user of the basic-auth app. Before 3.13 `users/get` lists its direct
+/// grants on registered models; RBAC servers list its roles instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthUser {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub roles: Vec<AuthRole>,
+    pub registered_model_permissions: Vec<AuthModelPermission>,
+}
+
+/// A direct grant on a registered model (before 3.13).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthModelPermission {
+    pub name: String,
+    pub permission: String,
+}
+
+/// `GET roles/list` and `GET users/roles/list`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRoleList {
+    pub roles: Vec<AuthRole>,
+}
+
+/// A role: a named one, or (RBAC) a user's own `__user_<id>__`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRole {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub name: String,
+    pub workspace: String,
+    pub permissions: Vec<AuthRolePermission>,
+}
+
+/// One grant of a role: `(resource_type, resource_pattern, permission)`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthRolePermission {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub resource_type: String,
+    pub resource_pattern: String,
+    pub permission: String,
+}
+
+/// `GET users/permissions/get`: a user's effective permission.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthPermissionAnswer {
+    pub permission: String,
+}
+
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match NumOrStr::deserialize(d)? {
         NumOrStr::I(i) => u64::try_from(i).map_err(serde::de::Error::custom),
@@ -491,6 +580,9 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         NumOrStr::Null(()) => Ok(f64::NAN),
     }
 }
+
+mod more;
+pub use more::{DownloadUri, RunPage, ServerInfo, Webhook, WebhookPage, WebhookResponse};
 
 #[cfg(test)]
 mod tests;

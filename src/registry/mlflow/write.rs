@@ -23,8 +23,7 @@ use super::read::experiment_by_name;
 use super::sources::parse_runs_uri;
 use super::twins;
 use super::wire::{
-    CreateExperimentResponse, Empty, ModelVersion, ModelVersionResponse, RegisteredModelResponse,
-    tags_json,
+    CreateExperimentResponse, Empty, ModelVersionResponse, RegisteredModelResponse, tags_json,
 };
 use crate::registry::{NewVersion, RegistryError, Result};
 use crate::state::tags;
@@ -91,14 +90,14 @@ pub async fn delete_model_tag(reg: &MlflowRegistry, name: &str, key: &str) -> Re
         .map(drop)
 }
 
-/// Registers `new` unless a version with its declared source exists, then
-/// waits until it is READY.
+/// Registers `new` unless a version its declared source is exists
+/// ([`twins::registered`]), then waits until it is READY.
 pub async fn create_version(
     reg: &MlflowRegistry,
     model: &str,
     new: &NewVersion,
 ) -> Result<LiveVersion> {
-    if let Some(found) = twins::find_by_declared(reg, model, &new.declared_source).await? {
+    if let Some(found) = twins::registered(reg, model, new).await? {
         tracing::debug!(
             model,
             version = found.version,
@@ -137,17 +136,40 @@ pub async fn create_version_unseen(
 }
 
 /// `model-versions/create` for `new` (its declared source in the
-/// `modelsync.source` tag); after an ambiguous failure, re-reads by declared
-/// source before any re-send. Also answers how many attempts were sent
-/// again after such a re-read found nothing: each may still land.
+/// `modelsync.source` tag); after an ambiguous failure, re-reads the
+/// version its declared source is before any re-send. Also answers how
+/// many attempts were sent again after such a re-read found nothing: each
+/// may still land.
 async fn send_create_version(
     reg: &MlflowRegistry,
     model: &str,
     new: &NewVersion,
 ) -> Result<(LiveVersion, u32)> {
-    let mut version_tags = new.tags.clone();
-    version_tags.insert(tags::SOURCE.to_owned(), new.declared_source.clone());
-    let mut body = json!({ "name": model, "source": new.source, "tags": tags_json(&version_tags) });
+    let body = create_version_body(model, new);
+    let mut converge = Converge::new(reg);
+    let created = loop {
+        match reg
+            .client
+            .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
+            .await
+        {
+            Ok(r) => break checked_create(model, new, r.model_version.into_live()?)?,
+            Err(e) => {
+                let e = converge.failed(e)?;
+                if let Some(v) = twins::registered(reg, model, new).await? {
+                    break v;
+                }
+                converge.retry(e).await?;
+            }
+        }
+    };
+    Ok((created, converge.retries))
+}
+
+/// The body of `model-versions/create` for `new`.
+fn create_version_body(model: &str, new: &NewVersion) -> Value {
+    let mut body =
+        json!({ "name": model, "source": new.source, "tags": tags_json(&new.tags_with_source()) });
     // MLflow (3.17 at least) rejects a `runs:/` source whose run is not also
     // given as `run_id`; MLflow 2's client filled it in the same way.
     let run_id = new
@@ -163,23 +185,12 @@ async fn send_create_version(
     if let Some(d) = &new.description {
         body["description"] = json!(d);
     }
-    let mut converge = Converge::new(reg);
-    let created = loop {
-        match reg
-            .client
-            .call::<ModelVersionResponse>(&ep::CREATE_VERSION, Payload::Json(&body))
-            .await
-        {
-            Ok(r) => break live(r.model_version)?,
-            Err(e) => {
-                let e = converge.failed(e)?;
-                if let Some(v) = twins::find_by_declared(reg, model, &new.declared_source).await? {
-                    break v;
-                }
-                converge.retry(e).await?;
-            }
-        }
-    };
+    body
+}
+
+/// The version `model-versions/create` answered, checked to carry the
+/// `modelsync.source` tag it was sent with.
+fn checked_create(model: &str, new: &NewVersion, created: LiveVersion) -> Result<LiveVersion> {
     check(
         created.tags.get(tags::SOURCE) == Some(&new.declared_source),
         || {
@@ -189,7 +200,7 @@ async fn send_create_version(
             )
         },
     )?;
-    Ok((created, converge.retries))
+    Ok(created)
 }
 
 /// `model-versions/update`, always sending the description.
@@ -484,7 +495,7 @@ async fn get_version(reg: &MlflowRegistry, model: &str, version: u64) -> Result<
         .call::<ModelVersionResponse>(&ep::GET_VERSION, Payload::Query(&q))
         .await
     {
-        Ok(r) => live(r.model_version),
+        Ok(r) => Ok(r.model_version.into_live()?),
         Err(e) if e.is_not_found() => Err(RegistryError::NotFound(format!(
             "{model:?} version {version}"
         ))),
@@ -498,11 +509,6 @@ async fn call<T: serde::de::DeserializeOwned>(
     body: &Value,
 ) -> Result<T> {
     Ok(reg.client.call(endpoint, Payload::Json(body)).await?)
-}
-
-pub(super) fn live(v: ModelVersion) -> Result<LiveVersion> {
-    v.into_live()
-        .map_err(|e| RegistryError::Other(format!("unexpected model version: {e}")))
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {

@@ -10,7 +10,8 @@
 
 use git2::Oid;
 
-use super::{GitError, GitSource, redact};
+use super::{GitError, GitSource};
+use crate::uri::without_userinfo;
 
 /// The ref that holds the last verified commit applied.
 pub const VERIFIED_REF: &str = "refs/modelsync/verified-applied";
@@ -26,7 +27,7 @@ impl GitSource {
 
     /// Records `id` as the last verified commit applied.
     pub fn set_verified_applied(&mut self, id: &str) -> Result<(), GitError> {
-        let url = redact(&self.opts.url);
+        let url = without_userinfo(&self.opts.url);
         let git = |e: git2::Error| GitError::Git {
             url: url.clone(),
             message: e.message().to_string(),
@@ -41,11 +42,11 @@ impl GitSource {
     /// Whether the fetched commit `head` is `ancestor` or descends from it.
     pub fn descends_from(&self, head: &str, ancestor: &str) -> Result<bool, GitError> {
         let git = |e: git2::Error| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: e.message().to_string(),
         };
         let repo = self.repo.as_ref().ok_or_else(|| GitError::Git {
-            url: redact(&self.opts.url),
+            url: without_userinfo(&self.opts.url),
             message: "not fetched yet".into(),
         })?;
         let (head, ancestor) = (

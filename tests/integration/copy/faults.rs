@@ -83,6 +83,12 @@ async fn kill_mid_copy_then_rerun_converges() {
         none.is_none_or(|m| m.versions.is_empty()),
         "a half-finished copy is never registered"
     );
+    // The killed apply's lease (the suite's long TTL) has run out: its
+    // expiry set to the past rather than waited for.
+    let past = (modelsync::clock::wall_ms() - 1_000).to_string();
+    reg.set_model_tag(&wd.lease_name(), "modelsync.lease.expires", &past)
+        .await
+        .expect("expire the killed apply's lease");
     let direct = run(&wd, &prod.url, &[], &["apply", "m"]);
     assert_eq!(direct.code, 0, "{direct:?}");
     assert!(direct.stderr.contains("resuming") || direct.code == 0);

@@ -232,7 +232,7 @@ fn the_cli_check_reports_a_missing_section_flag_and_a_stray_one() {
 `--registry`, `--workspace`, `--verbose`, `--quiet`, `--log-format`, `--color`
 ## `modelsync plan`
 `--format`, `--out`, `--detailed-exitcode`, `--prune`, `--protect`, `--once`
-for `apply --plan`; not `apply --out`
+for `apply --plan`; not `apply --out`; `--model`, `--changed-since`
 ## Other
 `--concurrency` `--no-such-flag`
 ";

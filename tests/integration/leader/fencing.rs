@@ -11,10 +11,9 @@ use modelsync::apply::{self, ApplyOptions, Outcome};
 use modelsync::manifest::{self, SourceFile};
 use modelsync::plan::PlanContext;
 use modelsync::reconcile;
-use modelsync::registry::fence::Namespace;
-use modelsync::registry::lease::LOST_LEADERSHIP;
-use modelsync::registry::{Fence, LeaseGuard, Registry};
+use modelsync::registry::Registry;
 use modelsync::state::tags;
+use modelsync::term::{Fence, LOST_LEADERSHIP, LeaseGuard, Namespace};
 
 use crate::support::embedded::TempRegistry;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use modelsync::registry::Registry;
 use modelsync::state::tags::EPOCH;
 
-use super::{Engine, TTL, manifest, metric, start_replica, wait_applied};
+use super::{Engine, LOADED, TTL, manifest, metric, start_replica, wait_applied};
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
 use crate::support::mlflow::{server, unique};
@@ -59,9 +59,7 @@ async fn lone_leader(engine: Engine, models: &[&str]) -> (Workdir, Proxy, Daemon
     }
     let proxy = Proxy::start(&server().url).await;
     let mut d = start_replica(&w, &proxy, &engine.uri(), &unique("history"));
-    d.wait_status("leading", Duration::from_secs(60), |s| {
-        s["role"] == "leader"
-    });
+    d.wait_status("leading", LOADED, |s| s["role"] == "leader");
     (w, proxy, d)
 }
 
@@ -75,8 +73,8 @@ async fn foreign_history_is_restamped_without_a_step_down(engine: Engine) {
     };
     stamped(&other, &foreign).await;
     let (_w, _proxy, mut d) = lone_leader(engine, &[&legacy, &other]).await;
-    wait_applied(&legacy, false, "v1", Duration::from_secs(60)).await;
-    wait_applied(&other, false, "v1", Duration::from_secs(60)).await;
+    wait_applied(&legacy, false, "v1", LOADED).await;
+    wait_applied(&other, false, "v1", LOADED).await;
     let epoch = d.status()["epoch"].as_u64().expect("an epoch");
     for m in [&legacy, &other] {
         let tag = epoch_tag(m).await;
@@ -93,7 +91,7 @@ async fn foreign_history_is_restamped_without_a_step_down(engine: Engine) {
     }
     // A few renewals later: still the one term, never stepped down.
     let start = Instant::now();
-    while start.elapsed() < TTL * 2 {
+    while start.elapsed() < TTL {
         assert_eq!(d.status()["role"], "leader", "{:?}", d.logs());
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -108,13 +106,13 @@ async fn foreign_history_is_restamped_without_a_step_down(engine: Engine) {
         "{:?}",
         d.logs()
     );
-    assert_eq!(d.terminate(Duration::from_secs(10)), 0);
+    assert_eq!(d.terminate(LOADED), 0);
 }
 
 async fn a_newer_epoch_of_the_own_namespace_steps_down_with_its_cause(engine: Engine) {
     let model = unique("hist-newer");
     let (w, _proxy, mut d) = lone_leader(engine, &[&model]).await;
-    wait_applied(&model, false, "v1", Duration::from_secs(60)).await;
+    wait_applied(&model, false, "v1", LOADED).await;
     let mine = epoch_tag(&model).await;
     let (epoch, namespace) = parse(&mine).unwrap_or_else(|| panic!("the leader's stamp: {mine:?}"));
     let newer = format!("{}@{namespace}", epoch + 1000);
@@ -125,7 +123,7 @@ async fn a_newer_epoch_of_the_own_namespace_steps_down_with_its_cause(engine: En
         .expect("stamp a newer epoch");
     w.write(&format!("m/{model}.yaml"), &manifest(&model, false, "v2"));
     let cause = format!("carries epoch {}", epoch + 1000);
-    let stepped = d.wait_log("stepped down", Duration::from_secs(60));
+    let stepped = d.wait_log("stepped down", LOADED);
     assert!(
         stepped.contains(&cause) && stepped.contains(&model),
         "the step-down names the model and its epoch: {stepped}\n{:?}",
@@ -135,7 +133,7 @@ async fn a_newer_epoch_of_the_own_namespace_steps_down_with_its_cause(engine: En
         !stepped.contains("in time"),
         "not a missed renewal: {stepped}"
     );
-    let s = d.wait_status("the cause in /status", Duration::from_secs(30), |s| {
+    let s = d.wait_status("the cause in /status", LOADED, |s| {
         s["last_error"]["message"]
             .as_str()
             .is_some_and(|m| m.contains(&cause))
@@ -154,7 +152,7 @@ async fn a_newer_epoch_of_the_own_namespace_steps_down_with_its_cause(engine: En
         .expect("exists");
     assert_eq!(m.description, "v1", "the fenced leader wrote the model");
     assert_eq!(epoch_tag(&model).await, newer);
-    assert_eq!(d.terminate(Duration::from_secs(10)), 0);
+    assert_eq!(d.terminate(LOADED), 0);
 }
 
 mod etcd {

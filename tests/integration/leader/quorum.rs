@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use modelsync::registry::Registry;
 
-use super::{Fleet, TTL, each_source_once, pg_uri, wait_applied};
+use super::{Fleet, LOADED, TTL, each_source_once, pg_uri, wait_applied};
 use crate::support::etcd::EtcdCluster;
 
 fn wait(what: &str, limit: Duration, f: &Fleet, mut done: impl FnMut(&Fleet) -> bool) {
@@ -29,13 +29,13 @@ fn wait(what: &str, limit: Duration, f: &Fleet, mut done: impl FnMut(&Fleet) -> 
 async fn etcd_losing_one_member_then_two() {
     let cluster = EtcdCluster::start("quorum").expect("etcd cluster");
     let f = Fleet::start(&cluster.uri(), 2).await;
-    let leader = f.one_leader(Duration::from_secs(30));
-    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let leader = f.one_leader(LOADED);
+    wait_applied(&f.model, false, "v1", LOADED).await;
     let epoch = f.epoch(leader);
 
     cluster.kill(0);
     f.set_manifest(true, "v2");
-    wait_applied(&f.model, true, "v2", TTL * 4).await;
+    wait_applied(&f.model, true, "v2", LOADED).await;
     tokio::time::sleep(TTL).await;
     assert_eq!(
         f.leaders(),
@@ -46,12 +46,13 @@ async fn etcd_losing_one_member_then_two() {
     assert_eq!(f.writes(1 - leader), 0, "the standby wrote");
 
     cluster.kill(1);
-    wait("the leader steps down", TTL * 3, &f, |f| {
+    wait("the leader steps down", LOADED, &f, |f| {
         f.leaders().is_empty()
     });
     let writes: Vec<usize> = (0..2).map(|i| f.writes(i)).collect();
     f.set_manifest(true, "v3");
-    tokio::time::sleep(TTL * 2).await;
+    // A window for a replica to (wrongly) lead or write in.
+    tokio::time::sleep(TTL).await;
     assert!(f.leaders().is_empty(), "nobody leads without a quorum");
     assert_eq!(
         (0..2).map(|i| f.writes(i)).collect::<Vec<_>>(),
@@ -82,24 +83,24 @@ async fn etcd_losing_one_member_then_two() {
 async fn etcd_without_quorum_no_replica_reports_a_stale_leader() {
     let cluster = EtcdCluster::start("no-quorum").expect("etcd cluster");
     let f = Fleet::start(&cluster.uri(), 2).await;
-    let leader = f.one_leader(Duration::from_secs(30));
-    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let leader = f.one_leader(LOADED);
+    wait_applied(&f.model, false, "v1", LOADED).await;
     let identity = f.replicas[leader].daemon.status()["leader"]
         .as_str()
         .expect("the leader names itself")
         .to_string();
     let standby = 1 - leader;
-    wait("the standby sees the leader", TTL * 3, &f, |f| {
+    wait("the standby sees the leader", LOADED, &f, |f| {
         f.replicas[standby].daemon.status()["leader"] == identity.as_str()
     });
     cluster.kill(0);
     cluster.kill(1);
-    wait("the leader steps down", TTL * 3, &f, |f| {
+    wait("the leader steps down", LOADED, &f, |f| {
         f.leaders().is_empty()
     });
     wait(
         "every replica reports the leader unknown",
-        TTL * 4,
+        LOADED,
         &f,
         |f| {
             f.replicas.iter().all(|r| {
@@ -123,8 +124,8 @@ async fn etcd_without_quorum_no_replica_reports_a_stale_leader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_terminating_the_leaders_session() {
     let f = Fleet::start(&pg_uri(), 2).await;
-    let leader = f.one_leader(Duration::from_secs(30));
-    wait_applied(&f.model, false, "v1", Duration::from_secs(30)).await;
+    let leader = f.one_leader(LOADED);
+    wait_applied(&f.model, false, "v1", LOADED).await;
     let epoch = f.epoch(leader);
     let port = crate::support::servers::postgres();
     let (client, conn) = tokio_postgres::connect(
@@ -146,13 +147,13 @@ async fn postgres_terminating_the_leaders_session() {
         .expect("terminate the leader's session");
     assert_eq!(rows.len(), 1, "one session holds the lock");
     let other = 1 - leader;
-    wait("the other replica leads", TTL * 3, &f, |f| {
+    wait("the other replica leads", LOADED, &f, |f| {
         f.leaders() == vec![other]
     });
     assert!(f.epoch(other) > epoch, "a newer epoch");
     let before = f.writes(leader);
     f.set_manifest(true, "v2");
-    wait_applied(&f.model, true, "v2", TTL * 4).await;
+    wait_applied(&f.model, true, "v2", LOADED).await;
     assert_eq!(f.role(leader).as_deref(), Some("standby"));
     assert_eq!(
         f.writes(leader),

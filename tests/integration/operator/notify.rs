@@ -14,7 +14,7 @@ use crate::support::receiver::{Received, Receiver};
 
 use super::model;
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
 
 fn event_of<'a>(got: &'a [Received], kind: &str) -> Option<&'a Received> {
     got.iter()

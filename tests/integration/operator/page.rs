@@ -12,7 +12,7 @@ use crate::support::daemon::Daemon;
 
 use super::model;
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
 
 /// Runs headless Chromium (no sandbox: the tests run as root in CI) with
 /// JavaScript disabled; returns stdout.

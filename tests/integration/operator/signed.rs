@@ -14,7 +14,7 @@ use crate::support::daemon::Daemon;
 use crate::support::git::GitRepo;
 use crate::support::receiver::Receiver;
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
 
 fn model(champion: &str) -> String {
     format!(

@@ -2,7 +2,7 @@
 //! and a plan with an error in one model while another is valid.
 
 use super::{Bench, line_of};
-use crate::gates::{Backend, manifest};
+use crate::support::backend::{Backend, manifest};
 
 const NOW_VAR: &str = "MODELSYNC_NOW";
 
@@ -85,7 +85,7 @@ async fn a_plan_with_errors_writes_nothing(b: Backend) {
     );
 }
 
-both!(
+crate::both!(
     unparsable_now_is_an_error,
     a_plan_with_errors_writes_nothing
 );

@@ -5,7 +5,7 @@
 use modelsync::state::Stage;
 
 use super::Bench;
-use crate::gates::{Backend, manifest};
+use crate::support::backend::{Backend, manifest};
 use crate::support::git::GitRepo;
 use crate::support::proxy::Fault;
 
@@ -167,7 +167,7 @@ async fn git_mode_reads_modelsync_toml_from_the_commit(b: Backend) {
     assert!(!m.tags.contains_key("team"), "{m:?}");
 }
 
-both!(
+crate::both!(
     watch_prunes_with_prune,
     git_mode_reads_modelsync_toml_from_the_commit
 );

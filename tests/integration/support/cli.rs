@@ -4,6 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The applier lease's TTL for every command of the suite: long, so that
+/// an apply keeps its lease on a loaded CI machine where one MLflow request
+/// can take more than ten seconds (the default 30 s could not be renewed in
+/// time there). Only the tests of the lease's expiry and take-over set a
+/// shorter one, after [`Workdir::command`] (the later `env` wins).
+pub const LEASE_TTL: &str = "300s";
+
 /// A temporary working directory with a registry file.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
@@ -71,7 +78,8 @@ impl Workdir {
     }
 
     /// A command for the binary in the workdir, against the workdir's
-    /// registry, with a clean environment for registry selection.
+    /// registry, with a clean environment for registry selection, and the
+    /// applier lease's TTL at [`LEASE_TTL`].
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = bin();
         cmd.current_dir(self.path())
@@ -81,6 +89,7 @@ impl Workdir {
             .env("NO_COLOR", "1")
             // Tests share one MLflow server: one applier lease per workdir.
             .env("MODELSYNC_LEASE_MODEL", self.lease_name())
+            .env("MODELSYNC_LEASE_TTL", LEASE_TTL)
             .args(args);
         cmd
     }

@@ -50,7 +50,7 @@ impl Daemon {
             addr: String::new(),
             logs,
         };
-        let addr = daemon.wait_log("watch started", Duration::from_secs(20));
+        let addr = daemon.wait_log("watch started", Duration::from_secs(120));
         let v: serde_json::Value = serde_json::from_str(&addr).expect("json log line");
         daemon.addr = v["listen"].as_str().expect("listen field").to_string();
         daemon
@@ -200,7 +200,7 @@ impl Daemon {
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         let mut s = TcpStream::connect(&self.addr).expect("connect to the daemon");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
+        s.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",

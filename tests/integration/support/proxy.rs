@@ -7,8 +7,12 @@
 //! happened but the client cannot know — or hold it past the client's
 //! timeout and forward it only once a later request was answered (a create
 //! that lands after the client sent it again). One request per connection
-//! (`Connection: close`), which keeps the parsing trivial.
+//! (`Connection: close`), which keeps the parsing trivial. An HTTPS
+//! upstream ([`Proxy::start_tls`], the basic-auth + TLS server) is reached
+//! through reqwest, verified against the test CA; the client side stays
+//! plain HTTP on loopback.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,6 +89,17 @@ struct State {
     answered: Vec<Answered>,
 }
 
+/// Where requests go.
+enum Upstream {
+    /// `host:port`, plain HTTP: the request's bytes are forwarded.
+    Plain(String),
+    /// `https://host:port`, through a client that trusts the test CA.
+    Tls {
+        base: String,
+        client: reqwest::Client,
+    },
+}
+
 /// A running proxy; it stops with the test's runtime.
 pub struct Proxy {
     /// `http://127.0.0.1:PORT`.
@@ -106,6 +121,24 @@ impl Proxy {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
+        Proxy::listen(Upstream::Plain(upstream)).await
+    }
+
+    /// Starts a proxy to an HTTPS `upstream` (`https://host:port`) whose
+    /// certificate `ca` (PEM) signed.
+    pub async fn start_tls(upstream: &str, ca: &std::path::Path) -> Proxy {
+        let pem = std::fs::read(ca).expect("read the CA");
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem"))
+            .build()
+            .expect("http client");
+        let base = upstream.trim_end_matches('/').to_owned();
+        Proxy::listen(Upstream::Tls { base, client }).await
+    }
+
+    async fn listen(upstream: Upstream) -> Proxy {
+        let upstream = Arc::new(upstream);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the proxy");
@@ -180,9 +213,37 @@ impl Proxy {
             .filter(|s| s.method == method && s.path.contains(path_contains))
             .count()
     }
+
+    /// Requests seen, by `METHOD endpoint` (`GET registered-models/get`),
+    /// leaving out the applier lease's (whose query or body names the
+    /// lease model `lease`); and the lease's count.
+    pub fn by_endpoint(&self, lease: &str) -> (BTreeMap<String, usize>, usize) {
+        let mut out = BTreeMap::new();
+        let mut lease_requests = 0;
+        for s in self.seen() {
+            if s.path.contains(lease) || s.body.contains(lease) {
+                lease_requests += 1;
+                continue;
+            }
+            let endpoint = s
+                .path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("/api/2.0/mlflow/")
+                .to_string();
+            *out.entry(format!("{} {endpoint}", s.method)).or_default() += 1;
+        }
+        (out, lease_requests)
+    }
 }
 
-async fn handle(mut client: TcpStream, upstream: String, shared: Shared) {
+/// Expected counts by `METHOD endpoint`, as [`Proxy::by_endpoint`] has them.
+pub fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+async fn handle(mut client: TcpStream, upstream: Arc<Upstream>, shared: Shared) {
     let state = &shared.state;
     let Some((head, body)) = read_request(&mut client).await else {
         return;
@@ -216,8 +277,8 @@ async fn handle(mut client: TcpStream, upstream: String, shared: Shared) {
         });
         fault
     };
-    let forward = |upstream: &str, head: &str, body: &[u8]| {
-        let (upstream, head, body) = (upstream.to_owned(), head.to_owned(), body.to_vec());
+    let forward = |upstream: &Arc<Upstream>, head: &str, body: &[u8]| {
+        let (upstream, head, body) = (upstream.clone(), head.to_owned(), body.to_vec());
         let (method, path, shared) = (method.clone(), path.clone(), shared.clone());
         let held = matches!(fault, Some(Fault::HoldUntilAnswered(_)));
         async move {
@@ -354,7 +415,11 @@ async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 /// Sends the request upstream with `Connection: close` and returns the whole
 /// answer.
-async fn forward_raw(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+async fn forward_raw(upstream: &Upstream, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let upstream = match upstream {
+        Upstream::Plain(addr) => addr,
+        Upstream::Tls { base, client } => return forward_tls(base, client, head, body).await,
+    };
     let mut up = TcpStream::connect(upstream).await.ok()?;
     let mut out = String::new();
     for line in head.trim_end().lines() {
@@ -369,6 +434,51 @@ async fn forward_raw(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>>
     let mut resp = Vec::new();
     up.read_to_end(&mut resp).await.ok()?;
     Some(resp)
+}
+
+/// [`forward_raw`] to an HTTPS server: the request re-sent through reqwest, its
+/// answer written back as HTTP/1.1 bytes.
+async fn forward_tls(
+    base: &str,
+    client: &reqwest::Client,
+    head: &str,
+    body: &[u8],
+) -> Option<Vec<u8>> {
+    let mut lines = head.trim_end().lines();
+    let mut first = lines.next()?.split_whitespace();
+    let method = reqwest::Method::from_bytes(first.next()?.as_bytes()).ok()?;
+    let path = first.next()?;
+    let mut req = client.request(method, format!("{base}{path}"));
+    for line in lines {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let k = k.trim();
+        if !["host", "connection", "content-length"].contains(&k.to_ascii_lowercase().as_str()) {
+            req = req.header(k, v.trim());
+        }
+    }
+    let resp = req.body(body.to_vec()).send().await.ok()?;
+    let status = resp.status();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (k, v) in resp.headers() {
+        let skip = ["connection", "content-length", "transfer-encoding"];
+        if !skip.contains(&k.as_str()) {
+            out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or_default()));
+        }
+    }
+    let bytes = resp.bytes().await.ok()?;
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    ));
+    let mut raw = out.into_bytes();
+    raw.extend_from_slice(&bytes);
+    Some(raw)
 }
 
 /// `resp` with `from` replaced by `to` in its body, and the

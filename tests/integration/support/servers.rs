@@ -7,9 +7,11 @@
 //! - [`auth_tls`]: MLflow 3.17.2's basic-auth app over HTTPS, with a
 //!   certificate from a private CA made here with the openssl CLI.
 //! - [`mlflow2`]: the last MLflow 2.x release (2.22.5), sqlite.
+//! - [`auth_legacy`]: MLflow 3.12.0's basic-auth app (plain HTTP), the last
+//!   release with the per-model permission endpoints.
 //!
 //! Each prints how long it took to start. What they need is installed by
-//! `scripts/ensure-mlflow.sh` (the `servers` extras) and
+//! `scripts/ensure-mlflow.sh` (the `servers` extras; `auth` for 3.12.0) and
 //! `scripts/ensure-system-deps.sh` (PostgreSQL, openssl); `scripts/test.sh`
 //! runs both.
 
@@ -18,7 +20,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use modelsync::registry::mlflow::{Auth, MlflowConfig, MlflowRegistry, Secret};
+use modelsync::registry::mlflow::{Auth, MlflowConfig, MlflowRegistry};
+use modelsync::secret::Secret;
 
 use super::mlflow::{
     MlflowServer, ServerSpec, ensure_venv, free_port, launch, spawn_watched, temp_dir, wait_port,
@@ -71,6 +74,27 @@ pub struct AuthTls {
 static POSTGRES_S3: OnceLock<Result<PostgresS3, String>> = OnceLock::new();
 static AUTH_TLS: OnceLock<Result<AuthTls, String>> = OnceLock::new();
 static MLFLOW2: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+static AUTH_LEGACY: OnceLock<Result<AuthLegacy, String>> = OnceLock::new();
+
+/// The MLflow release before the permission API changed (3.13).
+pub const LEGACY_AUTH_VERSION: &str = "3.12.0";
+
+/// MLflow 3.12.0's basic-auth app, over plain HTTP.
+pub struct AuthLegacy {
+    pub mlflow: MlflowServer,
+    pub admin_user: String,
+    pub admin_password: String,
+}
+
+/// The 3.12.0 basic-auth configuration, started on first use.
+pub fn auth_legacy() -> &'static AuthLegacy {
+    match AUTH_LEGACY.get_or_init(|| timed("basic-auth 3.12", start_auth_legacy)) {
+        Ok(s) => s,
+        Err(why) => {
+            panic!("the MLflow {LEGACY_AUTH_VERSION} basic-auth server is not available:\n{why}")
+        }
+    }
+}
 static WORKSPACES: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
 
 /// The workspace the workspaces server has besides `default`.
@@ -329,7 +353,7 @@ fn start_postgres(dir: &Path) -> Result<u16, String> {
         if out.status.success() {
             break;
         }
-        if start.elapsed() > Duration::from_secs(30) {
+        if start.elapsed() > Duration::from_secs(120) {
             return Err(format!(
                 "createdb failed: {}",
                 String::from_utf8_lossy(&out.stderr)
@@ -398,13 +422,9 @@ fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn start_auth_tls() -> Result<AuthTls, String> {
-    let bin_dir = ensure_venv(super::mlflow::MLFLOW_VERSION, &["servers"])?;
-    let dir = temp_dir("auth-tls")?;
-    let tls = dir.join("tls");
-    let (ca, cert, key) = make_certificates(&tls)?;
-    let admin_user = "admin".to_string();
-    let admin_password = format!("adm-{:016x}", fastrand::u64(..));
+/// Writes the basic-auth app's configuration into `dir` (default
+/// permission READ, its own sqlite database); returns its path.
+fn auth_ini(dir: &Path, admin_user: &str, admin_password: &str) -> Result<PathBuf, String> {
     let ini = dir.join("basic_auth.ini");
     std::fs::write(
         &ini,
@@ -415,6 +435,51 @@ fn start_auth_tls() -> Result<AuthTls, String> {
         ),
     )
     .map_err(|e| format!("write {}: {e}", ini.display()))?;
+    Ok(ini)
+}
+
+fn start_auth_legacy() -> Result<AuthLegacy, String> {
+    let bin_dir = ensure_venv(LEGACY_AUTH_VERSION, &["auth"])?;
+    let dir = temp_dir("auth-legacy")?;
+    let admin_user = "admin".to_string();
+    let admin_password = format!("adm-{:016x}", fastrand::u64(..));
+    let ini = auth_ini(&dir, &admin_user, &admin_password)?;
+    let mlflow = launch(ServerSpec {
+        label: "basic-auth 3.12".into(),
+        version: LEGACY_AUTH_VERSION,
+        bin_dir,
+        backend: format!("sqlite:///{}", dir.join("mlflow.db").display()),
+        artifact_root: dir.join("artifacts").display().to_string(),
+        args: vec!["--app-name".into(), "basic-auth".into()],
+        env: vec![
+            ("MLFLOW_AUTH_CONFIG_PATH".into(), ini.display().to_string()),
+            (
+                "MLFLOW_FLASK_SERVER_SECRET_KEY".into(),
+                format!("{:016x}", fastrand::u64(..)),
+            ),
+        ],
+        client_env: vec![
+            ("MLFLOW_TRACKING_USERNAME".into(), admin_user.clone()),
+            ("MLFLOW_TRACKING_PASSWORD".into(), admin_password.clone()),
+        ],
+        dir,
+        tls_ca: None,
+    })?;
+    Ok(AuthLegacy {
+        mlflow,
+        admin_user,
+        admin_password,
+    })
+}
+
+fn start_auth_tls() -> Result<AuthTls, String> {
+    let bin_dir = ensure_venv(super::mlflow::MLFLOW_VERSION, &["servers"])?;
+    let dir = temp_dir("auth-tls")?;
+    let tls = dir.join("tls");
+    let (ca, cert, key) = make_certificates(&tls)?;
+    let admin_user = "admin".to_string();
+    let admin_password = format!("adm-{:016x}", fastrand::u64(..));
+    let ini = auth_ini(&dir, &admin_user, &admin_password)?;
     let mlflow = launch(ServerSpec {
         label: "basic-auth+tls".into(),
         version: super::mlflow::MLFLOW_VERSION,

@@ -25,7 +25,7 @@ pub struct Import {
     pub module: String,
 }
 
-fn is_ident(c: char) -> bool {
+pub fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
@@ -134,18 +134,18 @@ fn starts_with(code: &[char], at: usize, s: &str) -> bool {
         .all(|(i, c)| code.get(at + i) == Some(&c))
 }
 
-fn find_all<'a>(code: &'a [char], s: &'a str) -> impl Iterator<Item = usize> + 'a {
+pub fn find_all<'a>(code: &'a [char], s: &'a str) -> impl Iterator<Item = usize> + 'a {
     (0..code.len()).filter(move |&at| starts_with(code, at, s))
 }
 
-fn skip_ws(code: &[char], mut at: usize) -> usize {
+pub fn skip_ws(code: &[char], mut at: usize) -> usize {
     while at < code.len() && code[at].is_whitespace() {
         at += 1;
     }
     at
 }
 
-fn ident_at(code: &[char], at: usize) -> String {
+pub fn ident_at(code: &[char], at: usize) -> String {
     code[at..].iter().take_while(|c| is_ident(**c)).collect()
 }
 

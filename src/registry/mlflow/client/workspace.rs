@@ -11,26 +11,20 @@
 //! default, space) or without that workspace is a clear error before any
 //! read or write, never a silent write elsewhere.
 
-use super::client::Client;
+use super::Client;
+use crate::registry::mlflow::wire::ServerInfo;
 use crate::registry::{RegistryError, Result};
 
 /// The header MLflow's client sends (`mlflow/utils/workspace_utils.py`).
 pub const HEADER: &str = "X-MLFLOW-WORKSPACE";
 
-/// The workspace a registry URI's fragment names (`#workspace=NAME`).
-pub fn from_fragment(fragment: Option<&str>) -> Option<String> {
-    let name = fragment?.strip_prefix("workspace=")?;
-    let name = super::client::percent_decode(name).trim().to_string();
-    (!name.is_empty()).then_some(name)
-}
-
 /// Checks that the server has workspaces and the workspace `name`.
 pub async fn check(client: &Client, name: &str) -> Result<()> {
     let server = client.display();
     let (status, body) = client.get_v3(&["server-info"]).await?;
-    let enabled = serde_json::from_str::<serde_json::Value>(&body)
+    let enabled = serde_json::from_str::<ServerInfo>(&body)
         .ok()
-        .and_then(|v| v.get("workspaces_enabled").and_then(|e| e.as_bool()));
+        .and_then(|info| info.workspaces_enabled);
     match (status, enabled) {
         (200, Some(true)) => {}
         (200, _) => {
@@ -65,25 +59,5 @@ pub async fn check(client: &Client, name: &str) -> Result<()> {
             tracing::debug!(workspace = name, status, "workspace checked");
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fragments() {
-        assert_eq!(
-            from_fragment(Some("workspace=team-a")).as_deref(),
-            Some("team-a")
-        );
-        assert_eq!(
-            from_fragment(Some("workspace=team%20b")).as_deref(),
-            Some("team b")
-        );
-        assert_eq!(from_fragment(Some("workspace=")), None);
-        assert_eq!(from_fragment(Some("other")), None);
-        assert_eq!(from_fragment(None), None);
     }
 }

@@ -1,27 +1,39 @@
-//! Artifact stores a copy reads from and writes to, by the URI scheme of a
-//! version's files: MLflow's proxied artifacts (`mlflow-artifacts:`,
-//! through the server's artifact REST API
-//! `/api/2.0/mlflow-artifacts/artifacts/…`), S3 (`s3://`, with
-//! `MLFLOW_S3_ENDPOINT_URL` and AWS's variables, through `object_store`)
-//! and local paths (`file:` or a bare absolute path).
+//! Artifact stores, by the URI scheme of a version's files: MLflow's
+//! proxied artifacts (`mlflow-artifacts:`, through the server's artifact
+//! REST API `/api/2.0/mlflow-artifacts/artifacts/…`, so only with an
+//! MLflow server to go through), S3 (`s3://`, with `MLFLOW_S3_ENDPOINT_URL`
+//! and AWS's variables, through `object_store`) and local paths (`file:`
+//! or a bare absolute path). Copies read from and write to them; `resolve`,
+//! the recorded digest and the `digest: unchanged` gate hash them
+//! ([`Store::tree`]).
 //!
 //! Files are streamed: a download is a stream of chunks, an upload takes
-//! one, so a copy holds a few chunks in memory whatever the model's size.
-//! Every error names the registry and the object.
+//! one, so a copy or a digest holds a few chunks in memory whatever the
+//! model's size. Only regular files are read: a local tree holding a
+//! symbolic link is refused (it could point anywhere on the host). Every
+//! error names the registry and the object.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use reqwest::Method;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
-use super::MlflowRegistry;
+pub mod cache;
+
+pub use cache::HashCache;
+
+use super::mlflow::MlflowRegistry;
 use crate::registry::{RegistryError, Result};
-use crate::state::CopyFile;
+use crate::state::{TreeDigest, TreeFile};
+
+/// Files hashed at once while a tree's digest is computed.
+const HASH_CONCURRENCY: usize = 4;
 
 /// A stream of file chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
@@ -47,6 +59,15 @@ enum Kind<'a> {
     Local {
         root: PathBuf,
     },
+}
+
+/// A file as listed: its path under the root, size, and what tells a
+/// rewrite apart without reading it (ETag, modification time; empty when
+/// the store has none).
+struct Listed {
+    path: String,
+    size: u64,
+    stamp: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,9 +96,15 @@ fn size<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::E
 
 impl<'a> Store<'a> {
     /// The store behind `uri`, reached through `reg` for proxied
-    /// artifacts; `whose` names the registry in messages.
-    pub fn open(uri: &str, reg: &'a MlflowRegistry, whose: &str) -> Result<Store<'a>> {
+    /// artifacts (without one, a proxied location is refused: only MLflow
+    /// can follow it); `whose` names the registry in messages.
+    pub fn open(uri: &str, reg: Option<&'a MlflowRegistry>, whose: &str) -> Result<Store<'a>> {
         let kind = if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
+            let reg = reg.ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "{whose}: {uri} is proxied by an MLflow server, which only MLflow can follow"
+                ))
+            })?;
             // `mlflow-artifacts:/path` or `mlflow-artifacts://host:port/path`.
             let path = match rest.strip_prefix("//") {
                 Some(auth_path) => auth_path.split_once('/').map_or("", |(_, p)| p),
@@ -104,6 +131,20 @@ impl<'a> Store<'a> {
             {
                 b = b.with_region(r);
             }
+            // Bounded, so that a store that does not answer (no
+            // credentials, an instance-metadata endpoint that is not
+            // there) fails a pass in seconds, not minutes.
+            let retry = object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            };
+            b = b.with_retry(retry).with_config(
+                object_store::aws::AmazonS3ConfigKey::Client(
+                    object_store::ClientConfigKey::ConnectTimeout,
+                ),
+                "5s",
+            );
             let store = b.build().map_err(|e| {
                 RegistryError::Invalid(format!("{whose}: cannot open S3 store {uri}: {e}"))
             })?;
@@ -136,8 +177,92 @@ impl<'a> Store<'a> {
         format!("artifact {}/{path} of {}", self.uri, self.whose)
     }
 
-    /// Every file under the root, recursively, sorted by path.
-    pub async fn list(&self) -> Result<Vec<CopyFile>> {
+    /// Every file under the root, recursively, sorted by path (not
+    /// hashed: `sha256` is empty).
+    pub async fn list(&self) -> Result<Vec<TreeFile>> {
+        Ok(self
+            .listed()
+            .await?
+            .into_iter()
+            .map(|l| TreeFile {
+                path: l.path,
+                size: l.size,
+                sha256: String::new(),
+            })
+            .collect())
+    }
+
+    /// Every file under the root with its sha256, and their digest
+    /// (`state::digest`): each file streamed through the hash, a few at
+    /// once, never held whole in memory. A file `cache` holds (same path,
+    /// size and stamp) is not read again. A file whose length differs
+    /// from its listing (rewritten while read) is an error.
+    pub async fn tree(&self, cache: &HashCache) -> Result<TreeDigest> {
+        let whole = self.whole_store();
+        if let Some(why) = whole.as_deref().and_then(|w| cache.failed(w)) {
+            return Err(RegistryError::Other(why));
+        }
+        let read = self.read_tree(cache).await;
+        if let (Err(e), Some(store)) = (&read, whole) {
+            // Not one object's problem: the store as a whole failed.
+            if matches!(
+                e,
+                RegistryError::Unauthenticated(_) | RegistryError::Other(_)
+            ) {
+                cache.fail(store, e.to_string());
+            }
+        }
+        read
+    }
+
+    /// `s3://bucket` for an S3 store (what fails as a whole), else `None`.
+    fn whole_store(&self) -> Option<String> {
+        match &self.kind {
+            Kind::S3 { .. } => {
+                let rest = self.uri.strip_prefix("s3://")?;
+                Some(format!("s3://{}", rest.split('/').next().unwrap_or(rest)))
+            }
+            _ => None,
+        }
+    }
+
+    async fn read_tree(&self, cache: &HashCache) -> Result<TreeDigest> {
+        let listed = self.listed().await?;
+        let files: Vec<TreeFile> = stream::iter(listed)
+            .map(|l| self.hash_listed(l, cache))
+            .buffered(HASH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        TreeDigest::new(files)
+            .map_err(|why| RegistryError::Invalid(format!("{}: {why}", self.describe(""))))
+    }
+
+    async fn hash_listed(&self, l: Listed, cache: &HashCache) -> Result<TreeFile> {
+        let key = (self.uri.clone(), l.path.clone(), l.size, l.stamp);
+        if let Some(sha256) = cache.get(&key) {
+            return Ok(TreeFile {
+                path: l.path,
+                size: l.size,
+                sha256,
+            });
+        }
+        let (sha256, n) = hash_stream(self.get(&l.path).await?).await?;
+        if n != l.size {
+            return Err(RegistryError::Other(format!(
+                "{} read as {n} bytes, its listing said {} (rewritten while read?)",
+                self.describe(&l.path),
+                l.size
+            )));
+        }
+        cache.put(key, sha256.clone());
+        Ok(TreeFile {
+            path: l.path,
+            size: l.size,
+            sha256,
+        })
+    }
+
+    async fn listed(&self) -> Result<Vec<Listed>> {
         let mut out = match &self.kind {
             Kind::Proxied { .. } => self.list_proxied().await?,
             Kind::S3 { store, root } => {
@@ -152,20 +277,27 @@ impl<'a> Store<'a> {
                     .filter_map(|m| {
                         let full = m.location.to_string();
                         let rel = full.strip_prefix(root.as_str())?.trim_start_matches('/');
-                        (!rel.is_empty()).then(|| CopyFile {
+                        (!rel.is_empty()).then(|| Listed {
                             path: rel.to_string(),
                             size: m.size,
+                            stamp: m.e_tag.clone().unwrap_or_default(),
                         })
                     })
                     .collect()
             }
-            Kind::Local { root } => list_local(root).map_err(|e| self.io_error("", &e))?,
+            Kind::Local { root } => list_local(root).map_err(|e| match e {
+                Local::Io(e) => self.io_error("", &e),
+                Local::NotRegular(path, what) => RegistryError::Invalid(format!(
+                    "{} is {what}; only regular files are read",
+                    self.describe(&path)
+                )),
+            })?,
         };
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 
-    async fn list_proxied(&self) -> Result<Vec<CopyFile>> {
+    async fn list_proxied(&self) -> Result<Vec<Listed>> {
         let Kind::Proxied { reg, root } = &self.kind else {
             unreachable!("proxied");
         };
@@ -174,8 +306,7 @@ impl<'a> Store<'a> {
         while let Some(dir) = dirs.pop() {
             let path = join(root, &dir);
             let resp = reg
-                .client
-                .raw(Method::GET, "api/2.0/mlflow-artifacts/artifacts", true)
+                .artifact_request(Method::GET, "api/2.0/mlflow-artifacts/artifacts", true)
                 .query(&[("path", path.as_str())])
                 .send()
                 .await
@@ -188,9 +319,10 @@ impl<'a> Store<'a> {
                 if f.is_dir {
                     dirs.push(rel);
                 } else {
-                    out.push(CopyFile {
+                    out.push(Listed {
                         path: rel,
                         size: f.file_size,
+                        stamp: String::new(),
                     });
                 }
             }
@@ -204,8 +336,7 @@ impl<'a> Store<'a> {
             Kind::Proxied { reg, root } => {
                 let url = format!("api/2.0/mlflow-artifacts/artifacts/{}", join(root, path));
                 let resp = reg
-                    .client
-                    .raw(Method::GET, &url, true)
+                    .artifact_request(Method::GET, &url, true)
                     .send()
                     .await
                     .map_err(|e| self.transport(path, &e))?;
@@ -245,8 +376,7 @@ impl<'a> Store<'a> {
             Kind::Proxied { reg, root } => {
                 let url = format!("api/2.0/mlflow-artifacts/artifacts/{}", join(root, path));
                 let resp = reg
-                    .client
-                    .raw(Method::PUT, &url, false)
+                    .artifact_request(Method::PUT, &url, false)
                     .header(reqwest::header::CONTENT_LENGTH, size)
                     .body(reqwest::Body::wrap_stream(body))
                     .send()
@@ -319,7 +449,7 @@ impl<'a> Store<'a> {
     }
 
     fn transport(&self, path: &str, e: &reqwest::Error) -> RegistryError {
-        let detail = super::errors::error_chain(e);
+        let detail = super::mlflow::error_chain(e);
         RegistryError::Unreachable(format!("{}: {detail}", self.describe(path)))
     }
 
@@ -359,23 +489,64 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-fn list_local(root: &std::path::Path) -> std::io::Result<Vec<CopyFile>> {
+/// Why a local tree cannot be listed.
+enum Local {
+    Io(std::io::Error),
+    /// A symbolic link, a device, a pipe or a socket (its path under the
+    /// root, and what it is).
+    NotRegular(String, &'static str),
+}
+
+impl From<std::io::Error> for Local {
+    fn from(e: std::io::Error) -> Local {
+        Local::Io(e)
+    }
+}
+
+/// The regular files under `root` (a link or a special file is refused,
+/// never followed or opened).
+fn list_local(root: &std::path::Path) -> std::result::Result<Vec<Listed>, Local> {
     let mut out = Vec::new();
     let mut dirs = vec![PathBuf::new()];
     while let Some(rel) = dirs.pop() {
         for entry in std::fs::read_dir(root.join(&rel))? {
             let entry = entry?;
             let path = rel.join(entry.file_name());
+            let shown = path.to_string_lossy().into_owned();
+            // `DirEntry::metadata` does not follow a link.
             let meta = entry.metadata()?;
-            if meta.is_dir() {
+            if meta.file_type().is_symlink() {
+                return Err(Local::NotRegular(shown, "a symbolic link"));
+            } else if meta.is_dir() {
                 dirs.push(path);
+            } else if !meta.is_file() {
+                return Err(Local::NotRegular(shown, "not a regular file"));
             } else {
-                out.push(CopyFile {
-                    path: path.to_string_lossy().into_owned(),
+                out.push(Listed {
+                    path: shown,
                     size: meta.len(),
+                    stamp: local_stamp(&meta),
                 });
             }
         }
     }
     Ok(out)
+}
+
+/// A local file's modification time and inode, as a cache stamp.
+fn local_stamp(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}.{}:{}", meta.mtime(), meta.mtime_nsec(), meta.ino())
+}
+
+/// The sha256 (lowercase hex) and length of a stream.
+pub async fn hash_stream(mut s: ByteStream) -> Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    while let Some(chunk) = s.next().await {
+        let c = chunk?;
+        n += c.len() as u64;
+        h.update(&c);
+    }
+    Ok((format!("{:x}", h.finalize()), n))
 }

@@ -1,7 +1,7 @@
 //! An elected daemon leader's fence and its fencing token as written on
 //! models (`modelsync.epoch`): which namespace an epoch belongs to, how the
 //! tag reads and writes, and how a leader judges a model's tag. Pure: no
-//! I/O, no async (the guard is two atomics and the wall clock).
+//! I/O, no async (the guard is a few atomics; the caller passes the time).
 //!
 //! Epochs only order leaders of one election on one incarnation of one
 //! engine: etcd's create revisions restart with a new cluster, a recreated
@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use super::lease::{LOST_LEADERSHIP, LeaseGuard};
+use super::{LOST_LEADERSHIP, LeaseGuard};
 
 /// An elected daemon leader's fence (`watch --leader-election`): its term's
 /// epoch and the namespace it was issued in (together, the fencing token
@@ -36,9 +36,10 @@ pub struct Fence {
 }
 
 impl Fence {
-    /// Whether the leader may write now (wall clock).
-    pub fn check(&self) -> Result<(), &'static str> {
-        self.guard.check().map_err(|_| LOST_LEADERSHIP)
+    /// Whether the leader may write at `now_ms` (the wall clock,
+    /// `clock::wall_ms`).
+    pub fn check_at(&self, now_ms: i64) -> Result<(), &'static str> {
+        self.guard.check_at(now_ms).map_err(|_| LOST_LEADERSHIP)
     }
 
     /// The token this leader stamps on the models it writes.
