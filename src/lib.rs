@@ -14,6 +14,8 @@
 //!   implementations (the only code that talks to a registry).
 //! - [`apply`]: executes a plan through a registry (the only caller of the
 //!   registry's write methods; the lease is taken by `reconcile`).
+//! - [`probe`]: the HTTP requests of `verify:` checks (no credentials,
+//!   no redirects, bounded answers).
 //! - [`source`]: reads manifest files from folders and git branches.
 //! - [`reconcile`]: the one pass: load -> validate -> observe -> plan ->
 //!   lease -> apply -> verify, run by `plan`, `apply` and `watch` alike.
@@ -45,6 +47,7 @@ pub mod logging;
 pub mod manifest;
 pub mod naming;
 pub mod plan;
+pub mod probe;
 pub mod reconcile;
 pub mod registry;
 pub mod secret;

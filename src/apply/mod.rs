@@ -33,6 +33,7 @@ mod model;
 mod prepare;
 mod prompts;
 mod report;
+pub mod verify;
 
 use futures_util::StreamExt;
 use futures_util::stream;

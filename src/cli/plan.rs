@@ -133,6 +133,8 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         on_plan: Some(&show),
         progress: progress.as_ref().map(|p| p.callback()),
         targets,
+        wait_verifications: !a.no_wait,
+        on_verification: Some(&common::show_verification),
         ..Pass::new(Mode::Apply, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;

@@ -27,6 +27,7 @@ pub mod prompts;
 pub mod render;
 pub mod saved;
 pub mod stale;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -185,6 +185,8 @@ pub struct Metrics {
     /// The head commit refused by `--verify-signatures` and its signer.
     unverified: Option<(String, String)>,
     signature_rejections: u64,
+    /// Verifications after a move that ended, by result.
+    verifications: BTreeMap<String, u64>,
 }
 
 impl Metrics {
@@ -207,6 +209,12 @@ impl Metrics {
 
     pub fn action_applied(&mut self, kind: &str) {
         *self.actions.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Counts a verification after a move that ended (`verified`,
+    /// `failed`): `modelsync_verifications_total{result}`.
+    pub fn verification_ended(&mut self, result: &str) {
+        *self.verifications.entry(result.to_string()).or_default() += 1;
     }
 
     pub fn set_drift(&mut self, count: usize) {
@@ -299,6 +307,19 @@ impl Metrics {
                 out,
                 "modelsync_actions_applied_total{{kind=\"{}\"}} {n}",
                 escape(kind)
+            );
+        }
+        header(
+            &mut out,
+            "verifications_total",
+            "counter",
+            "Verifications after a move that ended, by result (verified, failed).",
+        );
+        for (result, n) in &self.verifications {
+            let _ = writeln!(
+                out,
+                "modelsync_verifications_total{{result=\"{}\"}} {n}",
+                escape(result)
             );
         }
         header(

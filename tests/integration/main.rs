@@ -40,4 +40,5 @@ mod servers;
 mod serving;
 mod targeted;
 mod tidy;
+mod verify;
 mod watch;

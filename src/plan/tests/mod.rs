@@ -79,6 +79,7 @@ impl M {
             stages: BTreeMap::new(),
             aliases: BTreeMap::new(),
             gates: BTreeMap::new(),
+            verify: BTreeMap::new(),
         })
     }
 
