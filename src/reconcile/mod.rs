@@ -341,12 +341,12 @@ async fn apply_under_lease(
         sources: sources.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
-    out.cancelled = pass.cancel.is_cancelled();
+    out.shutdown_while_applying = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
     let lost = lease.is_some_and(|h| h.guard().is_lost())
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
-    if wrote && !out.cancelled && !lost {
+    if wrote && !out.shutdown_while_applying && !lost {
         match observe::plan(reg, sources, desired, &pass.context(ctx.prune, reg)).await {
             Ok((live, after)) => {
                 out.verified = Some(live);

@@ -147,7 +147,7 @@ mod tests {
         let mut fired = Vec::new();
         let mut step = Collect(&mut fired);
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let backoff = super::super::backoff::Backoff::standard();
+        let backoff = crate::backoff::Backoff::standard();
         tokio::select! {
             _ = super::super::engine::run_loop(&mut step, &triggers, backoff, stop_rx) => {}
             _ = tokio::time::sleep(Duration::from_secs(20)) => {}
@@ -160,7 +160,7 @@ mod tests {
     struct Collect<'a>(&'a mut Vec<Instant>);
 
     impl super::super::engine::Step for Collect<'_> {
-        async fn run(&mut self, _: &super::super::engine::Reasons) -> super::super::engine::Next {
+        async fn run(&mut self, _: &super::super::engine::Batch) -> super::super::engine::Next {
             self.0.push(Instant::now());
             super::super::engine::Next::Done
         }

@@ -3,9 +3,10 @@
 //!
 //! - `engine.rs`: the level-triggered, single-flight loop (triggers,
 //!   coalescing, retry with backoff, shutdown); knows nothing of registries.
-//! - `backoff.rs`: exponential backoff with jitter.
 //! - `reconciler.rs`: the step the loop runs: fetch the source, then one
-//!   `reconcile::run` pass (the same pass as `apply`).
+//!   `reconcile::run` pass (the same pass as `apply`); `scope.rs`: whether
+//!   that pass is a full one or targeted at the models an MLflow webhook
+//!   named and a new commit changed.
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook;
 //!   `feed.rs`: `/feeds/MODEL/ALIAS.json`, what stands behind an alias
@@ -14,7 +15,7 @@
 //!   and registering the daemon's webhook on the server.
 //! - `models.rs`, `page.rs`: per-model views and the HTML status page
 //!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
-//!   commit-status notifications; `reconciler_report.rs`: what the step
+//!   commit-status notifications; `reconciler/report.rs`: what the step
 //!   records for them, and the `--verify-signatures` check.
 //! - `verifier.rs`: verifications after a move, run beside the passes
 //!   (started by a pass's moves, or resumed from the registry's
@@ -27,7 +28,6 @@
 //! daemon exits 0 (`--once`, like `apply`, exits 1). The daemon chooses no
 //! exit code: [`run`] returns the last [`Verdict`] to the CLI.
 
-pub mod backoff;
 pub mod engine;
 pub mod feed;
 pub mod folder;
@@ -37,6 +37,7 @@ pub mod models;
 pub mod notify;
 pub mod page;
 pub mod reconciler;
+pub mod scope;
 pub mod status;
 pub mod verifier;
 
@@ -53,7 +54,7 @@ use crate::election::Leader;
 use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource};
 use crate::uri::without_userinfo;
-use engine::{Reasons, Step, Trigger, Triggers};
+use engine::{Batch, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
 
@@ -165,8 +166,8 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     );
     if cfg.once {
         // As `apply`: finish the model in flight, release the lease, exit 1.
-        crate::shutdown::set_on_signal(&cancel, || {});
-        step.run(&Reasons::from([Trigger::Startup])).await;
+        crate::shutdown::set_on_signal(&cancel);
+        step.run(&Batch::of([Trigger::Startup])).await;
         step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
     }
@@ -271,7 +272,13 @@ async fn serve(
         "modelsync watch started"
     );
     triggers.fire(Trigger::Startup);
-    engine::run_loop(step, &triggers, backoff::Backoff::standard(), stop_rx).await;
+    engine::run_loop(
+        step,
+        &triggers,
+        crate::backoff::Backoff::standard(),
+        stop_rx,
+    )
+    .await;
     for t in tickers.into_iter().chain(follower) {
         t.abort();
     }

@@ -7,6 +7,7 @@
 //! The registry is opened by the pass and dropped at its end, so the
 //! embedded registry's lock is only held during a run.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,10 +15,12 @@ use sha2::{Digest, Sha256};
 use tracing::{Instrument, info, warn};
 
 use super::DriftMode;
-use super::engine::{Next, Reasons, Step, Trigger};
+use super::engine::{Batch, Next, Step};
+use super::scope::{Scope, scope};
 use super::status::{Drift, LastError, Shared, now_rfc3339};
 use crate::apply::{self, CancelFlag};
 use crate::clock::EvalClock;
+use crate::manifest::targets::{Changes, Selector};
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
@@ -120,9 +123,12 @@ pub struct Reconciler {
     locations: crate::state::artifacts::Locations,
     /// The verifications after a move running beside the passes.
     pub verifier: super::verifier::Verifier,
+    /// The revision of the last full pass that loaded the manifests, and
+    /// the models and prompts it declares (an MLflow delivery for none of
+    /// them reconciles nothing).
+    declared: Option<(String, BTreeSet<String>)>,
 }
 
-#[path = "reconciler_report.rs"]
 mod report;
 
 /// How one run ended, for metrics, status and the loop.
@@ -154,6 +160,7 @@ impl Reconciler {
             election: None,
             locations: Default::default(),
             verifier,
+            declared: None,
         }
     }
 
@@ -198,7 +205,7 @@ impl Reconciler {
         }
     }
 
-    async fn run_once(&mut self, reasons: &Reasons) -> Option<(Ended, String)> {
+    async fn run_once(&mut self, batch: &Batch) -> Option<(Ended, String)> {
         let Ok(fence) = self.role() else {
             self.stand_by().await;
             return None;
@@ -222,20 +229,40 @@ impl Reconciler {
             tracing::debug!(revision = %id, "manifests still invalid and unchanged; waiting for a change");
             return None;
         }
-        let only_polled = reasons.iter().all(|r| *r == Trigger::Poll);
-        if only_polled && self.applied.as_deref() == Some(id.as_str()) {
-            tracing::debug!(revision = %id, "no new commit");
-            return None;
-        }
         let same = self.applied.as_deref() == Some(id.as_str());
+        let declared = self
+            .declared
+            .as_ref()
+            .filter(|(rev, _)| *rev == id)
+            .map(|(_, names)| names);
+        let changes = || self.changes_since_applied(&id);
+        let targets = match scope(batch, !same, changes, declared) {
+            Scope::Nothing => {
+                tracing::debug!(revision = %id, "nothing to reconcile: no new commit, no declared model named");
+                return None;
+            }
+            Scope::Everything => None,
+            Scope::Targeted(selector) => Some(selector),
+        };
         let mode = match decide(self.config.drift, same) {
             Decision::Apply => Mode::Apply,
             Decision::ReportDrift => Mode::Plan,
         };
-        let out = self.pass(fetched, &id, mode, same, fence.clone()).await;
+        let targeted = targets.is_some();
+        let out = self
+            .pass(fetched, &id, mode, same, fence.clone(), targets)
+            .await;
         self.verify_beside(&out, fence);
         if out.desired.is_some() && out.stop.is_none() {
-            self.locations = out.locations.clone();
+            if targeted {
+                self.locations.extend(out.locations.clone());
+            } else {
+                self.locations = out.locations.clone();
+                self.declared = out.desired.as_ref().map(|d| {
+                    let names = d.models.keys().chain(d.prompts.keys()).cloned();
+                    (id.clone(), names.collect())
+                });
+            }
         }
         let stats = out.stats;
         self.shared
@@ -270,7 +297,20 @@ impl Reconciler {
             .run(&self.config.registry_uri, found, fence, &self.cancel);
     }
 
-    /// Runs the pass over the fetched manifests.
+    /// What changed in the git source from the commit applied last to
+    /// `id`; `None` for a folder, before anything was applied, or when
+    /// the diff cannot be read (then the pass is a full one).
+    fn changes_since_applied(&self, id: &str) -> Option<Changes> {
+        let (Source::Git(Some(git)), Some(applied)) = (&self.source, &self.applied) else {
+            return None;
+        };
+        git.changes_between(applied, id)
+            .map_err(|e| warn!(from = %applied, to = %id, error = %e, "what the new commit changed cannot be told; reconciling everything"))
+            .ok()
+    }
+
+    /// Runs the pass over the fetched manifests (`targets`: a targeted
+    /// one).
     async fn pass(
         &self,
         fetched: Fetched,
@@ -278,6 +318,7 @@ impl Reconciler {
         mode: Mode,
         same: bool,
         fence: Option<Fence>,
+        targets: Option<Selector>,
     ) -> Outcome {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
@@ -309,7 +350,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
-            targets: None,
+            targets,
             locate: Some(&self.locations),
             // `--once` waits like `apply`; the daemon runs them beside its
             // passes (never blocking one).
@@ -371,7 +412,7 @@ impl Reconciler {
         if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
             return self.report_drift(plan.expect("checked"), id);
         }
-        if matches!(verdict, Verdict::Error | Verdict::LostLease) {
+        if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
             self.fail("apply_error", &msg, Vec::new());
             return ended("apply_error", Next::Retry, verdict);
@@ -452,9 +493,9 @@ impl Reconciler {
 }
 
 impl Step for Reconciler {
-    async fn run(&mut self, reasons: &Reasons) -> Next {
+    async fn run(&mut self, batch: &Batch) -> Next {
         let started = Instant::now();
-        let Some((end, id)) = self.run_once(reasons).await else {
+        let Some((end, id)) = self.run_once(batch).await else {
             return Next::Done;
         };
         let secs = started.elapsed().as_secs_f64();
@@ -473,7 +514,7 @@ impl Step for Reconciler {
         if end.outcome == "success" {
             self.applied_revision(&id);
         }
-        let trigger: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        let trigger: Vec<&str> = batch.reasons.iter().map(|r| r.as_str()).collect();
         let line = format!("reconcile {}", end.outcome);
         let error = self
             .shared

@@ -25,11 +25,11 @@ use source::Source;
 const LAYERS: &[(u8, &[&str])] = &[
     // Vocabulary: MLflow's naming rules, the two clocks, the live state
     // and the tag keys modelsync writes; secrets and the leak check; a
-    // term's deadline arithmetic (the applier lease, a leader's fence).
-    // The CEL conditions of `verify:` checks (pure).
+    // term's deadline arithmetic (the applier lease, a leader's fence);
+    // retry backoff; the CEL conditions of `verify:` checks (pure).
     (
         0,
-        &["naming", "clock", "state", "secret", "term", "condition"],
+        &["naming", "clock", "backoff", "state", "secret", "term", "condition"],
     ),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).
