@@ -10,13 +10,17 @@
 use std::time::Duration;
 
 use crate::clock;
-use crate::manifest::verify::Check;
+use crate::manifest::verify::{Check, OnFailure};
 use crate::plan::verify::{self as core, Job};
 use crate::probe::{Prober, Request};
-use crate::registry::Registry;
+use crate::registry::{AnyRegistry, Registry};
+use crate::state::hold::{Cause, Hold};
 use crate::state::verification::{CheckRecord, Record};
 
 use super::CancelFlag;
+
+/// Who the holds and rollbacks of a failed verification name.
+pub const ACTOR: &str = "modelsync (verification)";
 
 /// Told each record as it changes (a progress line, a log line).
 pub type OnRecord<'a> = &'a (dyn Fn(&Job, &Record) + Send + Sync);
@@ -49,8 +53,8 @@ pub async fn start<R: Registry>(reg: &R, jobs: Vec<Job>, revision: Option<&str>)
 /// writing each new record; returns them finished, or as far as they got
 /// when `cancel` is set (they stay `verifying` in the registry, for the
 /// next run to resume).
-pub async fn run<R: Registry>(
-    reg: &R,
+pub async fn run(
+    reg: &AnyRegistry,
     mut running: Vec<Running>,
     cancel: Option<&CancelFlag>,
     on_record: Option<OnRecord<'_>>,
@@ -74,8 +78,8 @@ pub async fn run<R: Registry>(
 /// Runs the rounds that are due of the verifications not yet finished;
 /// `None` when all are finished, else when the next round is due (ms,
 /// wall clock).
-pub async fn rounds_due<R: Registry>(
-    reg: &R,
+pub async fn rounds_due(
+    reg: &AnyRegistry,
     prober: &Prober,
     running: &mut [Running],
     on_record: Option<OnRecord<'_>>,
@@ -86,9 +90,12 @@ pub async fn rounds_due<R: Registry>(
             continue;
         }
         let observed = round(reg, prober, r).await;
-        let after = core::step(&r.record, &r.job.spec, observed, clock::wall_ms());
+        let mut after = core::step(&r.record, &r.job.spec, observed, clock::wall_ms());
         if after == r.record {
             continue;
+        }
+        if after.state == crate::state::verification::State::Failed {
+            after.then = Some(on_failure(reg, &r.job, &after).await);
         }
         write(reg, &r.job, &after).await;
         if let Some(f) = on_record {
@@ -114,6 +121,50 @@ pub async fn rounds_due<R: Registry>(
 pub async fn nap_until(due: i64) {
     let wait = u64::try_from(due.saturating_sub(clock::wall_ms())).unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(wait.clamp(10, 500))).await;
+}
+
+/// What a failed verification does to its target (`onFailure`): roll it
+/// back to the version that held it before and hold it there
+/// (`apply::rollback`, under the applier lease), or hold it at the failed
+/// version (`apply::hold`). Says what was done, or why not.
+async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
+    let why = record.reason.as_deref().unwrap_or("failed");
+    let reason = format!("verification of version {} failed: {why}", job.version);
+    let now_ms = clock::wall_ms();
+    let done = match job.spec.on_failure {
+        OnFailure::Rollback => {
+            let req = super::rollback::RollbackRequest {
+                model: job.model.clone(),
+                target: job.target.clone(),
+                to: None,
+                reason,
+                cause: Cause::Rollback,
+                by: ACTOR.to_string(),
+                break_glass: false,
+                now_ms,
+            };
+            match super::rollback::run(reg, &req).await {
+                Ok(o) => format!("rolled back to version {}, held", o.to),
+                Err(e) => format!("not rolled back: {e}"),
+            }
+        }
+        OnFailure::Hold => {
+            let hold = Hold {
+                version: job.version,
+                by: ACTOR.to_string(),
+                at: clock::rfc3339_seconds(now_ms),
+                reason,
+                cause: Cause::VerificationFailed,
+                extra: Default::default(),
+            };
+            match super::hold::place(reg, &job.model, &job.target.key(), &hold).await {
+                Ok(()) => format!("held at version {}", job.version),
+                Err(e) => format!("not held: {e}"),
+            }
+        }
+    };
+    tracing::warn!(model = %job.model, version = job.version, target = %job.target, "verification failed: {done}");
+    done
 }
 
 /// One round of `r`'s checks, in the order declared.

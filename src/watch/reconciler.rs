@@ -323,6 +323,7 @@ impl Reconciler {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
         let approvers = fetched.config.approvers.clone();
+        let windows = fetched.config.windows.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
                 protect.push(t);
@@ -350,6 +351,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
+            break_glass: None,
             targets,
             locate: Some(&self.locations),
             // `--once` waits like `apply`; the daemon runs them beside its
@@ -365,6 +367,7 @@ impl Reconciler {
                 roots: fetched.roots,
                 tree: fetched.tree,
                 approvers,
+                windows,
             }),
         };
         // Per-action log lines carry the revision through this span.

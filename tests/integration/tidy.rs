@@ -29,7 +29,15 @@ const LAYERS: &[(u8, &[&str])] = &[
     // retry backoff; the CEL conditions of `verify:` checks (pure).
     (
         0,
-        &["naming", "clock", "backoff", "state", "secret", "term", "condition"],
+        &[
+            "naming",
+            "clock",
+            "backoff",
+            "state",
+            "secret",
+            "term",
+            "condition",
+        ],
     ),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).

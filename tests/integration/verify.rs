@@ -8,6 +8,7 @@
 //! (exit 5), then passes. Every wait is on a condition with a deadline of minutes.
 
 mod daemon;
+mod rollback;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -85,7 +86,7 @@ pub async fn wait_record(
 }
 
 /// `modelsync ARGS` against `srv`, started in the background.
-fn spawn(wd: &Workdir, srv: &MlflowServer, args: &[&str]) -> Child {
+pub fn spawn(wd: &Workdir, srv: &MlflowServer, args: &[&str]) -> Child {
     wd.command(args)
         .env("MODELSYNC_REGISTRY", &srv.url)
         .env("MODELSYNC_HTTP_BACKOFF", "50ms")
@@ -97,7 +98,7 @@ fn spawn(wd: &Workdir, srv: &MlflowServer, args: &[&str]) -> Child {
 }
 
 /// Waits for `child` (minutes at most).
-async fn finish(child: Child) -> Run {
+pub async fn finish(child: Child) -> Run {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"));
     let out = tokio::time::timeout(Duration::from_secs(400), out)
         .await

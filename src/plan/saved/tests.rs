@@ -232,6 +232,7 @@ fn plan() -> impl Strategy<Value = Plan> {
             model,
             actions,
             errors,
+            held: Vec::new(),
         });
     let exp = (
         text(),
@@ -541,6 +542,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 roots,
                 approvers: None,
                 approvals: Default::default(),
+                windows: Vec::new(),
                 targets,
             },
         )
@@ -594,6 +596,7 @@ fn small() -> SavedPlan {
         roots: Vec::new(),
         approvers: None,
         approvals: Default::default(),
+        windows: Vec::new(),
         targets: None,
     }
 }
@@ -640,6 +643,7 @@ fn a_plan_with_errors_is_not_saved() {
         model: "m".into(),
         actions: Vec::new(),
         errors: vec!["version 9 does not exist".into()],
+        held: Vec::new(),
     });
     let made = Provenance {
         registry: "file:r.json".into(),
@@ -650,6 +654,7 @@ fn a_plan_with_errors_is_not_saved() {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
@@ -712,6 +717,7 @@ fn an_older_plan_with_a_copy_action_is_refused() {
             tags: BTreeMap::new(),
         }],
         errors: Vec::new(),
+        held: Vec::new(),
     });
     let text = to_json(&plan)
         .expect("serializes")
