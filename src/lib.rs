@@ -5,6 +5,8 @@
 //! - [`manifest`]: YAML manifests -> validated [`manifest::DesiredState`] (pure).
 //! - [`state`]: the live registry state as plain data, and the tag keys
 //!   modelsync writes ([`state::tags`]).
+//! - [`condition`]: the CEL conditions of `verify:` HTTP checks
+//!   (compiled when validated, evaluated over an answer; pure).
 //! - [`naming`]: MLflow's naming rules and limits, shared by `manifest`
 //!   validation and the embedded registry (pure, imports nothing).
 //! - [`plan`]: `plan(desired, live) -> Plan`, and its renderings (pure).
@@ -12,6 +14,8 @@
 //!   implementations (the only code that talks to a registry).
 //! - [`apply`]: executes a plan through a registry (the only caller of the
 //!   registry's write methods; the lease is taken by `reconcile`).
+//! - [`probe`]: the HTTP requests of `verify:` checks (no credentials,
+//!   no redirects, bounded answers).
 //! - [`source`]: reads manifest files from folders and git branches.
 //! - [`reconcile`]: the one pass: load -> validate -> observe -> plan ->
 //!   lease -> apply -> verify, run by `plan`, `apply` and `watch` alike.
@@ -40,11 +44,13 @@ pub mod apply;
 pub mod backoff;
 pub mod cli;
 pub mod clock;
+pub mod condition;
 pub mod election;
 pub mod logging;
 pub mod manifest;
 pub mod naming;
 pub mod plan;
+pub mod probe;
 pub mod reconcile;
 pub mod registry;
 pub mod secret;

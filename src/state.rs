@@ -20,6 +20,7 @@ pub mod history;
 pub mod hold;
 pub mod source;
 pub mod tags;
+pub mod verification;
 
 pub use digest::{TreeDigest, TreeFile};
 pub use source::DeclaredSource;

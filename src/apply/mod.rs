@@ -41,6 +41,7 @@ mod prepare;
 mod prompts;
 mod report;
 pub mod rollback;
+pub mod verify;
 
 use futures_util::StreamExt;
 use futures_util::stream;

@@ -294,6 +294,11 @@ pub struct ApplyArgs {
     /// Models applied at once.
     #[arg(long, env = "MODELSYNC_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
+    /// Record the verifications the moves start (`verify:`) as `verifying`
+    /// and return, instead of waiting for them (and exiting 6 when one
+    /// fails).
+    #[arg(long)]
+    pub no_wait: bool,
     #[command(flatten)]
     pub options: PlanOptions,
     /// Let this apply through promotion windows and a freeze; each such

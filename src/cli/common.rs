@@ -170,6 +170,16 @@ pub fn report_applied(out: &Outcome) {
             out.pending.len()
         ));
     }
+    for r in &out.verifications {
+        let what = r.job.describe();
+        let state = r.record.state;
+        crate::logging::detail(state.as_str(), &format!("{what}: {}", r.record.describe()));
+    }
+    if out.verification_failed() {
+        crate::logging::error(
+            "a verification after a move failed (exit 6); see the verification lines above",
+        );
+    }
     if out.verdict() == crate::reconcile::Verdict::Interrupted {
         crate::logging::error(
             "interrupted: the model in flight was finished, models not started were skipped, and the lease was released; run apply again to finish",
@@ -251,6 +261,34 @@ pub fn revision(flag: Option<&str>) -> Option<String> {
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     })
+}
+
+/// A verification's record as it changes, on stderr: the progress of an
+/// `apply` waiting for its verifications.
+pub fn show_verification(
+    job: &crate::plan::verify::Job,
+    record: &crate::state::verification::Record,
+) {
+    let last = record
+        .checks
+        .iter()
+        .map(|c| format!("{} ({})", c.check, c.observed))
+        .collect::<Vec<_>>()
+        .join("; ");
+    crate::logging::detail(
+        "verification",
+        &format!(
+            "{}: round {}, {}{}",
+            job.describe(),
+            record.rounds,
+            record.describe(),
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(" — {last}")
+            }
+        ),
+    );
 }
 
 /// Asks `question` with `[y/N]` on a terminal; `yes` (`--yes`) answers for

@@ -39,8 +39,10 @@ pub enum Exit {
     Unreachable = 3,
     /// The saved plan is stale.
     Stale = 4,
-    /// A gate blocked a move.
+    /// A gate, window or freeze blocked a move.
     Blocked = 5,
+    /// A verification after a move failed.
+    VerificationFailed = 6,
 }
 
 impl From<Exit> for ExitCode {
@@ -59,6 +61,7 @@ pub fn exit_for(v: Verdict) -> Exit {
         Verdict::Unreachable => Exit::Unreachable,
         Verdict::Stale => Exit::Stale,
         Verdict::Blocked => Exit::Blocked,
+        Verdict::VerificationFailed => Exit::VerificationFailed,
     }
 }
 

@@ -140,6 +140,8 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         on_plan: Some(&show),
         progress: progress.as_ref().map(|p| p.callback()),
         targets,
+        wait_verifications: !a.no_wait,
+        on_verification: Some(&common::show_verification),
         break_glass: a.break_glass.then(|| crate::plan::BreakGlass {
             by: common::actor(),
             reason: a.reason.clone().unwrap_or_default(),

@@ -30,6 +30,7 @@ pub mod schema;
 pub mod signers;
 pub mod targets;
 pub mod validate;
+pub mod verify;
 pub mod windows;
 pub mod yaml;
 
@@ -201,6 +202,8 @@ pub struct DesiredModel {
     pub aliases: BTreeMap<String, String>,
     /// Gates per stage or alias.
     pub gates: BTreeMap<GateTarget, Vec<Gate>>,
+    /// Verifications after a move, per stage or alias.
+    pub verify: BTreeMap<GateTarget, verify::Verification>,
 }
 
 /// A declared version (a handle in `spec.versions`).
@@ -375,6 +378,12 @@ pub enum Gate {
     /// `digest: unchanged`: the bytes behind the version must still be the
     /// ones whose digest modelsync recorded (`modelsync.digest`).
     DigestUnchanged,
+    /// The version's verification in `target` (`verify:`) must have
+    /// passed at least `duration` ago.
+    VerifiedIn {
+        target: GateTarget,
+        duration: Duration,
+    },
 }
 
 /// Whose approvals an `approvals` gate counts.

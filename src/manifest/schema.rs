@@ -31,6 +31,7 @@ mod access;
 mod approvals;
 mod prompt;
 mod rules;
+mod verify;
 
 pub use access::{
     AccessPolicyDocument, AccessPolicyKind, AccessPolicySpec, GrantSpec, KIND_ACCESS_POLICY,
@@ -38,6 +39,7 @@ pub use access::{
 };
 pub use approvals::{ApprovalsSpec, ApproverList};
 pub use prompt::{KIND_PROMPT, PromptDocument, PromptKind, PromptSpec, PromptVersionSpec};
+pub use verify::{CheckSpec, ExpectSpec, HttpCheckSpec, VerifyMap, VerifySpec};
 
 /// The only supported `apiVersion`.
 pub const API_VERSION: &str = "modelsync/v1";
@@ -82,6 +84,11 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
     #[schemars(transform = rules::gate_keys)]
     pub gates: LocatedMap<Vec<Located<GateSpec>>>,
+    /// Declared stage or alias -> checks a version must keep passing after
+    /// it moved there (`docs/after-the-move.md`).
+    #[serde(default, skip_serializing_if = "LocatedMap::is_empty")]
+    #[schemars(transform = rules::gate_keys)]
+    pub verify: VerifyMap,
 }
 
 /// One entry of `spec.versions`: exactly one of `version` or `source`.
@@ -305,6 +312,16 @@ pub struct GateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = rules::digest_value)]
     pub digest: Option<Located<String>>,
+    /// The version's verification in this stage or alias must have passed
+    /// (`verify:`), at least `for` ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::verified_in)]
+    pub verified_in: Option<Located<String>>,
+    /// With `verifiedIn`: how long ago the verification must have passed
+    /// (default: any time).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = rules::duration)]
+    pub for_: Option<Located<String>>,
 }
 
 /// `beats: {alias, metric, by, dataset, datasetDigest}`.

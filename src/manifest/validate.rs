@@ -17,6 +17,7 @@ mod approvals;
 mod gates;
 mod prompts;
 pub(crate) mod rules;
+mod verify;
 mod versions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -326,6 +327,7 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
             .collect(),
     };
     let gates = gates::check_gates(ctx, &spec.gates, &declared);
+    let verify = verify::check_verify(ctx, &spec.verify, &declared);
     check_protected(ctx, spec, &stage_keys, &gates);
     DesiredModel {
         name: name.value.clone(),
@@ -336,6 +338,7 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         stages,
         aliases,
         gates,
+        verify,
     }
 }
 

@@ -89,6 +89,7 @@ mod tests {
                 stages: BTreeMap::new(),
                 aliases: BTreeMap::from([("champion".into(), "v1".into())]),
                 gates: BTreeMap::new(),
+                verify: BTreeMap::new(),
             },
         );
         d

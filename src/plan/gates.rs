@@ -97,6 +97,9 @@ pub fn evaluate(
                     approvals_gate(candidate, *required, from, env, &mut approved_by)
                 }
                 Gate::DigestUnchanged => digest_unchanged(candidate, model, live),
+                Gate::VerifiedIn { target, duration } => {
+                    verified_in(candidate.live, target, *duration, env.now_ms)
+                }
             };
             let (status, detail) = match outcome {
                 Ok(detail) => (GateStatus::Passed, detail),
@@ -168,6 +171,12 @@ pub fn describe(gate: &Gate) -> String {
         Gate::RequireTag { key, value: None } => format!("requireTag {key}"),
         Gate::Approvals { required, from } => format!("approvals {required} of {from}"),
         Gate::DigestUnchanged => "digest unchanged".to_string(),
+        Gate::VerifiedIn { target, duration } if duration.is_zero() => {
+            format!("verified in {target}")
+        }
+        Gate::VerifiedIn { target, duration } => {
+            format!("verified in {target} for {}", duration_text(*duration))
+        }
     }
 }
 
@@ -512,6 +521,39 @@ fn digest_unchanged(
             tags::DIGEST
         )),
         crate::state::digest::Pin::Differs(why) => Err(format!("version {n}: {why}")),
+    }
+}
+
+/// The `verifiedIn` gate: `version` passed its verification in `target`
+/// at least `duration` before `now_ms` (the evaluation clock).
+pub fn verified_in(
+    version: Option<&LiveVersion>,
+    target: &GateTarget,
+    duration: Duration,
+    now_ms: i64,
+) -> Result<String, String> {
+    let Some(v) = version else {
+        return Err(format!("the new version has not been verified in {target}"));
+    };
+    let n = v.version;
+    let Some(record) = crate::state::verification::of(v, &target.key()) else {
+        return Err(format!("version {n} has no verification in {target}"));
+    };
+    let Some(at) = record.verified_at() else {
+        return Err(format!("version {n} in {target}: {}", record.describe()));
+    };
+    let Some(at_ms) = crate::clock::parse_rfc3339(at) else {
+        return Err(format!("version {n} in {target}: unreadable time {at:?}"));
+    };
+    let ago = Duration::from_secs(u64::try_from(now_ms.saturating_sub(at_ms) / 1000).unwrap_or(0));
+    let shown = humantime::format_duration(ago);
+    if ago >= duration {
+        Ok(format!("verified in {target} at {at} ({shown} ago)"))
+    } else {
+        Err(format!(
+            "verified in {target} at {at}, {shown} ago < {}",
+            humantime::format_duration(duration)
+        ))
     }
 }
 

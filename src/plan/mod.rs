@@ -28,6 +28,7 @@ pub mod prompts;
 pub mod render;
 pub mod saved;
 pub mod stale;
+pub mod verify;
 pub mod windows;
 
 #[cfg(test)]

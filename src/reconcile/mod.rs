@@ -89,6 +89,11 @@ pub struct Pass<'a> {
     /// end of the pass (`Outcome::locations`: the daemon's feeds), reusing
     /// these earlier findings. `None`: locate nothing.
     pub locate: Option<&'a crate::state::artifacts::Locations>,
+    /// Wait for the verifications this pass's moves started (`apply`),
+    /// or only record them as `verifying` (`apply --no-wait`, the daemon).
+    pub wait_verifications: bool,
+    /// Told each verification record as it changes.
+    pub on_verification: Option<apply::verify::OnRecord<'a>>,
 }
 
 impl Pass<'_> {
@@ -107,6 +112,8 @@ impl Pass<'_> {
             break_glass: None,
             targets: None,
             locate: None,
+            wait_verifications: true,
+            on_verification: None,
         }
     }
 
@@ -180,6 +187,7 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    verify(&mut out, &reg, pass).await;
     let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
     if let Some(known) = pass.locate.filter(|_| !unreachable) {
         out.locations = locate::alias_holders(&reg, &out, known).await;
@@ -273,6 +281,31 @@ async fn run_on(
     {
         out.stop = Some(Stop::LostLease(crate::term::lost_reason(held.guard())));
     }
+}
+
+/// After the read-back, with the lease released: the verifications the
+/// pass's moves started (`plan::verify::started`) are recorded as
+/// `verifying` on the moved versions and, unless the pass does not wait,
+/// run to their end (`apply::verify`). Verifications take minutes; no
+/// other applier waits for them.
+async fn verify(out: &mut Outcome, reg: &AnyRegistry, pass: &Pass<'_>) {
+    if out.stop.is_some() || out.shutdown_while_applying || pass.cancel.is_cancelled() {
+        return;
+    }
+    let (Some(desired), Some(before), Some(after)) = (&out.desired, &out.observed, &out.verified)
+    else {
+        return;
+    };
+    let jobs = crate::plan::verify::started(desired, before, after);
+    if jobs.is_empty() {
+        return;
+    }
+    let running = apply::verify::start(reg, jobs, pass.revision.as_deref()).await;
+    out.verifications = if pass.wait_verifications {
+        apply::verify::run(reg, running, Some(&pass.cancel), pass.on_verification).await
+    } else {
+        running
+    };
 }
 
 /// Under the lease (renewed by its heartbeat meanwhile): read again and

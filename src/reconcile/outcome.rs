@@ -72,6 +72,9 @@ pub struct Outcome {
     /// With `Pass::locate`: where the bytes behind the declared models'
     /// aliases are, by model and version.
     pub locations: crate::state::artifacts::Locations,
+    /// The verifications the pass's moves started, as far as the pass
+    /// followed them (finished when it waited; `verifying` otherwise).
+    pub verifications: Vec<crate::apply::verify::Running>,
 }
 
 /// The outcome reduced to what the user must know first; the CLI maps it
@@ -98,6 +101,8 @@ pub enum Verdict {
     /// leader's leadership (`crate::term`) — ended while applying: the rest
     /// was skipped.
     LostTerm,
+    /// A verification after a move failed (everything else applied).
+    VerificationFailed,
 }
 
 impl Outcome {
@@ -122,6 +127,9 @@ impl Outcome {
         if plan_errors || report.is_some_and(|r| r.failed() > 0) || !self.pending.is_empty() {
             return Verdict::Error;
         }
+        if self.verification_failed() {
+            return Verdict::VerificationFailed;
+        }
         // A shutdown during the apply: the model in flight finished, none
         // after it started, and nothing was read back — not a success, even
         // when the last model was the one in flight.
@@ -139,6 +147,13 @@ impl Outcome {
         } else {
             Verdict::Ok
         }
+    }
+
+    /// True when a verification this pass followed failed.
+    pub fn verification_failed(&self) -> bool {
+        self.verifications
+            .iter()
+            .any(|r| r.record.state == crate::state::verification::State::Failed)
     }
 
     /// One line saying why the pass failed, for logs and `/status`; `None`

@@ -41,6 +41,9 @@ pub const EPOCH: &str = "modelsync.epoch";
 /// `tag_key`). Every tag under this prefix is read; only its signature
 /// makes it count.
 pub const APPROVAL_PREFIX: &str = "modelsync.approval.";
+/// On a version: `modelsync.verified.<stage-or-alias>`, its verification
+/// after a move into that target (`state::verification::Record`, JSON).
+pub const VERIFIED_PREFIX: &str = "modelsync.verified.";
 /// On a model: `modelsync.hold.<stage-or-alias>`, a hold pinning that
 /// target to a version (`state::hold::Hold`, JSON).
 pub const HOLD_PREFIX: &str = "modelsync.hold.";
@@ -286,6 +289,7 @@ mod tests {
             EPOCH,
             LEASE_PREFIX,
             APPROVAL_PREFIX,
+            VERIFIED_PREFIX,
             HOLD_PREFIX,
             FREEZE,
         ] {

@@ -17,6 +17,9 @@
 //!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
 //!   commit-status notifications; `reconciler/report.rs`: what the step
 //!   records for them, and the `--verify-signatures` check.
+//! - `verifier.rs`: verifications after a move, run beside the passes
+//!   (started by a pass's moves, or resumed from the registry's
+//!   `verifying` records), never two for one version and target.
 //!
 //! Invariants: never two reconciles at once; an invalid manifest never
 //! reaches the registry and is not retried until the source changes; the
@@ -36,6 +39,7 @@ pub mod page;
 pub mod reconciler;
 pub mod scope;
 pub mod status;
+pub mod verifier;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

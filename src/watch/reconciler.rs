@@ -121,6 +121,8 @@ pub struct Reconciler {
     /// Where the alias holders' bytes are, as the last pass located them
     /// (a version's location does not change: reused by the next pass).
     locations: crate::state::artifacts::Locations,
+    /// The verifications after a move running beside the passes.
+    pub verifier: super::verifier::Verifier,
     /// The revision of the last full pass that loaded the manifests, and
     /// the models and prompts it declares (an MLflow delivery for none of
     /// them reconciles nothing).
@@ -138,6 +140,13 @@ struct Ended {
 
 impl Reconciler {
     pub fn new(source: Source, config: Config, shared: Shared, cancel: CancelFlag) -> Reconciler {
+        let counted = shared.clone();
+        let verifier = super::verifier::Verifier::new(std::sync::Arc::new(
+            move |r: &apply::verify::Running| {
+                let result = r.record.state.as_str();
+                counted.lock().metrics.verification_ended(result);
+            },
+        ));
         Reconciler {
             source,
             config,
@@ -150,6 +159,7 @@ impl Reconciler {
             last: (Verdict::Ok, None),
             election: None,
             locations: Default::default(),
+            verifier,
             declared: None,
         }
     }
@@ -239,7 +249,10 @@ impl Reconciler {
             Decision::ReportDrift => Mode::Plan,
         };
         let targeted = targets.is_some();
-        let out = self.pass(fetched, &id, mode, same, fence, targets).await;
+        let out = self
+            .pass(fetched, &id, mode, same, fence.clone(), targets)
+            .await;
+        self.verify_beside(&out, fence);
         if out.desired.is_some() && out.stop.is_none() {
             if targeted {
                 self.locations.extend(out.locations.clone());
@@ -259,6 +272,29 @@ impl Reconciler {
         let end = self.conclude(&out, &id, mode);
         self.report_pass(&out, &id, mode, &end);
         Some((end, id))
+    }
+
+    /// Hands the verifications the pass started, and those the registry
+    /// records as `verifying` (a restart, a new leader), to the verifier
+    /// (not with `--once`, whose pass waited for its own).
+    fn verify_beside(&self, out: &Outcome, fence: Option<Fence>) {
+        if self.config.print || out.stop.is_some() {
+            return;
+        }
+        let mut found = out.verifications.clone();
+        if let (Some(desired), Some(live)) = (
+            &out.desired,
+            out.verified.as_ref().or(out.observed.as_ref()),
+        ) {
+            let resumed = crate::plan::verify::resumable(desired, live);
+            found.extend(
+                resumed
+                    .into_iter()
+                    .map(|(job, record)| apply::verify::Running { job, record }),
+            );
+        }
+        self.verifier
+            .run(&self.config.registry_uri, found, fence, &self.cancel);
     }
 
     /// What changed in the git source from the commit applied last to
@@ -318,6 +354,10 @@ impl Reconciler {
             break_glass: None,
             targets,
             locate: Some(&self.locations),
+            // `--once` waits like `apply`; the daemon runs them beside its
+            // passes (never blocking one).
+            wait_verifications: self.config.print,
+            on_verification: None,
         };
         let input = Input::Manifests {
             files: fetched.files,

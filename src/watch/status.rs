@@ -222,6 +222,8 @@ pub struct Metrics {
     signature_rejections: u64,
     /// Holds standing on the declared models, as last read.
     holds: u64,
+    /// Verifications after a move that ended, by result.
+    verifications: BTreeMap<String, u64>,
 }
 
 impl Metrics {
@@ -244,6 +246,12 @@ impl Metrics {
 
     pub fn action_applied(&mut self, kind: &str) {
         *self.actions.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Counts a verification after a move that ended (`verified`,
+    /// `failed`): `modelsync_verifications_total{result}`.
+    pub fn verification_ended(&mut self, result: &str) {
+        *self.verifications.entry(result.to_string()).or_default() += 1;
     }
 
     pub fn set_drift(&mut self, count: usize) {
@@ -348,6 +356,19 @@ impl Metrics {
                 out,
                 "modelsync_actions_applied_total{{kind=\"{}\"}} {n}",
                 escape(kind)
+            );
+        }
+        header(
+            &mut out,
+            "verifications_total",
+            "counter",
+            "Verifications after a move that ended, by result (verified, failed).",
+        );
+        for (result, n) in &self.verifications {
+            let _ = writeln!(
+                out,
+                "modelsync_verifications_total{{result=\"{}\"}} {n}",
+                escape(result)
             );
         }
         header(

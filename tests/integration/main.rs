@@ -42,4 +42,5 @@ mod servers;
 mod serving;
 mod targeted;
 mod tidy;
+mod verify;
 mod watch;

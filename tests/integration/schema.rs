@@ -32,6 +32,7 @@ const SEMANTIC: &[&str] = &[
     "runid-mismatch",        // runId must equal the id inside source
     "same-source-twice",     // two versions with one source
     "version-in-two-stages", // two stages naming one version
+    "verify-target-undeclared", // a verify key must be declared; timeout compared with for
 ];
 
 fn root() -> &'static Path {

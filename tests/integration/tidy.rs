@@ -26,16 +26,25 @@ const LAYERS: &[(u8, &[&str])] = &[
     // Vocabulary: MLflow's naming rules, the two clocks, the live state
     // and the tag keys modelsync writes; secrets and the leak check; a
     // term's deadline arithmetic (the applier lease, a leader's fence);
-    // retry backoff.
+    // retry backoff; the CEL conditions of `verify:` checks (pure).
     (
         0,
-        &["naming", "clock", "backoff", "state", "secret", "term"],
+        &[
+            "naming",
+            "clock",
+            "backoff",
+            "state",
+            "secret",
+            "term",
+            "condition",
+        ],
     ),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).
     (1, &["manifest", "uri"]),
     // The planner; the registries; where manifests come from; log output.
-    (2, &["plan", "registry", "source", "logging"]),
+    // The HTTP requests of `verify:` checks.
+    (2, &["plan", "registry", "source", "logging", "probe"]),
     // The only code that writes; the daemon replicas' leader election
     // (moves the fence the executor checks, never writes a registry).
     (3, &["apply", "election"]),
@@ -48,7 +57,14 @@ const LAYERS: &[(u8, &[&str])] = &[
 ];
 
 /// The functional core: pure and synchronous.
-const CORE: [&str; 5] = ["manifest", "plan", "state", "state.rs", "naming.rs"];
+const CORE: [&str; 6] = [
+    "manifest",
+    "plan",
+    "state",
+    "state.rs",
+    "naming.rs",
+    "condition.rs",
+];
 
 /// What the core must not name.
 const IMPURE: [&str; 16] = [

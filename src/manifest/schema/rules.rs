@@ -286,6 +286,10 @@ pub fn gate_exactly_one(s: &mut Schema) {
             other("requireTag"),
             other("approvals"),
             {
+                "required": ["verifiedIn"],
+                "properties": {"atLeast": {"type": "null"}, "atMost": {"type": "null"}}
+            },
+            {
                 "required": ["digest"],
                 "properties": {"atLeast": {"type": "null"}, "atMost": {"type": "null"}}
             }
@@ -308,4 +312,52 @@ pub fn soak_exactly_one(s: &mut Schema) {
             {"required": ["alias"], "properties": {"alias": {"type": "string"}}}
         ]),
     );
+}
+
+/// `onFailure` of a verification.
+pub fn on_failure(s: &mut Schema) {
+    insert(s, "enum", json!(["hold", "rollback"]));
+}
+
+/// An HTTP check's URL: `http://` or `https://`.
+pub fn check_url(s: &mut Schema) {
+    insert(s, "pattern", json!("^[Hh][Tt][Tt][Pp][Ss]?://"));
+}
+
+/// An HTTP check's method.
+pub fn check_method(s: &mut Schema) {
+    insert(s, "enum", json!(["GET", "POST", "PUT", "HEAD"]));
+}
+
+/// A verification check: `http`, or `metric` with `atLeast` and/or `atMost`.
+pub fn check_exactly_one(s: &mut Schema) {
+    insert(
+        s,
+        "oneOf",
+        json!([
+            {
+                "required": ["http"],
+                "properties": {"metric": {"type": "null"}, "atLeast": {"type": "null"},
+                               "atMost": {"type": "null"}, "dataset": {"type": "null"}}
+            },
+            {
+                "required": ["metric"],
+                "properties": {"http": {"type": "null"}},
+                "anyOf": [
+                    {"required": ["atLeast"], "properties": {"atLeast": {"type": "number"}}},
+                    {"required": ["atMost"], "properties": {"atMost": {"type": "number"}}}
+                ]
+            }
+        ]),
+    );
+}
+
+/// A `verifiedIn` gate: a stage or an alias.
+pub fn verified_in(s: &mut Schema) {
+    insert(s, "anyOf", json!([{"pattern": stage_pattern()}, alias()]));
+}
+
+/// An HTTP check needs its URL (`validate` says so with the position).
+pub fn http_check(s: &mut Schema) {
+    insert(s, "required", json!(["url"]));
 }

@@ -1,6 +1,8 @@
-//! Checks of `spec.gates`: targets and the five gate kinds.
+//! Checks of `spec.gates`: targets and the gate kinds (the `verifiedIn`
+//! gate too); the target and duration readers `validate/verify.rs` shares.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::manifest::schema::{
     ApprovalsSpec, ApproverList, BeatsSpec, GateSpec, RequireTagSpec, SoakSpec,
@@ -65,7 +67,7 @@ pub fn check_gates(
 }
 
 /// Why `target` guards nothing (the model does not declare it), or `None`.
-fn undeclared(target: &GateTarget, declared: &Declared<'_>) -> Option<String> {
+pub(super) fn undeclared(target: &GateTarget, declared: &Declared<'_>) -> Option<String> {
     let (problem, written) = match target {
         GateTarget::Stage(stage) if !declared.stages.contains(stage) => (
             format!("gate target {stage} guards nothing: spec.stages does not declare {stage}"),
@@ -130,6 +132,7 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         g.require_tag.is_some(),
         g.approvals.is_some(),
         g.digest.is_some(),
+        g.verified_in.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -137,10 +140,16 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
     if kinds != 1 {
         ctx.error(
             gate,
-            "a gate needs exactly one of metric, beats, soak, requireTag, approvals, digest"
+            "a gate needs exactly one of metric, beats, soak, requireTag, approvals, digest, verifiedIn"
                 .to_string(),
         );
         return None;
+    }
+    if let (None, Some(f)) = (&g.verified_in, &g.for_) {
+        ctx.error(
+            f,
+            "for belongs to a verifiedIn gate (a soak gate writes it inside soak)".to_string(),
+        );
     }
     if g.metric.is_none() {
         for bound in [&g.at_least, &g.at_most].into_iter().flatten() {
@@ -168,6 +177,8 @@ fn check_gate(ctx: &mut Ctx<'_>, gate: &Located<GateSpec>) -> Option<Gate> {
         check_approvals(ctx, approvals)
     } else if let Some(digest) = &g.digest {
         check_digest(ctx, digest)
+    } else if let Some(target) = &g.verified_in {
+        check_verified_in(ctx, target, g)
     } else {
         None
     }
@@ -416,4 +427,59 @@ fn check_approvals(ctx: &mut Ctx<'_>, approvals: &Located<ApprovalsSpec>) -> Opt
         ok = false;
     }
     ok.then_some(Gate::Approvals { required, from })
+}
+
+/// A `verifiedIn` gate (with its optional `for`).
+fn check_verified_in(ctx: &mut Ctx<'_>, at: &Located<String>, g: &GateSpec) -> Option<Gate> {
+    let target = target(ctx, at, "verifiedIn");
+    let duration = duration(ctx, g.for_.as_ref(), "for", true);
+    Some(Gate::VerifiedIn {
+        target: target?,
+        duration: duration?.unwrap_or_default(),
+    })
+}
+
+/// A stage or an alias, as written in a key or a `verifiedIn`.
+pub(super) fn target(ctx: &mut Ctx<'_>, at: &Located<String>, what: &str) -> Option<GateTarget> {
+    if let Some(stage) = Stage::parse(&at.value) {
+        return Some(GateTarget::Stage(stage));
+    }
+    if alias_problem(&at.value).is_none() {
+        return Some(GateTarget::Alias(at.value.clone()));
+    }
+    ctx.error(
+        at,
+        format!(
+            "invalid {what} target \"{}\": expected a stage ({STAGES}) or a valid alias",
+            at.value
+        ),
+    );
+    None
+}
+
+/// A duration field: `Some(None)` when absent, `None` when invalid.
+pub(super) fn duration(
+    ctx: &mut Ctx<'_>,
+    at: Option<&Located<String>>,
+    field: &str,
+    zero_ok: bool,
+) -> Option<Option<Duration>> {
+    let Some(at) = at else { return Some(None) };
+    match humantime::parse_duration(at.value.trim()) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            ctx.error(at, format!("{field} must be greater than zero"));
+            None
+        }
+        Ok(d) => Some(Some(d)),
+        Err(_) => {
+            ctx.error(
+                at,
+                format!(
+                    "{field} {:?} is not a duration (e.g. 10s, 2m, 1h 30m)",
+                    at.value
+                ),
+            );
+            None
+        }
+    }
 }

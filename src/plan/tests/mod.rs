@@ -82,6 +82,7 @@ impl M {
             stages: BTreeMap::new(),
             aliases: BTreeMap::new(),
             gates: BTreeMap::new(),
+            verify: BTreeMap::new(),
         })
     }
 

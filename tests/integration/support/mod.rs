@@ -13,4 +13,5 @@ pub mod mlflow;
 pub mod pair;
 pub mod proxy;
 pub mod receiver;
+pub mod scoring;
 pub mod servers;
