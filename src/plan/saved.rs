@@ -113,6 +113,11 @@ pub struct SavedPlan {
     /// them ([`SavedPlan::applies_as`]). Absent: a full plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
+    /// The outputs of `modelsync.toml` (`[outputs]`) the plan was made
+    /// with: `apply --plan` writes them after applying. (An older
+    /// modelsync would not write them.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::Settings>,
 }
 
 /// One manifest file inside a saved plan.
@@ -231,6 +236,7 @@ impl SavedPlan {
             approvers: made.approvers,
             approvals: desired.approvals.texts(),
             targets: desired.targets.clone(),
+            outputs: Vec::new(),
         })
     }
 

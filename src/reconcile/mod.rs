@@ -13,6 +13,7 @@ mod leaks;
 mod locate;
 mod observe;
 mod outcome;
+mod outputs;
 
 use std::time::Duration;
 
@@ -86,6 +87,11 @@ pub struct Pass<'a> {
     /// end of the pass (`Outcome::locations`: the daemon's feeds), reusing
     /// these earlier findings. `None`: locate nothing.
     pub locate: Option<&'a crate::state::artifacts::Locations>,
+    /// The outputs of `modelsync.toml` (`[outputs]`): after the registry
+    /// writes (or, planning, as of after the plan), the marked fields of
+    /// each are brought in line with the registry (`outputs.rs`). Empty:
+    /// none.
+    pub outputs: &'a [crate::outputs::Settings],
 }
 
 impl Pass<'_> {
@@ -103,6 +109,7 @@ impl Pass<'_> {
             progress: None,
             targets: None,
             locate: None,
+            outputs: &[],
         }
     }
 
@@ -175,6 +182,12 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    if !pass.outputs.is_empty() && out.stop.is_none() && !out.cancelled {
+        out.outputs = outputs::run(&reg, &out, pass.outputs, pass.mode).await;
+        if let (Mode::Plan, Some(plan)) = (pass.mode, out.plan.as_mut()) {
+            plan.outputs = out.outputs.clone();
+        }
+    }
     let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
     if let Some(known) = pass.locate.filter(|_| !unreachable) {
         out.locations = locate::alias_holders(&reg, &out, known).await;

@@ -70,6 +70,9 @@ pub struct Outcome {
     /// With `Pass::locate`: where the bytes behind the declared models'
     /// aliases are, by model and version.
     pub locations: crate::state::artifacts::Locations,
+    /// The outputs of `modelsync.toml` (`Pass::outputs`): what each one
+    /// wrote, would write (planning), or why it could not.
+    pub outputs: Vec<crate::outputs::Report>,
 }
 
 /// The outcome reduced to what the user must know first; the CLI maps it
@@ -118,6 +121,10 @@ impl Outcome {
         if plan_errors || report.is_some_and(|r| r.failed() > 0) || !self.pending.is_empty() {
             return Verdict::Error;
         }
+        // An output not written: reported, the registry moves stay.
+        if self.outputs.iter().any(|o| o.failed().is_some()) {
+            return Verdict::Error;
+        }
         // A shutdown during the apply: the model in flight finished, none
         // after it started, and nothing was read back — not a success, even
         // when the last model was the one in flight.
@@ -130,7 +137,10 @@ impl Outcome {
         };
         if blocked {
             Verdict::Blocked
-        } else if report.is_none() && self.plan.as_ref().is_some_and(|p| !p.is_empty()) {
+        } else if report.is_none()
+            && (self.plan.as_ref().is_some_and(|p| !p.is_empty())
+                || (self.outputs.iter()).any(|o| o.result == crate::outputs::Written::Planned))
+        {
             Verdict::Changes
         } else {
             Verdict::Ok
@@ -195,6 +205,16 @@ impl Outcome {
                 "the registry does not match the manifests after apply ({} action(s) still pending): {}",
                 self.pending.len(),
                 self.pending.join("; ")
+            ));
+        }
+        let failed: Vec<String> = (self.outputs.iter())
+            .filter(|o| o.failed().is_some())
+            .map(ToString::to_string)
+            .collect();
+        if !failed.is_empty() {
+            return Some(format!(
+                "{}; the registry's changes stay applied",
+                failed.join("; ")
             ));
         }
         None

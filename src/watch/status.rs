@@ -115,6 +115,11 @@ pub struct Status {
     /// Per-action results of recent reconciles, newest first (at most
     /// [`RECENT_ACTIONS`]).
     pub recent_actions: Vec<RecentAction>,
+    /// What the last pass did with each output of `modelsync.toml`
+    /// (`[outputs]`): the fields it changed, its commit or pull request,
+    /// or why it wrote nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::Report>,
 }
 
 /// `/status` `leader` while the election engine cannot be asked.

@@ -29,7 +29,8 @@ const LAYERS: &[(u8, &[&str])] = &[
     (0, &["naming", "clock", "state", "secret", "term"]),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).
-    (1, &["manifest", "uri"]),
+    // Outputs: the marker comments and their line-based rewriter.
+    (1, &["manifest", "uri", "outputs"]),
     // The planner; the registries; where manifests come from; log output.
     (2, &["plan", "registry", "source", "logging"]),
     // The only code that writes; the daemon replicas' leader election
@@ -44,7 +45,14 @@ const LAYERS: &[(u8, &[&str])] = &[
 ];
 
 /// The functional core: pure and synchronous.
-const CORE: [&str; 5] = ["manifest", "plan", "state", "state.rs", "naming.rs"];
+const CORE: [&str; 6] = [
+    "manifest",
+    "plan",
+    "state",
+    "state.rs",
+    "naming.rs",
+    "outputs",
+];
 
 /// What the core must not name.
 const IMPURE: [&str; 16] = [

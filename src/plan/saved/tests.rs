@@ -255,6 +255,7 @@ fn plan() -> impl Strategy<Value = Plan> {
     )
         .prop_map(
             |(format_version, models, experiments, prompts, targets, access)| Plan {
+                outputs: Vec::new(),
                 format_version,
                 models,
                 experiments,
@@ -522,6 +523,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 roots,
                 targets,
             )| SavedPlan {
+                outputs: Vec::new(),
                 registries: Default::default(),
                 templates: Default::default(),
                 format_version: PLAN_FORMAT_VERSION,
@@ -578,6 +580,7 @@ fn small() -> SavedPlan {
         ]),
     );
     SavedPlan {
+        outputs: Vec::new(),
         registries: Default::default(),
         templates: Default::default(),
         format_version: PLAN_FORMAT_VERSION,
