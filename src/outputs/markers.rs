@@ -62,11 +62,7 @@ pub type Lookup<'a> = &'a dyn Fn(&Reference, Field) -> Result<Option<String>, St
 /// Applies every marker of `text`: `lookup` gives the value a marker's
 /// reference and field stand for (`Ok(None)`: leave this field as it is;
 /// `Err(why)`: a problem at the marker's line).
-pub fn rewrite(
-    file: &str,
-    text: &str,
-    lookup: Lookup<'_>,
-) -> Rewritten {
+pub fn rewrite(file: &str, text: &str, lookup: Lookup<'_>) -> Rewritten {
     let mut out = Rewritten {
         text: String::with_capacity(text.len()),
         ..Rewritten::default()
@@ -170,11 +166,12 @@ fn split_ending(raw: &str) -> (&str, &str) {
 /// `None`: the line has no marker. Else the marker and its scalar, or
 /// (column, why) the line's marker cannot be used.
 fn marked(line: &str) -> Option<Result<Marked, (usize, String)>> {
-    if !line.contains(MARKER_KEY) {
+    let quoted = format!("\"{MARKER_KEY}\"");
+    if !line.contains(&quoted) {
         return None;
     }
     let Some(hash) = marker_start(line) else {
-        let column = line[..line.find(MARKER_KEY).unwrap_or(0)].chars().count() + 1;
+        let column = line[..line.find(&quoted).unwrap_or(0)].chars().count() + 1;
         return Some(Err((
             column,
             format!(

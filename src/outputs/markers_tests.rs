@@ -217,7 +217,7 @@ fn a_hash_inside_a_value_is_not_a_comment() {
 
 #[test]
 fn lines_without_the_marker_key_are_untouched_byte_for_byte() {
-    let text = "a:   'x'   # plain comment {\"k\": 1}\n\tb: \"y\"\r\n";
+    let text = "# each $modelsync marker names a value\na:   'x'   # plain comment {\"k\": 1}\n\tb: \"y\"\r\n";
     let out = apply(text);
     assert_eq!(out.text, text);
     assert!(out.changes.is_empty() && out.errors.is_empty());

@@ -62,7 +62,7 @@ impl Branch {
     pub fn fetch(settings: &Settings) -> Result<Branch, String> {
         let dir = super::git::cache_dir("outputs", &settings.repo);
         let repo = open_cache(&dir, &settings.repo)?;
-        let head = fetch(&repo, settings, &settings.branch)?;
+        let head = fetch(&repo, &settings.branch)?;
         Ok(Branch {
             repo,
             settings: settings.clone(),
@@ -72,25 +72,21 @@ impl Branch {
 
     /// Fetches the branch again (after a rejected push).
     pub fn refetch(&mut self) -> Result<(), String> {
-        self.head = fetch(&self.repo, &self.settings, &self.settings.branch)?;
+        self.head = fetch(&self.repo, &self.settings.branch)?;
         Ok(())
     }
 
     /// The head of another branch of the same repository (a pull
     /// request's), fetched now; `None` when it does not exist.
     pub fn fetch_other(&self, branch: &str) -> Result<Option<Oid>, String> {
-        fetch(&self.repo, &self.settings, branch)
+        fetch(&self.repo, branch)
     }
 
     /// The YAML files under the output's path at the head that hold a
     /// marker, as (repository-relative path, text), sorted by path.
     pub fn marked_files(&self) -> Result<Vec<(String, String)>, String> {
         let Some(head) = self.head else {
-            return Err(format!(
-                "{}: branch {:?} does not exist",
-                self.describe(),
-                self.settings.branch
-            ));
+            return Err(format!("branch {:?} does not exist", self.settings.branch));
         };
         let tree = self
             .repo
@@ -102,12 +98,9 @@ impl Branch {
         if path.is_empty() {
             self.walk(&tree, "", &mut found)?;
         } else {
-            let entry = tree.get_path(Path::new(path)).map_err(|_| {
-                format!(
-                    "{}: path {path:?} does not exist at {head}",
-                    self.describe()
-                )
-            })?;
+            let entry = tree
+                .get_path(Path::new(path))
+                .map_err(|_| format!("path {path:?} does not exist at {head}"))?;
             match entry.kind() {
                 Some(ObjectType::Tree) => {
                     let sub = self.repo.find_tree(entry.id()).map_err(|e| self.err(e))?;
@@ -118,8 +111,7 @@ impl Branch {
                 }
                 _ => {
                     return Err(format!(
-                        "{}: path {path:?} is neither a folder nor a regular file",
-                        self.describe()
+                        "path {path:?} is neither a folder nor a regular file"
                     ));
                 }
             }
@@ -139,7 +131,7 @@ impl Branch {
     ) -> Result<Oid, String> {
         let head = self
             .head
-            .ok_or_else(|| format!("{}: nothing to commit on", self.describe()))?;
+            .ok_or_else(|| format!("branch {:?} does not exist", self.settings.branch))?;
         let parent = self.repo.find_commit(head).map_err(|e| self.err(e))?;
         let base = parent.tree().map_err(|e| self.err(e))?;
         let mut update = TreeUpdateBuilder::new();
@@ -212,12 +204,9 @@ impl Branch {
             Some(why)
                 if why.contains("fast") || why.contains("fetch first") || why.contains("stale") =>
             {
-                Err(PushError::Moved(format!("{}: {why}", self.describe())))
+                Err(PushError::Moved(why))
             }
-            Some(why) => Err(PushError::Other(format!(
-                "{}: the push was refused: {why}",
-                self.describe()
-            ))),
+            Some(why) => Err(PushError::Other(format!("the push was refused: {why}"))),
         }
     }
 
@@ -238,7 +227,7 @@ impl Branch {
     }
 
     fn err(&self, e: git2::Error) -> String {
-        format!("{}: {}", self.describe(), e.message())
+        e.message().to_string()
     }
 
     fn walk(
@@ -344,10 +333,9 @@ fn open_cache(dir: &Path, url: &str) -> Result<Repository, String> {
 }
 
 /// Fetches `branch`; its head, `None` when the remote has no such branch.
-fn fetch(repo: &Repository, settings: &Settings, branch: &str) -> Result<Option<Oid>, String> {
-    let shown = describe(settings);
+fn fetch(repo: &Repository, branch: &str) -> Result<Option<Oid>, String> {
     let advertised = super::git::fetch_branch(repo, branch, false)
-        .map_err(|e| format!("{shown}: fetching {branch}: {}", e.message()))?;
+        .map_err(|e| format!("fetching {branch}: {}", e.message()))?;
     if !advertised {
         return Ok(None);
     }
