@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Leader-election figures (issue 10), all on loopback, with --lease-ttl 3s:
+# Leader-election figures (issue 10), all on loopback, with --election-ttl 3s:
 # - failover time after kill -9 and after SIGSTOP of the leader of two
 #   replicas: from the signal until the other replica's /status says
 #   "leader" (RUNS runs each, median, min and max), for etcd (a 3-member
 #   cluster from Debian's etcd-server) and PostgreSQL (a private cluster);
-# - the idle cost of a standby over 60 s (--lease-ttl 15s, the default):
+# - the idle cost of a standby over 60 s (--election-ttl 15s, the default):
 #   RSS, CPU ticks, requests to MLflow (modelsync_registry_requests_total)
 #   and to the engine (modelsync_leader_election_requests_total);
 # - the applier lease's heartbeat during a 1,000-model apply (1 version
@@ -103,7 +103,7 @@ replica() {
   addr="127.0.0.1:$(free_port)"
   MODELSYNC_LEASE_TTL=3s MODELSYNC_LEASE_MODEL=bench-leader-lease "$modelsync" --registry "$mlflow" -q \
     watch "$work/m" --listen "$addr" --resync 0 \
-    --leader-election "$1" --leader-election-name "$2" --lease-ttl "$3" >/dev/null 2>>"$work/replicas.log" &
+    --leader-election "$1" --leader-election-name "$2" --election-ttl "$3" >/dev/null 2>>"$work/replicas.log" &
   echo "$! $addr"
 }
 # The replicas run in a command substitution's subshell: remember them here.
@@ -133,7 +133,7 @@ failover() {
 }
 
 if want failover; then
-echo "### Failover, --lease-ttl 3s, two replicas ($RUNS runs each)"
+echo "### Failover, --election-ttl 3s, two replicas ($RUNS runs each)"
 echo
 echo "| engine | leader gets | median | min | max |"
 echo "|---|---|---:|---:|---:|"
@@ -151,7 +151,7 @@ fi
 
 if want idle; then
 echo
-echo "### Idle standby, --lease-ttl 15s (default), 60 s"
+echo "### Idle standby, --election-ttl 15s (default), 60 s"
 echo
 echo "| engine | RSS | CPU ticks/min (10 ms each) | MLflow requests/min | engine requests/min |"
 echo "|---|---:|---:|---:|---:|"

@@ -19,6 +19,8 @@
 //!   values every published text is checked against.
 //! - [`clock`]: the wall clock (leases, backoff) and the evaluation clock
 //!   (`MODELSYNC_NOW`: gates, audit stamps).
+//! - [`backoff`]: exponential backoff with jitter, for the daemon's and the
+//!   MLflow client's retries (pure).
 //! - [`uri`]: the pieces of a URL modelsync reads itself (userinfo,
 //!   percent-escapes) and the forms URLs are shown in.
 //! - [`term`]: a term's deadline arithmetic and guard (the applier lease,
@@ -37,6 +39,7 @@
 //! it).
 
 pub mod apply;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod election;

@@ -22,17 +22,17 @@ pub async fn wait_for_signal() -> &'static str {
     }
 }
 
-/// A flag that the first SIGTERM/SIGINT sets (then `then` runs); the
-/// second signal ends the process with exit code 1.
-pub fn cancel_on_signal(then: impl FnOnce() + Send + 'static) -> CancelFlag {
+/// A flag that the first SIGTERM/SIGINT sets; the second signal ends the
+/// process with exit code 1.
+pub fn cancel_on_signal() -> CancelFlag {
     let cancel = CancelFlag::default();
-    set_on_signal(&cancel, then);
+    set_on_signal(&cancel);
     cancel
 }
 
-/// Sets `cancel` on the first SIGTERM/SIGINT (then `then` runs); the second
-/// signal ends the process with exit code 1.
-pub fn set_on_signal(cancel: &CancelFlag, then: impl FnOnce() + Send + 'static) {
+/// Sets `cancel` on the first SIGTERM/SIGINT; the second signal ends the
+/// process with exit code 1.
+pub fn set_on_signal(cancel: &CancelFlag) {
     let flag = cancel.clone();
     tokio::spawn(async move {
         let which = wait_for_signal().await;
@@ -41,7 +41,6 @@ pub fn set_on_signal(cancel: &CancelFlag, then: impl FnOnce() + Send + 'static) 
             "shutting down: finishing the model in flight, starting no other"
         );
         flag.cancel();
-        then();
         exit_on_second_signal().await;
     });
 }

@@ -35,6 +35,12 @@ pub fn parts(url: &str) -> Option<Parts<'_>> {
     })
 }
 
+/// Whether `url` is an `http://` or `https://` URL with a host: the one
+/// test of "an HTTP(S) URL" (registry URIs, `[registries]`, `--notify`).
+pub fn is_http(url: &str) -> bool {
+    parts(url).is_some_and(|p| matches!(p.scheme, "http" | "https") && !p.host.is_empty())
+}
+
 /// `url` without its userinfo (`https://user:token@host/x` ->
 /// `https://host/x`); unchanged when it has none (or is no
 /// `scheme://` URL).
@@ -108,6 +114,23 @@ pub fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_urls_are_http_or_https_with_a_host() {
+        for yes in ["http://h", "https://h:5000/x", "https://u:p@h"] {
+            assert!(is_http(yes), "{yes}");
+        }
+        for no in [
+            "https://",
+            "ftp://h",
+            "file:/x",
+            "h:5000",
+            "httpx://h",
+            "slack+https://h",
+        ] {
+            assert!(!is_http(no), "{no}");
+        }
+    }
 
     #[test]
     fn userinfo_is_in_the_authority_only() {

@@ -395,9 +395,14 @@ pub struct WatchArgs {
     #[arg(long, default_value = "modelsync", value_name = "NAME")]
     pub leader_election_name: String,
     /// How long a leader that stopped renewing keeps the leadership; a
-    /// standby takes over within it.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-    pub lease_ttl: std::time::Duration,
+    /// standby takes over within it (`--lease-ttl` is the old name).
+    #[arg(
+        long,
+        alias = "lease-ttl",
+        default_value = "15s",
+        value_parser = humantime::parse_duration
+    )]
+    pub election_ttl: std::time::Duration,
     /// POST a CloudEvents 1.0 JSON event for every reconcile that applied
     /// something, was blocked, failed or found drift; slack+https://… posts
     /// Slack's message format instead (repeatable).

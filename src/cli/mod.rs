@@ -54,7 +54,7 @@ pub fn exit_for(v: Verdict) -> Exit {
     match v {
         Verdict::Ok => Exit::Ok,
         Verdict::Changes => Exit::Changes,
-        Verdict::Error | Verdict::Interrupted | Verdict::LostLease => Exit::Error,
+        Verdict::Error | Verdict::Interrupted | Verdict::LostTerm => Exit::Error,
         Verdict::Unreachable => Exit::Unreachable,
         Verdict::Stale => Exit::Stale,
         Verdict::Blocked => Exit::Blocked,

@@ -135,7 +135,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
             crate::logging::error(&format!("{e:#}"));
         }
     };
-    let cancel = crate::shutdown::cancel_on_signal(|| {});
+    let cancel = crate::shutdown::cancel_on_signal();
     let progress = super::progress::ApplyProgress::for_terminal(g);
     let pass = Pass {
         prune: a.options.prune,

@@ -95,15 +95,15 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     Ok(super::exit_for(verdict))
 }
 
-/// `--leader-election`, `--leader-election-name`, `--lease-ttl`.
+/// `--leader-election`, `--leader-election-name`, `--election-ttl`.
 fn election_config(a: &WatchArgs) -> anyhow::Result<Option<crate::election::ElectionConfig>> {
     let Some(uri) = &a.leader_election else {
         return Ok(None);
     };
     let pgpassword = std::env::var("PGPASSWORD").ok();
     let backend = crate::election::uri::parse(uri, pgpassword).map_err(anyhow::Error::msg)?;
-    if a.lease_ttl < std::time::Duration::from_secs(1) {
-        bail!("--lease-ttl must be at least 1s");
+    if a.election_ttl < std::time::Duration::from_secs(1) {
+        bail!("--election-ttl must be at least 1s");
     }
     if a.leader_election_name.is_empty() {
         bail!("--leader-election-name must not be empty");
@@ -111,7 +111,7 @@ fn election_config(a: &WatchArgs) -> anyhow::Result<Option<crate::election::Elec
     Ok(Some(crate::election::ElectionConfig {
         backend,
         name: a.leader_election_name.clone(),
-        ttl: a.lease_ttl,
+        ttl: a.election_ttl,
     }))
 }
 

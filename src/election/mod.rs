@@ -53,7 +53,7 @@ fn sent() {
     REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The leader-election TTL when `--lease-ttl` is not given.
+/// The leader-election TTL when `--election-ttl` is not given.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
 
 /// How replicas elect a leader.

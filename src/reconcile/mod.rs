@@ -182,7 +182,7 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
-    if !pass.outputs.is_empty() && out.stop.is_none() && !out.cancelled {
+    if !pass.outputs.is_empty() && out.stop.is_none() && !out.shutdown_while_applying {
         out.outputs = outputs::run(&reg, &out, pass.outputs, pass.mode).await;
         if let (Mode::Plan, Some(plan)) = (pass.mode, out.plan.as_mut()) {
             plan.outputs = out.outputs.clone();
@@ -321,12 +321,12 @@ async fn apply_under_lease(
         sources: sources.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
-    out.cancelled = pass.cancel.is_cancelled();
+    out.shutdown_while_applying = pass.cancel.is_cancelled();
     let wrote = report.applied() > 0;
     out.report = Some(report);
     let lost = lease.is_some_and(|h| h.guard().is_lost())
         || pass.fence.as_ref().is_some_and(|f| f.guard.is_lost());
-    if wrote && !out.cancelled && !lost {
+    if wrote && !out.shutdown_while_applying && !lost {
         match observe::plan(reg, sources, desired, &pass.context(ctx.prune, reg)).await {
             Ok((live, after)) => {
                 out.verified = Some(live);

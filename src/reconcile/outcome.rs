@@ -65,8 +65,10 @@ pub struct Outcome {
     pub pending: Vec<String>,
     /// Set when the pass stopped early.
     pub stop: Option<Stop>,
-    /// A shutdown was asked for while the pass ran.
-    pub cancelled: bool,
+    /// A shutdown was asked for while the executor ran: the model in
+    /// flight finished, none after it started. (One asked for before any
+    /// write stops the pass instead: [`Stop::Cancelled`].)
+    pub shutdown_while_applying: bool,
     /// With `Pass::locate`: where the bytes behind the declared models'
     /// aliases are, by model and version.
     pub locations: crate::state::artifacts::Locations,
@@ -95,8 +97,10 @@ pub enum Verdict {
     Blocked,
     /// Shut down before finishing: models not started were skipped.
     Interrupted,
-    /// The applier lease was lost while applying: the rest was skipped.
-    LostLease,
+    /// The term writes were made under — the applier lease, or an elected
+    /// leader's leadership (`crate::term`) — ended while applying: the rest
+    /// was skipped.
+    LostTerm,
 }
 
 impl Outcome {
@@ -113,7 +117,7 @@ impl Outcome {
             Some(Stop::Registry(e)) if e.is_unreachable() => return Verdict::Unreachable,
             Some(Stop::Registry(_)) => return Verdict::Error,
             Some(Stop::Cancelled) => return Verdict::Interrupted,
-            Some(Stop::LostLease(_) | Stop::LostLeadership(_)) => return Verdict::LostLease,
+            Some(Stop::LostLease(_) | Stop::LostLeadership(_)) => return Verdict::LostTerm,
             None => {}
         }
         let plan_errors = self.plan.as_ref().is_some_and(Plan::has_errors);
@@ -128,7 +132,7 @@ impl Outcome {
         // A shutdown during the apply: the model in flight finished, none
         // after it started, and nothing was read back — not a success, even
         // when the last model was the one in flight.
-        if self.cancelled && report.is_some() {
+        if self.shutdown_while_applying && report.is_some() {
             return Verdict::Interrupted;
         }
         let blocked = match report {
@@ -246,7 +250,7 @@ mod tests {
         };
         let mut out = Outcome {
             report: Some(applied),
-            cancelled: true,
+            shutdown_while_applying: true,
             ..Outcome::default()
         };
         assert_eq!(
@@ -254,7 +258,7 @@ mod tests {
             Verdict::Interrupted,
             "the last model was in flight"
         );
-        out.cancelled = false;
+        out.shutdown_while_applying = false;
         assert_eq!(out.verdict(), Verdict::Ok);
     }
 
@@ -275,7 +279,7 @@ mod tests {
             )),
             ..Outcome::default()
         };
-        assert_eq!(out.verdict(), Verdict::LostLease);
+        assert_eq!(out.verdict(), Verdict::LostTerm);
         let msg = out.error_message().expect("a message");
         assert_eq!(
             msg,

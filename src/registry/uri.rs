@@ -40,7 +40,7 @@ impl RegistryUri {
             let path = path.strip_prefix("//").unwrap_or(path);
             let path = path.split(WORKSPACE).next().unwrap_or(path);
             Kind::Embedded { path }
-        } else if self.0.starts_with("http://") || self.0.starts_with("https://") {
+        } else if crate::uri::is_http(&self.0) {
             Kind::Mlflow
         } else {
             Kind::Unsupported

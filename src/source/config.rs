@@ -104,7 +104,7 @@ impl Config {
                     "{path}: registry name {name:?}: use letters, digits, - and _ (it names MODELSYNC_REGISTRY_<NAME>_TOKEN)"
                 )));
             }
-            if !(entry.uri.starts_with("http://") || entry.uri.starts_with("https://")) {
+            if !crate::uri::is_http(&entry.uri) {
                 return Err(SourceError::Config(format!(
                     "{path}: [registries.{name}] uri must be http(s):// of an MLflow server, not {:?}",
                     entry.uri

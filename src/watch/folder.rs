@@ -147,7 +147,7 @@ mod tests {
         let mut fired = Vec::new();
         let mut step = Collect(&mut fired);
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let backoff = super::super::backoff::Backoff::standard();
+        let backoff = crate::backoff::Backoff::standard();
         tokio::select! {
             _ = super::super::engine::run_loop(&mut step, &triggers, backoff, stop_rx) => {}
             _ = tokio::time::sleep(Duration::from_secs(20)) => {}

@@ -3,7 +3,6 @@
 //!
 //! - `engine.rs`: the level-triggered, single-flight loop (triggers,
 //!   coalescing, retry with backoff, shutdown); knows nothing of registries.
-//! - `backoff.rs`: exponential backoff with jitter.
 //! - `reconciler.rs`: the step the loop runs: fetch the source, then one
 //!   `reconcile::run` pass (the same pass as `apply`).
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
@@ -14,7 +13,7 @@
 //!   and registering the daemon's webhook on the server.
 //! - `models.rs`, `page.rs`: per-model views and the HTML status page
 //!   (`/`, `/models/NAME`); `notify.rs`: CloudEvents, Slack and GitHub
-//!   commit-status notifications; `reconciler_report.rs`: what the step
+//!   commit-status notifications; `reconciler/report.rs`: what the step
 //!   records for them, and the `--verify-signatures` check.
 //!
 //! Invariants: never two reconciles at once; an invalid manifest never
@@ -24,7 +23,6 @@
 //! daemon exits 0 (`--once`, like `apply`, exits 1). The daemon chooses no
 //! exit code: [`run`] returns the last [`Verdict`] to the CLI.
 
-pub mod backoff;
 pub mod engine;
 pub mod feed;
 pub mod folder;
@@ -161,7 +159,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     );
     if cfg.once {
         // As `apply`: finish the model in flight, release the lease, exit 1.
-        crate::shutdown::set_on_signal(&cancel, || {});
+        crate::shutdown::set_on_signal(&cancel);
         step.run(&Reasons::from([Trigger::Startup])).await;
         step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
@@ -267,7 +265,13 @@ async fn serve(
         "modelsync watch started"
     );
     triggers.fire(Trigger::Startup);
-    engine::run_loop(step, &triggers, backoff::Backoff::standard(), stop_rx).await;
+    engine::run_loop(
+        step,
+        &triggers,
+        crate::backoff::Backoff::standard(),
+        stop_rx,
+    )
+    .await;
     for t in tickers.into_iter().chain(follower) {
         t.abort();
     }

@@ -50,7 +50,7 @@ impl Target {
             Some(rest) => (true, rest),
             None => (false, url),
         };
-        if !(rest.starts_with("https://") || rest.starts_with("http://")) {
+        if !crate::uri::is_http(rest) {
             return Err(format!(
                 "--notify {}: expected an http(s):// or slack+https:// URL",
                 redact_url(url)

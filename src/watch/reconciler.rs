@@ -120,7 +120,6 @@ pub struct Reconciler {
     locations: crate::state::artifacts::Locations,
 }
 
-#[path = "reconciler_report.rs"]
 mod report;
 
 /// How one run ended, for metrics, status and the loop.
@@ -358,7 +357,7 @@ impl Reconciler {
             self.fail("output_error", &msg, outputs_failed);
             return ended("output_error", Next::Retry, verdict);
         }
-        if matches!(verdict, Verdict::Error | Verdict::LostLease) {
+        if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
             self.fail("apply_error", &msg, Vec::new());
             return ended("apply_error", Next::Retry, verdict);

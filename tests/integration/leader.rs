@@ -23,7 +23,7 @@ use crate::support::daemon::Daemon;
 use crate::support::mlflow::{server, unique};
 use crate::support::proxy::Proxy;
 
-/// The election's TTL (`--lease-ttl`); the applier lease keeps the suite's
+/// The election's TTL (`--election-ttl`); the applier lease keeps the suite's
 /// long TTL (`support::cli::LEASE_TTL`): no test here lets it expire.
 pub(crate) const TTL: Duration = Duration::from_secs(10);
 /// A deadline on a loaded CI machine, not a claim about speed.
@@ -215,7 +215,7 @@ pub(crate) fn start_replica(w: &Workdir, proxy: &Proxy, uri: &str, election: &st
         uri,
         "--leader-election-name",
         election,
-        "--lease-ttl",
+        "--election-ttl",
         "10s",
         "--resync",
         "0",
@@ -434,6 +434,7 @@ fn an_unreachable_engine_fails_healthz_and_the_password_is_never_shown() {
         "m",
         "--leader-election",
         &format!("postgresql://ms:s3cret-pw@127.0.0.1:{port}/db"),
+        // The old name of --election-ttl, still accepted.
         "--lease-ttl",
         "1s",
     ]);

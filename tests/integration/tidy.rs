@@ -25,8 +25,12 @@ use source::Source;
 const LAYERS: &[(u8, &[&str])] = &[
     // Vocabulary: MLflow's naming rules, the two clocks, the live state
     // and the tag keys modelsync writes; secrets and the leak check; a
-    // term's deadline arithmetic (the applier lease, a leader's fence).
-    (0, &["naming", "clock", "state", "secret", "term"]),
+    // term's deadline arithmetic (the applier lease, a leader's fence);
+    // retry backoff.
+    (
+        0,
+        &["naming", "clock", "backoff", "state", "secret", "term"],
+    ),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).
     // Outputs: the marker comments and their line-based rewriter.

@@ -69,7 +69,7 @@ fn locate(
         }
         return locate_from(ctx, from).map(Locator::From);
     }
-    let locator = match (&v.version, &v.source) {
+    match (&v.version, &v.source) {
         (Some(_), Some(_)) => {
             ctx.error(
                 handle,
@@ -78,7 +78,7 @@ fn locate(
                     handle.value
                 ),
             );
-            return None;
+            None
         }
         (None, None) => {
             ctx.error(
@@ -88,67 +88,84 @@ fn locate(
                     handle.value
                 ),
             );
+            None
+        }
+        (Some(number), None) => locate_number(ctx, handle, v, number, numbers),
+        (None, Some(source)) => locate_source(ctx, handle, v, source, sources),
+    }
+}
+
+/// `version: N`: a number declared once, without `runId`.
+fn locate_number(
+    ctx: &mut Ctx<'_>,
+    handle: &Located<String>,
+    v: &VersionSpec,
+    number: &Located<i64>,
+    numbers: &mut HashMap<u64, (String, Origin)>,
+) -> Option<Locator> {
+    if let Some(run_id) = &v.run_id {
+        ctx.error(
+            run_id,
+            "runId is only allowed together with source".to_string(),
+        );
+    }
+    let n = version_number(ctx, number)?;
+    if let Some((first, at)) = numbers.get(&n) {
+        let message = format!("version {n} is already declared as \"{first}\" at {at}");
+        ctx.error(handle, message);
+        return None;
+    }
+    numbers.insert(n, (handle.value.clone(), ctx.origin(handle)));
+    Some(Locator::Number(n))
+}
+
+/// `source: URI`: a valid source declared once, with the run id it names
+/// or `runId` gives (the two must agree).
+fn locate_source(
+    ctx: &mut Ctx<'_>,
+    handle: &Located<String>,
+    v: &VersionSpec,
+    source: &Located<String>,
+    sources: &mut HashMap<String, (String, Origin)>,
+) -> Option<Locator> {
+    if let Some(problem) = source_problem(&source.value) {
+        ctx.error(source, problem);
+        return None;
+    }
+    if let Some((first, at)) = sources.get(&source.value) {
+        let message = format!(
+            "source \"{}\" is already declared by \"{first}\" at {at}",
+            source.value
+        );
+        ctx.error(source, message);
+        return None;
+    }
+    sources.insert(
+        source.value.clone(),
+        (handle.value.clone(), ctx.origin(handle)),
+    );
+    let run_id = match (&v.run_id, run_id_of_source(&source.value)) {
+        (Some(given), Some(id)) if given.value != id => {
+            ctx.error(
+                given,
+                format!(
+                    "runId \"{}\" contradicts source \"{}\": expected \"{id}\"",
+                    given.value, source.value
+                ),
+            );
             return None;
         }
-        (Some(number), None) => {
-            if let Some(run_id) = &v.run_id {
-                ctx.error(
-                    run_id,
-                    "runId is only allowed together with source".to_string(),
-                );
-            }
-            let n = version_number(ctx, number)?;
-            if let Some((first, at)) = numbers.get(&n) {
-                let message = format!("version {n} is already declared as \"{first}\" at {at}");
-                ctx.error(handle, message);
-                return None;
-            }
-            numbers.insert(n, (handle.value.clone(), ctx.origin(handle)));
-            Locator::Number(n)
+        (Some(given), _) if given.value.trim().is_empty() => {
+            ctx.error(given, "runId must not be empty".to_string());
+            return None;
         }
-        (None, Some(source)) => {
-            if let Some(problem) = source_problem(&source.value) {
-                ctx.error(source, problem);
-                return None;
-            }
-            if let Some((first, at)) = sources.get(&source.value) {
-                let message = format!(
-                    "source \"{}\" is already declared by \"{first}\" at {at}",
-                    source.value
-                );
-                ctx.error(source, message);
-                return None;
-            }
-            sources.insert(
-                source.value.clone(),
-                (handle.value.clone(), ctx.origin(handle)),
-            );
-            let from_source = run_id_of_source(&source.value);
-            let run_id = match (&v.run_id, from_source) {
-                (Some(given), Some(id)) if given.value != id => {
-                    ctx.error(
-                        given,
-                        format!(
-                            "runId \"{}\" contradicts source \"{}\": expected \"{id}\"",
-                            given.value, source.value
-                        ),
-                    );
-                    return None;
-                }
-                (Some(given), _) if given.value.trim().is_empty() => {
-                    ctx.error(given, "runId must not be empty".to_string());
-                    return None;
-                }
-                (Some(given), _) => Some(given.value.clone()),
-                (None, id) => id.map(str::to_string),
-            };
-            Locator::Source {
-                source: source.value.clone(),
-                run_id,
-            }
-        }
+        (Some(given), _) => Some(given.value.clone()),
+        (None, id) => id.map(str::to_string),
     };
-    Some(locator)
+    Some(Locator::Source {
+        source: source.value.clone(),
+        run_id,
+    })
 }
 
 /// `from:`: a declared registry, a model, and exactly one of alias,

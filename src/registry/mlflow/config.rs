@@ -85,12 +85,13 @@ impl RetryPolicy {
     /// The backoff before retry number `retry` (1-based): exponential,
     /// capped, with "equal jitter" (half fixed, half random).
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
-        let capped = exp.min(self.max_backoff);
-        let half = capped / 2;
-        half + half.mul_f64(fastrand::f64())
+        crate::backoff::delay(
+            self.initial_backoff,
+            self.max_backoff,
+            retry.saturating_sub(1),
+            0.5,
+            fastrand::f64(),
+        )
     }
 }
 

@@ -1,10 +1,22 @@
-//! Exponential backoff with jitter for failed reconciles (1 s doubling to
-//! 5 min by default).
+//! Exponential backoff with jitter, the one home for it: the daemon's
+//! retries of a failed reconcile ([`Backoff`], 1 s doubling to 5 min) and
+//! the MLflow client's retries of a failed request (its `RetryPolicy`
+//! calls [`delay`]). Pure arithmetic; the caller sleeps.
 
 use std::time::Duration;
 
-/// Delays between retries: `base * 2^n`, capped at `max`, each scaled by a
-/// random factor in `[0.75, 1.0]` so that many daemons do not retry in step.
+/// The delay before retry number `attempt` (0-based): `base * 2^attempt`,
+/// capped at `max`, scaled by `floor + (1 - floor) * random` (`random` in
+/// `[0, 1)`), so that many clients do not retry in step. `floor` 0.5 is
+/// "equal jitter" (half fixed, half random).
+pub fn delay(base: Duration, max: Duration, attempt: u32, floor: f64, random: f64) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.min(31));
+    let raw = base.saturating_mul(factor).min(max);
+    raw.mul_f64(floor + (1.0 - floor) * random)
+}
+
+/// Delays between retries: [`delay`] with a random factor in
+/// `[0.75, 1.0]`, counting attempts since the last success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,
@@ -36,10 +48,9 @@ impl Backoff {
 
     /// The delay before the next retry; each call doubles the next one.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = 2u32.saturating_pow(self.attempt.min(31));
-        let raw = self.base.saturating_mul(factor).min(self.max);
+        let d = delay(self.base, self.max, self.attempt, 0.75, self.rng.f64());
         self.attempt = self.attempt.saturating_add(1);
-        raw.mul_f64(0.75 + 0.25 * self.rng.f64())
+        d
     }
 
     /// Back to the first delay (after a success).

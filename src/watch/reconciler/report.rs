@@ -1,8 +1,8 @@
 //! What the reconcile step tells operators after each run (issue 14): the
 //! per-model views, recent actions and commits in `/status` and on the
 //! page, the signature check of the head commit (`--verify-signatures`),
-//! and the notifications. A child of `reconciler.rs`, so the step's own
-//! file keeps only the pass.
+//! and the notifications. A child module of `reconciler.rs`, so the
+//! step's own file keeps only the pass.
 
 use tracing::warn;
 
