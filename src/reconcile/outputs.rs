@@ -294,3 +294,34 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| format!("the git work stopped: {e}"))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_that_would_publish_a_secret_is_refused_naming_the_variable_only() {
+        let value = "outputs-leak-test-9f8e7d6c5b4a";
+        let _secret = crate::secret::Secret::named("OUTPUTS_TEST_TOKEN", value);
+        let change = Change {
+            file: "kserve/isvc.yaml".into(),
+            line: 3,
+            marker: "m@champion:uri".into(),
+            old: "s3://a".into(),
+            new: format!("s3://b/{value}"),
+        };
+        let message = outputs::commit_message(std::slice::from_ref(&change));
+        let why = refuse_leaks(&message, &[change]).unwrap_err();
+        assert!(why.contains("OUTPUTS_TEST_TOKEN"), "{why}");
+        assert!(!why.contains(value), "{why}");
+        let clean = Change {
+            file: "kserve/isvc.yaml".into(),
+            line: 3,
+            marker: "m@champion:uri".into(),
+            old: "s3://a".into(),
+            new: "s3://b".into(),
+        };
+        let message = outputs::commit_message(std::slice::from_ref(&clean));
+        assert_eq!(refuse_leaks(&message, &[clean]), Ok(()));
+    }
+}

@@ -4,7 +4,8 @@
 //! `ssh-keygen` makes here and checked with `git verify-commit`. A move
 //! writes one signed commit changing exactly the marked values (every
 //! other byte stays), a pass with nothing to change writes nothing, a
-//! move back writes the previous values back — through `plan`, `apply`,
+//! move back writes the previous values back (a symbolic link out of the
+//! repository to a host file is never followed) — through `plan`, `apply`,
 //! `plan --out` + `apply --plan` and `watch --once`; a push that races
 //! another commit is retried on the new head; a push that fails exits 1
 //! and the registry move stays. `pull_request.rs`: pull-request mode.
@@ -91,6 +92,16 @@ impl Setup {
         for rel in FILES {
             repo.commit_signed(rel, &example(rel, name), None);
         }
+        // A link out of the repository to a host file with a marker that
+        // cannot be used: never followed (files come from the commit).
+        let outside = wd.write(
+            "outside.yaml",
+            "x: 1 # {\"$modelsync\": \"unknown-model@champion:uri\"}\n",
+        );
+        std::os::unix::fs::symlink(&outside, repo.work.join("kserve/outside.yaml"))
+            .expect("symlink");
+        git(&repo.work, &["add", "-A"]);
+        git(&repo.work, &["commit", "-q", "-m", "a link out"]);
         git(&repo.work, &["push", "-q", "origin", "main"]);
         let key = keygen(wd.path());
         let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
@@ -180,6 +191,23 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// The check `watch --verify-signatures` makes (in process, against
+    /// the same allowed signers file) accepts `commit`.
+    pub fn verified_in_process(&self, commit: &str) {
+        use modelsync::source::signature;
+        let repo = git2::Repository::open_bare(self.bare()).expect("open the serving repository");
+        let oid = git2::Oid::from_str(commit).expect("a commit id");
+        let (sig, data) = repo.extract_signature(&oid, None).expect("a signed commit");
+        let signers = signature::load(&self.signers).expect("allowed signers");
+        let check = signature::check(&signers, Some(&sig), &data);
+        assert!(
+            matches!(check, signature::Check::Verified { .. }),
+            "{check}"
+        );
+    }
+}
+
 /// An ed25519 key made by ssh-keygen; the private key's path.
 fn keygen(dir: &Path) -> PathBuf {
     let key = dir.join("outputs-key");
@@ -226,6 +254,7 @@ fn holds(s: &Setup, v: &Values) {
     let head = &s.commits("main")[0];
     let said = s.verify(head);
     assert!(said.contains("GOODSIG") || said.contains("Good"), "{said}");
+    s.verified_in_process(head);
 }
 
 #[tokio::test(flavor = "multi_thread")]
