@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::apply::ActionResult;
 
 /// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 8] = [
+pub const OUTCOMES: [&str; 9] = [
     "success",
     "cancelled",
     "drift",
@@ -19,6 +19,7 @@ pub const OUTCOMES: [&str; 8] = [
     "registry_error",
     "apply_error",
     "unverified",
+    "output_error",
 ];
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
