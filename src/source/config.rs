@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Where promoted versions are written (`[outputs]`, `[[outputs]]`) is
-//! read by [`outputs`].
+//! read by `config/outputs.rs`.
 //!
 //! A registry's credentials come from `MODELSYNC_REGISTRY_<NAME>_TOKEN` or
 //! `MODELSYNC_REGISTRY_<NAME>_USERNAME`/`_PASSWORD`, never from this file.
