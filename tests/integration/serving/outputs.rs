@@ -342,4 +342,22 @@ async fn a_move_writes_one_signed_commit_of_the_marked_values_and_a_move_back_th
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(s.commits("main").len(), after.len() + 2);
     holds(&s, &first);
+
+    // Someone puts the placeholders back by hand: with the registry as
+    // declared, only the outputs differ; the next pass writes them again.
+    git(&s.repo.work, &["pull", "-q", "origin", "main"]);
+    let rel = FILES[0];
+    s.repo.commit_signed(rel, &example(rel, &name), None);
+    git(&s.repo.work, &["push", "-q", "origin", "main"]);
+    let plan = run(&s.wd, &srv.url, &env, &["plan", "m", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "output changes are changes: {plan:?}");
+    assert!(
+        plan.stdout.contains("No changes. The registry matches"),
+        "{}",
+        plan.stdout
+    );
+    let r = run(&s.wd, &srv.url, &env, &["apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(s.commits("main").len(), after.len() + 4);
+    holds(&s, &first);
 }
