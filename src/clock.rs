@@ -67,6 +67,14 @@ pub fn rfc3339_seconds(ms: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// `ms` since the epoch as RFC 3339 in UTC, to the millisecond
+/// (`2026-01-31T12:00:00.250Z`): for times a second apart is too coarse
+/// (a model reconciled by an event within a second of a full pass).
+pub fn rfc3339_millis(ms: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// Milliseconds since the epoch of an RFC 3339 time (`Z`, or no offset).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     humantime::parse_rfc3339(s)
@@ -93,6 +101,12 @@ fn to_ms(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_to_the_millisecond() {
+        assert_eq!(rfc3339_millis(1_250), "1970-01-01T00:00:01.250Z");
+        assert_eq!(parse_rfc3339(&rfc3339_millis(1_250)), Some(1_250));
+    }
 
     #[test]
     fn parses_rfc3339_and_rejects_garbage() {

@@ -123,6 +123,7 @@ pub fn selector(t: &TargetArgs, paths: &[PathBuf]) -> anyhow::Result<Option<Sele
     Ok(Some(Selector {
         patterns: t.models.clone(),
         changed,
+        named: Default::default(),
     }))
 }
 

@@ -21,6 +21,9 @@
 //!   leaves alone (prune only acts on declared models): it is reported in
 //!   [`Selection::gone`], not targeted.
 //! - Both: the models that match a pattern *and* changed.
+//! - Named by events (the daemon: an MLflow webhook delivery names its
+//!   model): each that the manifests declare is targeted besides the
+//!   above; one they do not declare is left alone, as every pass does.
 //!
 //! Pure: the changed files come in as data.
 
@@ -39,6 +42,9 @@ pub struct Selector {
     pub patterns: Vec<String>,
     /// `--changed-since`: what changed since a git revision.
     pub changed: Option<Changes>,
+    /// Models (or prompts) named by events, exactly: targeted too when
+    /// declared, ignored when not.
+    pub named: BTreeSet<String>,
 }
 
 /// The files under the manifests that differ between a git revision and
@@ -122,7 +128,7 @@ pub fn select(
         .changed
         .as_ref()
         .map(|c| changed_since(c, files, desired));
-    Ok(match (named, changed) {
+    let mut out = match (named, changed) {
         (Some(models), None) => Selection {
             targets: Targets {
                 models,
@@ -141,11 +147,17 @@ pub fn select(
             gone: changed.gone,
         },
         (None, Some(changed)) => changed,
+        (None, None) if !selector.named.is_empty() => Selection::default(),
         (None, None) => Selection {
             targets: everything(desired),
             gone: BTreeSet::new(),
         },
-    })
+    };
+    let declared =
+        |n: &&String| desired.models.contains_key(*n) || desired.prompts.contains_key(*n);
+    let events = selector.named.iter().filter(declared).cloned();
+    out.targets.models.extend(events);
+    Ok(out)
 }
 
 /// The declared models and prompts the patterns match; an error naming

@@ -290,3 +290,67 @@ fn ssh_urls_are_refused_with_the_https_way_and_others_are_not() {
         assert_eq!(unsupported_transport(url), None, "{url}");
     }
 }
+
+/// What a new commit changed under `--path` since the one applied: files
+/// with their contents then, `modelsync.toml` apart; nothing outside the
+/// path or hidden.
+#[test]
+fn changes_between_two_fetched_commits() {
+    let up = Upstream::new();
+    let c1 = up.commit(
+        "main",
+        &[
+            ("m/a.yaml", "a: 1"),
+            ("m/b.yaml", "b: 1"),
+            ("m/gone.yaml", "g: 1"),
+            ("other/c.yaml", "c: 1"),
+        ],
+        None,
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut src = source(&up, cache.path(), "m");
+    src.fetch().expect("fetch");
+    let c2 = up.commit(
+        "main",
+        &[
+            ("m/a.yaml", "a: 2"),
+            ("m/b.yaml", "b: 1"),
+            ("m/new.yaml", "n: 1"),
+            ("m/.hidden/x.yaml", "x"),
+            ("other/c.yaml", "c: 2"),
+        ],
+        Some(c1),
+    );
+    src.fetch().expect("fetch");
+    let got = src
+        .changes_between(&c1.to_string(), &c2.to_string())
+        .expect("changes");
+    let files: Vec<(&str, Option<&[u8]>)> = got
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.before.as_deref()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("m/a.yaml", Some(&b"a: 1"[..])),
+            ("m/gone.yaml", Some(&b"g: 1"[..])),
+            ("m/new.yaml", None),
+        ]
+    );
+    assert!(got.config.is_empty());
+    assert_eq!(got.since, c1.to_string());
+
+    let c3 = up.commit(
+        "main",
+        &[("m/a.yaml", "a: 2"), ("m/modelsync.toml", "")],
+        Some(c2),
+    );
+    src.fetch().expect("fetch");
+    let got = src
+        .changes_between(&c2.to_string(), &c3.to_string())
+        .expect("changes");
+    assert_eq!(got.config, ["m/modelsync.toml"]);
+    let unknown = "0".repeat(40);
+    assert!(src.changes_between(&unknown, &c3.to_string()).is_err());
+}

@@ -12,6 +12,7 @@ struct Fake {
     work: Duration,
     script: Vec<Next>,
     runs: Vec<(Instant, Reasons)>,
+    batches: Vec<Batch>,
 }
 
 impl Fake {
@@ -20,13 +21,15 @@ impl Fake {
             work,
             script,
             runs: Vec::new(),
+            batches: Vec::new(),
         }
     }
 }
 
 impl Step for Fake {
-    async fn run(&mut self, reasons: &Reasons) -> Next {
-        self.runs.push((Instant::now(), reasons.clone()));
+    async fn run(&mut self, batch: &Batch) -> Next {
+        self.runs.push((Instant::now(), batch.reasons.clone()));
+        self.batches.push(batch.clone());
         tokio::time::sleep(self.work).await;
         if self.script.is_empty() {
             Next::Done
@@ -226,4 +229,90 @@ async fn shutdown_waits_for_the_running_step_then_stops() {
     .await;
     assert_eq!(fake.runs.len(), 1);
     assert!(Instant::now() - start >= Duration::from_secs(5));
+}
+
+/// The models a batch names, as `&str`s.
+fn named(b: &Batch) -> Vec<&str> {
+    b.models.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn model_events_in_a_burst_coalesce_per_model() {
+    let fake = Fake::new(Duration::from_secs(2), vec![]);
+    let fake = drive(fake, Duration::from_secs(60), seeded(), |t| {
+        tokio::spawn(async move {
+            t.fire(Trigger::Startup);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for i in 0..30 {
+                let model = ["a", "b", "a"][i % 3];
+                t.fire_for(Trigger::RegistryEvent, model.to_string());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // After the burst: one more delivery, one more run.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            t.fire_for(Trigger::RegistryEvent, "c".to_string());
+        })
+    })
+    .await;
+    assert_eq!(fake.batches.len(), 3, "{:?}", fake.batches);
+    assert!(fake.batches[0].everything);
+    let burst = &fake.batches[1];
+    assert_eq!(burst.reasons, Reasons::from([Trigger::RegistryEvent]));
+    assert_eq!(named(burst), ["a", "b"], "one run for the burst, per model");
+    assert!(!burst.everything && !burst.source, "{burst:?}");
+    assert_eq!(named(&fake.batches[2]), ["c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_trigger_in_a_burst_covers_the_named_models() {
+    let fake = Fake::new(Duration::from_secs(2), vec![]);
+    let fake = drive(fake, Duration::from_secs(60), seeded(), |t| {
+        tokio::spawn(async move {
+            t.fire(Trigger::Startup);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            t.fire_for(Trigger::RegistryEvent, "a".to_string());
+            t.fire(Trigger::Poll);
+            t.fire(Trigger::Resync);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            t.fire(Trigger::Poll);
+        })
+    })
+    .await;
+    assert_eq!(fake.batches.len(), 3, "{:?}", fake.batches);
+    let both = &fake.batches[1];
+    assert!(both.everything && both.source, "{both:?}");
+    assert_eq!(named(both), ["a"]);
+    let poll = &fake.batches[2];
+    assert!(
+        poll.source && !poll.everything && poll.models.is_empty(),
+        "a poll covers what the new commit changed: {poll:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_is_retried_over_the_same_models() {
+    let fake = Fake::new(Duration::ZERO, vec![Next::Retry, Next::Retry]);
+    let fake = drive(fake, Duration::from_secs(60), seeded(), |t| {
+        tokio::spawn(async move {
+            t.fire_for(Trigger::RegistryEvent, "a".to_string());
+            // During the second backoff: a delivery for b.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            t.fire_for(Trigger::RegistryEvent, "b".to_string());
+        })
+    })
+    .await;
+    let runs: Vec<(Reasons, Vec<&str>)> = fake
+        .batches
+        .iter()
+        .map(|b| (b.reasons.clone(), named(b)))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (Reasons::from([Trigger::RegistryEvent]), vec!["a"]),
+            (Reasons::from([Trigger::Retry]), vec!["a"]),
+            (Reasons::from([Trigger::RegistryEvent]), vec!["a", "b"]),
+        ]
+    );
+    assert!(fake.batches.iter().all(|b| !b.everything));
 }

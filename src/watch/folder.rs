@@ -160,7 +160,7 @@ mod tests {
     struct Collect<'a>(&'a mut Vec<Instant>);
 
     impl super::super::engine::Step for Collect<'_> {
-        async fn run(&mut self, _: &super::super::engine::Reasons) -> super::super::engine::Next {
+        async fn run(&mut self, _: &super::super::engine::Batch) -> super::super::engine::Next {
             self.0.push(Instant::now());
             super::super::engine::Next::Done
         }

@@ -12,6 +12,12 @@
 //! logged. A body over [`BODY_LIMIT`] is answered 413 and never held in
 //! memory (MLflow's deliveries are a few KiB; `http::read_body`). Polling stays: MLflow delivers best-effort and fires nothing for
 //! stage transitions or deletions.
+//!
+//! A delivery names its model (`data.name`): the daemon reconciles just
+//! that model (a targeted pass, `watch/scope.rs`), and a burst of
+//! deliveries coalesces per model (`engine.rs`). A name the manifests do
+//! not declare reconciles nothing; a delivery naming no model reconciles
+//! everything.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -116,8 +122,16 @@ async fn handle(State(hook): State<Hook>, headers: HeaderMap, body: Body) -> (St
         return (StatusCode::UNAUTHORIZED, format!("{}\n", why.message()));
     }
     let event = describe(&body);
-    tracing::info!(event = %event, "MLflow webhook received; reconciling now");
-    hook.triggers.fire(Trigger::RegistryEvent);
+    match model_of(&body) {
+        Some(model) => {
+            tracing::info!(event = %event, "MLflow webhook received; reconciling its model now");
+            hook.triggers.fire_for(Trigger::RegistryEvent, model);
+        }
+        None => {
+            tracing::info!(event = %event, "MLflow webhook received, naming no model; reconciling everything now");
+            hook.triggers.fire(Trigger::RegistryEvent);
+        }
+    }
     (StatusCode::ACCEPTED, "accepted\n".into())
 }
 
@@ -225,6 +239,15 @@ fn describe(body: &[u8]) -> String {
     format!("{}.{} ({name})", s("entity"), s("action"))
 }
 
+/// The registered model (or prompt) a delivery is about: `data.name` of
+/// every model and prompt event MLflow sends (`mlflow/webhooks/types.py`);
+/// `None` for anything else (then the daemon reconciles everything).
+pub fn model_of(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let name = v.get("data")?.get("name")?.as_str()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -254,6 +277,22 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_names_its_model() {
+        let alias = br#"{"entity": "model_version_alias", "action": "created", "timestamp": "2025-07-31T08:27:32.080217+00:00", "data": {"name": "fraud", "alias": "champion", "version": "2"}}"#;
+        assert_eq!(model_of(alias), Some("fraud".to_string()));
+        let prompt = br#"{"entity": "prompt_alias", "action": "deleted", "data": {"name": "summarize", "alias": "prod"}}"#;
+        assert_eq!(model_of(prompt), Some("summarize".to_string()));
+        for none in [
+            &br#"{"entity": "budget_policy", "action": "exceeded", "data": {}}"#[..],
+            br#"{"data": {"name": ""}}"#,
+            br#"{"data": {"name": 3}}"#,
+            b"not json",
+        ] {
+            assert_eq!(model_of(none), None);
+        }
+    }
 
     #[test]
     fn base64_matches_rfc_4648() {

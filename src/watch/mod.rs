@@ -4,7 +4,9 @@
 //! - `engine.rs`: the level-triggered, single-flight loop (triggers,
 //!   coalescing, retry with backoff, shutdown); knows nothing of registries.
 //! - `reconciler.rs`: the step the loop runs: fetch the source, then one
-//!   `reconcile::run` pass (the same pass as `apply`).
+//!   `reconcile::run` pass (the same pass as `apply`); `scope.rs`: whether
+//!   that pass is a full one or targeted at the models an MLflow webhook
+//!   named and a new commit changed.
 //! - `folder.rs`: notify watcher with debounce; git polling is a ticker.
 //! - `status.rs`, `http.rs`: `/status`, `/metrics`, health, the webhook;
 //!   `feed.rs`: `/feeds/MODEL/ALIAS.json`, what stands behind an alias
@@ -32,6 +34,7 @@ pub mod models;
 pub mod notify;
 pub mod page;
 pub mod reconciler;
+pub mod scope;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -47,7 +50,7 @@ use crate::election::Leader;
 use crate::reconcile::Verdict;
 use crate::source::git::{GitOptions, GitSource};
 use crate::uri::without_userinfo;
-use engine::{Reasons, Step, Trigger, Triggers};
+use engine::{Batch, Step, Trigger, Triggers};
 use reconciler::{Reconciler, Source};
 use status::{Shared, Status};
 
@@ -160,7 +163,7 @@ pub async fn run(cfg: WatchConfig) -> anyhow::Result<(Verdict, Option<String>)> 
     if cfg.once {
         // As `apply`: finish the model in flight, release the lease, exit 1.
         crate::shutdown::set_on_signal(&cancel);
-        step.run(&Reasons::from([Trigger::Startup])).await;
+        step.run(&Batch::of([Trigger::Startup])).await;
         step.flush_notifications(NOTIFY_FLUSH).await;
         return Ok(step.last.clone());
     }

@@ -27,6 +27,10 @@ pub struct ModelView {
     pub stages: Vec<Holder>,
     /// Every alias of the model.
     pub aliases: Vec<Holder>,
+    /// RFC 3339 (to the millisecond): when a pass last read, planned and (unless it only
+    /// reported drift) applied this model — a full pass, or one targeted
+    /// at it (an MLflow webhook, a push that changed it).
+    pub last_reconciled: Option<String>,
 }
 
 /// A stage or alias and the version behind it.
@@ -92,6 +96,7 @@ pub fn views(out: &Outcome, mode: Mode) -> Option<(Vec<ModelView>, BTreeMap<Stri
             state: state_of(name, out, mode),
             stages: model.map(stages).unwrap_or_default(),
             aliases: model.map(aliases).unwrap_or_default(),
+            last_reconciled: None,
         });
         if let Some(m) = model {
             models.insert(name.clone(), m.clone());
@@ -108,6 +113,7 @@ pub fn views(out: &Outcome, mode: Mode) -> Option<(Vec<ModelView>, BTreeMap<Stri
                 .get(name)
                 .map(prompt_aliases)
                 .unwrap_or_default(),
+            last_reconciled: None,
         });
     }
     Some((views, models))
@@ -182,6 +188,17 @@ fn prompt_aliases(p: &LivePrompt) -> Vec<Holder> {
 
 /// Marks every view failed with `error` (the registry could not be read:
 /// the holders shown are the last ones read).
+/// A targeted pass's views replace those of the same models; the others
+/// stay as the last pass that covered them left them.
+pub fn merge(into: &mut Vec<ModelView>, views: Vec<ModelView>) {
+    for v in views {
+        match into.iter_mut().find(|o| o.name == v.name) {
+            Some(old) => *old = v,
+            None => into.push(v),
+        }
+    }
+}
+
 pub fn all_failed(views: &mut [ModelView], error: &str) {
     for v in views {
         v.state = ModelState::Failed {

@@ -160,7 +160,7 @@ fn models_table(models: &[ModelView]) -> Markup {
             p.muted { "No models yet." }
         } @else {
             table id="models" {
-                thead { tr { th { "Model" } th { "State" } th { "Stages" } th { "Aliases" } th { "Why" } } }
+                thead { tr { th { "Model" } th { "State" } th { "Stages" } th { "Aliases" } th { "Why" } th { "Reconciled" } } }
                 tbody {
                     @for m in models {
                         tr.model id={ "model-" (m.name) } data-state=(m.state.as_str()) {
@@ -172,6 +172,7 @@ fn models_table(models: &[ModelView]) -> Markup {
                             td { (holders(&m.stages)) }
                             td { (holders(&m.aliases)) }
                             td.why { (why(&m.state)) }
+                            td.reconciled { (m.last_reconciled.as_deref().unwrap_or("—")) }
                         }
                     }
                 }
@@ -252,6 +253,7 @@ pub fn render_model(view: &ModelView, events: &[Promotion]) -> Markup {
             p { a href="/" { "← all models" } }
             h1 { (view.name) " " span class={ "badge " (view.state.as_str()) } { (view.state.as_str().replace('_', " ")) } }
             p { (why(&view.state)) }
+            @if let Some(at) = &view.last_reconciled { p.muted id="reconciled" { "Last reconciled " (at) } }
             h2 { "Now" }
             (holders(&view.stages))
             (holders(&view.aliases))
@@ -319,6 +321,7 @@ mod tests {
                     approved_by: vec!["<script>eve</script>".into()],
                 }],
                 aliases: vec![],
+                last_reconciled: None,
             }],
             ..Status::default()
         };
@@ -347,6 +350,7 @@ mod tests {
                 approved_by: vec!["alice".into(), "bob@example.com".into()],
             }],
             aliases: vec![],
+            last_reconciled: Some("2026-05-01T12:00:01Z".into()),
         };
         let events = [Promotion {
             at: "2026-05-01T12:00:00Z".into(),
@@ -362,6 +366,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<td>alice, bob@example.com</td>"), "{html}");
+        assert!(
+            html.contains("Last reconciled 2026-05-01T12:00:01Z"),
+            "{html}"
+        );
         let s = Status {
             models: vec![view],
             ..Status::default()
@@ -370,6 +378,11 @@ mod tests {
             render_index(&s)
                 .into_string()
                 .contains("approved by alice, bob@example.com")
+        );
+        assert!(
+            render_index(&s)
+                .into_string()
+                .contains("<td class=\"reconciled\">2026-05-01T12:00:01Z</td>")
         );
     }
 }

@@ -7,6 +7,7 @@
 //! The registry is opened by the pass and dropped at its end, so the
 //! embedded registry's lock is only held during a run.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,10 +15,12 @@ use sha2::{Digest, Sha256};
 use tracing::{Instrument, info, warn};
 
 use super::DriftMode;
-use super::engine::{Next, Reasons, Step, Trigger};
+use super::engine::{Batch, Next, Step};
+use super::scope::{Scope, scope};
 use super::status::{Drift, LastError, Shared, now_rfc3339};
 use crate::apply::{self, CancelFlag};
 use crate::clock::EvalClock;
+use crate::manifest::targets::{Changes, Selector};
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
@@ -118,6 +121,10 @@ pub struct Reconciler {
     /// Where the alias holders' bytes are, as the last pass located them
     /// (a version's location does not change: reused by the next pass).
     locations: crate::state::artifacts::Locations,
+    /// The revision of the last full pass that loaded the manifests, and
+    /// the models and prompts it declares (an MLflow delivery for none of
+    /// them reconciles nothing).
+    declared: Option<(String, BTreeSet<String>)>,
 }
 
 mod report;
@@ -143,6 +150,7 @@ impl Reconciler {
             last: (Verdict::Ok, None),
             election: None,
             locations: Default::default(),
+            declared: None,
         }
     }
 
@@ -187,7 +195,7 @@ impl Reconciler {
         }
     }
 
-    async fn run_once(&mut self, reasons: &Reasons) -> Option<(Ended, String)> {
+    async fn run_once(&mut self, batch: &Batch) -> Option<(Ended, String)> {
         let Ok(fence) = self.role() else {
             self.stand_by().await;
             return None;
@@ -211,19 +219,37 @@ impl Reconciler {
             tracing::debug!(revision = %id, "manifests still invalid and unchanged; waiting for a change");
             return None;
         }
-        let only_polled = reasons.iter().all(|r| *r == Trigger::Poll);
-        if only_polled && self.applied.as_deref() == Some(id.as_str()) {
-            tracing::debug!(revision = %id, "no new commit");
-            return None;
-        }
         let same = self.applied.as_deref() == Some(id.as_str());
+        let declared = self
+            .declared
+            .as_ref()
+            .filter(|(rev, _)| *rev == id)
+            .map(|(_, names)| names);
+        let changes = || self.changes_since_applied(&id);
+        let targets = match scope(batch, !same, changes, declared) {
+            Scope::Nothing => {
+                tracing::debug!(revision = %id, "nothing to reconcile: no new commit, no declared model named");
+                return None;
+            }
+            Scope::Everything => None,
+            Scope::Targeted(selector) => Some(selector),
+        };
         let mode = match decide(self.config.drift, same) {
             Decision::Apply => Mode::Apply,
             Decision::ReportDrift => Mode::Plan,
         };
-        let out = self.pass(fetched, &id, mode, same, fence).await;
+        let targeted = targets.is_some();
+        let out = self.pass(fetched, &id, mode, same, fence, targets).await;
         if out.desired.is_some() && out.stop.is_none() {
-            self.locations = out.locations.clone();
+            if targeted {
+                self.locations.extend(out.locations.clone());
+            } else {
+                self.locations = out.locations.clone();
+                self.declared = out.desired.as_ref().map(|d| {
+                    let names = d.models.keys().chain(d.prompts.keys()).cloned();
+                    (id.clone(), names.collect())
+                });
+            }
         }
         let stats = out.stats;
         self.shared
@@ -235,7 +261,20 @@ impl Reconciler {
         Some((end, id))
     }
 
-    /// Runs the pass over the fetched manifests.
+    /// What changed in the git source from the commit applied last to
+    /// `id`; `None` for a folder, before anything was applied, or when
+    /// the diff cannot be read (then the pass is a full one).
+    fn changes_since_applied(&self, id: &str) -> Option<Changes> {
+        let (Source::Git(Some(git)), Some(applied)) = (&self.source, &self.applied) else {
+            return None;
+        };
+        git.changes_between(applied, id)
+            .map_err(|e| warn!(from = %applied, to = %id, error = %e, "what the new commit changed cannot be told; reconciling everything"))
+            .ok()
+    }
+
+    /// Runs the pass over the fetched manifests (`targets`: a targeted
+    /// one).
     async fn pass(
         &self,
         fetched: Fetched,
@@ -243,6 +282,7 @@ impl Reconciler {
         mode: Mode,
         same: bool,
         fence: Option<Fence>,
+        targets: Option<Selector>,
     ) -> Outcome {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
@@ -275,7 +315,7 @@ impl Reconciler {
             on_plan: Some(&show),
             fence,
             progress: None,
-            targets: None,
+            targets,
             locate: Some(&self.locations),
             outputs: &outputs,
         };
@@ -438,9 +478,9 @@ impl Reconciler {
 }
 
 impl Step for Reconciler {
-    async fn run(&mut self, reasons: &Reasons) -> Next {
+    async fn run(&mut self, batch: &Batch) -> Next {
         let started = Instant::now();
-        let Some((end, id)) = self.run_once(reasons).await else {
+        let Some((end, id)) = self.run_once(batch).await else {
             return Next::Done;
         };
         let secs = started.elapsed().as_secs_f64();
@@ -459,7 +499,7 @@ impl Step for Reconciler {
         if end.outcome == "success" {
             self.applied_revision(&id);
         }
-        let trigger: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        let trigger: Vec<&str> = batch.reasons.iter().map(|r| r.as_str()).collect();
         let line = format!("reconcile {}", end.outcome);
         let error = self
             .shared

@@ -15,6 +15,7 @@ mod converge;
 mod copy;
 mod corpus;
 mod docs;
+mod events;
 mod examples;
 mod faults;
 mod flows;

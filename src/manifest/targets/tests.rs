@@ -44,6 +44,7 @@ fn by_patterns(patterns: &[&str]) -> Result<Selection, String> {
     let selector = Selector {
         patterns: patterns.iter().map(|p| p.to_string()).collect(),
         changed: None,
+        named: BTreeSet::new(),
     };
     select(&selector, &files, &desired)
 }
@@ -58,6 +59,7 @@ fn since(changed: Vec<ChangedFile>, config: Vec<String>) -> Selection {
             files: changed,
             config,
         }),
+        named: BTreeSet::new(),
     };
     select(&selector, &files, &desired).expect("selects")
 }
@@ -161,6 +163,7 @@ fn patterns_and_changes_together_select_what_both_do() {
             files: vec![changed("m/a.yaml", Some(&before))],
             config: vec![],
         }),
+        named: BTreeSet::new(),
     };
     let s = select(&selector, &files, &desired).expect("selects");
     assert_eq!(s.targets.models, set(&["b"]));
@@ -182,4 +185,33 @@ fn narrowing_keeps_only_the_targets() {
         narrowed.digest, desired.digest,
         "the manifests are the same"
     );
+}
+
+#[test]
+fn models_named_by_events_are_targeted_when_declared() {
+    let files = files();
+    let desired = load(&files).expect("valid");
+    let named = |names: &[&str], changed: Option<Changes>| {
+        let selector = Selector {
+            patterns: vec![],
+            changed,
+            named: names.iter().map(|n| n.to_string()).collect(),
+        };
+        select(&selector, &files, &desired).expect("selects")
+    };
+    let s = named(&["b", "summarize", "not-declared"], None);
+    assert_eq!(s.targets.models, set(&["b", "summarize"]));
+    assert!(s.targets.experiments.is_empty() && s.gone.is_empty());
+    assert!(
+        named(&["not-declared"], None).targets.models.is_empty(),
+        "an undeclared name targets nothing (not everything)"
+    );
+    let before = format!("{}---\n{}", model("a", "x"), model("b", "champion"));
+    let changes = Changes {
+        since: "main".into(),
+        files: vec![changed("m/a.yaml", Some(&before))],
+        config: vec![],
+    };
+    let both = named(&["c"], Some(changes));
+    assert_eq!(both.targets.models, set(&["a", "c"]), "changed ∪ named");
 }

@@ -1,5 +1,7 @@
 //! `--changed-since REV`: the files under the manifests that differ
-//! between a git revision and the working tree (a child of `git.rs`).
+//! between a git revision and the working tree (a child of `git.rs`);
+//! and, for the daemon, those that differ between two fetched commits
+//! ([`GitSource::changes_between`]: a push reconciles what it changed).
 //!
 //! Read through git2 from the repository that holds the manifests, as
 //! `git diff REV -- PATHS` sees them: committed, staged and unstaged
@@ -11,12 +13,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use git2::{DiffOptions, Repository, Tree};
+use git2::{DiffOptions, Oid, Repository, Tree};
 
-use super::{GitError, MAX_READ};
+use super::{GitError, GitSource, MAX_READ};
 use crate::manifest::paths::normalize;
 use crate::manifest::targets::{ChangedFile, Changes};
 use crate::source::config::FILE_NAME;
+use crate::uri::without_userinfo;
 
 /// A manifests path: as given (how the manifests name their files), and
 /// relative to the repository's working tree.
@@ -81,6 +84,74 @@ pub fn changed_since(paths: &[PathBuf], rev: &str) -> Result<Changes, GitError> 
     Ok(out)
 }
 
+impl GitSource {
+    /// What changed under `--path` from the fetched commit `old` (the one
+    /// applied) to the fetched commit `new`: the files with their contents
+    /// at `old`, named as the fetched manifests are (repository-relative),
+    /// and whether the `modelsync.toml` beside them changed.
+    pub fn changes_between(&self, old: &str, new: &str) -> Result<Changes, GitError> {
+        let url = without_userinfo(&self.opts.url);
+        let git = |e: git2::Error| GitError::Git {
+            url: url.clone(),
+            message: e.message().to_string(),
+        };
+        let repo = self.repo.as_ref().ok_or_else(|| GitError::Git {
+            url: url.clone(),
+            message: "not fetched yet".into(),
+        })?;
+        let tree = |id: &str| {
+            let oid = Oid::from_str(id)?;
+            repo.find_commit(oid)?.tree()
+        };
+        let (before, after) = (tree(old).map_err(git)?, tree(new).map_err(git)?);
+        let prefix = super::root_of(&self.opts.path);
+        let root = Root {
+            shown: prefix.clone(),
+            rel: prefix.clone(),
+            dir: true,
+        };
+        let config = config_of(&prefix, true);
+        let mut opts = DiffOptions::new();
+        opts.include_typechange(true);
+        if !prefix.is_empty() {
+            opts.pathspec(&prefix);
+            opts.pathspec(&config);
+        }
+        let diff = repo
+            .diff_tree_to_tree(Some(&before), Some(&after), Some(&mut opts))
+            .map_err(git)?;
+        let mut out = Changes {
+            since: old.to_string(),
+            ..Changes::default()
+        };
+        for path in paths_of(&diff) {
+            if path == config {
+                out.config.push(config.clone());
+            } else if let Some(shown) = shown(&root, &path) {
+                let before = blob_at(repo, &before, &path);
+                out.files.push(ChangedFile {
+                    path: shown,
+                    before,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every path a diff names, old and new.
+fn paths_of(diff: &git2::Diff<'_>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(p) = file.path().and_then(Path::to_str) {
+                out.insert(p.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// The repository paths that differ between `base` and the working tree
 /// (with the index), under the roots and their `modelsync.toml`.
 fn changed_paths(
@@ -100,15 +171,7 @@ fn changed_paths(
         }
     }
     let diff = repo.diff_tree_to_workdir_with_index(Some(base), Some(&mut opts))?;
-    let mut out = BTreeSet::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(p) = file.path().and_then(Path::to_str) {
-                out.insert(p.to_string());
-            }
-        }
-    }
-    Ok(out)
+    Ok(paths_of(&diff))
 }
 
 fn root(path: &Path, workdir: &Path) -> Result<Root, String> {

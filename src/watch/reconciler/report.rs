@@ -216,11 +216,30 @@ impl Reconciler {
             models::all_failed(&mut state.status.models, &e.to_string());
             return;
         }
-        if let Some((views, live)) = models::views(out, mode) {
-            state.status.models = views;
-            state.feeds = crate::watch::feed::feeds(&live, &out.locations);
-            state.live = live;
+        let Some((mut views, live)) = models::views(out, mode) else {
+            return;
+        };
+        let at = crate::clock::rfc3339_millis(crate::clock::wall_ms());
+        for v in &mut views {
+            v.last_reconciled = Some(at.clone());
         }
+        let feeds = crate::watch::feed::feeds(&live, &out.locations);
+        let targets = out.desired.as_ref().and_then(|d| d.targets.as_ref());
+        let Some(targets) = targets else {
+            state.status.models = views;
+            state.feeds = feeds;
+            state.live = live;
+            return;
+        };
+        // A targeted pass read only its models: the others keep what the
+        // last pass that covered them recorded.
+        models::merge(&mut state.status.models, views);
+        for name in &targets.models {
+            state.live.remove(name);
+            state.feeds.remove(name);
+        }
+        state.live.extend(live);
+        state.feeds.extend(feeds);
     }
 
     fn event(&self, outcome: &str, id: &str) -> Event {
