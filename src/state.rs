@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod capabilities;
 pub mod digest;
 pub mod history;
+pub mod hold;
 pub mod source;
 pub mod tags;
 
@@ -140,6 +141,10 @@ pub struct LiveState {
     /// Declared prompts that exist, by name (absent: no such prompt).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompts: BTreeMap<String, LivePrompt>,
+    /// The registry's freeze (`modelsync freeze`), when one stands: every
+    /// snapshot that reads models reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<hold::Freeze>,
     /// Who holds which permission on the registered models, read only when
     /// the manifests declare an `AccessPolicy` (or a declared model records
     /// grants modelsync made).

@@ -24,15 +24,23 @@
 //! Prompts (`apply/prompts.rs`) are applied after the models, one at a
 //! time, read again before their first write too; permission changes
 //! (`apply/access.rs`) after them, one model at a time.
+//!
+//! The operations a person (or a verification) asks for outside a plan
+//! are here too, since only the executor writes: `rollback.rs` (a target
+//! moved back and held), `hold.rs` (holds placed and released) and
+//! `freeze.rs` (`modelsync freeze`/`unfreeze`).
 
 mod access;
 mod copy;
 mod experiment;
 mod fence;
+pub mod freeze;
+pub mod hold;
 mod model;
 mod prepare;
 mod prompts;
 mod report;
+pub mod rollback;
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -75,6 +83,9 @@ pub struct ApplyOptions {
     pub fence: Option<Fence>,
     /// Told after each model (and experiment) is done.
     pub progress: Option<Progress>,
+    /// `--break-glass`: who and why, stamped on each move that went
+    /// through a window or a freeze.
+    pub break_glass: Option<crate::plan::BreakGlass>,
 }
 
 /// How far an apply is: objects (models and experiments) done of `total`,

@@ -251,19 +251,26 @@ impl<R: Registry> ModelRun<'_, R> {
                 to,
                 holders,
                 ..
-            } => self.move_stage(version, *to, holders).await?,
+            } => {
+                let glass = action.breaks_glass();
+                self.move_stage(version, (*to, glass), holders).await?
+            }
             Action::SetAlias {
                 alias,
                 version,
                 before,
                 ..
-            } => self.set_alias(alias, version, *before).await?,
+            } => {
+                let glass = action.breaks_glass();
+                self.set_alias((alias, glass), version, *before).await?
+            }
             Action::ArchiveVersion {
                 version,
                 from,
                 replaced_by,
             } => self.archive(*version, *from, replaced_by.as_ref()).await?,
             Action::DeleteAlias { alias, .. } => reg.delete_alias(model, alias).await?,
+            Action::ReleaseHold { target, .. } => self.release_hold(target).await?,
         }
         Ok(())
     }

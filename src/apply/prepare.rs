@@ -24,17 +24,23 @@ pub(super) struct Prepared {
 }
 
 /// The audit tag of a move into `target`: its key and value.
+/// A move through a window or a freeze by `--break-glass` (`glass`)
+/// says so, and who broke it and why.
 pub(super) fn audit_tag(
     target: &str,
     now_ms: i64,
     (previous, approved_by): (Option<u64>, Vec<String>),
     revision: Option<&str>,
+    glass: Option<&crate::plan::BreakGlass>,
 ) -> (String, String) {
     let stamp = tags::Stamp {
-        at: crate::clock::rfc3339_seconds(now_ms),
         previous,
         approved_by,
+        break_glass: glass.is_some(),
+        by: glass.map(|g| g.by.clone()),
+        reason: glass.map(|g| g.reason.clone()),
         revision: revision.map(str::to_owned),
+        ..tags::Stamp::at(crate::clock::rfc3339_seconds(now_ms))
     };
     (
         format!("{}{target}", tags::PROMOTED_AT_PREFIX),
@@ -61,7 +67,9 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
         })
         .collect();
     for action in &mp.actions {
-        if action.is_blocked() {
+        // A move that breaks the glass is stamped after it (with who and
+        // why), never in a create body.
+        if action.is_blocked() || action.breaks_glass() {
             continue;
         }
         match action {
@@ -79,6 +87,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
                         now_ms,
                         (holders.first().copied(), Vec::new()),
                         revision,
+                        None,
                     );
                     out.audit_on_create
                         .entry(handle.clone())
@@ -95,7 +104,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
                 before,
                 ..
             } => {
-                let (k, v) = audit_tag(alias, now_ms, (*before, Vec::new()), revision);
+                let (k, v) = audit_tag(alias, now_ms, (*before, Vec::new()), revision, None);
                 out.audit_on_create
                     .entry(handle.clone())
                     .or_default()
@@ -168,6 +177,7 @@ mod tests {
             model: "m".into(),
             actions,
             errors: vec![],
+            held: vec![],
         }
     }
 

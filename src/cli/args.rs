@@ -142,6 +142,33 @@ pub enum Command {
         modelsync lease release --force --yes    # CI: no prompt"
     )]
     Lease(LeaseCommand),
+    /// Move one stage or alias of a model back to an earlier version (by
+    /// default the one that held it before) and hold it there.
+    #[command(after_help = "Examples:\n  \
+        modelsync rollback fraud-detector --alias champion --reason \"p99 doubled\"\n  \
+        modelsync rollback fraud-detector --stage Production --to 6 --reason \"bad release\" --yes\n\n\
+        Takes the applier lease. Allowed during a freeze; replacing someone else's hold needs\n\
+        --break-glass. The hold ends when the manifests declare the held version, or with\n\
+        `modelsync hold release`. Exit 5: someone else's hold stopped it.")]
+    Rollback(RollbackArgs),
+    /// List holds, or release one so that apply and the daemon move the
+    /// target again.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  modelsync hold list --format json\n  \
+        modelsync hold release fraud-detector --alias champion   # asks y/N on a terminal"
+    )]
+    Hold(HoldCommand),
+    /// Stop every move by every applier and daemon replica until
+    /// `modelsync unfreeze` (the freeze lives in the registry).
+    #[command(
+        after_help = "Example:\n  modelsync freeze --reason \"incident 4711\"\n\n\
+        Rollbacks still run; `apply --break-glass --reason TEXT` lets one apply through."
+    )]
+    Freeze(FreezeArgs),
+    /// Lift the freeze.
+    #[command(after_help = "Example:\n  modelsync unfreeze")]
+    Unfreeze,
     /// Print the JSON Schema of manifest documents.
     #[command(after_help = "Example:\n  modelsync schema > schemas/modelsync.schema.json")]
     Schema,
@@ -269,6 +296,13 @@ pub struct ApplyArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub options: PlanOptions,
+    /// Let this apply through promotion windows and a freeze; each such
+    /// move's audit stamp records it, with who and --reason.
+    #[arg(long, requires = "reason")]
+    pub break_glass: bool,
+    /// Why the glass is broken (with --break-glass).
+    #[arg(long, value_name = "TEXT", requires = "break_glass")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -362,7 +396,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "NAME")]
     pub webhook_secret_env: Option<String>,
     /// Accept MLflow's own webhooks on POST /hooks/mlflow, verified with the
-    /// secret in this environment variable (X-MLflow-Signature).
+    /// secret in this environment variable (X-MLflow-Signature); each
+    /// delivery reconciles just the model it names.
     #[arg(long, value_name = "NAME")]
     pub mlflow_webhook_secret_env: Option<String>,
     /// Create or update the daemon's webhook on the MLflow server,
@@ -491,6 +526,71 @@ pub struct LeaseReleaseArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// One stage or alias of a model.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetSelect {
+    /// The stage (Staging or Production).
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// The alias.
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The registered model.
+    pub model: String,
+    #[command(flatten)]
+    pub target: TargetSelect,
+    /// The version to go back to (default: the previous holder, from the
+    /// audit trail). Must exist and be READY.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u64>,
+    /// Why (recorded in the hold and the audit stamp).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Replace a hold someone else placed on the target.
+    #[arg(long)]
+    pub break_glass: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Print every hold on every registered model (one bulk read).
+    List(HoldListArgs),
+    /// Release the hold on one stage or alias.
+    Release(HoldReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HoldListArgs {
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldReleaseArgs {
+    /// The registered model.
+    pub model: String,
+    #[command(flatten)]
+    pub target: TargetSelect,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// Why (shown in every blocked plan, the status page and `hold list`).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -234,6 +234,7 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
         roots: crate::source::folder::roots(paths),
         tree: crate::manifest::paths::Tree::Host,
         approvers: config.approvers,
+        windows: config.windows,
     })
 }
 
@@ -281,4 +282,34 @@ pub fn revision(flag: Option<&str>) -> Option<String> {
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     })
+}
+
+/// Asks `question` with `[y/N]` on a terminal; `yes` (`--yes`) answers for
+/// the person. Off a terminal without `yes`: refused (an error saying to
+/// pass `--yes`), so a script never acts by accident. `Ok(false)`: the
+/// person said no.
+pub fn confirm(yes: bool, what: &str, question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to {what} without confirmation: stdin is not a terminal; pass --yes");
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Who this command acts as (`state::hold::actor`): `MODELSYNC_ACTOR`,
+/// else `GITHUB_ACTOR`, else the OS user at this host.
+pub fn actor() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    crate::state::hold::actor(|k| std::env::var(k).ok(), &host)
 }

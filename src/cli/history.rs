@@ -11,11 +11,17 @@ pub async fn run(g: &GlobalArgs, a: HistoryArgs) -> anyhow::Result<Exit> {
     let events = promotions(&model);
     match a.format {
         OutputFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&events)?))?,
-        OutputFormat::Text if events.is_empty() => print(&format!(
-            "No promotions of {} recorded by modelsync.\n",
-            model.name
-        ))?,
         OutputFormat::Text => {
+            for (target, h) in crate::state::hold::holds(&model) {
+                let what = crate::plan::describe::target_text(&target);
+                print(&format!("held: {what} at {}\n", h.describe()))?;
+            }
+            if events.is_empty() {
+                print(&format!(
+                    "No promotions of {} recorded by modelsync.\n",
+                    model.name
+                ))?;
+            }
             for e in &events {
                 print(&format!("{}\n", crate::state::history::line(e)))?;
             }

@@ -2,8 +2,6 @@
 //! applier lease on an MLflow registry, for a person deciding whether a
 //! crashed apply left it behind (like `terraform force-unlock`).
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use anyhow::Context;
 use serde_json::json;
 
@@ -101,24 +99,13 @@ async fn release(
         );
         return Ok(Exit::Ok);
     };
-    if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            crate::logging::error(
-                "refusing to release the applier lease without confirmation: stdin is not a terminal; pass --yes",
-            );
-            return Ok(Exit::Error);
-        }
-        eprint!(
-            "{}Release it? Only if no apply is running: a running holder would go on writing. [y/N] ",
-            text(i, now)
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            eprintln!("Not released.");
-            return Ok(Exit::Error);
-        }
+    let question = format!(
+        "{}Release it? Only if no apply is running: a running holder would go on writing.",
+        text(i, now)
+    );
+    if !common::confirm(a.yes, "release the applier lease", &question)? {
+        eprintln!("Not released.");
+        return Ok(Exit::Error);
     }
     reg.force_release_lease()
         .await

@@ -10,6 +10,7 @@ mod completions;
 mod export;
 mod get;
 mod history;
+mod hold;
 mod lease;
 mod plan;
 mod progress;
@@ -93,6 +94,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Approve(a) => approve::run(g, a, Decision::Approve).await,
         Command::Reject(a) => approve::run(g, a, Decision::Reject).await,
         Command::Lease(c) => lease::run(g, c).await,
+        Command::Rollback(a) => hold::rollback(g, a).await,
+        Command::Hold(c) => hold::run(g, c).await,
+        Command::Freeze(a) => hold::freeze(g, a).await,
+        Command::Unfreeze => hold::unfreeze(g).await,
         Command::Completions(a) => completions::completions(a.shell),
         Command::Man(a) => completions::man(a),
         Command::Schema => {

@@ -23,6 +23,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         options.protect.clone(),
         options.roots.clone(),
         options.approvers.clone(),
+        options.windows.clone(),
     );
     let input = Input::Manifests {
         files: files.clone(),
@@ -86,7 +87,12 @@ fn saved_plan(
     a: &PlanArgs,
     out: &Outcome,
     files: Vec<crate::manifest::SourceFile>,
-    (protect, roots, approvers): (Vec<String>, Vec<String>, Option<ApproversSetting>),
+    (protect, roots, approvers, windows): (
+        Vec<String>,
+        Vec<String>,
+        Option<ApproversSetting>,
+        Vec<crate::manifest::windows::WindowSetting>,
+    ),
 ) -> anyhow::Result<SavedPlan> {
     let desired = out.desired.as_ref().expect("valid manifests");
     let live = out.observed.as_ref().expect("observed");
@@ -99,6 +105,7 @@ fn saved_plan(
         protect,
         roots,
         approvers,
+        windows,
     };
     let plan = out.plan.clone().expect("planned");
     Ok(SavedPlan::new(plan, desired, live, made)?)
@@ -146,6 +153,10 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         progress: progress.as_ref().map(|p| p.callback()),
         targets,
         outputs: &outputs,
+        break_glass: a.break_glass.then(|| crate::plan::BreakGlass {
+            by: common::actor(),
+            reason: a.reason.clone().unwrap_or_default(),
+        }),
         ..Pass::new(Mode::Apply, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;

@@ -19,6 +19,8 @@
 //! - `targets.rs`: targeted passes (`--model`, `--changed-since`): which
 //!   declared models a pass covers, and the desired state narrowed to them.
 //! - `access.rs`: the desired state of `kind: AccessPolicy` (permissions).
+//! - `windows.rs`: promotion windows (`[[windows]]` in `modelsync.toml`),
+//!   as written and validated.
 
 pub mod access;
 pub mod approval;
@@ -28,6 +30,7 @@ pub mod schema;
 pub mod signers;
 pub mod targets;
 pub mod validate;
+pub mod windows;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -117,6 +120,8 @@ pub struct DesiredState {
     pub registries: BTreeMap<String, String>,
     /// The approvers file and the approval files (signed approvals).
     pub approvals: Approvals,
+    /// Promotion windows (`[[windows]]` in `modelsync.toml`).
+    pub windows: Vec<windows::Window>,
     /// `sha256:<hex>` over every manifest file (path and bytes, sorted by path).
     pub digest: String,
     /// A targeted pass's models and experiments ([`targets`]): the state
@@ -318,6 +323,15 @@ impl GateTarget {
         match self {
             GateTarget::Stage(s) => s.as_str().to_string(),
             GateTarget::Alias(a) => a.clone(),
+        }
+    }
+
+    /// The target a tag key's name stands for: a stage written as MLflow
+    /// spells it (`Production`), else an alias.
+    pub fn from_key(key: &str) -> GateTarget {
+        match crate::state::Stage::parse(key).filter(|s| s.as_str() == key) {
+            Some(s) => GateTarget::Stage(s),
+            None => GateTarget::Alias(key.to_string()),
         }
     }
 }

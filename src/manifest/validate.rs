@@ -61,6 +61,8 @@ pub struct LoadOptions {
     /// `approvers = "PATH"` from `modelsync.toml`: the approvers file of
     /// `approvals` gates.
     pub approvers: Option<ApproversSetting>,
+    /// `[[windows]]` from `modelsync.toml`, as written.
+    pub windows: Vec<super::windows::WindowSetting>,
 }
 
 /// Where `modelsync.toml` names the approvers file, and the path as
@@ -113,6 +115,10 @@ pub fn load_with(
         }
     }
     state.approvals.approvers = approvals::check_approvers(options, &mut diagnostics);
+    match super::windows::validate(&options.windows) {
+        Ok(windows) => state.windows = windows,
+        Err(problems) => diagnostics.extend(problems),
+    }
     if diagnostics.is_empty() {
         Ok(state)
     } else {

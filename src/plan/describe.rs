@@ -97,7 +97,39 @@ pub fn action(action: &Action) -> String {
         Action::DeleteAlias { alias, before } => {
             format!("delete alias {alias} (was version {before}, no longer declared)")
         }
+        Action::ReleaseHold { target, hold } => format!(
+            "release hold on {} (the manifests declare version {}; {})",
+            target_text(target),
+            hold.version,
+            hold.describe()
+        ),
     }
+}
+
+/// `stage Production` or `alias champion`, for a target's key.
+pub fn target_text(target: &str) -> String {
+    match Stage::parse(target).filter(|s| s.as_str() == target) {
+        Some(s) => format!("stage {s}"),
+        None => format!("alias {target}"),
+    }
+}
+
+/// One line for a move a hold keeps from happening: `alias champion:
+/// version 1 held (the manifests declare version 2): version 1, held by
+/// alice since …`.
+pub fn held(h: &super::Held) -> String {
+    let live = h
+        .live
+        .map_or_else(|| "none".to_string(), |v| format!("version {v}"));
+    let declared = match &h.declared {
+        Some(t) => format!("the manifests declare {t}"),
+        None => "a prune would remove it".to_string(),
+    };
+    format!(
+        "{}: {live} held ({declared}): {}",
+        target_text(&h.target),
+        h.hold.describe()
+    )
 }
 
 /// What a created model or registered version starts with (its

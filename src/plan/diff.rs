@@ -9,6 +9,7 @@
 //! ownership inventory tag. Live models and experiments the manifests do not
 //! declare are ignored. Pure and deterministic: no I/O, no clock.
 
+mod holds;
 mod moves;
 pub mod ownership;
 mod resolve;
@@ -29,7 +30,12 @@ pub fn plan(desired: &DesiredState, live: &LiveState, ctx: &PlanContext) -> Plan
         .models
         .iter()
         .filter_map(|(name, dm)| {
-            plan_model(dm, live.models.get(name), live, (ctx, &desired.approvals))
+            let rules = moves::Rules {
+                ctx,
+                approvals: &desired.approvals,
+                windows: &desired.windows,
+            };
+            plan_model(dm, live.models.get(name), live, &rules)
         })
         .collect();
     let experiments = desired
@@ -203,7 +209,7 @@ fn plan_model(
     dm: &DesiredModel,
     model: Option<&LiveModel>,
     live: &LiveState,
-    (ctx, approvals): (&PlanContext, &crate::manifest::Approvals),
+    rules: &moves::Rules<'_>,
 ) -> Option<ModelPlan> {
     if model.is_some_and(|m| crate::state::tags::is_prompt(&m.tags)) {
         return Some(ModelPlan {
@@ -213,6 +219,7 @@ fn plan_model(
                 "\"{}\" is a prompt in the registry, not a registered model: modelsync will not touch it as a model (declare it with kind: Prompt)",
                 dm.name
             )],
+            held: Vec::new(),
         });
     }
     let resolved = resolve(dm, model, live);
@@ -223,14 +230,15 @@ fn plan_model(
             model: dm.name.clone(),
             actions: Vec::new(),
             errors,
+            held: Vec::new(),
         });
     }
-    let moves = moves::actions(dm, model, &resolved, live, (ctx, approvals));
+    let (moves, held) = moves::actions(dm, model, &resolved, live, rules);
     let inventory = Inventory::next(
         dm,
         &Inventory::read(model),
         Inventory::moved_by(&moves),
-        ctx.prune,
+        rules.ctx.prune,
     );
     let mut actions = model_actions(dm, model, &inventory);
     actions.extend(registrations(dm, &resolved, live));
@@ -241,10 +249,11 @@ fn plan_model(
     if let Some(model) = model {
         actions.extend(ownership_tag(model, &inventory));
     }
-    (!actions.is_empty()).then(|| ModelPlan {
+    (!actions.is_empty() || !held.is_empty()).then(|| ModelPlan {
         model: dm.name.clone(),
         actions,
         errors: Vec::new(),
+        held,
     })
 }
 

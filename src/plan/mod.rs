@@ -12,6 +12,7 @@
 //! - `prompts.rs`: the plan of each prompt (`kind: Prompt`).
 //! - `access.rs`: the permissions `kind: AccessPolicy` declares, per model.
 //! - `hidden.rs`: hidden and bidirectional characters in templates.
+//! - `windows.rs`: promotion windows and the freeze, checked like gates.
 //! - `capabilities.rs`: what the manifests need that the registry lacks.
 //! - `outputs.rs`: the version a marker's reference stands for, as read
 //!   or after the plan's moves (issue 20's outputs).
@@ -30,6 +31,7 @@ pub mod prompts;
 pub mod render;
 pub mod saved;
 pub mod stale;
+pub mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -58,6 +60,16 @@ pub struct PlanContext {
     /// The registry as modelsync prints it (`AnyRegistry::uri`, with
     /// `#workspace=NAME`): what a signed approval must name.
     pub registry: String,
+    /// `--break-glass --reason TEXT`: moves go through windows and a
+    /// freeze, each such check shown as overridden and the move stamped.
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// Who broke the glass and why (`--break-glass --reason TEXT`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlass {
+    pub by: String,
+    pub reason: String,
 }
 
 /// A full plan: what apply would do, and what it observed to decide it.
@@ -97,6 +109,26 @@ pub struct ModelPlan {
     /// number that does not exist). A model with errors has no actions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Moves the manifests ask for that a hold keeps from happening (not
+    /// actions: a held difference is no change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+}
+
+/// A target whose declared holder differs from the version a hold keeps
+/// there: modelsync leaves it alone until the manifests declare the held
+/// version or a person releases the hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// The stage's name or the alias.
+    pub target: String,
+    /// What the manifests declare there (`None`: a prune would remove it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Target>,
+    /// The version there now (observed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<u64>,
+    pub hold: crate::state::hold::Hold,
 }
 
 /// The actions for one experiment.
@@ -221,6 +253,13 @@ pub enum Action {
         alias: String,
         before: u64,
     },
+    /// Remove the hold on `target`: the manifests declare the version it
+    /// holds (git caught up). After the target's move, if it has one.
+    ReleaseHold {
+        target: String,
+        /// The hold as observed.
+        hold: crate::state::hold::Hold,
+    },
 }
 
 impl Action {
@@ -237,6 +276,14 @@ impl Action {
         self.gates().iter().any(|g| g.status == GateStatus::Blocked)
     }
 
+    /// True when the move goes through a window or a freeze by
+    /// `--break-glass` (its audit stamp says so).
+    pub fn breaks_glass(&self) -> bool {
+        self.gates()
+            .iter()
+            .any(|g| g.status == GateStatus::Overridden)
+    }
+
     /// A stable short name of the kind of action (for metrics and logs).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -251,6 +298,7 @@ impl Action {
             Action::SetAlias { .. } => "set_alias",
             Action::ArchiveVersion { .. } => "archive_version",
             Action::DeleteAlias { .. } => "delete_alias",
+            Action::ReleaseHold { .. } => "release_hold",
         }
     }
 }
@@ -290,6 +338,8 @@ pub struct GateCheck {
 pub enum GateStatus {
     Passed,
     Blocked,
+    /// A window or a freeze that would block, passed by `--break-glass`.
+    Overridden,
 }
 
 impl Plan {
@@ -353,6 +403,13 @@ impl Plan {
                 errors.iter().map(move |e| format!("{kind} {name}: {e}"))
             })
             .collect()
+    }
+
+    /// Every held difference, as (model, held).
+    pub fn held(&self) -> impl Iterator<Item = (&str, &Held)> {
+        self.models
+            .iter()
+            .flat_map(|m| m.held.iter().map(move |h| (m.model.as_str(), h)))
     }
 
     /// What a protected model's protection lacks, one line each (`access

@@ -118,6 +118,7 @@ mod tests {
                 model: "fraud".into(),
                 actions,
                 errors: vec![],
+                held: vec![],
             }],
             ..Plan::empty()
         }

@@ -51,6 +51,9 @@ use crate::state::LiveState;
 /// `observed.source_trees`), permissions (the plan's `access` and
 /// `observed.access`), which an older modelsync would skip, and targeted
 /// plans ([`SavedPlan::targets`]), which it would apply as full ones.
+/// Version 5 also added promotion windows ([`SavedPlan::windows`]), holds
+/// (a model plan's `held`, `release_hold` actions) and gate checks a
+/// `--break-glass` overrode: an older modelsync would apply through them.
 pub const PLAN_FORMAT_VERSION: u32 = 5;
 
 /// The first format that records the copy sources (`observed.copies`)
@@ -107,6 +110,10 @@ pub struct SavedPlan {
     /// text (approvals stored as tags are read again when applied).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approvals: BTreeMap<String, String>,
+    /// `[[windows]]` of `modelsync.toml`, as written: evaluated again when
+    /// the plan is applied. Format 5 on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::manifest::windows::WindowSetting>,
     /// A targeted plan's models and experiments (`--model`,
     /// `--changed-since`; format 5 on): it observed, planned and applies
     /// only those, and is applied only with targeting that selects exactly
@@ -147,6 +154,8 @@ pub struct Provenance {
     pub roots: Vec<String>,
     /// `approvers` of `modelsync.toml`.
     pub approvers: Option<ApproversSetting>,
+    /// `[[windows]]` of `modelsync.toml`.
+    pub windows: Vec<crate::manifest::windows::WindowSetting>,
 }
 
 /// The models and experiments a saved plan covers: what `apply --plan`
@@ -235,6 +244,7 @@ impl SavedPlan {
             roots: made.roots,
             approvers: made.approvers,
             approvals: desired.approvals.texts(),
+            windows: made.windows,
             targets: desired.targets.clone(),
             outputs: Vec::new(),
         })
@@ -256,6 +266,7 @@ impl SavedPlan {
             roots: self.roots.clone(),
             tree: Tree::Snapshot(self.snapshot()),
             approvers: self.approvers.clone(),
+            windows: self.windows.clone(),
         };
         (files, options)
     }

@@ -185,6 +185,13 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
                 )
             })
         }
+        Action::ReleaseHold { target, hold } => {
+            let now = crate::state::hold::holds(m).remove(target);
+            (now.as_ref() != Some(hold)).then(|| match now {
+                Some(h) => format!("the hold on {target} is now {}", h.describe()),
+                None => format!("the hold on {target} was released"),
+            })
+        }
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Pass<'a> {
     pub fence: Option<Fence>,
     /// Told how far the executor is (models done of total, failures).
     pub progress: Option<apply::Progress>,
+    /// `--break-glass --reason`: moves go through windows and a freeze,
+    /// and are stamped so.
+    pub break_glass: Option<crate::plan::BreakGlass>,
     /// A targeted pass (`--model`, `--changed-since`): after every
     /// manifest is validated, the desired state is narrowed to what this
     /// selects ([`crate::manifest::targets`]) and only that is read,
@@ -107,6 +110,7 @@ impl Pass<'_> {
             on_plan: None,
             fence: None,
             progress: None,
+            break_glass: None,
             targets: None,
             locate: None,
             outputs: &[],
@@ -118,6 +122,7 @@ impl Pass<'_> {
             now_ms: self.clock.now_ms(),
             prune,
             registry: registry.uri(),
+            break_glass: self.break_glass.clone(),
         }
     }
 
@@ -319,6 +324,7 @@ async fn apply_under_lease(
         fence: pass.fence.clone(),
         progress: pass.progress.clone(),
         sources: sources.clone(),
+        break_glass: pass.break_glass.clone(),
     };
     let report = apply::execute(reg, &plan, &opts).await;
     out.shutdown_while_applying = pass.cancel.is_cancelled();

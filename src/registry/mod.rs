@@ -13,6 +13,7 @@ mod any;
 pub mod copy;
 pub mod embedded;
 pub mod evidence;
+pub mod hold;
 pub mod lease;
 pub mod mlflow;
 pub mod store;

@@ -11,6 +11,16 @@
 //! # Other registries that `from:` in a version may name.
 //! [registries.dev]
 //! uri = "https://mlflow-dev.example.com"
+//!
+//! # Promotion windows (`manifest::windows`): no moves on Friday evenings.
+//! [[windows]]
+//! name = "weekend"
+//! kind = "deny"
+//! schedule = "0 17 * * FRI"
+//! duration = "64h"
+//! timezone = "Europe/Berlin"
+//! targets = ["Production", "champion"]
+//! models = ["*"]
 //! ```
 //!
 //! Where promoted versions are written (`[outputs]`, `[[outputs]]`) is
@@ -31,6 +41,7 @@ pub use outputs::same_branch;
 use super::SourceError;
 use crate::manifest::Origin;
 pub use crate::manifest::validate::ApproversSetting;
+use crate::manifest::windows::{Located, WindowSetting};
 
 /// The config file's name, looked up in each manifest folder.
 pub const FILE_NAME: &str = "modelsync.toml";
@@ -57,6 +68,11 @@ pub struct Config {
     pub outputs: Vec<crate::outputs::Settings>,
     #[serde(default, rename = "outputs")]
     outputs_written: Option<Ignored>,
+    /// Promotion windows, as written, with where (set by [`Config::parse`]).
+    #[serde(skip)]
+    pub windows: Vec<WindowSetting>,
+    #[serde(default, rename = "windows")]
+    windows_written: Vec<toml::Spanned<WrittenWindow>>,
 }
 
 /// A value read again by [`outputs::parse`].
@@ -67,6 +83,23 @@ impl<'de> Deserialize<'de> for Ignored {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
     }
+}
+
+/// One `[[windows]]` table as TOML holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenWindow {
+    #[serde(default)]
+    name: Option<String>,
+    kind: toml::Spanned<String>,
+    schedule: toml::Spanned<String>,
+    duration: toml::Spanned<String>,
+    #[serde(default)]
+    timezone: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    models: Vec<String>,
 }
 
 /// One `[registries.NAME]` table.
@@ -111,6 +144,35 @@ impl Config {
                 )));
             }
         }
+        let at = |start: usize| {
+            let (line, column) = line_col(text, start);
+            Origin {
+                file: path.to_string(),
+                line,
+                column,
+            }
+        };
+        let located = |v: toml::Spanned<String>| Located {
+            origin: at(v.span().start),
+            value: v.into_inner(),
+        };
+        cfg.windows = std::mem::take(&mut cfg.windows_written)
+            .into_iter()
+            .map(|w| {
+                let origin = at(w.span().start);
+                let w = w.into_inner();
+                WindowSetting {
+                    origin,
+                    name: w.name,
+                    kind: located(w.kind),
+                    schedule: located(w.schedule),
+                    duration: located(w.duration),
+                    timezone: w.timezone.map(located),
+                    targets: w.targets,
+                    models: w.models,
+                }
+            })
+            .collect();
         cfg.approvers = cfg.approvers_written.take().map(|written| {
             let (line, column) = line_col(text, written.span().start);
             ApproversSetting {
@@ -172,6 +234,7 @@ impl Config {
                 }
                 merged.outputs.push(o);
             }
+            merged.windows.extend(cfg.windows);
             if let Some(a) = cfg.approvers {
                 if let Some(first) = &merged.approvers {
                     return Err(SourceError::Config(format!(
@@ -221,6 +284,20 @@ mod tests {
             err.to_string().starts_with("m/modelsync.toml:2:1: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn windows_keep_where_each_value_is_written() {
+        let text = "[[windows]]\nkind = \"deny\"\nschedule = \"0 17 * * FRI\"\nduration = \"64h\"\ntimezone = \"Europe/Berlin\"\ntargets = [\"Production\"]\n";
+        let cfg = Config::parse("m/modelsync.toml", text).expect("valid");
+        let w = &cfg.windows[0];
+        assert_eq!(w.kind.value, "deny");
+        assert_eq!(w.schedule.origin.to_string(), "m/modelsync.toml:3:12");
+        assert_eq!(w.timezone.as_ref().expect("tz").value, "Europe/Berlin");
+        assert_eq!(w.targets, ["Production"]);
+        let err = Config::parse("m/modelsync.toml", "[[windows]]\nkind = \"deny\"\n")
+            .expect_err("no schedule");
+        assert!(err.to_string().contains("schedule"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,18 @@ pub struct Promotion {
     pub approved_by: Vec<String>,
     /// The revision recorded on the version (its latest move).
     pub revision: Option<String>,
+    /// A rollback (`modelsync rollback`), not a move the manifests declared.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// The move went through a window or a freeze by `--break-glass`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+    /// Who rolled back or broke the glass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why, as they said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Every promotion the tags record, newest first.
@@ -48,6 +60,10 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
                 revision: stamp
                     .revision
                     .or_else(|| v.tags.get(tags::REVISION).cloned()),
+                rollback: stamp.rollback,
+                break_glass: stamp.break_glass,
+                by: stamp.by,
+                reason: stamp.reason,
             });
         }
     }
@@ -57,6 +73,22 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
             .then(a.target.cmp(&b.target))
     });
     events
+}
+
+/// The version that held `target` before `current` did: the `previous=`
+/// of `current`'s audit stamp for `target` (or the `modelsync.previous.*`
+/// tag older releases wrote). What a rollback goes back to by default.
+pub fn previous_holder(model: &LiveModel, target: &str, current: u64) -> Option<u64> {
+    let v = model.versions.get(&current)?;
+    let stamp = v
+        .tags
+        .get(&format!("{}{target}", tags::PROMOTED_AT_PREFIX))
+        .map(|s| tags::Stamp::parse(s));
+    stamp.and_then(|s| s.previous).or_else(|| {
+        v.tags
+            .get(&format!("{}{target}", tags::PREVIOUS_PREFIX))
+            .and_then(|p| p.parse().ok())
+    })
 }
 
 /// The text line `modelsync history` prints for one promotion.
@@ -70,6 +102,21 @@ pub fn line(e: &Promotion) -> String {
     }
     if let Some(r) = &e.revision {
         line.push_str(&format!("  revision {r}"));
+    }
+    let kind = match (e.rollback, e.break_glass) {
+        (true, true) => Some("rollback, break-glass"),
+        (true, false) => Some("rollback"),
+        (false, true) => Some("break-glass"),
+        (false, false) => None,
+    };
+    if let Some(kind) = kind {
+        line.push_str(&format!("  {kind}"));
+    }
+    if let Some(by) = &e.by {
+        line.push_str(&format!(" by {by}"));
+    }
+    if let Some(why) = &e.reason {
+        line.push_str(&format!(": {why:?}"));
     }
     line
 }

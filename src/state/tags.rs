@@ -11,7 +11,7 @@ pub const SOURCE: &str = "modelsync.source";
 pub const REVISION: &str = "modelsync.revision";
 /// On a version: `modelsync.promoted-at.<stage-or-alias>`, one tag per
 /// move: a [`Stamp`] (`<RFC 3339>[ previous=<n>][ approved-by=<p>,…][
-/// revision=<rev>]`).
+/// rollback][ break-glass][ by="<who>"][ reason="<why>"][ revision=<rev>]`).
 pub const PROMOTED_AT_PREFIX: &str = "modelsync.promoted-at.";
 /// On a version: `modelsync.previous.<stage-or-alias>` (replaced version).
 /// Written by releases before the one-tag [`Stamp`]; still read.
@@ -41,6 +41,11 @@ pub const EPOCH: &str = "modelsync.epoch";
 /// `tag_key`). Every tag under this prefix is read; only its signature
 /// makes it count.
 pub const APPROVAL_PREFIX: &str = "modelsync.approval.";
+/// On a model: `modelsync.hold.<stage-or-alias>`, a hold pinning that
+/// target to a version (`state::hold::Hold`, JSON).
+pub const HOLD_PREFIX: &str = "modelsync.hold.";
+/// On the freeze model (MLflow): the freeze (`state::hold::Freeze`, JSON).
+pub const FREEZE: &str = "modelsync.freeze";
 
 /// On the lease model: the lease's tags start with this.
 pub const LEASE_PREFIX: &str = "modelsync.lease.";
@@ -63,17 +68,45 @@ pub struct Stamp {
     pub previous: Option<u64>,
     /// The principals whose signed approvals the move's gates counted.
     pub approved_by: Vec<String>,
+    /// The move was a rollback (`modelsync rollback`, a verification's
+    /// `onFailure: rollback`), not a move the manifests declared.
+    pub rollback: bool,
+    /// The move went through a window or a freeze by `--break-glass`.
+    pub break_glass: bool,
+    /// Who made a rollback or broke the glass (`state::hold::actor`).
+    pub by: Option<String>,
+    /// Why, as they said (`--reason`).
+    pub reason: Option<String>,
     pub revision: Option<String>,
 }
 
 const PREVIOUS_FIELD: &str = "previous=";
 const APPROVED_BY_FIELD: &str = "approved-by=";
+const ROLLBACK_FIELD: &str = "rollback";
+const BREAK_GLASS_FIELD: &str = "break-glass";
+const BY_FIELD: &str = "by=";
+const REASON_FIELD: &str = "reason=";
 const REVISION_FIELD: &str = "revision=";
 
 impl Stamp {
-    /// `<at>[ previous=<n>][ approved-by=<p>,…][ revision=<rev>]` (the
-    /// revision last: it may hold spaces; principals hold no spaces or
-    /// commas).
+    /// A stamp of a move at `at` with nothing else recorded.
+    pub fn at(at: String) -> Stamp {
+        Stamp {
+            at,
+            previous: None,
+            approved_by: Vec::new(),
+            rollback: false,
+            break_glass: false,
+            by: None,
+            reason: None,
+            revision: None,
+        }
+    }
+
+    /// `<at>[ previous=<n>][ approved-by=<p>,…][ rollback][ break-glass][
+    /// by="<who>"][ reason="<why>"][ revision=<rev>]` (who and why as JSON
+    /// strings; the revision last: it may hold spaces; principals hold no
+    /// spaces or commas).
     pub fn render(&self) -> String {
         let mut out = self.at.clone();
         if let Some(p) = self.previous {
@@ -85,6 +118,18 @@ impl Stamp {
                 self.approved_by.join(",")
             ));
         }
+        if self.rollback {
+            out.push_str(&format!(" {ROLLBACK_FIELD}"));
+        }
+        if self.break_glass {
+            out.push_str(&format!(" {BREAK_GLASS_FIELD}"));
+        }
+        for (field, value) in [(BY_FIELD, &self.by), (REASON_FIELD, &self.reason)] {
+            if let Some(v) = value {
+                let quoted = serde_json::to_string(v).expect("a string serializes");
+                out.push_str(&format!(" {field}{quoted}"));
+            }
+        }
         if let Some(r) = &self.revision {
             out.push_str(&format!(" {REVISION_FIELD}{r}"));
         }
@@ -94,12 +139,7 @@ impl Stamp {
     /// Reads a rendered stamp (or a bare time).
     pub fn parse(value: &str) -> Stamp {
         let (at, mut rest) = value.split_once(' ').unwrap_or((value, ""));
-        let mut stamp = Stamp {
-            at: at.to_string(),
-            previous: None,
-            approved_by: Vec::new(),
-            revision: None,
-        };
+        let mut stamp = Stamp::at(at.to_string());
         if let Some(r) = rest.strip_prefix(PREVIOUS_FIELD) {
             let (n, more) = r.split_once(' ').unwrap_or((r, ""));
             stamp.previous = n.parse().ok();
@@ -110,11 +150,33 @@ impl Stamp {
             stamp.approved_by = names.split(',').map(str::to_string).collect();
             rest = more;
         }
+        for (field, flag) in [
+            (ROLLBACK_FIELD, &mut stamp.rollback),
+            (BREAK_GLASS_FIELD, &mut stamp.break_glass),
+        ] {
+            if rest == field || rest.starts_with(&format!("{field} ")) {
+                *flag = true;
+                rest = rest[field.len()..].trim_start_matches(' ');
+            }
+        }
+        for (field, value) in [(BY_FIELD, &mut stamp.by), (REASON_FIELD, &mut stamp.reason)] {
+            if let Some((text, more)) = rest.strip_prefix(field).and_then(json_string) {
+                *value = Some(text);
+                rest = more.trim_start_matches(' ');
+            }
+        }
         if let Some(r) = rest.strip_prefix(REVISION_FIELD) {
             stamp.revision = Some(r.to_string());
         }
         stamp
     }
+}
+
+/// A JSON string at the start of `s`, and what follows it.
+fn json_string(s: &str) -> Option<(String, &str)> {
+    let mut de = serde_json::Deserializer::from_str(s).into_iter::<String>();
+    let text = de.next()?.ok()?;
+    Some((text, &s[de.byte_offset()..]))
 }
 
 /// On a copied version and its run: the copy's lineage
@@ -147,33 +209,47 @@ mod tests {
 
     #[test]
     fn stamps_round_trip_and_bare_times_parse() {
+        let at = || Stamp::at("2026-01-02T03:04:05Z".into());
         for stamp in [
+            at(),
             Stamp {
-                at: "2026-01-02T03:04:05Z".into(),
-                previous: None,
-                approved_by: Vec::new(),
-                revision: None,
-            },
-            Stamp {
-                at: "2026-01-02T03:04:05Z".into(),
                 previous: Some(3),
-                approved_by: Vec::new(),
                 revision: Some("abc def".into()),
+                ..at()
             },
             Stamp {
-                at: "2026-01-02T03:04:05Z".into(),
-                previous: None,
-                approved_by: Vec::new(),
                 revision: Some("0123abcd".into()),
+                ..at()
             },
             Stamp {
-                at: "2026-01-02T03:04:05Z".into(),
                 previous: Some(1),
                 approved_by: vec!["alice@example.com".into(), "bob".into()],
                 revision: Some("abc def".into()),
+                ..at()
+            },
+            Stamp {
+                previous: Some(4),
+                rollback: true,
+                by: Some("alice@ci".into()),
+                reason: Some("p99 \"doubled\" after revision=x".into()),
+                ..at()
+            },
+            Stamp {
+                previous: Some(2),
+                approved_by: vec!["bob".into()],
+                break_glass: true,
+                by: Some("carol".into()),
+                reason: Some("hotfix".into()),
+                revision: Some("abc".into()),
+                ..at()
+            },
+            Stamp {
+                rollback: true,
+                break_glass: true,
+                ..at()
             },
         ] {
-            assert_eq!(Stamp::parse(&stamp.render()), stamp);
+            assert_eq!(Stamp::parse(&stamp.render()), stamp, "{}", stamp.render());
         }
         assert_eq!(
             Stamp::parse("2026-01-02T03:04:05Z").at,
@@ -182,6 +258,17 @@ mod tests {
         assert_eq!(
             Stamp::parse("2026-01-02T03:04:05Z previous=7").render(),
             "2026-01-02T03:04:05Z previous=7"
+        );
+        assert_eq!(
+            Stamp {
+                previous: Some(4),
+                rollback: true,
+                by: Some("alice".into()),
+                reason: Some("slow".into()),
+                ..at()
+            }
+            .render(),
+            "2026-01-02T03:04:05Z previous=4 rollback by=\"alice\" reason=\"slow\""
         );
     }
 
@@ -199,6 +286,8 @@ mod tests {
             EPOCH,
             LEASE_PREFIX,
             APPROVAL_PREFIX,
+            HOLD_PREFIX,
+            FREEZE,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }

@@ -359,6 +359,10 @@ mod tests {
             previous: Some(1),
             approved_by: vec!["alice".into(), "bob@example.com".into()],
             revision: None,
+            rollback: false,
+            break_glass: false,
+            by: None,
+            reason: None,
         }];
         let html = render_model(&view, &events).into_string();
         assert!(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::apply::ActionResult;
+use crate::manifest::targets::Targets;
 
 /// Outcome labels of `modelsync_reconciles_total`.
 pub const OUTCOMES: [&str; 9] = [
@@ -170,6 +171,40 @@ pub struct Drift {
     pub count: usize,
     /// `model: action` lines.
     pub actions: Vec<String>,
+}
+
+impl Drift {
+    /// The drift after a pass that found `found`: all of it after a full
+    /// pass; after a targeted one (`targets`), the earlier lines about
+    /// other models kept, those about its targets replaced.
+    pub fn after(&self, targets: Option<&Targets>, found: Vec<String>) -> Drift {
+        let mut actions: Vec<String> = match targets {
+            None => Vec::new(),
+            Some(t) => {
+                let about = |line: &str, name: &str| {
+                    ["", "prompt ", "access "]
+                        .iter()
+                        .any(|p| line.starts_with(&format!("{p}{name}: ")))
+                };
+                let targeted = |line: &String| {
+                    t.models.iter().any(|m| about(line, m))
+                        || t.experiments
+                            .iter()
+                            .any(|e| line.starts_with(&format!("experiment {e}: ")))
+                };
+                self.actions
+                    .iter()
+                    .filter(|l| !targeted(l))
+                    .cloned()
+                    .collect()
+            }
+        };
+        actions.extend(found);
+        Drift {
+            count: actions.len(),
+            actions,
+        }
+    }
 }
 
 /// Counters and gauges for `/metrics`.
@@ -422,6 +457,28 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_targeted_pass_replaces_only_its_models_drift() {
+        let lines = |ls: &[&str]| ls.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let before = Drift::default().after(
+            None,
+            lines(&[
+                "a: move champion",
+                "ab: move champion",
+                "prompt p: move prod",
+            ]),
+        );
+        assert_eq!(before.count, 3);
+        let targets = Targets {
+            models: ["a".to_string(), "p".to_string()].into(),
+            experiments: Default::default(),
+        };
+        let after = before.after(Some(&targets), lines(&["a: set tag"]));
+        assert_eq!(after.actions, lines(&["ab: move champion", "a: set tag"]));
+        assert_eq!(after.count, 2);
+        assert_eq!(before.after(None, Vec::new()).count, 0, "a full pass: all");
+    }
 
     #[test]
     fn renders_prometheus_text() {

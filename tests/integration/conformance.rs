@@ -228,6 +228,7 @@ pub async fn adopt_version_registered_by_hand(reg: &impl Registry, p: &str) {
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
         registry: reg.uri(),
+        break_glass: None,
     };
     let (_, plan) = reconcile::plan(reg, &Default::default(), &desired, &ctx)
         .await
@@ -260,6 +261,7 @@ fn apply_options() -> ApplyOptions {
         progress: None,
         sources: Default::default(),
         approvals: Default::default(),
+        break_glass: None,
     }
 }
 

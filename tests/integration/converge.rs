@@ -105,6 +105,7 @@ fn opts() -> ApplyOptions {
         fence: None,
         progress: None,
         sources: Default::default(),
+        break_glass: None,
     }
 }
 
@@ -118,6 +119,7 @@ async fn converge(before: Vec<Option<ModelSpec>>, drift: Drift, after: Vec<Optio
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
         registry: String::new(),
+        break_glass: None,
     };
     // The live state: an earlier set of manifests, applied, then drifted by hand.
     let earlier = manifest::load(&files(&before)).expect("earlier manifests are valid");

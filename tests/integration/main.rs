@@ -20,6 +20,7 @@ mod examples;
 mod faults;
 mod flows;
 mod gates;
+mod holds;
 mod install;
 mod leader;
 mod logged_metrics;

@@ -108,7 +108,7 @@ impl<R: Registry> ModelRun<'_, R> {
     pub(super) async fn move_stage(
         &mut self,
         version: &Target,
-        to: Stage,
+        (to, glass): (Stage, bool),
         holders: &[u64],
     ) -> Result<(), StepError> {
         let (reg, model) = (self.reg, self.model);
@@ -124,7 +124,8 @@ impl<R: Registry> ModelRun<'_, R> {
         }
         if prepare::audited(to) {
             let previous = holders.iter().copied().find(|h| *h != n);
-            self.audit(n, to.as_str(), (previous, approvers)).await?;
+            self.audit(n, (to.as_str(), glass), (previous, approvers))
+                .await?;
         }
         Ok(())
     }
@@ -132,7 +133,7 @@ impl<R: Registry> ModelRun<'_, R> {
     /// Points `alias` at `version`, then writes its audit tag.
     pub(super) async fn set_alias(
         &mut self,
-        alias: &str,
+        (alias, glass): (&str, bool),
         version: &Target,
         before: Option<u64>,
     ) -> Result<(), StepError> {
@@ -142,7 +143,7 @@ impl<R: Registry> ModelRun<'_, R> {
             .await?;
         self.reg.set_alias(self.model, alias, n).await?;
         let previous = before.filter(|b| *b != n);
-        self.audit(n, alias, (previous, approvers)).await?;
+        self.audit(n, (alias, glass), (previous, approvers)).await?;
         Ok(())
     }
 
@@ -172,20 +173,36 @@ impl<R: Registry> ModelRun<'_, R> {
         Ok(())
     }
 
+    /// Removes the hold on `target` the manifests caught up with: not while
+    /// the target's move did not happen (the hold stays).
+    pub(super) async fn release_hold(&mut self, target: &str) -> Result<(), StepError> {
+        if self.moves.unmoved.contains(&GateTarget::from_key(target)) {
+            return Err(StepError::Skip(format!(
+                "the move of {target} did not happen; the hold stays"
+            )));
+        }
+        let key = crate::state::hold::tag_key(target);
+        self.reg.delete_model_tag(self.model, &key).await?;
+        Ok(())
+    }
+
     /// Writes the audit tag of a move of `version` into `target` (one
-    /// tag: the version it replaced and the approvers counted), unless the
-    /// version's create carried it already.
+    /// tag: the version it replaced and the approvers counted; and, for a
+    /// move that broke the glass, who and why), unless the version's
+    /// create carried it already.
     async fn audit(
         &mut self,
         version: u64,
-        target: &str,
+        (target, glass): (&str, bool),
         replaced_and_approvers: (Option<u64>, Vec<String>),
     ) -> Result<(), RegistryError> {
+        let glass = self.opts.break_glass.as_ref().filter(|_| glass);
         let (key, value) = prepare::audit_tag(
             target,
             self.opts.now_ms,
             replaced_and_approvers,
             self.opts.revision.as_deref(),
+            glass,
         );
         if self.moves.tagged_on_create.remove(&(version, key.clone())) {
             return Ok(());

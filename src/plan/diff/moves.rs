@@ -7,11 +7,13 @@
 
 use std::collections::BTreeSet;
 
+use super::holds::{self, Holds};
 use super::ownership::Inventory;
 use super::resolve::{Resolved, Slot};
+use crate::manifest::windows::Window;
 use crate::manifest::{Approvals, DesiredModel, GateTarget};
 use crate::plan::gates::{self, Candidate};
-use crate::plan::{Action, PlanContext, Target};
+use crate::plan::{Action, Held, PlanContext, Target};
 use crate::state::{LiveModel, LiveState, Stage};
 
 /// A move the manifest requires: the target and the version to put there.
@@ -54,23 +56,44 @@ pub(crate) fn pending<'r, 'a>(
     out
 }
 
-/// Moves, archivals and prune actions for one model, in execution order.
+/// What the manifests ask of a model's targets besides gates: windows,
+/// and the holds read from the model.
+pub(crate) struct Rules<'a> {
+    pub ctx: &'a PlanContext,
+    pub approvals: &'a Approvals,
+    pub windows: &'a [Window],
+}
+
+/// Moves, archivals, prune actions and hold releases for one model, in
+/// execution order; and the moves holds keep from happening.
 pub(crate) fn actions(
     dm: &DesiredModel,
     model: Option<&LiveModel>,
     resolved: &Resolved<'_>,
     live: &LiveState,
-    (ctx, approvals): (&PlanContext, &Approvals),
-) -> Vec<Action> {
+    rules: &Rules<'_>,
+) -> (Vec<Action>, Vec<Held>) {
+    let ctx = rules.ctx;
     let env = gates::Env {
         now_ms: ctx.now_ms,
         registry: &ctx.registry,
-        approvals,
+        approvals: rules.approvals,
     };
+    let holds: Holds = model.map(crate::state::hold::holds).unwrap_or_default();
     let mut out = Vec::new();
+    let mut held = Vec::new();
     let mut blocked_stages = BTreeSet::new();
+    let mut not_moving = BTreeSet::new();
     for p in pending(dm, model, resolved) {
-        let checks = dm
+        if let Some(h) = holds::blocks(&holds, (&p.target, &p.slot.target), model) {
+            if let GateTarget::Stage(s) = p.target {
+                blocked_stages.insert(s);
+            }
+            not_moving.insert(h.target.clone());
+            held.push(h);
+            continue;
+        }
+        let mut checks = dm
             .gates
             .get(&p.target)
             .map(|g| {
@@ -85,6 +108,19 @@ pub(crate) fn actions(
                 gates::evaluate(g, &candidate, model, live, &env)
             })
             .unwrap_or_default();
+        checks.extend(crate::plan::windows::checks(
+            rules.windows,
+            live.freeze.as_ref(),
+            (&dm.name, &p.target),
+            ctx.now_ms,
+            ctx.break_glass.as_ref(),
+        ));
+        if checks
+            .iter()
+            .any(|c| c.status == crate::plan::GateStatus::Blocked)
+        {
+            not_moving.insert(p.target.key());
+        }
         let action = match p.target {
             GateTarget::Stage(to) => Action::TransitionStage {
                 version: p.slot.target.clone(),
@@ -108,7 +144,7 @@ pub(crate) fn actions(
         out.push(action);
     }
     let Some(model) = model else {
-        return out;
+        return (out, held);
     };
     // Versions a declared stage will hold: never archived, their own
     // transition moves them.
@@ -136,18 +172,31 @@ pub(crate) fn actions(
         }
     }
     if ctx.prune {
-        out.extend(prune(dm, model, &declared));
+        let (pruned, kept) = prune(dm, model, &declared, &holds);
+        out.extend(pruned);
+        held.extend(kept);
     }
-    out
+    out.extend(holds::releases(dm, &holds, resolved, &not_moving));
+    (out, held)
 }
 
 /// Archives holders of owned stages and deletes owned aliases that the
-/// manifest no longer declares.
-fn prune(dm: &DesiredModel, model: &LiveModel, declared: &BTreeSet<Target>) -> Vec<Action> {
+/// manifest no longer declares, unless a hold keeps them.
+fn prune(
+    dm: &DesiredModel,
+    model: &LiveModel,
+    declared: &BTreeSet<Target>,
+    holds: &Holds,
+) -> (Vec<Action>, Vec<Held>) {
     let owned = Inventory::read(Some(model));
     let mut out = Vec::new();
+    let mut held = Vec::new();
     for stage in &owned.stages {
         if !stage.is_exclusive() || dm.stages.contains_key(stage) {
+            continue;
+        }
+        if let Some(h) = holds::blocks_prune(holds, &GateTarget::Stage(*stage), model) {
+            held.push(h);
             continue;
         }
         for h in holders(Some(model), *stage) {
@@ -164,6 +213,10 @@ fn prune(dm: &DesiredModel, model: &LiveModel, declared: &BTreeSet<Target>) -> V
         if dm.aliases.contains_key(alias) {
             continue;
         }
+        if let Some(h) = holds::blocks_prune(holds, &GateTarget::Alias(alias.clone()), model) {
+            held.push(h);
+            continue;
+        }
         if let Some(before) = model.aliases.get(alias) {
             out.push(Action::DeleteAlias {
                 alias: alias.clone(),
@@ -171,7 +224,7 @@ fn prune(dm: &DesiredModel, model: &LiveModel, declared: &BTreeSet<Target>) -> V
             });
         }
     }
-    out
+    (out, held)
 }
 
 /// Numbers of the versions in `stage` now, lowest first.

@@ -147,7 +147,10 @@ fn model_section(mp: &ModelPlan) -> String {
     for e in &mp.errors {
         let _ = writeln!(s, "- :x: **error:** {}", cell(e));
     }
-    if !mp.errors.is_empty() {
+    for h in &mp.held {
+        let _ = writeln!(s, "- :pause_button: **held:** {}", cell(&describe::held(h)));
+    }
+    if !mp.errors.is_empty() || !mp.held.is_empty() {
         s.push('\n');
     }
     if mp.actions.is_empty() {
@@ -251,6 +254,7 @@ fn gates(action: &Action) -> String {
             let mark = match g.status {
                 GateStatus::Passed => ":white_check_mark:",
                 GateStatus::Blocked => ":x:",
+                GateStatus::Overridden => ":warning:",
             };
             format!("{mark} {}: {}", code(&g.gate), cell(&g.detail))
         })

@@ -37,6 +37,8 @@ pub(crate) struct Summary {
     pub experiment_errors: usize,
     /// Prompts that could not be planned.
     pub prompt_errors: usize,
+    /// Moves holds keep from happening (no change).
+    pub held: usize,
     /// Permissions to grant, change or take back (`kind: AccessPolicy`).
     pub permissions: usize,
     /// Models whose permissions could not be planned.
@@ -76,6 +78,7 @@ impl Summary {
         }
         s.access_errors = plan.access.iter().filter(|a| !a.errors.is_empty()).count();
         s.prompt_errors = plan.prompts.iter().filter(|p| !p.errors.is_empty()).count();
+        s.held = plan.held().count();
         s.errors = plan.models.iter().filter(|m| !m.errors.is_empty()).count();
         s.experiment_errors = plan
             .experiments
@@ -90,6 +93,18 @@ impl Summary {
     pub fn line(&self) -> String {
         if *self == Summary::default() {
             return "No changes. The registry matches the manifests.".to_string();
+        }
+        if *self
+            == (Summary {
+                held: self.held,
+                ..Summary::default()
+            })
+        {
+            let n = self.held;
+            return format!(
+                "No changes. {n} {} held (see above).",
+                plural(n, "target is", "targets are")
+            );
         }
         let mut line = format!(
             "Plan: {} to register, {} to move, {} to archive, {} to delete, {} other {}",
@@ -119,6 +134,9 @@ impl Summary {
             let n = self.experiment_errors;
             let experiments = plural(n, "experiment", "experiments");
             extra.push(format!("{n} {experiments} with errors"));
+        }
+        if self.held > 0 {
+            extra.push(format!("{} held", self.held));
         }
         if self.prompt_errors > 0 {
             let n = self.prompt_errors;

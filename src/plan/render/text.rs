@@ -1,6 +1,7 @@
 //! Text rendering: Terraform-like, grouped per model.
 //!
-//! `+` adds, `~` changes, `-` removes, `!` marks a move a gate blocks. Each
+//! `+` adds, `~` changes, `-` removes, `!` marks a move a gate blocks, `=`
+//! a move a hold keeps from happening (no change). Each
 //! gate of a move is listed under it with the values observed. The last
 //! line is the summary. Colour is optional and the text reads the same
 //! without it.
@@ -35,6 +36,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.line(BOLD, &format!("model {}", mp.model));
         for action in &mp.actions {
             render_action(&mut out, action);
+        }
+        for h in &mp.held {
+            out.line(YELLOW, &format!("  = held: {}", describe::held(h)));
         }
         for e in &mp.errors {
             out.line(BOLD_RED, &format!("  error: {e}"));
@@ -181,6 +185,7 @@ fn gate_word(g: &GateCheck) -> (&'static str, &'static str) {
     match g.status {
         GateStatus::Passed => ("passed", GREEN),
         GateStatus::Blocked => ("blocked", RED),
+        GateStatus::Overridden => ("overridden", YELLOW),
     }
 }
 
@@ -194,7 +199,9 @@ fn sign(action: &Action) -> (&'static str, &'static str) {
         }
         Action::SetVersionTag { before: None, .. } => ("+", GREEN),
         Action::SetAlias { before: None, .. } => ("+", YELLOW),
-        Action::ArchiveVersion { .. } | Action::DeleteAlias { .. } => ("-", RED),
+        Action::ArchiveVersion { .. } | Action::DeleteAlias { .. } | Action::ReleaseHold { .. } => {
+            ("-", RED)
+        }
         _ => ("~", YELLOW),
     }
 }

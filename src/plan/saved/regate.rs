@@ -87,6 +87,7 @@ mod tests {
                 model: "m".into(),
                 actions,
                 errors: Vec::new(),
+                held: Vec::new(),
             }],
             ..Plan::empty()
         }

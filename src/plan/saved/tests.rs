@@ -232,6 +232,7 @@ fn plan() -> impl Strategy<Value = Plan> {
             model,
             actions,
             errors,
+            held: Vec::new(),
         });
     let exp = (
         text(),
@@ -543,6 +544,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 roots,
                 approvers: None,
                 approvals: Default::default(),
+                windows: Vec::new(),
                 targets,
             },
         )
@@ -597,6 +599,7 @@ fn small() -> SavedPlan {
         roots: Vec::new(),
         approvers: None,
         approvals: Default::default(),
+        windows: Vec::new(),
         targets: None,
     }
 }
@@ -643,6 +646,7 @@ fn a_plan_with_errors_is_not_saved() {
         model: "m".into(),
         actions: Vec::new(),
         errors: vec!["version 9 does not exist".into()],
+        held: Vec::new(),
     });
     let made = Provenance {
         registry: "file:r.json".into(),
@@ -653,6 +657,7 @@ fn a_plan_with_errors_is_not_saved() {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let err = SavedPlan::new(p, &DesiredState::default(), &LiveState::default(), made);
     assert_eq!(err, Err(SaveError::PlanHasErrors(vec!["m".into()])));
@@ -715,6 +720,7 @@ fn an_older_plan_with_a_copy_action_is_refused() {
             tags: BTreeMap::new(),
         }],
         errors: Vec::new(),
+        held: Vec::new(),
     });
     let text = to_json(&plan)
         .expect("serializes")

@@ -116,6 +116,9 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
                 Action::DeleteAlias { alias, .. } => {
                     m.aliases.remove(alias);
                 }
+                Action::ReleaseHold { target, .. } => {
+                    m.tags.remove(&crate::state::hold::tag_key(target));
+                }
             }
         }
     }
@@ -262,6 +265,7 @@ proptest! {
             now_ms: NOW_MS,
             prune,
             registry: REGISTRY.into(),
+            break_glass: None,
         };
         let first = plan(&d, &l, &ctx);
         for mp in &first.models {

@@ -221,6 +221,7 @@ fn saved_copy() -> crate::plan::saved::SavedPlan {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let saved = crate::plan::saved::SavedPlan::new(p, &desired_copy(), &l, made).expect("saved");
     assert_eq!(crate::plan::stale::check(&saved, &l), Vec::<String>::new());

@@ -7,6 +7,7 @@ mod converge;
 mod copy;
 mod digest;
 mod gates;
+mod holds;
 mod logged;
 mod planner;
 mod prune;
@@ -35,6 +36,7 @@ pub fn ctx() -> PlanContext {
         now_ms: NOW_MS,
         prune: false,
         registry: REGISTRY.into(),
+        break_glass: None,
     }
 }
 
@@ -43,6 +45,7 @@ pub fn prune_ctx() -> PlanContext {
         now_ms: NOW_MS,
         prune: true,
         registry: REGISTRY.into(),
+        break_glass: None,
     }
 }
 
@@ -165,6 +168,7 @@ pub fn desired(models: Vec<M>) -> DesiredState {
         prompts: BTreeMap::new(),
         policies: BTreeMap::new(),
         approvals: Default::default(),
+        windows: Vec::new(),
         digest: "sha256:test".to_string(),
         targets: None,
         untargeted_templates: BTreeMap::new(),

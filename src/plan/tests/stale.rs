@@ -145,6 +145,7 @@ fn converged() -> (SavedPlan, LiveState) {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     (saved, l)
@@ -263,6 +264,7 @@ fn a_model_deleted_or_created_is_stale() {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &LiveState::default(), made).expect("saved");
     let now = live(vec![L::new("new")]);
@@ -284,6 +286,7 @@ fn an_experiment_changed_is_stale() {
         protect: Vec::new(),
         roots: Vec::new(),
         approvers: None,
+        windows: Vec::new(),
     };
     let saved = SavedPlan::new(p, &d, &l, made).expect("saved");
     assert_eq!(

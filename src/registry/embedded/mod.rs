@@ -58,7 +58,8 @@
 //!                                  "run_id": "<evaluation run>"}]}},
 //!   "resolved_sources": {"runs:/<run>/model": {"source": "models:/m-…",
 //!                        "run_id": "<run>", "model_id": "m-…"}},
-//!   "unresolvable_sources": {"runs:/<run>/typo": "run <run> logged no model under path \"typo\""}
+//!   "unresolvable_sources": {"runs:/<run>/typo": "run <run> logged no model under path \"typo\""},
+//!   "freeze": {"by": "alice@laptop", "at": "2026-03-01T10:00:00Z", "reason": "incident 42"}
 //! }
 //! ```
 //!
@@ -192,6 +193,7 @@ impl EmbeddedRegistry {
             logged_models: live.logged_models.clone(),
             resolved_sources: live.resolved_sources.clone(),
             unresolvable_sources: live.unresolvable_sources.clone(),
+            freeze: live.freeze.clone(),
             ..Data::default()
         };
         let dir = store::parent_dir(path);
@@ -224,6 +226,32 @@ impl EmbeddedRegistry {
                 .insert(model.model_id.clone(), model);
             inner.dirty = true;
         }
+    }
+
+    /// Every registered model's tags.
+    pub fn model_tags(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        let inner = self.lock();
+        let models = inner.data.models.iter();
+        models.map(|(n, m)| (n.clone(), m.to_live().tags)).collect()
+    }
+
+    /// The freeze the file holds.
+    pub fn freeze(&self) -> Option<crate::state::hold::Freeze> {
+        self.lock().data.freeze.clone()
+    }
+
+    /// Sets (`Some`) or lifts (`None`) the freeze; the one it replaced.
+    /// Written by the next flush.
+    pub fn set_freeze(
+        &self,
+        freeze: Option<crate::state::hold::Freeze>,
+    ) -> Option<crate::state::hold::Freeze> {
+        let mut inner = self.lock();
+        if inner.data.freeze == freeze {
+            return freeze;
+        }
+        inner.dirty = true;
+        std::mem::replace(&mut inner.data.freeze, freeze)
     }
 
     /// The data file's path.
@@ -333,6 +361,7 @@ impl Registry for EmbeddedRegistry {
                 .filter(|(name, _)| all || req.experiments.contains(*name))
                 .map(|(name, e)| (name.clone(), e.clone()))
                 .collect(),
+            freeze: data.freeze.clone(),
             ..LiveState::default()
         })
     }

@@ -48,6 +48,9 @@ pub struct Data {
     /// exported snapshot, like `resolved_sources`; usually empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unresolvable_sources: BTreeMap<String, String>,
+    /// The freeze (`modelsync freeze`), while one stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<crate::state::hold::Freeze>,
 }
 
 impl Default for Data {
@@ -61,6 +64,7 @@ impl Default for Data {
             logged_models: BTreeMap::new(),
             resolved_sources: BTreeMap::new(),
             unresolvable_sources: BTreeMap::new(),
+            freeze: None,
         }
     }
 }

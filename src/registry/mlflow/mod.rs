@@ -24,6 +24,7 @@
 //! - `permissions`: the basic-auth app's grants on registered models
 //!   (`kind: AccessPolicy`), through either permission API.
 //! - [`lease`]: the applier lease, a lease model (wall clock expiry).
+//! - `freeze`: the freeze, a model of a reserved name like the lease's.
 //! - [`copy`]: copies from another MLflow (`from:`): reading the source
 //!   version, and the target-side steps the executor sequences.
 //! - `artifacts`: where a version's bytes are (`get-download-uri`,
@@ -38,6 +39,7 @@ mod client;
 pub mod copy;
 mod endpoints;
 mod errors;
+pub(crate) mod freeze;
 pub mod lease;
 mod logged;
 mod paging;

@@ -146,13 +146,24 @@ async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveStat
     let (mut models, versions, (experiments, deleted_experiments)) =
         futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
             .await?;
+    let freeze = take_freeze(&mut models);
     attach(&mut models, versions)?;
     Ok(LiveState {
         models,
         experiments,
         deleted_experiments,
+        freeze,
         ..LiveState::default()
     })
+}
+
+/// The freeze, from the freeze model the model search found (it reads
+/// every registered model: the freeze costs no request of its own), taken
+/// out of the models.
+fn take_freeze(models: &mut BTreeMap<String, LiveModel>) -> Option<crate::state::hold::Freeze> {
+    let model = models.remove(&super::freeze::freeze_model_name())?;
+    let value = model.tags.get(crate::state::tags::FREEZE)?;
+    Some(crate::state::hold::Freeze::parse(value))
 }
 
 /// A named snapshot from the prefetched bulk reads: only the experiments
@@ -165,12 +176,14 @@ async fn from_prefetched(
 ) -> Result<LiveState> {
     let (experiments, deleted_experiments) = experiments_by_name(reg, &req.experiments).await?;
     let mut models = p.models;
+    let freeze = take_freeze(&mut models);
     models.retain(|name, _| names.contains(name));
     attach(&mut models, p.versions)?;
     Ok(LiveState {
         models,
         experiments,
         deleted_experiments,
+        freeze,
         ..LiveState::default()
     })
 }
@@ -355,9 +368,11 @@ pub(super) async fn search_models(
     if scope.names().is_some_and(BTreeSet::is_empty) {
         return Ok(models);
     }
+    // The freeze model too: a snapshot reports the freeze.
+    let freeze = super::freeze::freeze_model_name();
     let keep = |page: Vec<super::wire::RegisteredModel>| -> Vec<LiveModel> {
         page.into_iter()
-            .filter(|m| scope.contains(&m.name))
+            .filter(|m| scope.contains(&m.name) || m.name == freeze)
             .map(|m| m.into_live())
             .collect()
     };
@@ -484,6 +499,14 @@ pub(super) async fn get_run(
         Ok(r) => Ok(Some(r.run)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+impl MlflowRegistry {
+    /// Every registered model's tags, in one paged search (`hold list`).
+    pub async fn model_tags(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let models = search_models(self, &Scope::All).await?;
+        Ok(models.into_iter().map(|(n, m)| (n, m.tags)).collect())
     }
 }
 

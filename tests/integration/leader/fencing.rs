@@ -45,6 +45,7 @@ fn opts(fence: Fence) -> ApplyOptions {
         fence: Some(fence),
         progress: None,
         sources: Default::default(),
+        break_glass: None,
     }
 }
 
@@ -62,6 +63,7 @@ async fn apply(reg: &TempRegistry, description: &str, fence: Fence) -> apply::Ap
         now_ms: modelsync::clock::wall_ms(),
         prune: false,
         registry: String::new(),
+        break_glass: None,
     };
     let (_, plan) = reconcile::plan(
         &reg.registry,

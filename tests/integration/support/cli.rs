@@ -89,6 +89,11 @@ impl Workdir {
             .env("NO_COLOR", "1")
             // Tests share one MLflow server: one applier lease per workdir.
             .env("MODELSYNC_LEASE_MODEL", self.lease_name())
+            // And one freeze each (`modelsync freeze`).
+            .env(
+                "MODELSYNC_FREEZE_MODEL",
+                self.lease_name().replacen("lease-", "freeze-", 1),
+            )
             .env("MODELSYNC_LEASE_TTL", LEASE_TTL)
             .args(args);
         cmd
