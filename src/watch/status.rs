@@ -226,6 +226,8 @@ pub struct Metrics {
     /// The head commit refused by `--verify-signatures` and its signer.
     unverified: Option<(String, String)>,
     signature_rejections: u64,
+    /// Holds standing on the declared models, as last read.
+    holds: u64,
 }
 
 impl Metrics {
@@ -252,6 +254,11 @@ impl Metrics {
 
     pub fn set_drift(&mut self, count: usize) {
         self.drift = count as u64;
+    }
+
+    /// Targets held at the last pass that planned (`modelsync_holds`).
+    pub fn set_holds(&mut self, count: usize) {
+        self.holds = count as u64;
     }
 
     /// The election's state (`modelsync_leader`,
@@ -329,6 +336,13 @@ impl Metrics {
             "Drifted actions found and not repaired (--drift warn).",
         );
         let _ = writeln!(out, "modelsync_drift_detected {}", self.drift);
+        header(
+            &mut out,
+            "holds",
+            "gauge",
+            "Holds standing on the declared models (modelsync rollback, hold list), as last read.",
+        );
+        let _ = writeln!(out, "modelsync_holds {}", self.holds);
         header(
             &mut out,
             "actions_applied_total",
@@ -490,7 +504,12 @@ mod tests {
         m.action_applied("set_alias");
         m.registry_requests(5, 1);
         m.set_drift(2);
+        m.set_holds(3);
         let text = m.render();
+        assert!(
+            text.contains("# TYPE modelsync_holds gauge\nmodelsync_holds 3\n"),
+            "{text}"
+        );
         assert!(text.contains("modelsync_reconciles_total{outcome=\"success\"} 1\n"));
         assert!(text.contains("modelsync_reconciles_total{outcome=\"apply_error\"} 0\n"));
         assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"0.25\"} 1\n"));
