@@ -35,6 +35,8 @@
 //! - [`watch`]: the daemon loop, its sources' triggers and HTTP endpoints.
 //! - [`logging`]: the subscriber, and the outcome reports on stderr.
 //! - [`cli`]: command-line definitions, commands, and exit codes.
+//! - [`outputs`]: `modelsync.toml`'s `[outputs]` and the marker comments
+//!   that say which value of a promoted version a serving file holds (pure).
 //!
 //! Each module imports only from the layers below it
 //! (`tests/integration/tidy.rs` holds the table; ARCHITECTURE.md explains
@@ -49,6 +51,7 @@ pub mod election;
 pub mod logging;
 pub mod manifest;
 pub mod naming;
+pub mod outputs;
 pub mod plan;
 pub mod probe;
 pub mod reconcile;

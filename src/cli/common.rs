@@ -185,6 +185,32 @@ pub fn report_applied(out: &Outcome) {
             "interrupted: the model in flight was finished, models not started were skipped, and the lease was released; run apply again to finish",
         );
     }
+    report_outputs(out);
+}
+
+/// What each output wrote (stdout: its changes and its commit or pull
+/// request); a failed one on stderr, with every problem.
+pub fn report_outputs(out: &Outcome) {
+    for o in &out.outputs {
+        let mut text = String::new();
+        for c in &o.changes {
+            text.push_str(&format!("output {c}\n"));
+        }
+        if let Some(why) = o.failed() {
+            for line in why.lines() {
+                crate::logging::detail("error", line);
+            }
+            crate::logging::error(&format!(
+                "output {} was not written; the registry's changes stay applied",
+                o.output
+            ));
+        } else {
+            text.push_str(&format!("{o}\n"));
+        }
+        if let Err(e) = print(&text) {
+            crate::logging::error(&format!("{e:#}"));
+        }
+    }
 }
 
 /// On stderr, at every verbosity and format: why each model, experiment
@@ -220,6 +246,11 @@ pub fn load_options(paths: &[PathBuf], protect: &ProtectArgs) -> anyhow::Result<
         approvers: config.approvers,
         windows: config.windows,
     })
+}
+
+/// The outputs (`[outputs]`) of the `modelsync.toml` files beside `paths`.
+pub fn outputs(paths: &[PathBuf]) -> anyhow::Result<Vec<crate::outputs::Settings>> {
+    Ok(Config::for_paths(paths)?.outputs)
 }
 
 /// Reports diagnostics on stderr, one per line (JSON log lines with

@@ -17,6 +17,7 @@ use crate::reconcile::{self, Input, Mode, Outcome, Pass, Verdict};
 pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let clock = crate::clock::EvalClock::from_env()?;
     let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
+    let outputs = common::outputs(&a.paths)?;
     let targets = common::selector(&a.options.targets, &a.paths)?;
     let kept = (
         options.protect.clone(),
@@ -31,6 +32,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     let pass = Pass {
         prune: a.options.prune,
         targets,
+        outputs: &outputs,
         ..Pass::new(Mode::Plan, clock)
     };
     let out = reconcile::run(&common::registry_uri(g)?, input, &pass).await;
@@ -57,7 +59,10 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
     }
     if let Some(path) = &a.out {
         let saved = match saved_plan(&a, &out, files, kept) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                s.outputs = outputs.clone();
+                s
+            }
             Err(e) => {
                 crate::logging::error(&format!("{e:#}; nothing was written to {}", path.display()));
                 return Ok(Exit::Error);
@@ -112,19 +117,26 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         common::check_reason(reason)?;
     }
     let clock = crate::clock::EvalClock::from_env()?;
-    let (input, revision, targets) = match &a.plan {
+    let (input, revision, targets, outputs) = match &a.plan {
         Some(file) => {
             let saved = read_plan(file)?;
             let revision = saved.revision.clone();
             let targets = common::selector(&a.options.targets, &saved_roots(&saved))?;
-            (Input::Saved(Box::new(saved)), revision, targets)
+            let outputs = saved.outputs.clone();
+            (Input::Saved(Box::new(saved)), revision, targets, outputs)
         }
         None => {
             let (files, options) = common::read_manifests(&a.paths, &a.options.protect)?;
+            let outputs = common::outputs(&a.paths)?;
             let revision = common::revision(a.options.revision.as_deref());
             let targets = common::selector(&a.options.targets, &a.paths)?;
             let options = Box::new(options);
-            (Input::Manifests { files, options }, revision, targets)
+            (
+                Input::Manifests { files, options },
+                revision,
+                targets,
+                outputs,
+            )
         }
     };
     let color = common::use_color(g);
@@ -145,6 +157,7 @@ pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
         targets,
         wait_verifications: !a.no_wait,
         on_verification: Some(&common::show_verification),
+        outputs: &outputs,
         break_glass: a.break_glass.then(|| crate::plan::BreakGlass {
             by: common::actor(),
             reason: a.reason.clone().unwrap_or_default(),

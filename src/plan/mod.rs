@@ -14,6 +14,8 @@
 //! - `hidden.rs`: hidden and bidirectional characters in templates.
 //! - `windows.rs`: promotion windows and the freeze, checked like gates.
 //! - `capabilities.rs`: what the manifests need that the registry lacks.
+//! - `outputs.rs`: the version a marker's reference stands for, as read
+//!   or after the plan's moves (issue 20's outputs).
 //! - `stale.rs`: checks a saved plan's observed values against a new snapshot.
 //! - `render/`: text, JSON and Markdown renderings.
 
@@ -24,6 +26,7 @@ pub mod describe;
 pub mod diff;
 pub mod gates;
 pub mod hidden;
+pub mod outputs;
 pub mod prompts;
 pub mod render;
 pub mod saved;
@@ -91,6 +94,11 @@ pub struct Plan {
     /// models and prompts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<access::AccessPlan>,
+    /// The marked fields of the outputs (`[outputs]` of `modelsync.toml`)
+    /// this plan would change (`plan` only: filled in by the pass, after
+    /// planning; not counted as actions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::Report>,
 }
 
 /// The actions for one registered model, in execution order.
@@ -345,6 +353,7 @@ impl Plan {
             prompts: Vec::new(),
             targets: None,
             access: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 

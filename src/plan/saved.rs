@@ -120,6 +120,11 @@ pub struct SavedPlan {
     /// them ([`SavedPlan::applies_as`]). Absent: a full plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
+    /// The outputs of `modelsync.toml` (`[outputs]`) the plan was made
+    /// with: `apply --plan` writes them after applying. (An older
+    /// modelsync would not write them.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::Settings>,
 }
 
 /// One manifest file inside a saved plan.
@@ -241,6 +246,7 @@ impl SavedPlan {
             approvals: desired.approvals.texts(),
             windows: made.windows,
             targets: desired.targets.clone(),
+            outputs: Vec::new(),
         })
     }
 

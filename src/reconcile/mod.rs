@@ -13,6 +13,7 @@ mod leaks;
 mod locate;
 mod observe;
 mod outcome;
+mod outputs;
 
 use std::time::Duration;
 
@@ -94,6 +95,11 @@ pub struct Pass<'a> {
     pub wait_verifications: bool,
     /// Told each verification record as it changes.
     pub on_verification: Option<apply::verify::OnRecord<'a>>,
+    /// The outputs of `modelsync.toml` (`[outputs]`): after the registry
+    /// writes (or, planning, as of after the plan), the marked fields of
+    /// each are brought in line with the registry (`outputs.rs`). Empty:
+    /// none.
+    pub outputs: &'a [crate::outputs::Settings],
 }
 
 impl Pass<'_> {
@@ -114,6 +120,7 @@ impl Pass<'_> {
             locate: None,
             wait_verifications: true,
             on_verification: None,
+            outputs: &[],
         }
     }
 
@@ -187,6 +194,12 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         pass,
     )
     .await;
+    if !pass.outputs.is_empty() && out.stop.is_none() && !out.shutdown_while_applying {
+        out.outputs = outputs::run(&reg, &out, pass.outputs, pass.mode).await;
+        if let (Mode::Plan, Some(plan)) = (pass.mode, out.plan.as_mut()) {
+            plan.outputs = out.outputs.clone();
+        }
+    }
     verify(&mut out, &reg, pass).await;
     let unreachable = matches!(&out.stop, Some(Stop::Registry(e)) if e.is_unreachable());
     if let Some(known) = pass.locate.filter(|_| !unreachable) {

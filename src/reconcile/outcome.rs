@@ -75,6 +75,9 @@ pub struct Outcome {
     /// The verifications the pass's moves started, as far as the pass
     /// followed them (finished when it waited; `verifying` otherwise).
     pub verifications: Vec<crate::apply::verify::Running>,
+    /// The outputs of `modelsync.toml` (`Pass::outputs`): what each one
+    /// wrote, would write (planning), or why it could not.
+    pub outputs: Vec<crate::outputs::Report>,
 }
 
 /// The outcome reduced to what the user must know first; the CLI maps it
@@ -127,6 +130,10 @@ impl Outcome {
         if plan_errors || report.is_some_and(|r| r.failed() > 0) || !self.pending.is_empty() {
             return Verdict::Error;
         }
+        // An output not written: reported, the registry moves stay.
+        if self.outputs.iter().any(|o| o.failed().is_some()) {
+            return Verdict::Error;
+        }
         if self.verification_failed() {
             return Verdict::VerificationFailed;
         }
@@ -142,7 +149,10 @@ impl Outcome {
         };
         if blocked {
             Verdict::Blocked
-        } else if report.is_none() && self.plan.as_ref().is_some_and(|p| !p.is_empty()) {
+        } else if report.is_none()
+            && (self.plan.as_ref().is_some_and(|p| !p.is_empty())
+                || (self.outputs.iter()).any(|o| o.result == crate::outputs::Written::Planned))
+        {
             Verdict::Changes
         } else {
             Verdict::Ok
@@ -214,6 +224,16 @@ impl Outcome {
                 "the registry does not match the manifests after apply ({} action(s) still pending): {}",
                 self.pending.len(),
                 self.pending.join("; ")
+            ));
+        }
+        let failed: Vec<String> = (self.outputs.iter())
+            .filter(|o| o.failed().is_some())
+            .map(ToString::to_string)
+            .collect();
+        if !failed.is_empty() {
+            return Some(format!(
+                "{}; the registry's changes stay applied",
+                failed.join("; ")
             ));
         }
         None

@@ -23,6 +23,9 @@
 //! models = ["*"]
 //! ```
 //!
+//! Where promoted versions are written (`[outputs]`, `[[outputs]]`) is
+//! read by `config/outputs.rs`.
+//!
 //! A registry's credentials come from `MODELSYNC_REGISTRY_<NAME>_TOKEN` or
 //! `MODELSYNC_REGISTRY_<NAME>_USERNAME`/`_PASSWORD`, never from this file.
 
@@ -30,6 +33,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+mod outputs;
+
+pub use outputs::same_branch;
 
 use super::SourceError;
 use crate::manifest::Origin;
@@ -55,11 +62,27 @@ pub struct Config {
     pub approvers: Option<ApproversSetting>,
     #[serde(default, rename = "approvers")]
     approvers_written: Option<toml::Spanned<String>>,
+    /// Where promoted versions are written (`[outputs]`, `[[outputs]]`;
+    /// set by [`Config::parse`]).
+    #[serde(skip)]
+    pub outputs: Vec<crate::outputs::Settings>,
+    #[serde(default, rename = "outputs")]
+    outputs_written: Option<Ignored>,
     /// Promotion windows, as written, with where (set by [`Config::parse`]).
     #[serde(skip)]
     pub windows: Vec<WindowSetting>,
     #[serde(default, rename = "windows")]
     windows_written: Vec<toml::Spanned<WrittenWindow>>,
+}
+
+/// A value read again by [`outputs::parse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Ignored;
+
+impl<'de> Deserialize<'de> for Ignored {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
+    }
 }
 
 /// One `[[windows]]` table as TOML holds it.
@@ -100,14 +123,10 @@ impl Config {
 impl Config {
     /// Parses a config file's text; errors name the file, line and column.
     pub fn parse(path: &str, text: &str) -> Result<Config, SourceError> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| format!(":{l}:{c}"))
-                .unwrap_or_default();
-            SourceError::Config(format!("{path}{at}: {}", e.message()))
-        })?;
+        let mut cfg: Config = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        if cfg.outputs_written.take().is_some() {
+            cfg.outputs = outputs::parse(path, text)?;
+        }
         for (name, entry) in &cfg.registries {
             let valid = !name.is_empty()
                 && name
@@ -206,6 +225,15 @@ impl Config {
                     merged.protect.push(t);
                 }
             }
+            for o in cfg.outputs {
+                if let Some(first) = merged.outputs.iter().find(|f| same_branch(f, &o)) {
+                    return Err(SourceError::Config(format!(
+                        "{}: another output writes {} branch {} (at {}): one output per branch",
+                        o.origin, o.repo, o.branch, first.origin
+                    )));
+                }
+                merged.outputs.push(o);
+            }
             merged.windows.extend(cfg.windows);
             if let Some(a) = cfg.approvers {
                 if let Some(first) = &merged.approvers {
@@ -220,6 +248,16 @@ impl Config {
         }
         Ok(merged)
     }
+}
+
+/// A TOML error as `path:line:column: message`.
+fn toml_error(path: &str, text: &str, e: &toml::de::Error) -> SourceError {
+    let at = e
+        .span()
+        .map(|s| line_col(text, s.start))
+        .map(|(l, c)| format!(":{l}:{c}"))
+        .unwrap_or_default();
+    SourceError::Config(format!("{path}{at}: {}", e.message()))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

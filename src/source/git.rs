@@ -121,12 +121,7 @@ impl GitSource {
     /// The default cache folder of `url`: `$XDG_CACHE_HOME` (else
     /// `~/.cache`) `/modelsync/git/<name>-<hash of the URL>`.
     pub fn default_cache_dir(url: &str) -> PathBuf {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("modelsync/git").join(cache_name(url))
+        cache_dir("git", url)
     }
 
     /// Fetches the branch and reads the manifests of its head commit.
@@ -282,10 +277,25 @@ impl GitSource {
     }
 }
 
+/// `$XDG_CACHE_HOME` (else `~/.cache`) `/modelsync/<kind>/<name>-<hash of
+/// the URL>`: where a bare clone of `url` is kept.
+pub fn cache_dir(kind: &str, url: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("modelsync").join(kind).join(cache_name(url))
+}
+
 /// Fetches `branch` into `refs/remotes/origin/<branch>`; returns whether the
 /// remote advertised the branch. Retries without depth when the transport
 /// refuses a shallow fetch.
-fn fetch_branch(repo: &Repository, branch: &str, shallow: bool) -> Result<bool, git2::Error> {
+pub(super) fn fetch_branch(
+    repo: &Repository,
+    branch: &str,
+    shallow: bool,
+) -> Result<bool, git2::Error> {
     let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
     let mut remote = repo.find_remote("origin")?;
     let attempt = |remote: &mut git2::Remote<'_>, depth: Option<i32>| {
@@ -313,7 +323,7 @@ fn fetch_branch(repo: &Repository, branch: &str, shallow: bool) -> Result<bool, 
 
 /// Credentials from the environment; gives up after a few attempts so a
 /// wrong token does not loop.
-fn callbacks() -> RemoteCallbacks<'static> {
+pub(super) fn callbacks() -> RemoteCallbacks<'static> {
     let mut cb = RemoteCallbacks::new();
     let mut tries = 0;
     cb.credentials(move |_url, user_from_url, allowed| {

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod folder;
 pub mod git;
+pub mod outputs;
 pub mod signature;
 pub mod tree;
 

@@ -323,6 +323,7 @@ impl Reconciler {
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
         let approvers = fetched.config.approvers.clone();
+        let outputs = fetched.config.outputs.clone();
         let windows = fetched.config.windows.clone();
         for t in fetched.config.protect {
             if !protect.contains(&t) {
@@ -358,6 +359,7 @@ impl Reconciler {
             // passes (never blocking one).
             wait_verifications: self.config.print,
             on_verification: None,
+            outputs: &outputs,
         };
         let input = Input::Manifests {
             files: fetched.files,
@@ -411,9 +413,32 @@ impl Reconciler {
         for line in &out.pending {
             warn!(revision = %id, "not converged: {line}");
         }
+        if !out.outputs.is_empty() {
+            if self.config.print {
+                for o in &out.outputs {
+                    let changes: String =
+                        o.changes.iter().map(|c| format!("output {c}\n")).collect();
+                    print_stdout(&format!("{changes}{o}\n"));
+                }
+            }
+            self.shared.lock().status.outputs = out.outputs.clone();
+        }
         let plan = out.plan.as_ref();
         if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
             return self.report_drift(plan.expect("checked"), id, targets_of(out));
+        }
+        let outputs_failed: Vec<String> = (out.outputs.iter())
+            .filter_map(|o| o.failed().map(|why| format!("{}: {why}", o.output)))
+            .collect();
+        let only_outputs = out.report.as_ref().is_none_or(|r| r.failed() == 0)
+            && out.pending.is_empty()
+            && !plan.is_some_and(|p| p.has_errors());
+        if verdict == Verdict::Error && !outputs_failed.is_empty() && only_outputs {
+            let msg = out
+                .error_message()
+                .unwrap_or_else(|| "an output failed".into());
+            self.fail("output_error", &msg, outputs_failed);
+            return ended("output_error", Next::Retry, verdict);
         }
         if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());

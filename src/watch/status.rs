@@ -11,7 +11,7 @@ use crate::apply::ActionResult;
 use crate::manifest::targets::Targets;
 
 /// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 8] = [
+pub const OUTCOMES: [&str; 9] = [
     "success",
     "cancelled",
     "drift",
@@ -20,6 +20,7 @@ pub const OUTCOMES: [&str; 8] = [
     "registry_error",
     "apply_error",
     "unverified",
+    "output_error",
 ];
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
@@ -116,6 +117,11 @@ pub struct Status {
     /// Per-action results of recent reconciles, newest first (at most
     /// [`RECENT_ACTIONS`]).
     pub recent_actions: Vec<RecentAction>,
+    /// What the last pass did with each output of `modelsync.toml`
+    /// (`[outputs]`): the fields it changed, its commit or pull request,
+    /// or why it wrote nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::Report>,
 }
 
 /// `/status` `leader` while the election engine cannot be asked.

@@ -100,3 +100,89 @@ fn code_docs_cite_only_documents_in_the_repository() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `examples/serving/`: the manifests validate, `modelsync.toml`'s
+/// `[outputs]` reads, and the serving files' markers are found and
+/// rewritten: each file still parses as YAML, with the new values where the
+/// markers are and every other value as before.
+#[test]
+fn serving_examples_validate_and_their_markers_rewrite() {
+    use modelsync::outputs::markers;
+    use serde_json::Value;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/serving");
+    let out = Command::new(env!("CARGO_BIN_EXE_modelsync"))
+        .args(["validate", "models"])
+        .current_dir(&root)
+        .output()
+        .expect("run modelsync validate");
+    assert!(out.status.success(), "{out:?}");
+    let toml = std::fs::read_to_string(root.join("models/modelsync.toml")).expect("toml");
+    let cfg = modelsync::source::config::Config::parse("modelsync.toml", &toml).expect("valid");
+    assert_eq!(cfg.outputs.len(), 1);
+
+    let uri = "s3://models/mlflow/1/models/m-0f3c/artifacts";
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let parse = |text: &str| -> Value { serde_saphyr::from_str(text).expect("YAML") };
+    for (rel, marked, at) in [
+        (
+            "serving-repo/kserve/inferenceservice.yaml",
+            4,
+            "/spec/predictor/model/storageUri",
+        ),
+        ("serving-repo/seldon/model.yaml", 3, "/spec/storageUri"),
+    ] {
+        let text = std::fs::read_to_string(root.join(rel)).expect("example");
+        let (found, errors) = markers::find(rel, &text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(found.len(), marked, "{rel}");
+        assert!(
+            found
+                .iter()
+                .all(|m| m.reference.to_string() == "fraud-detector@champion")
+        );
+        let rewritten = markers::rewrite(rel, &text, &|_, f| {
+            Ok(Some(match f.as_str() {
+                "uri" => uri.to_string(),
+                "digest" => digest.clone(),
+                "version" => "8".to_string(),
+                _ => "3f2a".to_string(),
+            }))
+        });
+        assert!(rewritten.errors.is_empty(), "{:?}", rewritten.errors);
+        assert_eq!(rewritten.changes.len(), marked);
+        let (before, mut after) = (parse(&text), parse(&rewritten.text));
+        assert_eq!(after.pointer(at), Some(&Value::from(uri)), "{rel}");
+        assert_eq!(
+            after.pointer("/metadata/annotations/modelsync.io~1digest"),
+            Some(&Value::from(digest.as_str()))
+        );
+        // Put the old values back: the rest of the document is unchanged.
+        for pointer in [at, "/metadata/annotations/modelsync.io~1digest"] {
+            *after.pointer_mut(pointer).expect("present") =
+                before.pointer(pointer).expect("present").clone();
+        }
+        for (pointer, value) in [
+            ("/metadata/labels/modelsync.io~1version", "8"),
+            ("/metadata/annotations/modelsync.io~1version", "8"),
+            ("/metadata/annotations/modelsync.io~1run", "3f2a"),
+        ] {
+            if let Some(v) = after.pointer_mut(pointer) {
+                assert_eq!(v, &Value::from(value), "{rel} {pointer}");
+                *v = before.pointer(pointer).expect("present").clone();
+            }
+        }
+        assert_eq!(after, before, "{rel}: only the marked values changed");
+        let lines = |t: &str| {
+            t.lines()
+                .filter(|l| !l.contains("\"$modelsync\""))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines(&rewritten.text),
+            lines(&text),
+            "{rel}: unmarked lines are byte-identical"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 
 mod feed;
 mod gate;
+mod outputs;
 
 use std::path::{Path, PathBuf};
 

@@ -41,7 +41,8 @@ const LAYERS: &[(u8, &[&str])] = &[
     ),
     // Manifests -> validated desired state; the pieces of a URL (userinfo,
     // percent-escapes, redaction).
-    (1, &["manifest", "uri"]),
+    // Outputs: the marker comments and their line-based rewriter.
+    (1, &["manifest", "uri", "outputs"]),
     // The planner; the registries; where manifests come from; log output.
     // The HTTP requests of `verify:` checks.
     (2, &["plan", "registry", "source", "logging", "probe"]),
@@ -57,13 +58,14 @@ const LAYERS: &[(u8, &[&str])] = &[
 ];
 
 /// The functional core: pure and synchronous.
-const CORE: [&str; 6] = [
+const CORE: [&str; 7] = [
     "manifest",
     "plan",
     "state",
     "state.rs",
     "naming.rs",
     "condition.rs",
+    "outputs",
 ];
 
 /// What the core must not name.

@@ -23,6 +23,13 @@ const RESERVE: usize = 600;
 
 /// Markdown for a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
+    let mut out = registry_part(plan);
+    out.push_str(&super::outputs::markdown(&plan.outputs));
+    out
+}
+
+/// The registry's changes, within GitHub's limit.
+fn registry_part(plan: &Plan) -> String {
     let summary = Summary::of(plan);
     let mut out = String::from("## modelsync plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary.line());

@@ -3,12 +3,14 @@
 //! - `text.rs`: Terraform-like lines grouped per model, optional ANSI colour.
 //! - `json.rs`: the serde form of [`Plan`], the saved-plan payload.
 //! - `markdown.rs`: a pull-request comment, kept under GitHub's size limit.
+//! - `outputs.rs`: the outputs' marked fields a plan would change.
 //!
 //! All renderings are pure functions of the plan: same plan, same bytes.
 //! Text and Markdown word each action through [`super::describe`].
 
 mod json;
 mod markdown;
+mod outputs;
 mod text;
 
 pub use json::json;

@@ -76,6 +76,17 @@ pub fn text(plan: &Plan, color: bool) -> String {
     for ap in &plan.access {
         render_access(&mut out, ap);
     }
+    for report in &plan.outputs {
+        for (sign, line) in super::outputs::text_lines(report) {
+            let colour = match sign {
+                "~" => YELLOW,
+                "error" => BOLD_RED,
+                _ => BOLD,
+            };
+            out.line(colour, &line);
+        }
+        out.buf.push('\n');
+    }
     let summary = Summary::of(plan);
     out.line(BOLD, &summary.line());
     out.buf

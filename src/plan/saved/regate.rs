@@ -18,6 +18,9 @@ use crate::state::tags;
 /// differ only in gate outcomes and their consequences.
 pub fn regated(reviewed: &Plan, fresh: &Plan) -> Plan {
     let mut out = reviewed.clone();
+    // The outputs are worked out again after applying, from the registry
+    // as read back: the reviewed preview is not carried into the apply.
+    out.outputs.clear();
     for mp in &mut out.models {
         let Some(now) = fresh.models.iter().find(|m| m.model == mp.model) else {
             continue;

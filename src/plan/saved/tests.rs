@@ -256,6 +256,7 @@ fn plan() -> impl Strategy<Value = Plan> {
     )
         .prop_map(
             |(format_version, models, experiments, prompts, targets, access)| Plan {
+                outputs: Vec::new(),
                 format_version,
                 models,
                 experiments,
@@ -523,6 +524,7 @@ fn saved_plan() -> impl Strategy<Value = SavedPlan> {
                 roots,
                 targets,
             )| SavedPlan {
+                outputs: Vec::new(),
                 registries: Default::default(),
                 templates: Default::default(),
                 format_version: PLAN_FORMAT_VERSION,
@@ -580,6 +582,7 @@ fn small() -> SavedPlan {
         ]),
     );
     SavedPlan {
+        outputs: Vec::new(),
         registries: Default::default(),
         templates: Default::default(),
         format_version: PLAN_FORMAT_VERSION,

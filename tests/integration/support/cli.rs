@@ -29,7 +29,7 @@ impl Run {
         Run::from(cmd.output().expect("run modelsync"))
     }
 
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

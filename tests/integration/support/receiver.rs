@@ -1,6 +1,8 @@
 //! A local HTTP receiver for notification tests: records every request
 //! (method, path, headers, body) and answers 500 to the first `fail_first`
-//! ones, then 201/200.
+//! ones, then 201/200; or ([`Receiver::answering`]) answers what a
+//! stand-in decides from the request and the ones before it (the GitHub
+//! API of the outputs tests).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,6 +56,37 @@ impl Receiver {
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {code} {reason}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+            }
+        });
+        Receiver { url, got }
+    }
+
+    /// A receiver whose answers (status, JSON body) `answer` gives, from
+    /// the request and every request received before it.
+    pub fn answering(
+        answer: impl Fn(&Received, &[Received]) -> (u16, String) + Send + 'static,
+    ) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(mut r) = read_request(&mut stream) else {
+                    continue;
+                };
+                let (code, body) = {
+                    let before = sink.lock().expect("lock");
+                    answer(&r, &before)
+                };
+                r.answered = code;
+                sink.lock().expect("lock").push(r);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} Answer\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
             }
         });
