@@ -401,7 +401,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "NAME")]
     pub webhook_secret_env: Option<String>,
     /// Accept MLflow's own webhooks on POST /hooks/mlflow, verified with the
-    /// secret in this environment variable (X-MLflow-Signature).
+    /// secret in this environment variable (X-MLflow-Signature); each
+    /// delivery reconciles just the model it names.
     #[arg(long, value_name = "NAME")]
     pub mlflow_webhook_secret_env: Option<String>,
     /// Create or update the daemon's webhook on the MLflow server,

@@ -18,6 +18,9 @@ use crate::manifest::GateTarget;
 use crate::manifest::windows::{Window, WindowKind};
 use crate::state::hold::Freeze;
 
+/// The name of the check a freeze makes (a gate check's `gate`).
+pub const FREEZE: &str = "freeze";
+
 /// Openings that chain into one (a window reopening before it closed) are
 /// followed at most this far.
 const CHAIN_LIMIT: usize = 10_000;
@@ -46,7 +49,7 @@ pub fn checks(
     let mut out = Vec::new();
     if let Some(f) = freeze {
         out.push(blocked(
-            "freeze".into(),
+            FREEZE.into(),
             format!("{} (until `modelsync unfreeze`)", f.describe()),
         ));
     }

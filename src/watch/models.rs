@@ -71,16 +71,29 @@ pub enum ModelState {
     Failed {
         error: String,
     },
+    /// A move is blocked by the registry's freeze (`modelsync freeze`):
+    /// the move, and who froze, when and why.
+    Frozen {
+        action: String,
+        freeze: String,
+    },
+    /// In sync but for targets a hold keeps where they are (`modelsync
+    /// rollback`): one line each, who held it and why.
+    Held {
+        holds: Vec<String>,
+    },
 }
 
 impl ModelState {
-    /// `in_sync`, `drifted`, `blocked`, `failed`.
+    /// `in_sync`, `drifted`, `blocked`, `failed`, `frozen`, `held`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ModelState::InSync => "in_sync",
             ModelState::Drifted { .. } => "drifted",
             ModelState::Blocked { .. } => "blocked",
             ModelState::Failed { .. } => "failed",
+            ModelState::Frozen { .. } => "frozen",
+            ModelState::Held { .. } => "held",
         }
     }
 }
@@ -245,7 +258,16 @@ fn state_of(name: &str, out: &Outcome, mode: Mode) -> ModelState {
             observed: String::new(),
         };
     }
-    drifted(actions.iter().map(describe::action).collect(), out, mode).unwrap_or(ModelState::InSync)
+    let held = plan.map(|m| m.held.as_slice()).unwrap_or_default();
+    drifted(actions.iter().map(describe::action).collect(), out, mode).unwrap_or_else(|| {
+        if held.is_empty() {
+            ModelState::InSync
+        } else {
+            ModelState::Held {
+                holds: held.iter().map(describe::held).collect(),
+            }
+        }
+    })
 }
 
 fn blocked_state(action: &Action) -> ModelState {
@@ -254,6 +276,15 @@ fn blocked_state(action: &Action) -> ModelState {
         .iter()
         .filter(|g| g.status == GateStatus::Blocked)
         .collect();
+    if let Some(f) = failing
+        .iter()
+        .find(|g| g.gate == crate::plan::windows::FREEZE)
+    {
+        return ModelState::Frozen {
+            action: describe::action(action),
+            freeze: f.detail.clone(),
+        };
+    }
     ModelState::Blocked {
         action: describe::action(action),
         gate: failing
@@ -343,5 +374,65 @@ mod tests {
         assert_eq!(stages(&model)[0].approved_by, ["alice", "bob"]);
         let by: Vec<_> = aliases(&model).into_iter().map(|h| h.approved_by).collect();
         assert_eq!(by, [vec!["carol".to_string()], Vec::new()]);
+    }
+
+    #[test]
+    fn a_row_says_held_or_frozen_with_who_and_why() {
+        use crate::plan::{GateCheck, Held, ModelPlan, Plan, Target};
+        use crate::state::hold::{Cause, Hold};
+        let hold = Hold {
+            version: 1,
+            by: "alice".into(),
+            at: "2026-05-01T12:00:00Z".into(),
+            reason: "p99 doubled".into(),
+            cause: Cause::Rollback,
+            extra: Default::default(),
+        };
+        let mut plan = Plan::empty();
+        plan.models.push(ModelPlan {
+            model: "m".into(),
+            actions: Vec::new(),
+            errors: Vec::new(),
+            held: vec![Held {
+                target: "champion".into(),
+                declared: Some(Target::Existing(2)),
+                live: Some(1),
+                hold,
+            }],
+        });
+        let mut out = Outcome {
+            plan: Some(plan),
+            ..Outcome::default()
+        };
+        let ModelState::Held { holds } = state_of("m", &out, Mode::Apply) else {
+            panic!("not held");
+        };
+        assert!(
+            holds[0].contains("alice") && holds[0].contains("p99 doubled"),
+            "{holds:?}"
+        );
+        let frozen = Action::SetAlias {
+            alias: "canary".into(),
+            version: Target::Existing(2),
+            before: None,
+            gates: vec![GateCheck {
+                gate: crate::plan::windows::FREEZE.into(),
+                status: GateStatus::Blocked,
+                detail: "frozen by bob: \"incident\"".into(),
+                approved_by: Vec::new(),
+            }],
+        };
+        out.plan.as_mut().expect("plan").models[0]
+            .actions
+            .push(frozen);
+        let state = state_of("m", &out, Mode::Apply);
+        assert_eq!(state.as_str(), "frozen");
+        let ModelState::Frozen { freeze, .. } = state else {
+            panic!("not frozen");
+        };
+        assert!(
+            freeze.contains("bob") && freeze.contains("incident"),
+            "{freeze}"
+        );
     }
 }

@@ -337,6 +337,24 @@ fn describe(e: &Event) -> String {
                 .collect();
             format!("modelsync {rev}: a gate blocked {}", models.join(", "))
         }
+        "held" => {
+            let models: Vec<_> = (e.models.iter())
+                .filter(|m| m.state.as_str() == "held")
+                .map(|m| m.name.as_str())
+                .collect();
+            format!("modelsync {rev}: held by a rollback: {}", models.join(", "))
+        }
+        "frozen" => {
+            let why = e
+                .models
+                .iter()
+                .find_map(|m| match &m.state {
+                    super::models::ModelState::Frozen { freeze, .. } => Some(freeze.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("frozen");
+            format!("modelsync {rev}: moves stopped, the registry is {why}")
+        }
         "drift" => format!(
             "modelsync found drift at {rev}: {} action(s)",
             e.drift.len()
@@ -352,8 +370,8 @@ fn describe(e: &Event) -> String {
 /// new status).
 fn github_state(outcome: &str) -> Option<&'static str> {
     match outcome {
-        "applied" | "success" => Some("success"),
-        "blocked" => Some("pending"),
+        "applied" | "success" | "held" => Some("success"),
+        "blocked" | "frozen" => Some("pending"),
         "failed" | "unverified" => Some("failure"),
         _ => None,
     }

@@ -33,6 +33,7 @@ th{background:#eef0f4}code{font-size:.85rem}.muted{color:#667}
 .badge{display:inline-block;padding:.1rem .45rem;border-radius:.6rem;font-weight:600;font-size:.8rem}
 .in_sync{background:#d7f5dd;color:#145c25}.drifted{background:#fff1c7;color:#6b4b00}
 .blocked{background:#ffe0c2;color:#7a3300}.failed{background:#ffd6d6;color:#8a0d0d}
+.frozen{background:#d6e4ff;color:#0d2f8a}.held{background:#fff3bf;color:#6b5200}
 .alert{border:1px solid #e3a0a0;background:#fff0f0;padding:.6rem .8rem;margin:.8rem 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}dt{font-weight:600}
 ";
@@ -209,6 +210,10 @@ fn why(state: &ModelState) -> Markup {
                 @if !observed.is_empty() { " observed " code.observed { (observed) } }
             }
             ModelState::Failed { error } => { span.error { (error) } }
+            ModelState::Frozen { action, freeze } => {
+                (action) ": " span.error { (freeze) }
+            }
+            ModelState::Held { holds } => { ul { @for h in holds { li { (h) } } } }
         }
     }
 }

@@ -16,11 +16,11 @@ use tracing::{Instrument, info, warn};
 
 use super::DriftMode;
 use super::engine::{Batch, Next, Step};
-use super::scope::{Scope, scope};
-use super::status::{Drift, LastError, Shared, now_rfc3339};
+use super::scope::{Decision, Scope, decide, scope};
+use super::status::{LastError, Shared, now_rfc3339};
 use crate::apply::{self, CancelFlag};
 use crate::clock::EvalClock;
-use crate::manifest::targets::{Changes, Selector};
+use crate::manifest::targets::{Changes, Selector, Targets};
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
 use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
@@ -417,7 +417,7 @@ impl Reconciler {
         }
         let plan = out.plan.as_ref();
         if mode == Mode::Plan && plan.is_some_and(|p| !p.is_empty()) {
-            return self.report_drift(plan.expect("checked"), id);
+            return self.report_drift(plan.expect("checked"), id, targets_of(out));
         }
         if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
@@ -428,14 +428,16 @@ impl Reconciler {
             // Shutdown: models not started were skipped; not a success.
             return ended("cancelled", Next::Done, verdict);
         }
-        self.succeeded(id);
+        self.succeeded(id, targets_of(out));
         ended("success", Next::Done, verdict)
     }
 
-    fn succeeded(&mut self, id: &str) {
+    /// A pass succeeded: no drift is left in what it covered.
+    fn succeeded(&mut self, id: &str, targets: Option<&Targets>) {
         let mut state = self.shared.lock();
-        state.metrics.set_drift(0);
-        state.status.pending_drift = Drift::default();
+        let drift = state.status.pending_drift.after(targets, Vec::new());
+        state.metrics.set_drift(drift.count);
+        state.status.pending_drift = drift;
         state.status.last_error = None;
         state.status.last_success_at = Some(now_rfc3339());
         state.status.ready = true;
@@ -447,18 +449,16 @@ impl Reconciler {
 
     /// `--drift warn`: the applied revision's plan is not empty; report it,
     /// write nothing.
-    fn report_drift(&mut self, plan: &Plan, id: &str) -> Ended {
+    fn report_drift(&mut self, plan: &Plan, id: &str, targets: Option<&Targets>) -> Ended {
         let actions = reconcile::action_lines(plan, true);
         warn!(revision = %id, drift = actions.len(), "drift detected; not repairing (--drift warn)");
         for a in &actions {
             warn!(revision = %id, "drift: {a}");
         }
         let mut state = self.shared.lock();
-        state.metrics.set_drift(actions.len());
-        state.status.pending_drift = Drift {
-            count: actions.len(),
-            actions,
-        };
+        let drift = state.status.pending_drift.after(targets, actions);
+        state.metrics.set_drift(drift.count);
+        state.status.pending_drift = drift;
         state.status.last_error = None;
         ended("drift", Next::Done, Verdict::Ok)
     }
@@ -543,23 +543,9 @@ impl Step for Reconciler {
     }
 }
 
-/// What a run does with its plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
-    Apply,
-    /// `--drift warn` and the revision already applied: plan and report
-    /// drift, write nothing.
-    ReportDrift,
-}
-
-/// A run of the revision applied last is a drift check; warn mode only
-/// reports what it finds; a new revision (or heal mode) is applied.
-fn decide(mode: DriftMode, same_revision: bool) -> Decision {
-    if same_revision && mode == DriftMode::Warn {
-        Decision::ReportDrift
-    } else {
-        Decision::Apply
-    }
+/// What a targeted pass covered (`None`: a full pass).
+fn targets_of(out: &Outcome) -> Option<&Targets> {
+    out.desired.as_ref().and_then(|d| d.targets.as_ref())
 }
 
 fn ended(outcome: &'static str, next: Next, verdict: Verdict) -> Ended {
@@ -608,15 +594,6 @@ fn unix_now() -> f64 {
 mod tests {
     use super::*;
     use crate::manifest::SourceFile;
-
-    #[test]
-    fn warn_reports_drift_only_for_the_applied_revision() {
-        use Decision::*;
-        use DriftMode::*;
-        assert_eq!(decide(Warn, true), ReportDrift);
-        assert_eq!(decide(Warn, false), Apply, "new revision or first run");
-        assert_eq!(decide(Heal, true), Apply);
-    }
 
     #[test]
     fn identity_is_the_revision_or_a_digest_of_the_files() {

@@ -1,6 +1,7 @@
 //! What one daemon run reconciles (pure): everything, or only the models
 //! its triggers name and those the source's new commit changed, or
-//! nothing at all.
+//! nothing at all; and ([`decide`]) whether it applies or only reports
+//! drift.
 //!
 //! - A trigger for everything (start-up, election, a folder change, the
 //!   resync, a retry of such a run, an MLflow delivery naming no model):
@@ -20,6 +21,7 @@ use std::collections::BTreeSet;
 
 use crate::manifest::targets::{Changes, Selector};
 
+use super::DriftMode;
 use super::engine::{Batch, Trigger};
 
 /// How much a run covers.
@@ -65,6 +67,25 @@ pub fn scope(
         Scope::Nothing
     } else {
         targeted(None)
+    }
+}
+
+/// What a run does with its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Apply,
+    /// `--drift warn` and the revision already applied: plan and report
+    /// drift, write nothing.
+    ReportDrift,
+}
+
+/// A run of the revision applied last is a drift check; warn mode only
+/// reports what it finds; a new revision (or heal mode) is applied.
+pub fn decide(mode: DriftMode, same_revision: bool) -> Decision {
+    if same_revision && mode == DriftMode::Warn {
+        Decision::ReportDrift
+    } else {
+        Decision::Apply
     }
 }
 
@@ -176,5 +197,14 @@ mod tests {
             scope(&hook, true, || change(false), None),
             Scope::Targeted(_)
         ));
+    }
+
+    #[test]
+    fn warn_reports_drift_only_for_the_applied_revision() {
+        use Decision::*;
+        use DriftMode::*;
+        assert_eq!(decide(Warn, true), ReportDrift);
+        assert_eq!(decide(Warn, false), Apply, "new revision or first run");
+        assert_eq!(decide(Heal, true), Apply);
     }
 }

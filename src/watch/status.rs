@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::apply::ActionResult;
+use crate::manifest::targets::Targets;
 
 /// Outcome labels of `modelsync_reconciles_total`.
 pub const OUTCOMES: [&str; 8] = [
@@ -166,6 +167,40 @@ pub struct Drift {
     pub actions: Vec<String>,
 }
 
+impl Drift {
+    /// The drift after a pass that found `found`: all of it after a full
+    /// pass; after a targeted one (`targets`), the earlier lines about
+    /// other models kept, those about its targets replaced.
+    pub fn after(&self, targets: Option<&Targets>, found: Vec<String>) -> Drift {
+        let mut actions: Vec<String> = match targets {
+            None => Vec::new(),
+            Some(t) => {
+                let about = |line: &str, name: &str| {
+                    ["", "prompt ", "access "]
+                        .iter()
+                        .any(|p| line.starts_with(&format!("{p}{name}: ")))
+                };
+                let targeted = |line: &String| {
+                    t.models.iter().any(|m| about(line, m))
+                        || t.experiments
+                            .iter()
+                            .any(|e| line.starts_with(&format!("experiment {e}: ")))
+                };
+                self.actions
+                    .iter()
+                    .filter(|l| !targeted(l))
+                    .cloned()
+                    .collect()
+            }
+        };
+        actions.extend(found);
+        Drift {
+            count: actions.len(),
+            actions,
+        }
+    }
+}
+
 /// Counters and gauges for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -187,6 +222,8 @@ pub struct Metrics {
     signature_rejections: u64,
     /// Verifications after a move that ended, by result.
     verifications: BTreeMap<String, u64>,
+    /// Holds standing on the declared models, as last read.
+    holds: u64,
 }
 
 impl Metrics {
@@ -219,6 +256,11 @@ impl Metrics {
 
     pub fn set_drift(&mut self, count: usize) {
         self.drift = count as u64;
+    }
+
+    /// Targets held at the last pass that planned (`modelsync_holds`).
+    pub fn set_holds(&mut self, count: usize) {
+        self.holds = count as u64;
     }
 
     /// The election's state (`modelsync_leader`,
@@ -296,6 +338,13 @@ impl Metrics {
             "Drifted actions found and not repaired (--drift warn).",
         );
         let _ = writeln!(out, "modelsync_drift_detected {}", self.drift);
+        header(
+            &mut out,
+            "holds",
+            "gauge",
+            "Holds standing on the declared models (modelsync rollback, hold list), as last read.",
+        );
+        let _ = writeln!(out, "modelsync_holds {}", self.holds);
         header(
             &mut out,
             "actions_applied_total",
@@ -439,6 +488,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_targeted_pass_replaces_only_its_models_drift() {
+        let lines = |ls: &[&str]| ls.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let before = Drift::default().after(
+            None,
+            lines(&[
+                "a: move champion",
+                "ab: move champion",
+                "prompt p: move prod",
+            ]),
+        );
+        assert_eq!(before.count, 3);
+        let targets = Targets {
+            models: ["a".to_string(), "p".to_string()].into(),
+            experiments: Default::default(),
+        };
+        let after = before.after(Some(&targets), lines(&["a: set tag"]));
+        assert_eq!(after.actions, lines(&["ab: move champion", "a: set tag"]));
+        assert_eq!(after.count, 2);
+        assert_eq!(before.after(None, Vec::new()).count, 0, "a full pass: all");
+    }
+
+    #[test]
     fn renders_prometheus_text() {
         let mut m = Metrics::default();
         m.reconciled("success", 0.2);
@@ -448,7 +519,12 @@ mod tests {
         m.action_applied("set_alias");
         m.registry_requests(5, 1);
         m.set_drift(2);
+        m.set_holds(3);
         let text = m.render();
+        assert!(
+            text.contains("# TYPE modelsync_holds gauge\nmodelsync_holds 3\n"),
+            "{text}"
+        );
         assert!(text.contains("modelsync_reconciles_total{outcome=\"success\"} 1\n"));
         assert!(text.contains("modelsync_reconciles_total{outcome=\"apply_error\"} 0\n"));
         assert!(text.contains("modelsync_reconcile_duration_seconds_bucket{le=\"0.25\"} 1\n"));

@@ -283,6 +283,12 @@ fn help_texts() {
         "lease",
         "lease show",
         "lease release",
+        "rollback",
+        "hold",
+        "hold list",
+        "hold release",
+        "freeze",
+        "unfreeze",
         "completions",
         "man",
     ] {

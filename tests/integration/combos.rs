@@ -1,4 +1,5 @@
-//! The combination table: every entry point × every gate situation × with
+//! The combination table: every entry point × every gate situation (and a
+//! hold, and a deny window) × with
 //! and without `--prune`, on both registries. One pass serves `apply`,
 //! `apply --plan` and `watch --once`, and their targeted forms (`apply
 //! --model`, `plan --model --out` then `apply --plan --model`), so each
@@ -54,13 +55,21 @@ enum Case {
     BlockedGate,
     /// A person changed the model between the plan and the apply.
     MovedSincePlan,
+    /// `champion` is held at version 1 (`modelsync rollback --to 1`): it
+    /// stays there, the rest moves.
+    Held,
+    /// A deny window that is always open names Production (issue 19):
+    /// blocked like a failing gate.
+    DenyWindow,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 6] = [
     Case::NoGate,
     Case::PassingGate,
     Case::BlockedGate,
     Case::MovedSincePlan,
+    Case::Held,
+    Case::DenyWindow,
 ];
 
 /// What a cell saw.
@@ -145,8 +154,14 @@ impl Cell {
             Case::BlockedGate => {
                 "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.99\n"
             }
-            Case::NoGate | Case::MovedSincePlan => "",
+            Case::NoGate | Case::MovedSincePlan | Case::Held | Case::DenyWindow => "",
         };
+        if case == Case::DenyWindow {
+            // Every minute for two minutes: open whenever it is asked.
+            let window = "[[windows]]\nname = \"always\"\nkind = \"deny\"\n\
+                          schedule = \"* * * * *\"\nduration = \"2m\"\ntargets = [\"Production\"]\n";
+            self.c.w.write("m/modelsync.toml", window);
+        }
         let body = format!(
             "  versions:\n{}  stages:\n    Production: two\n  aliases:\n    champion: two\n{gate}",
             self.versions(true)
@@ -176,6 +191,11 @@ impl Cell {
 
     async fn cell(&self, entry: Entry, case: Case, prune: bool) -> Seen {
         self.start();
+        if case == Case::Held {
+            let args = ["rollback", &self.c.name, "--alias", "champion", "--to", "1"];
+            let r = self.run(&[&args[..], &["--reason", "held", "--yes"]].concat());
+            assert_eq!(r.code, 0, "hold: {r:?}");
+        }
         let before = self.writes_through_proxy();
         self.change(case);
         let mut flags = vec![];
@@ -253,13 +273,14 @@ fn applied(stdout: &str) -> usize {
 fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
     let at = format!("{entry:?} × {case:?} × prune={prune}\n{}", s.log);
     let stale = entry.saved() && case == Case::MovedSincePlan;
+    let blocked = matches!(case, Case::BlockedGate | Case::DenyWindow);
     let code = match case {
         _ if stale => 4,
-        Case::BlockedGate => 5,
+        _ if blocked => 5,
         _ => 0,
     };
     assert_eq!(s.code, code, "exit code: {at}");
-    let moved = !stale && case != Case::BlockedGate;
+    let moved = !stale && !blocked;
     assert_eq!(
         s.production,
         vec![if moved { 2 } else { 1 }],
@@ -267,7 +288,7 @@ fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
     );
     assert_eq!(
         s.champion,
-        Some(if stale { 1 } else { 2 }),
+        Some(if stale || case == Case::Held { 1 } else { 2 }),
         "champion: {at}"
     );
     let pruned = prune && !stale;

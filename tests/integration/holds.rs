@@ -11,6 +11,7 @@ use modelsync::state::hold::{Cause, Hold};
 
 use crate::support::backend::{Backend, Ctx, manifest};
 use crate::support::cli::Run;
+use crate::support::receiver::Receiver;
 
 /// Versions one and two; `targets` the stages/aliases block.
 fn write(c: &Ctx, targets: &str) {
@@ -126,7 +127,14 @@ async fn rollback_holds_until_git_catches_up_or_a_release(b: Backend) {
     ok(&c.run(&["apply", "m"]), "apply while held");
     ok(&c.run(&["plan", "m", "--out", "p.json"]), "plan --out");
     ok(&c.run(&["apply", "--plan", "p.json"]), "apply --plan");
-    ok(&c.run(&["watch", "m", "--once"]), "watch --once");
+    let hook = Receiver::start(0);
+    ok(
+        &c.run(&["watch", "m", "--once", "--notify", &hook.url]),
+        "watch --once",
+    );
+    let event = hook.received().last().expect("a notification").json();
+    assert_eq!(event["type"], "io.modelsync.reconcile.held", "{event:#}");
+    assert_eq!(event["data"]["models"][0]["state"], "held", "{event:#}");
     let m = c.model().await;
     assert_eq!(m.aliases.get("champion"), Some(&1), "never undone");
     assert_eq!(production(&m), vec![1], "never undone");
@@ -205,12 +213,27 @@ async fn a_freeze_stops_every_move_but_a_rollback(b: Backend) {
         &c,
         "  stages:\n    Production: two\n  aliases:\n    champion: two\n    canary: two\n",
     );
-    for entry in [&["apply", "m"][..], &["watch", "m", "--once"][..]] {
+    let hook = Receiver::start(0);
+    let watch = ["watch", "m", "--once", "--notify", hook.url.as_str()];
+    for entry in [&["apply", "m"][..], &watch[..]] {
         let r = c.run(entry);
         assert_eq!(r.code, 5, "{entry:?} during a freeze: {r:?}");
         assert!(r.stdout.contains("incident 4711"), "{r:?}");
     }
     assert_eq!(c.model().await.aliases.get("canary"), None, "blocked");
+    // The daemon's pass says so: a `frozen` event, the model row frozen.
+    let got = hook.received();
+    let event = got.last().expect("a notification").json();
+    assert_eq!(event["type"], "io.modelsync.reconcile.frozen", "{event:#}");
+    let row = &event["data"]["models"][0];
+    assert_eq!(row["state"], "frozen", "{event:#}");
+    assert!(
+        row["freeze"]
+            .as_str()
+            .unwrap_or("")
+            .contains("incident 4711"),
+        "{event:#}"
+    );
     // The incident tool still works.
     ok(
         &c.run(&[
@@ -280,11 +303,20 @@ async fn windows_block_with_their_name_until_when_and_glass_passes(b: Backend) {
         &["plan", "m", "--detailed-exitcode"],
     );
     assert_eq!(r.code, 2, "changes, none blocked: {r:?}");
-    let r = c.run_at(
-        saturday,
-        &["apply", "m", "--break-glass", "--reason", "sev1 fix"],
+    // A saved plan, reviewed blocked, applied through the glass.
+    ok(
+        &c.run_at(saturday, &["plan", "m", "--out", "p.json"]),
+        "plan --out",
     );
-    ok(&r, "break glass");
+    let glass = [
+        "apply",
+        "--plan",
+        "p.json",
+        "--break-glass",
+        "--reason",
+        "sev1 fix",
+    ];
+    ok(&c.run_at(saturday, &glass), "break glass");
     let m = c.model().await;
     assert_eq!(m.aliases.get("champion"), Some(&1));
     assert_eq!(production(&m), vec![1]);

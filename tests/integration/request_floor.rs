@@ -191,3 +191,33 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
         ]),
     );
 }
+
+/// The freeze (issue 19) is read by every pass at no request of its own:
+/// the snapshot's model search finds the freeze model. A plan while frozen
+/// sends exactly the requests of the same plan unfrozen, and says the
+/// freeze blocks its moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standing_freeze_costs_no_request() {
+    let srv = server();
+    let w = Workdir::new();
+    let name = unique("floor-frozen");
+    w.write("m/model.yaml", &manifest(&name, 3, 2, 3));
+    let r = w.run(&["--registry", &srv.url, "apply", "m"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    w.write("m/model.yaml", &manifest(&name, 3, 3, 2));
+    let plan = || async {
+        let proxy = Proxy::start(&srv.url).await;
+        let r = w.run(&["--registry", &proxy.url, "plan", "m"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        (proxy.by_endpoint(&w.lease_name()).0, r.stdout)
+    };
+    let (unfrozen, text) = plan().await;
+    assert!(!text.contains("freeze"), "{text}");
+    let r = w.run(&["--registry", &srv.url, "freeze", "--reason", "counted"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (frozen, text) = plan().await;
+    assert!(text.contains("blocked: freeze (frozen by"), "{text}");
+    assert_eq!(frozen, unfrozen, "the freeze cost a request");
+    let r = w.run(&["--registry", &srv.url, "unfreeze"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}

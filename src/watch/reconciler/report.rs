@@ -164,6 +164,14 @@ impl Reconciler {
     /// notification.
     pub(super) fn report_pass(&mut self, out: &Outcome, id: &str, mode: Mode, end: &Ended) {
         self.record_views(out, mode);
+        {
+            // Holds standing on the declared models, as last read.
+            let mut state = self.shared.lock();
+            let holds = (state.live.values())
+                .map(|m| crate::state::hold::holds(m).len())
+                .sum();
+            state.metrics.set_holds(holds);
+        }
         let results = out
             .report
             .as_ref()
@@ -262,8 +270,9 @@ impl Reconciler {
     }
 }
 
-/// Which notification a run sends: `applied`, `blocked`, `failed`,
-/// `drift`; `success` (a revision applied with nothing to change) only
+/// Which notification a run sends: `applied`, `blocked` (`frozen` while
+/// the registry is frozen), `failed`, `drift`, `held` (nothing else to
+/// change, but held targets differ from the manifests); `success` (a revision applied with nothing to change) only
 /// sets a commit status; `None` for a run that changed nothing.
 fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
     match end.outcome {
@@ -272,8 +281,10 @@ fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
         "cancelled" => return None,
         _ => {}
     }
+    let frozen = out.observed.as_ref().is_some_and(|l| l.freeze.is_some());
     if end.verdict == Verdict::Blocked {
-        return Some("blocked");
+        // The registry's freeze blocked the moves (`modelsync freeze`).
+        return Some(if frozen { "frozen" } else { "blocked" });
     }
     let applied = out.report.as_ref().is_some_and(|r| r.applied() > 0);
     let blocked_model = out.report.is_none()
@@ -282,10 +293,15 @@ fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
                 .iter()
                 .any(|m| m.actions.iter().any(|a| a.is_blocked()))
         });
+    let held = out.plan.as_ref().is_some_and(|p| p.held().next().is_some());
     if applied {
         Some("applied")
     } else if blocked_model {
         Some("blocked")
+    } else if held {
+        // Nothing to change but targets a hold keeps from the manifests'
+        // versions (`modelsync rollback`): said at every pass, as blocked.
+        Some("held")
     } else {
         Some("success")
     }
