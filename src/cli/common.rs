@@ -320,3 +320,13 @@ pub fn actor() -> String {
         .unwrap_or_else(|| "localhost".into());
     crate::state::hold::actor(|k| std::env::var(k).ok(), &host)
 }
+
+/// Refuses a `--reason` that holds the value of a secret modelsync was
+/// given: it would be written to registry tags (a hold, a freeze, an audit
+/// stamp) and shown in plans.
+pub fn check_reason(reason: &str) -> anyhow::Result<()> {
+    if let Err(leak) = crate::secret::check(reason) {
+        bail!("refused: --reason holds {leak}; nothing was written");
+    }
+    Ok(())
+}

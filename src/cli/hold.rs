@@ -31,6 +31,7 @@ fn target(t: &TargetSelect) -> anyhow::Result<GateTarget> {
 
 /// `modelsync rollback`.
 pub async fn rollback(g: &GlobalArgs, a: RollbackArgs) -> anyhow::Result<Exit> {
+    common::check_reason(&a.reason)?;
     let req = RollbackRequest {
         model: a.model.clone(),
         target: target(&a.target)?,
@@ -195,6 +196,7 @@ async fn release(g: &GlobalArgs, a: &HoldReleaseArgs) -> anyhow::Result<Exit> {
 
 /// `modelsync freeze --reason TEXT`.
 pub async fn freeze(g: &GlobalArgs, a: FreezeArgs) -> anyhow::Result<Exit> {
+    common::check_reason(&a.reason)?;
     let f = Freeze {
         by: common::actor(),
         at: crate::clock::rfc3339_seconds(crate::clock::EvalClock::from_env()?.now_ms()),

@@ -108,6 +108,9 @@ fn saved_plan(
 
 /// `modelsync apply`, from manifests or (`--plan FILE`) a saved plan.
 pub async fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<Exit> {
+    if let Some(reason) = &a.reason {
+        common::check_reason(reason)?;
+    }
     let clock = crate::clock::EvalClock::from_env()?;
     let (input, revision, targets) = match &a.plan {
         Some(file) => {

@@ -220,10 +220,10 @@ pub struct Metrics {
     /// The head commit refused by `--verify-signatures` and its signer.
     unverified: Option<(String, String)>,
     signature_rejections: u64,
-    /// Verifications after a move that ended, by result.
-    verifications: BTreeMap<String, u64>,
     /// Holds standing on the declared models, as last read.
     holds: u64,
+    /// Verifications after a move that ended, by result.
+    verifications: BTreeMap<String, u64>,
 }
 
 impl Metrics {

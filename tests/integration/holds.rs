@@ -203,6 +203,28 @@ async fn a_freeze_stops_every_move_but_a_rollback(b: Backend) {
     let c = Ctx::new(b, "freeze");
     promoted_twice(&c);
     let name = c.name.clone();
+    // A reason that holds a secret's value is refused: it would be a tag.
+    let secret = "s3cr3t-token-value-4711";
+    for args in [
+        &["freeze", "--reason", secret][..],
+        &[
+            "rollback", &name, "--alias", "champion", "--reason", secret, "--yes",
+        ][..],
+        &["apply", "m", "--break-glass", "--reason", secret][..],
+    ] {
+        let uri = c.uri();
+        let out =
+            c.w.command(&[&["--registry", uri.as_str()][..], args].concat())
+                .env("MLFLOW_TRACKING_TOKEN", secret)
+                .output()
+                .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("MLFLOW_TRACKING_TOKEN") && !stderr.contains(secret),
+            "{stderr}"
+        );
+    }
     ok(&c.run(&["freeze", "--reason", "incident 4711"]), "freeze");
     let r = c.run(&["hold", "list"]);
     assert!(
