@@ -44,6 +44,11 @@ pub struct Holder {
     /// stamp), when approvals gated it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approved_by: Vec<String>,
+    /// The version's verification in this target, when it has one
+    /// (`verifying since …`, `verified at …`, `failed at …: why`): as the
+    /// last pass read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
 }
 
 /// Whether the registry matches the manifests for one model.
@@ -187,6 +192,7 @@ fn prompt_aliases(p: &LivePrompt) -> Vec<Holder> {
         .iter()
         .map(|(alias, n)| Holder {
             approved_by: Vec::new(),
+            verification: None,
             target: alias.clone(),
             version: *n,
             source: p
@@ -303,6 +309,7 @@ fn stages(m: &LiveModel) -> Vec<Holder> {
                 version: v.version,
                 source: v.source.clone(),
                 approved_by: approved_by(v, s.as_str()),
+                verification: verification(v, s.as_str()),
             })
         })
         .collect()
@@ -318,9 +325,15 @@ fn aliases(m: &LiveModel) -> Vec<Holder> {
                 version: *n,
                 source: v.map(|v| v.source.clone()).unwrap_or_default(),
                 approved_by: v.map(|v| approved_by(v, alias)).unwrap_or_default(),
+                verification: v.and_then(|v| verification(v, alias)),
             }
         })
         .collect()
+}
+
+/// What `v`'s verification in `target` is (`state::verification`).
+fn verification(v: &LiveVersion, target: &str) -> Option<String> {
+    crate::state::verification::of(v, target).map(|r| r.describe())
 }
 
 /// The approvers the audit stamp of `v`'s move into `target` names.

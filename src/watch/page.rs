@@ -188,6 +188,9 @@ fn holders(hs: &[Holder]) -> Markup {
             div.holder {
                 strong { (h.target) } ": version " (h.version)
                 @if !h.source.is_empty() { " " code.muted { (h.source) } }
+                @if let Some(v) = &h.verification {
+                    " " span.verification { (v) }
+                }
                 @if !h.approved_by.is_empty() {
                     " " span.approvers { "approved by " (h.approved_by.join(", ")) }
                 }
@@ -324,6 +327,7 @@ mod tests {
                     version: 1,
                     source: "s3://b/\"><script>alert(1)</script>".into(),
                     approved_by: vec!["<script>eve</script>".into()],
+                    verification: Some("failed at x: <script>bad</script>".into()),
                 }],
                 aliases: vec![],
                 last_reconciled: None,
@@ -353,6 +357,7 @@ mod tests {
                 version: 2,
                 source: "s3://b/m/2".into(),
                 approved_by: vec!["alice".into(), "bob@example.com".into()],
+                verification: Some("verified at 2026-05-01T12:00:00Z".into()),
             }],
             aliases: vec![],
             last_reconciled: Some("2026-05-01T12:00:01Z".into()),
@@ -375,6 +380,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<td>alice, bob@example.com</td>"), "{html}");
+        assert!(
+            html.contains("<span class=\"verification\">verified at 2026-05-01T12:00:00Z</span>"),
+            "{html}"
+        );
         assert!(
             html.contains("Last reconciled 2026-05-01T12:00:01Z"),
             "{html}"

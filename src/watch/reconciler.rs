@@ -140,11 +140,15 @@ struct Ended {
 
 impl Reconciler {
     pub fn new(source: Source, config: Config, shared: Shared, cancel: CancelFlag) -> Reconciler {
-        let counted = shared.clone();
+        let (counted, notifier) = (shared.clone(), config.notifier.clone());
         let verifier = super::verifier::Verifier::new(std::sync::Arc::new(
             move |r: &apply::verify::Running| {
-                let result = r.record.state.as_str();
-                counted.lock().metrics.verification_ended(result);
+                let event = {
+                    let mut state = counted.lock();
+                    state.metrics.verification_ended(r.record.state.as_str());
+                    super::verifier::ended_event(r, &state.status)
+                };
+                notifier.send(event);
             },
         ));
         Reconciler {

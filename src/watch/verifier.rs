@@ -7,7 +7,9 @@
 //! for each round and drops it (the embedded registry's lock is held only
 //! while a round writes), and stops when the daemon shuts down or the
 //! replica stops leading (its fence): the record stays `verifying` in the
-//! registry, for the next leader to resume.
+//! registry, for the next leader to resume. One that ended is counted
+//! (`modelsync_verifications_total`) and notified ([`ended_event`]:
+//! `verification.passed`, `verification.failed`).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -106,5 +108,35 @@ async fn follow(
             nap_until(due).await;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The notification of a verification that ended: outcome
+/// `verification.passed` or `verification.failed` (the CloudEvent's type
+/// `io.modelsync.reconcile.verification.passed`/`.failed`), the model's
+/// view as the last pass saw it, and for a failure what the record says.
+pub fn ended_event(r: &Running, status: &super::status::Status) -> super::notify::Event {
+    let passed = r.record.state == crate::state::verification::State::Verified;
+    let outcome = if passed {
+        "verification.passed"
+    } else {
+        "verification.failed"
+    };
+    super::notify::Event {
+        outcome: outcome.to_string(),
+        revision: r.record.revision.clone().unwrap_or_else(|| "-".into()),
+        commit: None,
+        source: status.source.clone(),
+        registry: status.registry.clone(),
+        models: (status.models.iter())
+            .filter(|m| m.name == r.job.model)
+            .cloned()
+            .collect(),
+        actions: Vec::new(),
+        drift: Vec::new(),
+        // Why it failed (a passed one is said by the outcome).
+        error: (!passed).then(|| format!("{}: {}", r.job.describe(), r.record.describe())),
+        signature: None,
+        time: super::status::now_rfc3339(),
     }
 }

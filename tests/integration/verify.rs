@@ -112,8 +112,8 @@ pub async fn finish(child: Child) -> Run {
 }
 
 /// Logs `online_auc` = `value` against the logged model of version `v`,
-/// from a run of the model's own experiment (where MLflow 3.17 shows a
-/// logged model's metrics; a run of another experiment is not shown).
+/// from a run of the model's own experiment (as an online evaluation job
+/// would).
 pub fn log_online_auc(srv: &MlflowServer, name: &str, v: u64, value: f64) {
     srv.run_python(&format!(
         r#"
@@ -123,7 +123,7 @@ mv = MlflowClient().get_model_version("{name}", "{v}")
 # MLflow 3.17.2 answers no model_id for a version registered by log_model;
 # its source names the logged model (`models:/m-…`).
 model_id = mv.model_id or mv.source.rsplit("/", 1)[-1]
-mlflow.set_experiment("{name}-training")  # the logged model's experiment
+mlflow.set_experiment("{name}-training")
 with mlflow.start_run():
     mlflow.log_metric("online_auc", {value}, model_id=model_id)
 "#
