@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::resolve::Resolved;
 use crate::manifest::{DesiredModel, GateTarget};
 use crate::plan::{Action, Held, Target};
-use crate::state::hold::Hold;
+use crate::state::hold::{Cause, Hold};
 use crate::state::{LiveModel, Stage};
 
 /// The holds on one model, by target.
@@ -61,6 +61,9 @@ pub(crate) fn releases(
     holds
         .iter()
         .filter(|(target, _)| !not_moving.contains(*target))
+        // A failed verification's hold stands on the version the manifests
+        // already declare: only a person releases it (`hold release`).
+        .filter(|(_, hold)| hold.cause != Cause::VerificationFailed)
         .filter(|(target, hold)| {
             let handle = match Stage::parse(target).filter(|s| s.as_str() == target.as_str()) {
                 Some(stage) => dm.stages.get(&stage),

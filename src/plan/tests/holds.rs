@@ -8,12 +8,16 @@ use crate::plan::{Action, BreakGlass, GateStatus, plan};
 use crate::state::hold::{self, Cause, Freeze, Hold};
 
 fn held_at(v: u64) -> String {
+    held_by(v, Cause::Rollback)
+}
+
+fn held_by(v: u64, cause: Cause) -> String {
     Hold {
         version: v,
         by: "alice".into(),
         at: "2026-11-20T11:00:00Z".into(),
         reason: "p99 doubled".into(),
-        cause: Cause::Rollback,
+        cause,
         extra: Default::default(),
     }
     .render()
@@ -97,6 +101,30 @@ fn declaring_the_held_version_releases_the_hold() {
         .collect();
     assert_eq!(released, ["Production", "champion"]);
     assert_eq!(p.held().count(), 0);
+}
+
+#[test]
+fn a_failed_verifications_hold_on_the_declared_version_stays_until_a_person_releases_it() {
+    // onFailure: hold keeps the failed version 2, which the manifests declare.
+    let l = live(vec![
+        L::new("m")
+            .tag(
+                &hold::tag_key("champion"),
+                &held_by(2, Cause::VerificationFailed),
+            )
+            .version(1, Stage::None, "s3://1")
+            .version(2, Stage::None, "s3://2")
+            .alias("champion", 2),
+    ]);
+    let d = desired(vec![
+        M::new("m")
+            .number("one", 1)
+            .number("two", 2)
+            .alias("champion", "two"),
+    ]);
+    let p = plan(&d, &l, &ctx());
+    let actions: Vec<&Action> = p.models.iter().flat_map(|m| &m.actions).collect();
+    assert!(actions.is_empty(), "{}", show(&p));
 }
 
 #[test]
