@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::plan::{Action, ModelPlan, Target};
+use crate::plan::{Action, ModelPlan, VersionRef};
 use crate::state::{Stage, tags};
 
 /// The per-model facts the executor uses; see the module docs.
@@ -60,7 +60,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
         .iter()
         .filter_map(|a| match a {
             Action::TransitionStage {
-                version: Target::Existing(n),
+                version: VersionRef::Existing(n),
                 ..
             } => Some(*n),
             _ => None,
@@ -79,7 +79,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
                 holders,
                 ..
             } => {
-                if let Target::New(handle) = version
+                if let VersionRef::New(handle) = version
                     && audited(*to)
                 {
                     let (k, v) = audit_tag(
@@ -100,7 +100,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
             }
             Action::SetAlias {
                 alias,
-                version: Target::New(handle),
+                version: VersionRef::New(handle),
                 before,
                 ..
             } => {
@@ -122,7 +122,7 @@ pub(super) fn prepare(mp: &ModelPlan, now_ms: i64, revision: Option<&str>) -> Pr
 /// archivals, in the move's own transaction.
 fn archives_exactly_the_holders(
     mp: &ModelPlan,
-    version: &Target,
+    version: &VersionRef,
     to: Stage,
     holders: &[u64],
     moved: &BTreeSet<u64>,
@@ -133,7 +133,7 @@ fn archives_exactly_the_holders(
     let others: BTreeSet<u64> = holders
         .iter()
         .copied()
-        .filter(|h| *version != Target::Existing(*h))
+        .filter(|h| *version != VersionRef::Existing(*h))
         .collect();
     let archived: BTreeSet<u64> = mp
         .actions
@@ -154,7 +154,7 @@ fn archives_exactly_the_holders(
 mod tests {
     use super::*;
 
-    fn transition(version: Target, to: Stage, holders: Vec<u64>) -> Action {
+    fn transition(version: VersionRef, to: Stage, holders: Vec<u64>) -> Action {
         Action::TransitionStage {
             version,
             from: Stage::None,
@@ -164,7 +164,7 @@ mod tests {
         }
     }
 
-    fn archive(version: u64, from: Stage, by: Target) -> Action {
+    fn archive(version: u64, from: Stage, by: VersionRef) -> Action {
         Action::ArchiveVersion {
             version,
             from,
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_move_archives_in_one_request_only_when_the_plan_archives_exactly_the_holders() {
-        let new = Target::New("b".into());
+        let new = VersionRef::New("b".into());
         let p = plan(vec![
             transition(new.clone(), Stage::Production, vec![1]),
             archive(1, Stage::Production, new.clone()),
@@ -200,7 +200,7 @@ mod tests {
         assert!(prepare(&p, 0, None).archiving.is_empty());
         // The holder moves to Staging itself: explicit order kept.
         let p = plan(vec![
-            transition(Target::Existing(1), Stage::Staging, vec![]),
+            transition(VersionRef::Existing(1), Stage::Staging, vec![]),
             transition(new.clone(), Stage::Production, vec![1]),
             archive(1, Stage::Production, new.clone()),
         ]);
@@ -213,14 +213,14 @@ mod tests {
     #[test]
     fn moves_of_new_versions_put_their_audit_tag_in_the_create() {
         let p = plan(vec![
-            transition(Target::New("b".into()), Stage::Production, vec![1]),
+            transition(VersionRef::New("b".into()), Stage::Production, vec![1]),
             Action::SetAlias {
                 alias: "champion".into(),
-                version: Target::New("b".into()),
+                version: VersionRef::New("b".into()),
                 before: None,
                 gates: vec![],
             },
-            transition(Target::Existing(1), Stage::Staging, vec![]),
+            transition(VersionRef::Existing(1), Stage::Staging, vec![]),
         ]);
         let got = prepare(&p, 0, Some("abc")).audit_on_create;
         assert_eq!(

@@ -379,12 +379,12 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Target;
+    use crate::plan::VersionRef;
 
     #[test]
     fn moves_name_the_target_the_holder_now_and_the_new_one() {
         let stage = Action::TransitionStage {
-            version: Target::New("candidate".into()),
+            version: VersionRef::New("candidate".into()),
             from: Stage::None,
             to: Stage::Production,
             holders: vec![3],
@@ -396,7 +396,7 @@ mod tests {
         );
         let alias = Action::SetAlias {
             alias: "champion".into(),
-            version: Target::Existing(4),
+            version: VersionRef::Existing(4),
             before: None,
             gates: Vec::new(),
         };

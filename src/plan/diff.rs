@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use self::ownership::Inventory;
 pub(crate) use self::resolve::find_copy;
 use self::resolve::{Resolved, find_source, resolve};
-use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, Target};
+use super::{Action, ExperimentAction, ExperimentPlan, ModelPlan, Plan, PlanContext, VersionRef};
 use crate::manifest::{DesiredExperiment, DesiredModel, DesiredState, Gate, GateTarget, Locator};
 use crate::state::tags;
 use crate::state::{DeclaredSource, LiveExperiment, LiveModel, LiveState, Stage, VersionStatus};
@@ -259,7 +259,7 @@ fn plan_model(
 
 /// One version declared (through different handles) in several stages.
 fn stage_conflicts(dm: &DesiredModel, resolved: &Resolved<'_>) -> Vec<String> {
-    let mut by_target: BTreeMap<&Target, Vec<&str>> = BTreeMap::new();
+    let mut by_target: BTreeMap<&VersionRef, Vec<&str>> = BTreeMap::new();
     for (stage, handle) in &dm.stages {
         if let Some(slot) = resolved.slots.get(handle) {
             by_target
@@ -327,7 +327,7 @@ fn registrations(dm: &DesiredModel, resolved: &Resolved<'_>, live: &LiveState) -
         .registrations
         .iter()
         .map(|reg| {
-            let target = Target::New(reg.handle.clone());
+            let target = VersionRef::New(reg.handle.clone());
             let handles = resolved
                 .slots
                 .iter()
@@ -436,7 +436,7 @@ fn pins(model: Option<&LiveModel>, moves: &[Action], live: &LiveState) -> Vec<Ac
             Action::SetAlias { version, alias, .. } => (version, GateTarget::Alias(alias.clone())),
             _ => continue,
         };
-        let Target::Existing(n) = version else {
+        let VersionRef::Existing(n) = version else {
             continue;
         };
         let Some(v) = model.versions.get(n) else {

@@ -125,7 +125,7 @@ pub struct Held {
     pub target: String,
     /// What the manifests declare there (`None`: a prune would remove it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub declared: Option<Target>,
+    pub declared: Option<VersionRef>,
     /// The version there now (observed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<u64>,
@@ -149,16 +149,16 @@ pub struct ExperimentPlan {
 /// an earlier `register_version` in the same model plan creates.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Target {
+pub enum VersionRef {
     Existing(u64),
     New(String),
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for VersionRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Existing(n) => write!(f, "version {n}"),
-            Target::New(h) => write!(f, "new version ({h})"),
+            VersionRef::Existing(n) => write!(f, "version {n}"),
+            VersionRef::New(h) => write!(f, "new version ({h})"),
         }
     }
 }
@@ -225,7 +225,7 @@ pub enum Action {
     },
     /// Move `version` into stage `to` (never archives others by itself).
     TransitionStage {
-        version: Target,
+        version: VersionRef,
         /// The version's stage now (`None` for a new version).
         from: Stage,
         to: Stage,
@@ -236,7 +236,7 @@ pub enum Action {
     },
     SetAlias {
         alias: String,
-        version: Target,
+        version: VersionRef,
         before: Option<u64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         gates: Vec<GateCheck>,
@@ -248,7 +248,7 @@ pub enum Action {
         /// The move this archival depends on (make-before-break); `None`
         /// when pruning a stage no longer declared.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaced_by: Option<Target>,
+        replaced_by: Option<VersionRef>,
     },
     DeleteAlias {
         alias: String,

@@ -3,7 +3,7 @@
 //! moves are applied. Pure: `reconcile/outputs.rs` resolves the version's
 //! values and rewrites the marked files.
 
-use super::{Action, Plan, Target as VersionTarget};
+use super::{Action, Plan, VersionRef};
 use crate::outputs::{Reference, Target};
 use crate::state::LiveState;
 
@@ -30,7 +30,7 @@ pub fn behind(live: &LiveState, plan: Option<&Plan>, r: &Reference) -> Result<Be
         Target::Alias(alias) => {
             let mut now = model
                 .and_then(|m| m.aliases.get(alias))
-                .map(|n| VersionTarget::Existing(*n));
+                .map(|n| VersionRef::Existing(*n));
             for a in &actions {
                 match a {
                     Action::SetAlias {
@@ -45,10 +45,10 @@ pub fn behind(live: &LiveState, plan: Option<&Plan>, r: &Reference) -> Result<Be
             now
         }
         Target::Stage(stage) => {
-            let mut holders: Vec<VersionTarget> = model
+            let mut holders: Vec<VersionRef> = model
                 .map(|m| {
                     m.holders(*stage)
-                        .map(|v| VersionTarget::Existing(v.version))
+                        .map(|v| VersionRef::Existing(v.version))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -61,21 +61,21 @@ pub fn behind(live: &LiveState, plan: Option<&Plan>, r: &Reference) -> Result<Be
                         }
                     }
                     Action::ArchiveVersion { version, .. } => {
-                        holders.retain(|h| *h != VersionTarget::Existing(*version));
+                        holders.retain(|h| *h != VersionRef::Existing(*version));
                     }
                     _ => {}
                 }
             }
             // The highest number; a version the plan registers is newer.
             holders.into_iter().max_by_key(|h| match h {
-                VersionTarget::Existing(n) => (0, *n),
-                VersionTarget::New(_) => (1, 0),
+                VersionRef::Existing(n) => (0, *n),
+                VersionRef::New(_) => (1, 0),
             })
         }
     };
     match found {
-        Some(VersionTarget::Existing(n)) => Ok(Behind::Version(n)),
-        Some(VersionTarget::New(handle)) => Ok(Behind::New(handle)),
+        Some(VersionRef::Existing(n)) => Ok(Behind::Version(n)),
+        Some(VersionRef::New(handle)) => Ok(Behind::New(handle)),
         None => Err(format!("no version of {:?} is behind {r}", r.model)),
     }
 }
@@ -158,12 +158,12 @@ mod tests {
         let p = plan(vec![
             Action::SetAlias {
                 alias: "champion".into(),
-                version: VersionTarget::Existing(3),
+                version: VersionRef::Existing(3),
                 before: Some(2),
                 gates: vec![],
             },
             Action::TransitionStage {
-                version: VersionTarget::New("v4".into()),
+                version: VersionRef::New("v4".into()),
                 from: Stage::None,
                 to: Stage::Production,
                 holders: vec![1, 2],

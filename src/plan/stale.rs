@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::saved::SavedPlan;
-use super::{Action, ExperimentAction, Plan, Target};
+use super::{Action, ExperimentAction, Plan, VersionRef};
 use crate::state::{DeclaredSource, LiveModel, LiveState, LiveVersion, Stage};
 
 /// Every value `saved` observed that `live` no longer shows, one line each
@@ -93,8 +93,8 @@ fn model_action(action: &Action, m: &LiveModel, live: &LiveState) -> Vec<String>
     } = action
     {
         let moved = match version {
-            Target::Existing(n) => stage_changed(m, *n, *from),
-            Target::New(_) => None,
+            VersionRef::Existing(n) => stage_changed(m, *n, *from),
+            VersionRef::New(_) => None,
         };
         return moved
             .into_iter()

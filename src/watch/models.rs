@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn a_row_says_held_or_frozen_with_who_and_why() {
-        use crate::plan::{GateCheck, Held, ModelPlan, Plan, Target};
+        use crate::plan::{GateCheck, Held, ModelPlan, Plan, VersionRef};
         use crate::state::hold::{Cause, Hold};
         let hold = Hold {
             version: 1,
@@ -395,7 +395,7 @@ mod tests {
             errors: Vec::new(),
             held: vec![Held {
                 target: "champion".into(),
-                declared: Some(Target::Existing(2)),
+                declared: Some(VersionRef::Existing(2)),
                 live: Some(1),
                 hold,
             }],
@@ -413,7 +413,7 @@ mod tests {
         );
         let frozen = Action::SetAlias {
             alias: "canary".into(),
-            version: Target::Existing(2),
+            version: VersionRef::Existing(2),
             before: None,
             gates: vec![GateCheck {
                 gate: crate::plan::windows::FREEZE.into(),

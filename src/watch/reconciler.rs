@@ -17,7 +17,7 @@ use tracing::{Instrument, info, warn};
 use super::DriftMode;
 use super::engine::{Batch, Next, Step};
 use super::scope::{Decision, Scope, decide, scope};
-use super::status::{LastError, Shared, now_rfc3339};
+use super::status::{LastError, RunOutcome, Shared, now_rfc3339};
 use crate::apply::{self, CancelFlag};
 use crate::clock::EvalClock;
 use crate::manifest::targets::{Changes, Selector, Targets};
@@ -133,7 +133,7 @@ mod report;
 
 /// How one run ended, for metrics, status and the loop.
 struct Ended {
-    outcome: &'static str,
+    outcome: RunOutcome,
     next: Next,
     verdict: Verdict,
 }
@@ -197,14 +197,14 @@ impl Reconciler {
                     .status
                     .last_error
                     .as_ref()
-                    .is_some_and(|e| e.kind == "source_error")
+                    .is_some_and(|e| e.kind == RunOutcome::SourceError)
                 {
                     state.status.last_error = None;
                 }
             }
             Err(e) => {
                 self.shared.lock().status.ready = false;
-                self.fail("source_error", &e.to_string(), Vec::new());
+                self.fail(RunOutcome::SourceError, &e.to_string(), Vec::new());
             }
         }
     }
@@ -217,10 +217,10 @@ impl Reconciler {
         let fetched = match self.source.fetch().await {
             Ok(f) => f,
             Err(e) => {
-                self.fail("source_error", &e.to_string(), Vec::new());
+                self.fail(RunOutcome::SourceError, &e.to_string(), Vec::new());
                 self.report_source_error(&e.to_string());
                 return Some((
-                    ended("source_error", Next::Retry, Verdict::Error),
+                    ended(RunOutcome::SourceError, Next::Retry, Verdict::Error),
                     "-".into(),
                 ));
             }
@@ -389,12 +389,12 @@ impl Reconciler {
         match &out.stop {
             Some(Stop::Invalid(diags)) => return self.invalid(diags, id, verdict),
             Some(Stop::Registry(_)) => return self.registry_failed(out, verdict),
-            Some(Stop::Cancelled) => return ended("cancelled", Next::Done, verdict),
+            Some(Stop::Cancelled) => return ended(RunOutcome::Cancelled, Next::Done, verdict),
             Some(Stop::Leak(_)) => {
                 // Retried: the value may be in the registry, not the commit.
                 let msg = out.error_message().unwrap_or_default();
-                self.fail("invalid", &msg, Vec::new());
-                return ended("invalid", Next::Retry, verdict);
+                self.fail(RunOutcome::Invalid, &msg, Vec::new());
+                return ended(RunOutcome::Invalid, Next::Retry, verdict);
             }
             _ => {}
         }
@@ -441,20 +441,20 @@ impl Reconciler {
             let msg = out
                 .error_message()
                 .unwrap_or_else(|| "an output failed".into());
-            self.fail("output_error", &msg, outputs_failed);
-            return ended("output_error", Next::Retry, verdict);
+            self.fail(RunOutcome::OutputError, &msg, outputs_failed);
+            return ended(RunOutcome::OutputError, Next::Retry, verdict);
         }
         if matches!(verdict, Verdict::Error | Verdict::LostTerm) {
             let msg = out.error_message().unwrap_or_else(|| "failed".into());
-            self.fail("apply_error", &msg, Vec::new());
-            return ended("apply_error", Next::Retry, verdict);
+            self.fail(RunOutcome::ApplyError, &msg, Vec::new());
+            return ended(RunOutcome::ApplyError, Next::Retry, verdict);
         }
         if verdict == Verdict::Interrupted {
             // Shutdown: models not started were skipped; not a success.
-            return ended("cancelled", Next::Done, verdict);
+            return ended(RunOutcome::Cancelled, Next::Done, verdict);
         }
         self.succeeded(id, targets_of(out));
-        ended("success", Next::Done, verdict)
+        ended(RunOutcome::Success, Next::Done, verdict)
     }
 
     /// A pass succeeded: no drift is left in what it covered.
@@ -485,7 +485,7 @@ impl Reconciler {
         state.metrics.set_drift(drift.count);
         state.status.pending_drift = drift;
         state.status.last_error = None;
-        ended("drift", Next::Done, Verdict::Ok)
+        ended(RunOutcome::Drift, Next::Done, Verdict::Ok)
     }
 
     fn invalid(&mut self, diags: &[crate::manifest::Diagnostic], id: &str, v: Verdict) -> Ended {
@@ -498,9 +498,9 @@ impl Reconciler {
             lines.len(),
             self.applied.as_deref().unwrap_or("nothing yet")
         );
-        self.fail("invalid", &msg, lines);
+        self.fail(RunOutcome::Invalid, &msg, lines);
         self.invalid = Some(id.to_string());
-        ended("invalid", Next::WaitForChange, v)
+        ended(RunOutcome::Invalid, Next::WaitForChange, v)
     }
 
     fn registry_failed(&mut self, out: &Outcome, v: Verdict) -> Ended {
@@ -510,13 +510,13 @@ impl Reconciler {
             state.status.ready = false;
         }
         let msg = out.error_message().unwrap_or_default();
-        self.fail("registry_error", &msg, Vec::new());
-        ended("registry_error", Next::Retry, v)
+        self.fail(RunOutcome::RegistryError, &msg, Vec::new());
+        ended(RunOutcome::RegistryError, Next::Retry, v)
     }
 
-    fn fail(&mut self, kind: &str, message: &str, diagnostics: Vec<String>) {
+    fn fail(&mut self, kind: RunOutcome, message: &str, diagnostics: Vec<String>) {
         self.shared.lock().status.last_error = Some(LastError {
-            kind: kind.to_string(),
+            kind,
             message: message.to_string(),
             diagnostics,
             at: now_rfc3339(),
@@ -540,10 +540,10 @@ impl Step for Reconciler {
         // revision as attempted (or applied) also sees how the pass ended:
         // its error, models, actions and counters.
         // (A source that could not be read has no revision: "-".)
-        if end.outcome != "source_error" {
+        if end.outcome != RunOutcome::SourceError {
             self.attempted(&id);
         }
-        if end.outcome == "success" {
+        if end.outcome == RunOutcome::Success {
             self.applied_revision(&id);
         }
         let trigger: Vec<&str> = batch.reasons.iter().map(|r| r.as_str()).collect();
@@ -556,12 +556,12 @@ impl Step for Reconciler {
             .as_ref()
             .map(|e| e.message.clone());
         let ms = (secs * 1000.0) as u64;
-        if matches!(end.outcome, "success" | "drift" | "cancelled") {
-            info!(revision = %id, outcome = end.outcome, duration_ms = ms, trigger = trigger.join(","), "{line}");
+        if end.outcome.is_fine() {
+            info!(revision = %id, outcome = end.outcome.as_str(), duration_ms = ms, trigger = trigger.join(","), "{line}");
             self.last = (end.verdict, None);
         } else {
             let e = error.clone().unwrap_or_default();
-            warn!(revision = %id, outcome = end.outcome, duration_ms = ms, trigger = trigger.join(","), error = e, "{line}");
+            warn!(revision = %id, outcome = end.outcome.as_str(), duration_ms = ms, trigger = trigger.join(","), error = e, "{line}");
             self.last = (end.verdict, error);
         }
         end.next
@@ -573,7 +573,7 @@ fn targets_of(out: &Outcome) -> Option<&Targets> {
     out.desired.as_ref().and_then(|d| d.targets.as_ref())
 }
 
-fn ended(outcome: &'static str, next: Next, verdict: Verdict) -> Ended {
+fn ended(outcome: RunOutcome, next: Next, verdict: Verdict) -> Ended {
     Ended {
         outcome,
         next,

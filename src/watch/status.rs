@@ -10,18 +10,67 @@ use serde::Serialize;
 use crate::apply::ActionResult;
 use crate::manifest::targets::Targets;
 
-/// Outcome labels of `modelsync_reconciles_total`.
-pub const OUTCOMES: [&str; 9] = [
-    "success",
-    "cancelled",
-    "drift",
-    "invalid",
-    "source_error",
-    "registry_error",
-    "apply_error",
-    "unverified",
-    "output_error",
-];
+/// How one daemon reconcile ended: the label of
+/// `modelsync_reconciles_total`, the kind of `/status`'s `last_error`, and
+/// the word the reconcile's log line ends with — one vocabulary, spelled
+/// once ([`RunOutcome::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Success,
+    Cancelled,
+    Drift,
+    Invalid,
+    SourceError,
+    RegistryError,
+    ApplyError,
+    /// The head commit was refused by `--verify-signatures`.
+    Unverified,
+    OutputError,
+}
+
+impl RunOutcome {
+    /// Every outcome, in the order `/metrics` lists them.
+    pub const ALL: [RunOutcome; 9] = [
+        RunOutcome::Success,
+        RunOutcome::Cancelled,
+        RunOutcome::Drift,
+        RunOutcome::Invalid,
+        RunOutcome::SourceError,
+        RunOutcome::RegistryError,
+        RunOutcome::ApplyError,
+        RunOutcome::Unverified,
+        RunOutcome::OutputError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Success => "success",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Drift => "drift",
+            RunOutcome::Invalid => "invalid",
+            RunOutcome::SourceError => "source_error",
+            RunOutcome::RegistryError => "registry_error",
+            RunOutcome::ApplyError => "apply_error",
+            RunOutcome::Unverified => "unverified",
+            RunOutcome::OutputError => "output_error",
+        }
+    }
+
+    /// A run that went as it should (logged at info, not warn).
+    pub fn is_fine(self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Success | RunOutcome::Drift | RunOutcome::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
 const BUCKETS: [f64; 12] = [
@@ -155,8 +204,8 @@ pub struct SignatureStatus {
 /// The error of the last reconcile.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastError {
-    /// One of [`OUTCOMES`] (never `success`/`drift`).
-    pub kind: String,
+    /// How the run ended (never `success`/`drift`).
+    pub kind: RunOutcome,
     pub message: String,
     /// `file:line:column: message` lines for invalid manifests.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -210,7 +259,7 @@ impl Drift {
 /// Counters and gauges for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
-    reconciles: BTreeMap<String, u64>,
+    reconciles: BTreeMap<RunOutcome, u64>,
     buckets: [u64; BUCKETS.len()],
     duration_sum: f64,
     duration_count: u64,
@@ -234,8 +283,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts one reconcile with its outcome and duration.
-    pub fn reconciled(&mut self, outcome: &str, seconds: f64) {
-        *self.reconciles.entry(outcome.to_string()).or_default() += 1;
+    pub fn reconciled(&mut self, outcome: RunOutcome, seconds: f64) {
+        *self.reconciles.entry(outcome).or_default() += 1;
         for (bound, count) in BUCKETS.iter().zip(self.buckets.iter_mut()) {
             if seconds <= *bound {
                 *count += 1;
@@ -299,8 +348,8 @@ impl Metrics {
             "counter",
             "Reconciles run, by outcome.",
         );
-        for outcome in OUTCOMES {
-            let n = self.reconciles.get(outcome).copied().unwrap_or(0);
+        for outcome in RunOutcome::ALL {
+            let n = self.reconciles.get(&outcome).copied().unwrap_or(0);
             let _ = writeln!(
                 out,
                 "modelsync_reconciles_total{{outcome=\"{outcome}\"}} {n}"
@@ -518,8 +567,8 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let mut m = Metrics::default();
-        m.reconciled("success", 0.2);
-        m.reconciled("invalid", 3.0);
+        m.reconciled(RunOutcome::Success, 0.2);
+        m.reconciled(RunOutcome::Invalid, 3.0);
         m.succeeded(1_700_000_000.0, "abc\"1");
         m.action_applied("set_alias");
         m.action_applied("set_alias");

@@ -18,7 +18,7 @@ use super::{ModelRun, StepError};
 use crate::apply::ApplyOptions;
 use crate::apply::prepare::{self, Prepared};
 use crate::manifest::GateTarget;
-use crate::plan::{Action, ModelPlan, Target};
+use crate::plan::{Action, ModelPlan, VersionRef};
 use crate::registry::{Registry, RegistryError};
 use crate::state::{LiveVersion, Stage, tags};
 
@@ -84,7 +84,7 @@ impl Moves {
 
 /// The version a move puts in place and its target (stage or alias);
 /// `None` for an action that is not a move.
-fn move_of(action: &Action) -> Option<(&Target, GateTarget)> {
+fn move_of(action: &Action) -> Option<(&VersionRef, GateTarget)> {
     match action {
         Action::TransitionStage { version, to, .. } => Some((version, GateTarget::Stage(*to))),
         Action::SetAlias { version, alias, .. } => {
@@ -107,7 +107,7 @@ impl<R: Registry> ModelRun<'_, R> {
     /// the same request where prepared), then writes its audit tag.
     pub(super) async fn move_stage(
         &mut self,
-        version: &Target,
+        version: &VersionRef,
         (to, glass): (Stage, bool),
         holders: &[u64],
     ) -> Result<(), StepError> {
@@ -134,7 +134,7 @@ impl<R: Registry> ModelRun<'_, R> {
     pub(super) async fn set_alias(
         &mut self,
         (alias, glass): (&str, bool),
-        version: &Target,
+        version: &VersionRef,
         before: Option<u64>,
     ) -> Result<(), StepError> {
         let n = self.resolve(version)?;
@@ -154,7 +154,7 @@ impl<R: Registry> ModelRun<'_, R> {
         &mut self,
         version: u64,
         from: Stage,
-        replaced_by: Option<&Target>,
+        replaced_by: Option<&VersionRef>,
     ) -> Result<(), StepError> {
         if let Some(t) = replaced_by
             && self.moves.unmoved.contains(&GateTarget::Stage(from))

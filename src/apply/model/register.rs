@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use tracing::{info, warn};
 
 use super::{ModelRun, StepError};
-use crate::plan::Target;
+use crate::plan::VersionRef;
 use crate::registry::{NewVersion, Registry};
 use crate::state::LiveModel;
 
@@ -34,10 +34,10 @@ pub(super) struct Versions {
 impl<R: Registry> ModelRun<'_, R> {
     /// The version number `target` names: an existing one, or the one
     /// registered for a handle in this run.
-    pub(super) fn resolve(&self, target: &Target) -> Result<u64, StepError> {
+    pub(super) fn resolve(&self, target: &VersionRef) -> Result<u64, StepError> {
         match target {
-            Target::Existing(n) => Ok(*n),
-            Target::New(handle) => {
+            VersionRef::Existing(n) => Ok(*n),
+            VersionRef::New(handle) => {
                 self.versions.new.get(handle).copied().ok_or_else(|| {
                     StepError::Skip(format!("version {handle:?} was not registered"))
                 })

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::resolve::Resolved;
 use crate::manifest::{DesiredModel, GateTarget};
-use crate::plan::{Action, Held, Target};
+use crate::plan::{Action, Held, VersionRef};
 use crate::state::hold::{Cause, Hold};
 use crate::state::{LiveModel, Stage};
 
@@ -27,11 +27,11 @@ fn live_holder(model: Option<&LiveModel>, target: &GateTarget) -> Option<u64> {
 /// The `Held` entry for a pending move a hold keeps from happening.
 pub(crate) fn blocks(
     holds: &Holds,
-    (target, declared): (&GateTarget, &Target),
+    (target, declared): (&GateTarget, &VersionRef),
     model: Option<&LiveModel>,
 ) -> Option<Held> {
     let hold = holds.get(&target.key())?;
-    (*declared != Target::Existing(hold.version)).then(|| Held {
+    (*declared != VersionRef::Existing(hold.version)).then(|| Held {
         target: target.key(),
         declared: Some(declared.clone()),
         live: live_holder(model, target),
@@ -71,7 +71,7 @@ pub(crate) fn releases(
             };
             handle
                 .and_then(|h| resolved.slots.get(h))
-                .is_some_and(|slot| slot.target == Target::Existing(hold.version))
+                .is_some_and(|slot| slot.target == VersionRef::Existing(hold.version))
         })
         .map(|(target, hold)| Action::ReleaseHold {
             target: target.clone(),

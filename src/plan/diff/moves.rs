@@ -13,7 +13,7 @@ use super::resolve::{Resolved, Slot};
 use crate::manifest::windows::Window;
 use crate::manifest::{Approvals, DesiredModel, GateTarget};
 use crate::plan::gates::{self, Candidate};
-use crate::plan::{Action, Held, PlanContext, Target};
+use crate::plan::{Action, Held, PlanContext, VersionRef};
 use crate::state::{LiveModel, LiveState, Stage};
 
 /// A move the manifest requires: the target and the version to put there.
@@ -46,7 +46,7 @@ pub(crate) fn pending<'r, 'a>(
             continue;
         };
         let current = model.and_then(|m| m.aliases.get(alias)).copied();
-        if current.map(Target::Existing) != Some(slot.target.clone()) {
+        if current.map(VersionRef::Existing) != Some(slot.target.clone()) {
             out.push(Pending {
                 target: GateTarget::Alias(alias.clone()),
                 slot,
@@ -148,7 +148,7 @@ pub(crate) fn actions(
     };
     // Versions a declared stage will hold: never archived, their own
     // transition moves them.
-    let declared: BTreeSet<Target> = dm
+    let declared: BTreeSet<VersionRef> = dm
         .stages
         .values()
         .filter_map(|h| resolved.slots.get(h))
@@ -162,7 +162,7 @@ pub(crate) fn actions(
             continue;
         }
         for h in holders(Some(model), *stage) {
-            if !declared.contains(&Target::Existing(h)) {
+            if !declared.contains(&VersionRef::Existing(h)) {
                 out.push(Action::ArchiveVersion {
                     version: h,
                     from: *stage,
@@ -185,7 +185,7 @@ pub(crate) fn actions(
 fn prune(
     dm: &DesiredModel,
     model: &LiveModel,
-    declared: &BTreeSet<Target>,
+    declared: &BTreeSet<VersionRef>,
     holds: &Holds,
 ) -> (Vec<Action>, Vec<Held>) {
     let owned = Inventory::read(Some(model));
@@ -200,7 +200,7 @@ fn prune(
             continue;
         }
         for h in holders(Some(model), *stage) {
-            if !declared.contains(&Target::Existing(h)) {
+            if !declared.contains(&VersionRef::Existing(h)) {
                 out.push(Action::ArchiveVersion {
                     version: h,
                     from: *stage,

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::manifest::{DesiredModel, DesiredVersion, FromRef, Locator, Origin};
-use crate::plan::Target;
+use crate::plan::VersionRef;
 use crate::state::tags;
 use crate::state::{
     CopySource, DeclaredSource, LiveModel, LiveState, LiveVersion, ResolvedSource, VersionStatus,
@@ -23,7 +23,7 @@ use crate::state::{
 /// A declared handle, resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot<'a> {
-    pub target: Target,
+    pub target: VersionRef,
     /// The live version, `None` for a version this plan registers.
     pub live: Option<&'a LiveVersion>,
     /// The run the version has, or will have once registered.
@@ -119,7 +119,7 @@ pub(crate) fn resolve<'a>(
                     .clone();
                 let reg = registration(&first, source, run_id.as_deref(), resolved);
                 let slot = Slot {
-                    target: Target::New(first.clone()),
+                    target: VersionRef::New(first.clone()),
                     live: None,
                     run_id: reg.run_id.clone(),
                     model_id: reg.model_id.clone(),
@@ -200,7 +200,7 @@ fn resolve_copy<'a>(
         .or_insert_with(|| dv.handle.clone())
         .clone();
     let slot = Slot {
-        target: Target::New(first.clone()),
+        target: VersionRef::New(first.clone()),
         live: None,
         run_id: (!src.run_id.is_empty()).then(|| src.run_id.clone()),
         // Gated on the source run's metrics (observe adds them) until the
@@ -264,7 +264,7 @@ pub(crate) fn find_source<'a>(
 
 fn existing(v: &LiveVersion) -> Slot<'_> {
     Slot {
-        target: Target::Existing(v.version),
+        target: VersionRef::Existing(v.version),
         live: Some(v),
         run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
         model_id: (!v.model_id.is_empty()).then(|| v.model_id.clone()),

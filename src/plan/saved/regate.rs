@@ -59,7 +59,7 @@ fn follows_a_move(a: &Action) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{GateCheck, GateStatus, Target};
+    use crate::plan::{GateCheck, GateStatus, VersionRef};
     use crate::state::Stage;
 
     fn gate(status: GateStatus) -> Vec<GateCheck> {
@@ -73,7 +73,7 @@ mod tests {
 
     fn promote(status: GateStatus) -> Action {
         Action::TransitionStage {
-            version: Target::Existing(2),
+            version: VersionRef::Existing(2),
             from: Stage::None,
             to: Stage::Production,
             holders: vec![1],
@@ -98,7 +98,7 @@ mod tests {
         let archive = Action::ArchiveVersion {
             version: 1,
             from: Stage::Production,
-            replaced_by: Some(Target::Existing(2)),
+            replaced_by: Some(VersionRef::Existing(2)),
         };
         let reviewed = plan(vec![promote(GateStatus::Blocked)]);
         let fresh = plan(vec![promote(GateStatus::Passed), archive.clone()]);

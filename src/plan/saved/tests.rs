@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::manifest::{Gate, GateTarget};
 use crate::plan::{
-    Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, Target,
+    Action, ExperimentAction, ExperimentPlan, GateCheck, GateStatus, ModelPlan, VersionRef,
 };
 use crate::state::{CopySource, Stage, TreeFile, VersionStatus};
 
@@ -25,10 +25,10 @@ fn stage() -> impl Strategy<Value = Stage> {
     prop::sample::select(Stage::ALL.to_vec())
 }
 
-fn target() -> impl Strategy<Value = Target> {
+fn target() -> impl Strategy<Value = VersionRef> {
     prop_oneof![
-        any::<u64>().prop_map(Target::Existing),
-        text().prop_map(Target::New)
+        any::<u64>().prop_map(VersionRef::Existing),
+        text().prop_map(VersionRef::New)
     ]
 }
 

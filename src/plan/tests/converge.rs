@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::plan::stale::registered_as;
-use crate::plan::{Action, ExperimentAction, Target, plan};
+use crate::plan::{Action, ExperimentAction, VersionRef, plan};
 use crate::state::{LiveModel, LiveVersion, ResolvedSource};
 
 const SOURCES: [&str; 5] = [
@@ -55,9 +55,9 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
                 .models
                 .get_mut(&mp.model)
                 .expect("model exists before its changes");
-            let number = |t: &Target| match t {
-                Target::Existing(n) => *n,
-                Target::New(h) => new_numbers[h],
+            let number = |t: &VersionRef| match t {
+                VersionRef::Existing(n) => *n,
+                VersionRef::New(h) => new_numbers[h],
             };
             match action {
                 Action::CreateModel { .. } => unreachable!("handled above"),

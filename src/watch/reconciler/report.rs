@@ -11,7 +11,9 @@ use crate::reconcile::{Mode, Outcome, Stop, Verdict};
 use crate::source::signature::{self, Check};
 use crate::watch::models;
 use crate::watch::notify::Event;
-use crate::watch::status::{RECENT_ACTIONS, RecentAction, SignatureStatus, now_rfc3339};
+use crate::watch::status::{
+    RECENT_ACTIONS, RecentAction, RunOutcome, SignatureStatus, now_rfc3339,
+};
 
 impl Reconciler {
     /// Waits (at most `timeout`) for queued notifications to be delivered.
@@ -69,14 +71,14 @@ impl Reconciler {
             let signer = sig.signer.clone().unwrap_or_else(|| "unsigned".into());
             state.metrics.set_unverified(Some((id.to_string(), signer)));
         }
-        self.fail("unverified", &msg, Vec::new());
+        self.fail(RunOutcome::Unverified, &msg, Vec::new());
         self.unverified = Some(id.to_string());
         let mut event = self.event("unverified", id);
         event.error = Some(msg);
         event.signature = Some(sig);
         self.config.notifier.send(event);
         Some(Some((
-            ended("unverified", Next::WaitForChange, Verdict::Error),
+            ended(RunOutcome::Unverified, Next::WaitForChange, Verdict::Error),
             id.to_string(),
         )))
     }
@@ -135,7 +137,7 @@ impl Reconciler {
                 .status
                 .last_error
                 .as_ref()
-                .is_some_and(|e| e.kind == "unverified")
+                .is_some_and(|e| e.kind == RunOutcome::Unverified)
         {
             state.status.last_error = None;
         }
@@ -276,10 +278,14 @@ impl Reconciler {
 /// sets a commit status; `None` for a run that changed nothing.
 fn notification_kind(out: &Outcome, end: &Ended) -> Option<&'static str> {
     match end.outcome {
-        "drift" => return Some("drift"),
-        "invalid" | "registry_error" | "apply_error" | "source_error" => return Some("failed"),
-        "cancelled" => return None,
-        _ => {}
+        RunOutcome::Drift => return Some("drift"),
+        RunOutcome::Invalid
+        | RunOutcome::RegistryError
+        | RunOutcome::ApplyError
+        | RunOutcome::SourceError
+        | RunOutcome::OutputError => return Some("failed"),
+        RunOutcome::Cancelled => return None,
+        RunOutcome::Success | RunOutcome::Unverified => {}
     }
     let frozen = out.observed.as_ref().is_some_and(|l| l.freeze.is_some());
     if end.verdict == Verdict::Blocked {
