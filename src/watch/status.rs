@@ -342,8 +342,116 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_signatures(&mut out);
+        self.render_reconciles(&mut out);
+        self.render_state(&mut out);
+        self.render_counts(&mut out);
+        self.render_leader(&mut out);
+        out
+    }
+
+    /// The last success, drift and holds.
+    fn render_state(&self, o: &mut String) {
+        let ts = self.last_success.unwrap_or(0.0);
+        single(
+            o,
+            "last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful reconcile (0: none yet).",
+            ts,
+        );
+        single(
+            o,
+            "drift_detected",
+            "gauge",
+            "Drifted actions found and not repaired (--drift warn).",
+            self.drift,
+        );
+        single(
+            o,
+            "holds",
+            "gauge",
+            "Holds standing on the declared models (modelsync rollback, hold list), as last read.",
+            self.holds,
+        );
+    }
+
+    /// Actions, verifications, registry requests and the applied revision.
+    fn render_counts(&self, o: &mut String) {
         header(
-            &mut out,
+            o,
+            "actions_applied_total",
+            "counter",
+            "Actions applied to the registry, by kind.",
+        );
+        labelled(o, "actions_applied_total", "kind", &self.actions);
+        header(
+            o,
+            "verifications_total",
+            "counter",
+            "Verifications after a move that ended, by result (verified, failed).",
+        );
+        labelled(o, "verifications_total", "result", &self.verifications);
+        single(
+            o,
+            "registry_requests_total",
+            "counter",
+            "Requests sent to the registry.",
+            self.registry_requests,
+        );
+        single(
+            o,
+            "registry_errors_total",
+            "counter",
+            "Registry requests that failed.",
+            self.registry_errors,
+        );
+        header(
+            o,
+            "applied_revision_info",
+            "gauge",
+            "The revision of the last successful reconcile.",
+        );
+        if let Some(rev) = &self.revision {
+            let _ = writeln!(
+                o,
+                "modelsync_applied_revision_info{{revision=\"{}\"}} 1",
+                escape(rev)
+            );
+        }
+    }
+
+    /// The leader election's gauges (with `--leader-election`).
+    fn render_leader(&self, o: &mut String) {
+        if let Some((leading, transitions, requests)) = self.leader {
+            single(
+                o,
+                "leader",
+                "gauge",
+                "1 while this replica is the elected leader, else 0.",
+                u8::from(leading),
+            );
+            single(
+                o,
+                "leader_transitions_total",
+                "counter",
+                "Times this replica became leader or stepped down.",
+                transitions,
+            );
+            single(
+                o,
+                "leader_election_requests_total",
+                "counter",
+                "Requests sent to the leader-election engine (etcd or PostgreSQL).",
+                requests,
+            );
+        }
+    }
+}
+impl Metrics {
+    /// `modelsync_reconciles_total` by outcome, and the duration histogram.
+    fn render_reconciles(&self, out: &mut String) {
+        header(
+            out,
             "reconciles_total",
             "counter",
             "Reconciles run, by outcome.",
@@ -355,136 +463,28 @@ impl Metrics {
                 "modelsync_reconciles_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
-        header(
-            &mut out,
-            "reconcile_duration_seconds",
-            "histogram",
-            "Duration of reconciles.",
-        );
+        let name = "reconcile_duration_seconds";
+        header(out, name, "histogram", "Duration of reconciles.");
         for (bound, count) in BUCKETS.iter().zip(self.buckets.iter()) {
-            let _ = writeln!(
-                out,
-                "modelsync_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
-            );
+            let _ = writeln!(out, "modelsync_{name}_bucket{{le=\"{bound}\"}} {count}");
         }
         let n = self.duration_count;
-        let _ = writeln!(
-            out,
-            "modelsync_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {n}"
-        );
-        let _ = writeln!(
-            out,
-            "modelsync_reconcile_duration_seconds_sum {}",
-            self.duration_sum
-        );
-        let _ = writeln!(out, "modelsync_reconcile_duration_seconds_count {n}");
-        header(
-            &mut out,
-            "last_success_timestamp_seconds",
-            "gauge",
-            "Unix time of the last successful reconcile (0: none yet).",
-        );
-        let ts = self.last_success.unwrap_or(0.0);
-        let _ = writeln!(out, "modelsync_last_success_timestamp_seconds {ts}");
-        header(
-            &mut out,
-            "drift_detected",
-            "gauge",
-            "Drifted actions found and not repaired (--drift warn).",
-        );
-        let _ = writeln!(out, "modelsync_drift_detected {}", self.drift);
-        header(
-            &mut out,
-            "holds",
-            "gauge",
-            "Holds standing on the declared models (modelsync rollback, hold list), as last read.",
-        );
-        let _ = writeln!(out, "modelsync_holds {}", self.holds);
-        header(
-            &mut out,
-            "actions_applied_total",
-            "counter",
-            "Actions applied to the registry, by kind.",
-        );
-        for (kind, n) in &self.actions {
-            let _ = writeln!(
-                out,
-                "modelsync_actions_applied_total{{kind=\"{}\"}} {n}",
-                escape(kind)
-            );
-        }
-        header(
-            &mut out,
-            "verifications_total",
-            "counter",
-            "Verifications after a move that ended, by result (verified, failed).",
-        );
-        for (result, n) in &self.verifications {
-            let _ = writeln!(
-                out,
-                "modelsync_verifications_total{{result=\"{}\"}} {n}",
-                escape(result)
-            );
-        }
-        header(
-            &mut out,
-            "registry_requests_total",
-            "counter",
-            "Requests sent to the registry.",
-        );
-        let _ = writeln!(
-            out,
-            "modelsync_registry_requests_total {}",
-            self.registry_requests
-        );
-        header(
-            &mut out,
-            "registry_errors_total",
-            "counter",
-            "Registry requests that failed.",
-        );
-        let _ = writeln!(
-            out,
-            "modelsync_registry_errors_total {}",
-            self.registry_errors
-        );
-        header(
-            &mut out,
-            "applied_revision_info",
-            "gauge",
-            "The revision of the last successful reconcile.",
-        );
-        if let Some(rev) = &self.revision {
-            let _ = writeln!(
-                out,
-                "modelsync_applied_revision_info{{revision=\"{}\"}} 1",
-                escape(rev)
-            );
-        }
-        if let Some((leading, transitions, requests)) = self.leader {
-            header(
-                &mut out,
-                "leader",
-                "gauge",
-                "1 while this replica is the elected leader, else 0.",
-            );
-            let _ = writeln!(out, "modelsync_leader {}", u8::from(leading));
-            header(
-                &mut out,
-                "leader_transitions_total",
-                "counter",
-                "Times this replica became leader or stepped down.",
-            );
-            let _ = writeln!(out, "modelsync_leader_transitions_total {transitions}");
-            header(
-                &mut out,
-                "leader_election_requests_total",
-                "counter",
-                "Requests sent to the leader-election engine (etcd or PostgreSQL).",
-            );
-            let _ = writeln!(out, "modelsync_leader_election_requests_total {requests}");
-        }
-        out
+        let _ = writeln!(out, "modelsync_{name}_bucket{{le=\"+Inf\"}} {n}");
+        let _ = writeln!(out, "modelsync_{name}_sum {}", self.duration_sum);
+        let _ = writeln!(out, "modelsync_{name}_count {n}");
+    }
+}
+
+/// A metric with one value: its header and its line.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "modelsync_{name} {value}");
+}
+
+/// One line per label value (escaped) of a metric whose header is written.
+fn labelled(out: &mut String, name: &str, label: &str, values: &BTreeMap<String, u64>) {
+    for (value, n) in values {
+        let _ = writeln!(out, "modelsync_{name}{{{label}=\"{}\"}} {n}", escape(value));
     }
 }
 
