@@ -32,7 +32,7 @@ for tool in maturin pre-commit hadolint; do scripts/ensure-pytool.sh "$tool" >/d
 scripts/ensure-kserve-storage.sh >/dev/null
 echo "test.sh: tools ready after $(( $(date +%s) - start )) s" >&2
 # The builds (debug, release, the pre-commit hook's own) and the servers'
-# data take about 20 GB: say up front how much room there is, so that a
+# data take about 25 GB: say up front how much room there is, so that a
 # "No space left on device" later reads as what it is.
 echo "test.sh: free disk space: $(df -Ph . | awk 'NR==2 {print $4}') here, $(df -Ph "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}') in ${TMPDIR:-/tmp}" >&2
 cargo clippy --all-targets --locked -- -D warnings
