@@ -27,17 +27,7 @@ pub async fn run(g: &GlobalArgs, a: ApproveArgs, decision: Decision) -> anyhow::
     let now_ms = crate::clock::EvalClock::from_env()?.now_ms() / 1000 * 1000;
     let stores_tag = a.out.is_none() && !a.print_statement;
     let reg = common::open_registry(g, stores_tag).await?;
-    let model = reg
-        .get_model(&a.model)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| {
-            anyhow!(
-                "registered model {:?} does not exist in {}",
-                a.model,
-                reg.uri()
-            )
-        })?;
+    let model = common::existing_model(&reg, &a.model).await?;
     let version = pick(&model, a.version)?;
     let key = a.key.as_deref().map(load_key).transpose()?;
     let approvers = approvers_file(a.out.as_deref())?;

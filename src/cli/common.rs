@@ -76,8 +76,15 @@ pub async fn open_registry(g: &GlobalArgs, write: bool) -> anyhow::Result<AnyReg
 /// Reads one registered model from the configured registry; an error when
 /// it does not exist.
 pub async fn read_model(g: &GlobalArgs, name: &str) -> anyhow::Result<crate::state::LiveModel> {
+    existing_model(&open_registry(g, false).await?, name).await
+}
+
+/// Reads one registered model from `reg`; an error when it does not exist.
+pub async fn existing_model(
+    reg: &AnyRegistry,
+    name: &str,
+) -> anyhow::Result<crate::state::LiveModel> {
     use crate::registry::Registry;
-    let reg = open_registry(g, false).await?;
     reg.get_model(name)
         .await
         .with_context(|| format!("reading {}", reg.uri()))?

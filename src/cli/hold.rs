@@ -45,17 +45,7 @@ pub async fn rollback(g: &GlobalArgs, a: RollbackArgs) -> anyhow::Result<Exit> {
     let reg = common::open_registry(g, true).await?;
     let what = target_text(&req.target.key());
     // Decided once to ask (nothing written), again under the lease.
-    let model = reg
-        .get_model(&req.model)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| {
-            anyhow!(
-                "registered model {:?} does not exist in {}",
-                req.model,
-                reg.uri()
-            )
-        });
+    let model = common::existing_model(&reg, &req.model).await;
     let d = match rollback::decide(&model?, &req) {
         Ok(d) => d,
         Err(e) => return Ok(failed(e)),
@@ -156,17 +146,7 @@ async fn release(g: &GlobalArgs, a: &HoldReleaseArgs) -> anyhow::Result<Exit> {
     let key = target(&a.target)?.key();
     let what = target_text(&key);
     let reg = common::open_registry(g, true).await?;
-    let model = reg
-        .get_model(&a.model)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| {
-            anyhow!(
-                "registered model {:?} does not exist in {}",
-                a.model,
-                reg.uri()
-            )
-        })?;
+    let model = common::existing_model(&reg, &a.model).await?;
     let Some(h) = hold::holds(&model).remove(&key) else {
         eprintln!("No hold on {what} of {:?}; nothing to release.", a.model);
         return Ok(Exit::Ok);

@@ -33,11 +33,7 @@ pub async fn run(g: &GlobalArgs, a: ResolveArgs) -> anyhow::Result<Exit> {
         );
     }
     let reg = common::open_registry(g, false).await?;
-    let model = reg
-        .get_model(name)
-        .await
-        .with_context(|| format!("reading {}", reg.uri()))?
-        .ok_or_else(|| anyhow!("registered model {name:?} does not exist in {}", reg.uri()))?;
+    let model = common::existing_model(&reg, name).await?;
     let version = super::get::select(&model, a.stage.as_deref(), alias, a.version)?;
     let n = version.version;
     let found = reg
