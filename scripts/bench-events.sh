@@ -23,6 +23,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # shellcheck source=bench/lib.sh
 source scripts/bench/lib.sh
+# shellcheck source=bench/seed.sh
+source scripts/bench/seed.sh
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 nv=10
@@ -34,7 +36,6 @@ secret="bench-events-webhook-secret"
 scripts/ensure-system-deps.sh
 bin="$(scripts/ensure-mlflow.sh 3.17.2 servers)"
 modelsync="$(bench_binary)"
-pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 work="$(mktemp -d /tmp/modelsync-bench-events.XXXXXX)"
 chmod 755 "$work"
@@ -46,18 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
-mkdir -p "$work/pg"
-[ "$(id -u)" -ne 0 ] || chown postgres "$work/pg"
-"${as_pg[@]}" "$pgbin/initdb" -D "$work/pg/data" -U mlflow --auth=trust -E UTF8 --locale=C --no-sync --no-instructions >/dev/null
-pg_port="$(free_port)"
-"${as_pg[@]}" "$pgbin/postgres" -D "$work/pg/data" -p "$pg_port" -k "$work/pg" \
-  -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off >"$work/pg.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
-"$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U mlflow mlflow
-psql=("$pgbin/psql" -q -h 127.0.0.1 -p "$pg_port" -U mlflow -d mlflow -v ON_ERROR_STOP=1)
+bench_pg_start "$work"
 
 # Webhooks to the daemon on plain-HTTP loopback, one key for the 4 workers'
 # secrets, a new webhook used within a second (docs/mlflow.md).
@@ -78,7 +68,7 @@ until curl -sf "$url/health" >/dev/null; do
 done
 echo "bench-events: MLflow on PostgreSQL (4 workers) up after $(( $(date +%s) - start )) s; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-requests() { grep -c ' HTTP/1.1" ' "$work/access.log" || true; }
+requests() { bench_requests "$work/access.log"; }
 # endpoints FROM TO LABEL: the requests FROM+1..TO by endpoint, on stderr.
 endpoints() {
   grep ' HTTP/1.1" ' "$work/access.log" | sed -n "$(($1 + 1)),$2p" \
@@ -162,26 +152,7 @@ echo "| models x versions | event | median (s) | worst (s) | requests | notes |"
 echo "|---|---|---:|---:|---:|---|"
 seeded=0
 for n in "${sizes[@]}"; do
-  # Seed models seeded+1..n as scripts/bench-postgres.sh does.
-  "${psql[@]}" <<SQL
-INSERT INTO registered_models (name, creation_time, last_updated_time, description)
-  SELECT format('bench-%s', lpad(i::text, 5, '0')), 0, 0, ''
-  FROM generate_series($((seeded + 1)), $n) i;
-INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id,
-                            current_stage, source, run_id, status, status_message, run_link, storage_location)
-  SELECT format('bench-%s', lpad(i::text, 5, '0')), v, 0, 0, '', '',
-         CASE v WHEN $nv THEN 'Production' WHEN $((nv - 1)) THEN 'Staging' ELSE 'Archived' END,
-         format('s3://bench/%s/%s', i, v), '', 'READY', '', '', format('s3://bench/%s/%s', i, v)
-  FROM generate_series($((seeded + 1)), $n) i, generate_series(1, $nv) v;
-INSERT INTO registered_model_aliases (alias, version, name)
-  SELECT 'champion', $nv, format('bench-%s', lpad(i::text, 5, '0'))
-  FROM generate_series($((seeded + 1)), $n) i;
-INSERT INTO registered_model_tags (key, value, name)
-  SELECT 'modelsync.managed', '{"aliases":["champion"],"stages":["Staging","Production"]}',
-         format('bench-%s', lpad(i::text, 5, '0'))
-  FROM generate_series($((seeded + 1)), $n) i;
-ANALYZE;
-SQL
+  bench_seed $((seeded + 1)) "$n" "$nv"
   seeded=$n
   # One manifest per model, in a git repository (a bare remote and a clone).
   repo="$work/repo-$n"
@@ -189,25 +160,7 @@ SQL
   git init -q --bare -b main "$repo/remote.git"
   git init -q -b main "$repo/clone"
   mkdir -p "$repo/clone/m"
-  "$bin/python" - "$n" "$repo/clone/m" "$nv" <<'PY'
-import sys
-n, folder, nv = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-versions = "".join(f"    v{k}: {{version: {k}}}\n" for k in range(1, nv + 1))
-for i in range(1, n + 1):
-    with open(f"{folder}/bench-{i:05d}.yaml", "w") as f:
-        f.write(f"""apiVersion: modelsync/v1
-kind: RegisteredModel
-metadata:
-  name: bench-{i:05d}
-spec:
-  versions:
-{versions}  stages:
-    Staging: v{nv - 1}
-    Production: v{nv}
-  aliases:
-    champion: v{nv}
-""")
-PY
+  bench_manifests "$n" "$nv" "$repo/clone/m"
   g() { git -C "$repo/clone" -c user.name=bench -c user.email=bench@example.com "$@"; }
   g add -A && g commit -qm seed && g remote add origin "$repo/remote.git" && g push -q origin main
   MODELSYNC_HTTP_TIMEOUT=300s "$modelsync" --registry "$url" -q plan "$repo/clone/m" --detailed-exitcode >/dev/null || {

@@ -67,7 +67,7 @@ fn locate(
             );
             return None;
         }
-        return locate_from(ctx, from).map(Locator::From);
+        return locate_from(ctx, from).map(|f| Locator::From(Box::new(f)));
     }
     match (&v.version, &v.source) {
         (Some(_), Some(_)) => {

@@ -19,7 +19,7 @@ fn from() -> FromRef {
 fn desired_copy() -> DesiredState {
     desired(vec![
         M::new("nba")
-            .handle("released", Locator::From(from()))
+            .handle("released", Locator::From(Box::new(from())))
             .alias("champion", "released"),
     ])
 }

@@ -353,7 +353,7 @@ impl Client {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
-                match resp.text().await {
+                match body_bytes(resp).await {
                     Ok(body) => Ok((status, retry_after, body)),
                     Err(e) => Err(e),
                 }
@@ -372,9 +372,10 @@ impl Client {
                     "mlflow request"
                 );
                 if (200..300).contains(&status) {
-                    return decode(ep, &body).map_err(|e| (e, Retry::No));
+                    return decode(ep, body).map_err(|e| (e, Retry::No));
                 }
                 self.errors.fetch_add(1, Ordering::Relaxed);
+                let body = String::from_utf8_lossy(&body);
                 let err = self.grant_hint(classify_error(ep, status, &body, &self.display));
                 let how = match status {
                     408 | 429 => Retry::Safe(retry_after),
@@ -469,15 +470,34 @@ fn refuse_leaks(ep: &Endpoint, segment: Option<&str>, payload: &Payload<'_>) -> 
     })
 }
 
-fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: &str) -> Result<T, CallError> {
+/// A response's body, read into one buffer of the announced length (a bulk
+/// page is megabytes: `text()` would hold its chunks, then a joined copy,
+/// then a decoded copy).
+async fn body_bytes(mut resp: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+    const PREALLOCATE_MAX: u64 = 64 << 20;
+    let announced = resp.content_length().unwrap_or(0).min(PREALLOCATE_MAX);
+    let mut body = Vec::with_capacity(announced as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Decodes an answer straight from its bytes, which are dropped as soon
+/// as it is decoded (before the caller folds it in).
+fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: Vec<u8>) -> Result<T, CallError> {
     // Some answers are empty rather than `{}`.
-    let body = if body.trim().is_empty() { "{}" } else { body };
-    serde_json::from_str(body).map_err(|e| {
+    let body: &[u8] = if body.trim_ascii().is_empty() {
+        b"{}"
+    } else {
+        &body
+    };
+    serde_json::from_slice(body).map_err(|e| {
         CallError::Registry(RegistryError::Other(format!(
             "{}: unexpected answer from {}: {e}; body starts {:?}",
             ep.op,
             ep.path,
-            snippet(body)
+            snippet(&String::from_utf8_lossy(&body[..body.len().min(4096)]))
         )))
     })
 }

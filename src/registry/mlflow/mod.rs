@@ -42,6 +42,7 @@ mod errors;
 pub(crate) mod freeze;
 pub mod lease;
 mod logged;
+mod pages;
 mod paging;
 mod permissions;
 mod prompts;

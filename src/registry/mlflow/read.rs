@@ -6,9 +6,10 @@
 //! tags, descriptions) and one `model-versions/search` page 20,000
 //! versions. Tokens are offsets, so results are sorted and de-duplicated;
 //! where the server's tokens are MLflow's offset tokens, the pages after
-//! the first are asked for four at a time.
+//! the first are asked for four at a time, and each page is folded into the
+//! live state as it arrives (`pages.rs`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
@@ -16,6 +17,7 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
+use super::pages::{Versions, rest_of_pages};
 use super::paging::Search;
 use super::wire::{
     Experiment, ExperimentPage, ExperimentResponse, ModelVersion, ModelVersionPage,
@@ -32,9 +34,6 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 pub const PER_MODEL_SEARCH_LIMIT: usize = 20;
 /// Requests in flight for per-object reads (runs, per-model searches).
 const READ_CONCURRENCY: usize = 8;
-/// Pages of one search asked for at once, once its tokens are known to be
-/// offsets (MLflow's default is 4 server workers).
-const PAGE_CONCURRENCY: usize = 4;
 /// The version page asked for first. The OSS server accepts up to 200,000,
 /// but one page is built by one server worker and held whole in memory on
 /// both sides: at 100,000 versions (PostgreSQL) one page took 39 s and the
@@ -50,14 +49,16 @@ const MODEL_PAGE: u64 = 1000;
 /// known (while the manifests were parsed).
 pub struct Prefetched {
     models: BTreeMap<String, LiveModel>,
-    versions: Vec<ModelVersion>,
+    versions: Versions,
 }
 
 /// The two bulk reads of a snapshot, for every model.
 pub async fn prefetch(reg: &MlflowRegistry) -> Result<Prefetched> {
-    let (models, versions) =
-        futures_util::future::try_join(search_models(reg, &Scope::All), search_versions(reg, None))
-            .await?;
+    let (models, versions) = futures_util::future::try_join(
+        search_models(reg, &Scope::All),
+        fold_versions(reg, &Scope::All),
+    )
+    .await?;
     Ok(Prefetched { models, versions })
 }
 
@@ -126,13 +127,14 @@ async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveStat
         match req.models.names() {
             Some(names) if names.len() <= PER_MODEL_SEARCH_LIMIT => {
                 let reads: Vec<_> = names.iter().map(|name| versions_of(reg, name)).collect();
-                let found: Vec<Vec<ModelVersion>> = stream::iter(reads)
-                    .buffer_unordered(READ_CONCURRENCY)
-                    .try_collect()
-                    .await?;
-                Ok(found.into_iter().flatten().collect())
+                let mut pages = stream::iter(reads).buffer_unordered(READ_CONCURRENCY);
+                let mut versions = Versions::default();
+                while let Some(page) = pages.try_next().await? {
+                    versions.fold(page, &req.models);
+                }
+                Ok(versions)
             }
-            _ => search_versions(reg, None).await,
+            _ => fold_versions(reg, &req.models).await,
         }
     };
     let experiments = async {
@@ -147,7 +149,7 @@ async fn in_bulk(reg: &MlflowRegistry, req: &SnapshotRequest) -> Result<LiveStat
         futures_util::future::try_join3(search_models(reg, &req.models), versions, experiments)
             .await?;
     let freeze = take_freeze(&mut models);
-    attach(&mut models, versions)?;
+    versions.attach(&mut models)?;
     Ok(LiveState {
         models,
         experiments,
@@ -178,7 +180,7 @@ async fn from_prefetched(
     let mut models = p.models;
     let freeze = take_freeze(&mut models);
     models.retain(|name, _| names.contains(name));
-    attach(&mut models, p.versions)?;
+    p.versions.attach(&mut models)?;
     Ok(LiveState {
         models,
         experiments,
@@ -201,7 +203,9 @@ pub async fn get_model(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveMo
         Err(e) => return Err(e.into()),
     };
     let mut models = BTreeMap::from([(model.name.clone(), model)]);
-    attach(&mut models, versions_of(reg, name).await?)?;
+    let mut versions = Versions::default();
+    versions.fold(versions_of(reg, name).await?, &Scope::All);
+    versions.attach(&mut models)?;
     Ok(models.into_values().next())
 }
 
@@ -239,6 +243,26 @@ pub async fn search_versions(
     reg: &MlflowRegistry,
     filter: Option<&str>,
 ) -> Result<Vec<ModelVersion>> {
+    let mut out = Vec::new();
+    each_version_page(reg, filter, |page| out.extend(page)).await?;
+    Ok(out)
+}
+
+/// Every version in `scope`, folded into live versions page by page (the
+/// bulk read of a snapshot: no page outlives its fold).
+async fn fold_versions(reg: &MlflowRegistry, scope: &Scope) -> Result<Versions> {
+    let mut versions = Versions::default();
+    each_version_page(reg, None, |page| versions.fold(page, scope)).await?;
+    Ok(versions)
+}
+
+/// `model-versions/search` with `filter`, every page handed to `take` in
+/// order as it arrives.
+async fn each_version_page(
+    reg: &MlflowRegistry,
+    filter: Option<&str>,
+    mut take: impl FnMut(Vec<ModelVersion>),
+) -> Result<()> {
     let first = loop {
         let page_size = reg.version_page.load(Ordering::Relaxed);
         match versions_page(reg, filter, page_size, String::new()).await {
@@ -253,15 +277,14 @@ pub async fn search_versions(
             Err(e) => return Err(e.into()),
         }
     };
-    let (page_size, (mut out, next)) = first;
-    let rest = rest_of_pages(next, page_size, |token| async move {
+    let (page_size, (page, next)) = first;
+    take(page);
+    let fetch = |token| async move {
         versions_page(reg, filter, page_size, token)
             .await
             .map_err(RegistryError::from)
-    })
-    .await?;
-    out.extend(rest);
-    Ok(out)
+    };
+    rest_of_pages(next, page_size, fetch, take).await
 }
 
 /// One `model-versions/search` page: its versions and the next token.
@@ -289,71 +312,6 @@ async fn versions_page(
     Ok((page.model_versions, page.next_page_token))
 }
 
-/// The pages after the first, whose answer named `next`. MLflow's OSS
-/// tokens are offsets (`base64({"offset": N})`): when `next` is exactly the
-/// token for the first page's size, the following pages are asked for
-/// [`PAGE_CONCURRENCY`] at a time, each with the token of its offset, so
-/// the server's workers build them side by side instead of one after
-/// another. Any other token (another server, another format) is followed
-/// page by page.
-async fn rest_of_pages<T, F, Fut>(mut next: String, page_size: u64, fetch: F) -> Result<Vec<T>>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, String)>>,
-{
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut offset = Some(page_size);
-    while !next.is_empty() && seen.insert(next.clone()) {
-        match offset {
-            Some(at) if next == offset_token(at) => {
-                let tokens = (0..PAGE_CONCURRENCY as u64).map(|i| offset_token(at + i * page_size));
-                let pages = futures_util::future::try_join_all(tokens.map(&fetch)).await?;
-                let mut at = at;
-                for (items, token) in pages {
-                    out.extend(items);
-                    at += page_size;
-                    next = token;
-                    if next != offset_token(at) {
-                        break;
-                    }
-                }
-                offset = Some(at);
-            }
-            _ => {
-                offset = None;
-                let (items, token) = fetch(next.clone()).await?;
-                out.extend(items);
-                next = token;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// MLflow's page token for `offset`: `base64(json.dumps({"offset": N}))`.
-fn offset_token(offset: u64) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let json = format!("{{\"offset\": {offset}}}");
-    let mut out = String::new();
-    for chunk in json.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn refuses_max_results(e: &CallError) -> bool {
     matches!(e, CallError::Api { code, message, .. }
         if (code == "INVALID_PARAMETER_VALUE" || code == "BAD_REQUEST") && message.contains("max_results"))
@@ -376,15 +334,18 @@ pub(super) async fn search_models(
             .map(|m| m.into_live())
             .collect()
     };
+    let mut take = |page: Vec<LiveModel>| {
+        for m in page {
+            models.entry(m.name.clone()).or_insert(m);
+        }
+    };
     let (first, next) = models_page(reg, String::new()).await?;
-    let rest = rest_of_pages(next, MODEL_PAGE, |token| async move {
+    take(keep(first));
+    let fetch = |token| async move {
         let (page, next) = models_page(reg, token).await?;
         Ok((keep(page), next))
-    })
-    .await?;
-    for m in keep(first).into_iter().chain(rest) {
-        models.entry(m.name.clone()).or_insert(m);
-    }
+    };
+    rest_of_pages(next, MODEL_PAGE, fetch, take).await?;
     Ok(models)
 }
 
@@ -405,19 +366,6 @@ async fn models_page(
         .call(&ep::SEARCH_MODELS, Payload::Query(&q))
         .await?;
     Ok((page.registered_models, page.next_page_token))
-}
-
-/// Puts versions under their models; versions of models not in the map are
-/// dropped (out of scope).
-fn attach(models: &mut BTreeMap<String, LiveModel>, versions: Vec<ModelVersion>) -> Result<()> {
-    for v in versions {
-        let Some(model) = models.get_mut(&v.name) else {
-            continue;
-        };
-        let live = v.into_live()?;
-        model.versions.entry(live.version).or_insert(live);
-    }
-    Ok(())
 }
 
 /// Declared experiments by name: the active ones, and the names that only
@@ -507,56 +455,5 @@ impl MlflowRegistry {
     pub async fn model_tags(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
         let models = search_models(self, &Scope::All).await?;
         Ok(models.into_iter().map(|(n, m)| (n, m.tags)).collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offset_tokens_are_mlflows() {
-        // base64.b64encode(json.dumps({"offset": N}).encode())
-        assert_eq!(offset_token(1000), "eyJvZmZzZXQiOiAxMDAwfQ==");
-        assert_eq!(offset_token(20000), "eyJvZmZzZXQiOiAyMDAwMH0=");
-        assert_eq!(offset_token(5), "eyJvZmZzZXQiOiA1fQ==");
-    }
-
-    #[tokio::test]
-    async fn pages_after_the_first_come_four_at_a_time_and_stop_at_the_last() {
-        use std::sync::Mutex;
-        // 10 items, pages of 2: offsets 0, 2, 4, 6, 8.
-        let asked = Mutex::new(Vec::new());
-        let fetch = |token: String| {
-            let at = (0..20)
-                .find(|o| offset_token(*o) == token)
-                .expect("offset token");
-            asked.lock().unwrap().push(at);
-            async move {
-                let items: Vec<u64> = (at..(at + 2).min(10)).collect();
-                let next = if at + 2 < 10 {
-                    offset_token(at + 2)
-                } else {
-                    String::new()
-                };
-                Ok((items, next))
-            }
-        };
-        let rest = rest_of_pages(offset_token(2), 2, fetch)
-            .await
-            .expect("pages");
-        assert_eq!(rest, (2..10).collect::<Vec<_>>());
-        assert_eq!(*asked.lock().unwrap(), vec![2, 4, 6, 8]);
-        // A token that is not an offset: page by page.
-        let seq = |token: String| async move {
-            Ok(match token.as_str() {
-                "a" => (vec![1], "b".to_string()),
-                _ => (vec![2], String::new()),
-            })
-        };
-        assert_eq!(
-            rest_of_pages("a".into(), 2, seq).await.expect("pages"),
-            vec![1, 2]
-        );
     }
 }
