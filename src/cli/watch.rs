@@ -15,7 +15,7 @@ use crate::watch::{self, SourceConfig, WatchConfig};
 pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
     if let Some(url) = &a.git {
         crate::uri::register_password("the password in the --git URL", url);
-        if let Some(why) = crate::source::git::unsupported_transport(url) {
+        if let Some(why) = crate::source::transport::unsupported_transport(url) {
             bail!(why);
         }
     }
