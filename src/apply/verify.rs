@@ -142,6 +142,9 @@ async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
                 by: ACTOR.to_string(),
                 break_glass: false,
                 now_ms,
+                // The daemon's own rollback of what it just moved: no
+                // window stops it (nor a freeze).
+                windows: Vec::new(),
             };
             match super::rollback::run(reg, &req).await {
                 Ok(o) => format!("rolled back to version {}, held", o.to),
