@@ -147,7 +147,7 @@ async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
                 windows: Vec::new(),
             };
             match super::rollback::run(reg, &req).await {
-                Ok(o) => format!("rolled back to version {}, held", o.to),
+                Ok(o) => crate::state::verification::rolled_back_then(o.to),
                 Err(e) => format!("not rolled back: {e}"),
             }
         }
@@ -161,7 +161,7 @@ async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
                 extra: Default::default(),
             };
             match super::hold::place(reg, &job.model, &job.target.key(), &hold).await {
-                Ok(()) => format!("held at version {}", job.version),
+                Ok(()) => crate::state::verification::held_then(job.version),
                 Err(e) => format!("not held: {e}"),
             }
         }

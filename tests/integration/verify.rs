@@ -8,6 +8,7 @@
 //! (exit 5), then passes. Every wait is on a condition with a deadline of minutes.
 
 mod daemon;
+mod replicas;
 mod rollback;
 
 use std::process::{Child, Stdio};
