@@ -9,7 +9,7 @@
 
 mod daemon;
 mod replicas;
-mod rollback;
+pub mod rollback;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

@@ -12,15 +12,15 @@ use modelsync::state::Stage;
 use modelsync::state::hold::holds;
 use modelsync::state::verification::{State, rolled_back_then};
 
-use super::{manifest, record, wait_record};
-use crate::copy::{model, run, train};
+use super::rollback::failing_after_a_first_move;
+use super::{record, wait_record};
+use crate::copy::model;
 use crate::leader::Engine;
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
 use crate::support::mlflow::{server, unique};
 use crate::support::proxy::Proxy;
 use crate::support::receiver::Receiver;
-use crate::support::scoring::failing;
 
 /// A replica: `watch m` through its own proxy, notifying its own receiver.
 struct Replica {
@@ -76,30 +76,8 @@ fn types(hook: &Receiver) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_only_the_leader_verifies_rolls_back_holds_and_notifies() {
     let srv = server();
-    let name = unique("replicas");
-    let v1 = train(srv, &name, 0.9, 1.0);
-    let v2 = train(srv, &name, 0.92, 2.0);
     let w = Workdir::new();
-    let staging = format!(
-        "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name:?}\nspec:\n  \
-         stages:\n    Staging: {v1}\n"
-    );
-    w.write("m/model.yaml", &staging);
-    let first = run(&w, &srv.url, &srv.env, &["apply", "m"]);
-    assert_eq!(first.code, 0, "{first:?}");
-    let checks = [format!(
-        r#"http: {{url: "{}/invocations", method: POST, body: '{{"inputs": [[0.0]]}}'}}"#,
-        failing()
-    )];
-    w.write(
-        "m/model.yaml",
-        &manifest(
-            &name,
-            v2,
-            &checks,
-            "every: 1s\ntimeout: 4s\nonFailure: rollback",
-        ),
-    );
+    let (name, v1, v2) = failing_after_a_first_move(srv, &w, "replicas");
     let election = unique("verify-election");
     let replicas = [replica(&w, &election).await, replica(&w, &election).await];
 
