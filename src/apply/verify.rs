@@ -233,9 +233,15 @@ async fn read_logged_model<R: Registry>(
 }
 
 async fn write<R: Registry>(reg: &R, job: &Job, record: &Record) {
-    let written = reg
+    // Flushed at once: the embedded registry keeps writes in memory until
+    // then, and a verification outlives the pass that flushed its moves.
+    let written = match reg
         .set_version_tag(&job.model, job.version, &job.tag_key(), &record.render())
-        .await;
+        .await
+    {
+        Ok(()) => reg.flush().await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = written {
         tracing::warn!(
             model = %job.model, version = job.version, target = %job.target, error = %e,
