@@ -187,9 +187,10 @@ impl<R: Registry> ModelRun<'_, R> {
         }
     }
 
-    /// Performs one action: each kind in its own step.
+    /// Performs one action: each kind in its own step (a move is told
+    /// whether it overrides a blocked gate, `glass`).
     async fn perform(&mut self, action: &Action) -> Result<(), StepError> {
-        let (reg, model) = (self.reg, self.model);
+        let (reg, model, glass) = (self.reg, self.model, action.breaks_glass());
         match action {
             Action::CreateModel { description, tags } => {
                 self.create_model(description.as_deref(), tags).await?
@@ -251,19 +252,13 @@ impl<R: Registry> ModelRun<'_, R> {
                 to,
                 holders,
                 ..
-            } => {
-                let glass = action.breaks_glass();
-                self.move_stage(version, (*to, glass), holders).await?
-            }
+            } => self.move_stage(version, (*to, glass), holders).await?,
             Action::SetAlias {
                 alias,
                 version,
                 before,
                 ..
-            } => {
-                let glass = action.breaks_glass();
-                self.set_alias((alias, glass), version, *before).await?
-            }
+            } => self.set_alias((alias, glass), version, *before).await?,
             Action::ArchiveVersion {
                 version,
                 from,

@@ -12,9 +12,14 @@
 //! version it replaces, make-before-break, as `apply` does); stamp the
 //! move on the version (`modelsync.promoted-at.<target>` with `previous=`,
 //! `rollback`, who and why). A freeze does not stop a rollback: it is the
-//! incident tool.
+//! incident tool. An open deny window (or a closed allow window) of
+//! `modelsync.toml` that applies to the target does, as it stops a move,
+//! unless the glass is broken: then the window is passed, said, and the
+//! stamp records `break-glass`.
 
 use crate::manifest::GateTarget;
+use crate::manifest::windows::Window;
+use crate::plan::{BreakGlass, GateCheck, GateStatus};
 use crate::registry::{AnyRegistry, HeldLease, Registry, RegistryError};
 use crate::state::hold::{self, Cause, Hold};
 use crate::state::{LiveModel, Stage, VersionStatus, history, tags};
@@ -31,14 +36,17 @@ pub struct RollbackRequest {
     pub cause: Cause,
     /// Who (`state::hold::actor`, or the daemon's name).
     pub by: String,
-    /// Replace a hold someone else placed on the target.
+    /// Replace a hold someone else placed on the target, pass a window.
     pub break_glass: bool,
-    /// The evaluation clock's now (ms): the hold's and the stamp's time.
+    /// The evaluation clock's now (ms): the hold's and the stamp's time,
+    /// and when the windows are evaluated.
     pub now_ms: i64,
+    /// The promotion windows of `modelsync.toml` (none: no window applies).
+    pub windows: Vec<Window>,
 }
 
 /// What a rollback did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RollbackOutcome {
     /// The version that held the target before (`None`: nothing did).
     pub from: Option<u64>,
@@ -51,6 +59,8 @@ pub struct RollbackOutcome {
     pub archived: Vec<u64>,
     /// False when the target already held `to` (only the hold was placed).
     pub moved: bool,
+    /// The windows `--break-glass` let it through (status `overridden`).
+    pub overridden: Vec<GateCheck>,
 }
 
 /// Why a rollback did not happen (nothing was written, unless
@@ -92,19 +102,32 @@ pub enum RollbackError {
         target: String,
         hold: Box<Hold>,
     },
+    #[error(
+        "{target} of {model:?} may not move now: {}; --break-glass lets this rollback through",
+        .checks.iter().map(|c| format!("{}: {}", c.gate, c.detail)).collect::<Vec<_>>().join("; ")
+    )]
+    Window {
+        model: String,
+        target: String,
+        checks: Vec<GateCheck>,
+    },
     #[error("{0}; the rollback stopped")]
     LostLease(String),
 }
 
 impl RollbackError {
-    /// True when someone else's hold stopped it (exit 5, like a gate).
+    /// True when someone else's hold or a window stopped it (exit 5, like
+    /// a gate).
     pub fn is_blocked(&self) -> bool {
-        matches!(self, RollbackError::HeldByOther { .. })
+        matches!(
+            self,
+            RollbackError::HeldByOther { .. } | RollbackError::Window { .. }
+        )
     }
 }
 
 /// The writes a rollback makes, decided from the model as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub from: Option<u64>,
     pub to: u64,
@@ -112,6 +135,8 @@ pub struct Decision {
     pub replaced_hold: Option<Hold>,
     /// Other holders of the stage, to archive once `to` holds it.
     pub archive: Vec<u64>,
+    /// The windows the glass let it through.
+    pub overridden: Vec<GateCheck>,
 }
 
 /// Decides a rollback of `model` (pure): the current holder, the version
@@ -124,6 +149,7 @@ pub fn decide(model: &LiveModel, req: &RollbackRequest) -> Result<Decision, Roll
         GateTarget::Alias(a) => model.aliases.get(a).copied().into_iter().collect(),
     };
     let from = current.first().copied();
+    let overridden = windows(req, &target)?;
     let replaced_hold = hold::holds(model).remove(&target);
     if let Some(h) = &replaced_hold
         && h.by != req.by
@@ -177,7 +203,38 @@ pub fn decide(model: &LiveModel, req: &RollbackRequest) -> Result<Decision, Roll
         hold,
         replaced_hold,
         archive,
+        overridden,
     })
+}
+
+/// What the windows say about moving `target` now: an error when one
+/// stops it, else the windows the glass passed (`plan::windows`, the
+/// freeze left out: a rollback is the incident tool).
+fn windows(req: &RollbackRequest, target: &str) -> Result<Vec<GateCheck>, RollbackError> {
+    let glass = req.break_glass.then(|| BreakGlass {
+        by: req.by.clone(),
+        reason: req.reason.clone(),
+    });
+    let checks = crate::plan::windows::checks(
+        &req.windows,
+        None,
+        (&req.model, &req.target),
+        req.now_ms,
+        glass.as_ref(),
+    );
+    let (blocked, passed): (Vec<GateCheck>, Vec<GateCheck>) = checks
+        .into_iter()
+        .filter(|c| c.status != GateStatus::Passed)
+        .partition(|c| c.status == GateStatus::Blocked);
+    if blocked.is_empty() {
+        Ok(passed)
+    } else {
+        Err(RollbackError::Window {
+            model: req.model.clone(),
+            target: target.to_string(),
+            checks: blocked,
+        })
+    }
 }
 
 /// Versions, the one most recently promoted into `target` first.
@@ -252,8 +309,8 @@ pub async fn under_lease<R: Registry>(
         let stamp = tags::Stamp {
             previous: d.from.filter(|f| *f != d.to),
             rollback: true,
-            break_glass: req.break_glass
-                && d.replaced_hold.as_ref().is_some_and(|h| h.by != req.by),
+            break_glass: !d.overridden.is_empty()
+                || (req.break_glass && d.replaced_hold.as_ref().is_some_and(|h| h.by != req.by)),
             by: Some(req.by.clone()),
             reason: Some(req.reason.clone()),
             ..tags::Stamp::at(d.hold.at.clone())
@@ -272,6 +329,7 @@ pub async fn under_lease<R: Registry>(
         replaced_hold: d.replaced_hold,
         archived: if moved { d.archive } else { Vec::new() },
         moved,
+        overridden: d.overridden,
     })
 }
 
@@ -327,6 +385,7 @@ mod tests {
             by: "alice".into(),
             break_glass: false,
             now_ms: 1_772_000_000_000,
+            windows: Vec::new(),
         }
     }
 
@@ -382,5 +441,40 @@ mod tests {
         r.break_glass = false;
         r.by = "bob".into();
         assert!(decide(&m, &r).is_ok());
+    }
+
+    /// Open every day from 00:00 UTC for 24 hours (always), on champion.
+    fn always_denied() -> Window {
+        Window {
+            name: "incident-free".into(),
+            kind: crate::manifest::windows::WindowKind::Deny,
+            schedule: "0 0 * * *".into(),
+            duration_ms: 24 * 3_600_000,
+            timezone: chrono_tz::UTC,
+            targets: vec!["champion".into()],
+            models: Vec::new(),
+            origin: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_deny_window_stops_it_unless_the_glass_is_broken() {
+        let mut r = req(GateTarget::Alias("champion".into()), None);
+        r.windows = vec![always_denied()];
+        let e = decide(&model(), &r).expect_err("inside the window");
+        assert!(e.is_blocked(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("window incident-free (deny)") && text.contains(" until "),
+            "{text}"
+        );
+        r.break_glass = true;
+        let d = decide(&model(), &r).expect("through the glass");
+        assert_eq!(d.overridden.len(), 1, "{d:?}");
+        assert_eq!(d.overridden[0].status, GateStatus::Overridden);
+        // Production is not a target the window names.
+        let mut r = req(GateTarget::Stage(Stage::Production), None);
+        r.windows = vec![always_denied()];
+        assert!(decide(&model(), &r).is_ok());
     }
 }

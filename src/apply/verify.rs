@@ -142,9 +142,12 @@ async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
                 by: ACTOR.to_string(),
                 break_glass: false,
                 now_ms,
+                // The daemon's own rollback of what it just moved: no
+                // window stops it (nor a freeze).
+                windows: Vec::new(),
             };
             match super::rollback::run(reg, &req).await {
-                Ok(o) => format!("rolled back to version {}, held", o.to),
+                Ok(o) => crate::state::verification::rolled_back_then(o.to),
                 Err(e) => format!("not rolled back: {e}"),
             }
         }
@@ -158,7 +161,7 @@ async fn on_failure(reg: &AnyRegistry, job: &Job, record: &Record) -> String {
                 extra: Default::default(),
             };
             match super::hold::place(reg, &job.model, &job.target.key(), &hold).await {
-                Ok(()) => format!("held at version {}", job.version),
+                Ok(()) => crate::state::verification::held_then(job.version),
                 Err(e) => format!("not held: {e}"),
             }
         }
@@ -230,9 +233,15 @@ async fn read_logged_model<R: Registry>(
 }
 
 async fn write<R: Registry>(reg: &R, job: &Job, record: &Record) {
-    let written = reg
+    // Flushed at once: the embedded registry keeps writes in memory until
+    // then, and a verification outlives the pass that flushed its moves.
+    let written = match reg
         .set_version_tag(&job.model, job.version, &job.tag_key(), &record.render())
-        .await;
+        .await
+    {
+        Ok(()) => reg.flush().await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = written {
         tracing::warn!(
             model = %job.model, version = job.version, target = %job.target, error = %e,

@@ -561,9 +561,14 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// Replace a hold someone else placed on the target.
+    /// Replace a hold someone else placed on the target, or pass a
+    /// promotion window that stops moves now (recorded in the audit stamp).
     #[arg(long)]
     pub break_glass: bool,
+    /// Where the promotion windows are read: the modelsync.toml beside
+    /// these manifests (default: manifests/ if it exists, else .).
+    #[arg(long = "manifests", value_name = "PATH")]
+    pub manifests: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

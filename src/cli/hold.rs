@@ -32,6 +32,14 @@ fn target(t: &TargetSelect) -> anyhow::Result<GateTarget> {
 /// `modelsync rollback`.
 pub async fn rollback(g: &GlobalArgs, a: RollbackArgs) -> anyhow::Result<Exit> {
     common::check_reason(&a.reason)?;
+    let config = crate::source::config::Config::for_paths(&common::default_paths(&a.manifests))?;
+    let windows = match crate::manifest::windows::validate(&config.windows) {
+        Ok(w) => w,
+        Err(diags) => {
+            common::print_diagnostics(&diags);
+            return Ok(Exit::Error);
+        }
+    };
     let req = RollbackRequest {
         model: a.model.clone(),
         target: target(&a.target)?,
@@ -41,6 +49,7 @@ pub async fn rollback(g: &GlobalArgs, a: RollbackArgs) -> anyhow::Result<Exit> {
         by: common::actor(),
         break_glass: a.break_glass,
         now_ms: crate::clock::EvalClock::from_env()?.now_ms(),
+        windows,
     };
     let reg = common::open_registry(g, true).await?;
     let what = target_text(&req.target.key());
@@ -75,6 +84,9 @@ pub async fn rollback(g: &GlobalArgs, a: RollbackArgs) -> anyhow::Result<Exit> {
             );
             for v in &out.archived {
                 eprintln!("  archived version {v}");
+            }
+            for w in &out.overridden {
+                eprintln!("  {}: {}", w.gate, w.detail);
             }
             Ok(Exit::Ok)
         }

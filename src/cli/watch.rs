@@ -13,35 +13,7 @@ use crate::watch::{self, SourceConfig, WatchConfig};
 
 /// `modelsync watch`.
 pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
-    if let Some(url) = &a.git {
-        crate::uri::register_password("the password in the --git URL", url);
-        if let Some(why) = crate::source::git::unsupported_transport(url) {
-            bail!(why);
-        }
-    }
-    let source = match &a.git {
-        Some(url) => SourceConfig::Git {
-            opts: GitOptions {
-                url: url.clone(),
-                branch: a.branch.clone(),
-                path: a.path.clone(),
-                cache_dir: a
-                    .cache_dir
-                    .clone()
-                    .unwrap_or_else(|| GitSource::default_cache_dir(url)),
-            },
-            interval: a.interval,
-        },
-        None => {
-            let paths = common::default_paths(&a.paths);
-            for p in &paths {
-                if !p.exists() {
-                    bail!("{}: no such file or directory", p.display());
-                }
-            }
-            SourceConfig::Folder(paths)
-        }
-    };
+    let source = source_config(&a)?;
     let webhook_secret = secret_from_env("--webhook-secret-env", a.webhook_secret_env.as_deref())?;
     let mlflow_webhook_secret = secret_from_env(
         "--mlflow-webhook-secret-env",
@@ -93,6 +65,40 @@ pub async fn run(g: &GlobalArgs, a: WatchArgs) -> anyhow::Result<Exit> {
         crate::logging::error(&format!("watch --once: {why}"));
     }
     Ok(super::exit_for(verdict))
+}
+
+/// Where the manifests come from: `--git` (over a transport this build
+/// has), else the folders given, which must exist.
+fn source_config(a: &WatchArgs) -> anyhow::Result<SourceConfig> {
+    if let Some(url) = &a.git {
+        crate::uri::register_password("the password in the --git URL", url);
+        if let Some(why) = crate::source::transport::unsupported_transport(url) {
+            bail!(why);
+        }
+    }
+    Ok(match &a.git {
+        Some(url) => SourceConfig::Git {
+            opts: GitOptions {
+                url: url.clone(),
+                branch: a.branch.clone(),
+                path: a.path.clone(),
+                cache_dir: a
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| GitSource::default_cache_dir(url)),
+            },
+            interval: a.interval,
+        },
+        None => {
+            let paths = common::default_paths(&a.paths);
+            for p in &paths {
+                if !p.exists() {
+                    bail!("{}: no such file or directory", p.display());
+                }
+            }
+            SourceConfig::Folder(paths)
+        }
+    })
 }
 
 /// `--leader-election`, `--leader-election-name`, `--election-ttl`.

@@ -77,91 +77,112 @@ impl Window {
 
 /// Validates every window; all problems at once.
 pub fn validate(settings: &[WindowSetting]) -> Result<Vec<Window>, Vec<Diagnostic>> {
-    let mut out = Vec::new();
     let mut problems = Vec::new();
+    let out: Vec<Window> = settings
+        .iter()
+        .filter_map(|s| window(s, &mut problems))
+        .collect();
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One window; `None` when it has a problem (added to `problems`).
+fn window(s: &WindowSetting, problems: &mut Vec<Diagnostic>) -> Option<Window> {
     let mut problem = |origin: &Origin, message: String| {
         problems.push(Diagnostic {
             origin: origin.clone(),
             message,
         })
     };
-    for s in settings {
-        let kind = match s.kind.value.as_str() {
-            "allow" => Some(WindowKind::Allow),
-            "deny" => Some(WindowKind::Deny),
-            other => {
-                problem(
-                    &s.kind.origin,
-                    format!("window kind {other:?}: expected \"deny\" or \"allow\""),
-                );
-                None
-            }
-        };
-        let schedule = s.schedule.value.trim().to_string();
-        if let Err(e) = schedule.parse::<croner::Cron>() {
+    let kind = kind(s, &mut problem);
+    let schedule = s.schedule.value.trim().to_string();
+    if let Err(e) = schedule.parse::<croner::Cron>() {
+        problem(
+            &s.schedule.origin,
+            format!("window schedule {schedule:?} is not a cron schedule: {e}"),
+        );
+    }
+    let duration = duration(s, &mut problem);
+    let timezone = timezone(s, &mut problem);
+    for g in s.targets.iter().chain(&s.models) {
+        if g.is_empty() {
             problem(
-                &s.schedule.origin,
-                format!("window schedule {schedule:?} is not a cron schedule: {e}"),
+                &s.origin,
+                "window targets and models must not be empty globs".into(),
             );
         }
-        let duration = humantime::parse_duration(s.duration.value.trim())
-            .ok()
-            .filter(|d| !d.is_zero());
-        if duration.is_none() {
+    }
+    let (kind, d, timezone) = (kind?, duration?, timezone?);
+    Some(Window {
+        name: s
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("{} {schedule}", s.kind.value)),
+        kind,
+        schedule,
+        duration_ms: i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        timezone,
+        targets: s.targets.clone(),
+        models: s.models.clone(),
+        origin: s.origin.clone(),
+    })
+}
+
+/// `kind:` `allow` or `deny`.
+fn kind(s: &WindowSetting, problem: &mut impl FnMut(&Origin, String)) -> Option<WindowKind> {
+    match s.kind.value.as_str() {
+        "allow" => Some(WindowKind::Allow),
+        "deny" => Some(WindowKind::Deny),
+        other => {
             problem(
-                &s.duration.origin,
-                format!(
-                    "window duration {:?}: expected a positive duration such as 2h, 90m or 64h",
-                    s.duration.value
-                ),
+                &s.kind.origin,
+                format!("window kind {other:?}: expected \"deny\" or \"allow\""),
             );
-        }
-        let timezone = match &s.timezone {
-            None => Some(chrono_tz::UTC),
-            Some(tz) => {
-                let parsed = tz.value.parse::<chrono_tz::Tz>().ok();
-                if parsed.is_none() {
-                    problem(
-                        &tz.origin,
-                        format!(
-                            "window timezone {:?}: expected an IANA time zone such as Europe/Berlin or UTC",
-                            tz.value
-                        ),
-                    );
-                }
-                parsed
-            }
-        };
-        for g in s.targets.iter().chain(&s.models) {
-            if g.is_empty() {
-                problem(
-                    &s.origin,
-                    "window targets and models must not be empty globs".into(),
-                );
-            }
-        }
-        if let (Some(kind), Some(d), Some(timezone)) = (kind, duration, timezone) {
-            out.push(Window {
-                name: s
-                    .name
-                    .clone()
-                    .filter(|n| !n.trim().is_empty())
-                    .unwrap_or_else(|| format!("{} {schedule}", s.kind.value)),
-                kind,
-                schedule,
-                duration_ms: i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-                timezone,
-                targets: s.targets.clone(),
-                models: s.models.clone(),
-                origin: s.origin.clone(),
-            });
+            None
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
+}
+
+/// `duration:` a positive duration.
+fn duration(
+    s: &WindowSetting,
+    problem: &mut impl FnMut(&Origin, String),
+) -> Option<std::time::Duration> {
+    let duration = humantime::parse_duration(s.duration.value.trim())
+        .ok()
+        .filter(|d| !d.is_zero());
+    if duration.is_none() {
+        problem(
+            &s.duration.origin,
+            format!(
+                "window duration {:?}: expected a positive duration such as 2h, 90m or 64h",
+                s.duration.value
+            ),
+        );
     }
+    duration
+}
+
+/// `timezone:` an IANA time zone (default UTC).
+fn timezone(s: &WindowSetting, problem: &mut impl FnMut(&Origin, String)) -> Option<chrono_tz::Tz> {
+    let Some(tz) = &s.timezone else {
+        return Some(chrono_tz::UTC);
+    };
+    let parsed = tz.value.parse::<chrono_tz::Tz>().ok();
+    if parsed.is_none() {
+        problem(
+            &tz.origin,
+            format!(
+                "window timezone {:?}: expected an IANA time zone such as Europe/Berlin or UTC",
+                tz.value
+            ),
+        );
+    }
+    parsed
 }
 
 /// `*` (any run) and `?` (one character) globbing (the one matcher,

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Action, ExperimentAction, GateCheck, GateStatus};
+use super::{Action, ExperimentAction, GateCheck, GateStatus, VersionRef};
 use crate::state::Stage;
 use crate::state::tags;
 
@@ -32,13 +32,7 @@ pub fn action(action: &Action) -> String {
             declared_source,
             source,
             ..
-        } => {
-            let mut text = format!("register version ({handle}) from {declared_source}");
-            if source != declared_source {
-                let _ = write!(text, " as {source}");
-            }
-            text
-        }
+        } => register(handle, declared_source, source),
         Action::CopyVersion { handle, from, .. } => copy(handle, from),
         Action::UpdateVersionDescription {
             version,
@@ -68,13 +62,7 @@ pub fn action(action: &Action) -> String {
             to,
             holders,
             ..
-        } => {
-            let mut text = format!("stage {to}: {} -> {version}", holders_text(holders));
-            if *from != Stage::None {
-                let _ = write!(text, " (from {from})");
-            }
-            text
-        }
+        } => transition(version, *from, *to, holders),
         Action::SetAlias {
             alias,
             version,
@@ -104,6 +92,24 @@ pub fn action(action: &Action) -> String {
             hold.describe()
         ),
     }
+}
+
+/// `register version (candidate) from runs:/… [as …]`.
+fn register(handle: &str, declared_source: &str, source: &str) -> String {
+    let mut text = format!("register version ({handle}) from {declared_source}");
+    if source != declared_source {
+        let _ = write!(text, " as {source}");
+    }
+    text
+}
+
+/// `stage Production: version 2 -> version 3 [(from Staging)]`.
+fn transition(version: &VersionRef, from: Stage, to: Stage, holders: &[u64]) -> String {
+    let mut text = format!("stage {to}: {} -> {version}", holders_text(holders));
+    if from != Stage::None {
+        let _ = write!(text, " (from {from})");
+    }
+    text
 }
 
 /// `stage Production` or `alias champion`, for a target's key.

@@ -130,19 +130,7 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
         }),
         Action::CopyVersion {
             from, experiment, ..
-        } => {
-            let copied = super::diff::find_copy(m, from).map(|v| {
-                format!(
-                    "version {} of {:?} in registry {} is now copied as version {}, the plan saw none",
-                    from.version, from.model, from.registry, v.version
-                )
-            });
-            let deleted = live.deleted_experiments.get(experiment).map(|id| {
-                let problem = crate::naming::deleted_experiment_problem(experiment, id);
-                format!("the copy's {problem}")
-            });
-            copied.or(deleted)
-        }
+        } => copy_changed(m, from, experiment, live),
         Action::UpdateVersionDescription {
             version, before, ..
         } => match m.versions.get(version) {
@@ -193,6 +181,27 @@ fn single_difference(action: &Action, m: &LiveModel, live: &LiveState) -> Option
             })
         }
     }
+}
+
+/// What changed for a `CopyVersion`: the source is now copied, or the
+/// copy's experiment was deleted.
+fn copy_changed(
+    m: &LiveModel,
+    from: &crate::state::CopySource,
+    experiment: &str,
+    live: &LiveState,
+) -> Option<String> {
+    let copied = super::diff::find_copy(m, from).map(|v| {
+        format!(
+            "version {} of {:?} in registry {} is now copied as version {}, the plan saw none",
+            from.version, from.model, from.registry, v.version
+        )
+    });
+    let deleted = live.deleted_experiments.get(experiment).map(|id| {
+        let problem = crate::naming::deleted_experiment_problem(experiment, id);
+        format!("the copy's {problem}")
+    });
+    copied.or(deleted)
 }
 
 /// The live version a `RegisterVersion` of `declared` (sending `source`)

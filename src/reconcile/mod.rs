@@ -220,26 +220,7 @@ async fn run_on(
     pass: &Pass<'_>,
 ) {
     let ctx = pass.context(prune, reg);
-    // The capability probe runs beside the first reads; what the manifests
-    // need and the server lacks wins over whatever those reads met.
-    let (caps, settled) = tokio::join!(
-        reg.capabilities(),
-        settle(out, reg, sources, &desired, saved, &ctx)
-    );
-    let lacking = caps.map(|c| crate::plan::capabilities::missing(&desired, &c));
-    out.desired = Some(desired);
-    match lacking {
-        Err(e) => {
-            out.stop = Some(Stop::Registry(e));
-            return;
-        }
-        Ok(diags) if !diags.is_empty() => {
-            out.stop = Some(Stop::Invalid(diags));
-            return;
-        }
-        Ok(_) => {}
-    }
-    if let Err(stop) = settled {
+    if let Err(stop) = plan_on(out, reg, sources, desired, saved, &ctx).await {
         out.stop = Some(stop);
         return;
     }
@@ -252,32 +233,71 @@ async fn run_on(
         pass.show(plan);
         return;
     }
-    if pass.cancel.is_cancelled() {
-        out.stop = Some(Stop::Cancelled);
+    if let Err(stop) = may_apply(pass) {
+        out.stop = Some(stop);
         return;
     }
-    if let Some(fence) = pass
+    match take_lease(reg, &pass.cancel).await {
+        Ok(Some(lease)) => apply_leased(out, reg, sources, saved, pass, &ctx, lease).await,
+        Ok(None) => out.stop = Some(Stop::Cancelled),
+        Err(e) => out.stop = Some(Stop::Registry(e)),
+    }
+}
+
+/// The plan (`settle`), with the capability probe run beside its first
+/// reads: what the manifests need and the server lacks wins over whatever
+/// those reads met.
+async fn plan_on(
+    out: &mut Outcome,
+    reg: &AnyRegistry,
+    sources: &Sources,
+    desired: DesiredState,
+    saved: Option<&SavedPlan>,
+    ctx: &PlanContext,
+) -> Result<(), Stop> {
+    let (caps, settled) = tokio::join!(
+        reg.capabilities(),
+        settle(out, reg, sources, &desired, saved, ctx)
+    );
+    let lacking = caps.map(|c| crate::plan::capabilities::missing(&desired, &c));
+    out.desired = Some(desired);
+    match lacking {
+        Err(e) => Err(Stop::Registry(e)),
+        Ok(diags) if !diags.is_empty() => Err(Stop::Invalid(diags)),
+        Ok(_) => settled,
+    }
+}
+
+/// Whether a pass that has changes may start applying them: not
+/// cancelled, and still the leader when it is one of several replicas.
+fn may_apply(pass: &Pass<'_>) -> Result<(), Stop> {
+    if pass.cancel.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    match pass
         .fence
         .as_ref()
         .filter(|f| f.check_at(crate::clock::wall_ms()).is_err())
     {
-        out.stop = Some(Stop::LostLeadership(fence.lost_reason()));
-        return;
+        Some(fence) => Err(Stop::LostLeadership(fence.lost_reason())),
+        None => Ok(()),
     }
-    let lease = match take_lease(reg, &pass.cancel).await {
-        Ok(Some(lease)) => lease,
-        Ok(None) => {
-            out.stop = Some(Stop::Cancelled);
-            return;
-        }
-        Err(e) => {
-            out.stop = Some(Stop::Registry(e));
-            return;
-        }
-    };
+}
+
+/// Applies while the lease is kept, then releases it; a lost leadership
+/// or lease stops the pass (unless something stopped it first).
+async fn apply_leased(
+    out: &mut Outcome,
+    reg: &AnyRegistry,
+    sources: &Sources,
+    saved: Option<&SavedPlan>,
+    pass: &Pass<'_>,
+    ctx: &PlanContext,
+    lease: Lease,
+) {
     let held = lease.held();
     tokio::select! {
-        () = apply_under_lease(out, reg, sources, saved, pass, &ctx, held.clone()) => {}
+        () = apply_under_lease(out, reg, sources, saved, pass, ctx, held.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
     }
     if let Some(fence) = pass.fence.as_ref().filter(|f| f.guard.is_lost())

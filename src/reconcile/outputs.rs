@@ -28,6 +28,7 @@ use crate::registry::{AnyRegistry, Registry};
 use crate::source::outputs::{self as git, Branch, PushError};
 use crate::state::artifacts::serving_uri;
 use crate::state::{LiveState, tags};
+use ssh_key::PrivateKey;
 
 /// Pushes tried before giving up on a branch that keeps moving.
 pub const ATTEMPTS: u32 = 5;
@@ -106,24 +107,13 @@ async fn write(
     let mut branch = blocking(move || Branch::fetch(&s)).await?;
     let mut found = Found::new();
     for attempt in 1..=ATTEMPTS {
-        let (b, files) = blocking(move || {
-            let files = branch.marked_files();
-            files.map(|f| (branch, f))
-        })
-        .await?;
-        branch = b;
-        let rewritten = rewrite_all(known, &files, &mut found).await;
+        let rewritten;
+        (branch, rewritten) = rewrite(branch, known, &mut found).await?;
         *changes = rewritten
             .iter()
             .flat_map(|(_, r)| r.changes.clone())
             .collect();
-        let errors: Vec<String> = rewritten
-            .iter()
-            .flat_map(|(_, r)| r.errors.clone())
-            .collect();
-        if !errors.is_empty() {
-            return Err(errors.join("\n"));
-        }
+        refuse_errors(&rewritten)?;
         if changes.is_empty() {
             return Ok(Written::Unchanged);
         }
@@ -132,53 +122,94 @@ async fn write(
         }
         let message = outputs::commit_message(changes);
         refuse_leaks(&message, changes)?;
-        let new: Vec<(String, String)> = rewritten
-            .into_iter()
-            .filter(|(_, r)| !r.changes.is_empty())
-            .map(|(path, r)| (path, r.text))
-            .collect();
-        let key = key.clone();
-        let (b, commit) = blocking(move || {
-            let id = branch.commit(&new, &message, key.as_ref());
-            Ok::<_, String>((branch, id))
-        })
-        .await?;
-        branch = b;
-        let commit = commit?.to_string();
+        let commit;
+        (branch, commit) = commit_on(branch, rewritten, message, key.clone()).await?;
         if settings.mode == outputs::Mode::PullRequest {
             return pull_request::open_or_update(branch, settings, &commit, changes).await;
         }
-        let target = settings.branch.clone();
-        let (b, pushed) = blocking(move || {
-            let pushed = branch.push(&target, false);
-            Ok::<_, String>((branch, pushed))
-        })
-        .await?;
-        branch = b;
-        match pushed {
-            Ok(()) => {
-                return Ok(Written::Committed {
-                    commit,
-                    attempts: attempt,
-                });
-            }
-            Err(PushError::Other(why)) => return Err(why),
-            Err(PushError::Moved(why)) => {
-                tracing::warn!(attempt, error = %why, "the outputs branch moved meanwhile: applying the markers again on its new head");
-                let (b, refetched) = blocking(move || {
-                    let r = branch.refetch();
-                    Ok::<_, String>((branch, r))
-                })
-                .await?;
-                branch = b;
-                refetched?;
-            }
+        let pushed;
+        (branch, pushed) = push(branch, settings.branch.clone(), attempt).await?;
+        if pushed {
+            return Ok(Written::Committed {
+                commit,
+                attempts: attempt,
+            });
         }
     }
     Err(format!(
         "the branch {} kept moving: gave up after {ATTEMPTS} pushes",
         settings.branch
     ))
+}
+
+/// The branch's marked files, rewritten.
+async fn rewrite(
+    branch: Branch,
+    known: &Known<'_>,
+    found: &mut Found,
+) -> Result<(Branch, Vec<(String, Rewritten)>), String> {
+    let (branch, files) = blocking(move || {
+        let files = branch.marked_files();
+        files.map(|f| (branch, f))
+    })
+    .await?;
+    Ok((branch, rewrite_all(known, &files, found).await))
+}
+
+/// Every error the rewrites met, at once.
+fn refuse_errors(rewritten: &[(String, Rewritten)]) -> Result<(), String> {
+    let errors: Vec<String> = rewritten
+        .iter()
+        .flat_map(|(_, r)| r.errors.clone())
+        .collect();
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(errors.join("\n")),
+    }
+}
+
+/// One commit of the files that changed on top of the branch's head; its id.
+async fn commit_on(
+    branch: Branch,
+    rewritten: Vec<(String, Rewritten)>,
+    message: String,
+    key: Option<PrivateKey>,
+) -> Result<(Branch, String), String> {
+    let new: Vec<(String, String)> = rewritten
+        .into_iter()
+        .filter(|(_, r)| !r.changes.is_empty())
+        .map(|(path, r)| (path, r.text))
+        .collect();
+    let (branch, commit) = blocking(move || {
+        let id = branch.commit(&new, &message, key.as_ref());
+        Ok::<_, String>((branch, id))
+    })
+    .await?;
+    Ok((branch, commit?.to_string()))
+}
+
+/// Pushes the commit to `target`: `true` when pushed; `false` when the
+/// branch moved meanwhile (its new head fetched, to rewrite again).
+async fn push(branch: Branch, target: String, attempt: u32) -> Result<(Branch, bool), String> {
+    let (mut branch, pushed) = blocking(move || {
+        let pushed = branch.push(&target, false);
+        Ok::<_, String>((branch, pushed))
+    })
+    .await?;
+    match pushed {
+        Ok(()) => Ok((branch, true)),
+        Err(PushError::Other(why)) => Err(why),
+        Err(PushError::Moved(why)) => {
+            tracing::warn!(attempt, error = %why, "the outputs branch moved meanwhile: applying the markers again on its new head");
+            let (branch, refetched) = blocking(move || {
+                let r = branch.refetch();
+                Ok::<_, String>((branch, r))
+            })
+            .await?;
+            refetched?;
+            Ok((branch, false))
+        }
+    }
 }
 
 /// Every marked file rewritten with the values its references stand for

@@ -171,6 +171,22 @@ impl RegistryError {
     }
 }
 
+/// An error and its sources, joined with ": " (a transport error's causes,
+/// for messages; reqwest's never carry URL credentials).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 /// Result alias for registry calls.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 

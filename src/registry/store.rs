@@ -28,8 +28,7 @@ pub mod cache;
 
 pub use cache::HashCache;
 
-use super::mlflow::MlflowRegistry;
-use crate::registry::{RegistryError, Result};
+use crate::registry::{RegistryError, Result, error_chain};
 use crate::state::{TreeDigest, TreeFile};
 
 /// Files hashed at once while a tree's digest is computed.
@@ -37,6 +36,16 @@ const HASH_CONCURRENCY: usize = 4;
 
 /// A stream of file chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// What a proxied store needs of the MLflow server that proxies it: a
+/// request to its artifact REST API with the server's authentication and
+/// workspace. `registry/mlflow/` implements it, so the imports run one way
+/// (`mlflow/` -> `store`).
+pub trait ArtifactProxy: Sync {
+    /// A request to `path` under the server's URL, counted as a read
+    /// (`read`) or a write.
+    fn artifact_request(&self, method: Method, path: &str, read: bool) -> reqwest::RequestBuilder;
+}
 
 /// One artifact location: a store and a root path in it.
 pub struct Store<'a> {
@@ -49,7 +58,7 @@ pub struct Store<'a> {
 
 enum Kind<'a> {
     Proxied {
-        reg: &'a MlflowRegistry,
+        reg: &'a dyn ArtifactProxy,
         root: String,
     },
     S3 {
@@ -98,7 +107,7 @@ impl<'a> Store<'a> {
     /// The store behind `uri`, reached through `reg` for proxied
     /// artifacts (without one, a proxied location is refused: only MLflow
     /// can follow it); `whose` names the registry in messages.
-    pub fn open(uri: &str, reg: Option<&'a MlflowRegistry>, whose: &str) -> Result<Store<'a>> {
+    pub fn open(uri: &str, reg: Option<&'a dyn ArtifactProxy>, whose: &str) -> Result<Store<'a>> {
         let kind = if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
             let reg = reg.ok_or_else(|| {
                 RegistryError::Invalid(format!(
@@ -455,7 +464,7 @@ impl<'a> Store<'a> {
     }
 
     fn transport(&self, path: &str, e: &reqwest::Error) -> RegistryError {
-        let detail = super::mlflow::error_chain(e);
+        let detail = error_chain(e);
         RegistryError::Unreachable(format!("{}: {detail}", self.describe(path)))
     }
 

@@ -11,7 +11,8 @@
 //!
 //! Credentials come from the environment: `MODELSYNC_GIT_TOKEN` for https
 //! (user `MODELSYNC_GIT_USERNAME`, default `x-access-token`). libgit2 is
-//! built without SSH ([`unsupported_transport`] refuses such URLs at
+//! built without SSH ([`super::transport::unsupported_transport`] refuses
+//! such URLs at
 //! start); the ssh branch of the credential callback serves a build that
 //! enables git2's `ssh` feature.
 
@@ -489,27 +490,6 @@ const LINK_MODE: i32 = 0o120000;
 /// for the repository's root).
 fn root_of(path: &str) -> String {
     crate::manifest::paths::normalize(path.trim_start_matches('/'))
-}
-
-/// Why this build cannot fetch `url`, if it cannot: libgit2 is compiled
-/// with HTTPS (and plain git and local transports) but without SSH, so an
-/// `ssh://` or scp-like (`git@host:org/repo.git`) URL is refused before
-/// anything is fetched, naming the way that works.
-pub fn unsupported_transport(url: &str) -> Option<String> {
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    let ssh = match scheme.as_deref() {
-        Some(s) => matches!(s, "ssh" | "git+ssh" | "ssh+git"),
-        // scp-like syntax: `[user@]host:path`, a colon before any slash.
-        None => url
-            .split_once(':')
-            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/') && host.len() > 1),
-    };
-    ssh.then(|| {
-        format!(
-            "--git {}: this build of modelsync fetches over https:// (credentials from MODELSYNC_GIT_TOKEN), git:// and file:// only; SSH is not compiled in: use the repository's https:// URL",
-            crate::uri::without_userinfo(url)
-        )
-    })
 }
 
 /// `<last path segment>-<16 hex of sha256(url)>`, safe as a folder name.

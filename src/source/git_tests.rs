@@ -266,31 +266,6 @@ fn cache_names_and_redaction() {
     assert_eq!(without_userinfo("file:///tmp/r"), "file:///tmp/r");
 }
 
-#[test]
-fn ssh_urls_are_refused_with_the_https_way_and_others_are_not() {
-    for url in [
-        "ssh://git@github.com/acme/models.git",
-        "git+ssh://github.com/acme/models.git",
-        "git@github.com:acme/models.git",
-        "github.com:acme/models.git",
-    ] {
-        let why = unsupported_transport(url).unwrap_or_else(|| panic!("{url} accepted"));
-        assert!(why.contains("https://") && why.contains("SSH"), "{why}");
-    }
-    let why = unsupported_transport("ssh://user:hunter2@example.com/x.git").expect("refused");
-    assert!(!why.contains("hunter2"), "{why}");
-    for url in [
-        "https://github.com/acme/models.git",
-        "http://127.0.0.1:8080/models.git",
-        "git://example.com/models.git",
-        "file:///srv/git/models.git",
-        "/srv/git/models.git",
-        "relative/models",
-    ] {
-        assert_eq!(unsupported_transport(url), None, "{url}");
-    }
-}
-
 /// What a new commit changed under `--path` since the one applied: files
 /// with their contents then, `modelsync.toml` apart; nothing outside the
 /// path or hidden.

@@ -8,6 +8,7 @@ pub mod folder;
 pub mod git;
 pub mod outputs;
 pub mod signature;
+pub mod transport;
 pub mod tree;
 
 pub use folder::read_paths;

@@ -1,10 +1,14 @@
 //! The promotions a model's audit tags record (`modelsync history` and the
-//! daemon's `/models/NAME` page show them). Pure: tags in, events out.
+//! daemon's `/models/NAME` page show them), each version's latest move
+//! into a target with the verification recorded for it
+//! (`modelsync.verified.<target>`, `state::verification`). Pure: tags in,
+//! events out.
 
 use serde::Serialize;
 
 use super::LiveModel;
 use super::tags;
+use super::verification::{self, Record};
 
 /// One promotion reconstructed from tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +37,10 @@ pub struct Promotion {
     /// Why, as they said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The verification recorded on the version for the target (on the
+    /// newest promotion of the version into it: one record each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Record>,
 }
 
 /// Every promotion the tags record, newest first.
@@ -64,6 +72,7 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
                 break_glass: stamp.break_glass,
                 by: stamp.by,
                 reason: stamp.reason,
+                verification: verification::of(v, target),
             });
         }
     }
@@ -72,6 +81,13 @@ pub fn promotions(model: &LiveModel) -> Vec<Promotion> {
             .then(b.version.cmp(&a.version))
             .then(a.target.cmp(&b.target))
     });
+    // A version's record is about its latest move into the target.
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &mut events {
+        if !seen.insert((e.version, e.target.clone())) {
+            e.verification = None;
+        }
+    }
     events
 }
 
@@ -118,5 +134,59 @@ pub fn line(e: &Promotion) -> String {
     if let Some(why) = &e.reason {
         line.push_str(&format!(": {why:?}"));
     }
+    if let Some(r) = &e.verification {
+        line.push_str(&format!("\n    verification: {}", r.describe()));
+        for c in &r.checks {
+            let mark = if c.ok { "ok" } else { "failing" };
+            line.push_str(&format!("\n      {}: {} ({mark})", c.check, c.observed));
+        }
+    }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::LiveVersion;
+
+    #[test]
+    fn a_promotion_carries_the_verification_of_its_move_and_says_it() {
+        let mut m = LiveModel::default();
+        let mut v = LiveVersion {
+            version: 7,
+            ..LiveVersion::default()
+        };
+        v.tags.insert(
+            "modelsync.promoted-at.Staging".into(),
+            "2026-11-27T15:02:00Z previous=6".into(),
+        );
+        v.tags.insert(
+            "modelsync.verified.Staging".into(),
+            r#"{"state":"failed","since":"2026-11-27T15:02:10Z","at":"2026-11-27T15:17:10Z","finished":"2026-11-27T15:17:10Z","rounds":91,"checks":[{"check":"http POST http://scoring/invocations","ok":false,"observed":"status 500, expected 200"}],"reason":"http POST http://scoring/invocations: status 500, expected 200","then":"rolled back to version 6, held"}"#.into(),
+        );
+        // Production has no record: its promotion carries none.
+        v.tags.insert(
+            "modelsync.promoted-at.Production".into(),
+            "2026-11-26T10:00:00Z".into(),
+        );
+        m.versions.insert(7, v);
+        let events = promotions(&m);
+        assert_eq!(events.len(), 2);
+        let r = events[0].verification.as_ref().expect("Staging's record");
+        assert_eq!(r.state, verification::State::Failed);
+        assert_eq!(events[1].verification, None);
+        let text = line(&events[0]);
+        assert!(
+            text.contains(
+                "\n    verification: failed at 2026-11-27T15:17:10Z: http POST http://scoring/invocations: status 500, expected 200 (rolled back to version 6, held)"
+            ) && text.contains("\n      http POST http://scoring/invocations: status 500, expected 200 (failing)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&events[0]).expect("json");
+        assert_eq!(json["verification"]["state"], "failed", "{json}");
+        assert_eq!(
+            json["verification"]["then"],
+            "rolled back to version 6, held"
+        );
+    }
 }

@@ -54,6 +54,17 @@ impl Cause {
             Cause::Unknown => "unknown",
         }
     }
+
+    /// Whether the pass releases a hold of this cause once the manifests
+    /// declare its version for its target (git caught up). A failed
+    /// verification's hold stands on the version the manifests already
+    /// declare, so only a person releases it (`hold release`).
+    pub fn released_by_git(self) -> bool {
+        match self {
+            Cause::Rollback | Cause::Manual | Cause::Unknown => true,
+            Cause::VerificationFailed => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Cause {
@@ -245,6 +256,20 @@ mod tests {
             cause: Cause::Rollback,
             extra: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn only_a_failed_verifications_hold_outlives_git_catching_up() {
+        let released: Vec<Cause> = [
+            Cause::Rollback,
+            Cause::VerificationFailed,
+            Cause::Manual,
+            Cause::Unknown,
+        ]
+        .into_iter()
+        .filter(|c| c.released_by_git())
+        .collect();
+        assert_eq!(released, [Cause::Rollback, Cause::Manual, Cause::Unknown]);
     }
 
     #[test]

@@ -109,7 +109,33 @@ pub struct Record {
     pub then: Option<String>,
 }
 
+/// `then` of a failure rolled back to version `to` (and held there).
+pub fn rolled_back_then(to: u64) -> String {
+    format!("{ROLLED_BACK}{to}, held")
+}
+
+/// `then` of a failure held at version `v`.
+pub fn held_then(v: u64) -> String {
+    format!("{HELD}{v}")
+}
+
+const ROLLED_BACK: &str = "rolled back to version ";
+const HELD: &str = "held at version ";
+
 impl Record {
+    /// True when `onFailure` rolled the target back ([`rolled_back_then`]).
+    pub fn rolled_back(&self) -> bool {
+        self.then
+            .as_deref()
+            .is_some_and(|t| t.starts_with(ROLLED_BACK))
+    }
+
+    /// True when `onFailure` left a hold on the target (a rollback holds
+    /// too).
+    pub fn held(&self) -> bool {
+        self.rolled_back() || self.then.as_deref().is_some_and(|t| t.starts_with(HELD))
+    }
+
     /// A verification starting at `since` (RFC 3339) for a move made at
     /// `revision`.
     pub fn start(since: String, revision: Option<String>) -> Record {
@@ -245,6 +271,19 @@ mod tests {
             }],
             ..Record::start("2026-03-01T10:00:00Z".into(), Some("abc123".into()))
         }
+    }
+
+    #[test]
+    fn what_on_failure_did_reads_back_from_then() {
+        let mut r = record();
+        assert!(!r.rolled_back() && !r.held());
+        r.then = Some(rolled_back_then(6));
+        assert_eq!(r.then.as_deref(), Some("rolled back to version 6, held"));
+        assert!(r.rolled_back() && r.held());
+        r.then = Some(held_then(7));
+        assert!(!r.rolled_back() && r.held());
+        r.then = Some("not rolled back: no previous holder".into());
+        assert!(!r.rolled_back() && !r.held());
     }
 
     #[test]

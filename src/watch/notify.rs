@@ -337,6 +337,11 @@ fn describe(e: &Event) -> String {
                 .collect();
             format!("modelsync {rev}: a gate blocked {}", models.join(", "))
         }
+        // A verification's `onFailure` (the one action says what it did).
+        "rolled-back" | "held" if !e.actions.is_empty() => {
+            let done: Vec<_> = e.actions.iter().map(|a| a.action.as_str()).collect();
+            format!("modelsync {}: {}", e.outcome, done.join("; "))
+        }
         "held" => {
             let models: Vec<_> = (e.models.iter())
                 .filter(|m| m.state.as_str() == "held")

@@ -373,6 +373,7 @@ mod tests {
             break_glass: false,
             by: None,
             reason: None,
+            verification: None,
         }];
         let html = render_model(&view, &events).into_string();
         assert!(

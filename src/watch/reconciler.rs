@@ -143,12 +143,14 @@ impl Reconciler {
         let (counted, notifier) = (shared.clone(), config.notifier.clone());
         let verifier = super::verifier::Verifier::new(std::sync::Arc::new(
             move |r: &apply::verify::Running| {
-                let event = {
+                let events = {
                     let mut state = counted.lock();
                     state.metrics.verification_ended(r.record.state.as_str());
-                    super::verifier::ended_event(r, &state.status)
+                    super::verifier::ended_events(r, &state.status)
                 };
-                notifier.send(event);
+                for event in events {
+                    notifier.send(event);
+                }
             },
         ));
         Reconciler {

@@ -446,8 +446,7 @@ impl Metrics {
             );
         }
     }
-}
-impl Metrics {
+
     /// `modelsync_reconciles_total` by outcome, and the duration histogram.
     fn render_reconciles(&self, out: &mut String) {
         header(
@@ -473,22 +472,8 @@ impl Metrics {
         let _ = writeln!(out, "modelsync_{name}_sum {}", self.duration_sum);
         let _ = writeln!(out, "modelsync_{name}_count {n}");
     }
-}
 
-/// A metric with one value: its header and its line.
-fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    header(out, name, kind, help);
-    let _ = writeln!(out, "modelsync_{name} {value}");
-}
-
-/// One line per label value (escaped) of a metric whose header is written.
-fn labelled(out: &mut String, name: &str, label: &str, values: &BTreeMap<String, u64>) {
-    for (value, n) in values {
-        let _ = writeln!(out, "modelsync_{name}{{{label}=\"{}\"}} {n}", escape(value));
-    }
-}
-
-impl Metrics {
+    /// Commits refused by `--verify-signatures`: how many, and the last one.
     fn render_signatures(&self, out: &mut String) {
         header(
             out,
@@ -512,6 +497,19 @@ impl Metrics {
                 escape(signer)
             );
         }
+    }
+}
+
+/// A metric with one value: its header and its line.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "modelsync_{name} {value}");
+}
+
+/// One line per label value (escaped) of a metric whose header is written.
+fn labelled(out: &mut String, name: &str, label: &str, values: &BTreeMap<String, u64>) {
+    for (value, n) in values {
+        let _ = writeln!(out, "modelsync_{name}{{{label}=\"{}\"}} {n}", escape(value));
     }
 }
 

@@ -8,8 +8,9 @@
 //! while a round writes), and stops when the daemon shuts down or the
 //! replica stops leading (its fence): the record stays `verifying` in the
 //! registry, for the next leader to resume. One that ended is counted
-//! (`modelsync_verifications_total`) and notified ([`ended_event`]:
-//! `verification.passed`, `verification.failed`).
+//! (`modelsync_verifications_total`) and notified ([`ended_events`]:
+//! `verification.passed`, `verification.failed`, and `rolled-back` and
+//! `held` when a failure's `onFailure` acted).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -111,17 +112,53 @@ async fn follow(
     }
 }
 
-/// The notification of a verification that ended: outcome
+/// The notifications of a verification that ended: first outcome
 /// `verification.passed` or `verification.failed` (the CloudEvent's type
 /// `io.modelsync.reconcile.verification.passed`/`.failed`), the model's
-/// view as the last pass saw it, and for a failure what the record says.
-pub fn ended_event(r: &Running, status: &super::status::Status) -> super::notify::Event {
+/// view as the last pass saw it, and for a failure what the record says;
+/// then, for a failure whose `onFailure` acted, `rolled-back` (the target
+/// moved back) and `held` (the hold it left), each naming what was done.
+pub fn ended_events(r: &Running, status: &super::status::Status) -> Vec<super::notify::Event> {
     let passed = r.record.state == crate::state::verification::State::Verified;
     let outcome = if passed {
         "verification.passed"
     } else {
         "verification.failed"
     };
+    // Why it failed (a passed one is said by the outcome).
+    let error = (!passed).then(|| format!("{}: {}", r.job.describe(), r.record.describe()));
+    let mut out = vec![event(r, status, outcome, error, None)];
+    let then = r.record.then.as_deref().unwrap_or_default();
+    let what = crate::plan::describe::target_text(&r.job.target.key());
+    if r.record.rolled_back() {
+        let action = format!(
+            "{what} of {}: version {} failed its verification; {then}",
+            r.job.model, r.job.version
+        );
+        out.push(event(
+            r,
+            status,
+            "rolled-back",
+            None,
+            Some(("rollback", action)),
+        ));
+    }
+    if r.record.held() {
+        let action = format!("{what} of {}: {then}", r.job.model);
+        out.push(event(r, status, "held", None, Some(("hold", action))));
+    }
+    out
+}
+
+/// One notification about `r`'s model; `done`: what was done (kind,
+/// words) as the event's one action.
+fn event(
+    r: &Running,
+    status: &super::status::Status,
+    outcome: &str,
+    error: Option<String>,
+    done: Option<(&'static str, String)>,
+) -> super::notify::Event {
     super::notify::Event {
         outcome: outcome.to_string(),
         revision: r.record.revision.clone().unwrap_or_else(|| "-".into()),
@@ -132,10 +169,16 @@ pub fn ended_event(r: &Running, status: &super::status::Status) -> super::notify
             .filter(|m| m.name == r.job.model)
             .cloned()
             .collect(),
-        actions: Vec::new(),
+        actions: (done.into_iter())
+            .map(|(kind, action)| crate::apply::ActionResult {
+                object: r.job.model.clone(),
+                action,
+                kind,
+                outcome: crate::apply::Outcome::Applied,
+            })
+            .collect(),
         drift: Vec::new(),
-        // Why it failed (a passed one is said by the outcome).
-        error: (!passed).then(|| format!("{}: {}", r.job.describe(), r.record.describe())),
+        error,
         signature: None,
         time: super::status::now_rfc3339(),
     }

@@ -1,6 +1,8 @@
 //! The combination table: every entry point × every gate situation (and a
 //! hold, and a deny window) × with
-//! and without `--prune`, on both registries. One pass serves `apply`,
+//! and without `--prune`, on both registries, and a verification after the
+//! move that passes (against the real scoring server) or fails (an
+//! endpoint answering 500: exit 6, Production held at the failed version). One pass serves `apply`,
 //! `apply --plan` and `watch --once`, and their targeted forms (`apply
 //! --model`, `plan --model --out` then `apply --plan --model`), so each
 //! cell checks the exit code, the registry's state and the number of
@@ -61,16 +63,33 @@ enum Case {
     /// A deny window that is always open names Production (issue 19):
     /// blocked like a failing gate.
     DenyWindow,
+    /// `verify:` on Production, an HTTP check of the scoring server's
+    /// predictions: the move is verified (the tag says `verified`), exit 0.
+    VerifyPass,
+    /// `verify:` on Production against an endpoint answering 500: the
+    /// verification fails (exit 6, the tag says `failed`) and
+    /// `onFailure: hold` (the default) holds Production at version 2.
+    VerifyFail,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     Case::NoGate,
     Case::PassingGate,
     Case::BlockedGate,
     Case::MovedSincePlan,
     Case::Held,
     Case::DenyWindow,
+    Case::VerifyPass,
+    Case::VerifyFail,
 ];
+
+impl Case {
+    /// The verification's rounds are timed: how many writes it makes is
+    /// not the same from run to run.
+    fn verifies(self) -> bool {
+        matches!(self, Case::VerifyPass | Case::VerifyFail)
+    }
+}
 
 /// What a cell saw.
 #[derive(Debug)]
@@ -80,6 +99,8 @@ struct Seen {
     champion: Option<u64>,
     old: Option<u64>,
     writes: usize,
+    /// The state of version 2's verification in Production, if recorded.
+    verified: Option<String>,
     log: String,
 }
 
@@ -149,12 +170,21 @@ impl Cell {
     fn change(&self, case: Case) {
         let gate = match case {
             Case::PassingGate => {
-                "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.9\n"
+                "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.9\n".into()
             }
             Case::BlockedGate => {
                 "  gates:\n    Production:\n      - metric: accuracy\n        atLeast: 0.99\n"
+                    .into()
             }
-            Case::NoGate | Case::MovedSincePlan | Case::Held | Case::DenyWindow => "",
+            Case::VerifyPass => verify(&crate::verify::predictions_check(), "timeout: 5m"),
+            Case::VerifyFail => verify(
+                &format!(
+                    r#"http: {{url: "{}/invocations", method: POST, body: '{{"inputs": [[0.0]]}}'}}"#,
+                    crate::support::scoring::failing()
+                ),
+                "timeout: 3s",
+            ),
+            Case::NoGate | Case::MovedSincePlan | Case::Held | Case::DenyWindow => String::new(),
         };
         if case == Case::DenyWindow {
             // Every minute for two minutes: open whenever it is asked.
@@ -254,9 +284,19 @@ impl Cell {
             champion: model.aliases.get("champion").copied(),
             old: model.aliases.get("old").copied(),
             writes,
+            verified: (model.versions.get(&2))
+                .and_then(|v| modelsync::state::verification::of(v, "Production"))
+                .map(|r| r.state.as_str().to_string()),
             log: format!("{r:?}"),
         }
     }
+}
+
+/// `verify:` on Production: one `check`, every second, `timeout`.
+fn verify(check: &str, timeout: &str) -> String {
+    format!(
+        "  verify:\n    Production:\n      checks:\n        - {check}\n      every: 1s\n      {timeout}\n"
+    )
 }
 
 /// `N` of `Apply complete: N applied, …`.
@@ -277,6 +317,7 @@ fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
     let code = match case {
         _ if stale => 4,
         _ if blocked => 5,
+        Case::VerifyFail => 6,
         _ => 0,
     };
     assert_eq!(s.code, code, "exit code: {at}");
@@ -297,6 +338,12 @@ fn check(entry: Entry, case: Case, prune: bool, s: &Seen) {
         if pruned { None } else { Some(1) },
         "alias old: {at}"
     );
+    let verified = match case {
+        Case::VerifyPass => Some("verified"),
+        Case::VerifyFail => Some("failed"),
+        _ => None,
+    };
+    assert_eq!(s.verified.as_deref(), verified, "the verification: {at}");
     if stale {
         assert_eq!(s.writes, 0, "a stale plan writes nothing: {at}");
     } else {
@@ -324,6 +371,9 @@ async fn table(backend: fn() -> Backend) {
         }
     }
     for ((case, prune), per_entry) in &writes {
+        if case.verifies() {
+            continue;
+        }
         let counts: Vec<usize> = per_entry
             .iter()
             .filter(|(e, _)| !(e.saved() && *case == Case::MovedSincePlan))

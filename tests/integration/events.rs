@@ -15,9 +15,9 @@ use crate::support::daemon::Daemon;
 use crate::support::git::GitRepo;
 use crate::support::mlflow::{free_port, server, unique};
 use crate::support::proxy::{Proxy, Seen};
+use crate::support::webhooks::{SECRET, daemon, delete_webhooks_named};
 use crate::targeted::model;
 
-const SECRET: &str = "whsec-modelsync-events";
 /// A deadline on a loaded CI machine, not a claim about speed.
 const LOADED: Duration = Duration::from_secs(120);
 
@@ -101,23 +101,7 @@ async fn a_webhook_for_one_model_reconciles_that_model_only() {
     let proxy = Proxy::start(&srv.url).await;
     let port = free_port().expect("port");
     let hook = unique("modelsync-events");
-    let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
-    let mut cmd = w.command(&[
-        "--registry",
-        &proxy.url,
-        "watch",
-        "m",
-        "--resync",
-        "0",
-        "--mlflow-webhook-secret-env",
-        "MS_HOOK_SECRET",
-        "--register-mlflow-webhook",
-        &url,
-        "--mlflow-webhook-name",
-        &hook,
-    ]);
-    cmd.env("MS_HOOK_SECRET", SECRET);
-    let mut d = Daemon::start_at(cmd, &format!("127.0.0.1:{port}"));
+    let mut d = daemon(&w, &proxy.url, port, &hook);
     d.wait_log("reconcile success", LOADED);
     let full = d.wait_status("the start-up pass", LOADED, |s| {
         s["reconciles"].as_u64() >= Some(1)
@@ -154,10 +138,7 @@ async fn a_webhook_for_one_model_reconciles_that_model_only() {
         "the secret was logged"
     );
     d.terminate(LOADED);
-    let ids = srv.run_python(&format!(
-        "from mlflow import MlflowClient\nfor w in MlflowClient().list_webhooks():\n    if w.name == {hook:?}: MlflowClient().delete_webhook(w.webhook_id)\n"
-    ));
-    assert!(ids.trim().is_empty(), "{ids}");
+    delete_webhooks_named(srv, &hook);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -351,8 +351,75 @@ async fn windows_block_with_their_name_until_when_and_glass_passes(b: Backend) {
     assert!(r.stdout.contains("break-glass by"), "{r:?}");
 }
 
+/// `modelsync ARGS` as `who` (`MODELSYNC_ACTOR`) at `now`.
+fn run_as(c: &Ctx, who: &str, now: &str, args: &[&str]) -> Run {
+    let uri = c.uri();
+    let mut cmd =
+        c.w.command(&[&["--registry", uri.as_str()][..], args].concat());
+    cmd.env("MODELSYNC_ACTOR", who).env("MODELSYNC_NOW", now);
+    Run::from_command(&mut cmd)
+}
+
+async fn a_rollback_in_a_deny_window_or_over_someone_elses_hold_needs_the_glass(b: Backend) {
+    let c = Ctx::new(b, "glass");
+    promoted_twice(&c);
+    c.w.write("m/modelsync.toml", WINDOWS);
+    let name = c.name.clone();
+    let saturday = "2026-01-17T12:00:00Z";
+    let rollback = ["rollback", &name, "--alias", "champion", "--manifests", "m"];
+    let args = |extra: &[&'static str]| [&rollback[..], extra].concat();
+    // Inside the weekend's deny window: blocked, exit 5, which and until when.
+    let r = run_as(&c, "alice", saturday, &args(&["--reason", "sev1", "--yes"]));
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(
+        r.stderr.contains("window weekend (deny)")
+            && r.stderr.contains("until 2026-01-19T08:00:00Z")
+            && r.stderr.contains("--break-glass"),
+        "{r:?}"
+    );
+    let m = c.model().await;
+    assert_eq!(m.aliases.get("champion"), Some(&2), "nothing written");
+    assert!(hold_on(&m, "champion").is_none(), "nothing written");
+    // Through the glass: rolled back, said, and stamped.
+    let glass = args(&["--reason", "sev1", "--yes", "--break-glass"]);
+    let r = run_as(&c, "alice", saturday, &glass);
+    ok(&r, "rollback through the glass");
+    assert!(r.stderr.contains("overridden"), "{r:?}");
+    let m = c.model().await;
+    assert_eq!(m.aliases.get("champion"), Some(&1));
+    let stamp = &m.versions[&1].tags["modelsync.promoted-at.champion"];
+    assert!(
+        stamp.contains("rollback") && stamp.contains("break-glass") && stamp.contains("sev1"),
+        "{stamp}"
+    );
+    // Alice's hold: bob may not replace it (on a Tuesday, no window open)
+    // without the glass.
+    let tuesday = "2026-01-20T10:00:00Z";
+    let bobs = args(&["--to", "2", "--reason", "fixed", "--yes"]);
+    let r = run_as(&c, "bob", tuesday, &bobs);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(
+        r.stderr.contains("held by someone else") && r.stderr.contains("alice"),
+        "{r:?}"
+    );
+    let m = c.model().await;
+    assert_eq!(m.aliases.get("champion"), Some(&1));
+    assert_eq!(hold_on(&m, "champion").map(|h| h.by), Some("alice".into()));
+    let r = run_as(
+        &c,
+        "bob",
+        tuesday,
+        &[&bobs[..], &["--break-glass"]].concat(),
+    );
+    ok(&r, "bob through the glass");
+    let m = c.model().await;
+    assert_eq!(m.aliases.get("champion"), Some(&2));
+    assert_eq!(hold_on(&m, "champion").map(|h| h.by), Some("bob".into()));
+}
+
 crate::both!(
     rollback_holds_until_git_catches_up_or_a_release,
     a_freeze_stops_every_move_but_a_rollback,
     windows_block_with_their_name_until_when_and_glass_passes,
+    a_rollback_in_a_deny_window_or_over_someone_elses_hold_needs_the_glass,
 );

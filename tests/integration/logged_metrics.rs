@@ -31,6 +31,7 @@ fn train(srv: &MlflowServer, exp: &str, evals: &[&[(&str, f64)]]) -> Vec<(String
 import mlflow, mlflow.sklearn, numpy as np
 from sklearn.linear_model import LogisticRegression
 mlflow.set_experiment("{exp}")
+metric = "auc"
 X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
 for scores in [{scores}]:
     with mlflow.start_run() as run:
@@ -50,21 +51,37 @@ for scores in [{scores}]:
         .collect()
 }
 
-/// Python: an evaluation run logging `scores` on the logged model `info`.
+/// Python: an evaluation run logging `metric` with `scores` (dataset
+/// name or `''` for none, value) on the logged model `info`.
 const EVAL_BODY: &str = "import pandas as pd
 with mlflow.start_run():
     for ds, v in scores:
-        d = mlflow.data.from_pandas(pd.DataFrame({'x': [1.0, 2.0]}), name=ds)
-        mlflow.log_metric('auc', v, model_id=info.model_id, dataset=d)";
+        d = mlflow.data.from_pandas(pd.DataFrame({'x': [1.0, 2.0]}), name=ds) if ds else None
+        mlflow.log_metric(metric, v, model_id=info.model_id, dataset=d)";
 
-/// A later evaluation of an existing logged model.
+/// A later evaluation of an existing logged model: `auc` per dataset.
 fn evaluate(srv: &MlflowServer, exp: &str, model_id: &str, scores: &[(&str, f64)]) {
+    log_on_logged_model(srv, exp, &format!("{model_id:?}"), "auc", scores);
+}
+
+/// Logs `metric` with `scores` (dataset, or `""` for none; value) on a
+/// logged model from a run of experiment `exp`, the MLflow 3 way; the
+/// logged model's id is the Python expression `model_id` (it may ask
+/// MLflow). What an evaluation job, offline or online, does.
+pub fn log_on_logged_model(
+    srv: &MlflowServer,
+    exp: &str,
+    model_id: &str,
+    metric: &str,
+    scores: &[(&str, f64)],
+) {
     let pairs: Vec<String> = scores
         .iter()
         .map(|(d, v)| format!("('{d}', {v})"))
         .collect();
     srv.run_python(&format!(
-        "import mlflow\nmlflow.set_experiment('{exp}')\nclass I: model_id = '{model_id}'\ninfo = I()\nscores = [{}]\n{EVAL_BODY}\n",
+        "import mlflow\nfrom mlflow import MlflowClient\nmlflow.set_experiment('{exp}')\n\
+         class I: model_id = {model_id}\ninfo = I()\nmetric = '{metric}'\nscores = [{}]\n{EVAL_BODY}\n",
         pairs.join(", ")
     ));
 }

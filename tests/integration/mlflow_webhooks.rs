@@ -12,9 +12,9 @@ use modelsync::watch::mlflow_hook::sign;
 
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
-use crate::support::mlflow::{MlflowServer, free_port, server, unique};
+use crate::support::mlflow::{free_port, server, unique};
+use crate::support::webhooks::{SECRET, daemon, delete_webhooks_named, webhooks_named};
 
-const SECRET: &str = "whsec-modelsync-test";
 /// A deadline on a loaded CI machine, not a claim about speed.
 const LOADED: Duration = Duration::from_secs(120);
 
@@ -22,38 +22,6 @@ fn manifest(name: &str) -> String {
     format!(
         "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    a: {{source: \"s3://bucket/{name}/a\"}}\n    b: {{source: \"s3://bucket/{name}/b\"}}\n  aliases:\n    champion: a\n    challenger: b\n"
     )
-}
-
-/// A daemon watching `m` in `w`, resync off, that registers its MLflow
-/// webhook `hook` delivering to it on `port`.
-pub(crate) fn daemon(w: &Workdir, srv: &MlflowServer, port: u16, hook: &str) -> Daemon {
-    let url = format!("http://127.0.0.1:{port}/hooks/mlflow");
-    let mut cmd = w.command(&[
-        "--registry",
-        &srv.url,
-        "watch",
-        "m",
-        "--resync",
-        "0",
-        "--mlflow-webhook-secret-env",
-        "MS_HOOK_SECRET",
-        "--register-mlflow-webhook",
-        &url,
-        "--mlflow-webhook-name",
-        hook,
-    ]);
-    cmd.env("MS_HOOK_SECRET", SECRET);
-    Daemon::start_at(cmd, &format!("127.0.0.1:{port}"))
-}
-
-/// Ids of the server's webhooks named `name`.
-fn webhooks_named(srv: &MlflowServer, name: &str) -> Vec<String> {
-    srv.run_python(&format!(
-        "from mlflow import MlflowClient\nfor w in MlflowClient().list_webhooks():\n    if w.name == {name:?}: print(w.webhook_id)\n"
-    ))
-    .lines()
-    .map(str::to_owned)
-    .collect()
 }
 
 fn now_secs() -> i64 {
@@ -71,7 +39,7 @@ async fn a_hand_moved_alias_is_healed_after_mlflows_own_webhook() {
     let w = Workdir::new();
     w.write("m/model.yaml", &manifest(&name));
     let port = free_port().expect("port");
-    let mut d = daemon(&w, srv, port, &hook);
+    let mut d = daemon(&w, &srv.url, port, &hook);
     d.wait_log("MLflow webhook created", LOADED);
     d.wait_log("reconcile success", LOADED);
     let reg = srv.registry();
@@ -132,15 +100,12 @@ async fn a_hand_moved_alias_is_healed_after_mlflows_own_webhook() {
 
     // Registering again finds the webhook by name and updates it.
     d.terminate(Duration::from_secs(120));
-    let mut d = daemon(&w, srv, port, &hook);
+    let mut d = daemon(&w, &srv.url, port, &hook);
     d.wait_log("MLflow webhook updated", LOADED);
     let ids = webhooks_named(srv, &hook);
     assert_eq!(ids.len(), 1, "{ids:?}");
     d.terminate(Duration::from_secs(120));
-    srv.run_python(&format!(
-        "from mlflow import MlflowClient\nMlflowClient().delete_webhook({:?})\n",
-        ids[0]
-    ));
+    delete_webhooks_named(srv, &hook);
 }
 
 /// MLflow 2.x has no webhooks: registering one is a clear error at start-up.

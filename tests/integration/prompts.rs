@@ -319,7 +319,7 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
     let hook = unique("modelsync-prompt-hook");
     let w = prompt_dir(&name);
     let port = free_port().expect("port");
-    let mut d = crate::mlflow_webhooks::daemon(&w, srv, port, &hook);
+    let mut d = crate::support::webhooks::daemon(&w, &srv.url, port, &hook);
     d.wait_log("reconcile success", Duration::from_secs(120));
     let alias = || {
         srv.run_python(&format!(
@@ -368,9 +368,7 @@ fn a_hand_moved_prompt_alias_is_healed_after_mlflows_own_webhook() {
         page.body
     );
     d.terminate(Duration::from_secs(120));
-    srv.run_python(&format!(
-        "from mlflow import MlflowClient\nfor h in MlflowClient().list_webhooks():\n    if h.name == {hook:?}: MlflowClient().delete_webhook(h.webhook_id)\n"
-    ));
+    crate::support::webhooks::delete_webhooks_named(srv, &hook);
 }
 
 /// A gated model and a prompt in one folder, the way a team runs them: the

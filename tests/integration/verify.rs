@@ -8,7 +8,8 @@
 //! (exit 5), then passes. Every wait is on a condition with a deadline of minutes.
 
 mod daemon;
-mod rollback;
+mod replicas;
+pub mod rollback;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -115,19 +116,13 @@ pub async fn finish(child: Child) -> Run {
 /// from a run of the model's own experiment (as an online evaluation job
 /// would).
 pub fn log_online_auc(srv: &MlflowServer, name: &str, v: u64, value: f64) {
-    srv.run_python(&format!(
-        r#"
-import mlflow
-from mlflow import MlflowClient
-mv = MlflowClient().get_model_version("{name}", "{v}")
-# MLflow 3.17.2 answers no model_id for a version registered by log_model;
-# its source names the logged model (`models:/m-…`).
-model_id = mv.model_id or mv.source.rsplit("/", 1)[-1]
-mlflow.set_experiment("{name}-training")
-with mlflow.start_run():
-    mlflow.log_metric("online_auc", {value}, model_id=model_id)
-"#
-    ));
+    // MLflow 3.17.2 answers no model_id for a version registered by
+    // log_model; its source names the logged model (`models:/m-…`).
+    let model_id = format!(
+        "(lambda mv: mv.model_id or mv.source.rsplit('/', 1)[-1])(MlflowClient().get_model_version({name:?}, '{v}'))"
+    );
+    let exp = format!("{name}-training");
+    crate::logged_metrics::log_on_logged_model(srv, &exp, &model_id, "online_auc", &[("", value)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,12 +3,11 @@
 //! only modelsync's own principal may move (`protect: true`).
 //! `docs/protection.md` is the user's page.
 
-use schemars::{JsonSchema, Schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::super::yaml::Located;
-use super::ApiVersion;
+use super::{ApiVersion, rules};
 
 /// `kind` of an access-policy document.
 pub const KIND_ACCESS_POLICY: &str = "AccessPolicy";
@@ -28,7 +27,7 @@ pub struct AccessPolicySpec {
 #[serde(deny_unknown_fields)]
 pub struct ModelAccessSpec {
     /// A registered model's name, or a glob over the names.
-    #[schemars(transform = model_pattern)]
+    #[schemars(transform = rules::model_pattern)]
     pub name: Located<String>,
     /// Only modelsync's own principal may move this model's stages and
     /// aliases: every grant here gives at most READ (or DENY), and every
@@ -43,18 +42,18 @@ pub struct ModelAccessSpec {
 /// One grant: exactly one of `user` and `role`, and a permission.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = user_or_role)]
+#[schemars(transform = rules::user_or_role)]
 pub struct GrantSpec {
     /// A user of the basic-auth app, by name (never a password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = principal_name)]
+    #[schemars(transform = rules::principal_name)]
     pub user: Option<Located<String>>,
     /// A role of the workspace, by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(transform = principal_name)]
+    #[schemars(transform = rules::principal_name)]
     pub role: Option<Located<String>>,
     /// `READ`, `USE`, `EDIT`, `MANAGE`, or `DENY` (MLflow 3.13+).
-    #[schemars(transform = permission)]
+    #[schemars(transform = rules::permission)]
     pub permission: Located<String>,
 }
 
@@ -69,7 +68,7 @@ pub enum AccessPolicyKind {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyMetadata {
-    #[schemars(transform = not_blank)]
+    #[schemars(transform = rules::not_blank)]
     pub name: Located<String>,
 }
 
@@ -82,32 +81,4 @@ pub struct AccessPolicyDocument {
     pub metadata: PolicyMetadata,
     #[serde(default)]
     pub spec: AccessPolicySpec,
-}
-
-fn not_blank(s: &mut Schema) {
-    s.insert("pattern".into(), json!(r"\S"));
-}
-
-/// A model name (no `/` or `:`, not `.` nor starting with `..`) in which
-/// `*` and `?` match.
-fn model_pattern(s: &mut Schema) {
-    not_blank(s);
-    s.insert("not".into(), json!({"pattern": r"[/:]|^\.\.|^\.$"}));
-}
-
-/// A user or role name: not blank, no white space or control characters.
-fn principal_name(s: &mut Schema) {
-    s.insert("pattern".into(), json!(r"^[^\s\p{Cc}]+$"));
-}
-
-fn permission(s: &mut Schema) {
-    s.insert(
-        "enum".into(),
-        json!(["READ", "USE", "EDIT", "MANAGE", "DENY"]),
-    );
-}
-
-fn user_or_role(s: &mut Schema) {
-    let one = |k: &str| json!({"required": [k], "properties": {k: {"type": "string"}}});
-    s.insert("oneOf".into(), json!([one("user"), one("role")]));
 }

@@ -361,3 +361,26 @@ pub fn verified_in(s: &mut Schema) {
 pub fn http_check(s: &mut Schema) {
     insert(s, "required", json!(["url"]));
 }
+
+/// An access policy's model: a registered model's name (no `/` or `:`,
+/// not `.` nor starting with `..`) in which `*` and `?` match.
+pub fn model_pattern(s: &mut Schema) {
+    not_blank(s);
+    insert(s, "not", json!({"pattern": r"[/:]|^\.\.|^\.$"}));
+}
+
+/// A user or role name: not blank, no white space or control characters.
+pub fn principal_name(s: &mut Schema) {
+    insert(s, "pattern", json!(r"^[^\s\p{Cc}]+$"));
+}
+
+/// A grant's permission.
+pub fn permission(s: &mut Schema) {
+    insert(s, "enum", json!(["READ", "USE", "EDIT", "MANAGE", "DENY"]));
+}
+
+/// A grant names exactly one of `user` and `role`.
+pub fn user_or_role(s: &mut Schema) {
+    let one = |k: &str| json!({"required": [k], "properties": {k: {"type": "string"}}});
+    insert(s, "oneOf", json!([one("user"), one("role")]));
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::resolve::Resolved;
 use crate::manifest::{DesiredModel, GateTarget};
 use crate::plan::{Action, Held, VersionRef};
-use crate::state::hold::{Cause, Hold};
+use crate::state::hold::Hold;
 use crate::state::{LiveModel, Stage};
 
 /// The holds on one model, by target.
@@ -51,7 +51,8 @@ pub(crate) fn blocks_prune(holds: &Holds, target: &GateTarget, model: &LiveModel
 }
 
 /// One release per hold whose version the manifests declare for its
-/// target, unless that target's move is blocked (`not_moving`).
+/// target, unless that target's move is blocked (`not_moving`) or its
+/// cause is not released by git ([`crate::state::hold::Cause::released_by_git`]).
 pub(crate) fn releases(
     dm: &DesiredModel,
     holds: &Holds,
@@ -61,9 +62,7 @@ pub(crate) fn releases(
     holds
         .iter()
         .filter(|(target, _)| !not_moving.contains(*target))
-        // A failed verification's hold stands on the version the manifests
-        // already declare: only a person releases it (`hold release`).
-        .filter(|(_, hold)| hold.cause != Cause::VerificationFailed)
+        .filter(|(_, hold)| hold.cause.released_by_git())
         .filter(|(target, hold)| {
             let handle = match Stage::parse(target).filter(|s| s.as_str() == target.as_str()) {
                 Some(stage) => dm.stages.get(&stage),

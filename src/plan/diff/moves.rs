@@ -13,7 +13,7 @@ use super::resolve::{Resolved, Slot};
 use crate::manifest::windows::Window;
 use crate::manifest::{Approvals, DesiredModel, GateTarget};
 use crate::plan::gates::{self, Candidate};
-use crate::plan::{Action, Held, PlanContext, VersionRef};
+use crate::plan::{Action, GateCheck, Held, PlanContext, VersionRef};
 use crate::state::{LiveModel, LiveState, Stage};
 
 /// A move the manifest requires: the target and the version to put there.
@@ -73,87 +73,159 @@ pub(crate) fn actions(
     live: &LiveState,
     rules: &Rules<'_>,
 ) -> (Vec<Action>, Vec<Held>) {
+    let holds: Holds = model.map(crate::state::hold::holds).unwrap_or_default();
+    let Moves {
+        mut out,
+        mut held,
+        blocked_stages,
+        not_moving,
+    } = moves(dm, model, resolved, live, rules, &holds);
+    let Some(model) = model else {
+        return (out, held);
+    };
+    let declared = declared_versions(dm, resolved);
+    out.extend(archivals(dm, model, resolved, &declared, &blocked_stages));
+    if rules.ctx.prune {
+        let (pruned, kept) = prune(dm, model, &declared, &holds);
+        out.extend(pruned);
+        held.extend(kept);
+    }
+    out.extend(holds::releases(dm, &holds, resolved, &not_moving));
+    (out, held)
+}
+
+/// The moves of one model and what keeps some from happening.
+struct Moves {
+    /// One move per pending target a hold does not keep (gated ones too).
+    out: Vec<Action>,
+    /// The moves holds keep from happening.
+    held: Vec<Held>,
+    /// Stages whose move is held or blocked: their holders stay.
+    blocked_stages: BTreeSet<Stage>,
+    /// Targets (keys) whose move is held or blocked: their holds stay.
+    not_moving: BTreeSet<String>,
+}
+
+/// Every pending move, gated and windowed, unless a hold keeps it.
+fn moves(
+    dm: &DesiredModel,
+    model: Option<&LiveModel>,
+    resolved: &Resolved<'_>,
+    live: &LiveState,
+    rules: &Rules<'_>,
+    holds: &Holds,
+) -> Moves {
+    let mut m = Moves {
+        out: Vec::new(),
+        held: Vec::new(),
+        blocked_stages: BTreeSet::new(),
+        not_moving: BTreeSet::new(),
+    };
+    for p in pending(dm, model, resolved) {
+        if let Some(h) = holds::blocks(holds, (&p.target, &p.slot.target), model) {
+            if let GateTarget::Stage(s) = p.target {
+                m.blocked_stages.insert(s);
+            }
+            m.not_moving.insert(h.target.clone());
+            m.held.push(h);
+            continue;
+        }
+        let checks = checks(dm, &p, model, live, rules);
+        if checks
+            .iter()
+            .any(|c| c.status == crate::plan::GateStatus::Blocked)
+        {
+            m.not_moving.insert(p.target.key());
+        }
+        let action = move_action(p, model, checks);
+        if let Action::TransitionStage { to, .. } = &action
+            && action.is_blocked()
+        {
+            m.blocked_stages.insert(*to);
+        }
+        m.out.push(action);
+    }
+    m
+}
+
+/// The gates of a pending move, then its windows and the freeze.
+fn checks(
+    dm: &DesiredModel,
+    p: &Pending<'_, '_>,
+    model: Option<&LiveModel>,
+    live: &LiveState,
+    rules: &Rules<'_>,
+) -> Vec<GateCheck> {
     let ctx = rules.ctx;
     let env = gates::Env {
         now_ms: ctx.now_ms,
         registry: &ctx.registry,
         approvals: rules.approvals,
     };
-    let holds: Holds = model.map(crate::state::hold::holds).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut held = Vec::new();
-    let mut blocked_stages = BTreeSet::new();
-    let mut not_moving = BTreeSet::new();
-    for p in pending(dm, model, resolved) {
-        if let Some(h) = holds::blocks(&holds, (&p.target, &p.slot.target), model) {
-            if let GateTarget::Stage(s) = p.target {
-                blocked_stages.insert(s);
-            }
-            not_moving.insert(h.target.clone());
-            held.push(h);
-            continue;
-        }
-        let mut checks = dm
-            .gates
-            .get(&p.target)
-            .map(|g| {
-                let candidate = Candidate {
-                    model: &dm.name,
-                    target: &p.target,
-                    live: p.slot.live,
-                    run_id: p.slot.run_id.as_deref(),
-                    model_id: p.slot.model_id.as_deref(),
-                    pinned: p.slot.pinned.as_ref(),
-                };
-                gates::evaluate(g, &candidate, model, live, &env)
-            })
-            .unwrap_or_default();
-        checks.extend(crate::plan::windows::checks(
-            rules.windows,
-            live.freeze.as_ref(),
-            (&dm.name, &p.target),
-            ctx.now_ms,
-            ctx.break_glass.as_ref(),
-        ));
-        if checks
-            .iter()
-            .any(|c| c.status == crate::plan::GateStatus::Blocked)
-        {
-            not_moving.insert(p.target.key());
-        }
-        let action = match p.target {
-            GateTarget::Stage(to) => Action::TransitionStage {
-                version: p.slot.target.clone(),
-                from: p.slot.live.map_or(Stage::None, |v| v.stage),
-                to,
-                holders: holders(model, to),
-                gates: checks,
-            },
-            GateTarget::Alias(alias) => Action::SetAlias {
-                before: model.and_then(|m| m.aliases.get(&alias)).copied(),
-                alias,
-                version: p.slot.target.clone(),
-                gates: checks,
-            },
-        };
-        if let Action::TransitionStage { to, .. } = &action
-            && action.is_blocked()
-        {
-            blocked_stages.insert(*to);
-        }
-        out.push(action);
+    let mut checks = dm
+        .gates
+        .get(&p.target)
+        .map(|g| {
+            let candidate = Candidate {
+                model: &dm.name,
+                target: &p.target,
+                live: p.slot.live,
+                run_id: p.slot.run_id.as_deref(),
+                model_id: p.slot.model_id.as_deref(),
+                pinned: p.slot.pinned.as_ref(),
+            };
+            gates::evaluate(g, &candidate, model, live, &env)
+        })
+        .unwrap_or_default();
+    checks.extend(crate::plan::windows::checks(
+        rules.windows,
+        live.freeze.as_ref(),
+        (&dm.name, &p.target),
+        ctx.now_ms,
+        ctx.break_glass.as_ref(),
+    ));
+    checks
+}
+
+/// The action that makes a pending move, with its checks.
+fn move_action(p: Pending<'_, '_>, model: Option<&LiveModel>, checks: Vec<GateCheck>) -> Action {
+    match p.target {
+        GateTarget::Stage(to) => Action::TransitionStage {
+            version: p.slot.target.clone(),
+            from: p.slot.live.map_or(Stage::None, |v| v.stage),
+            to,
+            holders: holders(model, to),
+            gates: checks,
+        },
+        GateTarget::Alias(alias) => Action::SetAlias {
+            before: model.and_then(|m| m.aliases.get(&alias)).copied(),
+            alias,
+            version: p.slot.target.clone(),
+            gates: checks,
+        },
     }
-    let Some(model) = model else {
-        return (out, held);
-    };
-    // Versions a declared stage will hold: never archived, their own
-    // transition moves them.
-    let declared: BTreeSet<VersionRef> = dm
-        .stages
+}
+
+/// Versions a declared stage will hold: never archived, their own
+/// transition moves them.
+fn declared_versions(dm: &DesiredModel, resolved: &Resolved<'_>) -> BTreeSet<VersionRef> {
+    dm.stages
         .values()
         .filter_map(|h| resolved.slots.get(h))
         .map(|s| s.target.clone())
-        .collect();
+        .collect()
+}
+
+/// The archival of each holder a move into an exclusive stage replaces,
+/// unless that move is held or blocked.
+fn archivals(
+    dm: &DesiredModel,
+    model: &LiveModel,
+    resolved: &Resolved<'_>,
+    declared: &BTreeSet<VersionRef>,
+    blocked_stages: &BTreeSet<Stage>,
+) -> Vec<Action> {
+    let mut out = Vec::new();
     for (stage, handle) in &dm.stages {
         let Some(slot) = resolved.slots.get(handle) else {
             continue;
@@ -171,13 +243,7 @@ pub(crate) fn actions(
             }
         }
     }
-    if ctx.prune {
-        let (pruned, kept) = prune(dm, model, &declared, &holds);
-        out.extend(pruned);
-        held.extend(kept);
-    }
-    out.extend(holds::releases(dm, &holds, resolved, &not_moving));
-    (out, held)
+    out
 }
 
 /// Archives holders of owned stages and deletes owned aliases that the

@@ -132,10 +132,18 @@ pub(crate) fn resolve<'a>(
             }
         }
     }
-    out.errors = missing
+    out.errors = missing_versions(&dm.name, missing);
+    out.errors.extend(problems);
+    out
+}
+
+/// One error per version number declared and not in the registry, where
+/// it was first declared.
+fn missing_versions(model: &str, missing: BTreeMap<u64, &Origin>) -> Vec<String> {
+    missing
         .into_iter()
         .map(|(n, at)| {
-            let problem = format!("version {n} of {:?} does not exist", dm.name);
+            let problem = format!("version {n} of {model:?} does not exist");
             // Versions built in code (not read from a file) have no origin.
             if at.file.is_empty() {
                 problem
@@ -143,9 +151,7 @@ pub(crate) fn resolve<'a>(
                 format!("{at}: {problem}")
             }
         })
-        .collect();
-    out.errors.extend(problems);
-    out
+        .collect()
 }
 
 /// A `from:` handle: the live version already copied from those bytes

@@ -43,24 +43,29 @@ fn registry_part(plan: &Plan) -> String {
     {
         return out;
     }
+    let (rows, sections) = rows_and_sections(plan);
+    push_table(&mut out, &rows);
+    push_sections(&mut out, &sections);
+    out
+}
+
+/// The summary table's row and the section of each model, experiment,
+/// prompt and access policy, in that order.
+fn rows_and_sections(plan: &Plan) -> (Vec<String>, Vec<(Kind, String)>) {
+    let changes = |errors: &[String], actions: usize| match errors.is_empty() {
+        true => actions.to_string(),
+        false => "error".to_string(),
+    };
     let mut sections = Vec::new();
     let mut rows = Vec::new();
     for mp in &plan.models {
         let blocked = blocked_count(&mp.actions);
-        let changes = if mp.errors.is_empty() {
-            mp.actions.len().to_string()
-        } else {
-            "error".to_string()
-        };
+        let changes = changes(&mp.errors, mp.actions.len());
         rows.push(format!("| {} | {changes} | {blocked} |\n", code(&mp.model)));
         sections.push((Kind::Model, model_section(mp)));
     }
     for ep in &plan.experiments {
-        let changes = if ep.errors.is_empty() {
-            ep.actions.len().to_string()
-        } else {
-            "error".to_string()
-        };
+        let changes = changes(&ep.errors, ep.actions.len());
         rows.push(format!(
             "| experiment {} | {changes} | 0 |\n",
             code(&ep.experiment),
@@ -68,26 +73,24 @@ fn registry_part(plan: &Plan) -> String {
         sections.push((Kind::Experiment, experiment_section(ep)));
     }
     for pp in &plan.prompts {
-        let changes = if pp.errors.is_empty() {
-            pp.actions.len().to_string()
-        } else {
-            "error".to_string()
-        };
+        let changes = changes(&pp.errors, pp.actions.len());
         rows.push(format!("| prompt {} | {changes} | 0 |\n", code(&pp.prompt)));
         sections.push((Kind::Prompt, prompt_section(pp)));
     }
     for ap in &plan.access {
-        let changes = if ap.errors.is_empty() {
-            ap.actions.len().to_string()
-        } else {
-            "error".to_string()
-        };
+        let changes = changes(&ap.errors, ap.actions.len());
         rows.push(format!("| access {} | {changes} | 0 |\n", code(&ap.model)));
         sections.push((Kind::Access, access_section(ap)));
     }
+    (rows, sections)
+}
+
+/// The summary table: as many rows as fit in half the limit, then how
+/// many more there are.
+fn push_table(out: &mut String, rows: &[String]) {
     out.push_str("| model | changes | blocked |\n| --- | ---: | ---: |\n");
     let mut shown_rows = 0;
-    for row in &rows {
+    for row in rows {
         if out.len() + row.len() + RESERVE > MARKDOWN_LIMIT / 2 {
             break;
         }
@@ -98,8 +101,13 @@ fn registry_part(plan: &Plan) -> String {
         let _ = writeln!(out, "| … and {} more | | |", rows.len() - shown_rows);
     }
     out.push('\n');
+}
+
+/// The sections, in order, up to the first that does not fit; a note
+/// counts the ones left out by kind.
+fn push_sections(out: &mut String, sections: &[(Kind, String)]) {
     let mut omitted = [0usize; 4];
-    for (kind, section) in &sections {
+    for (kind, section) in sections {
         let fits = out.len() + section.len() + RESERVE <= MARKDOWN_LIMIT;
         if omitted == [0; 4] && fits {
             out.push_str(section);
@@ -110,7 +118,6 @@ fn registry_part(plan: &Plan) -> String {
     if omitted != [0; 4] {
         out.push_str(&truncation_note(omitted));
     }
-    out
 }
 
 /// What a section is about.

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::config::{Auth, MlflowConfig, RetryPolicy, TlsVerify};
 use super::endpoints::Endpoint;
-use super::errors::{CallError, classify_error, error_chain, snippet};
+use super::errors::{CallError, classify_error, snippet};
+use crate::registry::error_chain;
 use crate::registry::{RegistryError, RegistryUri, RequestStats, Result};
 use crate::secret::Secret;
 use crate::uri::percent_decode;

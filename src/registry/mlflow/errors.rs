@@ -167,21 +167,6 @@ pub fn classify_error(ep: &'static Endpoint, status: u16, body: &str, server: &s
     }
 }
 
-/// The error and its sources, joined with ": ".
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 /// The first 200 characters of a body, on one line.
 pub fn snippet(body: &str) -> String {
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");

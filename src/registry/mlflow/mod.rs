@@ -137,11 +137,13 @@ impl MlflowRegistry {
     pub fn stats(&self) -> RequestStats {
         self.client.stats()
     }
+}
 
-    /// A request to `path` under the server's URL with the client's
-    /// authentication and workspace: `registry::store` reaches proxied
-    /// artifacts (`/api/2.0/mlflow-artifacts/…`) through it.
-    pub(in crate::registry) fn artifact_request(
+/// `registry::store` reaches proxied artifacts
+/// (`/api/2.0/mlflow-artifacts/…`) through the server, with the client's
+/// authentication and workspace.
+impl super::store::ArtifactProxy for MlflowRegistry {
+    fn artifact_request(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -149,11 +151,6 @@ impl MlflowRegistry {
     ) -> reqwest::RequestBuilder {
         self.client.raw(method, path, read)
     }
-}
-
-/// A transport error with its causes, for messages (no URL credentials).
-pub(in crate::registry) fn error_chain(e: &reqwest::Error) -> String {
-    errors::error_chain(e)
 }
 
 impl Registry for MlflowRegistry {

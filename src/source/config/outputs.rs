@@ -167,7 +167,7 @@ fn check(
 
 /// Why modelsync cannot push to `repo`, if it cannot.
 fn repo_problem(repo: &str) -> Option<String> {
-    if let Some(why) = crate::source::git::unsupported_transport(repo) {
+    if let Some(why) = crate::source::transport::unsupported_transport(repo) {
         return Some(why.replacen("--git", "", 1).trim().to_string());
     }
     if crate::uri::without_userinfo(repo) != repo {

@@ -15,3 +15,4 @@ pub mod proxy;
 pub mod receiver;
 pub mod scoring;
 pub mod servers;
+pub mod webhooks;

@@ -1,5 +1,7 @@
 //! Checks on the file-level import graph ([`super::files`]): no two files
-//! import each other, directly or around a loop; and only `src/registry/`
+//! import each other, directly or around a loop, nor do two modules
+//! through different files (`registry/store.rs` naming `mlflow/mod.rs`
+//! while `mlflow/copy.rs` names `store.rs`); and only `src/registry/`
 //! knows which registry it is ([`REGISTRY_NAMED_BY`], the same table as
 //! ARCHITECTURE.md's).
 
@@ -57,6 +59,31 @@ fn file_graph(krate: &Crate) -> BTreeMap<(PathBuf, PathBuf), Vec<String>> {
     graph
 }
 
+/// Sibling modules -> sibling they import, with where: `src/registry/store`
+/// -> `src/registry/mlflow` when a file at or under the one names a file at
+/// or under the other. A loop here is a loop between folders that no two
+/// files close (`store.rs` -> `mlflow/mod.rs`, `mlflow/copy.rs` ->
+/// `store.rs`).
+fn module_graph(
+    krate: &Crate,
+    files: &BTreeMap<(PathBuf, PathBuf), Vec<String>>,
+) -> BTreeMap<(PathBuf, PathBuf), Vec<String>> {
+    let mut graph: BTreeMap<(PathBuf, PathBuf), Vec<String>> = BTreeMap::new();
+    for ((from, to), at) in files {
+        let (Some(a), Some(b)) = (krate.module_of(from), krate.module_of(to)) else {
+            continue;
+        };
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        if a.len() == common || b.len() == common {
+            continue;
+        }
+        let node = |m: &ModPath| PathBuf::from("src").join(m[..=common].join("/"));
+        let key = (node(a), node(b));
+        graph.entry(key).or_default().extend(at.iter().cloned());
+    }
+    graph
+}
+
 /// Cycles in a file graph, each with where each step is imported: one
 /// found, one of its edges set aside, and again (so every loop shows).
 fn cycles(graph: &BTreeMap<(PathBuf, PathBuf), Vec<String>>) -> Vec<(String, Vec<String>)> {
@@ -110,6 +137,23 @@ fn the_file_import_graph_has_no_cycles() {
         "the import graph of src/ has cycles between files:\n{}\n\
          Move what both need into a file below both (or into the lower one), so the \
          imports run one way.",
+        shown.join("\n")
+    );
+}
+
+#[test]
+fn no_two_sibling_modules_import_each_other() {
+    let krate = the_crate();
+    let found = cycles(&module_graph(&krate, &file_graph(&krate)));
+    let shown: Vec<String> = found
+        .iter()
+        .map(|(cycle, at)| format!("{cycle}\n  {}", at.join("\n  ")))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "modules of src/ import each other (through different files):\n{}\n\
+         Move what both need into a module below both, or make the lower one \
+         ask for what it needs through a trait the upper one implements.",
         shown.join("\n")
     );
 }
@@ -237,5 +281,42 @@ fn the_file_checks_see_through_uses_and_reexports() {
             .keys()
             .any(|(from, _)| from.ends_with("registry/mod.rs")),
         "a module's own children are not imports"
+    );
+}
+
+/// A loop between two folders that no two files close is still a loop:
+/// `store.rs` names `mlflow/` (its `mod.rs`), `mlflow/copy.rs` names
+/// `store.rs`.
+#[test]
+fn the_module_check_sees_a_loop_no_two_files_close() {
+    let file = |path: &str, text: &str| {
+        let p = PathBuf::from(path);
+        let mut m = module_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+        if m == ["lib"] {
+            m.clear();
+        }
+        let s = Source::parse(&p, text);
+        (p, m, s)
+    };
+    let krate = Crate::new(vec![
+        file("src/lib.rs", "pub mod registry;\n"),
+        file("src/registry/mod.rs", "pub mod mlflow;\npub mod store;\n"),
+        file("src/registry/store.rs", "use super::mlflow::Reg;\n"),
+        file(
+            "src/registry/mlflow/mod.rs",
+            "pub mod copy;\npub struct Reg;\n",
+        ),
+        file(
+            "src/registry/mlflow/copy.rs",
+            "use crate::registry::store::Store;\n",
+        ),
+    ]);
+    let files = file_graph(&krate);
+    assert!(cycles(&files).is_empty(), "no file loop: {files:?}");
+    let found = cycles(&module_graph(&krate, &files));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].0.contains("src/registry/store") && found[0].0.contains("src/registry/mlflow"),
+        "{found:?}"
     );
 }
