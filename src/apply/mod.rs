@@ -2,7 +2,8 @@
 //! the registry's write methods (the applier lease, the one other write, is
 //! taken and released by `reconcile` through `registry::AnyRegistry`).
 //!
-//! Models are applied concurrently (bounded); the actions of one model run
+//! Models are applied concurrently (bounded, a new one started as soon as
+//! any finishes; the report keeps the plan's order); the actions of one model run
 //! strictly in the plan's order (create model -> register versions -> moves
 //! -> archive replaced holders -> prune -> ownership tag), so a replaced
 //! holder is only archived once its replacement is in place. Before a
@@ -207,16 +208,21 @@ pub async fn execute<R: Registry>(reg: &R, plan: &Plan, opts: &ApplyOptions) -> 
         results.extend(r);
     }
     let tally = &tally;
-    let per_model: Vec<Vec<ActionResult>> = stream::iter(&plan.models)
-        .map(|mp| async move {
-            let r = model::apply_model(reg, mp, opts).await;
-            tally.finished(&r);
-            r
-        })
-        .buffered(opts.concurrency.max(1))
-        .collect()
-        .await;
-    results.extend(per_model.into_iter().flatten());
+    // Unordered, so a slow model never holds the next ones back (`buffered`
+    // starts a model only once every earlier one is done and yielded); the
+    // results are put back in the plan's order.
+    let mut per_model: Vec<(usize, Vec<ActionResult>)> =
+        stream::iter(plan.models.iter().enumerate())
+            .map(|(i, mp)| async move {
+                let r = model::apply_model(reg, mp, opts).await;
+                tally.finished(&r);
+                (i, r)
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+    per_model.sort_by_key(|(i, _)| *i);
+    results.extend(per_model.into_iter().flat_map(|(_, r)| r));
     for pp in &plan.prompts {
         let r = prompts::apply_prompt(reg, pp, opts).await;
         tally.finished(&r);

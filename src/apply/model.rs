@@ -289,6 +289,7 @@ impl<R: Registry> ModelRun<'_, R> {
             Err(e) => return Err(e.into()),
         }
         self.created_inventory = all_tags.get(tags::MANAGED).cloned();
+        self.versions.model_created();
         self.versions.fresh = Some(LiveModel {
             name: model.to_string(),
             ..LiveModel::default()

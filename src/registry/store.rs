@@ -227,12 +227,18 @@ impl<'a> Store<'a> {
     /// `s3://bucket` for an S3 store (what fails as a whole), else `None`.
     fn whole_store(&self) -> Option<String> {
         match &self.kind {
-            Kind::S3 { .. } => {
-                let rest = self.uri.strip_prefix("s3://")?;
-                Some(format!("s3://{}", rest.split('/').next().unwrap_or(rest)))
-            }
+            Kind::S3 { .. } => s3_bucket(&self.uri),
             _ => None,
         }
+    }
+
+    /// Why the store holding `uri` already failed as a whole in this pass
+    /// (see [`HashCache`]), checked before the store is opened: opening
+    /// one builds a client (≈ 10 ms), which a pass would otherwise pay for
+    /// every source in a bucket it cannot read — twice per apply (the
+    /// plan, and the plan under the lease).
+    pub fn failed_earlier(uri: &str, cache: &HashCache) -> Option<String> {
+        cache.failed(&s3_bucket(uri)?)
     }
 
     async fn read_tree(&self, cache: &HashCache) -> Result<TreeDigest> {
@@ -558,4 +564,28 @@ pub async fn hash_stream(mut s: ByteStream) -> Result<(String, u64)> {
         h.update(&c);
     }
     Ok((format!("{:x}", h.finalize()), n))
+}
+
+/// `s3://bucket` of an `s3://bucket/key…` URI.
+fn s3_bucket(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("s3://")?;
+    Some(format!("s3://{}", rest.split('/').next().unwrap_or(rest)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_that_failed_fails_its_other_keys_before_opening() {
+        let cache = HashCache::default();
+        assert_eq!(Store::failed_earlier("s3://b/m/v1", &cache), None);
+        cache.fail("s3://b".into(), "no credentials".into());
+        assert_eq!(
+            Store::failed_earlier("s3://b/m/v2", &cache).as_deref(),
+            Some("no credentials")
+        );
+        assert_eq!(Store::failed_earlier("s3://other/m/v1", &cache), None);
+        assert_eq!(Store::failed_earlier("gs://b/m/v1", &cache), None);
+    }
 }

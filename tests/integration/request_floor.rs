@@ -1,17 +1,24 @@
 //! Apply at the request floor (issue 13), counted through the harness's
 //! proxy against the real MLflow server: for a model created from empty with
 //! V versions, S stage moves and A aliases, the floor is 1 + V + S + A
-//! writes; apply sends at most one request more per model (the duplicate
-//! backstop's search), plus a bounded number per run (snapshots, the lease).
+//! writes, and apply sends exactly that for it, plus a bounded number per
+//! run (snapshots, the lease); a model that existed gets one read before
+//! its first write and the duplicate backstop's search.
 //! Exact counts per endpoint, so a change that adds a request per version
 //! or per move fails here.
 
 use modelsync::registry::Registry;
 use modelsync::state::Stage;
 
-use crate::support::cli::Workdir;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use modelsync::registry::NewVersion;
+use modelsync::registry::mlflow::{MlflowConfig, MlflowRegistry};
+
+use crate::support::cli::{Run, Workdir};
 use crate::support::mlflow::{server, unique};
-use crate::support::proxy::{Proxy, counts};
+use crate::support::proxy::{Fault, Proxy, counts};
 
 /// Two versions more than `prod` / `staging` need: v1..v`n`, Production and
 /// `champion` on `prod`, Staging on `staging`.
@@ -31,7 +38,7 @@ fn manifest(name: &str, n: usize, prod: usize, staging: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
+async fn apply_from_empty_sends_the_floor_and_a_wave_three_reads_more_per_model() {
     let srv = server();
     let w = Workdir::new();
     let names = [unique("floor-a"), unique("floor-b")];
@@ -43,8 +50,12 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     let r = w.run(&["--registry", &proxy.url, "apply", "m"]);
     assert_eq!(r.code, 0, "{r:?}");
     let (seen, lease) = proxy.by_endpoint(&w.lease_name());
-    // Per model: 1 + 3 + 2 + 1 = 7 writes, and 1 read (the duplicate
-    // backstop: one model-versions/search after its registrations). Per
+    // Per model: 1 + 3 + 2 + 1 = 7 writes and no read. No duplicate
+    // backstop search: the run created the model and its versions were
+    // answered 1, 2, 3, so no other version existed below any of them; a
+    // concurrent applier's twin would be higher, and that applier (which
+    // read the model first) runs the backstop and deletes its own
+    // (`a_twin_registered_beside_a_new_model_is_still_caught`). Per
     // run: 3 snapshots (plan, plan under the lease, final verification),
     // each one registered-models/search and, for <= 20 models, one
     // model-versions/search per model. No registered-models/get (the
@@ -58,7 +69,7 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
         counts(&[
             ("GET /version", 1),
             ("GET registered-models/search", 3 + 1),
-            ("GET model-versions/search", 3 * 2 + 2),
+            ("GET model-versions/search", 3 * 2),
             ("POST registered-models/create", 2),
             ("POST model-versions/create", 2 * 3),
             ("POST model-versions/transition-stage", 2 * 2),
@@ -138,10 +149,77 @@ async fn apply_from_empty_and_a_promotion_wave_send_the_floor_plus_one() {
     assert_eq!(r.code, 0, "converged: {r:?}");
 }
 
+/// The duplicate backstop is left out only where it can find nothing: a
+/// model this run created whose versions were answered 1, 2, …. Here
+/// another applier registers the same declared source in the new model
+/// between its create and modelsync's first version (the proxy holds
+/// modelsync's version create until that one is answered): modelsync's
+/// version is then 2, the backstop's search runs, finds the lower twin,
+/// deletes its own and moves the kept one. One version per source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_registered_beside_a_new_model_is_still_caught() {
+    let srv = server();
+    let w = Workdir::new();
+    let name = unique("floor-race");
+    w.write(&format!("m/{name}.yaml"), &manifest(&name, 2, 1, 2));
+    let proxy = Proxy::start(&srv.url).await;
+    proxy.fail(
+        "POST",
+        "model-versions/create",
+        Fault::HoldUntilAnswered("model-versions/create".into()),
+        1,
+    );
+    let child = w
+        .command(&["--registry", &proxy.url, "apply", "m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start modelsync");
+    let reg = srv.registry();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while reg.get_model(&name).await.expect("read").is_none() {
+        assert!(Instant::now() < deadline, "the model was never created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The other applier, through the proxy (so the held create lands after it).
+    let other = MlflowRegistry::new(&proxy.url, MlflowConfig::default()).expect("URL");
+    let source = format!("s3://floor/{name}/1");
+    let theirs = other
+        .create_version_unseen(
+            &name,
+            &NewVersion {
+                declared_source: source.clone(),
+                source: source.clone(),
+                run_id: None,
+                model_id: None,
+                description: None,
+                tags: Default::default(),
+            },
+        )
+        .await
+        .expect("the other applier's create");
+    assert_eq!(theirs.version, 1);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    let r = Run::from(out);
+    assert_eq!(r.code, 0, "{r:?}");
+    let m = reg.get_model(&name).await.expect("read").expect("model");
+    assert_eq!(
+        m.versions.keys().copied().collect::<Vec<_>>(),
+        vec![1, 3],
+        "modelsync's twin (2) deleted: {m:#?}"
+    );
+    assert_eq!(m.versions[&1].stage, Stage::Production);
+    assert_eq!(m.versions[&3].stage, Stage::Staging);
+    assert_eq!(m.aliases.get("champion"), Some(&1));
+    assert_eq!(proxy.count("DELETE", "model-versions/delete"), 1);
+}
+
 /// More models than the per-model reads suit: the plan's bulk reads run
 /// while the manifests are parsed, and a no-op plan is exactly those two
-/// reads. From empty: 3 bulk snapshots (2 requests each) and the floor + 1
-/// per model.
+/// reads. From empty: 3 bulk snapshots (2 requests each) and the floor
+/// per model (no backstop search: each model is new, its version 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_models_read_in_bulk_beside_the_parsing() {
     let srv = server();
@@ -170,7 +248,7 @@ async fn many_models_read_in_bulk_beside_the_parsing() {
         counts(&[
             ("GET /version", 1),
             ("GET registered-models/search", pages + 1),
-            ("GET model-versions/search", 3 + n),
+            ("GET model-versions/search", 3),
             ("POST registered-models/create", n),
             ("POST model-versions/create", n),
             ("POST model-versions/transition-stage", n),

@@ -6,11 +6,15 @@
 //! a version is created without a search (`create_version_unseen`); the
 //! versions created so are checked for a concurrent applier's duplicate
 //! once, when the model's registrations are done
-//! ([`ModelRun::keep_first_registered`]).
+//! ([`ModelRun::keep_first_registered`]) — unless this run created the
+//! model and its creates were answered 1, 2, …, k ([`numbered_alone`]):
+//! then no other version existed below any of them, so any concurrent
+//! duplicate is higher than ours and is its own applier's to delete (that
+//! applier read the model before registering, so it runs the backstop too).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{ModelRun, StepError};
 use crate::plan::VersionRef;
@@ -29,6 +33,28 @@ pub(super) struct Versions {
     /// Declared source -> (handle, version) registered without a search
     /// first, not yet checked for a concurrent duplicate.
     unchecked: BTreeMap<String, (String, u64)>,
+    /// The numbers of the versions this run registered in a model it
+    /// created; `None` for a model it did not create, or once anything
+    /// else (a copy) added a version.
+    created_alone: Option<BTreeSet<u64>>,
+}
+
+impl Versions {
+    /// This run created the model: the versions it registers from now on
+    /// may be known to be the model's only ones ([`numbered_alone`]).
+    pub fn model_created(&mut self) {
+        self.created_alone = Some(BTreeSet::new());
+    }
+}
+
+/// True when the versions a run registered in a model it created are
+/// numbered exactly 1..=k. A registry numbers each model's versions one
+/// above the highest it holds (deleted ones counted where it keeps them),
+/// so then no version but ours existed below any of ours: a concurrent
+/// applier's twin of one of our sources can only be higher, and the lowest
+/// version of each source is ours.
+pub(super) fn numbered_alone(created: &BTreeSet<u64>) -> bool {
+    !created.is_empty() && created.iter().copied().eq(1..=created.len() as u64)
 }
 
 impl<R: Registry> ModelRun<'_, R> {
@@ -71,6 +97,9 @@ impl<R: Registry> ModelRun<'_, R> {
             self.versions
                 .unchecked
                 .insert(new.declared_source.clone(), (handle.to_string(), v.version));
+            if let Some(created) = &mut self.versions.created_alone {
+                created.insert(v.version);
+            }
             v
         } else {
             self.reg.create_version(self.model, &new).await?
@@ -87,6 +116,7 @@ impl<R: Registry> ModelRun<'_, R> {
         handle: &str,
         job: &crate::apply::copy::CopyJob<'_>,
     ) -> Result<(), StepError> {
+        self.versions.created_alone = None;
         let v = crate::apply::copy::copy_version(self.reg, self.opts, job).await?;
         info!(model = self.model, version = v.version, handle = %handle, "copied version");
         self.versions.new.insert(handle.to_string(), v.version);
@@ -97,12 +127,25 @@ impl<R: Registry> ModelRun<'_, R> {
     /// (one read of the model's versions, once its registrations are done):
     /// a concurrent applier's lower version with the same source wins, ours
     /// is deleted, and the moves use the kept one (their audit tags then
-    /// written after the move, as for any existing version).
+    /// written after the move, as for any existing version). Not needed,
+    /// and not read, when the versions are [`numbered_alone`].
     pub(super) async fn keep_first_registered(&mut self) {
         if self.versions.unchecked.is_empty() {
             return;
         }
         let unchecked = std::mem::take(&mut self.versions.unchecked);
+        if self
+            .versions
+            .created_alone
+            .as_ref()
+            .is_some_and(numbered_alone)
+        {
+            debug!(
+                model = self.model,
+                "the model's versions are all this run's: no duplicate check needed"
+            );
+            return;
+        }
         let ours: BTreeMap<String, u64> = unchecked
             .iter()
             .map(|(src, (_, n))| (src.clone(), *n))
@@ -124,5 +167,29 @@ impl<R: Registry> ModelRun<'_, R> {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered_alone;
+    use std::collections::BTreeSet;
+
+    fn set(v: &[u64]) -> BTreeSet<u64> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn versions_numbered_from_one_without_gaps_are_alone() {
+        assert!(numbered_alone(&set(&[1])));
+        assert!(numbered_alone(&set(&[1, 2, 3, 4, 5])));
+    }
+
+    #[test]
+    fn a_gap_or_a_late_start_means_another_version_existed() {
+        assert!(!numbered_alone(&set(&[])));
+        assert!(!numbered_alone(&set(&[2])));
+        assert!(!numbered_alone(&set(&[1, 3])));
+        assert!(!numbered_alone(&set(&[2, 3, 4, 5, 6])));
     }
 }

@@ -22,6 +22,9 @@ pub fn not_in_a_pass(location: &str) -> String {
 pub async fn read(hashes: &HashCache, location: &str) -> Result<ArtifactTree, String> {
     let whose = "the embedded registry";
     let tree = async {
+        if let Some(why) = Store::failed_earlier(location, hashes) {
+            return Err(crate::registry::RegistryError::Other(why));
+        }
         let store = Store::open(location, None, whose)?;
         store.tree(hashes).await
     }

@@ -118,6 +118,9 @@ pub async fn read(
 ) -> std::result::Result<ArtifactTree, String> {
     let whose = format!("the registry ({})", reg.display());
     let tree = async {
+        if let Some(why) = Store::failed_earlier(&location, &reg.hashes) {
+            return Err(RegistryError::Other(why));
+        }
         let store = Store::open(&location, Some(reg), &whose)?;
         store.tree(&reg.hashes).await
     }
