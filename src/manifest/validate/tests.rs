@@ -599,9 +599,7 @@ fn from_needs_a_declared_registry_and_one_selector() {
 #[test]
 fn many_files_parsed_side_by_side_are_checked_in_path_order() {
     let doc = |name: &str| {
-        format!(
-            "apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    v1: {{version: 1}}\n"
-        )
+        format!("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    v1: {{version: 1}}\n")
     };
     let mut files: Vec<SourceFile> = (0..3 * PARSE_CHUNK + 5)
         .map(|i| file(&format!("m/{i:04}.yaml"), &doc(&format!("model-{i:04}"))))
