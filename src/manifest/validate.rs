@@ -95,25 +95,23 @@ pub fn load_with(
         registries: options.registries.clone(),
         ..DesiredState::default()
     };
-    for chunk in sorted.chunks(PARSE_CHUNK) {
-        for (file, docs) in chunk.iter().zip(parse_in_parallel(chunk)) {
-            let mut ctx = Ctx {
-                file: &file.path,
-                diagnostics: &mut diagnostics,
-                options,
-            };
-            for doc in docs {
-                match doc {
-                    Ok(doc) => check_document(&mut ctx, &mut state, doc),
-                    Err(e) => ctx.diagnostics.push(Diagnostic {
-                        origin: Origin {
-                            file: file.path.clone(),
-                            line: e.line,
-                            column: e.column,
-                        },
-                        message: e.message,
-                    }),
-                }
+    for file in sorted {
+        let mut ctx = Ctx {
+            file: &file.path,
+            diagnostics: &mut diagnostics,
+            options,
+        };
+        for doc in yaml::parse_documents::<Document>(&file.contents) {
+            match doc {
+                Ok(doc) => check_document(&mut ctx, &mut state, doc),
+                Err(e) => ctx.diagnostics.push(Diagnostic {
+                    origin: Origin {
+                        file: file.path.clone(),
+                        line: e.line,
+                        column: e.column,
+                    },
+                    message: e.message,
+                }),
             }
         }
     }
@@ -129,42 +127,6 @@ pub fn load_with(
         diagnostics.dedup();
         Err(diagnostics)
     }
-}
-
-/// Files parsed side by side before their documents are checked in order:
-/// enough to keep every core busy, few enough that only one chunk's parsed
-/// documents are held at once.
-const PARSE_CHUNK: usize = 64;
-
-/// The documents of each file of `chunk`, in order; the YAML parsing (most
-/// of the time a large manifest set takes) spread over the available cores.
-/// Checking stays sequential, so the state and the diagnostics do not
-/// depend on the number of threads.
-fn parse_in_parallel(chunk: &[&SourceFile]) -> Vec<Vec<Result<Document, yaml::YamlError>>> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || chunk.len() < 2 {
-        return chunk
-            .iter()
-            .map(|f| yaml::parse_documents(&f.contents))
-            .collect();
-    }
-    let per_thread = chunk.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = chunk
-            .chunks(per_thread)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|f| yaml::parse_documents::<Document>(&f.contents))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("a manifest parser thread panicked"))
-            .collect()
-    })
 }
 
 /// `sha256:<hex>` over the files sorted by path: path, NUL, contents, NUL.

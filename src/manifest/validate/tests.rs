@@ -591,29 +591,3 @@ fn from_needs_a_declared_registry_and_one_selector() {
         "{err:?}"
     );
 }
-
-/// Files parsed side by side (in chunks, on several threads) are checked in
-/// path order: every model of every chunk is there, and a duplicate name
-/// across two chunks is reported at the later file, as when parsed one by
-/// one.
-#[test]
-fn many_files_parsed_side_by_side_are_checked_in_path_order() {
-    let doc = |name: &str| {
-        format!("apiVersion: modelsync/v1\nkind: RegisteredModel\nmetadata:\n  name: {name}\nspec:\n  versions:\n    v1: {{version: 1}}\n")
-    };
-    let mut files: Vec<SourceFile> = (0..3 * PARSE_CHUNK + 5)
-        .map(|i| file(&format!("m/{i:04}.yaml"), &doc(&format!("model-{i:04}"))))
-        .collect();
-    files.push(file("m/9999.yaml", &doc("model-0001")));
-    files.push(file("m/0100-broken.yaml", "apiVersion: [\n"));
-    files.reverse();
-    let diags = load(&files).expect_err("a duplicate and a broken file");
-    let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
-    assert_eq!(text.len(), 2, "{text:#?}");
-    assert!(text[0].starts_with("m/0100-broken.yaml:"), "{text:#?}");
-    assert!(text[1].starts_with("m/9999.yaml:4:9"), "{text:#?}");
-    assert!(text[1].contains("model-0001"), "{text:#?}");
-    files.retain(|f| f.path != "m/9999.yaml" && f.path != "m/0100-broken.yaml");
-    let state = load(&files).expect("valid");
-    assert_eq!(state.models.len(), 3 * PARSE_CHUNK + 5);
-}
