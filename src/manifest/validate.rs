@@ -86,6 +86,36 @@ pub fn load_with(
     files: &[SourceFile],
     options: &LoadOptions,
 ) -> Result<DesiredState, Vec<Diagnostic>> {
+    load_parsed_by(files, options, &|run| {
+        run.iter().map(|f| parse(f)).collect()
+    })
+}
+
+/// One file's documents as parsed, before any check: the part of loading
+/// that needs no other file (and most of its time).
+pub struct Parsed(Vec<Result<Document, yaml::YamlError>>);
+
+/// Parses one manifest file (pure; no other file is looked at).
+pub fn parse(file: &SourceFile) -> Parsed {
+    Parsed(yaml::parse_documents::<Document>(&file.contents))
+}
+
+/// How many files are parsed before their documents are checked: bounds
+/// the parsed documents held at once.
+pub const PARSE_RUN: usize = 512;
+
+/// Parses a run of files: `out[i]` is [`parse`]`(run[i])`. The shell may
+/// parse them side by side; the core parses them one by one.
+pub type ParseRun<'a> = dyn Fn(&[&SourceFile]) -> Vec<Parsed> + 'a;
+
+/// [`load_with`], the files parsed by `parse_run` ([`PARSE_RUN`] at a
+/// time, in path order), each run checked before the next is parsed. The
+/// result and its diagnostics are those of [`load_with`].
+pub fn load_parsed_by(
+    files: &[SourceFile],
+    options: &LoadOptions,
+    parse_run: &ParseRun<'_>,
+) -> Result<DesiredState, Vec<Diagnostic>> {
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
 
@@ -95,24 +125,11 @@ pub fn load_with(
         registries: options.registries.clone(),
         ..DesiredState::default()
     };
-    for file in sorted {
-        let mut ctx = Ctx {
-            file: &file.path,
-            diagnostics: &mut diagnostics,
-            options,
-        };
-        for doc in yaml::parse_documents::<Document>(&file.contents) {
-            match doc {
-                Ok(doc) => check_document(&mut ctx, &mut state, doc),
-                Err(e) => ctx.diagnostics.push(Diagnostic {
-                    origin: Origin {
-                        file: file.path.clone(),
-                        line: e.line,
-                        column: e.column,
-                    },
-                    message: e.message,
-                }),
-            }
+    for run in sorted.chunks(PARSE_RUN) {
+        let parsed = parse_run(run);
+        assert_eq!(parsed.len(), run.len(), "one parse per file");
+        for (file, Parsed(docs)) in run.iter().zip(parsed) {
+            check_file(file, docs, options, &mut diagnostics, &mut state);
         }
     }
     state.approvals.approvers = approvals::check_approvers(options, &mut diagnostics);
@@ -126,6 +143,34 @@ pub fn load_with(
         diagnostics.sort();
         diagnostics.dedup();
         Err(diagnostics)
+    }
+}
+
+/// Checks one file's parsed documents into `state`.
+fn check_file(
+    file: &SourceFile,
+    docs: Vec<Result<Document, yaml::YamlError>>,
+    options: &LoadOptions,
+    diagnostics: &mut Vec<Diagnostic>,
+    state: &mut DesiredState,
+) {
+    let mut ctx = Ctx {
+        file: &file.path,
+        diagnostics,
+        options,
+    };
+    for doc in docs {
+        match doc {
+            Ok(doc) => check_document(&mut ctx, state, doc),
+            Err(e) => ctx.diagnostics.push(Diagnostic {
+                origin: Origin {
+                    file: file.path.clone(),
+                    line: e.line,
+                    column: e.column,
+                },
+                message: e.message,
+            }),
+        }
     }
 }
 

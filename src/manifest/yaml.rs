@@ -191,14 +191,17 @@ pub fn parse_documents<T: DeserializeOwned>(contents: &[u8]) -> Vec<Result<T, Ya
             MAX_FILE_BYTES
         )))];
     }
-    if let Err(e) = std::str::from_utf8(contents) {
-        let (line, column) = position_of(&contents[..e.valid_up_to()]);
-        return vec![Err(YamlError {
-            line,
-            column,
-            message: "file is not valid UTF-8".to_string(),
-        })];
-    }
+    let text = match std::str::from_utf8(contents) {
+        Ok(text) => text,
+        Err(e) => {
+            let (line, column) = position_of(&contents[..e.valid_up_to()]);
+            return vec![Err(YamlError {
+                line,
+                column,
+                message: "file is not valid UTF-8".to_string(),
+            })];
+        }
+    };
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: Some(MAX_FILE_BYTES),
@@ -219,6 +222,9 @@ pub fn parse_documents<T: DeserializeOwned>(contents: &[u8]) -> Vec<Result<T, Ya
     // document fails is it read again for well-formedness and limits alone,
     // so that a syntax error is reported as such (not as a type error at an
     // earlier node).
+    if let Ok(docs) = serde_saphyr::from_multiple_with_options::<T>(text, options.clone()) {
+        return docs.into_iter().map(Ok).collect();
+    }
     let mut reader = contents;
     let typed: Vec<Result<T, serde_saphyr::Error>> =
         serde_saphyr::read_with_options::<_, T>(&mut reader, options.clone()).collect();

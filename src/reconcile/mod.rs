@@ -10,12 +10,15 @@
 //! [`Outcome::verdict`].
 
 mod leaks;
+mod load;
 mod locate;
 mod observe;
 mod outcome;
 mod outputs;
 
 use std::time::Duration;
+
+pub use load::load;
 
 pub use observe::{action_lines, observe, pending, plan, request_for};
 pub use outcome::{Outcome, Stop, Verdict};
@@ -24,7 +27,7 @@ use crate::apply::{self, ApplyOptions, CancelFlag};
 use crate::clock::EvalClock;
 use crate::manifest::targets::{self, Selector};
 use crate::manifest::validate::LoadOptions;
-use crate::manifest::{self, DesiredState, SourceFile};
+use crate::manifest::{DesiredState, SourceFile};
 use crate::plan::{Plan, PlanContext, SavedPlan};
 use crate::registry::{
     self, AnyRegistry, HeldLease, Lease, OpenOptions, Registry, RegistryError, Sources,
@@ -42,6 +45,14 @@ pub enum Input {
     /// A plan saved by `plan --out`: its actions are what gets applied, and
     /// only if every value it observed still holds.
     Saved(Box<SavedPlan>),
+    /// Manifest files an earlier pass loaded, with what that load made of
+    /// them (whole, not narrowed): not parsed or validated again. The
+    /// daemon keeps its last full pass's for the passes of the same files
+    /// and options (a webhook's, a resync's).
+    Loaded {
+        files: Vec<SourceFile>,
+        desired: std::sync::Arc<DesiredState>,
+    },
 }
 
 /// Whether the pass may write.
@@ -162,6 +173,13 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
         Input::Saved(saved) => match saved_targets(&saved, pass.targets.as_ref()) {
             Ok(()) => (None, Some(saved)),
             Err(stop) => return stopped(out, stop),
+        },
+        Input::Loaded { files, desired } => match pass.targets.as_ref() {
+            None => (Some(std::sync::Arc::unwrap_or_clone(desired)), None),
+            Some(selector) => match targeted(&desired, &files, selector) {
+                Ok(d) => (Some(d), None),
+                Err(stop) => return stopped(out, stop),
+            },
         },
     };
     let reg = match early {
@@ -443,33 +461,6 @@ fn desired_of(saved: &SavedPlan, reg: &AnyRegistry) -> Result<DesiredState, Stop
     saved.desired().map_err(Stop::Invalid)
 }
 
-/// Validates manifest files into a desired state, reading the files they
-/// name — templates, the approvers file, the approval files — from
-/// `options.tree` inside their roots (`source::tree`, the one reader: a
-/// git commit's tree has no fallback to the host). Manifests (or template
-/// files) that hold a secret's value are invalid too (`leaks.rs`).
-pub fn load(
-    files: &[SourceFile],
-    options: &LoadOptions,
-) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
-    leaks::refuse(load_unchecked(files, options), leaks::in_files(files))
-}
-
-fn load_unchecked(
-    files: &[SourceFile],
-    options: &LoadOptions,
-) -> Result<DesiredState, Vec<crate::manifest::Diagnostic>> {
-    use crate::source::tree;
-    let mut desired = manifest::validate::load_with(files, options)?;
-    let read = |root: &str, path: &str| tree::read(&options.tree, root, path);
-    manifest::validate::resolve_templates(&mut desired, &read)?;
-    let roots = manifest::validate::approval_roots(files, options);
-    manifest::validate::resolve_approvals(&mut desired, &roots, &read, &|root, dir| {
-        tree::list(&options.tree, root, dir)
-    })?;
-    Ok(desired)
-}
-
 /// Loads the manifests (a targeted pass: narrowed to its targets, see
 /// [`targeted`]); on MLflow, when they look like more models than a
 /// per-model read suits and the pass is not targeted, the registry's bulk
@@ -485,7 +476,7 @@ async fn load_beside_reads(
 ) -> (Result<DesiredState, Stop>, Option<AnyRegistry>) {
     if let Some(selector) = selector {
         let loaded = load(&files, &options).map_err(Stop::Invalid);
-        return (loaded.and_then(|d| targeted(d, &files, selector)), None);
+        return (loaded.and_then(|d| targeted(&d, &files, selector)), None);
     }
     let declared = files
         .iter()
@@ -528,11 +519,11 @@ async fn load_beside_reads(
 /// deleted since `--changed-since`'s revision are logged: a model the
 /// manifests no longer declare is left alone, as in a full pass.
 fn targeted(
-    desired: DesiredState,
+    desired: &DesiredState,
     files: &[SourceFile],
     selector: &Selector,
 ) -> Result<DesiredState, Stop> {
-    let selection = targets::select(selector, files, &desired).map_err(Stop::Targets)?;
+    let selection = targets::select(selector, files, desired).map_err(Stop::Targets)?;
     for name in &selection.gone {
         tracing::warn!(
             model = %name,
@@ -543,7 +534,7 @@ fn targeted(
         targets = %selection.targets.names().join(", "),
         "targeted pass: only these are read and planned"
     );
-    Ok(desired.narrowed(&selection.targets))
+    Ok(desired.narrowed_copy(&selection.targets))
 }
 
 /// Checks that `selector` may apply `saved`: what it selects over the
