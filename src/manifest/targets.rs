@@ -96,20 +96,56 @@ impl Targets {
 impl DesiredState {
     /// Only what `targets` names; everything else the manifests declare
     /// is left out (and so neither read nor planned).
-    pub fn narrowed(mut self, targets: &Targets) -> DesiredState {
-        let read = self.template_files();
-        self.models.retain(|n, _| targets.models.contains(n));
-        self.prompts.retain(|n, _| targets.models.contains(n));
-        self.experiments
-            .retain(|n, _| targets.experiments.contains(n));
-        self.targets = Some(targets.clone());
-        let kept = self.template_files();
-        self.untargeted_templates = read
+    pub fn narrowed(self, targets: &Targets) -> DesiredState {
+        self.narrowed_copy(targets)
+    }
+
+    /// [`narrowed`](Self::narrowed), copying only what `targets` names out
+    /// of a state that is kept whole (the daemon's, between the passes of
+    /// one revision).
+    pub fn narrowed_copy(&self, targets: &Targets) -> DesiredState {
+        // Every field named, so that a new one is narrowed or kept on purpose.
+        let DesiredState {
+            models,
+            experiments,
+            prompts,
+            policies,
+            registries,
+            approvals,
+            windows,
+            digest,
+            targets: _,
+            untargeted_templates: _,
+        } = self;
+        let mut copy = DesiredState {
+            models: picked(models, &targets.models),
+            experiments: picked(experiments, &targets.experiments),
+            prompts: picked(prompts, &targets.models),
+            policies: policies.clone(),
+            registries: registries.clone(),
+            approvals: approvals.clone(),
+            windows: windows.clone(),
+            digest: digest.clone(),
+            targets: Some(targets.clone()),
+            untargeted_templates: BTreeMap::new(),
+        };
+        let kept = copy.template_files();
+        copy.untargeted_templates = self
+            .template_files()
             .into_iter()
             .filter(|(path, _)| !kept.contains_key(path))
             .collect();
-        self
+        copy
     }
+}
+
+/// The entries of `map` whose names are in `names`, copied.
+fn picked<T: Clone>(map: &BTreeMap<String, T>, names: &BTreeSet<String>) -> BTreeMap<String, T> {
+    names
+        .iter()
+        .filter_map(|n| map.get_key_value(n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 /// Resolves `selector` over `desired` (validated, not narrowed), whose

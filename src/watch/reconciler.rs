@@ -23,7 +23,7 @@ use crate::clock::EvalClock;
 use crate::manifest::targets::{Changes, Selector, Targets};
 use crate::manifest::validate::LoadOptions;
 use crate::plan::Plan;
-use crate::reconcile::{self, Input, Mode, Outcome, Pass, Stop, Verdict};
+use crate::reconcile::{self, Mode, Outcome, Pass, Stop, Verdict};
 use crate::source::git::GitSource;
 use crate::source::{Fetched, SourceError};
 use crate::term::Fence;
@@ -127,8 +127,11 @@ pub struct Reconciler {
     /// the models and prompts it declares (an MLflow delivery for none of
     /// them reconciles nothing).
     declared: Option<(String, BTreeSet<String>)>,
+    /// The manifests as the last full pass loaded them.
+    loaded: Option<loaded::Loaded>,
 }
 
+mod loaded;
 mod report;
 
 /// How one run ended, for metrics, status and the loop.
@@ -167,6 +170,7 @@ impl Reconciler {
             locations: Default::default(),
             verifier,
             declared: None,
+            loaded: None,
         }
     }
 
@@ -255,7 +259,7 @@ impl Reconciler {
             Decision::ReportDrift => Mode::Plan,
         };
         let targeted = targets.is_some();
-        let out = self
+        let mut out = self
             .pass(fetched, &id, mode, same, fence.clone(), targets)
             .await;
         self.verify_beside(&out, fence);
@@ -277,6 +281,9 @@ impl Reconciler {
             .registry_requests(stats.reads + stats.writes, stats.errors);
         let end = self.conclude(&out, &id, mode);
         self.report_pass(&out, &id, mode, &end);
+        if !targeted {
+            loaded::kept(&mut self.loaded, &id, &mut out);
+        }
         Some((end, id))
     }
 
@@ -318,7 +325,7 @@ impl Reconciler {
     /// Runs the pass over the fetched manifests (`targets`: a targeted
     /// one).
     async fn pass(
-        &self,
+        &mut self,
         fetched: Fetched,
         id: &str,
         mode: Mode,
@@ -326,6 +333,7 @@ impl Reconciler {
         fence: Option<Fence>,
         targets: Option<Selector>,
     ) -> Outcome {
+        let targeted = targets.is_some();
         let mut protect = self.config.protect.clone();
         let registries = fetched.config.registry_uris();
         let approvers = fetched.config.approvers.clone();
@@ -367,17 +375,15 @@ impl Reconciler {
             on_verification: None,
             outputs: &outputs,
         };
-        let input = Input::Manifests {
-            files: fetched.files,
-            options: Box::new(LoadOptions {
-                protect,
-                registries,
-                roots: fetched.roots,
-                tree: fetched.tree,
-                approvers,
-                windows,
-            }),
+        let options = LoadOptions {
+            protect,
+            registries,
+            roots: fetched.roots,
+            tree: fetched.tree,
+            approvers,
+            windows,
         };
+        let input = loaded::input(&mut self.loaded, id, options, fetched.files, targeted);
         // Per-action log lines carry the revision through this span.
         let span = tracing::info_span!("reconcile", revision = %id);
         reconcile::run(&self.config.registry_uri, input, &pass)
