@@ -6,16 +6,16 @@
 //! each model's last-reconciled time (B's stays that of the full pass).
 //! Request counts, not timings: the deadlines only bound a loaded machine.
 
-use std::time::{Duration, Instant};
-
-use modelsync::registry::Registry;
+use std::time::Duration;
 
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
 use crate::support::git::GitRepo;
 use crate::support::mlflow::{free_port, server, unique};
 use crate::support::proxy::{Proxy, Seen};
-use crate::support::webhooks::{SECRET, daemon, delete_webhooks_named};
+use crate::support::webhooks::{
+    SECRET, champion_becomes, daemon, delete_webhooks_named, move_until_healed,
+};
 use crate::targeted::model;
 
 /// A deadline on a loaded CI machine, not a claim about speed.
@@ -69,23 +69,6 @@ fn only_about(seen: &[Seen], name: &str, other: &str, lease: &str) {
     );
 }
 
-/// Polls the server until `name`'s `champion` alias is `version`, at most
-/// `within`; whether it came to be.
-async fn champion_becomes(name: &str, version: u64, within: Duration) -> bool {
-    let reg = server().registry();
-    let start = Instant::now();
-    loop {
-        let m = reg.get_model(name).await.expect("read").expect("model");
-        if m.aliases.get("champion") == Some(&version) {
-            return true;
-        }
-        if start.elapsed() > within {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_for_one_model_reconciles_that_model_only() {
     let srv = server();
@@ -111,22 +94,7 @@ async fn a_webhook_for_one_model_reconciles_that_model_only() {
 
     // Moved by hand (not through the proxy): MLflow delivers
     // model_version_alias.created for A to the daemon, which heals A.
-    // Each server worker caches the webhook list for a second
-    // (MLFLOW_WEBHOOK_CACHE_TTL): a move within it of the registration
-    // is delivered to no one, so an unhealed move is made again.
-    let reg = srv.registry();
-    let start = Instant::now();
-    loop {
-        reg.set_alias(&a, "champion", 2).await.expect("hand move");
-        if champion_becomes(&a, 1, Duration::from_secs(10)).await {
-            break;
-        }
-        assert!(
-            start.elapsed() < LOADED,
-            "not healed (resync is off):\n{}",
-            d.logs().join("\n")
-        );
-    }
+    move_until_healed(&d, &a, 2, 1, LOADED).await;
     let s = d.wait_status("A reconciled by the event", LOADED, |s| {
         reconciled_at(s, &a) > a_full
     });

@@ -5,7 +5,7 @@
 //! seconds with resync off. Forged, stale and replayed deliveries are
 //! refused with 401.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use modelsync::registry::Registry;
 use modelsync::watch::mlflow_hook::sign;
@@ -13,7 +13,9 @@ use modelsync::watch::mlflow_hook::sign;
 use crate::support::cli::Workdir;
 use crate::support::daemon::Daemon;
 use crate::support::mlflow::{free_port, server, unique};
-use crate::support::webhooks::{SECRET, daemon, delete_webhooks_named, webhooks_named};
+use crate::support::webhooks::{
+    SECRET, daemon, delete_webhooks_named, move_until_healed, webhooks_named,
+};
 
 /// A deadline on a loaded CI machine, not a claim about speed.
 const LOADED: Duration = Duration::from_secs(120);
@@ -48,21 +50,7 @@ async fn a_hand_moved_alias_is_healed_after_mlflows_own_webhook() {
     assert_eq!(m.aliases.get("champion"), Some(&1));
 
     // Moved by hand: MLflow fires model_version_alias.created at the daemon.
-    reg.set_alias(&name, "champion", 2)
-        .await
-        .expect("hand move");
-    let start = Instant::now();
-    loop {
-        if read().await.aliases.get("champion") == Some(&1) {
-            break;
-        }
-        assert!(
-            start.elapsed() < LOADED,
-            "not healed (resync is off):\n{}",
-            d.logs().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    move_until_healed(&d, &name, 2, 1, LOADED).await;
     d.wait_log("MLflow webhook received", LOADED);
     d.wait_log("mlflow-webhook", LOADED);
     assert!(

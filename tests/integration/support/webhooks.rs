@@ -3,9 +3,13 @@
 //! looked up and deleted by name (`mlflow_webhooks.rs`, `events.rs`,
 //! `prompts.rs`).
 
+use std::time::{Duration, Instant};
+
+use modelsync::registry::Registry;
+
 use super::cli::Workdir;
 use super::daemon::Daemon;
-use super::mlflow::MlflowServer;
+use super::mlflow::{MlflowServer, server};
 
 /// The webhook secret the daemon is given (through `MS_HOOK_SECRET`).
 pub const SECRET: &str = "whsec-modelsync-test";
@@ -52,4 +56,51 @@ pub fn delete_webhooks_named(srv: &MlflowServer, name: &str) {
     }
     let left = webhooks_named(srv, name);
     assert!(left.is_empty(), "webhooks {name:?} left: {left:?}");
+}
+
+/// Whether `name@champion` is `version` within `within` (read from the
+/// shared server every 200 ms).
+pub async fn champion_becomes(name: &str, version: u64, within: Duration) -> bool {
+    let reg = server().registry();
+    let start = Instant::now();
+    loop {
+        let m = reg.get_model(name).await.expect("read").expect("model");
+        if m.aliases.get("champion") == Some(&version) {
+            return true;
+        }
+        if start.elapsed() > within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Moves `name@champion` to `moved` by hand (on the server, through no
+/// proxy) until the daemon has moved it back to `healed`, failing after
+/// `deadline` with the daemon's logs. Each server worker caches the webhook
+/// list for a second (`MLFLOW_WEBHOOK_CACHE_TTL`): a move within it of
+/// the webhook's registration is delivered to no one, so a move not
+/// healed within 10 s is made again.
+pub async fn move_until_healed(
+    d: &Daemon,
+    name: &str,
+    moved: u64,
+    healed: u64,
+    deadline: Duration,
+) {
+    let reg = server().registry();
+    let start = Instant::now();
+    loop {
+        reg.set_alias(name, "champion", moved)
+            .await
+            .expect("hand move");
+        if champion_becomes(name, healed, Duration::from_secs(10)).await {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "not healed (resync is off):\n{}",
+            d.logs().join("\n")
+        );
+    }
 }
