@@ -227,6 +227,16 @@ pub async fn run(uri: &str, input: Input, pass: &Pass<'_>) -> Outcome {
     out
 }
 
+/// What the steps after the registry opened work with.
+struct On<'a, 'p> {
+    reg: &'a AnyRegistry,
+    sources: &'a Sources,
+    /// The saved plan applied (`apply --plan`), if any.
+    saved: Option<&'a SavedPlan>,
+    pass: &'a Pass<'p>,
+    ctx: PlanContext,
+}
+
 /// The pass once the registry is open and the manifests are loaded.
 async fn run_on(
     out: &mut Outcome,
@@ -237,8 +247,14 @@ async fn run_on(
     prune: bool,
     pass: &Pass<'_>,
 ) {
-    let ctx = pass.context(prune, reg);
-    if let Err(stop) = plan_on(out, reg, sources, desired, saved, &ctx).await {
+    let on = On {
+        reg,
+        sources,
+        saved,
+        pass,
+        ctx: pass.context(prune, reg),
+    };
+    if let Err(stop) = plan_on(out, &on, desired).await {
         out.stop = Some(stop);
         return;
     }
@@ -256,7 +272,7 @@ async fn run_on(
         return;
     }
     match take_lease(reg, &pass.cancel).await {
-        Ok(Some(lease)) => apply_leased(out, reg, sources, saved, pass, &ctx, lease).await,
+        Ok(Some(lease)) => apply_leased(out, &on, lease).await,
         Ok(None) => out.stop = Some(Stop::Cancelled),
         Err(e) => out.stop = Some(Stop::Registry(e)),
     }
@@ -265,18 +281,8 @@ async fn run_on(
 /// The plan (`settle`), with the capability probe run beside its first
 /// reads: what the manifests need and the server lacks wins over whatever
 /// those reads met.
-async fn plan_on(
-    out: &mut Outcome,
-    reg: &AnyRegistry,
-    sources: &Sources,
-    desired: DesiredState,
-    saved: Option<&SavedPlan>,
-    ctx: &PlanContext,
-) -> Result<(), Stop> {
-    let (caps, settled) = tokio::join!(
-        reg.capabilities(),
-        settle(out, reg, sources, &desired, saved, ctx)
-    );
+async fn plan_on(out: &mut Outcome, on: &On<'_, '_>, desired: DesiredState) -> Result<(), Stop> {
+    let (caps, settled) = tokio::join!(on.reg.capabilities(), settle(out, on, &desired));
     let lacking = caps.map(|c| crate::plan::capabilities::missing(&desired, &c));
     out.desired = Some(desired);
     match lacking {
@@ -304,18 +310,11 @@ fn may_apply(pass: &Pass<'_>) -> Result<(), Stop> {
 
 /// Applies while the lease is kept, then releases it; a lost leadership
 /// or lease stops the pass (unless something stopped it first).
-async fn apply_leased(
-    out: &mut Outcome,
-    reg: &AnyRegistry,
-    sources: &Sources,
-    saved: Option<&SavedPlan>,
-    pass: &Pass<'_>,
-    ctx: &PlanContext,
-    lease: Lease,
-) {
+async fn apply_leased(out: &mut Outcome, on: &On<'_, '_>, lease: Lease) {
+    let (reg, pass) = (on.reg, on.pass);
     let held = lease.held();
     tokio::select! {
-        () = apply_under_lease(out, reg, sources, saved, pass, ctx, held.clone()) => {}
+        () = apply_under_lease(out, on, held.clone()) => {}
         never = reg.keep_lease(&lease) => match never {},
     }
     if let Some(fence) = pass.fence.as_ref().filter(|f| f.guard.is_lost())
@@ -362,17 +361,10 @@ async fn verify(out: &mut Outcome, reg: &AnyRegistry, pass: &Pass<'_>) {
 /// Under the lease (renewed by its heartbeat meanwhile): read again and
 /// plan again (a saved plan: check it is still fresh), execute, then read
 /// back and verify. Each write first asks `lease` that it is still held.
-async fn apply_under_lease(
-    out: &mut Outcome,
-    reg: &AnyRegistry,
-    sources: &Sources,
-    saved: Option<&SavedPlan>,
-    pass: &Pass<'_>,
-    ctx: &PlanContext,
-    lease: Option<HeldLease>,
-) {
+async fn apply_under_lease(out: &mut Outcome, on: &On<'_, '_>, lease: Option<HeldLease>) {
+    let (reg, sources, saved, pass, ctx) = (on.reg, on.sources, on.saved, on.pass, &on.ctx);
     let desired = out.desired.take().expect("loaded");
-    let settled = settle(out, reg, sources, &desired, saved, ctx).await;
+    let settled = settle(out, on, &desired).await;
     out.desired = Some(desired);
     if let Err(stop) = settled {
         out.stop = Some(stop);
@@ -419,18 +411,11 @@ async fn apply_under_lease(
 
 /// Observes and plans (a saved plan: observes and checks it), filling
 /// `out.observed` and `out.plan`; refuses a plan that carries a secret.
-async fn settle(
-    out: &mut Outcome,
-    reg: &AnyRegistry,
-    sources: &Sources,
-    desired: &DesiredState,
-    saved: Option<&SavedPlan>,
-    ctx: &PlanContext,
-) -> Result<(), Stop> {
-    let (live, plan) = observe::plan(reg, sources, desired, ctx)
+async fn settle(out: &mut Outcome, on: &On<'_, '_>, desired: &DesiredState) -> Result<(), Stop> {
+    let (live, plan) = observe::plan(on.reg, on.sources, desired, &on.ctx)
         .await
         .map_err(Stop::Registry)?;
-    let plan = match saved {
+    let plan = match on.saved {
         None => plan,
         Some(saved) => {
             let stale = crate::plan::stale::check(saved, &live);
