@@ -18,7 +18,7 @@
 #     after another, beside the one model-versions/search page);
 #   - WATCH=K: the daemon for K back-to-back no-op reconciles (--resync 1ms),
 #     requests and seconds per reconcile, and its RSS (VmRSS from /proc) at
-#     reconcile 1, 100, 500, 1000 and K;
+#     reconcile 1, 10, 50, 100, 500, 1000 and K;
 #   - unless SKIP_PYTHON: MLflow's Python client, per model
 #     (get_registered_model + search_model_versions).
 set -euo pipefail
@@ -114,7 +114,7 @@ watch_rss() {
     --resync 1ms -q 2>>"$work/daemon.log" &
   wpid=$!
   pids+=("$wpid")
-  for c in 1 100 500 1000 "$k"; do
+  for c in 1 10 50 100 500 1000 "$k"; do
     [ "$c" -le "$k" ] || continue
     until at=$(reconciles "$addr") && [ "$at" -ge "$c" ]; do
       kill -0 "$wpid" || { tail -20 "$work/daemon.log" >&2; exit 1; }
