@@ -218,10 +218,11 @@ pub fn parse_documents<T: DeserializeOwned>(contents: &[u8]) -> Vec<Result<T, Ya
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         with_snippet: false,
     };
-    // One typed pass. A file that parses is parsed once; only when a
-    // document fails is it read again for well-formedness and limits alone,
-    // so that a syntax error is reported as such (not as a type error at an
-    // earlier node).
+    // A file that parses is parsed once, from the string (the fast path).
+    // Only when it fails is it read again document by document (each
+    // document's own error, parsing going on after a type error), and then
+    // for well-formedness and limits alone, so that a syntax error is
+    // reported as such (not as a type error at an earlier node).
     if let Ok(docs) = serde_saphyr::from_multiple_with_options::<T>(text, options.clone()) {
         return docs.into_iter().map(Ok).collect();
     }
