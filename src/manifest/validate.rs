@@ -155,7 +155,7 @@ fn check_file(
     state: &mut DesiredState,
 ) {
     let mut ctx = Ctx {
-        file: &file.path,
+        file: file.path.as_str().into(),
         diagnostics,
         options,
     };
@@ -164,7 +164,7 @@ fn check_file(
             Ok(doc) => check_document(&mut ctx, state, doc),
             Err(e) => ctx.diagnostics.push(Diagnostic {
                 origin: Origin {
-                    file: file.path.clone(),
+                    file: ctx.file.clone(),
                     line: e.line,
                     column: e.column,
                 },
@@ -193,7 +193,7 @@ fn digest(sorted: &[&SourceFile]) -> String {
 
 /// The file being checked and where problems go.
 pub(crate) struct Ctx<'a> {
-    file: &'a str,
+    file: std::sync::Arc<str>,
     diagnostics: &'a mut Vec<Diagnostic>,
     options: &'a LoadOptions,
 }
@@ -201,7 +201,7 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     fn origin<T>(&self, at: &Located<T>) -> Origin {
         Origin {
-            file: self.file.to_string(),
+            file: self.file.clone(),
             line: at.line.max(1),
             column: at.column.max(1),
         }

@@ -20,7 +20,7 @@ pub fn in_files(files: &[SourceFile]) -> Vec<Diagnostic> {
             let (line, column) = line_column(&text, leak.at);
             out.push(Diagnostic {
                 origin: Origin {
-                    file: f.path.clone(),
+                    file: f.path.as_str().into(),
                     line,
                     column,
                 },

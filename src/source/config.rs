@@ -147,7 +147,7 @@ impl Config {
         let at = |start: usize| {
             let (line, column) = line_col(text, start);
             Origin {
-                file: path.to_string(),
+                file: path.into(),
                 line,
                 column,
             }
@@ -177,7 +177,7 @@ impl Config {
             let (line, column) = line_col(text, written.span().start);
             ApproversSetting {
                 origin: Origin {
-                    file: path.to_string(),
+                    file: path.into(),
                     line,
                     column,
                 },

@@ -136,7 +136,7 @@ pub fn resolve_approvals(
 
 fn at(file: &str, line: usize) -> Origin {
     Origin {
-        file: file.to_string(),
+        file: file.into(),
         line: line.max(1),
         column: 1,
     }

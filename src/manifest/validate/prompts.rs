@@ -101,8 +101,8 @@ fn check_version(
             Template::Text(text.value.clone())
         }
         (None, Some(file)) => {
-            let root = paths::root_of(&ctx.options.roots, ctx.file);
-            match paths::named(&root, ctx.file, &file.value) {
+            let root = paths::root_of(&ctx.options.roots, &ctx.file);
+            match paths::named(&root, &ctx.file, &file.value) {
                 Ok(path) => Template::File {
                     path,
                     root,

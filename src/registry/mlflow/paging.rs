@@ -17,10 +17,11 @@ use super::wire::{
 };
 
 /// One page of a search: its items and the next page's token (empty on
-/// the last page).
+/// the last page). The items are a `Vec` of wire objects, or what they
+/// were folded into as they were decoded (`pages::FoldedVersions`).
 pub trait Page: DeserializeOwned {
-    type Item;
-    fn into_parts(self) -> (Vec<Self::Item>, String);
+    type Items;
+    fn into_parts(self) -> (Self::Items, String);
 }
 
 /// A search's request, without a page token: query parameters, or a JSON
@@ -38,7 +39,7 @@ impl Client {
         &self,
         ep: &'static Endpoint,
         search: Search,
-        mut take: impl FnMut(Vec<P::Item>) -> ControlFlow<()>,
+        mut take: impl FnMut(P::Items) -> ControlFlow<()>,
     ) -> Result<(), CallError> {
         let mut token = String::new();
         let mut seen = HashSet::new();
@@ -71,7 +72,7 @@ impl Client {
 macro_rules! page {
     ($page:ty, $items:ident, $item:ty) => {
         impl Page for $page {
-            type Item = $item;
+            type Items = Vec<$item>;
             fn into_parts(self) -> (Vec<$item>, String) {
                 (self.$items, self.next_page_token)
             }

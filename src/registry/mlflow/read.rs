@@ -6,8 +6,9 @@
 //! tags, descriptions) and one `model-versions/search` page 20,000
 //! versions. Tokens are offsets, so results are sorted and de-duplicated;
 //! where the server's tokens are MLflow's offset tokens, the pages after
-//! the first are asked for four at a time, and each page is folded into the
-//! live state as it arrives (`pages.rs`).
+//! the first are asked for four at a time, and a bulk page is decoded
+//! straight into live versions, merged into the live state in order as it
+//! arrives (`pages.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -17,8 +18,8 @@ use super::MlflowRegistry;
 use super::client::Payload;
 use super::endpoints as ep;
 use super::errors::CallError;
-use super::pages::{Versions, rest_of_pages};
-use super::paging::Search;
+use super::pages::{FoldedVersions, Versions, rest_of_pages};
+use super::paging::{Page, Search};
 use super::wire::{
     Experiment, ExperimentPage, ExperimentResponse, ModelVersion, ModelVersionPage,
     RegisteredModelPage, RegisteredModelResponse, RunResponse, filter_literal,
@@ -244,7 +245,7 @@ pub async fn search_versions(
     filter: Option<&str>,
 ) -> Result<Vec<ModelVersion>> {
     let mut out = Vec::new();
-    each_version_page(reg, filter, |page| out.extend(page)).await?;
+    each_version_page::<ModelVersionPage>(reg, filter, |page| out.extend(page)).await?;
     Ok(out)
 }
 
@@ -252,20 +253,20 @@ pub async fn search_versions(
 /// bulk read of a snapshot: no page outlives its fold).
 async fn fold_versions(reg: &MlflowRegistry, scope: &Scope) -> Result<Versions> {
     let mut versions = Versions::default();
-    each_version_page(reg, None, |page| versions.fold(page, scope)).await?;
+    each_version_page::<FoldedVersions>(reg, None, |page| versions.merge(page, scope)).await?;
     Ok(versions)
 }
 
-/// `model-versions/search` with `filter`, every page handed to `take` in
-/// order as it arrives.
-async fn each_version_page(
+/// `model-versions/search` with `filter`, every page decoded as `P` and
+/// handed to `take` in order as it arrives.
+async fn each_version_page<P: Page>(
     reg: &MlflowRegistry,
     filter: Option<&str>,
-    mut take: impl FnMut(Vec<ModelVersion>),
+    mut take: impl FnMut(P::Items),
 ) -> Result<()> {
     let first = loop {
         let page_size = reg.version_page.load(Ordering::Relaxed);
-        match versions_page(reg, filter, page_size, String::new()).await {
+        match versions_page::<P>(reg, filter, page_size, String::new()).await {
             Ok(p) => break (page_size, p),
             Err(e) if page_size > VERSION_PAGE_FALLBACK && refuses_max_results(&e) => {
                 tracing::debug!(
@@ -280,7 +281,7 @@ async fn each_version_page(
     let (page_size, (page, next)) = first;
     take(page);
     let fetch = |token| async move {
-        versions_page(reg, filter, page_size, token)
+        versions_page::<P>(reg, filter, page_size, token)
             .await
             .map_err(RegistryError::from)
     };
@@ -288,12 +289,12 @@ async fn each_version_page(
 }
 
 /// One `model-versions/search` page: its versions and the next token.
-async fn versions_page(
+async fn versions_page<P: Page>(
     reg: &MlflowRegistry,
     filter: Option<&str>,
     page_size: u64,
     token: String,
-) -> std::result::Result<(Vec<ModelVersion>, String), CallError> {
+) -> std::result::Result<(P::Items, String), CallError> {
     let mut q = vec![
         ("max_results", page_size.to_string()),
         ("order_by", "name ASC".to_owned()),
@@ -307,9 +308,9 @@ async fn versions_page(
     }
     let page = reg
         .client
-        .call::<ModelVersionPage>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
+        .call::<P>(&ep::SEARCH_VERSIONS, Payload::Query(&q))
         .await?;
-    Ok((page.model_versions, page.next_page_token))
+    Ok(page.into_parts())
 }
 
 fn refuses_max_results(e: &CallError) -> bool {
