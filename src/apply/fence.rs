@@ -22,7 +22,7 @@ pub(super) async fn fence_model<R: Registry>(
     reg: &R,
     model: &str,
     opts: &ApplyOptions,
-    model_tags: Option<&BTreeMap<String, String>>,
+    model_tags: Option<&crate::state::SmallMap<String, String>>,
 ) -> Result<(), String> {
     let (Some(fence), Some(model_tags)) = (&opts.fence, model_tags) else {
         return Ok(());

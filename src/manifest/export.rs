@@ -39,7 +39,7 @@ pub fn render(live: &LiveState) -> String {
 }
 
 /// Tags modelsync or MLflow set themselves are not declared.
-fn user_tags(tags: &std::collections::BTreeMap<String, String>) -> LocatedMap<TagValue> {
+fn user_tags<'a>(tags: impl Iterator<Item = (&'a String, &'a String)>) -> LocatedMap<TagValue> {
     let mut out = LocatedMap::default();
     for (k, v) in tags {
         if !k.starts_with(crate::state::tags::PREFIX) && !k.starts_with("mlflow.") {
@@ -57,7 +57,7 @@ fn render_model(model: &LiveModel) -> String {
     let mut spec = ModelSpec {
         description: (!model.description.is_empty())
             .then(|| Located::new(model.description.clone())),
-        tags: user_tags(&model.tags),
+        tags: user_tags(model.tags.iter()),
         ..ModelSpec::default()
     };
     let mut comments = Vec::new();
@@ -101,7 +101,7 @@ fn render_model(model: &LiveModel) -> String {
                 description: live
                     .filter(|v| !v.description.is_empty())
                     .map(|v| Located::new(v.description.clone())),
-                tags: live.map(|v| user_tags(&v.tags)).unwrap_or_default(),
+                tags: live.map(|v| user_tags(v.tags.iter())).unwrap_or_default(),
                 ..VersionSpec::default()
             },
         );
@@ -169,7 +169,7 @@ fn render_experiment(experiment: &LiveExperiment) -> String {
         spec: ExperimentSpec {
             artifact_location: (!experiment.artifact_location.is_empty())
                 .then(|| Located::new(experiment.artifact_location.clone())),
-            tags: user_tags(&experiment.tags),
+            tags: user_tags(experiment.tags.iter()),
         },
     };
     yaml::to_yaml(&doc)

@@ -201,7 +201,7 @@ pub const MLFLOW_IS_PROMPT: &str = "mlflow.prompt.is_prompt";
 pub const MLFLOW_PROMPT_TEXT: &str = "mlflow.prompt.text";
 
 /// True when a registered model's tags mark it as a prompt.
-pub fn is_prompt(tags: &std::collections::BTreeMap<String, String>) -> bool {
+pub fn is_prompt(tags: &super::SmallMap<String, String>) -> bool {
     tags.get(MLFLOW_IS_PROMPT)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }

@@ -124,9 +124,8 @@ fn ignored(key: &str) -> bool {
         || key.starts_with(tags::APPROVAL_PREFIX)
 }
 
-fn kept(t: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    t.iter()
-        .filter(|(k, _)| !ignored(k))
+fn kept<'a>(t: impl Iterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
+    t        .filter(|(k, _)| !ignored(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -135,8 +134,8 @@ impl From<&LiveModel> for ObservedModel {
     fn from(m: &LiveModel) -> ObservedModel {
         ObservedModel {
             description: m.description.clone(),
-            tags: kept(&m.tags),
-            aliases: m.aliases.clone(),
+            tags: kept(m.tags.iter()),
+            aliases: m.aliases.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             versions: m
                 .versions
                 .iter()
@@ -155,7 +154,7 @@ impl From<&LiveVersion> for ObservedVersion {
             run_id: v.run_id.clone(),
             model_id: v.model_id.clone(),
             description: v.description.clone(),
-            tags: kept(&v.tags),
+            tags: kept(v.tags.iter()),
         }
     }
 }
@@ -164,7 +163,7 @@ impl From<&LiveExperiment> for ObservedExperiment {
     fn from(e: &LiveExperiment) -> ObservedExperiment {
         ObservedExperiment {
             artifact_location: e.artifact_location.clone(),
-            tags: kept(&e.tags),
+            tags: kept(e.tags.iter()),
         }
     }
 }

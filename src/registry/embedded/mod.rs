@@ -229,7 +229,7 @@ impl EmbeddedRegistry {
     }
 
     /// Every registered model's tags.
-    pub fn model_tags(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+    pub fn model_tags(&self) -> BTreeMap<String, crate::state::SmallMap<String, String>> {
         let inner = self.lock();
         let models = inner.data.models.iter();
         models.map(|(n, m)| (n.clone(), m.to_live().tags)).collect()

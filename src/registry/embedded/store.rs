@@ -99,8 +99,8 @@ impl StoredModel {
         LiveModel {
             name: self.name.clone(),
             description: self.description.clone(),
-            tags: self.tags.clone(),
-            aliases: self.aliases.clone(),
+            tags: self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            aliases: self.aliases.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             versions: self.versions.clone(),
             creation_timestamp: self.creation_timestamp,
             last_updated_timestamp: self.last_updated_timestamp,
@@ -113,8 +113,8 @@ impl StoredModel {
         StoredModel {
             name: model.name.clone(),
             description: model.description.clone(),
-            tags: model.tags.clone(),
-            aliases: model.aliases.clone(),
+            tags: model.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            aliases: model.aliases.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             versions: model.versions.clone(),
             next_version: max + 1,
             creation_timestamp: model.creation_timestamp,

@@ -51,7 +51,7 @@ pub async fn mark_prompts(
     }
     let prompts = reg.prompt_names().await?;
     for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
-        let tags = BTreeMap::from([(MLFLOW_IS_PROMPT.to_string(), "true".to_string())]);
+        let tags = [(MLFLOW_IS_PROMPT.to_string(), "true".to_string())].into_iter().collect();
         let model = LiveModel {
             name: name.clone(),
             tags,
@@ -127,7 +127,7 @@ async fn read_prompt(reg: &MlflowRegistry, name: &str) -> Result<Option<LiveProm
     reg.client
         .each_page::<ModelVersionPage>(&ep::SEARCH_VERSIONS, search(&filter), |page| {
             versions.extend(page.into_iter().filter_map(|v| {
-                let text = tags_map(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
+                let text = tags_map::<BTreeMap<_, _>>(v.tags).remove(MLFLOW_PROMPT_TEXT)?;
                 Some((v.version, text))
             }));
             ControlFlow::Continue(())

@@ -436,7 +436,7 @@ pub fn model_id_of_source(source: &str) -> Option<&str> {
 }
 
 /// Tags as a map (later duplicates win, as in MLflow).
-pub fn tags_map(tags: Vec<Tag>) -> BTreeMap<String, String> {
+pub fn tags_map<M: FromIterator<(String, String)>>(tags: Vec<Tag>) -> M {
     tags.into_iter().map(|t| (t.key, t.value)).collect()
 }
 
