@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::Stage;
+use crate::state::{SmallMap, Stage};
 
 pub use validate::load;
 
@@ -199,19 +199,19 @@ pub struct DesiredModel {
     /// `aliases` are added here under the handle `"<n>"`.
     pub versions: BTreeMap<String, DesiredVersion>,
     /// Stage -> handle (a key of `versions`).
-    pub stages: BTreeMap<Stage, String>,
+    pub stages: SmallMap<Stage, String>,
     /// Alias -> handle (a key of `versions`).
-    pub aliases: BTreeMap<String, String>,
+    pub aliases: SmallMap<String, String>,
     /// Gates per stage or alias.
     pub gates: BTreeMap<GateTarget, Vec<Gate>>,
     /// Verifications after a move, per stage or alias.
     pub verify: BTreeMap<GateTarget, verify::Verification>,
 }
 
-/// A declared version (a handle in `spec.versions`).
+/// A declared version (a handle in `spec.versions`; the handle is its key
+/// in [`DesiredModel::versions`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredVersion {
-    pub handle: String,
     pub origin: Origin,
     pub locator: Locator,
     /// `None` leaves the live description alone.

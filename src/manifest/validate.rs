@@ -380,8 +380,8 @@ fn check_model(ctx: &mut Ctx<'_>, name: &Located<String>, spec: &ModelSpec) -> D
         description: spec.description.as_ref().map(|d| d.value.clone()),
         tags,
         versions: mc.versions,
-        stages,
-        aliases,
+        stages: stages.into_iter().collect(),
+        aliases: aliases.into_iter().collect(),
         gates,
         verify,
     }
@@ -528,7 +528,6 @@ fn resolve(
             mc.versions
                 .entry(handle.clone())
                 .or_insert_with(|| DesiredVersion {
-                    handle: handle.clone(),
                     origin,
                     locator: Locator::Number(n),
                     description: None,

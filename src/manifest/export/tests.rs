@@ -158,8 +158,8 @@ fn round_trips_through_load() {
         let description = (!lm.description.is_empty()).then(|| lm.description.clone());
         assert_eq!(dm.description, description, "{name} description");
         // Declared version descriptions and tags equal the live ones.
-        for v in dm.versions.values() {
-            let lv = &lm.versions[&number(&v.handle)];
+        for (handle, v) in &dm.versions {
+            let lv = &lm.versions[&number(handle)];
             let d = (!lv.description.is_empty()).then(|| lv.description.clone());
             assert_eq!(v.description, d);
             assert!(v.tags.iter().all(|(k, val)| lv.tags.get(k) == Some(val)));

@@ -37,7 +37,6 @@ pub(super) fn check_versions(ctx: &mut Ctx<'_>, spec: &ModelSpec, mc: &mut Model
         mc.versions.insert(
             handle.value.clone(),
             DesiredVersion {
-                handle: handle.value.clone(),
                 origin,
                 locator,
                 description: v.description.as_ref().map(|d| d.value.clone()),

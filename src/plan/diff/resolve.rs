@@ -81,13 +81,15 @@ pub(crate) fn resolve<'a>(
     let mut copied: BTreeMap<String, String> = BTreeMap::new();
     for (handle, dv) in &dm.versions {
         match &dv.locator {
-            Locator::From(from) => match resolve_copy(dm, dv, from, model, live, &mut copied) {
-                Ok((slot, copy)) => {
-                    out.slots.insert(handle.clone(), slot);
-                    out.copies.extend(copy);
+            Locator::From(from) => {
+                match resolve_copy(dm, (handle, dv), from, model, live, &mut copied) {
+                    Ok((slot, copy)) => {
+                        out.slots.insert(handle.clone(), slot);
+                        out.copies.extend(copy);
+                    }
+                    Err(problem) => problems.push(problem),
                 }
-                Err(problem) => problems.push(problem),
-            },
+            }
             Locator::Number(n) => match model.and_then(|m| m.versions.get(n)) {
                 Some(v) => {
                     problems.extend(not_ready(dm, dv, v));
@@ -160,7 +162,7 @@ fn missing_versions(model: &str, missing: BTreeMap<u64, &Origin>) -> Vec<String>
 /// from other bytes (nothing is overwritten).
 fn resolve_copy<'a>(
     dm: &DesiredModel,
-    dv: &DesiredVersion,
+    (handle, dv): (&str, &DesiredVersion),
     from: &FromRef,
     model: Option<&'a LiveModel>,
     live: &LiveState,
@@ -203,7 +205,7 @@ fn resolve_copy<'a>(
     }
     let first = copied
         .entry(lineage)
-        .or_insert_with(|| dv.handle.clone())
+        .or_insert_with(|| handle.to_owned())
         .clone();
     let slot = Slot {
         target: VersionRef::New(first.clone()),
@@ -214,7 +216,7 @@ fn resolve_copy<'a>(
         model_id: None,
         pinned: Some(Ok(src.digest.clone())),
     };
-    let copy = (first == dv.handle).then(|| CopyReg {
+    let copy = (first == handle).then(|| CopyReg {
         handle: first,
         source: src.clone(),
         experiment: from.experiment.clone(),

@@ -125,7 +125,7 @@ fn ignored(key: &str) -> bool {
 }
 
 fn kept<'a>(t: impl Iterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
-    t        .filter(|(k, _)| !ignored(k))
+    t.filter(|(k, _)| !ignored(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -100,7 +100,6 @@ impl M {
         self.0.versions.insert(
             handle.to_string(),
             DesiredVersion {
-                handle: handle.to_string(),
                 origin: Origin::default(),
                 locator,
                 description: None,

@@ -99,7 +99,11 @@ impl StoredModel {
         LiveModel {
             name: self.name.clone(),
             description: self.description.clone(),
-            tags: self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            tags: self
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             aliases: self.aliases.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             versions: self.versions.clone(),
             creation_timestamp: self.creation_timestamp,
@@ -113,7 +117,11 @@ impl StoredModel {
         StoredModel {
             name: model.name.clone(),
             description: model.description.clone(),
-            tags: model.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            tags: model
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             aliases: model.aliases.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             versions: model.versions.clone(),
             next_version: max + 1,

@@ -51,7 +51,9 @@ pub async fn mark_prompts(
     }
     let prompts = reg.prompt_names().await?;
     for name in absent.into_iter().filter(|n| prompts.contains(*n)) {
-        let tags = [(MLFLOW_IS_PROMPT.to_string(), "true".to_string())].into_iter().collect();
+        let tags = [(MLFLOW_IS_PROMPT.to_string(), "true".to_string())]
+            .into_iter()
+            .collect();
         let model = LiveModel {
             name: name.clone(),
             tags,

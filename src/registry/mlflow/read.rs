@@ -453,7 +453,9 @@ pub(super) async fn get_run(
 
 impl MlflowRegistry {
     /// Every registered model's tags, in one paged search (`hold list`).
-    pub async fn model_tags(&self) -> Result<BTreeMap<String, crate::state::SmallMap<String, String>>> {
+    pub async fn model_tags(
+        &self,
+    ) -> Result<BTreeMap<String, crate::state::SmallMap<String, String>>> {
         let models = search_models(self, &Scope::All).await?;
         Ok(models.into_iter().map(|(n, m)| (n, m.tags)).collect())
     }
