@@ -142,7 +142,9 @@ mod tests {
         };
         LiveModel {
             name: "fraud <b>".into(),
-            aliases: BTreeMap::from([("champion".into(), 7), ("old".into(), 6)]),
+            aliases: [("champion".into(), 7), ("old".into(), 6)]
+                .into_iter()
+                .collect(),
             versions: BTreeMap::from([(7, v7), (6, v6)]),
             ..LiveModel::default()
         }

@@ -367,7 +367,9 @@ mod tests {
         };
         let model = LiveModel {
             name: "m".into(),
-            aliases: [("champion".to_string(), 2), ("other".to_string(), 2)].into(),
+            aliases: [("champion".to_string(), 2), ("other".to_string(), 2)]
+                .into_iter()
+                .collect(),
             versions: [(2, version)].into(),
             ..LiveModel::default()
         };

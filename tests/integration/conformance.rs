@@ -18,7 +18,7 @@ use modelsync::manifest::{self, SourceFile};
 use modelsync::plan::{Action, PlanContext};
 use modelsync::reconcile;
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
-use modelsync::state::{LiveModel, Stage, VersionStatus};
+use modelsync::state::{LiveModel, SmallMap, Stage, VersionStatus};
 
 /// Calls `$m!($($pre)* ; scenario, ...)` with every scenario's name: the
 /// one list of scenarios, used by [`conformance_tests!`] and [`run_all`].
@@ -330,7 +330,10 @@ pub async fn alias_set_move_delete(reg: &impl Registry, p: &str) {
         .await
         .expect("delete again is fine");
     let m = model(reg, &name).await;
-    assert_eq!(m.aliases, BTreeMap::from([("challenger".to_string(), 1)]));
+    assert_eq!(
+        m.aliases,
+        SmallMap::from_iter([("challenger".to_string(), 1)])
+    );
 }
 
 pub async fn tags_set_and_delete(reg: &impl Registry, p: &str) {
@@ -466,7 +469,10 @@ pub async fn snapshot_reads_only_named_models(reg: &impl Registry, p: &str) {
     let m = &live.models[&name];
     assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(m.versions[&2].stage, Stage::Staging);
-    assert_eq!(m.aliases, BTreeMap::from([("champion".to_string(), 1)]));
+    assert_eq!(
+        m.aliases,
+        SmallMap::from_iter([("champion".to_string(), 1)])
+    );
     assert_eq!(m, &model(reg, &name).await, "snapshot and get_model agree");
 }
 

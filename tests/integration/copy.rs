@@ -198,7 +198,7 @@ async fn proxied_copy_end_to_end() {
     assert_eq!(applied.code, 0, "{applied:?}");
     let m = model(&reg, &target).await;
     assert_eq!(m.versions.len(), 2, "{m:?}");
-    let champion = m.aliases["champion"];
+    let champion = *m.aliases.get("champion").expect("champion");
     assert_eq!(
         copied_tags(&m, champion)[tags::COPY_OF],
         format!("dev/{source}/{v2}")

@@ -4,6 +4,7 @@
 //! bounded.
 
 mod held_create;
+mod large;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use modelsync::registry::mlflow::{MlflowConfig, MlflowRegistry};
 use modelsync::registry::{NewVersion, Registry, RegistryError, Scope, SnapshotRequest};
-use modelsync::state::{LiveModel, SourceResolution, Stage};
+use modelsync::state::{LiveModel, SmallMap, SourceResolution, Stage};
 
 use crate::support::mlflow::{server, unique};
 
@@ -162,7 +162,7 @@ async fn aliases_are_set_moved_and_deleted() {
     reg.set_alias(&name, "champion", 1).await.expect("set");
     assert_eq!(
         model(&reg, &name).await.aliases,
-        BTreeMap::from([("champion".into(), 1)])
+        SmallMap::from_iter([("champion".into(), 1)])
     );
     reg.set_alias(&name, "champion", 2).await.expect("move");
     reg.set_alias(&name, "challenger", 1)
@@ -171,7 +171,7 @@ async fn aliases_are_set_moved_and_deleted() {
     let m = model(&reg, &name).await;
     assert_eq!(
         m.aliases,
-        BTreeMap::from([("champion".into(), 2), ("challenger".into(), 1)])
+        SmallMap::from_iter([("champion".into(), 2), ("challenger".into(), 1)])
     );
     reg.delete_alias(&name, "champion").await.expect("delete");
     reg.delete_alias(&name, "champion")
@@ -179,7 +179,7 @@ async fn aliases_are_set_moved_and_deleted() {
         .expect("deleting a missing alias is fine");
     assert_eq!(
         model(&reg, &name).await.aliases,
-        BTreeMap::from([("challenger".into(), 1)])
+        SmallMap::from_iter([("challenger".into(), 1)])
     );
     let err = reg
         .set_alias(&name, "champion", 7)
@@ -223,7 +223,10 @@ async fn tags_and_descriptions_round_trip() {
         .await
         .expect("version description");
     let m = model(&reg, &name).await;
-    assert_eq!(m.tags, BTreeMap::from([("team".into(), "risk".into())]));
+    assert_eq!(
+        m.tags,
+        SmallMap::from_iter([("team".into(), "risk".into())])
+    );
     assert_eq!(m.description, "described");
     let v = &m.versions[&1];
     assert_eq!(v.description, "v1 notes");

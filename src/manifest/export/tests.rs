@@ -16,7 +16,7 @@ fn version(n: u64, stage: Stage) -> LiveVersion {
     }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn tags<M: FromIterator<(String, String)>>(pairs: &[(&str, &str)]) -> M {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -141,7 +141,7 @@ fn round_trips_through_load() {
         }
         assert!(dm.stages.keys().all(|s| s.is_exclusive()));
         // Aliases: exactly the live ones.
-        let aliases: BTreeMap<String, u64> = dm
+        let aliases: crate::state::SmallMap<String, u64> = dm
             .aliases
             .iter()
             .map(|(a, h)| (a.clone(), number(h)))

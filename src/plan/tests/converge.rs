@@ -45,7 +45,7 @@ pub fn simulate(plan: &crate::plan::Plan, live: &LiveState) -> LiveState {
                     crate::state::LiveModel {
                         name: mp.model.clone(),
                         description: description.clone().unwrap_or_default(),
-                        tags: tags.clone(),
+                        tags: tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                         ..Default::default()
                     },
                 );

@@ -79,8 +79,8 @@ impl M {
             description: None,
             tags: BTreeMap::new(),
             versions: BTreeMap::new(),
-            stages: BTreeMap::new(),
-            aliases: BTreeMap::new(),
+            stages: Default::default(),
+            aliases: Default::default(),
             gates: BTreeMap::new(),
             verify: BTreeMap::new(),
         })

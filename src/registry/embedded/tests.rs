@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::registry::Scope;
-use crate::state::{LiveExperiment, ResolvedSource, SourceResolution, VersionStatus};
+use crate::state::{LiveExperiment, ResolvedSource, SmallMap, SourceResolution, VersionStatus};
 
 fn new_version(declared: &str) -> NewVersion {
     NewVersion {
@@ -231,7 +231,10 @@ async fn alias_rules_and_moves() {
     let err = reg.delete_alias("nope", "champion").await.unwrap_err();
     assert!(matches!(err, RegistryError::NotFound(_)), "{err}");
     let m = reg.get_model("m").await.expect("get").expect("model");
-    assert_eq!(m.aliases, BTreeMap::from([("challenger".to_string(), 2)]));
+    assert_eq!(
+        m.aliases,
+        SmallMap::from_iter([("challenger".to_string(), 2)])
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,10 @@
 //! module never logs secrets: headers are not logged, and the base URL has
 //! its userinfo removed.
 
+mod streamed;
 mod workspace;
+
+use streamed::Streamed;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -58,16 +61,7 @@ pub struct Client {
     writes: AtomicU64,
     errors: AtomicU64,
     retries: AtomicU64,
-    /// Held from a large answer's first byte until it is decoded
-    /// ([`LARGE_BODY`]): bulk pages are asked for side by side so the
-    /// server's workers build them at once, but their bodies (6 MB per
-    /// 20,000 versions) are read and decoded one at a time.
-    large_bodies: tokio::sync::Semaphore,
 }
-
-/// An answer announcing at least this many bytes is read and decoded
-/// under [`Client::large_bodies`].
-const LARGE_BODY: u64 = 1 << 20;
 
 /// How a failed attempt may be retried.
 enum Retry {
@@ -128,7 +122,6 @@ impl Client {
             writes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
-            large_bodies: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -273,7 +266,7 @@ impl Client {
     }
 
     /// Calls `ep`, retrying what may be retried, and decodes the answer.
-    pub async fn call<T: DeserializeOwned>(
+    pub async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         ep: &'static Endpoint,
         payload: Payload<'_>,
@@ -283,7 +276,7 @@ impl Client {
 
     /// [`Client::call`] on `ep`'s path followed by one more path segment
     /// (`logged-models/{id}`), percent-encoded.
-    pub async fn call_at<T: DeserializeOwned>(
+    pub async fn call_at<T: DeserializeOwned + Send + 'static>(
         &self,
         ep: &'static Endpoint,
         segment: Option<&str>,
@@ -330,7 +323,7 @@ impl Client {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T: DeserializeOwned + Send + 'static>(
         &self,
         ep: &'static Endpoint,
         segment: Option<&str>,
@@ -360,19 +353,16 @@ impl Client {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
-        // Kept until the answer is decoded (the end of this attempt).
-        let mut _large = None;
         let result = match req.send().await {
+            Ok(resp) if resp.status().is_success() && streamed::large(&resp) => {
+                return self.streamed(ep, resp, started).await;
+            }
             Ok(resp) => {
-                if resp.content_length().is_some_and(|n| n >= LARGE_BODY) {
-                    _large = self.large_bodies.acquire().await.ok();
-                }
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
-                match body_bytes(resp).await {
-                    Ok(body) => Ok((status, retry_after, body)),
-                    Err(e) => Err(e),
-                }
+                body_bytes(resp)
+                    .await
+                    .map(|body| (status, retry_after, body))
             }
             Err(e) => Err(e),
         };
@@ -410,6 +400,45 @@ impl Client {
                     "mlflow request"
                 );
                 Err(self.transport_error(&e))
+            }
+        }
+    }
+
+    /// A large successful answer, decoded as it arrives
+    /// ([`streamed::decode`]).
+    async fn streamed<T: DeserializeOwned + Send + 'static>(
+        &self,
+        ep: &'static Endpoint,
+        resp: reqwest::Response,
+        started: Instant,
+    ) -> std::result::Result<T, (CallError, Retry)> {
+        let status = resp.status().as_u16();
+        let out = streamed::decode::<T>(resp).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let method = ep.verb.as_str();
+        tracing::debug!(
+            method,
+            endpoint = ep.path,
+            status,
+            elapsed_ms,
+            "mlflow request"
+        );
+        match out {
+            Streamed::Decoded(t) => Ok(t),
+            Streamed::Invalid(e, head) => Err((undecodable(ep, &e, &head), Retry::No)),
+            Streamed::Broken(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                let cause = e.get_ref().and_then(|c| c.downcast_ref::<reqwest::Error>());
+                Err(match cause {
+                    Some(cause) => self.transport_error(cause),
+                    None => (
+                        CallError::Registry(RegistryError::Unreachable(format!(
+                            "the connection to {} failed: {e}",
+                            self.display
+                        ))),
+                        Retry::Unknown(None),
+                    ),
+                })
             }
         }
     }
@@ -508,14 +537,17 @@ fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: Vec<u8>) -> Result<T
     } else {
         &body
     };
-    serde_json::from_slice(body).map_err(|e| {
-        CallError::Registry(RegistryError::Other(format!(
-            "{}: unexpected answer from {}: {e}; body starts {:?}",
-            ep.op,
-            ep.path,
-            snippet(&String::from_utf8_lossy(&body[..body.len().min(4096)]))
-        )))
-    })
+    serde_json::from_slice(body).map_err(|e| undecodable(ep, &e, &body[..body.len().min(4096)]))
+}
+
+/// An answer that is not the JSON expected, with the start of its body.
+fn undecodable(ep: &'static Endpoint, e: &serde_json::Error, head: &[u8]) -> CallError {
+    CallError::Registry(RegistryError::Other(format!(
+        "{}: unexpected answer from {}: {e}; body starts {:?}",
+        ep.op,
+        ep.path,
+        snippet(&String::from_utf8_lossy(head))
+    )))
 }
 
 fn exhausted(err: CallError, attempts: u32, elapsed: Duration) -> CallError {

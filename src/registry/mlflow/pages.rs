@@ -106,10 +106,15 @@ impl Versions {
             return Err(e);
         }
         for (name, versions) in self.by_model {
-            if let Some(model) = models.get_mut(&name) {
-                for (n, v) in versions {
-                    model.versions.entry(n).or_insert(v);
+            match models.get_mut(&name) {
+                // The usual case: the map moves in whole (no node rebuilt).
+                Some(model) if model.versions.is_empty() => model.versions = versions,
+                Some(model) => {
+                    for (n, v) in versions {
+                        model.versions.entry(n).or_insert(v);
+                    }
                 }
+                None => {}
             }
         }
         Ok(())

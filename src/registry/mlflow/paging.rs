@@ -19,7 +19,7 @@ use super::wire::{
 /// One page of a search: its items and the next page's token (empty on
 /// the last page). The items are a `Vec` of wire objects, or what they
 /// were folded into as they were decoded (`pages::FoldedVersions`).
-pub trait Page: DeserializeOwned {
+pub trait Page: DeserializeOwned + Send + 'static {
     type Items;
     fn into_parts(self) -> (Self::Items, String);
 }

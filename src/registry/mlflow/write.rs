@@ -503,7 +503,7 @@ async fn get_version(reg: &MlflowRegistry, model: &str, version: u64) -> Result<
     }
 }
 
-async fn call<T: serde::de::DeserializeOwned>(
+async fn call<T: serde::de::DeserializeOwned + Send + 'static>(
     reg: &MlflowRegistry,
     endpoint: &'static ep::Endpoint,
     body: &Value,

@@ -163,7 +163,7 @@ async fn saved_copy_of_an_unchanged_source_applies_and_names_its_logged_model() 
     let prod = pair::prod().registry();
     let m = model(&prod, &case.target).await;
     assert_eq!(m.versions.len(), 1, "{m:?}");
-    let v = &m.versions[&m.aliases["champion"]];
+    let v = &m.versions[m.aliases.get("champion").expect("champion")];
     let lineage = &v.tags[tags::COPY_LINEAGE];
     let expected = format!("dev/{}/{}/{logged}/sha256:", case.source, case.version);
     assert!(lineage.starts_with(&expected), "{lineage} vs {expected}");

@@ -318,7 +318,7 @@ async fn a_move_writes_one_signed_commit_of_the_marked_values_and_a_move_back_th
     );
     holds(&s, &first);
     let m = model(&srv.registry(), &name).await;
-    assert_eq!(m.aliases["champion"], v1);
+    assert_eq!(m.aliases.get("champion"), Some(&v1));
 
     // Nothing to change: no commit.
     let r = run(&s.wd, &srv.url, &env, &["apply", "m"]);
