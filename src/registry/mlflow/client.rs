@@ -366,17 +366,9 @@ impl Client {
             }
             Err(e) => Err(e),
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let method = ep.verb.as_str();
         match result {
             Ok((status, retry_after, body)) => {
-                tracing::debug!(
-                    method,
-                    endpoint = ep.path,
-                    status,
-                    elapsed_ms,
-                    "mlflow request"
-                );
+                log_answer(ep, status, started);
                 if (200..300).contains(&status) {
                     return decode(ep, body).map_err(|e| (e, Retry::No));
                 }
@@ -393,10 +385,10 @@ impl Client {
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
-                    method,
+                    method = ep.verb.as_str(),
                     endpoint = ep.path,
                     status = "transport error",
-                    elapsed_ms,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
                     "mlflow request"
                 );
                 Err(self.transport_error(&e))
@@ -414,15 +406,7 @@ impl Client {
     ) -> std::result::Result<T, (CallError, Retry)> {
         let status = resp.status().as_u16();
         let out = streamed::decode::<T>(resp).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let method = ep.verb.as_str();
-        tracing::debug!(
-            method,
-            endpoint = ep.path,
-            status,
-            elapsed_ms,
-            "mlflow request"
-        );
+        log_answer(ep, status, started);
         match out {
             Streamed::Decoded(t) => Ok(t),
             Streamed::Invalid(e, head) => Err((undecodable(ep, &e, &head), Retry::No)),
@@ -538,6 +522,17 @@ fn decode<T: DeserializeOwned>(ep: &'static Endpoint, body: Vec<u8>) -> Result<T
         &body
     };
     serde_json::from_slice(body).map_err(|e| undecodable(ep, &e, &body[..body.len().min(4096)]))
+}
+
+/// The debug line of one answered request (`-vv`: what each request cost).
+fn log_answer(ep: &'static Endpoint, status: u16, started: Instant) {
+    tracing::debug!(
+        method = ep.verb.as_str(),
+        endpoint = ep.path,
+        status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "mlflow request"
+    );
 }
 
 /// An answer that is not the JSON expected, with the start of its body.
